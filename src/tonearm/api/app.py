@@ -1,0 +1,88 @@
+"""FastAPI app factory: one router per compatible family, shared error mapping."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from tonearm import __version__
+from tonearm.api.errors import install_error_handlers
+from tonearm.catalog.context import Catalog
+from tonearm.settings import Settings
+
+log = logging.getLogger("tonearm.api")
+
+# Router modules, each exposing ``router`` (and optionally ``startup(app)``/``shutdown(app)``).
+# Order matters where paths overlap: AudD's catch-all ``/`` comes last.
+ROUTER_MODULES = (
+    "tonearm.api.routers.system",
+    "tonearm.api.routers.audioscape",
+    "tonearm.api.routers.audjust",
+    "tonearm.api.routers.web",
+    "tonearm.api.routers.audd",
+)
+
+
+def _load_routers() -> list[object]:
+    mods = []
+    for name in ROUTER_MODULES:
+        try:
+            mods.append(importlib.import_module(name))
+        except ModuleNotFoundError as e:
+            if e.name == name:  # capability not built yet
+                continue
+            raise
+    return mods
+
+
+def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
+    settings = settings or (catalog.settings if catalog else Settings())
+    catalog = catalog or Catalog.open(settings)
+    mods = _load_routers()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for m in mods:
+            if hasattr(m, "startup"):
+                await m.startup(app)
+        yield
+        for m in reversed(mods):
+            if hasattr(m, "shutdown"):
+                await m.shutdown(app)
+
+    app = FastAPI(
+        title="tonearm",
+        version=__version__,
+        description="Self-hosted audio intelligence. Speaks the AudioScape (discovery), "
+        "Audjust (editing) and AudD (recognition) wire formats.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog = catalog
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid
+        t0 = time.perf_counter()
+        response: Response = await call_next(request)
+        response.headers["X-Request-Id"] = rid
+        log.info(
+            "%s %s -> %s in %.1f ms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - t0) * 1000,
+        )
+        return response
+
+    for m in mods:
+        app.include_router(m.router)  # type: ignore[attr-defined]
+    return app

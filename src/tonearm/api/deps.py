@@ -1,0 +1,79 @@
+"""Dependencies shared by the routers: the catalog, and API-key auth per family."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from tonearm.api.errors import AudioScapeError, AuddError, AudjustError
+from tonearm.catalog.context import Catalog
+from tonearm.catalog.keys import verify_key
+from tonearm.storage.base import ApiKey
+
+
+def get_catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+
+def audioscape_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
+    key = verify_key(get_catalog(request).store, x_api_key)
+    if key is None:
+        raise AudioScapeError(401, "Invalid API key")
+    request.state.api_key = key
+    return key
+
+
+def audjust_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
+    if not x_api_key:
+        raise AudjustError(401, "Missing API key header")
+    key = verify_key(get_catalog(request).store, x_api_key)
+    if key is None:
+        raise AudjustError(401, "Invalid API Key")
+    request.state.api_key = key
+    return key
+
+
+async def audd_params(request: Request) -> dict[str, object]:
+    """AudD takes every parameter by GET or POST, in the query string or the body
+    (multipart, urlencoded or JSON). Merged here, body over query; files stay UploadFile."""
+    params: dict[str, object] = dict(request.query_params)
+    ctype = request.headers.get("content-type", "")
+    if request.method == "POST":
+        if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+            try:
+                form = await request.form()
+            except Exception as e:
+                raise AuddError(700) from e
+            for k, v in form.multi_items():
+                params[k] = v
+        elif ctype.startswith("application/json"):
+            try:
+                body = await request.json()
+            except Exception:
+                body = None
+            if isinstance(body, dict):
+                params.update(body)
+    request.state.form_params = {
+        k: v for k, v in params.items() if isinstance(v, str | int | float | bool)
+    }
+    return params
+
+
+def audd_key(request: Request, params: dict[str, object], method: str = "recognize") -> ApiKey:
+    token = params.get("api_token")
+    if not token:
+        raise AuddError(901, method=method)
+    key = verify_key(get_catalog(request).store, str(token))
+    if key is None:
+        raise AuddError(900, method=method)
+    request.state.api_key = key
+    return key
+
+
+AudioScapeKey = Annotated[ApiKey, Depends(audioscape_key)]
+AudjustKey = Annotated[ApiKey, Depends(audjust_key)]

@@ -1,0 +1,46 @@
+"""The Catalog: settings + store + blob files, shared by every service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tonearm.settings import Settings
+from tonearm.storage import SqliteStore, open_store
+
+
+@dataclass
+class Catalog:
+    """What services need: the settings, the metadata store and the data directory.
+
+    ``cache`` holds per-process derived structures (fingerprint index, vector index), keyed
+    by the service that owns them, so they are built once per process.
+    """
+
+    settings: Settings
+    store: SqliteStore
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Catalog:
+        return cls(settings=settings, store=open_store(settings))
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data
+
+    @property
+    def files_dir(self) -> Path:
+        return self.settings.data / "files"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.settings.data / "results"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.data / "index"
+
+    def close(self) -> None:
+        self.store.close()

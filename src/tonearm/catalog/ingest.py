@@ -1,0 +1,208 @@
+"""Ingest: files -> decoded once -> analyzers -> one atomic write per asset."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tonearm.catalog.analyzers import AnalysisResult, Analyzer, select_analyzers
+from tonearm.catalog.context import Catalog
+from tonearm.catalog.metadata import coerce, read_sidecar, read_tags
+from tonearm.core.audio.decode import decode
+from tonearm.core.audio.errors import AudioError
+from tonearm.storage.base import Analysis, Asset, DuplicateAsset
+
+AUDIO_EXTENSIONS = frozenset(
+    {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aif", ".aiff"}
+)
+KINDS = ("music", "sfx")
+
+
+@dataclass
+class IngestOutcome:
+    path: str
+    status: str  # "added" | "skipped" | "failed"
+    asset_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    added: list[IngestOutcome] = field(default_factory=list)
+    skipped: list[IngestOutcome] = field(default_factory=list)
+    failed: list[IngestOutcome] = field(default_factory=list)
+    seconds_of_audio: float = 0.0
+
+    def record(self, o: IngestOutcome) -> None:
+        getattr(self, o.status).append(o)
+
+    @property
+    def total(self) -> int:
+        return len(self.added) + len(self.skipped) + len(self.failed)
+
+
+def iter_audio_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
+    """(file, root) for every audio file under ``paths``, sorted, symlink loops ignored."""
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames.sort()
+                for fn in sorted(filenames):
+                    f = Path(dirpath) / fn
+                    if f.suffix.lower() in AUDIO_EXTENSIONS:
+                        yield f, p
+        else:
+            yield p, p.parent
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _store_file(catalog: Catalog, data: bytes, digest: str, suffix: str) -> Path:
+    """Write the original bytes under files/ atomically (temp file + rename)."""
+    dest_dir = catalog.files_dir / digest[:2]
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / f"{digest}{suffix.lower()}"
+    if not dest.exists():
+        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, dest)
+    return dest
+
+
+def ingest_bytes(
+    catalog: Catalog,
+    data: bytes,
+    *,
+    filename: str,
+    kind: str,
+    metadata: dict[str, Any] | None = None,
+    analyzers: list[Analyzer] | None = None,
+    source_path: str | None = None,
+    tag_path: str | Path | None = None,
+) -> IngestOutcome:
+    """Ingest one file's bytes. Never raises for bad audio: the outcome says why."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    label = source_path or filename
+    digest = content_hash(data)
+    existing = catalog.store.find_by_hash(digest)
+    if existing is not None:
+        return IngestOutcome(label, "skipped", existing.asset_id, "already in catalog")
+    s = catalog.settings
+    try:
+        signal = decode(
+            data,
+            max_bytes=s.max_upload_bytes,
+            max_duration_s=s.max_duration_s,
+            timeout_s=s.decode_timeout_s,
+        )
+    except AudioError as e:
+        return IngestOutcome(label, "failed", None, str(e))
+
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "name": Path(filename).stem,
+        "duration": round(signal.duration_s, 3),
+        "content_hash": digest,
+        "source_path": source_path,
+        "sample_rate": signal.sr,
+        "channels": signal.channels,
+    }
+    if tag_path is not None:
+        fields.update(read_tags(tag_path))
+    user = coerce(metadata or {})
+    fields.update(user)
+
+    chosen = select_analyzers(None) if analyzers is None else analyzers
+    results: list[tuple[Analyzer, AnalysisResult]] = []
+    for a in chosen:
+        if kind not in a.kinds:
+            continue
+        try:
+            r = a.analyze(signal, kind)
+        except AudioError as e:
+            return IngestOutcome(label, "failed", None, f"{a.name}: {e}")
+        except Exception as e:  # an analyzer bug must not take the whole ingest down
+            return IngestOutcome(label, "failed", None, f"{a.name}: {type(e).__name__}: {e}")
+        for k, v in r.fields.items():
+            if k not in user:  # what the user said wins over what we measured
+                fields[k] = v
+        results.append((a, r))
+
+    dest = _store_file(catalog, data, digest, Path(filename).suffix or ".bin")
+    fields["file_path"] = str(dest.relative_to(catalog.data_dir))
+    try:
+        asset = catalog.store.add_asset(
+            fields,
+            [Analysis("", a.name, a.version, r.data, r.blob) for a, r in results],
+        )
+    except DuplicateAsset as e:  # a concurrent ingest of the same content won
+        return IngestOutcome(label, "skipped", e.asset_id, "already in catalog")
+    except BaseException:
+        if catalog.store.find_by_hash(digest) is None:
+            dest.unlink(missing_ok=True)
+        raise
+    for a, r in results:
+        a.after_commit(catalog, asset, r)
+    return IngestOutcome(label, "added", asset.asset_id)
+
+
+def ingest_paths(
+    catalog: Catalog,
+    paths: Iterable[str | Path],
+    *,
+    kind: str,
+    metadata_csv: str | Path | None = None,
+    analyses: list[str] | None = None,
+    on_progress: Callable[[IngestOutcome], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> IngestSummary:
+    """Ingest every audio file under ``paths``; bad files are reported and skipped."""
+    analyzers = select_analyzers(analyses)
+    sidecar = read_sidecar(metadata_csv) if metadata_csv else {}
+    files = list(iter_audio_files(paths))
+    if on_start:
+        on_start(len(files))
+    summary = IngestSummary()
+    for f, root in files:
+        try:
+            rel = str(f.relative_to(root))
+        except ValueError:
+            rel = f.name
+        meta = sidecar.get(rel) or sidecar.get(f.name) or {}
+        try:
+            data = f.read_bytes()
+        except OSError as e:
+            outcome = IngestOutcome(str(f), "failed", None, f"cannot read: {e.strerror}")
+        else:
+            outcome = ingest_bytes(
+                catalog,
+                data,
+                filename=f.name,
+                kind=kind,
+                metadata=meta,
+                analyzers=analyzers,
+                source_path=str(f.resolve()),
+                tag_path=f,
+            )
+        if outcome.status == "added":
+            a = catalog.store.get_asset(outcome.asset_id or "")
+            summary.seconds_of_audio += a.duration if a else 0.0
+        summary.record(outcome)
+        if on_progress:
+            on_progress(outcome)
+    return summary
+
+
+def asset_path(catalog: Catalog, asset: Asset) -> Path:
+    """Absolute path of an asset's stored audio file."""
+    return catalog.data_dir / asset.file_path

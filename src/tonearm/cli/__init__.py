@@ -1,0 +1,32 @@
+"""The ``tonearm`` command. Capability commands live beside this file, one module each,
+registered through ``COMMAND_MODULES`` (each exposes ``register(app)``)."""
+
+from __future__ import annotations
+
+import importlib
+
+from tonearm.cli.common import app
+
+COMMAND_MODULES = (
+    "tonearm.cli.core",
+    "tonearm.cli.demo",
+    "tonearm.cli.recognition",
+    "tonearm.cli.editing",
+    "tonearm.cli.discovery",
+)
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue
+            raise
+        mod.register(app)
+
+
+def main() -> None:
+    _register()
+    app()

@@ -1,0 +1,171 @@
+"""serve, ingest, keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from tonearm.cli.common import DataOpt, console, open_catalog, out, settings_for
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+
+
+def serve_catalog(settings, host: str, port: int, banner: list[str] | None = None) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from tonearm.api.app import create_app
+
+    app = create_app(settings)
+    url = f"http://{host}:{port}"
+    out.print(f"tonearm serving {settings.data} at {url}")
+    out.print(f"API docs: {url}/docs")
+    for line in banner or []:
+        out.print(line)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        data: DataOpt = None,
+        host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    ) -> None:
+        """Run the HTTP API (OpenAPI docs at /docs)."""
+        s = settings_for(data, host=host, port=port)
+        s.ensure_dirs()
+        serve_catalog(s, host, port)
+
+    @app.command()
+    def ingest(
+        paths: Annotated[list[Path], typer.Argument(help="Files or folders", exists=True)],
+        kind: Annotated[str, typer.Option(help="music or sfx")] = "music",
+        metadata: Annotated[
+            Path | None, typer.Option(help="CSV sidecar with a 'file' column", exists=True)
+        ] = None,
+        analyses: Annotated[
+            str | None, typer.Option(help="Comma-separated analyzers (default: all defaults)")
+        ] = None,
+        data: DataOpt = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    ) -> None:
+        """Add audio files to the catalog (idempotent by content hash)."""
+        from tonearm.catalog.ingest import KINDS, ingest_paths
+
+        if kind not in KINDS:
+            raise typer.BadParameter(f"--kind must be one of {', '.join(KINDS)}")
+        names = [a.strip() for a in analyses.split(",") if a.strip()] if analyses else None
+        catalog = open_catalog(data)
+        progress = Progress(
+            TextColumn("[bold]ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        task = progress.add_task("ingest", total=None, rate="")
+        state = {"done": 0}
+
+        def on_start(n: int) -> None:
+            progress.update(task, total=n)
+
+        def on_progress(o) -> None:  # type: ignore[no-untyped-def]
+            state["done"] += 1
+            el = progress.tasks[0].elapsed or 1e-9
+            progress.update(task, advance=1, rate=f"{state['done'] / el:.1f} files/s")
+            if o.status == "failed":
+                progress.console.print(f"[red]failed[/] {o.path}: {o.reason}")
+
+        try:
+            with progress:
+                summary = ingest_paths(
+                    catalog,
+                    paths,
+                    kind=kind,
+                    metadata_csv=metadata,
+                    analyses=names,
+                    on_start=on_start,
+                    on_progress=on_progress,
+                )
+        except ValueError as e:
+            console.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        if json_out:
+            out.print_json(
+                json.dumps(
+                    {
+                        "added": len(summary.added),
+                        "skipped": len(summary.skipped),
+                        "failed": [{"path": f.path, "reason": f.reason} for f in summary.failed],
+                        "seconds_of_audio": round(summary.seconds_of_audio, 1),
+                    }
+                )
+            )
+        else:
+            out.print(
+                f"added {len(summary.added)}, skipped {len(summary.skipped)} (already in "
+                f"catalog), failed {len(summary.failed)}; "
+                f"{summary.seconds_of_audio / 60:.1f} min of audio added"
+            )
+            for f in summary.failed:
+                out.print(f"  failed: {f.path}: {f.reason}")
+        if summary.failed and not summary.added and not summary.skipped:
+            raise typer.Exit(1)
+
+    @keys_app.command("create")
+    def keys_create(
+        name: Annotated[str, typer.Option(help="A label for the key")],
+        tier: Annotated[str, typer.Option(help="Tier (limits and quota)")] = "free",
+        data: DataOpt = None,
+    ) -> None:
+        """Create a key; the secret is printed once, alone on the last line."""
+        from tonearm.catalog.keys import create_key
+
+        catalog = open_catalog(data)
+        try:
+            secret, rec = create_key(catalog.store, name, tier)
+        except ValueError as e:
+            console.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        console.print(f"created key {rec.key_id} ({rec.name}); store it now, it is not shown again")
+        print(secret)
+
+    @keys_app.command("list")
+    def keys_list(data: DataOpt = None) -> None:
+        """List keys (never the secrets)."""
+        catalog = open_catalog(data)
+        t = Table("id", "name", "prefix", "tier", "created", "revoked")
+        for k in catalog.store.list_keys():
+            t.add_row(
+                str(k.key_id), k.name, k.prefix + "…", k.tier, k.created_at, k.revoked_at or ""
+            )
+        out.print(t)
+
+    @keys_app.command("revoke")
+    def keys_revoke(
+        key: Annotated[str, typer.Argument(help="Key id, prefix or name")], data: DataOpt = None
+    ) -> None:
+        """Revoke a key (by id, prefix or name)."""
+        catalog = open_catalog(data)
+        if not catalog.store.revoke_key(key):
+            console.print(f"[red]error:[/] no active key matches {key!r}")
+            raise typer.Exit(1)
+        out.print(f"revoked {key}")
+
+    app.add_typer(keys_app, name="keys")

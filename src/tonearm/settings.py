@@ -1,0 +1,53 @@
+"""One settings object: environment variables ``TONEARM_*`` overridden by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TONEARM_", extra="ignore")
+
+    data: Path = Field(
+        default=Path("./data"), description="Data directory (SQLite, indexes, files)"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        default=None, description="Base URL clients reach us at (for resultUrl links)"
+    )
+    admin_token: str | None = None
+    database_url: str | None = Field(
+        default=None, description="SQLite path (default: DATA/tonearm.db) or postgresql://..."
+    )
+
+    # input limits
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_duration_s: float = 4 * 3600.0
+    decode_timeout_s: float = 120.0
+    # AudD's standard endpoint limits (enterprise endpoint has none of these)
+    recognize_max_bytes: int = 10 * 1024 * 1024
+    recognize_max_duration_s: float = 25.0
+
+    # fetching URLs (sourceFileUrl, url, streams) and calling webhooks
+    fetch_timeout_s: float = 30.0
+    fetch_max_bytes: int = 200 * 1024 * 1024
+    allow_private_urls: bool = Field(
+        default=False, description="Allow loopback/private/link-local URLs (SSRF guard off)"
+    )
+
+    # jobs
+    workers: int = 2
+
+    @property
+    def db_path(self) -> Path:
+        if self.database_url and not self.database_url.startswith("postgres"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return self.data / "tonearm.db"
+
+    def ensure_dirs(self) -> None:
+        for sub in ("", "files", "results", "index"):
+            (self.data / sub).mkdir(parents=True, exist_ok=True)
