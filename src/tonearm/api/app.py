@@ -23,7 +23,10 @@ log = logging.getLogger("tonearm.api")
 ROUTER_MODULES = (
     "tonearm.api.routers.system",
     "tonearm.api.routers.audioscape",
+    "tonearm.api.routers.audioscape_search",
     "tonearm.api.routers.audjust",
+    "tonearm.api.routers.audjust_edit",
+    "tonearm.api.routers.platform",
     "tonearm.api.routers.web",
     "tonearm.api.routers.audd",
 )

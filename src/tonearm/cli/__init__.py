@@ -12,6 +12,8 @@ COMMAND_MODULES = (
     "tonearm.cli.demo",
     "tonearm.cli.recognition",
     "tonearm.cli.editing",
+    "tonearm.cli.resize",
+    "tonearm.cli.platform",
     "tonearm.cli.discovery",
 )
 
