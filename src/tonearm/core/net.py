@@ -3,8 +3,9 @@
 Every URL the server fetches (``sourceFileUrl``, AudD ``url``, stream URLs) and every
 webhook it calls goes through :func:`guard_url`: only http(s), and no loopback,
 link-local, private, multicast or reserved addresses unless explicitly allowed. The
-check resolves the host and the connection is pinned to the checked address, so a DNS
-answer that changes between check and connect (rebinding) cannot slip through.
+host is resolved and checked before connecting, and the address actually connected to is
+checked again before any of the body is read, so a DNS answer that changes between the
+check and the connect (rebinding) cannot deliver an internal response to the caller.
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ def guard_url(url: str, allow_private: bool = False) -> str:
     return addrs[0]
 
 
+def _check_peer(resp: httpx.Response) -> None:
+    stream = resp.extensions.get("network_stream")
+    peer = stream.get_extra_info("server_addr") if stream is not None else None
+    if peer and _forbidden(ipaddress.ip_address(str(peer[0]).split("%")[0])):
+        raise AudioError("bad_url", "the URL connected to a private or loopback address")
+
+
 def fetch_bytes(
     url: str,
     *,
@@ -103,6 +111,8 @@ def fetch_bytes(
                 raise AudioError("bad_url", str(e)) from e
             try:
                 with client.stream("GET", current, headers={"User-Agent": "tonearm"}) as resp:
+                    if not allow_private:
+                        _check_peer(resp)
                     if resp.is_redirect:
                         loc = resp.headers.get("location")
                         if not loc:
