@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from tonearm.api.errors import AudioScapeError, AuddError, AudjustError
+from tonearm.api.errors import AuddError, AudioScapeError, AudjustError
 from tonearm.catalog.context import Catalog
 from tonearm.catalog.keys import verify_key
 from tonearm.storage.base import ApiKey

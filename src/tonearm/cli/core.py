@@ -66,7 +66,12 @@ def register(app: typer.Typer) -> None:
 
         if kind not in KINDS:
             raise typer.BadParameter(f"--kind must be one of {', '.join(KINDS)}")
-        names = [a.strip() for a in analyses.split(",") if a.strip()] if analyses else None
+        # --analyses "" (or "none") runs no analyzer; leaving it out runs the defaults
+        names = (
+            None
+            if analyses is None
+            else [a.strip() for a in analyses.split(",") if a.strip() and a.strip() != "none"]
+        )
         catalog = open_catalog(data)
         progress = Progress(
             TextColumn("[bold]ingest"),
