@@ -12,7 +12,8 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,models,bench]'
+	$(BIN)/python -m pip install --quiet --no-deps 'aisfx==0.1.2'
 	touch $@
 
 demo: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -49,7 +50,7 @@ def encode_with_av(signal: Signal, container: str, codec: str, bitrate_kbps: int
         sig = Signal(sig.samples[:2], sig.sr)
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container) as out:
-        stream = out.add_stream(codec, rate=sig.sr, layout=layout)
+        stream: Any = out.add_stream(codec, rate=sig.sr, layout=layout)
         if bitrate_kbps:
             stream.bit_rate = bitrate_kbps * 1000
         fmt = stream.codec_context.format.name
