@@ -103,3 +103,17 @@ def test_x_api_key_dependencies_directly(catalog: Catalog, api_key: str) -> None
     }
     r = c.get("/analyze", headers={"X-API-Key": api_key})
     assert r.status_code == 405 and r.json()["message"] == "Invalid request method"
+
+
+def test_oversized_body_is_refused_in_each_family_format(catalog: Catalog) -> None:
+    from tonearm.api.app import create_app
+
+    catalog.settings.max_upload_bytes = 1000
+    with TestClient(create_app(catalog=catalog)) as c:
+        big = b"x" * 5000
+        r = c.post("/", files={"file": ("a.mp3", big)}, data={"api_token": "t"})
+        assert r.status_code == 200 and r.json()["error"]["error_code"] == 400
+        r = c.post("/developer/v1/similar", content=big, headers={"x-api-key": "k"})
+        assert r.status_code == 413 and "too large" in r.json()["error"]
+        r = c.post("/analyze", content=big, headers={"X-API-Key": "k"})
+        assert r.status_code == 413 and r.json()["success"] is False

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from tonearm import __version__
-from tonearm.api.errors import install_error_handlers
+from tonearm.api.errors import install_error_handlers, too_large_response
 from tonearm.catalog.context import Catalog
 from tonearm.settings import Settings
 
@@ -75,7 +75,12 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = rid
         t0 = time.perf_counter()
-        response: Response = await call_next(request)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_upload_bytes:
+            # refuse before reading the body; the family's own "too big" answer
+            response: Response = too_large_response(request, settings.max_upload_bytes)
+        else:
+            response = await call_next(request)
         response.headers["X-Request-Id"] = rid
         log.info(
             "%s %s -> %s in %.1f ms",

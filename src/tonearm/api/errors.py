@@ -138,6 +138,13 @@ def _generic(request: Request, status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def too_large_response(request: Request, limit_bytes: int) -> JSONResponse:
+    """HTTP 413 (AudD: error 400 in a 200) for a request body over the upload limit."""
+    if family_for(request) == "audd":
+        return audd_error_response(request, AuddError(400))
+    return _generic(request, 413, f"Request body too large (limit {limit_bytes} bytes)")
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     errs = exc.errors()
     if not errs:
