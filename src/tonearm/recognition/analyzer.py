@@ -1,0 +1,41 @@
+"""Ingest analyzer ``fingerprint``: landmark hashes stored as the analysis blob, then indexed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tonearm.catalog.analyzers import AnalysisResult
+from tonearm.core.audio.signal import Signal
+from tonearm.recognition import fingerprint as fp
+
+if TYPE_CHECKING:
+    from tonearm.catalog.context import Catalog
+    from tonearm.storage.base import Asset
+
+
+class FingerprintAnalyzer:
+    name = "fingerprint"
+    version = fp.VERSION
+    kinds = frozenset({"music", "sfx"})
+    default = True
+
+    def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+        hashes, times = fp.fingerprint(signal)
+        return AnalysisResult(
+            data={
+                "version": fp.VERSION,
+                "n_hashes": int(len(hashes)),
+                "fps": fp.FPS,
+                "duration_s": round(signal.duration_s, 3),
+            },
+            blob=fp.pack(hashes, times),
+        )
+
+    def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None:
+        from tonearm.recognition.service import index_asset
+
+        if result.blob is not None:
+            index_asset(catalog, asset.asset_id, result.blob)
+
+
+ANALYZERS = [FingerprintAnalyzer()]

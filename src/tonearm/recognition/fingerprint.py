@@ -1,0 +1,245 @@
+"""Landmark fingerprints: spectral peaks on a log-frequency grid, paired into hashes.
+
+Why log frequency: a pitch shift (or the pitch part of a speed change) moves every peak by
+the same number of bands, and a tempo change scales every time difference by the same
+factor. Both are therefore cheap to undo on the *query* side (see ``pair_hashes``'s
+``tempo`` and ``shift_bands``), so one reference index serves speed, tempo and pitch
+changes without storing extra hashes.
+
+Pipeline (pure numpy, vectorized): mono -> 8 kHz (robust to phone band and MP3 low-pass)
+-> STFT power -> log-spaced triangular bands (1/3 semitone) -> log energy whitened by a
+moving average over time -> local maxima in a time-frequency neighbourhood -> the
+strongest ``density`` peaks per second -> each peak paired with its next few peaks.
+
+A hash packs (anchor band, band difference, frame difference) into ``HASH_BITS`` bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+from scipy.ndimage import maximum_filter, uniform_filter1d
+
+from tonearm.core.audio.signal import Signal
+
+SR = 8000
+N_FFT = 1024
+HOP = 256
+FPS = SR / HOP  # frames per second (31.25)
+F_MIN_HZ = 250.0
+F_MAX_HZ = 3900.0
+BANDS_PER_SEMITONE = 3
+N_BANDS = int(np.floor(12 * BANDS_PER_SEMITONE * np.log2(F_MAX_HZ / F_MIN_HZ))) + 1
+
+# peak picking
+PEAK_DT = 5  # +- frames of the local-maximum neighbourhood
+PEAK_DF = 4  # +- bands
+WHITEN_S = 3.0  # moving-average window (seconds) subtracted from log energy per band
+REF_DENSITY = 24  # peaks per second kept when indexing
+QUERY_DENSITY = 36  # denser on the query side: more chances to hit the reference's peaks
+
+# pairing
+FAN_OUT = 6  # targets per anchor (reference)
+QUERY_FAN_OUT = 8
+PAIR_WINDOW = 16  # how many following peaks are considered
+DT_MAX = 63  # frames (~2 s)
+DF_MAX = 63  # bands (~21 semitones)
+
+DT_BITS = 6
+DF_BITS = 7
+F_BITS = 8
+HASH_BITS = F_BITS + DF_BITS + DT_BITS  # 21
+
+VERSION = 1  # bump when any parameter above changes: stored analyses are then rebuilt
+
+_EPS = 1e-10
+
+
+@dataclass
+class Peaks:
+    """Spectral peaks of one signal.
+
+    Attributes
+    ----------
+    t : np.ndarray, shape (n,), int32
+        Frame index (frames of ``HOP`` samples at ``SR``), sorted ascending.
+    f : np.ndarray, shape (n,), float32
+        Band position (fractional, refined), 0 .. N_BANDS-1.
+    strength : np.ndarray, shape (n,), float32
+        Whitened log energy (higher is more salient).
+    n_frames : int
+        Frames in the analysed signal.
+    """
+
+    t: np.ndarray
+    f: np.ndarray
+    strength: np.ndarray
+    n_frames: int
+
+    def select(self, t0: int, t1: int) -> Peaks:
+        """Peaks with t0 <= t < t1, times made relative to t0."""
+        a, b = np.searchsorted(self.t, [t0, t1])
+        return Peaks(self.t[a:b] - t0, self.f[a:b], self.strength[a:b], max(0, t1 - t0))
+
+    def strongest(self, density: float) -> Peaks:
+        """Keep at most ``density`` peaks per second (per 1 s block, by strength)."""
+        if len(self.t) == 0:
+            return self
+        block = (self.t // int(round(FPS))).astype(np.int64)
+        order = np.lexsort((-self.strength, block))
+        b_sorted = block[order]
+        starts = np.searchsorted(b_sorted, b_sorted, side="left")
+        rank = np.arange(len(order)) - starts
+        keep = np.sort(order[rank < int(round(density))])
+        return Peaks(self.t[keep], self.f[keep], self.strength[keep], self.n_frames)
+
+
+@lru_cache(maxsize=1)
+def _filterbank() -> np.ndarray:
+    """Triangular log-spaced bands, shape (N_FFT//2+1, N_BANDS), float32."""
+    freqs = np.arange(N_FFT // 2 + 1) * SR / N_FFT
+    k = np.arange(N_BANDS)
+    centers = F_MIN_HZ * 2.0 ** (k / (12.0 * BANDS_PER_SEMITONE))
+    step = centers * (2.0 ** (1.0 / (12.0 * BANDS_PER_SEMITONE)) - 1.0)
+    # never narrower than one STFT bin, so low bands interpolate instead of going empty
+    half = np.maximum(step, SR / N_FFT)
+    w = 1.0 - np.abs(freqs[:, None] - centers[None, :]) / half[None, :]
+    w = np.clip(w, 0.0, None)
+    w /= w.sum(axis=0, keepdims=True) + _EPS
+    return w.astype(np.float32)
+
+
+def prepare(signal: Signal) -> np.ndarray:
+    """Mono float32 samples at ``SR`` Hz, shape (n_samples,)."""
+    return signal.to_mono().resample(SR).samples[0]
+
+
+def log_spectrogram(y: np.ndarray) -> np.ndarray:
+    """Log band energies, shape (n_frames, N_BANDS), float32.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,), float32 at ``SR`` Hz.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if len(y) < N_FFT:
+        y = np.pad(y, (0, N_FFT - len(y)))
+    frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP]
+    win = np.hanning(N_FFT).astype(np.float32)
+    out = np.empty((len(frames), N_BANDS), dtype=np.float32)
+    fb = _filterbank()
+    chunk = 4096  # bounded memory on hours-long files
+    for i in range(0, len(frames), chunk):
+        spec = scipy.fft.rfft(frames[i : i + chunk] * win, axis=1)
+        power = spec.real**2 + spec.imag**2
+        out[i : i + chunk] = np.log(power.astype(np.float32) @ fb + _EPS)
+    return out
+
+
+def find_peaks(logspec: np.ndarray, density: float = REF_DENSITY) -> Peaks:
+    """Salient local maxima of a log spectrogram, at most ``density`` per second.
+
+    Parameters
+    ----------
+    logspec : np.ndarray, shape (n_frames, N_BANDS)
+    density : float
+        Peaks per second to keep.
+    """
+    n_frames = logspec.shape[0]
+    if n_frames < 3:
+        return Peaks(np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32), 0)
+    win = max(3, int(WHITEN_S * FPS))
+    white = logspec - uniform_filter1d(logspec, size=win, axis=0, mode="nearest")
+    local_max = maximum_filter(logspec, size=(2 * PEAK_DT + 1, 2 * PEAK_DF + 1), mode="nearest")
+    # energy floor: ignore digital silence and near-silence (~ -80 dB re full scale)
+    floor = np.log(1e-8 * N_FFT)
+    cand = (logspec == local_max) & (logspec > floor) & (white > 0.0)
+    cand[:, 0] = False
+    cand[:, -1] = False
+    t, f = np.nonzero(cand)
+    # parabolic refinement of the band position
+    a = logspec[t, f - 1]
+    b = logspec[t, f]
+    c = logspec[t, f + 1]
+    den = a - 2 * b + c
+    delta = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / np.where(den == 0, 1, den), 0.0)
+    delta = np.clip(delta, -0.5, 0.5)
+    peaks = Peaks(
+        t.astype(np.int32),
+        (f + delta).astype(np.float32),
+        white[t, f].astype(np.float32),
+        n_frames,
+    )
+    return peaks.strongest(density)
+
+
+def signal_peaks(signal: Signal, density: float = REF_DENSITY) -> Peaks:
+    return find_peaks(log_spectrogram(prepare(signal)), density)
+
+
+def pair_hashes(
+    peaks: Peaks,
+    *,
+    fan_out: int = FAN_OUT,
+    tempo: float = 1.0,
+    shift_bands: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair each peak with its next ``fan_out`` peaks in the target zone.
+
+    Parameters
+    ----------
+    peaks : Peaks
+    fan_out : int
+        Targets per anchor.
+    tempo : float
+        Query-side hypothesis: time differences are multiplied by it (query played
+        ``tempo`` times faster than the reference -> multiply by ``tempo`` to undo).
+    shift_bands : float
+        Query-side hypothesis: band positions are lowered by it (undo a pitch rise).
+
+    Returns
+    -------
+    hashes : np.ndarray, shape (m,), uint32
+    t_anchor : np.ndarray, shape (m,), int32
+        Anchor frame of every hash (query frames, unscaled).
+    """
+    n = len(peaks.t)
+    if n < 2:
+        return np.zeros(0, np.uint32), np.zeros(0, np.int32)
+    t = peaks.t.astype(np.float64)
+    f = peaks.f.astype(np.float64) - shift_bands
+    k = np.arange(1, PAIR_WINDOW + 1)
+    j = np.arange(n)[:, None] + k[None, :]
+    inside = j < n
+    j = np.minimum(j, n - 1)
+    dt = np.rint((t[j] - t[:, None]) * tempo)
+    df = np.rint(f[j]) - np.rint(f[:, None])
+    f1 = np.rint(f)[:, None]
+    ok = inside & (dt >= 1) & (dt <= DT_MAX) & (np.abs(df) <= DF_MAX) & (f1 >= 0) & (f1 < N_BANDS)
+    ok &= np.cumsum(ok, axis=1) <= fan_out
+    rows, cols = np.nonzero(ok)
+    h = (
+        (f1[rows, 0].astype(np.uint32) << (DF_BITS + DT_BITS))
+        | ((df[rows, cols] + DF_MAX).astype(np.uint32) << DT_BITS)
+        | dt[rows, cols].astype(np.uint32)
+    )
+    return h, peaks.t[rows].astype(np.int32)
+
+
+def fingerprint(signal: Signal) -> tuple[np.ndarray, np.ndarray]:
+    """Reference hashes of a signal: (hashes uint32, anchor frames int32)."""
+    return pair_hashes(signal_peaks(signal, REF_DENSITY), fan_out=FAN_OUT)
+
+
+def pack(hashes: np.ndarray, times: np.ndarray) -> bytes:
+    """Blob stored with the analysis: little-endian uint64 ``hash << 32 | frame``."""
+    v = (hashes.astype(np.uint64) << np.uint64(32)) | times.astype(np.uint64)
+    return v.astype("<u8").tobytes()
+
+
+def unpack(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    v = np.frombuffer(blob, dtype="<u8")
+    return (v >> np.uint64(32)).astype(np.uint32), (v & np.uint64(0xFFFFFFFF)).astype(np.uint32)

@@ -1,0 +1,302 @@
+"""Recognition service: identify excerpts, scan long files, maintain the fingerprint index.
+
+Public interface used by the AudD API, streams, enterprise scans and the CLI::
+
+    recognize(catalog, signal, top_k=1) -> list[Match]      # [] when nothing matches
+    scan(catalog, signal, window_s=12, hop_s=6) -> list[ScanHit]   # one hit per track played
+    scan_windows(catalog, signal, ...) -> list[WindowResult]       # per-window raw results
+    index_asset(catalog, asset_id, blob) / remove_asset(catalog, asset_id)
+    get_index(catalog) / rebuild_index(catalog)
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tonearm.catalog.context import Catalog
+from tonearm.core.audio.signal import Signal
+from tonearm.recognition import fingerprint as fp
+from tonearm.recognition.index import FingerprintIndex
+from tonearm.recognition.match import HYPOTHESES, Candidate, vote
+
+ANALYSIS_NAME = "fingerprint"
+CACHE_KEY = "fingerprint_index"
+_load_lock = threading.Lock()
+
+# Calibration (see bench/recognition.py): chance cells rarely collect more than a handful
+# of consistent votes, so the score is the estimated probability that the best cell is
+# not chance, from a logistic fit on votes. MIN_SCORE is the no-match threshold.
+SCORE_MID_VOTES = 9.0  # votes at which score = 0.5
+SCORE_SCALE_VOTES = 1.6  # logistic slope (votes per e-fold)
+MIN_SCORE = 0.5
+# a clear hit under the identity hypothesis skips the tempo/pitch hypotheses
+STRONG_VOTES = 24
+
+
+@dataclass
+class Match:
+    """One recognized catalog asset.
+
+    Attributes
+    ----------
+    asset_id : str
+    offset_s : float
+        Timecode: where the excerpt's start is inside the catalog asset, seconds.
+    score : float
+        Calibrated confidence 0..1 (the AudD API shows it as 0-100).
+    votes : int
+        Offset-consistent hash matches.
+    speed : float
+        Estimated tempo ratio of the query vs the reference (1.03: query plays 3 % faster).
+    pitch_semitones : float
+        Estimated pitch shift of the query vs the reference.
+    query_start_s, query_end_s : float
+        Span of the query in which consistent matches were found.
+    """
+
+    asset_id: str
+    offset_s: float
+    score: float
+    votes: int
+    speed: float = 1.0
+    pitch_semitones: float = 0.0
+    query_start_s: float = 0.0
+    query_end_s: float = 0.0
+
+
+@dataclass
+class ScanHit:
+    """One track played in a long file."""
+
+    asset_id: str
+    file_start_s: float  # where the track plays in the long file
+    file_end_s: float
+    song_start_s: float  # which part of the song
+    song_end_s: float
+    score: float
+    votes: int = 0
+    speed: float = 1.0
+
+
+@dataclass
+class WindowResult:
+    """Raw result of one scan window (AudD enterprise chunks)."""
+
+    start_s: float
+    end_s: float
+    matches: list[Match] = field(default_factory=list)
+
+
+# -- index management ---------------------------------------------------------------------
+def _index_path(catalog: Catalog) -> Path:
+    return catalog.index_dir / "fingerprint"
+
+
+def rebuild_index(catalog: Catalog) -> FingerprintIndex:
+    """Rebuild the index from the stored ``fingerprint`` analyses and persist it."""
+    path = _index_path(catalog)
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("seg-*.npy"):
+        old.unlink(missing_ok=True)
+    ix = FingerprintIndex(path)
+    with ix.lock:
+        ix.path = None  # build in memory, persist once
+        for a in catalog.store.iter_analyses(ANALYSIS_NAME):
+            if a.blob is None or a.data.get("version") != fp.VERSION:
+                continue
+            h, t = fp.unpack(a.blob)
+            ix.add(a.asset_id, h, t)
+        ix.path = path
+        ix.compact()
+    return ix
+
+
+def get_index(catalog: Catalog) -> FingerprintIndex:
+    """The catalog's fingerprint index, loaded once per process and reloaded when another
+    process (e.g. a CLI ingest) changed it on disk."""
+    ix = catalog.cache.get(CACHE_KEY)
+    if ix is not None and not ix.changed_on_disk():
+        return ix
+    with _load_lock:
+        ix = catalog.cache.get(CACHE_KEY)
+        if ix is not None and not ix.changed_on_disk():
+            return ix
+        path = _index_path(catalog)
+        loaded = FingerprintIndex.load(path)
+        if loaded is None:
+            loaded = rebuild_index(catalog)
+        catalog.cache[CACHE_KEY] = loaded
+        return loaded
+
+
+def index_asset(catalog: Catalog, asset_id: str, hashes_blob: bytes) -> None:
+    """Add an asset's packed hashes (the analysis blob) to the index."""
+    h, t = fp.unpack(hashes_blob)
+    get_index(catalog).add(str(asset_id), h, t)
+
+
+def remove_asset(catalog: Catalog, asset_id: str) -> None:
+    get_index(catalog).remove(str(asset_id))
+
+
+# -- recognition --------------------------------------------------------------------------
+def calibrated_score(votes: int) -> float:
+    """Probability-like confidence 0..1 from the number of consistent votes."""
+    z = (votes - SCORE_MID_VOTES) / SCORE_SCALE_VOTES
+    return float(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))))
+
+
+def _to_match(ix: FingerprintIndex, c: Candidate) -> Match | None:
+    aid = ix.asset_ids[c.asset_idx] if c.asset_idx < len(ix.asset_ids) else None
+    if aid is None:
+        return None
+    tempo, shift = HYPOTHESES[c.hyp]
+    return Match(
+        asset_id=aid,
+        offset_s=round(max(0.0, c.offset_frames) / fp.FPS, 3),
+        score=round(calibrated_score(c.votes), 4),
+        votes=c.votes,
+        speed=tempo,
+        pitch_semitones=round(shift / fp.BANDS_PER_SEMITONE, 3),
+        query_start_s=round(c.q_first / fp.FPS, 3),
+        query_end_s=round((c.q_last + 1) / fp.FPS, 3),
+    )
+
+
+def match_peaks(
+    ix: FingerprintIndex, peaks: fp.Peaks, *, top_k: int = 1, min_score: float = MIN_SCORE
+) -> list[Match]:
+    """Recognize from precomputed query peaks (query density)."""
+    if len(ix) == 0 or len(peaks.t) < 2:
+        return []
+    cands, _, _ = vote(ix, peaks, [0], max_candidates=max(top_k, 5))
+    if not cands or cands[0].votes < STRONG_VOTES:
+        more, _, _ = vote(ix, peaks, list(range(len(HYPOTHESES))), max_candidates=max(top_k, 5))
+        cands = more
+    out: list[Match] = []
+    for c in cands:
+        m = _to_match(ix, c)
+        if m is not None and m.score >= min_score:
+            out.append(m)
+        if len(out) >= top_k:
+            break
+    return out
+
+
+def query_peaks(signal: Signal) -> fp.Peaks:
+    return fp.signal_peaks(signal, fp.QUERY_DENSITY)
+
+
+def recognize(
+    catalog: Catalog, signal: Signal, *, top_k: int = 1, min_score: float = MIN_SCORE
+) -> list[Match]:
+    """Identify the catalog asset(s) an excerpt comes from; [] when nothing matches.
+
+    Parameters
+    ----------
+    signal : Signal
+        The excerpt (any rate, any channels); a few seconds are enough.
+    top_k : int
+        How many distinct assets to return at most, best first.
+    """
+    ix = get_index(catalog)
+    matches = match_peaks(ix, query_peaks(signal), top_k=top_k, min_score=min_score)
+    # an asset deleted from the store without going through remove_asset
+    live = []
+    for m in matches:
+        if catalog.store.get_asset(m.asset_id) is None:
+            ix.remove(m.asset_id)
+            continue
+        live.append(m)
+    return live
+
+
+# -- long files ---------------------------------------------------------------------------
+def scan_windows(
+    catalog: Catalog,
+    signal: Signal,
+    *,
+    window_s: float = 12.0,
+    hop_s: float = 6.0,
+    top_k: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> list[WindowResult]:
+    """Recognize every window [k*hop_s, k*hop_s + window_s) of a long signal."""
+    ix = get_index(catalog)
+    y = fp.prepare(signal)
+    logspec = fp.log_spectrogram(y)
+    if progress:
+        progress(0.05)
+    # peaks picked over the whole file once; per-window density is what a query would see
+    all_peaks = fp.find_peaks(logspec, fp.QUERY_DENSITY)
+    duration = len(y) / fp.SR
+    win_f = max(1, int(round(window_s * fp.FPS)))
+    hop_f = max(1, int(round(hop_s * fp.FPS)))
+    starts = list(range(0, max(1, int(np.ceil(max(0.0, duration - window_s) * fp.FPS)) + 1), hop_f))
+    out: list[WindowResult] = []
+    for i, t0 in enumerate(starts):
+        p = all_peaks.select(t0, t0 + win_f)
+        ms = match_peaks(ix, p, top_k=top_k)
+        out.append(WindowResult(t0 / fp.FPS, min(duration, (t0 + win_f) / fp.FPS), ms))
+        if progress:
+            progress(0.05 + 0.95 * (i + 1) / len(starts))
+    deleted = {m.asset_id for w in out for m in w.matches}
+    gone = {a for a in deleted if catalog.store.get_asset(a) is None}
+    if gone:
+        for a in gone:
+            ix.remove(a)
+        for w in out:
+            w.matches = [m for m in w.matches if m.asset_id not in gone]
+    return out
+
+
+def merge_windows(windows: list[WindowResult], *, gap_s: float = 13.0) -> list[ScanHit]:
+    """One hit per track played: consecutive windows agreeing on asset and alignment."""
+    hits: list[ScanHit] = []
+    open_hits: dict[str, tuple[ScanHit, float]] = {}  # asset -> (hit, song_start_in_file)
+    for w in windows:
+        for m in w.matches:
+            f_start = w.start_s + m.query_start_s
+            f_end = w.start_s + m.query_end_s
+            s_start = m.offset_s + m.query_start_s * m.speed
+            s_end = m.offset_s + m.query_end_s * m.speed
+            anchor = w.start_s - m.offset_s / m.speed  # where the song's 0 s is in the file
+            prev = open_hits.get(m.asset_id)
+            if (
+                prev is not None
+                and f_start - prev[0].file_end_s <= gap_s
+                and abs(anchor - prev[1]) <= 2.0
+            ):
+                h = prev[0]
+                h.file_end_s = max(h.file_end_s, f_end)
+                h.song_end_s = max(h.song_end_s, s_end)
+                h.score = max(h.score, m.score)
+                h.votes += m.votes
+            else:
+                h = ScanHit(m.asset_id, f_start, f_end, s_start, s_end, m.score, m.votes, m.speed)
+                hits.append(h)
+                open_hits[m.asset_id] = (h, anchor)
+    hits.sort(key=lambda h: h.file_start_s)
+    for h in hits:
+        for k in ("file_start_s", "file_end_s", "song_start_s", "song_end_s"):
+            setattr(h, k, round(getattr(h, k), 2))
+    return hits
+
+
+def scan(
+    catalog: Catalog,
+    signal: Signal,
+    *,
+    window_s: float = 12.0,
+    hop_s: float = 6.0,
+    progress: Callable[[float], None] | None = None,
+) -> list[ScanHit]:
+    """Every track played in a long file, merged: one hit per play, by file_start_s."""
+    windows = scan_windows(catalog, signal, window_s=window_s, hop_s=hop_s, progress=progress)
+    return merge_windows(windows, gap_s=window_s + 1.0)
