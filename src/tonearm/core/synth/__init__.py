@@ -1,0 +1,29 @@
+"""Synthesizer: music with known beat times, sound effects and simple test signals.
+
+Pure numpy/scipy, deterministic by seed, fast enough to render a demo catalog in seconds.
+Used by the demo catalog and by tests (beat tracking, recognition, search, similarity).
+
+>>> from tonearm.core.synth import SongSpec, render_song, render_sfx
+>>> sig, beat_times_s, downbeat_times_s = render_song(SongSpec(style="rock", bpm=140, bars=8))
+"""
+
+from tonearm.core.synth.basic import NOISE_COLORS, click_track, midi_to_hz, noise, tone
+from tonearm.core.synth.sfx import SFX_CATEGORIES, SfxCategory, render_sfx
+from tonearm.core.synth.song import PARTS, STYLES, SongSpec, StyleInfo, beat_grid_s, render_song
+
+__all__ = [
+    "NOISE_COLORS",
+    "PARTS",
+    "SFX_CATEGORIES",
+    "STYLES",
+    "SfxCategory",
+    "SongSpec",
+    "StyleInfo",
+    "beat_grid_s",
+    "click_track",
+    "midi_to_hz",
+    "noise",
+    "render_sfx",
+    "render_song",
+    "tone",
+]
