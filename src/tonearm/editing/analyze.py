@@ -1,0 +1,175 @@
+"""Analyze: duration, tempo, beat boundaries, beat self-similarity and per-beat features.
+
+The result object is Audjust's ``result`` (see the seed): ``duration`` (s, 2 decimals),
+``tempo`` (BPM, integer), ``boundaries`` (s, 2 decimals), ``similarity`` ({data, min, max},
+see :mod:`tonearm.editing.similarity`) and, when asked, ``features`` (13 values per beat).
+
+Boundaries start at 0.0 (Audjust's do too: the intro before the first beat is segment 0)
+and are followed by every tracked beat, so segment ``i`` runs from ``boundaries[i]`` to
+``boundaries[i + 1]`` (the last to the end of the audio). The similarity matrix, the
+features and the boundaries all have the same N.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tonearm.core.audio.errors import AudioError
+from tonearm.core.audio.signal import Signal
+from tonearm.core.features.beats import Beats, track_beats_spectrogram
+from tonearm.core.features.beatsync import beat_features
+from tonearm.core.features.onset import ANALYSIS_SR, spectrogram
+from tonearm.core.features.ssm import self_similarity, similarity_features
+from tonearm.editing.credits import analyze_cost
+from tonearm.editing.similarity import encode_similarity
+from tonearm.jobs import Job, JobFailed, register_job
+
+if TYPE_CHECKING:
+    from tonearm.catalog.context import Catalog
+
+RAW_FEATURES = "raw_features"
+MIN_FIRST_BEAT_S = 0.05  # a first beat this close to 0 is the 0.0 boundary itself
+
+
+@dataclass(frozen=True)
+class BeatAnalysis:
+    """Everything analyze computes, before formatting for the wire."""
+
+    duration_s: float
+    beats: Beats
+    boundaries_s: np.ndarray
+    similarity: np.ndarray  # (N, N) in [0, 1]
+    raw_features: np.ndarray  # (N, 13)
+
+    @property
+    def bpm(self) -> float:
+        return self.beats.bpm
+
+
+def boundaries_from_beats(beats_s: np.ndarray) -> np.ndarray:
+    """0.0 followed by the beats (rounded to 10 ms, strictly increasing)."""
+    b = np.round(np.asarray(beats_s, dtype=np.float64), 2)
+    b = b[b >= MIN_FIRST_BEAT_S]
+    b = np.concatenate([[0.0], b])
+    keep = np.concatenate([[True], np.diff(b) > 0])
+    return b[keep]
+
+
+def analyze_signal(signal: Signal) -> BeatAnalysis:
+    """Track beats and compute the beat-synchronous similarity and features of ``signal``."""
+    y = signal.mono()
+    if signal.sr != ANALYSIS_SR:
+        from tonearm.core.audio.resample import resample
+
+        y = resample(y, signal.sr, ANALYSIS_SR, quality="MQ")
+    spec = spectrogram(y, ANALYSIS_SR)
+    beats = track_beats_spectrogram(spec)
+    bounds = boundaries_from_beats(beats.times_s)
+    feats = beat_features(spec, bounds)
+    sim = self_similarity(similarity_features(feats))
+    return BeatAnalysis(signal.duration_s, beats, bounds, sim, feats.raw_vectors())
+
+
+def result_object(analysis: BeatAnalysis, *, raw_features: bool = False) -> dict[str, Any]:
+    """Audjust's ``result`` for an analysis."""
+    out: dict[str, Any] = {
+        "duration": round(analysis.duration_s, 2),
+        "tempo": int(round(analysis.bpm)),
+        "similarity": encode_similarity(analysis.similarity),
+        "boundaries": [round(float(x), 2) for x in analysis.boundaries_s],
+    }
+    if raw_features:
+        out["features"] = [[round(float(v), 3) for v in row] for row in analysis.raw_features]
+    return out
+
+
+def analyze(signal: Signal, *, raw_features: bool = False) -> dict[str, Any]:
+    """The Audjust ``result`` object for ``signal`` (library entry point)."""
+    return result_object(analyze_signal(signal), raw_features=raw_features)
+
+
+# -- sources -----------------------------------------------------------------------------
+_UPLOAD_PATH = re.compile(r"/uploads/([a-z0-9]{32})(?:/|$)")
+
+
+def local_upload_path(catalog: Catalog, url: str) -> Path | None:
+    """The file behind one of our own ``/upload`` URLs (read from disk, not over HTTP)."""
+    from tonearm.jobs.uploads import resolve_upload
+
+    m = _UPLOAD_PATH.search(url.split("?", 1)[0])
+    if not m:
+        return None
+    return resolve_upload(catalog, m.group(1))
+
+
+def load_source(catalog: Catalog, url: str) -> Signal:
+    """Download (SSRF-guarded) and decode ``url``.
+
+    Raises
+    ------
+    JobFailed
+        With a message saying what went wrong (download, size, not audio, too long).
+    """
+    from tonearm.core.audio.decode import decode
+    from tonearm.core.net import fetch_bytes
+
+    s = catalog.settings
+    local = local_upload_path(catalog, url)
+    try:
+        data: bytes | Path
+        if local is not None:
+            data = local
+        else:
+            data = fetch_bytes(
+                url,
+                max_bytes=s.fetch_max_bytes,
+                timeout_s=s.fetch_timeout_s,
+                allow_private=s.allow_private_urls,
+            )
+        return decode(
+            data,
+            max_bytes=s.max_upload_bytes,
+            max_duration_s=s.max_duration_s,
+            timeout_s=s.decode_timeout_s,
+        )
+    except AudioError as e:
+        raise JobFailed(source_failure_message(e)) from e
+
+
+def source_failure_message(e: AudioError) -> str:
+    if e.reason == "bad_url":
+        return f"Failed to retrieve the source file: {e.message}"
+    if e.reason == "too_large":
+        return f"The source file is too large: {e.message}"
+    if e.reason == "too_long":
+        return f"The source file is too long: {e.message}"
+    return f"The source file is not audio we can decode: {e.message}"
+
+
+# -- the job -----------------------------------------------------------------------------
+def _analyze_job(catalog: Catalog, job: Job, progress: Callable[[float], None]) -> dict[str, Any]:
+    url = str(job.params["sourceFileUrl"])
+    raw = RAW_FEATURES in (job.params.get("features") or [])
+    progress(0.05)
+    signal = load_source(catalog, url)
+    progress(0.4)
+    if signal.duration_s < 0.5:
+        raise JobFailed("The source file is too short to analyze (under 0.5 s)")
+    result = analyze(signal, raw_features=raw)
+    progress(0.95)
+    return {
+        "requestId": job.id,
+        "sourceFileUrl": url,
+        "result": result,
+        "success": True,
+        "creditCost": analyze_cost(signal.duration_s, raw),
+    }
+
+
+register_job("analyze", result_file="analysis.json")(_analyze_job)
