@@ -1,0 +1,519 @@
+"""Resize a song to a target length by jumping between beats whose neighbourhoods match.
+
+The song is a path over its beats. Playing straight through is free; a *jump* from
+position ``b`` (we have just played beat ``b-1`` and would play beat ``b`` next) to
+position ``a`` costs how different the music around ``b`` is from the music around
+``a``: one minus a weighted mean of the self-similarity along the diagonal stripe
+``S[b+k, a+k]`` for ``k`` in ``[-K, K)``. A cut is best when the beats just played
+look like the beats that preceded ``a`` *and* the beats about to be played look like
+the beats that would have followed ``b``, so the music after the jump continues the
+music before it; one side matching (e.g. the end of a phrase into the start of another
+section, a transition the song itself makes) is accepted at a discount.
+
+A dynamic program over (beats output so far, position) finds the cheapest path from
+the first beat to the last one whose length is the target, with every segment at least
+``min_segment_beats`` long (no stutter of short pieces) and jumps by whole bars
+preferred. Jumps may go forward (shortening) or backward (repeating a section, which
+lengthens). Twenty genuinely different edits come from re-running the program with the
+cut points of the edits already found (and every cut within two bars of them) removed.
+
+Positions index ``boundaries``: a segment ``[a, b]`` plays ``boundaries[a]`` to
+``boundaries[b]``; the last boundary is the song's end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+BEATS_PER_BAR = 4
+MAX_BEATS = 4000  # similarity strings grow as n**2 / 2: 4000 beats is ~8 M characters
+MAX_TARGET_S = 3 * 3600.0
+
+# cost model (dimensionless; a cut between two unrelated beats costs about 1)
+CUT_PENALTY = 0.05  # per cut, so that fewer cuts win between equally good edits
+OFF_BAR_PENALTY = 0.15  # jump not a whole number of bars
+ODD_BEAT_PENALTY = 0.15  # jump by an odd number of beats (half-bar phase flip)
+DURATION_PENALTY_PER_BEAT = 0.08
+ONE_SIDED_MATCH = 0.85  # credit for a cut whose context matches on one side only
+# two edits are the same edit shifted when a cut of one is this close (in beats, at both
+# ends) to a cut of the other: anything under two bars counts as the same cut point
+NEAR_BEATS = 2 * BEATS_PER_BAR - 1
+EARLY_END_PENALTY = 1.5  # not keeping the real ending (render fades out)
+
+
+class ResizeInputError(ValueError):
+    """Inputs that cannot describe a song (bad similarity string, boundaries, target)."""
+
+
+# --------------------------------------------------------------------------------------
+# similarity string (Audjust encoding: lower triangle with diagonal, row-major)
+# --------------------------------------------------------------------------------------
+
+
+def triangle_size(n_beats: int) -> int:
+    """Number of entries of an ``n_beats`` x ``n_beats`` lower triangle with diagonal."""
+    return n_beats * (n_beats + 1) // 2
+
+
+def beats_in_triangle(n_values: int) -> int | None:
+    """Inverse of :func:`triangle_size`, or None if ``n_values`` is not triangular."""
+    n = int((math.isqrt(8 * n_values + 1) - 1) // 2)
+    return n if triangle_size(n) == n_values else None
+
+
+def decode_similarity_matrix(data: str, vmin: float, vmax: float) -> np.ndarray:
+    """Decode Audjust's similarity string into a full symmetric matrix.
+
+    Entry ``(i, j)`` with ``i >= j`` is character ``(i + 1) * i / 2 + j``, scaled as
+    ``(code - vmin) / (vmax - vmin)``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_beats, n_beats), float32 in [0, 1]
+    """
+    n = beats_in_triangle(len(data))
+    if n is None or n == 0:
+        raise ResizeInputError("similarity data is not a lower triangle")
+    if not vmax > vmin:
+        raise ResizeInputError("similarity max must be greater than min")
+    codes = np.frombuffer(data.encode("utf-32-le"), dtype=np.uint32).astype(np.float32)
+    flat = np.clip((codes - np.float32(vmin)) / np.float32(vmax - vmin), 0.0, 1.0)
+    rows, cols = np.tril_indices(n)
+    m = np.zeros((n, n), dtype=np.float32)
+    # tril_indices walks row by row, which is exactly the (i+1)*i/2 + j order
+    m[rows, cols] = flat
+    m[cols, rows] = flat
+    return m
+
+
+def encode_similarity_matrix(matrix: np.ndarray, vmin: int = 32, vmax: int = 126) -> str:
+    """Inverse of :func:`decode_similarity_matrix` (for tests and tools)."""
+    n = matrix.shape[0]
+    rows, cols = np.tril_indices(n)
+    vals = np.clip(np.asarray(matrix, dtype=np.float64)[rows, cols], 0.0, 1.0)
+    codes = np.round(vmin + vals * (vmax - vmin)).astype(np.int64)
+    return "".join(map(chr, codes))
+
+
+# --------------------------------------------------------------------------------------
+# jump costs
+# --------------------------------------------------------------------------------------
+
+
+def stripe_weights(context_beats: int) -> np.ndarray:
+    """Weights for offsets ``k = -K .. K-1``: the beats either side of the cut count most."""
+    k = np.arange(-context_beats, context_beats)
+    dist = np.where(k < 0, -k - 1, k)  # 0 for the two beats touching the cut
+    return (1.0 / (1.0 + 0.5 * dist)).astype(np.float64)
+
+
+def jump_dissimilarity(sim: np.ndarray, n_positions: int, context_beats: int = 4) -> np.ndarray:
+    """Dissimilarity of jumping from position ``b`` to position ``a`` for every pair.
+
+    Parameters
+    ----------
+    sim : np.ndarray, shape (n_beats, n_beats)
+        Beat self-similarity in [0, 1]. ``n_beats`` may be ``n_positions`` or one less
+        (when the last boundary is only the end of the last beat).
+    n_positions : int
+        Number of boundaries.
+    context_beats : int
+        Half-width ``K`` of the compared stripe, in beats.
+
+    Returns
+    -------
+    np.ndarray, shape (n_positions, n_positions), float64 in [0, 1]
+        ``out[b, a]``; the diagonal is 0.
+    """
+    n = n_positions
+    nb = sim.shape[0]
+    big = np.zeros((n + 2 * context_beats, n + 2 * context_beats), dtype=np.float64)
+    valid = np.zeros_like(big)
+    o = context_beats
+    big[o : o + nb, o : o + nb] = sim
+    valid[o : o + nb, o : o + nb] = 1.0
+    # past side (k < 0: the beats just played vs the beats before the landing) and future
+    # side (k >= 0: the beats that would have come vs the beats that will come)
+    num = np.zeros((2, n, n))
+    den = np.zeros((2, n, n))
+    for w, k in zip(
+        stripe_weights(context_beats), range(-context_beats, context_beats), strict=True
+    ):
+        sl = slice(o + k, o + k + n)
+        side = 0 if k < 0 else 1
+        num[side] += w * big[sl, sl]
+        den[side] += w * valid[sl, sl]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        both = np.where(den.sum(0) > 0, num.sum(0) / np.maximum(den.sum(0), 1e-12), 0.0)
+        side_mean = np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
+    # Either side matching alone already makes the transition one the song itself makes
+    # (a phrase end into another section's start); both sides matching is stronger
+    # evidence, so a one-sided match is discounted.
+    sim_cut = np.maximum(both, ONE_SIDED_MATCH * side_mean.max(axis=0))
+    out = 1.0 - sim_cut
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# edits
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One candidate: segments of the original that, joined, make the new audio."""
+
+    segments_beats: list[tuple[int, int]]
+    segments_seconds: list[tuple[float, float]]
+    duration_s: float
+    dissimilarity: float
+    blended_score: float
+    cut_dissimilarities: list[float] = field(default_factory=list)
+
+    @property
+    def cuts(self) -> list[tuple[int, int]]:
+        """Jumps as (from position, to position)."""
+        s = self.segments_beats
+        return [(s[i][1], s[i + 1][0]) for i in range(len(s) - 1)]
+
+    def to_audjust(self) -> dict[str, Any]:
+        return {
+            "dissimilarity": float(self.dissimilarity),
+            "blendedScore": float(self.blended_score),
+            "segmentsBeats": [[int(a), int(b)] for a, b in self.segments_beats],
+            "segmentsSeconds": [[round(a, 3), round(b, 3)] for a, b in self.segments_seconds],
+            "durationSeconds": round(float(self.duration_s), 3),
+        }
+
+
+@dataclass
+class _Graph:
+    src: np.ndarray  # (E,) jump sources
+    dst: np.ndarray  # (E,)
+    cost: np.ndarray  # (E,) full cost (dissimilarity + penalties)
+
+
+def jump_penalty(offset_beats: np.ndarray) -> np.ndarray:
+    """Bar-position penalty for jumps by ``offset_beats`` (whole bars are free)."""
+    off = np.abs(offset_beats)
+    return np.where(off % BEATS_PER_BAR != 0, OFF_BAR_PENALTY, 0.0) + np.where(
+        off % 2 != 0, ODD_BEAT_PENALTY, 0.0
+    )
+
+
+def _candidate_jumps(
+    dis: np.ndarray,
+    needed_offset: int,
+    min_jump: int,
+    top_k: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Jumps worth considering: each source's best forward and backward targets, plus
+    every jump by about ``needed_offset`` beats (the single cut that fixes the length)."""
+    n = dis.shape[0]
+    b_idx, a_idx = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    off = a_idx - b_idx
+    cost = dis + jump_penalty(off)
+    # never from the very end (after the last decay) nor onto it
+    allowed = (np.abs(off) >= min_jump) & (b_idx >= 1) & (b_idx <= n - 2) & (a_idx <= n - 2)
+    cost = np.where(allowed, cost, np.inf)
+    keep = np.zeros((n, n), dtype=bool)
+    for direction in (off > 0, off < 0):
+        c = np.where(direction, cost, np.inf)
+        k = min(top_k, n - 1)
+        if k <= 0:
+            continue
+        part = np.argpartition(c, k - 1, axis=1)[:, :k]
+        rows = np.repeat(np.arange(n), k)
+        cols = part.ravel()
+        ok = np.isfinite(c[rows, cols])
+        keep[rows[ok], cols[ok]] = True
+    for d in range(needed_offset - 2, needed_offset + 3):
+        if abs(d) < min_jump:
+            continue
+        b = np.arange(max(0, -d), min(n, n - d))
+        keep[b, b + d] = True
+    keep &= np.isfinite(cost)
+    src, dst = np.nonzero(keep)
+    return src, dst
+
+
+def _build_graph(src: np.ndarray, dst: np.ndarray, cost: np.ndarray) -> _Graph:
+    order = np.argsort(src, kind="stable")  # sequential reads of g in the kernel
+    return _Graph(src[order], dst[order], cost[order])
+
+
+@njit(cache=True)
+def _solve_kernel(
+    src: np.ndarray, dst: np.ndarray, cost: np.ndarray, n: int, e_max: int, min_seg: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+    g = np.full((e_max + 1, n), np.inf)
+    h = np.full((e_max + 1, n), np.inf)
+    from_h = np.zeros((e_max + 1, n), dtype=np.bool_)
+    h_edge = np.full((e_max + 1, n), -1, dtype=np.int32)
+    h[0, 0] = 0.0
+    for e in range(1, e_max + 1):
+        for i in range(1, n):
+            g[e, i] = g[e - 1, i - 1]
+        if e >= min_seg:
+            for i in range(min_seg, n):
+                f = h[e - min_seg, i - min_seg]
+                if f < g[e, i]:
+                    g[e, i] = f
+                    from_h[e, i] = True
+        for k in range(src.shape[0]):
+            gv = g[e, src[k]]
+            if gv == np.inf:
+                continue
+            v = gv + cost[k]
+            if v < h[e, dst[k]]:
+                h[e, dst[k]] = v
+                h_edge[e, dst[k]] = k
+    return g, h, from_h, h_edge
+
+
+def _solve(
+    graph: _Graph, n: int, e_max: int, min_seg: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Forward DP. ``g[e, i]``: best cost at position ``i`` after ``e`` output beats, inside
+    a segment at least ``min_seg`` long (so it may jump). ``h[e, a]``: best cost having just
+    landed on ``a`` (or started, ``h[0, 0]``). Returns (g, h, from_h, h_edge)."""
+    return _solve_kernel(  # type: ignore[no-any-return]
+        graph.src.astype(np.int64),
+        graph.dst.astype(np.int64),
+        graph.cost.astype(np.float64),
+        n,
+        e_max,
+        min_seg,
+    )
+
+
+def _backtrack(
+    graph: _Graph,
+    from_h: np.ndarray,
+    h_edge: np.ndarray,
+    e: int,
+    i: int,
+    min_seg: int,
+) -> list[tuple[int, int]] | None:
+    """Segments (start, end) of the best path ending in state g[e, i]."""
+    segments: list[tuple[int, int]] = []
+    seg_end = i
+    for _ in range(from_h.shape[0] + from_h.shape[1] + 10):
+        if from_h[e, i]:
+            e, i = e - min_seg, i - min_seg
+            segments.append((i, seg_end))  # the segment started here, in h[e, i]
+            if e == 0 and i == 0:
+                segments.reverse()
+                return segments
+            k = int(h_edge[e, i])
+            if k < 0:
+                return None
+            i = int(graph.src[k])
+            seg_end = i
+        else:
+            e, i = e - 1, i - 1
+            if e < 0 or i < 0:
+                return None
+    return None
+
+
+def _min_segment_beats(target_beats: float, n_beats: int) -> int:
+    if target_beats < 32:
+        m = 4
+    elif target_beats < 96:
+        m = 8
+    else:
+        m = 16
+    return max(1, min(m, int(target_beats) // 2, n_beats // 2))
+
+
+def _describe(
+    segments: list[tuple[int, int]],
+    boundaries: np.ndarray,
+    dis: np.ndarray,
+    target_s: float,
+    beat_s: float,
+) -> Edit:
+    n = len(boundaries)
+    secs = [(float(boundaries[a]), float(boundaries[b])) for a, b in segments]
+    dur = float(sum(b - a for a, b in secs))
+    cut_dis = [float(dis[segments[k][1], segments[k + 1][0]]) for k in range(len(segments) - 1)]
+    offsets = np.array(
+        [segments[k + 1][0] - segments[k][1] for k in range(len(segments) - 1)], dtype=np.int64
+    )
+    bar_pen = float(jump_penalty(offsets).sum()) if len(offsets) else 0.0
+    dissimilarity = float(sum(cut_dis))
+    err_beats = abs(dur - target_s) / beat_s
+    keeps_end = segments[-1][1] == n - 1
+    shortest = min(b - a for a, b in segments)
+    blended = -(
+        dissimilarity
+        + bar_pen
+        + CUT_PENALTY * len(cut_dis)
+        + DURATION_PENALTY_PER_BEAT * err_beats
+        + (0.0 if keeps_end else EARLY_END_PENALTY)
+        + (0.1 if shortest < BEATS_PER_BAR and len(segments) > 1 else 0.0)
+    )
+    return Edit(
+        segments_beats=list(segments),
+        segments_seconds=secs,
+        duration_s=dur,
+        dissimilarity=dissimilarity,
+        blended_score=float(blended),
+        cut_dissimilarities=cut_dis,
+    )
+
+
+def validate_boundaries(boundaries: Any) -> np.ndarray:
+    """Boundaries as a float array: finite, non-negative, strictly increasing, >= 2."""
+    try:
+        arr = np.asarray(boundaries, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ResizeInputError("boundaries must be an array of numbers (seconds)") from e
+    if arr.ndim != 1 or len(arr) < 2:
+        raise ResizeInputError("boundaries must be an array of at least 2 beat times")
+    if len(arr) > MAX_BEATS + 1:
+        raise ResizeInputError(f"too many boundaries (at most {MAX_BEATS})")
+    if not np.all(np.isfinite(arr)) or arr[0] < 0:
+        raise ResizeInputError("boundaries must be finite, non-negative seconds")
+    if np.any(np.diff(arr) <= 0):
+        raise ResizeInputError("boundaries must be strictly increasing")
+    return arr
+
+
+def check_similarity_fits(n_sim_beats: int, n_boundaries: int) -> None:
+    if n_sim_beats not in (n_boundaries, n_boundaries - 1):
+        raise ResizeInputError(
+            f"similarity data describes {n_sim_beats} beats but there are "
+            f"{n_boundaries} boundaries (expected {triangle_size(n_boundaries)} or "
+            f"{triangle_size(n_boundaries - 1)} values)"
+        )
+
+
+def resize(
+    sim: np.ndarray,
+    boundaries: Any,
+    target_s: float,
+    *,
+    n_results: int = 20,
+    context_beats: int = 4,
+    tolerance_beats: int = 2,
+) -> list[Edit]:
+    """Candidate edits of about ``target_s`` seconds, best first.
+
+    Parameters
+    ----------
+    sim : np.ndarray, shape (n_beats, n_beats)
+        Beat self-similarity in [0, 1]; ``n_beats`` is ``len(boundaries)`` or one less.
+    boundaries : array-like, shape (n_positions,)
+        Beat boundaries in seconds; the last one is the end of the song.
+    target_s : float
+        Target duration in seconds.
+    n_results : int
+        How many different edits to return (fewer when the song does not allow them).
+    context_beats : int
+        Beats either side of a cut compared in the self-similarity matrix.
+    tolerance_beats : int
+        Accepted distance from the target, in beats.
+
+    Returns
+    -------
+    list of Edit, sorted by ``blended_score`` (best, closest to 0, first)
+    """
+    bnd = validate_boundaries(boundaries)
+    if not (isinstance(target_s, int | float) and math.isfinite(target_s) and target_s > 0):
+        raise ResizeInputError("targetLengthSeconds must be a positive number")
+    if target_s > MAX_TARGET_S:
+        raise ResizeInputError(f"targetLengthSeconds must be at most {MAX_TARGET_S:g}")
+    sim = np.asarray(sim, dtype=np.float32)
+    check_similarity_fits(sim.shape[0], len(bnd))
+    n = len(bnd)
+    end = n - 1
+    beat_s = float((bnd[-1] - bnd[0]) / end)
+    dis = jump_dissimilarity(sim, n, context_beats)
+
+    # output beats wanted; segments play whole beats, so aim at the nearest whole number
+    target_beats = target_s / beat_s
+    lo = max(1, int(math.floor(target_beats - tolerance_beats)))
+    hi = int(math.ceil(target_beats + tolerance_beats))
+    e_max = hi
+    min_seg = _min_segment_beats(target_beats, end)
+    min_jump = min(BEATS_PER_BAR, max(1, end // 4))
+
+    src, dst = _candidate_jumps(dis, round(end - target_beats), min_jump)
+    base_cost = dis[src, dst] + jump_penalty(dst - src) + CUT_PENALTY
+    alive = np.ones(len(src), dtype=bool)
+
+    edits: list[Edit] = []
+    seen: set[tuple[tuple[int, int], ...]] = set()
+    window = np.arange(lo, min(hi, e_max) + 1)
+    dur_pen = DURATION_PENALTY_PER_BEAT * np.abs(window - target_beats)
+    # big problems (long songs lengthened a lot) take several paths per DP run
+    work = len(src) * e_max
+    per_run = int(np.clip(math.ceil(work * n_results / 1.5e8), 1, 6))
+    chosen_cuts: list[tuple[int, int]] = []
+
+    def near_chosen(cuts: list[tuple[int, int]]) -> bool:
+        return any(
+            abs(b - cb) <= NEAR_BEATS and abs(a - ca) <= NEAR_BEATS
+            for b, a in cuts
+            for cb, ca in chosen_cuts
+        )
+
+    runs = 0
+    while len(edits) < n_results and runs < n_results + 10:
+        runs += 1
+        graph = _build_graph(src[alive], dst[alive], base_cost[alive])
+        g, h, from_h, h_edge = _solve(graph, n, e_max, min_seg)
+        # terminal states: the real end (preferred) or, as a fallback, anywhere (fade-out)
+        term: list[tuple[float, int, int]] = []
+        for k, e in enumerate(window):
+            c = g[e, end] + dur_pen[k]
+            if np.isfinite(c):
+                term.append((float(c), int(e), end))
+        early = g[window, :end].copy()
+        early[:, :min_seg] = np.inf
+        for f in np.argsort(early, axis=None)[:8]:
+            r, i = np.unravel_index(f, early.shape)
+            c = early[r, i]
+            if np.isfinite(c):
+                term.append((float(c + EARLY_END_PENALTY + dur_pen[r]), int(window[r]), int(i)))
+        term.sort()
+        accepted = 0
+        for _c, e, i in term:
+            segs = _backtrack(graph, from_h, h_edge, e, i, min_seg)
+            if segs is None or tuple(segs) in seen:
+                continue
+            cuts = [(segs[k][1], segs[k + 1][0]) for k in range(len(segs) - 1)]
+            if accepted and near_chosen(cuts):
+                continue
+            seen.add(tuple(segs))
+            edits.append(_describe(segs, bnd, dis, target_s, beat_s))
+            chosen_cuts.extend(cuts)
+            accepted += 1
+            if accepted >= per_run or len(edits) >= n_results:
+                break
+        if not accepted:
+            break
+        # diversity: forbid every jump within two bars of the cuts used so far
+        for b, a in chosen_cuts:
+            near = (np.abs(src - b) <= NEAR_BEATS) & (np.abs(dst - a) <= NEAR_BEATS)
+            alive &= ~near
+    if not edits:
+        # too short to keep both ends: the first target_s of the song
+        k = int(np.searchsorted(bnd, bnd[0] + target_s))
+        k = min(max(k, 1), end)
+        edits.append(_describe([(0, k)], bnd, dis, target_s, beat_s))
+    edits.sort(key=lambda x: -x.blended_score)
+    return edits
+
+
+def credit_cost_resize(target_s: float) -> int:
+    """Audjust's price: 4 credits per started target minute, at least 1."""
+    return max(1, 4 * math.ceil(target_s / 60.0))
