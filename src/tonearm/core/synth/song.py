@@ -404,7 +404,7 @@ def _style_edm(ctx: _Ctx) -> None:
                 ctx.add(ctx.voice(ins.kick, sr, velocity=1.0), b0 + p, bus="drums")
                 if full:
                     ctx.add(
-                        ins.hihat(sr, rng, velocity=0.45, open_=True),
+                        ins.hihat(sr, rng, velocity=0.25, open_=True),
                         b0 + p + 0.5,
                         bus="drums",
                         pan=0.2,
@@ -426,8 +426,9 @@ def _style_edm(ctx: _Ctx) -> None:
                     ctx.dur(b0 + p + 0.5, 0.45),
                     sr,
                     wave="saw",
-                    velocity=0.6,
-                    cutoff_hz=900.0,
+                    velocity=0.45,
+                    cutoff_hz=700.0,
+                    attack_s=0.03,
                     decay_s=0.15,
                     sustain=0.5,
                 )
