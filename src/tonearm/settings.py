@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     # jobs
     workers: int = 2
 
+    # platform: per-key rate limits and credit quotas (tiers), shared state for scale-out
+    rate_limits: bool = Field(
+        default=True, description="Enforce per-key rate limits and credit quotas"
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://... to share rate-limit counters across API processes",
+    )
+    blob_url: str | None = Field(
+        default=None,
+        description="Blob store for audio/result files: a directory (default: DATA) or s3://...",
+    )
+
     @property
     def db_path(self) -> Path:
         if self.database_url and not self.database_url.startswith("postgres"):

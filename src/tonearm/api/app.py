@@ -69,6 +69,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.state.settings = settings
     app.state.catalog = catalog
     install_error_handlers(app)
+    # per-key rate limits, credit quotas and usage recording (tonearm.platform); added
+    # before request_id so that one stays outermost and 429 answers carry X-Request-Id too
+    from tonearm.platform.middleware import install_platform
+
+    install_platform(app, catalog)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -1,0 +1,88 @@
+"""Fixtures for the platform tests: an app with probe routes for each family.
+
+The app is built with only the system and platform routers plus small probe routes that
+authenticate the way each family does, so these tests exercise limits, quotas and usage
+without depending on the recognition/editing/discovery routers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import APIRouter, Depends, Request
+from fastapi.testclient import TestClient
+
+from tonearm.api.deps import AudioScapeKey, AudjustKey, audd_key, audd_params
+from tonearm.api.errors import AuddError, AudjustError
+from tonearm.catalog.context import Catalog
+
+ADMIN = "admin-secret-token"
+
+probe = APIRouter()
+
+
+@probe.get("/developer/v1/probe/{item}")
+def audioscape_probe(item: str, key: AudioScapeKey) -> dict[str, Any]:
+    return {"results": [item], "key": key.key_id}
+
+
+@probe.post("/analyze")
+def audjust_analyze(key: AudjustKey, request: Request) -> dict[str, Any]:
+    return {"success": True, "creditCost": 10}
+
+
+@probe.post("/resize")
+def audjust_fail(key: AudjustKey) -> dict[str, Any]:
+    raise AudjustError(400, "Missing parameter: sourceFileUrl")
+
+
+@probe.post("/export")
+def audjust_priced(key: AudjustKey, request: Request) -> dict[str, Any]:
+    request.state.credits = 3  # a route may price itself
+    return {"success": True}
+
+
+@probe.api_route("/recognize", methods=["GET", "POST"])
+async def audd_probe(request: Request, params: dict[str, Any] = Depends(audd_params)) -> Any:
+    audd_key(request, params)
+    if params.get("fail"):
+        raise AuddError(500)
+    return {"status": "success", "result": None}
+
+
+def make_client(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    import tonearm.api.app as app_mod
+
+    monkeypatch.setattr(
+        app_mod, "ROUTER_MODULES", ("tonearm.api.routers.system", "tonearm.api.routers.platform")
+    )
+    app = app_mod.create_app(catalog=catalog)
+    app.include_router(probe)
+    return TestClient(app)
+
+
+@pytest.fixture
+def admin_catalog(settings: Any) -> Iterator[Catalog]:
+    s = settings.model_copy(update={"admin_token": ADMIN})
+    c = Catalog.open(s)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def pclient(admin_catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    with make_client(admin_catalog, monkeypatch) as c:
+        yield c
+
+
+@pytest.fixture
+def client_for(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``client_for(catalog)``: a TestClient on the probe app for another catalog."""
+    return lambda catalog: make_client(catalog, monkeypatch)
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN}"}
