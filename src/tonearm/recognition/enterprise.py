@@ -125,6 +125,67 @@ def selected_chunks(duration_s: float, opts: ScanOptions) -> list[int]:
     return chunks
 
 
+@dataclass
+class ChunkMatch:
+    """One song heard in one chunk, in file and song seconds."""
+
+    asset_id: str
+    chunk: int
+    file_start_s: float
+    file_end_s: float
+    song_start_s: float  # the song's own time at file_start_s
+    score: float
+    speed: float = 1.0
+
+    @property
+    def anchor_s(self) -> float:
+        """Where the song's t=0 lies in the file: equal for chunks of one continuous play."""
+        return self.file_start_s - self.song_start_s / self.speed
+
+
+def _song_position(catalog: Catalog, signal: Signal, c0: float, m: Any, duration: float) -> float:
+    """The song's time at the start of the matched span ``c0 + m.query_start_s``.
+
+    A match whose song begins inside the chunk has no valid offset at the chunk start (the
+    engine reports 0 then), so the span from where the song begins is asked again."""
+    from tonearm.recognition import service
+
+    pos = float(m.offset_s + m.query_start_s * m.speed)
+    if m.offset_s > 1e-6 or m.query_start_s < 0.5:
+        return pos
+    sr = signal.sr
+    a, b = c0 + m.query_start_s, min(duration, c0 + CHUNK_S)
+    if b - a < 2.0:
+        return pos
+    seg = Signal(signal.samples[:, int(a * sr) : int(b * sr)], sr)
+    for m2 in service.recognize(catalog, seg, top_k=TOP_K):
+        if m2.asset_id == m.asset_id:
+            return float(m2.offset_s)  # m2 starts where the song was first heard
+    return pos
+
+
+def merge_chunks(matches: list[ChunkMatch], *, gap_s: float = CHUNK_S + 1.0) -> list[ChunkMatch]:
+    """One entry per track played: chunk matches of the same song that follow each other
+    (gap <= ``gap_s``) with the same alignment (anchor within 2 s) are one play."""
+    plays: list[ChunkMatch] = []
+    open_: dict[str, ChunkMatch] = {}
+    for cm in sorted(matches, key=lambda x: (x.file_start_s, -x.score)):
+        p = open_.get(cm.asset_id)
+        if (
+            p is not None
+            and cm.file_start_s - p.file_end_s <= gap_s
+            and abs(cm.anchor_s - p.anchor_s) <= 2.0
+        ):
+            p.file_end_s = max(p.file_end_s, cm.file_end_s)
+            p.score = max(p.score, cm.score)
+            continue
+        play = ChunkMatch(**{**cm.__dict__})
+        plays.append(play)
+        open_[cm.asset_id] = play
+    plays.sort(key=lambda x: x.file_start_s)
+    return plays
+
+
 def scan_file(
     catalog: Catalog,
     signal: Signal,
@@ -141,16 +202,14 @@ def scan_file(
     if not chunks:
         return {"status": "success", "result": [], "tracks": []}
     sr = signal.sr
-    t0 = opts.skip_first_seconds + chunks[0] * CHUNK_S
-    t1 = min(duration, opts.skip_first_seconds + (chunks[-1] + 1) * CHUNK_S)
+    sf = opts.skip_first_seconds
+    t0 = sf + chunks[0] * CHUNK_S
+    t1 = min(duration, sf + (chunks[-1] + 1) * CHUNK_S)
     part = Signal(signal.samples[:, int(t0 * sr) : int(t1 * sr)], sr)
     windows = service.scan_windows(
         catalog, part, window_s=CHUNK_S, hop_s=HOP_S, top_k=TOP_K, progress=progress
     )
-    sf = opts.skip_first_seconds
-    wanted = set(chunks)
-    by_chunk = {int(round((t0 + w.start_s - sf) / CHUNK_S)): w for w in windows}
-    chunk_results: list[dict[str, Any]] = []
+    by_chunk = {int(round((t0 + w.start_s - sf) / CHUNK_S)): w.matches for w in windows}
     assets: dict[str, Any] = {}
 
     def asset(aid: str) -> Any:
@@ -158,63 +217,64 @@ def scan_file(
             assets[aid] = catalog.store.get_asset(aid)
         return assets[aid]
 
+    found: list[ChunkMatch] = []
+    chunk_results: list[dict[str, Any]] = []
     for k in chunks:
         c0 = sf + k * CHUNK_S
-        w = by_chunk.get(k)
-        if w is None:
+        matches = by_chunk.get(k)
+        if matches is None:
             # the file's last, partial chunk has no full window: recognize it on its own
             seg = signal.samples[:, int(c0 * sr) : int(min(duration, c0 + CHUNK_S) * sr)]
             if seg.shape[1] < 3 * sr:
                 continue
             matches = service.recognize(catalog, Signal(seg, sr), top_k=TOP_K)
-            w = by_chunk[k] = service.WindowResult(
-                c0 - t0, min(duration, c0 + CHUNK_S) - t0, matches
-            )
         songs = []
-        for m in w.matches:
+        for m in matches:
             a = asset(m.asset_id)
             if a is None:
                 continue
+            pos = _song_position(catalog, signal, c0, m, duration)
+            cm = ChunkMatch(
+                m.asset_id,
+                k,
+                c0 + m.query_start_s,
+                c0 + m.query_end_s,
+                pos,
+                m.score,
+                m.speed or 1.0,
+            )
+            found.append(cm)
             song = wire.enterprise_song(
-                a,
-                score=m.score,
-                song_offset_s=m.offset_s + m.query_start_s * m.speed,
-                returns=opts.returns,
-                base_url=base_url,
+                a, score=m.score, song_offset_s=pos, returns=opts.returns, base_url=base_url
             )
             if opts.accurate_offsets:
                 song["start_offset"] = int(round(m.query_start_s * 1000))
                 song["end_offset"] = int(round(m.query_end_s * 1000))
-                song["start_seconds"] = round(c0 + m.query_start_s, 2)
-                song["end_seconds"] = round(c0 + m.query_end_s, 2)
+                song["start_seconds"] = round(cm.file_start_s, 2)
+                song["end_seconds"] = round(cm.file_end_s, 2)
             songs.append(song)
         if songs:
             chunk_results.append({"songs": songs, "offset": wire.mmss(c0)})
 
-    # merged view over the windows inside the selected chunks
-    kept = [w for k, w in sorted(by_chunk.items()) if k in wanted]
-    hits = service.merge_windows(kept, gap_s=CHUNK_S + 1.0)
     tracks = []
-    for h in hits:
-        a = asset(h.asset_id)
-        if a is None:
-            continue
+    for p in merge_chunks(found):
+        a = asset(p.asset_id)
         tr: dict[str, Any] = {"asset_id": a.asset_id}
         tr.update(wire.metadata_fields(a))
         tr["song_link"] = wire.song_link(a, base_url)
         if wire.is_custom(a):
             tr["audio_id"] = wire.audio_id_wire(str(a.audio_id))
-        start, end = t0 + h.file_start_s, t0 + h.file_end_s
+        song_end = p.song_start_s + (p.file_end_s - p.file_start_s) * p.speed
         tr.update(
             {
-                "score": wire.score_0_100(h.score),
-                "start": wire.mmss(start),
-                "end": wire.mmss(end),
-                "start_seconds": round(start, 2),
-                "end_seconds": round(end, 2),
-                "song_start_seconds": round(h.song_start_s, 2),
-                "song_end_seconds": round(h.song_end_s, 2),
-                "timecode": wire.mmss(h.song_start_s),
+                "score": wire.score_0_100(p.score),
+                "start": wire.mmss(p.file_start_s),
+                "end": wire.mmss(p.file_end_s),
+                "start_seconds": round(p.file_start_s, 2),
+                "end_seconds": round(p.file_end_s, 2),
+                "song_start_seconds": round(p.song_start_s, 2),
+                "song_end_seconds": round(song_end, 2),
+                "timecode": wire.mmss(p.song_start_s),
             }
         )
         tracks.append(tr)
