@@ -1,0 +1,82 @@
+"""Ingest analyzers of discovery: ``mir`` (level and trim fields) and ``embedding``."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tonearm.catalog.analyzers import AnalysisResult
+from tonearm.core.audio.bounds import sound_bounds
+from tonearm.core.audio.loudness import integrated_loudness, true_peak_dbtp
+from tonearm.core.audio.signal import Signal
+from tonearm.discovery.embeddings import ANALYSIS_NAME, audio_embedding_model, pack
+
+if TYPE_CHECKING:
+    from tonearm.catalog.context import Catalog
+    from tonearm.storage.base import Asset
+
+log = logging.getLogger("tonearm.discovery")
+
+
+def _r(x: float | None, nd: int) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def mir_fields(signal: Signal) -> dict[str, float | None]:
+    """The MIR fields of one clip (all may be ``None``; see the core functions)."""
+    b = sound_bounds(signal.samples, signal.sr)
+    return {
+        "duration": round(signal.duration_s, 3),
+        "true_peak_dbtp": _r(true_peak_dbtp(signal.samples, signal.sr), 2),
+        "loudness_lufs": _r(integrated_loudness(signal.samples, signal.sr), 2),
+        "sound_start_sec": _r(b.start_s, 3),
+        "sound_end_sec": _r(b.end_s, 3),
+        "noise_floor_db": _r(b.noise_floor_db, 1),
+    }
+
+
+class MirAnalyzer:
+    """duration, true_peak_dbtp (BS.1770-4), loudness_lufs, sound_start_sec/sound_end_sec."""
+
+    name = "mir"
+    version = 1
+    kinds = frozenset({"music", "sfx"})
+    default = True
+
+    def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+        return AnalysisResult(data=mir_fields(signal))
+
+    def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None:
+        return None
+
+
+class EmbeddingAnalyzer:
+    """One L2-normalized audio vector per asset, from the model in use for its kind."""
+
+    name = ANALYSIS_NAME
+    version = 1
+    kinds = frozenset({"music", "sfx"})
+    default = True
+
+    def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+        model = audio_embedding_model(None, kind)
+        v = model.embed(signal)
+        if not np.all(np.isfinite(v)):
+            raise ValueError("embedding is not finite")
+        data, blob = pack(v, model.model_id)
+        return AnalysisResult(data=data, blob=blob)
+
+    def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None:
+        from tonearm.core.embeddings import from_blob
+        from tonearm.discovery.embeddings import record_models_status
+        from tonearm.discovery.index import CACHE_KEY
+
+        record_models_status(catalog)
+        idx = catalog.cache.get(CACHE_KEY)
+        if idx is not None and result.blob is not None:
+            idx.add(asset.asset_id, asset.kind, str(result.data["model"]), from_blob(result.blob))
+
+
+ANALYZERS = [MirAnalyzer(), EmbeddingAnalyzer()]
