@@ -8,7 +8,6 @@ its URL; the others are still made. Also the ``resize`` job (resize with a webho
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,9 @@ def export_urls(base: str, request_id: str, export_format: str, n_groups: int) -
 
 def credit_cost_export(total_output_s: float) -> int:
     """Audjust's price: 1 credit per started minute of total output, at least 1."""
-    return max(1, math.ceil(total_output_s / 60.0 - 1e-9))
+    from tonearm.editing.credits import export_cost
+
+    return export_cost(total_output_s)
 
 
 def render_group(

@@ -516,4 +516,6 @@ def resize(
 
 def credit_cost_resize(target_s: float) -> int:
     """Audjust's price: 4 credits per started target minute, at least 1."""
-    return max(1, 4 * math.ceil(target_s / 60.0))
+    from tonearm.editing.credits import resize_cost
+
+    return resize_cost(target_s)

@@ -2,7 +2,8 @@
 
 Shared by ``POST /resize`` / ``POST /loop`` (synchronous answers) and the ``resize`` job
 (answers POSTed to a webhook). Bad input raises :class:`RequestError` whose message is
-Audjust's ``Missing parameter: ...`` text, naming the parameter and what is wrong.
+Audjust's ``Missing parameter: <name>`` text, or ``Invalid parameter: <name> (why)``
+(the family's convention, shared with ``/analyze``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ class RequestError(ValueError):
         self.message = message
 
 
-def _missing(name: str, why: str | None = None) -> RequestError:
-    return RequestError(f"Missing parameter: {name}" + (f" ({why})" if why else ""))
+def _missing(name: str) -> RequestError:
+    return RequestError(f"Missing parameter: {name}")
+
+
+def _invalid(name: str, why: str) -> RequestError:
+    return RequestError(f"Invalid parameter: {name} ({why})")
 
 
 @dataclass(frozen=True)
@@ -54,19 +59,19 @@ def _number(body: dict[str, Any], name: str) -> float:
         raise _missing(name)
     v = body[name]
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise _missing(name, "must be a number")
+        raise _invalid(name, "must be a number")
     return float(v)
 
 
 def parse_resize_request(body: Any, *, loop: bool = False) -> ResizeRequest:
     """Validate a ``/resize`` (or ``/loop``) body. Raises RequestError."""
     if not isinstance(body, dict):
-        raise RequestError("Missing parameter: the body must be a JSON object")
+        raise RequestError("Invalid JSON body: expected an object")
     target = _number(body, "targetLengthSeconds")
     if target <= 0:
-        raise _missing("targetLengthSeconds", "must be a positive number of seconds")
+        raise _invalid("targetLengthSeconds", "must be a positive number of seconds")
     if target > MAX_TARGET_S:
-        raise _missing("targetLengthSeconds", f"must be at most {MAX_TARGET_S:g} seconds")
+        raise _invalid("targetLengthSeconds", f"must be at most {MAX_TARGET_S:g} seconds")
 
     if "boundaries" not in body or body["boundaries"] is None:
         raise _missing("boundaries")
@@ -74,17 +79,17 @@ def parse_resize_request(body: Any, *, loop: bool = False) -> ResizeRequest:
     if not isinstance(b, list) or not all(
         isinstance(x, int | float) and not isinstance(x, bool) for x in b
     ):
-        raise _missing("boundaries", "must be an array of beat times in seconds")
+        raise _invalid("boundaries", "must be an array of beat times in seconds")
     try:
         bnd = validate_boundaries(b)
     except ResizeInputError as e:
-        raise _missing("boundaries", str(e)) from e
+        raise _invalid("boundaries", str(e)) from e
 
     sim_obj = body.get("similarity")
     if sim_obj is None:
         raise _missing("similarity")
     if not isinstance(sim_obj, dict):
-        raise _missing("similarity", "must be the similarity object from the analysis")
+        raise _invalid("similarity", "must be the similarity object from the analysis")
     data, vmin, vmax = sim_obj.get("data"), sim_obj.get("min"), sim_obj.get("max")
     if not isinstance(data, str) or not data:
         raise _missing("similarity.data")
@@ -93,26 +98,26 @@ def parse_resize_request(body: Any, *, loop: bool = False) -> ResizeRequest:
             raise _missing(name)
     assert isinstance(vmin, int | float) and isinstance(vmax, int | float)
     if vmax <= vmin:
-        raise _missing("similarity.max", "must be greater than similarity.min")
+        raise _invalid("similarity.max", "must be greater than similarity.min")
     n_sim = beats_in_triangle(len(data))
     n = len(bnd)
     if n_sim is None or n_sim not in (n, n - 1):
-        raise _missing(
+        raise _invalid(
             "similarity",
             f"data has {len(data)} values; {n} boundaries need {triangle_size(n)} "
             f"(or {triangle_size(n - 1)})",
         )
     if n_sim > MAX_BEATS:
-        raise _missing("similarity", f"at most {MAX_BEATS} beats are supported")
+        raise _invalid("similarity", f"at most {MAX_BEATS} beats are supported")
     sim = decode_similarity_matrix(data, float(vmin), float(vmax))
     check_similarity_fits(sim.shape[0], n)
 
     want_loop = loop or bool(body.get("loop", False))
     sr = body.get("sampleRate", 44100)
     if isinstance(sr, bool) or not isinstance(sr, int) or not 1000 <= sr <= 768000:
-        raise _missing("sampleRate", "must be an integer sample rate in Hz")
+        raise _invalid("sampleRate", "must be an integer sample rate in Hz")
     if want_loop and target > float(bnd[-1] - bnd[0]):
-        raise _missing(
+        raise _invalid(
             "targetLengthSeconds",
             f"a loop is a section of the song, which is {bnd[-1] - bnd[0]:.2f} s long",
         )
@@ -129,7 +134,7 @@ def resize_result(req: ResizeRequest) -> list[dict[str, Any]]:
             ]
         return [e.to_audjust() for e in resize(req.sim, req.boundaries, req.target_s)]
     except ResizeInputError as e:
-        raise RequestError(f"Missing parameter: {e}") from e
+        raise RequestError(f"Invalid parameter: {e}") from e
 
 
 def run_resize(request_id: str, body: dict[str, Any]) -> dict[str, Any]:

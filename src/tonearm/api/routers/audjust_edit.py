@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from tonearm.api.deps import AudjustKey, CatalogDep
 from tonearm.api.errors import AudjustError
+from tonearm.api.routers.audjust import json_params, public_base
 from tonearm.editing import export as _export_jobs  # noqa: F401  (registers export/resize jobs)
 from tonearm.editing.export import (
     EXPORT_FORMATS,
@@ -44,9 +45,7 @@ _EXPORT_EXAMPLE = {
 
 def results_base(request: Request) -> str:
     """Where clients fetch results: ``settings.public_url`` or this request's base URL."""
-    public = request.app.state.settings.public_url
-    base = public or str(request.base_url)
-    return base.rstrip("/") + "/results"
+    return public_base(request, request.app.state.catalog) + "/results"
 
 
 def _check_webhook(catalog: Any, url: Any, *, required: bool) -> str | None:
@@ -55,13 +54,13 @@ def _check_webhook(catalog: Any, url: Any, *, required: bool) -> str | None:
             raise AudjustError(400, "Missing parameter: resultWebhook")
         return None
     if not isinstance(url, str):
-        raise AudjustError(400, "Missing parameter: resultWebhook (must be a URL)")
+        raise AudjustError(400, "Invalid parameter: resultWebhook (must be a URL)")
     from tonearm.jobs.webhooks import check_webhook_url
 
     try:
         check_webhook_url(url, catalog.settings.allow_private_urls)
     except ValueError as e:
-        raise AudjustError(400, f"Missing parameter: resultWebhook ({e})") from e
+        raise AudjustError(400, f"Invalid parameter: resultWebhook ({e})") from e
     return url
 
 
@@ -92,32 +91,26 @@ def _resize_or_loop(
 
 
 @router.post("/resize", openapi_extra={"requestBody": {"content": {"application/json": {
-    "example": _RESIZE_EXAMPLE}}}})  # fmt: skip
-async def resize_endpoint(
-    request: Request, catalog: CatalogDep, key: AudjustKey, body: Any = Body(...)
-) -> dict[str, Any]:
+    "example": _RESIZE_EXAMPLE}}, "required": True}})  # fmt: skip
+async def resize_endpoint(request: Request, catalog: CatalogDep, key: AudjustKey) -> dict[str, Any]:
     """Candidate edits of about ``targetLengthSeconds`` (about 20, best first).
 
     Without ``resultWebhook`` the answer is ``{requestId, result, success, creditCost}``;
     with it, ``{success, message: "Request queued.", requestId, resultUrl}`` now and the
     same answer POSTed to the webhook later. Extension: ``"loop": true`` returns seamless
     loops instead (see ``/loop``)."""
-    if not isinstance(body, dict):
-        raise AudjustError(400, "Missing parameter: the body must be a JSON object")
+    body = await json_params(request)
     return await run_in_threadpool(_resize_or_loop, request, catalog, key, body, loop=False)
 
 
 @router.post("/loop", openapi_extra={"requestBody": {"content": {"application/json": {
-    "example": _RESIZE_EXAMPLE}}}})  # fmt: skip
-async def loop_endpoint(
-    request: Request, catalog: CatalogDep, key: AudjustKey, body: Any = Body(...)
-) -> dict[str, Any]:
+    "example": _RESIZE_EXAMPLE}}, "required": True}})  # fmt: skip
+async def loop_endpoint(request: Request, catalog: CatalogDep, key: AudjustKey) -> dict[str, Any]:
     """Seamless loops (our extension): sections of about ``targetLengthSeconds`` whose end
     flows into their start. Same body and answers as ``/resize``; each result also has
     ``loopStartSeconds``, ``loopEndSeconds``, ``loopStartSample``, ``loopEndSample`` (at
     ``sampleRate``, default 44100). Export one with ``/export`` and ``"loop": true``."""
-    if not isinstance(body, dict):
-        raise AudjustError(400, "Missing parameter: the body must be a JSON object")
+    body = await json_params(request)
     return await run_in_threadpool(_resize_or_loop, request, catalog, key, body, loop=True)
 
 
@@ -126,13 +119,13 @@ def _validate_groups(groups: Any) -> list[list[list[float]]]:
         raise AudjustError(400, "Missing parameter: segmentsGroups")
     bad = AudjustError(
         400,
-        "Missing parameter: segmentsGroups (must be an array of groups, each an array of "
+        "Invalid parameter: segmentsGroups (must be an array of groups, each an array of "
         "[startSeconds, endSeconds] segments)",
     )
     if not isinstance(groups, list) or not groups:
         raise bad
     if len(groups) > MAX_GROUPS:
-        raise AudjustError(400, f"Missing parameter: segmentsGroups (at most {MAX_GROUPS})")
+        raise AudjustError(400, f"Invalid parameter: segmentsGroups (at most {MAX_GROUPS})")
     out: list[list[list[float]]] = []
     for group in groups:
         if not isinstance(group, list) or not group or len(group) > MAX_SEGMENTS_PER_GROUP:
@@ -154,7 +147,7 @@ def _validate_groups(groups: Any) -> list[list[list[float]]]:
         if total > MAX_OUTPUT_S_PER_GROUP:
             raise AudjustError(
                 400,
-                f"Missing parameter: segmentsGroups (a group may last at most "
+                f"Invalid parameter: segmentsGroups (a group may last at most "
                 f"{MAX_OUTPUT_S_PER_GROUP:g} s)",
             )
         out.append(segs)
@@ -162,29 +155,26 @@ def _validate_groups(groups: Any) -> list[list[list[float]]]:
 
 
 @router.post("/export", openapi_extra={"requestBody": {"content": {"application/json": {
-    "example": _EXPORT_EXAMPLE}}}})  # fmt: skip
-async def export_endpoint(
-    request: Request, catalog: CatalogDep, key: AudjustKey, body: Any = Body(...)
-) -> dict[str, Any]:
+    "example": _EXPORT_EXAMPLE}}, "required": True}})  # fmt: skip
+async def export_endpoint(request: Request, catalog: CatalogDep, key: AudjustKey) -> dict[str, Any]:
     """Render each group of ``[start, end]`` segments (seconds) of ``sourceFileUrl`` to
     ``exportFormat`` (mp3_128, mp3_256, mp3_320, wav). Queued; the webhook gets
     ``{requestId, sourceFileUrl, resultUrls, failures, success, creditCost}``.
     Extensions: ``"loop": true`` renders each group as a seamless loop;
     ``"exactLengthSeconds": x`` time-stretches each output (at most 3 %) to exactly x."""
-    if not isinstance(body, dict):
-        raise AudjustError(400, "Missing parameter: the body must be a JSON object")
+    body = await json_params(request)
     webhook = _check_webhook(catalog, body.get("resultWebhook"), required=True)
     src = body.get("sourceFileUrl")
     if not src:
         raise AudjustError(400, "Missing parameter: sourceFileUrl")
     if not isinstance(src, str) or not src.lower().startswith(("http://", "https://")):
-        raise AudjustError(400, "Missing parameter: sourceFileUrl (must be an http(s) URL)")
+        raise AudjustError(400, "Invalid parameter: sourceFileUrl (must be an http(s) URL)")
     fmt = body.get("exportFormat")
     if fmt is None:
         raise AudjustError(400, "Missing parameter: exportFormat")
     if fmt not in EXPORT_FORMATS:
         raise AudjustError(
-            400, f"Missing parameter: exportFormat (one of {', '.join(EXPORT_FORMATS)})"
+            400, f"Invalid parameter: exportFormat (one of {', '.join(EXPORT_FORMATS)})"
         )
     groups = _validate_groups(body.get("segmentsGroups"))
     exact = body.get("exactLengthSeconds")
@@ -194,10 +184,10 @@ async def export_endpoint(
         or not math.isfinite(exact)
         or exact <= 0
     ):
-        raise AudjustError(400, "Missing parameter: exactLengthSeconds (a positive number)")
+        raise AudjustError(400, "Invalid parameter: exactLengthSeconds (a positive number)")
     loop = body.get("loop", False)
     if not isinstance(loop, bool):
-        raise AudjustError(400, "Missing parameter: loop (true or false)")
+        raise AudjustError(400, "Invalid parameter: loop (true or false)")
 
     queue = get_queue(catalog)
     base = results_base(request)
