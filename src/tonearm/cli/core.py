@@ -42,9 +42,16 @@ def register(app: typer.Typer) -> None:
         data: DataOpt = None,
         host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                help="Job worker threads in this process (default $TONEARM_WORKERS or 2; "
+                "0 when `tonearm worker` processes run the jobs)"
+            ),
+        ] = None,
     ) -> None:
         """Run the HTTP API (OpenAPI docs at /docs)."""
-        s = settings_for(data, host=host, port=port)
+        s = settings_for(data, host=host, port=port, workers=workers)
         s.ensure_dirs()
         serve_catalog(s, host, port)
 

@@ -1,0 +1,124 @@
+"""`tonearm usage` (credits and requests of a key), `tonearm keys tier`, `tonearm worker`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tonearm.cli.common import DataOpt, console, open_catalog, out
+
+
+def register(app: typer.Typer) -> None:
+    from tonearm.cli.core import keys_app
+
+    @keys_app.command("set")
+    def keys_set(
+        key: Annotated[str, typer.Argument(help="Key id, prefix or name")],
+        tier: Annotated[str | None, typer.Option(help="New tier")] = None,
+        rpm: Annotated[
+            int | None, typer.Option(help="Requests per minute for this key (<= 0: no limit)")
+        ] = None,
+        credits: Annotated[
+            int | None, typer.Option(help="Credits per 30 days for this key (< 0: unlimited)")
+        ] = None,
+        data: DataOpt = None,
+    ) -> None:
+        """Change a key's tier or its own limits."""
+        from tonearm.platform.service import get_platform
+
+        platform = get_platform(open_catalog(data))
+        rec = platform.find_key(key)
+        if rec is None:
+            console.print(f"[red]error:[/] no key matches {key!r}")
+            raise typer.Exit(1)
+        try:
+            platform.set_limits(rec.key_id, tier, rpm, credits)
+        except ValueError as e:
+            console.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from e
+        rec = platform.find_key(str(rec.key_id))
+        assert rec is not None
+        lim = platform.limits(rec)
+        out.print(
+            f"key {rec.key_id}: tier {lim.tier}, "
+            f"{lim.rate_limit_per_min or 'no limit'} req/min, "
+            f"{'unlimited' if lim.monthly_credits is None else lim.monthly_credits} credits/30 days"
+        )
+
+    @app.command()
+    def usage(
+        key: Annotated[str, typer.Argument(help="Key id, prefix or name")],
+        days: Annotated[float, typer.Option(help="Period for the per-endpoint table")] = 30,
+        recent: Annotated[int, typer.Option(help="How many recent requests to show")] = 20,
+        data: DataOpt = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    ) -> None:
+        """A key's tier, credits used (last 30 days), requests per endpoint, recent requests."""
+        from tonearm.platform.service import get_platform
+
+        catalog = open_catalog(data)
+        platform = get_platform(catalog)
+        rec = platform.find_key(key)
+        if rec is None:
+            console.print(f"[red]error:[/] no key matches {key!r}")
+            raise typer.Exit(1)
+        report = platform.report(rec, days=days, recent=recent)
+        if json_out:
+            out.print_json(json.dumps(report))
+            return
+        k, c, t = report["key"], report["credits"], report["tier"]
+        limit = "unlimited" if c["limit"] is None else str(c["limit"])
+        rpm = t["requestsPerMinute"] or "no limit"
+        state = "revoked " + k["revokedAt"] if k["revokedAt"] else "active"
+        out.print(f"key {k['id']} {k['name']} ({k['prefix']}…), tier {k['tier']}, {state}")
+        out.print(f"credits (last {c['windowDays']} days): {c['used']} of {limit}; {rpm} req/min")
+        out.print(f"requests (last {days:g} days): {report['requests']}, errors {report['errors']}")
+        t1 = Table("method", "endpoint", "requests", "errors", "credits", "avg ms", "max ms")
+        for e in report["byEndpoint"]:
+            t1.add_row(
+                e["method"],
+                e["endpoint"],
+                str(e["requests"]),
+                str(e["errors"]),
+                str(e["credits"]),
+                f"{e['avgDurationMs']:.1f}",
+                f"{e['maxDurationMs']:.1f}",
+            )
+        out.print(t1)
+        if report["recentRequests"]:
+            t2 = Table("time", "method", "path", "status", "outcome", "credits", "ms")
+            for r in report["recentRequests"]:
+                outcome = r["outcome"] + (f" ({r['error']})" if r["error"] else "")
+                t2.add_row(
+                    r["time"],
+                    r["method"],
+                    r["path"],
+                    str(r["status"]),
+                    outcome,
+                    str(r["credits"]),
+                    f"{r['durationMs']:.1f}",
+                )
+            out.print(t2)
+
+    @app.command()
+    def worker(
+        workers: Annotated[int, typer.Option("--workers", "-w", help="Worker threads")] = 2,
+        data: DataOpt = None,
+    ) -> None:
+        """Run background jobs (analyze, export, scans) from the shared queue until stopped.
+
+        Point it at the same database and queue as the API servers
+        (TONEARM_DATABASE_URL, TONEARM_QUEUE_URL) and start those with --workers 0.
+        """
+        from tonearm.api.app import _load_routers
+        from tonearm.jobs.queue import get_queue, registered_kinds
+
+        _load_routers()  # the services behind the routers register their job kinds
+        catalog = open_catalog(data)
+        queue = get_queue(catalog)
+        kinds = ", ".join(sorted(registered_kinds())) or "none"
+        console.print(f"tonearm worker: {workers} threads, job kinds: {kinds}")
+        queue.run_worker(workers)
