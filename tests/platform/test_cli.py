@@ -18,7 +18,7 @@ _register()
 
 
 def cli(*args: str) -> Any:
-    return runner.invoke(app, list(args), catch_exceptions=False)
+    return runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "200"})
 
 
 def test_keys_set_and_usage(
