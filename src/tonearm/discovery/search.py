@@ -1,0 +1,635 @@
+"""Natural-language music search over the catalog.
+
+How a query is answered (:func:`search`):
+
+1. Negations are split off (:mod:`tonearm.discovery.query`): "chill beats, no vocals" looks
+   for "chill beats instrumental" and drops tracks whose metadata mentions vocals (tracks
+   whose *audio description* matches a negated word are demoted instead).
+2. A catalog artist named in the query (:mod:`tonearm.discovery.artists`) turns the query
+   into "music that sounds like them": tracks ranked by audio-embedding similarity to the
+   centroid of that artist's tracks (other artists included); ``matched_artist`` is set.
+3. Otherwise two rankings are fused by reciprocal rank fusion (RRF, k = 60):
+   - semantic: the query's all-MiniLM-L6-v2 vector against one vector per track, made from
+     a text of its metadata *and* the words its audio supports (tempo, energy, brightness,
+     mode, texture: :mod:`tonearm.discovery.describe`), so thinly tagged tracks are found;
+   - keyword: SQLite FTS5 BM25 over the same fields (:mod:`tonearm.discovery.fts`).
+   Without the text model, keywords alone answer and ``search_method`` is "text".
+
+The per-track data (metadata, text vectors, audio vectors) lives in memory in a
+:class:`SearchIndex` cached in ``catalog.cache``; it is rebuilt when the catalog changes
+(checked per query with a few indexed SQL aggregates). Text vectors are also cached on disk
+(``index/search_text_vectors.npz``) keyed by a hash of each track's text, so a rebuild only
+embeds tracks whose text changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tonearm.discovery import fts
+from tonearm.discovery import text as text_model
+from tonearm.discovery.artists import ArtistIndex, ArtistMatch, normalize_name
+from tonearm.discovery.describe import audio_words
+from tonearm.discovery.query import parse_query
+
+if TYPE_CHECKING:
+    from tonearm.catalog.context import Catalog
+    from tonearm.discovery.text import TextEncoder
+
+log = logging.getLogger("tonearm.search")
+
+CACHE_KEY = "discovery.search"
+TEXT_VECTORS_FILE = "search_text_vectors.npz"
+SEARCH_TEXT_ANALYSIS = "search_text"
+EMBEDDING_ANALYSIS = "embedding"
+
+RRF_K = 60
+MAX_CANDIDATES = 1000  # per ranking; also the most a query can report in meta.total
+SEM_MIN_SIM = 0.15  # a semantic neighbour must be at least this close (cosine) ...
+SEM_WINDOW = 0.30  # ... and within this of the best one
+ARTIST_NEIGHBOURS = 200
+DEMOTE = 0.5  # score factor for a track whose audio description matches a negated word
+AGGREGATE_MAX = 20
+METHODS = ("hybrid", "semantic", "keyword")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def genre_key(genre: str) -> str:
+    """ "Lo-Fi", "lofi", "LO FI" -> "lofi": how genre filters compare."""
+    return re.sub(r"[^0-9a-z]", "", fts.fold(genre))
+
+
+def genre_keys(genre: str | None) -> frozenset[str]:
+    """Keys of a genre field that may list several ("Rock / Indie")."""
+    if not genre:
+        return frozenset()
+    parts = [genre, *re.split(r"[/,;|]", genre)]
+    return frozenset(k for k in (genre_key(p) for p in parts) if k)
+
+
+def track_text(fields: dict[str, Any], words: Sequence[str]) -> str:
+    """The sentence a track is embedded as: its metadata, then what its audio sounds like."""
+    parts: list[str] = []
+    name = (fields.get("name") or "").strip()
+    if name:
+        parts.append(name.replace("_", " "))
+    if fields.get("artist"):
+        parts.append(f"by {fields['artist']}")
+    if fields.get("album"):
+        parts.append(f"from the album {fields['album']}")
+    head = " ".join(parts)
+    out = [head + "." if head else ""]
+    if fields.get("genre"):
+        out.append(f"Genre: {fields['genre']}.")
+    if fields.get("tags"):
+        out.append(f"Tags: {fields['tags']}.")
+    if fields.get("description"):
+        out.append(str(fields["description"]).strip())
+    if words:
+        out.append("Sounds " + ", ".join(words) + ".")
+    return " ".join(o for o in out if o)
+
+
+def _split_negations(fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Metadata with what it says a track lacks ("no drums") moved out of its text, so that
+    "without drums" does not drop it and "drums" does not find it; returns (fields, lacks)."""
+    out = dict(fields)
+    lacks: list[str] = []
+    for col in ("name", "tags", "description"):
+        v = fields.get(col)
+        if not v:
+            continue
+        pq = parse_query(str(v))
+        if pq.negated:
+            out[col] = pq.positive
+            lacks += [w for w in pq.negated if w not in lacks]
+    return out, lacks
+
+
+# -- the in-memory index ---------------------------------------------------------------------
+@dataclass
+class SearchIndex:
+    """Every music track of the catalog, as the search needs it.
+
+    Arrays are aligned by row; ``row_of`` maps asset_id -> row.
+    """
+
+    signature: tuple[Any, ...]
+    model: str | None
+    ids: np.ndarray  # (n,) int64 asset ids
+    names: list[str]
+    artists: list[str]
+    albums: list[str]
+    genres: list[str]
+    bpms: list[float | None]
+    durations: np.ndarray  # (n,) float64 seconds
+    thumbnails: list[str]
+    row_of: dict[int, int]
+    genre_rows: dict[str, np.ndarray]
+    artist_rows: dict[str, np.ndarray]
+    artist_index: ArtistIndex
+    text_vecs: np.ndarray | None = None  # (n, 384) float32, unit rows
+    audio_vecs: np.ndarray | None = None  # (n, d) float32, unit rows (zeros where missing)
+    audio_ok: np.ndarray | None = None  # (n,) bool
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.shape[0])
+
+    def allowed(self, genres: Sequence[str] | None, dmin: float | None, dmax: float | None):
+        """Boolean mask (n,) of rows passing the filters, or None when nothing is filtered."""
+        mask: np.ndarray | None = None
+        if genres:
+            mask = np.zeros(self.size, dtype=bool)
+            for g in genres:
+                rows = self.genre_rows.get(genre_key(g))
+                if rows is not None:
+                    mask[rows] = True
+        if dmin is not None or dmax is not None:
+            m = np.ones(self.size, dtype=bool)
+            if dmin is not None:
+                m &= self.durations >= dmin
+            if dmax is not None:
+                m &= self.durations <= dmax
+            mask = m if mask is None else mask & m
+        return mask
+
+
+def catalog_signature(store: Any) -> tuple[Any, ...]:
+    """Changes whenever a music asset or a search-relevant analysis is added, changed or
+    removed (indexed aggregates: cheap enough to run on every query)."""
+    a = store.execute(
+        "SELECT COUNT(*), MAX(updated_at), MAX(asset_id) FROM assets WHERE kind = 'music'"
+    )[0]
+    b = store.execute(
+        "SELECT COUNT(*), MAX(created_at) FROM analyses WHERE name = ?", (SEARCH_TEXT_ANALYSIS,)
+    )[0]
+    c = store.execute(
+        "SELECT COUNT(*), MAX(created_at) FROM analyses WHERE name = ?", (EMBEDDING_ANALYSIS,)
+    )[0]
+    return (*tuple(a), *tuple(b), *tuple(c))
+
+
+def _text_hash(model: str, text: str) -> bytes:
+    return hashlib.sha1(f"{model}\n{text}".encode()).digest()
+
+
+def _text_vectors(catalog: Catalog, encoder: TextEncoder, texts: list[str]) -> np.ndarray:
+    """Vectors of ``texts``, reusing the on-disk cache; only new texts are embedded."""
+    path = catalog.index_dir / TEXT_VECTORS_FILE
+    cached: dict[bytes, np.ndarray] = {}
+    try:
+        with np.load(path) as z:
+            if int(z["dim"]) == encoder.dim:
+                cached = dict(zip((bytes(k) for k in z["keys"]), z["vecs"], strict=True))
+    except (OSError, KeyError, ValueError):
+        cached = {}
+    keys = [_text_hash(encoder.name, t) for t in texts]
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    todo = []
+    for i, k in enumerate(keys):
+        v = cached.get(k)
+        if v is None:
+            todo.append(i)
+        else:
+            out[i] = v
+    if todo:
+        t0 = time.perf_counter()
+        out[todo] = encoder.encode([texts[i] for i in todo])
+        log.info("embedded %d track texts in %.1f s", len(todo), time.perf_counter() - t0)
+        catalog.index_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(keys, dtype="S20"), vecs=out, dim=np.array(encoder.dim))
+        tmp.replace(path)
+    return out
+
+
+def _audio_vectors(store: Any, row_of: dict[int, int], n: int):
+    """(vectors (n, d), ok (n,)) of the most common embedding model among music tracks."""
+    per_model: dict[str, list[tuple[int, bytes]]] = {}
+    for r in store.execute(
+        "SELECT asset_id, data, blob FROM analyses WHERE name = ?", (EMBEDDING_ANALYSIS,)
+    ):
+        row = row_of.get(int(r[0]))
+        if row is None or r[2] is None:
+            continue
+        try:
+            model = str(json.loads(r[1] or "{}").get("model", ""))
+        except ValueError:
+            continue
+        per_model.setdefault(model, []).append((row, r[2]))
+    if not per_model:
+        return None, None
+    best = max(per_model.values(), key=len)
+    dim = len(best[0][1]) // 4
+    vecs = np.zeros((n, dim), dtype=np.float32)
+    ok = np.zeros(n, dtype=bool)
+    for row, blob in best:
+        v = np.frombuffer(blob, dtype="<f4")
+        if v.shape[0] != dim:
+            continue
+        norm = float(np.linalg.norm(v))
+        if norm > 0:
+            vecs[row] = v / norm
+            ok[row] = True
+    return vecs, ok
+
+
+def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
+    """Read every music track (and its analyses), sync the FTS table, embed new texts."""
+    store = catalog.store
+    signature = catalog_signature(store)
+    rows = store.execute(
+        "SELECT asset_id, name, artist, album, genre, bpm, duration, tags, description, "
+        "thumbnail_url, updated_at FROM assets WHERE kind = 'music' ORDER BY asset_id"
+    )
+    described: dict[int, tuple[dict[str, Any], str]] = {}
+    for r in store.execute(
+        "SELECT asset_id, data, created_at FROM analyses WHERE name = ?", (SEARCH_TEXT_ANALYSIS,)
+    ):
+        try:
+            described[int(r[0])] = (json.loads(r[1] or "{}").get("features") or {}, r[2])
+        except ValueError:
+            continue
+
+    n = len(rows)
+    ids = np.zeros(n, dtype=np.int64)
+    durations = np.zeros(n, dtype=np.float64)
+    names: list[str] = []
+    artists: list[str] = []
+    albums: list[str] = []
+    genres: list[str] = []
+    bpms: list[float | None] = []
+    thumbs: list[str] = []
+    texts: list[str] = []
+    fts_rows: dict[int, tuple[str, tuple[str, ...]]] = {}
+    genre_rows: dict[str, list[int]] = {}
+    artist_rows: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        d = dict(r)
+        aid = int(d["asset_id"])
+        ids[i] = aid
+        durations[i] = float(d["duration"] or 0.0)
+        feats, made = described.get(aid, ({}, ""))
+        bpm = d["bpm"] if d["bpm"] else (feats.get("tempo_bpm") or None)
+        words = audio_words(feats, d["bpm"])
+        names.append(d["name"] or "")
+        artists.append(d["artist"] or "")
+        albums.append(d["album"] or "")
+        genres.append(d["genre"] or "")
+        bpms.append(round(float(bpm), 1) if bpm else None)
+        thumbs.append(d["thumbnail_url"] or "")
+        texts.append(track_text(d, words))
+        lexical, lacks = _split_negations(d)
+        fts_rows[aid] = (f"{d['updated_at']}|{made}", fts.fts_row(lexical, words, lacks))
+        for k in genre_keys(d["genre"]):
+            genre_rows.setdefault(k, []).append(i)
+        if d["artist"]:
+            artist_rows.setdefault(d["artist"], []).append(i)
+    fts.sync(store, fts_rows)
+    row_of = {int(a): i for i, a in enumerate(ids)}
+    audio_vecs, audio_ok = _audio_vectors(store, row_of, n)
+    text_vecs = _text_vectors(catalog, encoder, texts) if encoder is not None and n else None
+    return SearchIndex(
+        signature=signature,
+        model=encoder.name if encoder is not None else None,
+        ids=ids,
+        names=names,
+        artists=artists,
+        albums=albums,
+        genres=genres,
+        bpms=bpms,
+        durations=durations,
+        thumbnails=thumbs,
+        row_of=row_of,
+        genre_rows={k: np.array(v, dtype=np.int64) for k, v in genre_rows.items()},
+        artist_rows={k: np.array(v, dtype=np.int64) for k, v in artist_rows.items()},
+        artist_index=ArtistIndex(list(artist_rows)),
+        text_vecs=text_vecs,
+        audio_vecs=audio_vecs,
+        audio_ok=audio_ok,
+        texts=texts,
+    )
+
+
+def _state(catalog: Catalog) -> dict[str, Any]:
+    state: dict[str, Any] = catalog.cache.setdefault(
+        CACHE_KEY, {"lock": threading.Lock(), "index": None, "dirty": False}
+    )
+    return state
+
+
+def invalidate(catalog: Catalog) -> None:
+    """Mark the search index stale (it is rebuilt on the next query)."""
+    _state(catalog)["dirty"] = True
+
+
+def get_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
+    """The current index, rebuilt first if the catalog or the text model changed."""
+    state = _state(catalog)
+    model = encoder.name if encoder is not None else None
+    sig = catalog_signature(catalog.store)
+    idx: SearchIndex | None = state["index"]
+    if idx is not None and idx.signature == sig and idx.model == model and not state["dirty"]:
+        return idx
+    with state["lock"]:
+        idx = state["index"]
+        sig = catalog_signature(catalog.store)
+        if idx is None or idx.signature != sig or idx.model != model or state["dirty"]:
+            state["dirty"] = False
+            t0 = time.perf_counter()
+            idx = build_index(catalog, encoder)
+            state["index"] = idx
+            log.info("search index: %d tracks in %.2f s", idx.size, time.perf_counter() - t0)
+        return idx
+
+
+# -- ranking ---------------------------------------------------------------------------------
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the ``k`` highest finite scores, best first."""
+    finite = np.isfinite(scores)
+    n_ok = int(finite.sum())
+    k = min(k, n_ok)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < scores.shape[0]:
+        part = np.argpartition(-scores, k - 1)[:k]
+    else:
+        part = np.arange(scores.shape[0])
+    part = part[np.isfinite(scores[part])]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def semantic_rows(
+    idx: SearchIndex, qvec: np.ndarray, allowed: np.ndarray | None, *, cutoff: bool = True
+) -> np.ndarray:
+    """Rows by cosine of the track text vectors to ``qvec``, best first."""
+    assert idx.text_vecs is not None
+    sims = idx.text_vecs @ qvec
+    if allowed is not None:
+        sims = np.where(allowed, sims, -np.inf)
+    rows = _top(sims, MAX_CANDIDATES)
+    if cutoff and rows.size:
+        floor = max(SEM_MIN_SIM, float(sims[rows[0]]) - SEM_WINDOW)
+        rows = rows[sims[rows] >= floor]
+    return rows
+
+
+def keyword_rows(
+    catalog: Catalog,
+    idx: SearchIndex,
+    terms: list[str],
+    allowed: np.ndarray | None,
+    columns: tuple[str, ...] = fts.MATCH_COLUMNS,
+) -> np.ndarray:
+    """Rows by FTS5 BM25 for any of ``terms``, best first."""
+    hits = fts.keyword_search(catalog.store, terms, MAX_CANDIDATES, columns)
+    rows = [idx.row_of[a] for a, _ in hits if a in idx.row_of]
+    out = np.array(rows, dtype=np.int64)
+    if allowed is not None and out.size:
+        out = out[allowed[out]]
+    return out
+
+
+def _centroid_rows(
+    vecs: np.ndarray, ok: np.ndarray | None, members: np.ndarray, allowed: np.ndarray | None
+) -> np.ndarray | None:
+    use = members if ok is None else members[ok[members]]
+    if use.size == 0:
+        return None
+    c = vecs[use].mean(axis=0)
+    norm = float(np.linalg.norm(c))
+    if norm == 0:
+        return None
+    sims = vecs @ (c / norm)
+    if ok is not None:
+        sims = np.where(ok, sims, -np.inf)
+    if allowed is not None:
+        sims = np.where(allowed, sims, -np.inf)
+    return _top(sims, ARTIST_NEIGHBOURS)
+
+
+def artist_rows(
+    idx: SearchIndex, name: str, allowed: np.ndarray | None, *, vectors: bool = True
+) -> tuple[np.ndarray, bool]:
+    """Tracks that sound like ``name``: (rows best first, found by embeddings?).
+
+    Audio-embedding centroid of the artist's tracks when they have embeddings; else the
+    centroid of their text vectors; else (no model at all) their own tracks and then the
+    tracks sharing their genres.
+    """
+    members = idx.artist_rows.get(name, np.zeros(0, dtype=np.int64))
+    if vectors and idx.audio_vecs is not None:
+        rows = _centroid_rows(idx.audio_vecs, idx.audio_ok, members, allowed)
+        if rows is not None:
+            return rows, True
+    if vectors and idx.text_vecs is not None:
+        rows = _centroid_rows(idx.text_vecs, None, members, allowed)
+        if rows is not None:
+            return rows, True
+    order = list(members)
+    seen = set(order)
+    for g in {k for m in members for k in genre_keys(idx.genres[m])}:
+        for r in idx.genre_rows.get(g, ()):
+            if int(r) not in seen:
+                seen.add(int(r))
+                order.append(int(r))
+    out = np.array(order[:ARTIST_NEIGHBOURS], dtype=np.int64)
+    if allowed is not None and out.size:
+        out = out[allowed[out]]
+    return out, False
+
+
+def fuse(rankings: Sequence[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Reciprocal rank fusion: (rows best first, score in (0, 1])."""
+    acc: dict[int, float] = {}
+    for rows, w in rankings:
+        for rank, r in enumerate(rows.tolist()):
+            acc[r] = acc.get(r, 0.0) + w / (RRF_K + rank + 1)
+    if not acc:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    top = sum(w for _, w in rankings) / (RRF_K + 1)
+    items = sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))
+    rows = np.array([k for k, _ in items], dtype=np.int64)
+    scores = np.array([v for _, v in items]) / top
+    return rows, scores
+
+
+# -- the service -----------------------------------------------------------------------------
+@dataclass
+class SearchResult:
+    """What a search found: one page of tracks plus counts over every matched track."""
+
+    tracks: list[dict[str, Any]]
+    artists: list[dict[str, Any]]
+    albums: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+    search_method: str  # "semantic" | "text"
+    matched_artist: str | None
+    asset_ids: list[str] = field(default_factory=list)  # every match in order (for benches)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "tracks": self.tracks,
+            "artists": self.artists,
+            "albums": self.albums,
+            "meta": {
+                "total": self.total,
+                "limit": self.limit,
+                "offset": self.offset,
+                "search_method": self.search_method,
+                "matched_artist": self.matched_artist,
+            },
+        }
+
+
+def search(
+    catalog: Catalog,
+    query: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    genres: Sequence[str] | None = None,
+    duration_min: float | None = None,
+    duration_max: float | None = None,
+    method: str = "hybrid",
+    recognize_artists: bool = True,
+) -> SearchResult:
+    """Search the catalog's music with a plain-language query.
+
+    Parameters
+    ----------
+    query : str
+        A mood, genre, description or artist name ("dark cinematic tension", "like Nova
+        Drift", "chill lo-fi, no vocals").
+    limit, offset : int
+        The page of tracks returned.
+    genres : list of str, optional
+        Keep tracks whose genre is one of these (case, spaces and punctuation ignored).
+    duration_min, duration_max : float, optional
+        Keep tracks at least / at most this long, in seconds.
+    method : {"hybrid", "semantic", "keyword"}
+        hybrid (default) fuses semantic and keyword rankings; the others use one ranking
+        (for comparison in benchmarks). Without the text model every method is keyword.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}")
+    encoder = text_model.get_text_encoder()
+    idx = get_index(catalog, encoder)
+    semantic_ok = method != "keyword" and encoder is not None and idx.text_vecs is not None
+    pq = parse_query(query)
+    allowed = idx.allowed(genres, duration_min, duration_max)
+
+    match: ArtistMatch | None = None
+    if recognize_artists:
+        match = idx.artist_index.recognize(pq.positive)
+
+    rankings: list[tuple[np.ndarray, float]] = []
+    used_semantic = False
+    rest = match.remainder if match else pq.positive
+    terms = fts.query_terms(rest)
+    if match is not None:
+        rows, by_embedding = artist_rows(idx, match.name, allowed, vectors=method != "keyword")
+        rankings.append((rows, 1.0))
+        used_semantic = by_embedding
+    if match is None or terms:
+        weight = 0.5 if match is not None else 1.0  # the artist leads, the words refine
+        if semantic_ok and rest.strip():
+            assert encoder is not None
+            qvec = encoder.encode_query(rest)
+            rankings.append((semantic_rows(idx, qvec, allowed), weight))
+            used_semantic = True
+        if method != "semantic" or not semantic_ok:
+            rankings.append((keyword_rows(catalog, idx, terms, allowed), weight))
+            if pq.excluded:  # "without drums" also finds tracks whose metadata says so
+                lacking = keyword_rows(catalog, idx, sorted(pq.excluded), allowed, ("lacks",))
+                rankings.append((lacking, weight * 0.5))
+    rows, scores = fuse(rankings)
+
+    if pq.excluded and rows.size:
+        drop = fts.matching_ids(
+            catalog.store, pq.excluded, ("name", "genre", "tags", "description")
+        )
+        demote = fts.matching_ids(catalog.store, pq.excluded, ("sound",))
+        keep = np.array([int(idx.ids[r]) not in drop for r in rows], dtype=bool)
+        rows, scores = rows[keep], scores[keep]
+        if demote and rows.size:
+            factor = np.array([DEMOTE if int(idx.ids[r]) in demote else 1.0 for r in rows])
+            scores = scores * factor
+            order = np.argsort(-scores, kind="stable")
+            rows, scores = rows[order], scores[order]
+
+    total = int(rows.size)
+    page = range(offset, min(offset + limit, total))
+    tracks = [
+        {
+            "asset_id": str(int(idx.ids[rows[i]])),
+            "name": idx.names[rows[i]],
+            "artist": idx.artists[rows[i]],
+            "album": idx.albums[rows[i]],
+            "duration": round(float(idx.durations[rows[i]]), 3),
+            "genre": idx.genres[rows[i]],
+            "bpm": idx.bpms[rows[i]],
+            "score": round(float(scores[i]), 4),
+            "thumbnail_url": idx.thumbnails[rows[i]],
+        }
+        for i in page
+    ]
+    artists, albums = aggregates(idx, rows)
+    return SearchResult(
+        tracks=tracks,
+        artists=artists,
+        albums=albums,
+        total=total,
+        limit=limit,
+        offset=offset,
+        search_method="semantic" if used_semantic else "text",
+        matched_artist=match.name if match else None,
+        asset_ids=[str(int(idx.ids[r])) for r in rows],
+    )
+
+
+def aggregates(
+    idx: SearchIndex, rows: np.ndarray
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Artists and albums of every matched track: most tracks first, then best ranked."""
+    artists: dict[str, list[int]] = {}
+    albums: dict[tuple[str, str], list[int]] = {}
+    for rank, r in enumerate(rows.tolist()):
+        a = idx.artists[r]
+        if a:
+            artists.setdefault(a, [0, rank])[0] += 1
+        al = idx.albums[r]
+        if al:
+            albums.setdefault((al, a), [0, rank])[0] += 1
+    art = sorted(artists.items(), key=lambda kv: (-kv[1][0], kv[1][1]))[:AGGREGATE_MAX]
+    alb = sorted(albums.items(), key=lambda kv: (-kv[1][0], kv[1][1]))[:AGGREGATE_MAX]
+    return (
+        [{"name": k, "track_count": v[0]} for k, v in art],
+        [{"name": k[0], "artist": k[1], "track_count": v[0]} for k, v in alb],
+    )
+
+
+__all__ = [
+    "SearchIndex",
+    "SearchResult",
+    "build_index",
+    "get_index",
+    "invalidate",
+    "normalize_name",
+    "search",
+    "track_text",
+]

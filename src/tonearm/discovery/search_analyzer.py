@@ -1,0 +1,90 @@
+"""Ingest analyzer ``search_text``: what the audio says, for natural-language search.
+
+Stores :func:`tonearm.discovery.describe.audio_features` of every music track (analysis
+``search_text``: ``{"features": {...}}``); the search index turns them into words together
+with the track's bpm. :func:`backfill` computes it for tracks ingested before this analyzer
+was registered.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tonearm.catalog.analyzers import AnalysisResult
+from tonearm.core.audio.signal import Signal
+from tonearm.discovery.describe import audio_features
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tonearm.catalog.context import Catalog
+    from tonearm.storage.base import Asset
+
+ANALYSIS_NAME = "search_text"
+
+
+class SearchTextAnalyzer:
+    name = ANALYSIS_NAME
+    version = 1
+    kinds = frozenset({"music"})
+    default = True
+
+    def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+        return AnalysisResult(data={"features": audio_features(signal)})
+
+    def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None:
+        from tonearm.discovery.search import invalidate
+
+        invalidate(catalog)
+
+
+ANALYZERS = [SearchTextAnalyzer()]
+
+
+def backfill(
+    catalog: Catalog,
+    *,
+    on_progress: Callable[[str, str], Any] | None = None,
+) -> int:
+    """Compute ``search_text`` for every music asset that lacks it; returns how many.
+
+    Assets whose file cannot be decoded are reported through ``on_progress(asset_id,
+    "failed: ...")`` and skipped.
+    """
+    from tonearm.catalog.ingest import asset_path
+    from tonearm.core.audio.decode import decode
+    from tonearm.storage.base import Analysis
+
+    store = catalog.store
+    have = {
+        int(r[0])
+        for r in store.execute("SELECT asset_id FROM analyses WHERE name = ?", (ANALYSIS_NAME,))
+    }
+    done = 0
+    s = catalog.settings
+    for asset in store.iter_assets("music"):
+        if int(asset.asset_id) in have:
+            continue
+        try:
+            sig = decode(
+                asset_path(catalog, asset),
+                max_bytes=s.max_upload_bytes,
+                max_duration_s=s.max_duration_s,
+                timeout_s=s.decode_timeout_s,
+            )
+            data = {"features": audio_features(sig)}
+        except Exception as e:  # one bad file must not stop the rest
+            if on_progress:
+                on_progress(asset.asset_id, f"failed: {e}")
+            continue
+        store.put_analysis(
+            Analysis(asset.asset_id, ANALYSIS_NAME, SearchTextAnalyzer.version, data)
+        )
+        done += 1
+        if on_progress:
+            on_progress(asset.asset_id, "ok")
+    if done:
+        from tonearm.discovery.search import invalidate
+
+        invalidate(catalog)
+    return done
