@@ -32,6 +32,7 @@ MAX_BPM = 215.0
 TRANSITION_LAMBDA = 100.0
 PREFERRED_BPM = 115.0
 TEMPO_PRIOR_WEIGHT = 4.0
+HALF_PENALTY = 0.5
 LOW_BANDS = 16
 LOW_WEIGHT = 1.0
 # Beats are reported where the onset begins to be heard, not at the flux maximum; measured
@@ -183,8 +184,11 @@ def estimate_tempo(
     lags = np.arange(int(np.floor(60.0 * fps / max_bpm)), lmax + 1)
     fine = np.linspace(lags[0], lags[-1], 8 * len(lags))
     score = np.zeros_like(fine)
+    idx = np.arange(len(ac))
     for m, w in ((1, 1.0), (2, 0.5), (3, 0.33), (4, 0.25)):
-        score += w * np.interp(m * fine, np.arange(len(ac)), ac)
+        score += w * np.interp(m * fine, idx, ac)
+    # strong periodicity at half the interval means the beat is probably that faster level
+    score -= HALF_PENALTY * np.maximum(np.interp(fine / 2, idx, ac), 0.0)
     bpm = 60.0 * fps / fine
     weight = np.exp(-0.5 * (np.log2(bpm / preferred_bpm) / octave_sigma) ** 2)
     return float(bpm[int(np.argmax(np.maximum(score, 0.0) * weight))])
