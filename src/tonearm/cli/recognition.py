@@ -1,0 +1,170 @@
+"""``tonearm recognize FILE...`` and ``tonearm scan LONGFILE``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tonearm.cli.common import DataOpt, console, open_catalog, out
+
+
+def _decode(path: Path, catalog: Any) -> Any:
+    from tonearm.core.audio.decode import decode
+    from tonearm.recognition.fingerprint import SR
+
+    s = catalog.settings
+    return decode(
+        path,
+        max_bytes=s.max_upload_bytes,
+        max_duration_s=s.max_duration_s,
+        timeout_s=s.decode_timeout_s,
+        mono=True,
+        sr=SR,
+    )
+
+
+def recognize_file(catalog: Any, path: Path) -> dict[str, Any]:
+    """One line of ``tonearm recognize --json``."""
+    from tonearm.core.audio.errors import AudioError
+    from tonearm.recognition import service
+
+    row: dict[str, Any] = {
+        "file": str(path),
+        "asset_id": None,
+        "title": None,
+        "artist": None,
+        "source": None,
+        "offset_sec": None,
+        "score": None,
+    }
+    try:
+        signal = _decode(path, catalog)
+    except AudioError as e:
+        row["error"] = str(e)
+        return row
+    for m in service.recognize(catalog, signal, top_k=1):
+        asset = catalog.store.get_asset(m.asset_id)
+        if asset is None:
+            continue
+        row.update(
+            asset_id=asset.asset_id,
+            title=asset.name,
+            artist=asset.artist,
+            source=asset.source_path,
+            offset_sec=round(m.offset_s, 2),
+            score=round(m.score, 3),
+        )
+        if asset.audio_id is not None:
+            row["audio_id"] = asset.audio_id
+        break
+    return row
+
+
+def _fmt_time(s: float) -> str:
+    m, sec = divmod(max(0.0, s), 60.0)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{sec:04.1f}" if h else f"{m:02d}:{sec:04.1f}"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def recognize(
+        files: Annotated[list[Path], typer.Argument(help="Audio files (excerpts) to identify")],
+        data: DataOpt = None,
+        json_out: Annotated[
+            bool, typer.Option("--json", help="One JSON object per line and file")
+        ] = False,
+    ) -> None:
+        """Identify each file against the catalog (song and timecode), in one process."""
+        catalog = open_catalog(data)
+        failed = 0
+        for f in files:
+            row = recognize_file(catalog, f)
+            if "error" in row:
+                failed += 1
+            if json_out:
+                print(json.dumps(row, ensure_ascii=False), flush=True)
+            elif "error" in row:
+                out.print(f"{f}: error: {row['error']}", markup=False)
+            elif row["asset_id"] is None:
+                out.print(f"{f}: no match", markup=False)
+            else:
+                who = f"{row['artist']} - " if row["artist"] else ""
+                out.print(
+                    f"{f}: {who}{row['title']} (asset {row['asset_id']}) at "
+                    f"{_fmt_time(row['offset_sec'])}, score {row['score']:.2f}"
+                    + (f"  [{row['source']}]" if row["source"] else ""),
+                    markup=False,
+                )
+        if failed:
+            raise typer.Exit(1)
+
+    @app.command()
+    def scan(
+        longfile: Annotated[Path, typer.Argument(help="A long recording (mix, broadcast)")],
+        data: DataOpt = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+        window: Annotated[float, typer.Option(help="Window length in seconds")] = 12.0,
+        hop: Annotated[float, typer.Option(help="Hop between windows in seconds")] = 6.0,
+    ) -> None:
+        """Find every catalog track played in a long file, with its start and end."""
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from tonearm.core.audio.errors import AudioError
+        from tonearm.recognition import service
+
+        catalog = open_catalog(data)
+        try:
+            signal = _decode(longfile, catalog)
+        except AudioError as e:
+            console.print(f"error: {longfile}: {e}", markup=False)
+            raise typer.Exit(1) from e
+        progress = Progress(
+            TextColumn("[bold]scan"), BarColumn(), TimeElapsedColumn(), console=console
+        )
+        with progress:
+            task = progress.add_task("scan", total=1.0)
+            hits = service.scan(
+                catalog,
+                signal,
+                window_s=window,
+                hop_s=hop,
+                progress=lambda f: progress.update(task, completed=f),
+            )
+        tracks = []
+        for h in hits:
+            a = catalog.store.get_asset(h.asset_id)
+            tracks.append(
+                {
+                    "asset_id": h.asset_id,
+                    "title": a.name if a else None,
+                    "artist": a.artist if a else None,
+                    "source": a.source_path if a else None,
+                    "start_sec": round(h.file_start_s, 2),
+                    "end_sec": round(h.file_end_s, 2),
+                    "song_start_sec": round(h.song_start_s, 2),
+                    "song_end_sec": round(h.song_end_s, 2),
+                    "score": round(h.score, 3),
+                }
+            )
+        if json_out:
+            doc = {
+                "file": str(longfile),
+                "duration_sec": round(signal.duration_s, 2),
+                "tracks": tracks,
+            }
+            print(json.dumps(doc, ensure_ascii=False), flush=True)
+            return
+        if not tracks:
+            out.print(f"{longfile}: no catalog track found", markup=False)
+        for t in tracks:
+            who = f"{t['artist']} - " if t["artist"] else ""
+            out.print(
+                f"{_fmt_time(t['start_sec'])}-{_fmt_time(t['end_sec'])}  {who}{t['title']} "
+                f"(asset {t['asset_id']}, from {_fmt_time(t['song_start_sec'])} of the song, "
+                f"score {t['score']:.2f})",
+                markup=False,
+            )
