@@ -12,6 +12,13 @@ __all__ = ["Analysis", "ApiKey", "Asset", "DuplicateAsset", "Store", "SqliteStor
 def open_store(settings: Settings) -> SqliteStore:
     """The store the settings name (SQLite in the data directory by default)."""
     if settings.database_url and settings.database_url.startswith("postgres"):
-        raise NotImplementedError("the PostgreSQL backend is not implemented yet")
+        # scale-out: PostgreSQL (postgresql://user@host/db, optional ?schema=name); files
+        # still go to the data directory / blob store, so make sure it exists
+        from tonearm.storage.postgres import PostgresStore, split_schema
+
+        settings.ensure_dirs()
+        url, schema = split_schema(settings.database_url)
+        # PostgresStore offers the same surface as SqliteStore (Store + execute/transaction)
+        return PostgresStore(url, schema=schema)  # type: ignore[return-value]
     settings.ensure_dirs()
     return SqliteStore(settings.db_path)

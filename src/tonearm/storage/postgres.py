@@ -1,0 +1,542 @@
+"""Scale-out backend: PostgreSQL behind the same Store protocol as SQLite.
+
+Services write SQL once, in SQLite's dialect with ``?`` placeholders, through
+``store.transaction()`` / ``store.execute()``. This backend runs that SQL on PostgreSQL:
+
+- ``?`` becomes ``%s`` (and a literal ``%`` is doubled);
+- ``INSERT OR IGNORE`` becomes ``INSERT ... ON CONFLICT DO NOTHING``;
+- ``INSERT OR REPLACE INTO t (cols)`` becomes an upsert on ``t``'s primary key;
+- an ``INSERT`` into a table with an identity key gets ``RETURNING`` so ``cursor.lastrowid``
+  works as on sqlite3;
+- rows read like ``sqlite3.Row``: ``row[0]``, ``row["name"]``, ``dict(row)``, ``row.keys()``.
+
+SQLite-only features (FTS5 ``MATCH``, ``json_extract``...) need a PostgreSQL branch in the
+service that uses them; ``store.dialect`` says which backend runs ("sqlite"/"postgresql").
+
+Connections: one per thread (like the SQLite store), autocommit outside ``transaction()``.
+A connection that broke (server restart) is dropped and the next call opens a new one, so
+requests fail cleanly while PostgreSQL is away and recover when it is back.
+
+Migrations: ``storage/migrations_pg/NNNN_*.sql``, the same version numbers as the SQLite
+ones, applied under an advisory lock so N servers starting at once migrate once. A file
+whose first line is ``-- requires: EXT`` is applied only when that extension is available.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql as pgsql
+
+from tonearm.storage.base import ASSET_FIELDS, Analysis, ApiKey, Asset, DuplicateAsset
+from tonearm.storage.sqlite import _split_sql, utcnow
+
+MIGRATE_LOCK = 0x70_6E_65_61_72_6D  # advisory lock id for migrations ("tonearm"-ish)
+
+
+def pg_migrations() -> list[tuple[int, str, str]]:
+    out = []
+    for entry in resources.files("tonearm.storage").joinpath("migrations_pg").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            out.append((int(name[:4]), name, entry.read_text()))
+    return sorted(out)
+
+
+class Row(dict):
+    """A result row readable by position and by name, like ``sqlite3.Row``."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, names: Sequence[str], values: Sequence[Any]) -> None:
+        super().__init__(zip(names, values, strict=False))
+        self._values = tuple(values)
+
+    def __getitem__(self, k: Any) -> Any:
+        if isinstance(k, int | slice):
+            return self._values[k]
+        return super().__getitem__(k)
+
+    def __iter__(self) -> Iterator[Any]:
+        # sqlite3.Row iterates over values (tuple(row), a, b = row)
+        return iter(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, tuple):
+            return self._values == other
+        return super().__eq__(other)
+
+    __hash__ = None
+
+
+def _row_factory(cursor: psycopg.Cursor[Any]) -> Any:
+    names = [c.name for c in (cursor.description or [])]
+    return lambda values: Row(names, values)
+
+
+_INSERT = re.compile(
+    r"^\s*INSERT\s+(?:OR\s+(?P<verb>IGNORE|REPLACE)\s+)?INTO\s+(?P<table>[A-Za-z_][\w.]*)"
+    r"\s*(?:\((?P<cols>[^)]*)\))?",
+    re.IGNORECASE,
+)
+_LIMIT_ALL = re.compile(r"\bLIMIT\s+-1\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _placeholders(sql: str) -> str:
+    """``?`` -> ``%s`` outside quoted literals; every literal ``%`` doubled."""
+    out: list[str] = []
+    quote: str | None = None
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            out.append("%s")
+            continue
+        out.append("%%" if ch == "%" else ch)
+    return _LIMIT_ALL.sub("LIMIT ALL", "".join(out))
+
+
+class PgCursor:
+    """The sqlite3.Cursor subset services use: fetchone/fetchall/iteration/rowcount/lastrowid."""
+
+    def __init__(self, cur: psycopg.Cursor[Any], lastrowid: Any = None) -> None:
+        self._cur = cur
+        self.rowcount = cur.rowcount
+        self.lastrowid = lastrowid
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone() if self._cur.description else None
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall() if self._cur.description else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class PgConn:
+    """What ``transaction()`` yields: execute/executemany in SQLite's dialect."""
+
+    def __init__(self, raw: psycopg.Connection[Any], store: PostgresStore) -> None:
+        self.raw = raw
+        self.store = store
+
+    def _rewrite(self, sql: str) -> tuple[str, str | None]:
+        """(PostgreSQL text, identity column to return for lastrowid)."""
+        m = _INSERT.match(sql)
+        if not m:
+            return _placeholders(sql), None
+        table = m.group("table")
+        verb = (m.group("verb") or "").upper()
+        text = sql[: m.start()] + "INSERT INTO " + table + sql[m.end("table") :]
+        suffix = ""
+        if verb == "IGNORE":
+            suffix = " ON CONFLICT DO NOTHING"
+        elif verb == "REPLACE":
+            pk = self.store.primary_key(table)
+            cols = [c.strip() for c in (m.group("cols") or "").split(",") if c.strip()]
+            update = [c for c in cols if c not in pk]
+            if pk and update:
+                sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in update)
+                suffix = f" ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {sets}"
+            else:
+                suffix = " ON CONFLICT DO NOTHING"
+        ident = None
+        if "RETURNING" not in sql.upper():
+            ident = self.store.identity_column(table)
+            if ident:
+                suffix += f" RETURNING {ident}"
+        return _placeholders(text.rstrip().rstrip(";") + suffix), ident
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> PgCursor:
+        text, ident = self._rewrite(sql)
+        args = tuple(params)
+        cur = self.raw.cursor(row_factory=_row_factory)
+        cur.execute(text, args or None)
+        lastrowid = None
+        if ident and cur.description:
+            row = cur.fetchone()
+            lastrowid = row[0] if row else None
+        return PgCursor(cur, lastrowid)
+
+    def executemany(self, sql: str, seq: Iterable[Iterable[Any]]) -> PgCursor:
+        text, ident = self._rewrite(sql)
+        if ident:
+            text = text[: text.rfind(" RETURNING ")]
+        cur = self.raw.cursor(row_factory=_row_factory)
+        cur.executemany(text, [tuple(p) for p in seq])
+        return PgCursor(cur)
+
+
+class PostgresStore:
+    """Store on PostgreSQL. ``schema`` (optional) isolates a catalog in its own schema."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, schema: str | None = None, connect_timeout_s: int = 5) -> None:
+        self.url = url
+        self.schema = schema
+        self.connect_timeout_s = connect_timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[psycopg.Connection[Any]] = []
+        self._pk: dict[str, tuple[str, ...]] = {}
+        self._ident: dict[str, str | None] = {}
+        self.migrate()
+
+    def __repr__(self) -> str:
+        u = urlsplit(self.url)
+        return f"PostgresStore({u.hostname}:{u.port or 5432}{u.path}, schema={self.schema})"
+
+    # -- connections ---------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout_s)
+        if self.schema:
+            conn.execute(
+                pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema))
+            )
+            conn.execute(
+                pgsql.SQL("SET search_path TO {}, public").format(pgsql.Identifier(self.schema))
+            )
+        with self._lock:
+            self._conns.append(conn)
+        return conn
+
+    def _raw(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                self._drop(conn)
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _drop(self, conn: psycopg.Connection[Any]) -> None:
+        with self._lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        with suppress(Exception):
+            conn.close()
+        self._local.conn = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[PgConn]:
+        """One transaction, rolled back on any exception."""
+        raw = self._raw()
+        try:
+            with raw.transaction():
+                yield PgConn(raw, self)
+        except psycopg.OperationalError:
+            self._drop(raw)
+            raise
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        raw = self._raw()
+        try:
+            return PgConn(raw, self).execute(sql, params).fetchall()
+        except psycopg.OperationalError:
+            self._drop(raw)
+            raise
+
+    # -- schema --------------------------------------------------------------------------
+    def migrate(self) -> int:
+        raw = self._raw()
+        available = {
+            r[0] for r in raw.execute("SELECT name FROM pg_available_extensions").fetchall()
+        }
+        with raw.transaction():
+            raw.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+            raw.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {r[0] for r in raw.execute("SELECT version FROM schema_migrations")}
+            for version, name, text in pg_migrations():
+                if version in done:
+                    continue
+                first = text.splitlines()[0] if text else ""
+                if first.startswith("-- requires:"):
+                    needs = {e.strip() for e in first.split(":", 1)[1].split(",")}
+                    if not needs <= available:
+                        continue  # optional feature; applied once the extension is there
+                for stmt in _split_sql(text):
+                    raw.execute(stmt)
+                raw.execute(
+                    "INSERT INTO schema_migrations VALUES (%s, %s, %s)", (version, name, utcnow())
+                )
+            row = raw.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        self._pk.clear()
+        self._ident.clear()
+        return int(row[0] or 0) if row else 0
+
+    def schema_version(self) -> int:
+        return int(self.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
+
+    def has_extension(self, name: str) -> bool:
+        rows = self.execute("SELECT 1 FROM pg_extension WHERE extname = ?", (name,))
+        return bool(rows)
+
+    def primary_key(self, table: str) -> tuple[str, ...]:
+        if table not in self._pk:
+            rows = self._raw().execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary",
+                (table,),
+            )
+            self._pk[table] = tuple(r[0] for r in rows.fetchall())
+        return self._pk[table]
+
+    def identity_column(self, table: str) -> str | None:
+        if table not in self._ident:
+            rows = self._raw().execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                "AND attidentity <> '' AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            )
+            r = rows.fetchone()
+            self._ident[table] = r[0] if r else None
+        return self._ident[table]
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            with suppress(Exception):
+                c.close()
+        self._local = threading.local()
+
+    def drop_schema(self) -> None:
+        """Drop this store's schema and everything in it (tests, teardown)."""
+        if not self.schema:
+            raise ValueError("no schema to drop")
+        self.close()
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(
+                pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(self.schema))
+            )
+
+    # -- assets --------------------------------------------------------------------------
+    @staticmethod
+    def _asset(row: Row) -> Asset:
+        d = dict(row)
+        d["asset_id"] = str(d["asset_id"])
+        d["extra"] = json.loads(d.get("extra") or "{}")
+        return Asset(**d)
+
+    def add_asset(self, fields: dict[str, Any], analyses: Iterable[Analysis] = ()) -> Asset:
+        now = utcnow()
+        cols = {k: v for k, v in fields.items() if k in ASSET_FIELDS}
+        cols["extra"] = json.dumps(fields.get("extra") or {})
+        cols.setdefault("name", "")
+        cols["created_at"] = fields.get("created_at") or now
+        cols["updated_at"] = now
+        analyses = list(analyses)
+        try:
+            with self.transaction() as conn:
+                names = ", ".join(cols)
+                marks = ", ".join("?" for _ in cols)
+                row = conn.execute(
+                    f"INSERT INTO assets ({names}) VALUES ({marks}) "
+                    "ON CONFLICT (content_hash) DO NOTHING RETURNING *",
+                    list(cols.values()),
+                ).fetchone()
+                if row is None:
+                    raise _Dup()
+                asset_id = str(row["asset_id"])
+                for a in analyses:
+                    self._put_analysis(conn, Analysis(asset_id, a.name, a.version, a.data, a.blob))
+        except _Dup:
+            dup = self.find_by_hash(cols["content_hash"])
+            raise DuplicateAsset(dup.asset_id if dup else "?") from None
+        return self._asset(row)
+
+    def get_asset(self, asset_id: str) -> Asset | None:
+        if not str(asset_id).isdigit() or int(asset_id) >= 2**63:
+            return None
+        rows = self.execute("SELECT * FROM assets WHERE asset_id = ?", (int(asset_id),))
+        return self._asset(rows[0]) if rows else None
+
+    def find_by_hash(self, content_hash: str) -> Asset | None:
+        rows = self.execute("SELECT * FROM assets WHERE content_hash = ?", (content_hash,))
+        return self._asset(rows[0]) if rows else None
+
+    def find_by_audio_id(self, audio_id: str) -> Asset | None:
+        rows = self.execute(
+            "SELECT * FROM assets WHERE audio_id = ? ORDER BY asset_id DESC LIMIT 1", (audio_id,)
+        )
+        return self._asset(rows[0]) if rows else None
+
+    def update_asset(self, asset_id: str, fields: dict[str, Any]) -> Asset:
+        cols = {k: v for k, v in fields.items() if k in ASSET_FIELDS and k != "content_hash"}
+        if "extra" in fields:
+            cols["extra"] = json.dumps(fields["extra"])
+        cols["updated_at"] = utcnow()
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        if not str(asset_id).isdigit():
+            raise KeyError(asset_id)
+        with self.transaction() as conn:
+            row = conn.execute(
+                f"UPDATE assets SET {sets} WHERE asset_id = ? RETURNING *",
+                [*cols.values(), int(asset_id)],
+            ).fetchone()
+            if row is None:
+                raise KeyError(asset_id)
+        return self._asset(row)
+
+    def delete_asset(self, asset_id: str) -> bool:
+        if not str(asset_id).isdigit():
+            return False
+        with self.transaction() as conn:
+            cur = conn.execute("DELETE FROM assets WHERE asset_id = ?", (int(asset_id),))
+            return cur.rowcount > 0
+
+    def list_assets(
+        self, kind: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Asset]:
+        sql = "SELECT * FROM assets"
+        params: list[Any] = []
+        if kind:
+            sql += " WHERE kind = ?"
+            params.append(kind)
+        sql += " ORDER BY asset_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        sql += " OFFSET ?"
+        params.append(offset)
+        return [self._asset(r) for r in self.execute(sql, params)]
+
+    def iter_assets(self, kind: str | None = None) -> Iterator[Asset]:
+        # pages by key, so a 10k-asset catalog is never held in memory at once
+        last = -1
+        while True:
+            sql = "SELECT * FROM assets WHERE asset_id > ?"
+            params: list[Any] = [last]
+            if kind:
+                sql += " AND kind = ?"
+                params.append(kind)
+            rows = self.execute(sql + " ORDER BY asset_id LIMIT 1000", params)
+            if not rows:
+                return
+            for r in rows:
+                yield self._asset(r)
+            last = int(rows[-1]["asset_id"])
+
+    def count_assets(self, kind: str | None = None) -> int:
+        if kind:
+            return int(self.execute("SELECT COUNT(*) FROM assets WHERE kind = ?", (kind,))[0][0])
+        return int(self.execute("SELECT COUNT(*) FROM assets")[0][0])
+
+    # -- analyses ------------------------------------------------------------------------
+    @staticmethod
+    def _put_analysis(conn: PgConn, a: Analysis) -> None:
+        conn.execute(
+            "INSERT INTO analyses (asset_id, name, version, data, blob, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, name) DO UPDATE SET "
+            "version = EXCLUDED.version, data = EXCLUDED.data, blob = EXCLUDED.blob, "
+            "created_at = EXCLUDED.created_at",
+            (int(a.asset_id), a.name, a.version, json.dumps(a.data), a.blob, utcnow()),
+        )
+
+    def put_analysis(self, analysis: Analysis) -> None:
+        with self.transaction() as conn:
+            self._put_analysis(conn, analysis)
+
+    @staticmethod
+    def _analysis(row: Row) -> Analysis:
+        blob = row["blob"]
+        return Analysis(
+            str(row["asset_id"]),
+            row["name"],
+            row["version"],
+            json.loads(row["data"]),
+            bytes(blob) if blob is not None else None,
+        )
+
+    def get_analysis(self, asset_id: str, name: str) -> Analysis | None:
+        if not str(asset_id).isdigit():
+            return None
+        rows = self.execute(
+            "SELECT * FROM analyses WHERE asset_id = ? AND name = ?", (int(asset_id), name)
+        )
+        return self._analysis(rows[0]) if rows else None
+
+    def iter_analyses(self, name: str) -> Iterator[Analysis]:
+        last = -1
+        while True:
+            rows = self.execute(
+                "SELECT * FROM analyses WHERE name = ? AND asset_id > ? "
+                "ORDER BY asset_id LIMIT 1000",
+                (name, last),
+            )
+            if not rows:
+                return
+            for r in rows:
+                yield self._analysis(r)
+            last = int(rows[-1]["asset_id"])
+
+    # -- keys ----------------------------------------------------------------------------
+    @staticmethod
+    def _key(row: Row) -> ApiKey:
+        return ApiKey(
+            int(row["key_id"]),
+            row["name"],
+            row["prefix"],
+            row["tier"],
+            row["created_at"],
+            row["revoked_at"],
+        )
+
+    def add_key(self, name: str, prefix: str, key_hash: str, tier: str = "free") -> ApiKey:
+        with self.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO api_keys (name, prefix, key_hash, tier, created_at) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING *",
+                (name, prefix, key_hash, tier, utcnow()),
+            ).fetchone()
+        return self._key(row)
+
+    def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        rows = self.execute("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash,))
+        return self._key(rows[0]) if rows else None
+
+    def list_keys(self) -> list[ApiKey]:
+        return [self._key(r) for r in self.execute("SELECT * FROM api_keys ORDER BY key_id")]
+
+    def revoke_key(self, key_id_or_prefix: str) -> bool:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE revoked_at IS NULL "
+                "AND (CAST(key_id AS TEXT) = ? OR prefix = ? OR name = ?)",
+                (utcnow(), key_id_or_prefix, key_id_or_prefix, key_id_or_prefix),
+            )
+            return cur.rowcount > 0
+
+
+class _Dup(Exception):
+    pass
+
+
+def split_schema(url: str) -> tuple[str, str | None]:
+    """``postgresql://...?schema=name`` -> (the URL without it, "name")."""
+    from urllib.parse import parse_qsl, urlencode, urlunsplit
+
+    u = urlsplit(url)
+    q = parse_qsl(u.query, keep_blank_values=True)
+    schema = next((v for k, v in q if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in q if k != "schema"])
+    return urlunsplit((u.scheme, u.netloc, u.path, rest, u.fragment)), schema

@@ -1,0 +1,251 @@
+"""The Store protocol, the SQL dialect services use, and usage: on SQLite and PostgreSQL.
+
+PostgreSQL runs where TONEARM_TEST_POSTGRES_URL is set (e.g.
+postgresql://postgres@127.0.0.1:5432/test); each test gets its own schema, dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tonearm.platform.usage import UsageRecord, by_endpoint, credits_used, insert_usage
+from tonearm.storage.base import Analysis, DuplicateAsset
+from tonearm.storage.sqlite import SqliteStore
+
+PG_URL = os.environ.get("TONEARM_TEST_POSTGRES_URL")
+NO_PG = "TONEARM_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+
+
+def pg_store() -> Any:
+    from tonearm.storage.postgres import PostgresStore
+
+    assert PG_URL
+    return PostgresStore(PG_URL, schema=f"t_{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "sqlite":
+        s = SqliteStore(tmp_path / "t.db")
+        yield s
+        s.close()
+        return
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    s = pg_store()
+    try:
+        yield s
+    finally:
+        s.drop_schema()
+
+
+def fields(n: int, kind: str = "music", **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "name": f"track {n}",
+        "artist": "Ann",
+        "duration": 10.5 + n,
+        "content_hash": f"hash{n}",
+        "file_path": f"files/{n}.flac",
+        "bpm": 120.0,
+        **extra,
+    }
+
+
+# -- migrations -------------------------------------------------------------------------------
+def _versions(folder: str) -> set[int]:
+    return {
+        int(e.name[:4])
+        for e in resources.files("tonearm.storage").joinpath(folder).iterdir()
+        if e.name.endswith(".sql") and e.name[:4].isdigit()
+    }
+
+
+def test_every_sqlite_migration_has_a_postgres_twin() -> None:
+    missing = _versions("migrations") - _versions("migrations_pg")
+    assert not missing, f"port these migrations to storage/migrations_pg/: {sorted(missing)}"
+
+
+def test_schema_version(store: Any) -> None:
+    assert store.schema_version() == max(_versions("migrations"))
+    assert store.migrate() == store.schema_version()  # idempotent
+
+
+# -- assets -----------------------------------------------------------------------------------
+def test_assets_round_trip(store: Any) -> None:
+    a = store.add_asset(
+        fields(1, extra={"source": "csv"}, tags="calm, piano", audio_id="ext-1"),
+        [Analysis("", "tempo", 2, {"bpm": 121.5}, b"\x00\x01\xff")],
+    )
+    assert a.asset_id.isdigit() and a.kind == "music" and a.extra == {"source": "csv"}
+    assert a.created_at.endswith("Z") and a.bpm == 120.0 and a.duration == 11.5
+    assert store.get_asset(a.asset_id) == a
+    assert store.find_by_hash("hash1") == a
+    assert store.find_by_audio_id("ext-1") == a
+    for bad in ("abc", "-1", "", "1; DROP TABLE assets"):
+        assert store.get_asset(bad) is None
+    assert store.find_by_hash("nope") is None
+
+    an = store.get_analysis(a.asset_id, "tempo")
+    assert (an.version, an.data, an.blob) == (2, {"bpm": 121.5}, b"\x00\x01\xff")
+
+    b = store.update_asset(a.asset_id, {"name": "renamed", "content_hash": "x", "extra": {}})
+    assert b.name == "renamed" and b.content_hash == "hash1" and b.extra == {}
+    with pytest.raises(KeyError):
+        store.update_asset("424242", {"name": "x"})
+
+
+def test_duplicates_are_refused_atomically(store: Any) -> None:
+    a = store.add_asset(fields(1))
+    with pytest.raises(DuplicateAsset) as e:
+        store.add_asset(fields(1, name="again"))
+    assert e.value.asset_id == a.asset_id
+    assert store.count_assets() == 1
+    # an analysis that cannot be stored takes its asset with it
+    with pytest.raises(TypeError):
+        store.add_asset(fields(2), [Analysis("", "bad", 1, {"x": object()})])
+    assert store.find_by_hash("hash2") is None and store.count_assets() == 1
+
+
+def test_list_iter_count_delete(store: Any) -> None:
+    ids = [
+        store.add_asset(fields(i, kind="sfx" if i % 3 == 0 else "music")).asset_id
+        for i in range(1, 11)
+    ]
+    assert store.count_assets() == 10 and store.count_assets("sfx") == 3
+    assert [a.asset_id for a in store.list_assets()] == ids
+    assert [a.asset_id for a in store.list_assets(limit=3, offset=2)] == ids[2:5]
+    assert [a.name for a in store.list_assets("sfx")] == ["track 3", "track 6", "track 9"]
+    assert [a.asset_id for a in store.iter_assets("music")] == [
+        i for n, i in enumerate(ids, 1) if n % 3
+    ]
+    store.put_analysis(Analysis(ids[0], "mfcc", 1, {"n": 1}))
+    assert store.delete_asset(ids[0]) is True
+    assert store.delete_asset(ids[0]) is False
+    assert store.get_analysis(ids[0], "mfcc") is None  # cascades
+    assert store.count_assets() == 9
+
+
+def test_analyses_replace_and_iterate(store: Any) -> None:
+    a = store.add_asset(fields(1))
+    b = store.add_asset(fields(2))
+    store.put_analysis(Analysis(b.asset_id, "emb", 1, {"d": 2}, b"bb"))
+    store.put_analysis(Analysis(a.asset_id, "emb", 1, {"d": 1}))
+    store.put_analysis(Analysis(a.asset_id, "emb", 2, {"d": 3}, b"aa"))
+    got = list(store.iter_analyses("emb"))
+    assert [(x.asset_id, x.version, x.data, x.blob) for x in got] == [
+        (a.asset_id, 2, {"d": 3}, b"aa"),
+        (b.asset_id, 1, {"d": 2}, b"bb"),
+    ]
+    assert list(store.iter_analyses("none")) == []
+
+
+# -- keys -------------------------------------------------------------------------------------
+def test_keys(store: Any) -> None:
+    k1 = store.add_key("studio", "ta_aaaaaaa", "h1", "plus")
+    k2 = store.add_key("ci", "ta_bbbbbbb", "h2")
+    assert (k1.tier, k2.tier) == ("plus", "free") and k2.key_id > k1.key_id
+    assert store.key_by_hash("h1") == k1 and store.key_by_hash("zz") is None
+    assert [k.name for k in store.list_keys()] == ["studio", "ci"]
+    assert store.revoke_key("ta_aaaaaaa") and not store.revoke_key("ta_aaaaaaa")
+    assert store.revoke_key(str(k2.key_id))
+    assert not store.revoke_key("nobody")
+    assert all(k.revoked_at for k in store.list_keys())
+
+
+# -- the SQL dialect services write -----------------------------------------------------------
+def test_service_sql_dialect(store: Any) -> None:
+    with store.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO api_keys (name, prefix, key_hash, tier, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            ("x", "p", "h", "free", "2026-01-01T00:00:00.000Z"),
+        )
+        key_id = cur.lastrowid
+    assert isinstance(key_id, int)
+    rows = store.execute("SELECT key_id, name FROM api_keys WHERE name LIKE ?", ("%x%",))
+    assert rows[0][0] == key_id and rows[0]["name"] == "x" and dict(rows[0])["key_id"] == key_id
+    (kid, name) = rows[0]
+    assert name == "x"
+
+    ins = "INSERT OR REPLACE INTO webhook_secrets (key_id, secret, created_at) VALUES (?, ?, ?)"
+    with store.transaction() as conn:
+        conn.execute(ins, (kid, "s1", "t1"))
+        conn.execute(ins, (kid, "s2", "t2"))
+        conn.execute(
+            "INSERT OR IGNORE INTO webhook_secrets (key_id, secret, created_at) VALUES (?, ?, ?)",
+            (kid, "s3", "t3"),
+        )
+    assert [tuple(r) for r in store.execute("SELECT secret, created_at FROM webhook_secrets")] == [
+        ("s2", "t2")
+    ]
+
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        conn.execute("DELETE FROM webhook_secrets")
+        raise RuntimeError("rolled back")
+    assert len(store.execute("SELECT * FROM webhook_secrets")) == 1
+
+    with store.transaction() as conn:
+        cur = conn.execute("UPDATE webhook_secrets SET secret = ? WHERE key_id = ?", ("z", kid))
+        assert cur.rowcount == 1
+    assert store.execute("SELECT secret FROM webhook_secrets WHERE secret = '?'") == []
+
+
+def test_usage_queries(store: Any) -> None:
+    def rec(ts: str, credits: int, outcome: str = "ok", endpoint: str = "/analyze") -> UsageRecord:
+        return UsageRecord(7, ts, "POST", endpoint, endpoint, "audjust", 200, outcome, credits, 1.5)
+
+    insert_usage(
+        store,
+        [
+            rec("2026-01-01T00:00:00.000Z", 10),
+            rec("2026-02-01T00:00:00.000Z", 4),
+            rec("2026-02-02T00:00:00.000Z", 0, "error"),
+            rec("2026-02-03T00:00:00.000Z", 1, endpoint="/export"),
+        ],
+    )
+    assert credits_used(store, 7, "2026-01-15T00:00:00.000Z") == 5
+    assert credits_used(store, 8, "2000-01-01T00:00:00.000Z") == 0
+    eps = by_endpoint(store, 7, "2026-01-15T00:00:00.000Z")
+    assert [(e["endpoint"], e["requests"], e["errors"], e["credits"]) for e in eps] == [
+        ("/analyze", 2, 1, 4),
+        ("/export", 1, 0, 1),
+    ]
+
+
+# -- the platform API on PostgreSQL -----------------------------------------------------------
+@pytest.mark.postgres
+def test_platform_api_on_postgres(settings: Any, client_for: Any) -> None:
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    from tonearm.catalog.context import Catalog
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    sep = "&" if "?" in PG_URL else "?"
+    s = settings.model_copy(
+        update={"database_url": f"{PG_URL}{sep}schema={schema}", "admin_token": "adm"}
+    )
+    cat = Catalog.open(s)
+    try:
+        assert type(cat.store).__name__ == "PostgresStore"
+        admin = {"Authorization": "Bearer adm"}
+        with client_for(cat) as c:
+            r = c.post("/admin/keys", json={"name": "pg", "monthlyCredits": 10}, headers=admin)
+            key = r.json()["key"]
+            h = {"X-API-Key": key}
+            assert c.post("/analyze", headers=h).status_code == 200
+            r = c.post("/analyze", headers=h)
+            assert r.status_code == 429 and r.json()["message"] == "Usage limit exceeded"
+            u = c.get("/usage", headers=h).json()
+            assert u["credits"]["used"] == 10 and u["requests"] == 2
+            assert c.get("/healthz").json()["schema_version"] == max(_versions("migrations"))
+    finally:
+        cat.close()
+        cat.store.drop_schema()
