@@ -1,0 +1,137 @@
+"""Vector index: exact vs HNSW agreement, filters that exclude almost everything, persistence,
+rebuild from the stored analyses, and seeing another process's writes."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tonearm.catalog.context import Catalog
+from tonearm.core.embeddings.base import l2_normalize
+from tonearm.discovery import index as vindex
+from tonearm.discovery.embeddings import all_vectors, pack
+from tonearm.discovery.index import Filters, get_index, index_dir, rebuild_index
+from tonearm.storage.base import Analysis
+
+MODEL = "test-model/v1"
+DIM = 32
+
+
+def add_vectors(catalog: Catalog, n: int, seed: int = 0, start: int = 0) -> list[str]:
+    """n sfx assets with random unit vectors; every 50th is category RARE."""
+    rng = np.random.default_rng(seed)
+    vecs = l2_normalize(rng.standard_normal((n, DIM)))
+    ids = []
+    for i in range(n):
+        k = start + i
+        data, blob = pack(vecs[i], MODEL)
+        a = catalog.store.add_asset(
+            {
+                "kind": "sfx",
+                "name": f"v{k}",
+                "duration": float(k % 10),
+                "content_hash": hashlib.sha256(f"{seed}-{k}".encode()).hexdigest(),
+                "file_path": f"files/{k}.wav",
+                "category": "RARE" if k % 50 == 0 else "COMMON",
+                "subcategory": f"S{k % 3}",
+            },
+            [Analysis("", "embedding", 1, data, blob)],
+        )
+        ids.append(a.asset_id)
+    return ids
+
+
+def query(catalog: Catalog, q: np.ndarray, **kw: Any) -> list[str]:
+    return [h.asset_id for h in get_index(catalog).search("sfx", MODEL, q, **kw).hits]
+
+
+def test_exact_search_filters_and_paging(catalog: Catalog) -> None:
+    ids = add_vectors(catalog, 300)
+    vs = all_vectors(catalog, "sfx", MODEL)
+    assert vs.asset_ids == ids and vs.matrix.shape == (300, DIM)
+    q = vs.matrix[7]
+    res = get_index(catalog).search("sfx", MODEL, q, limit=10, exclude=ids[7])
+    expected = np.argsort(-(vs.matrix @ q))
+    expected = [ids[i] for i in expected if ids[i] != ids[7]][:10]
+    assert [h.asset_id for h in res.hits] == expected and res.total == 299
+    rare = query(catalog, q, limit=20, filters=Filters(categories=["rare"]))
+    assert len(rare) == 6 and all(int(a) % 50 == 1 for a in rare)  # asset ids start at 1
+    short = get_index(catalog).search(
+        "sfx", MODEL, q, limit=500, filters=Filters(min_duration=2, max_duration=3)
+    )
+    assert short.total == 60 and len(short.hits) == 60
+    page2 = query(catalog, q, limit=10, offset=10)
+    assert page2 == query(catalog, q, limit=20)[10:]
+
+
+def test_hnsw_agrees_with_exact_and_filters_stay_correct(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vindex, "EXACT_MAX", 100)  # force HNSW on a small set
+    ids = add_vectors(catalog, 1000, seed=1)
+    idx = get_index(catalog)
+    rng = np.random.default_rng(9)
+    recall = []
+    for _ in range(20):
+        q = l2_normalize(rng.standard_normal(DIM))
+        approx = idx.search("sfx", MODEL, q, limit=20)
+        exact = idx.search("sfx", MODEL, q, limit=20, exact=True)
+        assert idx.parts[("sfx", MODEL)].hnsw is not None
+        recall.append(len({h.asset_id for h in approx.hits} & {h.asset_id for h in exact.hits}))
+        # a filter passing 2 % of the set, then one passing 33 %: full pages, all matching
+        rare = idx.search("sfx", MODEL, q, limit=20, filters=Filters(categories=["RARE"]))
+        assert len(rare.hits) == 20 and rare.total == 20
+        assert all(int(h.asset_id) % 50 == 1 for h in rare.hits)
+        s1 = idx.search("sfx", MODEL, q, limit=50, filters=Filters(subcategories=["s1"]))
+        assert len(s1.hits) == 50 and all((int(a.asset_id) - 1) % 3 == 1 for a in s1.hits)
+    assert np.mean(recall) / 20 >= 0.95
+    assert len(ids) == 1000
+
+
+def test_persistence_rebuild_and_other_process(catalog: Catalog) -> None:
+    ids = add_vectors(catalog, 120, seed=2)
+    q = all_vectors(catalog, "sfx", MODEL).matrix[3]
+    before = query(catalog, q, limit=15)
+    idx = rebuild_index(catalog)  # saves
+    assert (index_dir(catalog) / "manifest.json").exists()
+    assert sum(len(p.rows) for p in idx.parts.values()) == 120
+    # a second process: loads the saved index, then catches up with later writes
+    other = Catalog.open(catalog.settings)
+    try:
+        assert query(other, q, limit=15) == before
+        new = add_vectors(catalog, 5, seed=3, start=1000)  # written by the first "process"
+        catalog.store.delete_asset(ids[0])
+        catalog.store.update_asset(ids[1], {"category": "MOVED"})
+        got = get_index(other).search("sfx", MODEL, q, limit=500)
+        seen = {h.asset_id for h in got.hits}
+        assert set(new) <= seen and ids[0] not in seen and got.total == 124
+        moved = query(other, q, limit=5, filters=Filters(categories=["moved"]))
+        assert moved == [ids[1]]
+    finally:
+        other.close()
+    # a corrupt saved index is rebuilt from the analyses, not trusted
+    (index_dir(catalog) / "part0.vectors.npy").write_bytes(b"garbage")
+    third = Catalog.open(catalog.settings)
+    try:
+        assert len(query(third, q, limit=500)) == 124
+    finally:
+        third.close()
+
+
+def test_models_are_kept_apart(catalog: Catalog) -> None:
+    add_vectors(catalog, 10)
+    other = l2_normalize(np.ones(16))
+    data, blob = pack(other, "other-model/v1")
+    a = catalog.store.add_asset(
+        {"kind": "sfx", "name": "o", "duration": 1.0, "content_hash": "x" * 64,
+         "file_path": "files/o.wav"},
+        [Analysis("", "embedding", 1, data, blob)],
+    )  # fmt: skip
+    q = all_vectors(catalog, "sfx", MODEL).matrix[0]
+    assert a.asset_id not in query(catalog, q, limit=100)
+    res = get_index(catalog).search("sfx", "other-model/v1", other, limit=5)
+    assert [h.asset_id for h in res.hits] == [a.asset_id]
+    assert get_index(catalog).search("music", MODEL, q, limit=5).hits == []
