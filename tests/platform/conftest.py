@@ -44,6 +44,20 @@ def audjust_priced(key: AudjustKey, request: Request) -> dict[str, Any]:
     return {"success": True}
 
 
+@probe.post("/analyze/queued")
+def audjust_queued(key: AudjustKey, request: Request) -> dict[str, Any]:
+    """A queued request: the job record carries its cost (set here as if it had run)."""
+    store = request.app.state.catalog.store
+    job_id = "q" + str(len(store.execute("SELECT job_id FROM jobs"))).zfill(31)
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO jobs (job_id, kind, status, key_id, credit_cost, created_at) "
+            "VALUES (?, 'analyze', 'succeeded', ?, 7, ?)",
+            (job_id, key.key_id, "2099-01-01T00:00:00.000Z"),
+        )
+    return {"success": True, "requestId": job_id, "creditCost": 7}
+
+
 @probe.api_route("/recognize", methods=["GET", "POST"])
 async def audd_probe(request: Request, params: dict[str, Any] = Depends(audd_params)) -> Any:
     audd_key(request, params)

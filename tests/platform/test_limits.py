@@ -254,6 +254,27 @@ def test_audioscape_and_audd_usage_limit(
     assert "credit quota" in r.json()["error"]["error_message"]
 
 
+def test_queued_requests_count_once_through_their_job(
+    pclient: TestClient, admin_headers: dict[str, str]
+) -> None:
+    key = new_key(pclient, admin_headers, monthlyCredits=15)
+    # job costs are read from the database; don't let the 2 s per-process cache hide them
+    pclient.app.state.platform.quota_cache_s = 0  # type: ignore[attr-defined]
+    h = {"X-API-Key": key}
+    assert pclient.post("/analyze/queued", headers=h).status_code == 200
+    assert pclient.post("/analyze/queued", headers=h).status_code == 200  # 14 credits
+    r = pclient.post("/analyze/queued", headers=h)  # 14 < 15: still allowed
+    assert r.status_code == 200
+    r = pclient.post("/analyze/queued", headers=h)
+    assert r.status_code == 429 and r.json()["message"] == "Usage limit exceeded"
+    u = pclient.get("/usage", headers=h).json()
+    assert u["credits"]["used"] == 21
+    assert all(x["credits"] == 0 for x in u["recentRequests"])
+    jobs = u["recentJobs"]
+    assert len(jobs) == 3 and {j["status"] for j in jobs} == {"succeeded"}
+    assert sum(j["creditCost"] for j in jobs) == 21
+
+
 # -- usage ----------------------------------------------------------------------------------
 def test_usage_per_endpoint_and_recent_requests(
     pclient: TestClient, admin_headers: dict[str, str]

@@ -56,6 +56,8 @@ _CREDIT_COST = re.compile(rb'"creditCost"\s*:\s*([0-9]+(?:\.[0-9]+)?)')
 _AUDD_ERROR = re.compile(rb'^\{"status"\s*:\s*"error".*?"error_code"\s*:\s*(-?[0-9]+)', re.S)
 
 AUDD_LIMIT_CODE = 902
+AUDD_PRICED = ("/", "/recognize", "/recognize/", "/enterprise", "/enterprise/")
+_REQUEST_ID = re.compile(rb'"requestId"\s*:\s*"([a-z0-9]{1,64})"')
 
 
 def audd_method(path: str) -> str:
@@ -209,9 +211,12 @@ class PlatformMiddleware:
             if known is not None:
                 if key is None:
                     self.platform.count_late(known)
-                outcome, error, credits = self._outcome(family, status["code"], bytes(captured))
+                body = bytes(captured)
+                outcome, error, credits = self._outcome(family, status["code"], body, scope)
                 if "credits" in state:
                     credits = int(state["credits"])
+                elif credits and family == "audjust":
+                    credits = await self._unless_queued(body, credits)
                 self._record(
                     scope, family, known, started, t0, status["code"], outcome, error, credits
                 )
@@ -265,13 +270,30 @@ class PlatformMiddleware:
 
         return token, replay
 
+    async def _unless_queued(self, body: bytes, credits: int) -> int:
+        """0 when the answer names a queued job: the job record carries the cost."""
+        m = _REQUEST_ID.search(body)
+        if not m:
+            return credits
+        try:
+            queued = await anyio.to_thread.run_sync(self.platform.is_job, m.group(1).decode())
+        except Exception:
+            return credits
+        return 0 if queued else credits
+
     @staticmethod
-    def _outcome(family: str, status: int, body: bytes) -> tuple[str, str | None, int]:
+    def _outcome(
+        family: str, status: int, body: bytes, scope: Scope
+    ) -> tuple[str, str | None, int]:
         if family == "audd":
             m = _AUDD_ERROR.match(body)
             if m:
                 return "error", f"#{m.group(1).decode()}", 0
-            return ("ok", None, 1) if status < 400 else ("error", f"HTTP {status}", 0)
+            if status >= 400:
+                return "error", f"HTTP {status}", 0
+            # AudD's priced methods; the others (streams, longpoll, status) are free
+            priced = scope.get("path", "") in AUDD_PRICED
+            return "ok", None, 1 if priced else 0
         if status >= 400:
             msg = None
             if body:

@@ -24,8 +24,11 @@ from tonearm.platform.usage import (
     UsageRecorder,
     by_endpoint,
     credits_used,
+    is_job,
+    job_credits,
     oldest_credited,
     parse_iso,
+    recent_jobs,
     recent_requests,
     window_start,
 )
@@ -134,10 +137,16 @@ class Platform:
         if cached and not fresh and now - cached[0] < self.quota_cache_s:
             return cached[1]
         self.recorder.flush()
-        used = credits_used(self.store, key_id, window_start(QUOTA_WINDOW_DAYS))
+        used = self._used(key_id, window_start(QUOTA_WINDOW_DAYS))
         with self._lock:
             self._credits[key_id] = (now, used)
         return used
+
+    def _used(self, key_id: int, since: str) -> int:
+        return credits_used(self.store, key_id, since) + job_credits(self.store, key_id, since)
+
+    def is_job(self, job_id: str) -> bool:
+        return is_job(self.store, job_id)
 
     def _add_credits(self, key_id: int, credits: int) -> None:
         if credits <= 0:
@@ -211,7 +220,7 @@ class Platform:
         lim = self.limits(key)
         since = window_start(days)
         quota_since = window_start(QUOTA_WINDOW_DAYS)
-        used = credits_used(self.store, key.key_id, quota_since)
+        used = self._used(key.key_id, quota_since)
         endpoints = by_endpoint(self.store, key.key_id, since)
         rate: dict[str, Any] = {"requestsPerMinute": lim.rate_limit_per_min}
         if lim.rate_limit_per_min is not None:
@@ -249,6 +258,8 @@ class Platform:
             "errors": sum(e["errors"] for e in endpoints),
             "byEndpoint": endpoints,
             "recentRequests": recent_requests(self.store, key.key_id, recent),
+            # queued requests (analyze, async resize/export, long scans) with their status
+            "recentJobs": recent_jobs(self.store, key.key_id, recent),
         }
 
     def close(self) -> None:

@@ -202,3 +202,44 @@ def recent_requests(store: Store, key_id: int, limit: int = 50) -> list[dict[str
         }
         for r in rows
     ]
+
+
+# -- queued requests (jobs) ------------------------------------------------------------------
+# Audjust's queued requests (analyze, async resize/export) are priced when the job finishes:
+# the job record carries the cost (0 when it failed: "except for failed requests"), and the
+# request's own usage row carries 0 so nothing counts twice.
+def job_credits(store: Store, key_id: int, since: str) -> int:
+    rows = store.execute(  # type: ignore[attr-defined]
+        "SELECT COALESCE(SUM(credit_cost), 0) FROM jobs WHERE key_id = ? AND created_at >= ?",
+        (key_id, since),
+    )
+    return int(rows[0][0] or 0)
+
+
+def is_job(store: Store, job_id: str) -> bool:
+    rows = store.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,))  # type: ignore[attr-defined]
+    return bool(rows)
+
+
+def recent_jobs(store: Store, key_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    rows = store.execute(  # type: ignore[attr-defined]
+        "SELECT job_id, kind, status, progress, error, credit_cost, created_at, started_at, "
+        "finished_at, webhook_status FROM jobs WHERE key_id = ? "
+        "ORDER BY created_at DESC LIMIT ?",
+        (key_id, limit),
+    )
+    return [
+        {
+            "requestId": r["job_id"],
+            "kind": r["kind"],
+            "status": r["status"],
+            "progress": round(float(r["progress"] or 0), 3),
+            "error": r["error"],
+            "creditCost": int(r["credit_cost"] or 0),
+            "createdAt": r["created_at"],
+            "startedAt": r["started_at"],
+            "finishedAt": r["finished_at"],
+            "webhookStatus": r["webhook_status"],
+        }
+        for r in rows
+    ]
