@@ -3,6 +3,13 @@ clips, and the DSP-only fallback when the model cannot load (torch-less install)
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -105,3 +112,37 @@ def test_music_embedding_normalized() -> None:
     v = audio_embedder("music", "dsp").embedder.embed(sig)
     assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
     assert np.isfinite(v).all()
+
+
+def test_without_torch_in_a_fresh_process(tmp_path: Path) -> None:
+    """Import-blocked torch (as on a torch-less install): the analyzer still embeds, with the
+    DSP model, and the status says fallback and why."""
+    code = textwrap.dedent(
+        """
+        import importlib.abc, json, sys
+
+        class NoTorch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "aisfx"):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None
+
+        sys.meta_path.insert(0, NoTorch())
+        import numpy as np
+        from tonearm.core.audio.signal import Signal
+        from tonearm.discovery.analyzer import EmbeddingAnalyzer
+        from tonearm.discovery.embeddings import models_status
+        sig = Signal(np.sin(np.arange(44100) / 7.0).astype(np.float32) * 0.3, 44100)
+        r = EmbeddingAnalyzer().analyze(sig, "sfx")
+        print(json.dumps({"data": r.data, "status": models_status()}))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TONEARM_AUDIO_EMBEDDING"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["data"] == {"model": "dsp-stats/v1", "dim": DspEmbedder.dim}
+    sfx_status = got["status"]["sfx"]
+    assert sfx_status["status"] == "fallback" and "torch" in sfx_status["reason"]
+    assert got["status"]["music"]["model"] == "dsp-music/v1"

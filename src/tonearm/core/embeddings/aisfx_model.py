@@ -39,7 +39,11 @@ class ModelUnavailable(RuntimeError):
 def aisfx_available() -> tuple[bool, str]:
     """(available, reason) without importing torch."""
     for mod in ("torch", "aisfx"):
-        if importlib.util.find_spec(mod) is None:
+        try:
+            found = importlib.util.find_spec(mod) is not None
+        except (ImportError, ValueError, AttributeError):  # blocked or half-installed
+            found = False
+        if not found:
             return False, f"python package {mod!r} is not installed"
     return True, "ok"
 
