@@ -145,6 +145,21 @@ def test_analyses_replace_and_iterate(store: Any) -> None:
         (b.asset_id, 1, {"d": 2}, b"bb"),
     ]
     assert list(store.iter_analyses("none")) == []
+    # services read "analyses written since" by rowid; a replaced analysis is new again
+    rows = store.execute(
+        "SELECT rowid, asset_id FROM analyses WHERE name = ? ORDER BY rowid", ("emb",)
+    )
+    assert [str(r[1]) for r in rows] == [b.asset_id, a.asset_id]
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO analyses (asset_id, name, version, data, created_at) "
+            "VALUES (?, 'emb', 3, '{}', 'now')",
+            (int(b.asset_id),),
+        )
+    rows = store.execute(
+        "SELECT rowid, asset_id FROM analyses WHERE name = ? ORDER BY rowid", ("emb",)
+    )
+    assert [str(r[1]) for r in rows] == [a.asset_id, b.asset_id]
 
 
 # -- keys -------------------------------------------------------------------------------------

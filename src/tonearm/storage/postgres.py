@@ -151,6 +151,8 @@ class PgConn:
             update = [c for c in cols if c not in pk]
             if pk and update:
                 sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in update)
+                if self.store.identity_column(table) == "rowid" and "rowid" not in cols:
+                    sets += ", rowid = DEFAULT"  # a replaced row is a new row, as on SQLite
                 suffix = f" ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {sets}"
             else:
                 suffix = " ON CONFLICT DO NOTHING"
@@ -448,7 +450,7 @@ class PostgresStore:
             "INSERT INTO analyses (asset_id, name, version, data, blob, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, name) DO UPDATE SET "
             "version = EXCLUDED.version, data = EXCLUDED.data, blob = EXCLUDED.blob, "
-            "created_at = EXCLUDED.created_at",
+            "created_at = EXCLUDED.created_at, rowid = DEFAULT",
             (int(a.asset_id), a.name, a.version, json.dumps(a.data), a.blob, utcnow()),
         )
 
