@@ -285,6 +285,8 @@ def test_upload_errors(env: dict[str, Any]) -> None:
     bad_id = {"api_token": k, "audio_id": "abc"}
     _assert_error(_post(env, "/upload/", data=bad_id, files={"file": clip}), 50)
     _assert_error(_post(env, "/upload/", data={"api_token": k, "audio_id": 7}), 700)
+    unknown = {"api_token": k, "audio_id": 7, "analyses": "nonsense"}
+    _assert_error(_post(env, "/upload/", data=unknown, files={"file": clip}), 50)
     junk = {"file": b"\x00garbage" * 100}
     _assert_error(_post(env, "/upload/", data={"api_token": k, "audio_id": 7}, files=junk), 500)
 

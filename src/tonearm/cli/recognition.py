@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
                 hop_s=hop,
                 progress=lambda f: progress.update(task, completed=f),
             )
-        tracks = []
+        tracks: list[dict[str, Any]] = []
         for h in hits:
             a = catalog.store.get_asset(h.asset_id)
             tracks.append(

@@ -147,21 +147,26 @@ def _song_position(catalog: Catalog, signal: Signal, c0: float, m: Any, duration
     """The song's time at the start of the matched span ``c0 + m.query_start_s``.
 
     A match whose song begins inside the chunk has no valid offset at the chunk start (the
-    engine reports 0 then), so the span from where the song begins is asked again."""
+    engine reports 0 then), so a few seconds from where the song is first heard (running
+    past the chunk's end if need be) are asked again."""
     from tonearm.recognition import service
 
     pos = float(m.offset_s + m.query_start_s * m.speed)
     if m.offset_s > 1e-6 or m.query_start_s < 0.5:
         return pos
     sr = signal.sr
-    a, b = c0 + m.query_start_s, min(duration, c0 + CHUNK_S)
-    if b - a < 2.0:
-        return pos
-    seg = Signal(signal.samples[:, int(a * sr) : int(b * sr)], sr)
-    for m2 in service.recognize(catalog, seg, top_k=TOP_K):
-        if m2.asset_id == m.asset_id:
-            return float(m2.offset_s)  # m2 starts where the song was first heard
-    return pos
+    a = c0 + m.query_start_s
+    b = min(duration, a + 8.0)
+    if b - a >= 1.5:
+        seg = Signal(signal.samples[:, int(a * sr) : int(b * sr)], sr)
+        for m2 in service.recognize(catalog, seg, top_k=TOP_K):
+            if m2.asset_id == m.asset_id:
+                return float(m2.offset_s)  # m2 starts where the song was first heard
+    return 0.0  # the song starts inside this chunk: its beginning is what plays
+
+
+MIN_PLAY_S = 2.0  # a lone, weak blip shorter than this is not a track played
+SURE_SCORE = 0.9
 
 
 def merge_chunks(matches: list[ChunkMatch], *, gap_s: float = CHUNK_S + 1.0) -> list[ChunkMatch]:
@@ -182,6 +187,9 @@ def merge_chunks(matches: list[ChunkMatch], *, gap_s: float = CHUNK_S + 1.0) -> 
         play = ChunkMatch(**{**cm.__dict__})
         plays.append(play)
         open_[cm.asset_id] = play
+    plays = [
+        p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
+    ]
     plays.sort(key=lambda x: x.file_start_s)
     return plays
 

@@ -221,7 +221,8 @@ async def _recognize(request: Request, params: dict[str, Any]) -> dict[str, Any]
     return await recognize_bytes(request, data, wire.parse_return(params.get("return")))
 
 
-@router.api_route("/", methods=["GET", "POST"], summary="Recognize (AudD)")
+@router.api_route("/", methods=["POST"], summary="Recognize (AudD)")
+@router.api_route("/", methods=["GET"], include_in_schema=False)
 async def root(request: Request) -> Any:
     """AudD ``recognize``: ``api_token`` plus ``url``, ``file`` or ``audio`` (base64);
     optional ``return`` and ``market``. ``GET /`` without parameters opens the web UI."""
@@ -235,7 +236,8 @@ async def root(request: Request) -> Any:
     return await handler(request, params)
 
 
-@router.api_route("/recognize", methods=["GET", "POST"], summary="Recognize (AudD)")
+@router.api_route("/recognize", methods=["POST"], summary="Recognize (AudD)")
+@router.api_route("/recognize", methods=["GET"], include_in_schema=False)
 @router.api_route("/recognize/", methods=["GET", "POST"], include_in_schema=False)
 async def recognize(request: Request) -> Any:
     """Same as ``/``: identify a song and the timecode of an excerpt."""
@@ -253,16 +255,20 @@ def _int_param(params: dict[str, Any], name: str, method: str) -> int:
         ) from e
 
 
-def ingest_custom(catalog: Catalog, data: bytes, filename: str, audio_id: int) -> str | None:
+def ingest_custom(
+    catalog: Catalog, data: bytes, filename: str, audio_id: int, analyses: list[str] | None = None
+) -> str | None:
     """Add a song under ``audio_id`` (replacing the song that held that slot).
-    Returns None on success, else why the audio was refused."""
+    Returns None on success, else why the audio was refused.
+
+    AudD's custom catalog is a fingerprint catalog, so only ``fingerprint`` runs unless
+    ``analyses`` names more (tonearm extension: ``analyses=fingerprint,beats``)."""
     from tonearm.catalog.analyzers import select_analyzers
     from tonearm.catalog.ingest import ingest_bytes
     from tonearm.recognition import service
 
-    analyzers = select_analyzers(None)
-    if not any(a.name == "fingerprint" for a in analyzers):
-        analyzers += select_analyzers(["fingerprint"])
+    names = list(dict.fromkeys(["fingerprint", *(analyses or [])]))
+    analyzers = select_analyzers(names)
     previous = catalog.store.find_by_audio_id(str(audio_id))
     outcome = ingest_bytes(
         catalog,
@@ -282,7 +288,8 @@ def ingest_custom(catalog: Catalog, data: bytes, filename: str, audio_id: int) -
     return None
 
 
-@router.api_route("/upload/", methods=["GET", "POST"], summary="Custom catalog upload (AudD)")
+@router.api_route("/upload/", methods=["POST"], summary="Custom catalog upload (AudD)")
+@router.api_route("/upload/", methods=["GET"], include_in_schema=False)
 # GET only: POST /upload (no slash) is Audjust's. Having *a* route on /upload also stops
 # Starlette from redirecting an Audjust POST /upload to /upload/ when Audjust is absent.
 @router.api_route("/upload", methods=["GET"], include_in_schema=False)
@@ -296,7 +303,16 @@ async def upload(request: Request) -> dict[str, Any]:
     data, name = await audio_input(
         request, params, max_bytes=catalog.settings.max_upload_bytes, method="upload"
     )
-    why = await anyio.to_thread.run_sync(lambda: ingest_custom(catalog, data, name, audio_id))
+    extra = [a.strip() for a in str(params.get("analyses") or "").split(",") if a.strip()]
+    try:
+        from tonearm.catalog.analyzers import select_analyzers
+
+        select_analyzers(extra)
+    except ValueError as e:
+        raise audd_error(BAD_PARAM, "upload", f"{e}.") from e
+    why = await anyio.to_thread.run_sync(
+        lambda: ingest_custom(catalog, data, name, audio_id, extra)
+    )
     if why is not None:
         raise audd_error(500, "upload", f"the file you sent is not usable audio ({why}).")
     return {"status": "success", "result": None}
@@ -350,7 +366,8 @@ async def _save_input(request: Request, params: dict[str, Any], dest: Path) -> N
     await anyio.to_thread.run_sync(dest.write_bytes, data)
 
 
-@router.api_route("/enterprise/", methods=["GET", "POST"], summary="Long files (AudD enterprise)")
+@router.api_route("/enterprise/", methods=["POST"], summary="Long files (AudD enterprise)")
+@router.api_route("/enterprise/", methods=["GET"], include_in_schema=False)
 @router.api_route("/enterprise", methods=["GET", "POST"], include_in_schema=False)
 async def enterprise_scan(request: Request) -> Response:
     """Every track in a long file (upload or ``url``), as AudD's 12-second chunks plus
@@ -419,10 +436,12 @@ def _job_view(job: Any) -> dict[str, Any]:
     }
 
 
-@router.api_route("/enterprise/progress/", methods=["GET", "POST"], summary="Enterprise scans")
+@router.api_route("/enterprise/progress/", methods=["GET"], summary="Enterprise scans")
+@router.api_route("/enterprise/progress/", methods=["POST"], include_in_schema=False)
 @router.api_route(
-    "/enterprise/progress/{scan_id}", methods=["GET", "POST"], summary="Enterprise scan progress"
+    "/enterprise/progress/{scan_id}", methods=["GET"], summary="Enterprise scan progress"
 )
+@router.api_route("/enterprise/progress/{scan_id}", methods=["POST"], include_in_schema=False)
 async def enterprise_progress(request: Request, scan_id: str | None = None) -> dict[str, Any]:
     """Progress of this key's enterprise scans (tonearm extension). ``scan_id`` is the job
     id or the ``X-Request-Id`` the client sent with the scan; without it, the latest scans."""
@@ -577,7 +596,8 @@ def _stream_route(name: str) -> None:
 
     route.__name__ = f"audd_{name}"
     route.__doc__ = f"AudD ``{name}`` (stream monitoring)."
-    router.add_api_route(f"/{name}/", route, methods=["GET", "POST"], summary=f"{name} (AudD)")
+    router.add_api_route(f"/{name}/", route, methods=["POST"], summary=f"{name} (AudD)")
+    router.add_api_route(f"/{name}/", route, methods=["GET"], include_in_schema=False)
     router.add_api_route(f"/{name}", route, methods=["GET", "POST"], include_in_schema=False)
 
 
@@ -592,7 +612,8 @@ for _name in (
     _stream_route(_name)
 
 
-@router.api_route("/longpoll/", methods=["GET", "POST"], summary="Longpoll (AudD)")
+@router.api_route("/longpoll/", methods=["GET"], summary="Longpoll (AudD)")
+@router.api_route("/longpoll/", methods=["POST"], include_in_schema=False)
 @router.api_route("/longpoll", methods=["GET", "POST"], include_in_schema=False)
 async def longpoll(request: Request) -> dict[str, Any]:
     """Wait up to ``timeout`` seconds (1-90, default 50) for the next event of ``category``
@@ -602,7 +623,7 @@ async def longpoll(request: Request) -> dict[str, Any]:
     if not category:
         raise audd_error(BAD_PARAM, "longpoll", "the category parameter is required.")
     try:
-        timeout = float(params.get("timeout") or 50)
+        timeout = float(str(params.get("timeout") or 50))
     except (TypeError, ValueError):
         timeout = 50.0
     timeout = max(1.0, min(90.0, timeout))
