@@ -18,6 +18,11 @@ def open_store(settings: Settings) -> SqliteStore:
 
         settings.ensure_dirs()
         url, schema = split_schema(settings.database_url)
+        if schema == "auto":  # one schema per data directory (test suites, many catalogs)
+            import hashlib
+
+            digest = hashlib.sha1(str(settings.data.resolve()).encode()).hexdigest()[:16]
+            schema = f"auto_{digest}"
         # PostgresStore offers the same surface as SqliteStore (Store + execute/transaction)
         return PostgresStore(url, schema=schema)  # type: ignore[return-value]
     settings.ensure_dirs()
