@@ -327,5 +327,5 @@ def test_suggestions_and_duplicates(world: dict[str, Any]) -> None:
     assert all(len(g) < 6 for g in groups)  # different sounds are not lumped together
     sug = suggest_category(catalog, world["ids"]["METAL0"])
     assert sug and sug[0].category == "IMPACTS"
-    assert 0 < sug[0].confidence <= 1 and abs(sum(s.confidence for s in sug) - 1) < 0.01
+    assert 0.5 < sug[0].confidence <= 1 and sum(s.confidence for s in sug) <= 1.0001
     assert np.isfinite(sug[0].confidence)

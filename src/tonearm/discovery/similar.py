@@ -175,6 +175,9 @@ def duplicate_groups(
     return groups
 
 
+VOTE_TEMPERATURE = 0.05
+
+
 @dataclass
 class CategorySuggestion:
     category: str
@@ -186,9 +189,10 @@ class CategorySuggestion:
 def suggest_category(catalog: Catalog, asset_id: str, k: int = 10) -> list[CategorySuggestion]:
     """UCS category suggestions for an SFX from its ``k`` nearest labelled neighbours.
 
-    Each labelled neighbour votes for its (category, subcategory) with its score; the
-    confidence is the vote share. Returns the candidates, best first (empty if no labelled
-    neighbours).
+    Each labelled neighbour votes for its (category, subcategory) with weight
+    ``exp((score - 1) / VOTE_TEMPERATURE)``; the confidence is the vote share times
+    ``exp((best score - 1) / 0.1)`` (0.90 for a 0.99 neighbour, 0.37 for 0.90). Returns
+    the candidates, best first (empty if no labelled neighbours).
     """
     seed = catalog.store.get_asset(asset_id)
     if seed is None or seed.kind != "sfx":
@@ -202,6 +206,7 @@ def suggest_category(catalog: Catalog, asset_id: str, k: int = 10) -> list[Categ
         "sfx", model_id, q, limit=k, exclude=seed.asset_id, filters=Filters(categories=labelled)
     )
     votes: dict[tuple[str, str | None], float] = {}
+    best: dict[tuple[str, str | None], float] = {}
     names: dict[str, str] = {}
     n = 0
     for h in res.hits:
@@ -211,10 +216,16 @@ def suggest_category(catalog: Catalog, asset_id: str, k: int = 10) -> list[Categ
         n += 1
         key = (a.category.strip().upper(), (a.subcategory or "").strip().upper() or None)
         names[key[0]] = a.category
-        votes[key] = votes.get(key, 0.0) + max(h.score, 1e-6)
+        # sharp weighting: one near-identical neighbour outweighs several loose ones
+        votes[key] = votes.get(key, 0.0) + float(np.exp((h.score - 1.0) / VOTE_TEMPERATURE))
+        best[key] = max(best.get(key, 0.0), h.score)
     total = sum(votes.values())
+    # the vote share, discounted when even the closest voter is not that close: a clip
+    # unlike anything labelled gets a low confidence, whoever wins the vote
     out = [
-        CategorySuggestion(cat, sub, round(v / total, 3), n)
+        CategorySuggestion(
+            cat, sub, round(v / total * float(np.exp((best[(cat, sub)] - 1.0) / 0.1)), 3), n
+        )
         for (cat, sub), v in sorted(votes.items(), key=lambda kv: -kv[1])
     ]
     return out

@@ -7,6 +7,8 @@ first, so a gain change leaves the vector unchanged.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tonearm.core.audio.signal import Signal
@@ -96,7 +98,9 @@ def dsp_features(y: np.ndarray) -> np.ndarray:
     )
     spectral = np.concatenate([wmean(spec_rows), wstd(spec_rows)])
 
-    chroma = librosa.feature.chroma_stft(S=S, sr=DSP_SR, n_chroma=12)
+    with warnings.catch_warnings():  # noise-like clips have no pitch to estimate tuning from
+        warnings.simplefilter("ignore", UserWarning)
+        chroma = librosa.feature.chroma_stft(S=S, sr=DSP_SR, n_chroma=12, tuning=0.0)
     chroma_v = np.concatenate([wmean(chroma), wstd(chroma)])
 
     onset = librosa.onset.onset_strength(S=log_mel, sr=DSP_SR)

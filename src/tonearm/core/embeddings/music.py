@@ -42,7 +42,7 @@ def beat_features(y: np.ndarray) -> np.ndarray:
     onset = librosa.onset.onset_strength(S=log_mel, sr=DSP_SR)
     tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=DSP_SR, hop_length=HOP)
     bpm = float(np.atleast_1d(tempo)[0]) if np.size(tempo) else 0.0
-    chroma = librosa.feature.chroma_stft(S=S, sr=DSP_SR)
+    chroma = librosa.feature.chroma_stft(S=S, sr=DSP_SR, tuning=0.0)
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=20)[1:]
     if len(beats) >= 2:
         chroma = librosa.util.sync(chroma, list(beats), aggregate=np.median)
