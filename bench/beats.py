@@ -322,7 +322,7 @@ def midi_set(quick: bool) -> list[dict[str, Any]]:
                 ["fluidsynth", "-ni", "-q", "-g", "0.6", "-F", str(wav), "-r", str(SR), sf2, str(mid)],
                 check=True, capture_output=True,
             )  # fmt: skip
-            sig = decode(wav)
+            sig = decode(wav, timeout_s=None, isolate=False)
             items.append({"name": f"midi/{s['name']}", "y": sig.mono(), "sr": sig.sr, "ref": ref,
                           "bpm": tempo_of(ref)})  # fmt: skip
     return items
@@ -356,7 +356,7 @@ def real_set(n: int, seconds: float) -> list[dict[str, Any]]:
     items = []
     for f in picked:
         try:
-            sig = decode(f, max_duration_s=None)
+            sig = decode(f, max_duration_s=None, timeout_s=None, isolate=False)
         except Exception as e:  # noqa: BLE001
             print(f"skip {f}: {e}", file=sys.stderr)
             continue

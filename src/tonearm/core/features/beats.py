@@ -32,9 +32,9 @@ MAX_BPM = 215.0
 TRANSITION_LAMBDA = 100.0
 PREFERRED_BPM = 115.0
 TEMPO_PRIOR_WEIGHT = 4.0
-HALF_PENALTY = 0.5
+HALF_PENALTY = 0.3
 LOW_BANDS = 16
-LOW_WEIGHT = 1.0
+LOW_WEIGHT = 0.5
 # Beats are reported where the onset begins to be heard, not at the flux maximum; measured
 # on click tracks (bench/beats.py calibrates it: the median signed error stays near 0).
 LATENCY_S = 0.0
