@@ -89,15 +89,21 @@ def radio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     catalog.close()
 
 
-@pytest.fixture
-def client(radio: dict[str, Any]) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def app_client(radio: dict[str, Any]) -> Iterator[TestClient]:
     app = create_app(catalog=radio["catalog"])
     app.state.audd_stream_config = FAST
     app.state.audd_callback_backoff_s = (0.2,)
     with TestClient(app) as c:
         yield c
-        for s in c.post("/getStreams/", data={"api_token": radio["key"]}).json()["result"]:
-            c.post("/deleteStream/", data={"api_token": radio["key"], "radio_id": s["radio_id"]})
+
+
+@pytest.fixture
+def client(radio: dict[str, Any], app_client: TestClient) -> Iterator[TestClient]:
+    yield app_client
+    k = radio["key"]
+    for s in app_client.post("/getStreams/", data={"api_token": k}).json()["result"]:
+        app_client.post("/deleteStream/", data={"api_token": k, "radio_id": s["radio_id"]})
 
 
 def _songs(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
