@@ -171,7 +171,7 @@ class VectorIndex:
             )
             meta_rows = st.execute(
                 "SELECT asset_id, kind, duration, category, subcategory FROM assets "
-                "WHERE updated_at > ? OR ? = 0",
+                "WHERE updated_at >= ? OR ? = 0",  # >=: same-millisecond writes
                 (self.last_updated, 1 if self.asset_count >= 0 else 0),
             )
             full = self.asset_count < 0
