@@ -312,3 +312,39 @@ def test_play_tracker_counts_each_play_once() -> None:
     a, b = events[1].play, events[3].play
     assert abs(a.start_s - 0) <= 0.5 and abs(a.end_s - 20) <= 2.5
     assert abs(b.start_s - 20) <= 2.5 and abs(b.end_s - 44) <= 0.5  # the last window ends at 44
+
+
+def test_reconnects_with_backoff_and_reports_recovery(
+    radio: dict[str, Any], client: TestClient
+) -> None:
+    """Down for the first two attempts: one 650, then 0 (healthy) once audio flows."""
+    first_song = radio["mp3"][: len(radio["mp3"]) // 3]
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        connections = 0
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            type(self).connections += 1
+            if type(self).connections <= 2 or type(self).connections > 3:
+                self.send_response(503)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/mpeg")
+            self.end_headers()
+            self.wfile.write(first_song)
+
+    rec = Receiver()
+    with serve(rec.handler()) as cb, serve(Flaky) as base:
+        k = radio["key"]
+        client.post("/setCallbackUrl/", data={"api_token": k, "url": cb + "/hook"})
+        client.post("/addStream/", data={"api_token": k, "url": base + "/live", "radio_id": 11})
+        assert wait_for(lambda: len(_songs(rec.bodies)) >= 1 and len(_notes(rec.bodies)) >= 3)
+    codes = [n["notification"]["notification_code"] for n in _notes(rec.bodies)]
+    assert codes[:3] == [650, 0, 650]
+    assert _notes(rec.bodies)[1]["notification"]["stream_running"] is True
+    assert Flaky.connections >= 4
+    assert _songs(rec.bodies)[0]["result"]["results"][0]["title"] == "Song 41"
