@@ -129,3 +129,51 @@ def test_unknown_kind_is_refused(catalog: Catalog) -> None:
     assert "test.echo" in registered_kinds()
     with pytest.raises(KeyError):
         get_queue(catalog).submit("nope", {})
+
+
+@register_job("test.hang", timeout_s=0.01)
+def _hang(catalog: Catalog, job: Job, progress: Any) -> dict[str, Any]:
+    # never calls progress(): only the watchdog can time it out
+    time.sleep(0.3)
+    return {"success": True}
+
+
+def test_watchdog_fails_a_job_stuck_past_its_limit(catalog: Catalog) -> None:
+    import threading
+
+    q = get_queue(catalog)
+    job = q.submit("test.hang", {})
+    t = threading.Thread(target=q.run_pending)
+    t.start()
+    deadline = time.monotonic() + 5
+    while q.get_status(job.id) != "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert q.recover_stale(grace_s=0.0) == 1
+    t.join()
+    done = q.get(job.id)
+    assert done is not None and done.status == "failed"
+    assert "timed out" in (done.error or "")  # the late result did not overwrite it
+
+
+def test_cleanup_removes_expired_results(catalog: Catalog) -> None:
+    q = get_queue(catalog)
+    old = q.wait(q.submit("test.echo", {}).id, 10)
+    fresh = q.wait(q.submit("test.echo", {}).id, 10)
+    with catalog.store.transaction() as conn:
+        conn.execute(
+            "UPDATE jobs SET expires_at = '2000-01-01T00:00:00.000Z' WHERE job_id = ?", (old.id,)
+        )
+    assert (catalog.results_dir / old.id / "echo.json").exists()
+    assert q.cleanup_expired() == 1
+    assert q.get(old.id) is None and not (catalog.results_dir / old.id).exists()
+    assert q.get(fresh.id) is not None
+
+
+def test_claimed_once(catalog: Catalog) -> None:
+    q = get_queue(catalog)
+    job = q.submit("test.echo", {})
+    q.execute(job.id)
+    first = q.get(job.id)
+    q.execute(job.id)  # a duplicate delivery of the task does nothing
+    assert q.get(job.id) == first

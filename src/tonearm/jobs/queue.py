@@ -228,6 +228,7 @@ class JobQueue:
         self.catalog = catalog
         self.huey = huey or _make_huey(catalog)
         self._consumer: _EmbeddedConsumer | None = None
+        self._watchdog_stop = threading.Event()
         self._lock = threading.Lock()
         self.results_ttl_days = float(
             getattr(catalog.settings, "results_ttl_days", DEFAULT_RESULTS_TTL_DAYS)
@@ -292,6 +293,10 @@ class JobQueue:
         args.append(limit)
         return [_job_from_row(r) for r in self.catalog.store.execute(sql, args)]
 
+    def get_status(self, job_id: str) -> str | None:
+        rows = self.catalog.store.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,))
+        return str(rows[0][0]) if rows else None
+
     def result_dir(self, job_id: str) -> Path:
         return self.catalog.results_dir / job_id
 
@@ -308,13 +313,19 @@ class JobQueue:
                 raise KeyError(job_id)
             if job.done or time.monotonic() >= deadline:
                 return job
-            if self._consumer is None:
+            if self._consumer is None and self.inline_allowed:
                 self.run_pending()
                 job = self.get(job_id)
                 if job is not None and job.done:
                     return job
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
+
+    @property
+    def inline_allowed(self) -> bool:
+        """wait() may run queued work itself: only with the embedded SQLite queue (with a
+        shared Redis queue, separate ``tonearm worker`` processes do the work)."""
+        return not isinstance(self.huey, RedisHuey)
 
     def run_pending(self, max_tasks: int | None = None) -> int:
         """Run queued tasks in the calling thread until the queue is empty; returns how many."""
@@ -346,6 +357,13 @@ class JobQueue:
             )
             consumer.start()
             self._consumer = consumer
+            self._watchdog_stop = threading.Event()
+            threading.Thread(
+                target=self._watchdog,
+                args=(self._watchdog_stop,),
+                daemon=True,
+                name="tonearm-jobs-watchdog",
+            ).start()
             log.info("started %d job worker thread(s)", n)
 
     def stop_workers(self, timeout_s: float = 10.0) -> None:
@@ -353,10 +371,19 @@ class JobQueue:
             consumer, self._consumer = self._consumer, None
         if consumer is None:
             return
+        self._watchdog_stop.set()
         consumer.stop_flag.set()
         for _, t in consumer.worker_threads:
             t.join(timeout_s)
         consumer.scheduler.join(timeout_s)
+
+    def _watchdog(self, stop: threading.Event, every_s: float = 15.0) -> None:
+        """Fail jobs that run past their limit even if their code never checks in."""
+        while not stop.wait(every_s):
+            try:
+                self.recover_stale(grace_s=0.0)
+            except Exception:  # never let housekeeping kill the thread
+                log.exception("job watchdog")
 
     @property
     def workers_running(self) -> bool:
@@ -364,6 +391,7 @@ class JobQueue:
 
     def run_worker(self, workers: int = 2) -> None:
         """Blocking consumer for ``tonearm worker`` (own process, signal handling)."""
+        load_job_modules()
         self.recover_stale()
         Consumer(self.huey, workers=workers, worker_type="thread", periodic=True).run()
 
@@ -373,9 +401,14 @@ class JobQueue:
         job = self.get(job_id)
         if job is None or job.done:
             return
+        if job.kind not in _KINDS:
+            load_job_modules()
         kind = _KINDS.get(job.kind)
         started = _now()
-        self._update(job_id, status="running", started_at=_iso(started), progress=0.0)
+        if not self._update(
+            job_id, only_if="queued", status="running", started_at=_iso(started), progress=0.0
+        ):
+            return  # another worker claimed it
         job.status, job.started_at = "running", _iso(started)
         if kind is None:
             self._fail(job, f"Unknown job kind {job.kind!r}", None)
@@ -406,10 +439,13 @@ class JobQueue:
             self._fail(job, "Internal error: job returned no result", kind)
             return
         cost = int(result.get("creditCost", 0) or 0)
+        if self.get_status(job_id) != "running":
+            return  # failed meanwhile (the watchdog timed it out): keep that verdict
         if kind.result_file:
             self._write_result(job_id, kind.result_file, result)
         self._update(
             job_id,
+            only_if="running",
             status="succeeded",
             result=json.dumps(result),
             progress=1.0,
@@ -424,10 +460,13 @@ class JobQueue:
             payload = kind.failure_payload(job, reason)
         else:
             payload = default_failure_payload(job, reason)
+        if self.get_status(job.id) != "running":
+            return  # already finished (timed out by the watchdog)
         if kind is not None and kind.result_file:
             self._write_result(job.id, kind.result_file, payload)
         self._update(
             job.id,
+            only_if="running",
             status="failed",
             error=reason,
             result=json.dumps(payload),
@@ -460,21 +499,27 @@ class JobQueue:
         )
         self._update(job_id, webhook_status=outcome)
 
-    def _update(self, job_id: str, **cols: Any) -> None:
+    def _update(self, job_id: str, *, only_if: str | None = None, **cols: Any) -> bool:
+        """Set columns; with ``only_if``, only while the job has that status. True if set."""
         sets = ", ".join(f"{k} = ?" for k in cols)
+        sql = f"UPDATE jobs SET {sets} WHERE job_id = ?"
+        args = [*cols.values(), job_id]
+        if only_if is not None:
+            sql += " AND status = ?"
+            args.append(only_if)
         with self.catalog.store.transaction() as conn:
-            conn.execute(f"UPDATE jobs SET {sets} WHERE job_id = ?", [*cols.values(), job_id])
+            return bool(conn.execute(sql, args).rowcount)
 
     # -- housekeeping -------------------------------------------------------------------
-    def recover_stale(self) -> int:
-        """Fail jobs left 'running' past their limit (a worker died); returns how many."""
+    def recover_stale(self, grace_s: float = 30.0) -> int:
+        """Fail jobs 'running' past their limit (stuck, or their worker died); returns how many."""
         n = 0
         for job in self.list(status="running", limit=10_000):
             kind = _KINDS.get(job.kind)
             limit = kind.timeout_s if kind else DEFAULT_TIMEOUT_S
             started = _parse(job.started_at)
-            if started is None or _now() - started > timedelta(seconds=limit + 30):
-                self._fail(job, "Request did not finish (worker stopped)", kind)
+            if started is None or _now() - started > timedelta(seconds=limit + grace_s):
+                self._fail(job, f"Request timed out after {limit / 60:g} minutes", kind)
                 n += 1
         return n
 
@@ -500,6 +545,25 @@ class JobQueue:
                 conn.execute("DELETE FROM uploads WHERE token = ?", (r["token"],))
             n += 1
         return n
+
+
+# Modules that register job kinds; a separate worker process imports them all.
+JOB_MODULES = (
+    "tonearm.editing.analyze",
+    "tonearm.editing.export",
+    "tonearm.recognition.enterprise",
+)
+
+
+def load_job_modules() -> None:
+    import importlib
+
+    for name in JOB_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
 
 
 def default_failure_payload(job: Job, reason: str) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def deliver(
     allow_private: bool = False,
     backoff_s: Sequence[float] = (1.0, 5.0, 30.0, 120.0),
     timeout_s: float = 10.0,
-    on_attempt: Callable[[int], None] | None = None,
+    on_attempt: Callable[[int], object] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """POST ``payload`` to ``url`` until it is accepted or the retries run out.
