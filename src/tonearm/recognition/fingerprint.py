@@ -44,7 +44,7 @@ QUERY_DENSITY = 36  # denser on the query side: more chances to hit the referenc
 # pairing
 FAN_OUT = 6  # targets per anchor (reference)
 QUERY_FAN_OUT = 8
-PAIR_WINDOW = 16  # how many following peaks are considered
+DT_MIN = 3  # frames: very close pairs are common and carry little information
 DT_MAX = 63  # frames (~2 s)
 DF_MAX = 63  # bands (~21 semitones)
 
@@ -211,15 +211,32 @@ def pair_hashes(
         return np.zeros(0, np.uint32), np.zeros(0, np.int32)
     t = peaks.t.astype(np.float64)
     f = peaks.f.astype(np.float64) - shift_bands
-    k = np.arange(1, PAIR_WINDOW + 1)
+    # enough following peaks to cover the whole target zone at this peak density
+    span_s = (peaks.t[-1] - peaks.t[0] + 1) / FPS
+    window = int(min(n - 1, max(8, np.ceil(1.25 * n / max(span_s, 1e-3) * DT_MAX / FPS))))
+    k = np.arange(1, window + 1)
     j = np.arange(n)[:, None] + k[None, :]
     inside = j < n
     j = np.minimum(j, n - 1)
     dt = np.rint((t[j] - t[:, None]) * tempo)
     df = np.rint(f[j]) - np.rint(f[:, None])
     f1 = np.rint(f)[:, None]
-    ok = inside & (dt >= 1) & (dt <= DT_MAX) & (np.abs(df) <= DF_MAX) & (f1 >= 0) & (f1 < N_BANDS)
-    ok &= np.cumsum(ok, axis=1) <= fan_out
+    ok = (
+        inside
+        & (dt >= DT_MIN)
+        & (dt <= DT_MAX)
+        & (np.abs(df) <= DF_MAX)
+        & (f1 >= 0)
+        & (f1 < N_BANDS)
+    )
+    # targets: the strongest peaks of the zone (they survive noise best), spread over
+    # the whole zone so time differences carry more information than nearest neighbours
+    strength = np.where(ok, peaks.strength[j], -np.inf)
+    if window > fan_out:
+        top = np.argpartition(-strength, fan_out - 1, axis=1)[:, :fan_out]
+        sel = np.zeros_like(ok)
+        np.put_along_axis(sel, top, True, axis=1)
+        ok &= sel
     rows, cols = np.nonzero(ok)
     h = (
         (f1[rows, 0].astype(np.uint32) << (DF_BITS + DT_BITS))

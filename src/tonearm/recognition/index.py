@@ -59,6 +59,7 @@ class FingerprintIndex:
         self.asset_ids: list[str | None] = []  # idx -> asset id (None: deleted)
         self.idx_of: dict[str, int] = {}
         self.n_hashes: dict[int, int] = {}
+        self.span_frames: dict[int, int] = {}  # last anchor frame + 1, per asset
         self.main: np.ndarray = np.zeros(0, np.uint64)
         self.starts = np.zeros((1 << fp.HASH_BITS) + 1, np.int64)
         self.segments: list[tuple[str, np.ndarray]] = []  # (file name, keys sorted)
@@ -91,6 +92,7 @@ class FingerprintIndex:
             self.asset_ids.append(asset_id)
             self.idx_of[asset_id] = idx
             self.n_hashes[idx] = int(len(hashes))
+            self.span_frames[idx] = int(times.max()) + 1 if len(times) else 0
             keys = np.sort(make_keys(hashes, times, idx))
             name = f"seg-{idx}.npy"
             self.segments.append((name, keys))
@@ -109,6 +111,7 @@ class FingerprintIndex:
                 return False
             self.asset_ids[idx] = None
             self.n_hashes.pop(idx, None)
+            self.span_frames.pop(idx, None)
             self.deleted.add(idx)
             self._deleted_arr = np.array(sorted(self.deleted), np.int64)
             self._save_manifest()
@@ -137,6 +140,9 @@ class FingerprintIndex:
             old_segments = [name for name, _ in self.segments]
             self.main = allkeys
             self.n_hashes = {new: self.n_hashes.get(old, 0) for new, (old, _) in enumerate(live)}
+            self.span_frames = {
+                new: self.span_frames.get(old, 0) for new, (old, _) in enumerate(live)
+            }
             self.asset_ids = [a for _, a in live]
             self.idx_of = {a: i for i, a in enumerate(self.asset_ids) if a is not None}
             self.segments = []
@@ -211,6 +217,7 @@ class FingerprintIndex:
             "version": fp.VERSION,
             "asset_ids": self.asset_ids,
             "n_hashes": {str(k): v for k, v in self.n_hashes.items()},
+            "span_frames": {str(k): v for k, v in self.span_frames.items()},
             "segments": [name for name, _ in self.segments],
             "deleted": sorted(self.deleted),
             "n_main": int(len(self.main)),
@@ -244,6 +251,7 @@ class FingerprintIndex:
             ix.asset_ids = list(m["asset_ids"])
             ix.idx_of = {a: i for i, a in enumerate(ix.asset_ids) if a is not None}
             ix.n_hashes = {int(k): int(v) for k, v in m.get("n_hashes", {}).items()}
+            ix.span_frames = {int(k): int(v) for k, v in m.get("span_frames", {}).items()}
             ix.deleted = set(m.get("deleted", []))
             ix._deleted_arr = np.array(sorted(ix.deleted), np.int64)
             if m.get("n_main", 0):
