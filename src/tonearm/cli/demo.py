@@ -52,10 +52,23 @@ def register(app: typer.Typer) -> None:
         ] = False,
         host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+        analyses: Annotated[
+            str | None,
+            typer.Option(help="Comma-separated analyzers to run (default: all defaults)"),
+        ] = None,
+        limit: Annotated[
+            int | None, typer.Option(hidden=True, help="At most N music and N sfx (tests)")
+        ] = None,
     ) -> None:
         """Build the demo catalog (once; reused when present) and serve it."""
         from tonearm.catalog.demo import build_demo_catalog
 
+        # as for tonearm ingest: --analyses "" (or "none") runs no analyzer
+        names = (
+            None
+            if analyses is None
+            else [a.strip() for a in analyses.split(",") if a.strip() and a.strip() != "none"]
+        )
         settings = settings_for(data, host=host, port=port)
         settings.ensure_dirs()
         catalog = Catalog.open(settings)
@@ -78,8 +91,12 @@ def register(app: typer.Typer) -> None:
                 progress.update(tasks[stage], completed=done, total=total)
 
             console.print(f"demo catalog in {settings.data} (built once, then reused)")
-            with progress:
-                summary = build_demo_catalog(catalog, on_progress)
+            try:
+                with progress:
+                    summary = build_demo_catalog(catalog, on_progress, limit=limit, analyses=names)
+            except ValueError as e:  # unknown analyzer names
+                console.print(f"[red]error:[/] {e}")
+                raise typer.Exit(2) from e
             for f in summary.failed:
                 console.print(f"[red]failed[/] {f['path']}: {f['reason']}")
             n_music = catalog.store.count_assets("music")
