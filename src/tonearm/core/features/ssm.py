@@ -10,10 +10,11 @@ from tonearm.core.features.beatsync import BeatFeatures
 def similarity_features(feats: BeatFeatures, context: int = 2) -> np.ndarray:
     """Vectors whose cosine similarity says how alike two beats (and what follows) sound.
 
-    Harmony (chroma) and timbre (MFCC without c0, so loudness alone does not dominate) are
-    z-scored per dimension over the track, weighted equally, and each beat is stacked with
-    the next ``context - 1`` beats so similar beats also lead into similar material (what
-    a cut between them needs).
+    Harmony (chroma), timbre (MFCC without c0) and loudness are z-scored per dimension over
+    the track, each block weighted to unit variance, and each beat is stacked with the next
+    ``context - 1`` beats so similar beats also lead into similar material (what a cut
+    between them needs). The spread used for z-scoring has a floor per block, so a track
+    whose beats all sound the same stays all-similar instead of amplifying tiny noise.
 
     Returns
     -------
@@ -23,10 +24,14 @@ def similarity_features(feats: BeatFeatures, context: int = 2) -> np.ndarray:
     if n == 0:
         return np.zeros((0, 25 * context), np.float32)
     parts = []
-    for block in (feats.chroma, feats.mfcc[:, 1:], feats.loudness[:, None]):
+    for block, floor in (
+        (feats.chroma, 0.08),
+        (feats.mfcc[:, 1:], 0.3),
+        (feats.loudness[:, None], 0.08),
+    ):
         b = block.astype(np.float64)
-        sd = b.std(axis=0)
-        b = (b - b.mean(axis=0)) / np.where(sd > 1e-9, sd, 1.0)
+        sd = np.maximum(b.std(axis=0), floor)
+        b = (b - b.mean(axis=0)) / sd
         parts.append(b / np.sqrt(b.shape[1]))
     x = np.concatenate(parts, axis=1)
     stacked = [x]
@@ -36,14 +41,20 @@ def similarity_features(feats: BeatFeatures, context: int = 2) -> np.ndarray:
     return np.concatenate(stacked, axis=1).astype(np.float32)
 
 
-def self_similarity(vectors: np.ndarray) -> np.ndarray:
-    """Cosine self-similarity clipped to [0, 1], shape (n, n), float32, diagonal 1.
+def self_similarity(vectors: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """Similarity ``exp(-d^2 / scale)`` of every pair, shape (n, n), float32, diagonal 1.
 
-    Negative cosine (anti-correlated after z-scoring) counts as completely dissimilar.
+    ``d`` is the Euclidean distance. With vectors from :func:`similarity_features` two
+    unrelated beats are ``2 * dims_variance`` apart in squared distance on average; the
+    default ``scale`` is a quarter of that, so unrelated beats score near 0, beats that
+    differ by a quarter of the typical spread about 0.4, and identical beats 1.
     """
     v = np.asarray(vectors, dtype=np.float64)
-    norm = np.linalg.norm(v, axis=1, keepdims=True)
-    u = v / np.where(norm > 1e-12, norm, 1.0)
-    s = np.clip(u @ u.T, 0.0, 1.0)
+    if scale is None:
+        # unit variance per block and per context beat: 3 blocks x (dims / 25) beats
+        scale = 0.25 * 2.0 * 3.0 * (v.shape[1] / 25.0) if v.size else 1.0
+    sq = np.sum(v * v, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (v @ v.T), 0.0)
+    s = np.exp(-d2 / scale)
     np.fill_diagonal(s, 1.0)
     return s.astype(np.float32)
