@@ -169,6 +169,35 @@ MIN_PLAY_S = 2.0  # a lone, weak blip shorter than this is not a track played
 SURE_SCORE = 0.9
 
 
+def refine_bounds(
+    catalog: Catalog, signal: Signal, play: ChunkMatch, lo_s: float, hi_s: float
+) -> None:
+    """Chunks are 12 s apart, so a song that starts or ends near a chunk's edge is seen
+    late or lost early; look again at a window straddling each end (not before ``lo_s``
+    nor after ``hi_s``: the neighbouring plays) and keep the wider span."""
+    from tonearm.recognition import service
+
+    sr = signal.sr
+    half = CHUNK_S / 2
+    a = max(lo_s, play.file_start_s - half)
+    if play.file_start_s - a >= 1.0:
+        seg = Signal(signal.samples[:, int(a * sr) : int((play.file_start_s + half) * sr)], sr)
+        for m in service.recognize(catalog, seg, top_k=TOP_K):
+            if m.asset_id == play.asset_id and a + m.query_start_s < play.file_start_s:
+                new_start = a + m.query_start_s
+                play.song_start_s = max(0.0, play.song_start_s - (play.file_start_s - new_start))
+                play.file_start_s = new_start
+                break
+    b = min(hi_s, play.file_end_s + half)
+    if b - play.file_end_s >= 1.0:
+        c = play.file_end_s - half
+        seg = Signal(signal.samples[:, int(max(0.0, c) * sr) : int(b * sr)], sr)
+        for m in service.recognize(catalog, seg, top_k=TOP_K):
+            if m.asset_id == play.asset_id and max(0.0, c) + m.query_end_s > play.file_end_s:
+                play.file_end_s = max(0.0, c) + m.query_end_s
+                break
+
+
 def merge_chunks(matches: list[ChunkMatch], *, gap_s: float = CHUNK_S + 1.0) -> list[ChunkMatch]:
     """One entry per track played: chunk matches of the same song that follow each other
     (gap <= ``gap_s``) with the same alignment (anchor within 2 s) are one play."""
@@ -264,8 +293,13 @@ def scan_file(
         if songs:
             chunk_results.append({"songs": songs, "offset": wire.mmss(c0)})
 
+    plays = merge_chunks(found)
+    for i, p in enumerate(plays):
+        lo = plays[i - 1].file_end_s if i > 0 else t0
+        hi = plays[i + 1].file_start_s if i + 1 < len(plays) else t1
+        refine_bounds(catalog, signal, p, max(t0, lo), min(t1, hi))
     tracks = []
-    for p in merge_chunks(found):
+    for p in plays:
         a = asset(p.asset_id)
         tr: dict[str, Any] = {"asset_id": a.asset_id}
         tr.update(wire.metadata_fields(a))
