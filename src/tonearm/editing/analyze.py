@@ -13,7 +13,6 @@ features and the boundaries all have the same N.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,9 +25,7 @@ from tonearm.core.features.beats import Beats, track_beats_spectrogram
 from tonearm.core.features.beatsync import beat_features
 from tonearm.core.features.onset import ANALYSIS_SR, spectrogram
 from tonearm.core.features.ssm import self_similarity, similarity_features
-from tonearm.editing.credits import analyze_cost
 from tonearm.editing.similarity import encode_similarity
-from tonearm.jobs import Job, JobFailed, register_job
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -118,6 +115,7 @@ def load_source(catalog: Catalog, url: str) -> Signal:
     """
     from tonearm.core.audio.decode import decode
     from tonearm.core.net import fetch_bytes
+    from tonearm.jobs.queue import JobFailed
 
     s = catalog.settings
     local = local_upload_path(catalog, url)
@@ -150,26 +148,3 @@ def source_failure_message(e: AudioError) -> str:
     if e.reason == "too_long":
         return f"The source file is too long: {e.message}"
     return f"The source file is not audio we can decode: {e.message}"
-
-
-# -- the job -----------------------------------------------------------------------------
-def _analyze_job(catalog: Catalog, job: Job, progress: Callable[[float], None]) -> dict[str, Any]:
-    url = str(job.params["sourceFileUrl"])
-    raw = RAW_FEATURES in (job.params.get("features") or [])
-    progress(0.05)
-    signal = load_source(catalog, url)
-    progress(0.4)
-    if signal.duration_s < 0.5:
-        raise JobFailed("The source file is too short to analyze (under 0.5 s)")
-    result = analyze(signal, raw_features=raw)
-    progress(0.95)
-    return {
-        "requestId": job.id,
-        "sourceFileUrl": url,
-        "result": result,
-        "success": True,
-        "creditCost": analyze_cost(signal.duration_s, raw),
-    }
-
-
-register_job("analyze", result_file="analysis.json")(_analyze_job)

@@ -549,7 +549,7 @@ class JobQueue:
 
 # Modules that register job kinds; a separate worker process imports them all.
 JOB_MODULES = (
-    "tonearm.editing.analyze",
+    "tonearm.editing.analyze_job",
     "tonearm.editing.export",
     "tonearm.recognition.enterprise",
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from tonearm.core.features.spectral import frame_rate, log_filterbank, stft_magnitude
 
@@ -45,13 +44,32 @@ def spectrogram(y: np.ndarray, sr: int, fps: float = 100.0) -> Spectrogram:
     return Spectrogram(mag, logspec, sr, hop, n_fft, fps_actual)
 
 
+def _max3_over_bands(x: np.ndarray) -> np.ndarray:
+    """Maximum over each band and its two neighbours (axis 1), edges clamped."""
+    out = x.copy()
+    np.maximum(out[:, 1:], x[:, :-1], out=out[:, 1:])
+    np.maximum(out[:, :-1], x[:, 1:], out=out[:, :-1])
+    return out
+
+
+def moving_average(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average of a 1-D array, edges padded with the edge values."""
+    width = max(1, int(width))
+    if width == 1:
+        return x.astype(np.float64)
+    left = width // 2
+    xp = np.pad(x.astype(np.float64), (left, width - 1 - left), mode="edge")
+    c = np.concatenate([[0.0], np.cumsum(xp)])
+    return (c[width:] - c[:-width]) / width
+
+
 def superflux(logspec: np.ndarray, lag: int = 2, max_bins: int = 3) -> np.ndarray:
     """SuperFlux onset strength (Böck & Widmer 2013), shape (n_frames,).
 
     Positive differences against a frequency-max-filtered spectrum ``lag`` frames back, so
     vibrato and slow glides do not count as onsets.
     """
-    ref = maximum_filter1d(logspec, size=max_bins, axis=1)
+    ref = _max3_over_bands(logspec) if max_bins == 3 else logspec
     diff = np.zeros_like(logspec)
     diff[lag:] = logspec[lag:] - ref[:-lag]
     return np.maximum(diff, 0.0).sum(axis=1).astype(np.float32)
@@ -65,8 +83,8 @@ def beat_activation(flux: np.ndarray, fps: float) -> np.ndarray:
     """
     f = flux.astype(np.float64)
     w = max(3, int(round(0.25 * fps)) | 1)
-    f = np.maximum(f - uniform_filter1d(f, w, mode="nearest"), 0.0)
-    f = uniform_filter1d(f, 3, mode="nearest")  # tolerate a frame of onset jitter
+    f = np.maximum(f - moving_average(f, w), 0.0)
+    f = moving_average(f, 3)  # tolerate a frame of onset jitter
     scale = np.percentile(f, 99.0) if f.size else 0.0
     if scale <= 0:
         return np.zeros_like(f, dtype=np.float32)
