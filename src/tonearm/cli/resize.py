@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
             stretch_to_length,
         )
         from tonearm.editing.resize import ResizeInputError, resize
+        from tonearm.editing.resize_service import inputs_from_analysis
 
         settings = settings_for(data)
         fmt = export_format
@@ -82,14 +83,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from e
         with console.status("analyzing beats and self-similarity..."):
             analysis = analyze_signal(signal)
-        bounds = [float(x) for x in analysis.boundaries_s]
-        # the analysis boundaries stop at the last beat: add the real end so the song's own
-        # ending (its last beat and decay) is part of the edit
-        if signal.duration_s - bounds[-1] > 0.01:
-            bounds.append(signal.duration_s)
-        sim = analysis.similarity
-        if len(bounds) == sim.shape[0]:  # no room for an end boundary: drop a beat row
-            sim = sim[: len(bounds) - 1, : len(bounds) - 1]
+        sim, bounds_arr = inputs_from_analysis(analysis, signal.duration_s)
+        bounds = [float(x) for x in bounds_arr]
         try:
             if loop:
                 loops = find_loops(sim, bounds, target)
@@ -148,7 +143,6 @@ def register(app: typer.Typer) -> None:
         if output is None:
             return
         assert fmt is not None
-        segs_s = [list(s) for s in chosen["segmentsSeconds"]]
         # render from the exact boundaries (the JSON rounds to ms)
         segs_s = [[bounds[a], bounds[b]] for a, b in chosen["segmentsBeats"]]
         try:

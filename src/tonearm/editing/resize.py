@@ -39,6 +39,7 @@ CUT_PENALTY = 0.05  # per cut, so that fewer cuts win between equally good edits
 OFF_BAR_PENALTY = 0.15  # jump not a whole number of bars
 ODD_BEAT_PENALTY = 0.15  # jump by an odd number of beats (half-bar phase flip)
 DURATION_PENALTY_PER_BEAT = 0.08
+UNITS_PER_BEAT = 2  # time resolution of the search (half a beat)
 ONE_SIDED_MATCH = 0.85  # credit for a cut whose context matches on one side only
 # two edits are the same edit shifted when a cut of one is this close (in beats, at both
 # ends) to a cut of the other: anything under two bars counts as the same cut point
@@ -250,8 +251,14 @@ def _build_graph(src: np.ndarray, dst: np.ndarray, cost: np.ndarray) -> _Graph:
 
 @njit(cache=True)
 def _solve_kernel(
-    src: np.ndarray, dst: np.ndarray, cost: np.ndarray, n: int, e_max: int, min_seg: int
+    src: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    units: np.ndarray,
+    e_max: int,
+    min_seg: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+    n = units.shape[0]
     g = np.full((e_max + 1, n), np.inf)
     h = np.full((e_max + 1, n), np.inf)
     from_h = np.zeros((e_max + 1, n), dtype=np.bool_)
@@ -259,13 +266,16 @@ def _solve_kernel(
     h[0, 0] = 0.0
     for e in range(1, e_max + 1):
         for i in range(1, n):
-            g[e, i] = g[e - 1, i - 1]
-        if e >= min_seg:
-            for i in range(min_seg, n):
-                f = h[e - min_seg, i - min_seg]
-                if f < g[e, i]:
-                    g[e, i] = f
-                    from_h[e, i] = True
+            w = units[i] - units[i - 1]
+            if e >= w:
+                g[e, i] = g[e - w, i - 1]
+            if i >= min_seg:
+                span = units[i] - units[i - min_seg]
+                if e >= span:
+                    f = h[e - span, i - min_seg]
+                    if f < g[e, i]:
+                        g[e, i] = f
+                        from_h[e, i] = True
         for k in range(src.shape[0]):
             gv = g[e, src[k]]
             if gv == np.inf:
@@ -278,16 +288,18 @@ def _solve_kernel(
 
 
 def _solve(
-    graph: _Graph, n: int, e_max: int, min_seg: int
+    graph: _Graph, units: np.ndarray, e_max: int, min_seg: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Forward DP. ``g[e, i]``: best cost at position ``i`` after ``e`` output beats, inside
-    a segment at least ``min_seg`` long (so it may jump). ``h[e, a]``: best cost having just
-    landed on ``a`` (or started, ``h[0, 0]``). Returns (g, h, from_h, h_edge)."""
+    """Forward DP over (time units output, position). ``g[e, i]``: best cost at position
+    ``i`` after ``e`` time units of output, inside a segment at least ``min_seg`` beats
+    long (so it may jump). ``h[e, a]``: best cost having just landed on ``a`` (or started,
+    ``h[0, 0]``). Playing beat ``i`` costs nothing and takes ``units[i+1] - units[i]``.
+    Returns (g, h, from_h, h_edge)."""
     return _solve_kernel(  # type: ignore[no-any-return]
         graph.src.astype(np.int64),
         graph.dst.astype(np.int64),
         graph.cost.astype(np.float64),
-        n,
+        units.astype(np.int64),
         e_max,
         min_seg,
     )
@@ -295,6 +307,7 @@ def _solve(
 
 def _backtrack(
     graph: _Graph,
+    units: np.ndarray,
     from_h: np.ndarray,
     h_edge: np.ndarray,
     e: int,
@@ -306,7 +319,8 @@ def _backtrack(
     seg_end = i
     for _ in range(from_h.shape[0] + from_h.shape[1] + 10):
         if from_h[e, i]:
-            e, i = e - min_seg, i - min_seg
+            e -= int(units[i] - units[i - min_seg])
+            i -= min_seg
             segments.append((i, seg_end))  # the segment started here, in h[e, i]
             if e == 0 and i == 0:
                 segments.reverse()
@@ -317,10 +331,23 @@ def _backtrack(
             i = int(graph.src[k])
             seg_end = i
         else:
-            e, i = e - 1, i - 1
+            e -= int(units[i] - units[i - 1])
+            i -= 1
             if e < 0 or i < 0:
                 return None
     return None
+
+
+def time_units(boundaries: np.ndarray, unit_s: float) -> np.ndarray:
+    """Boundary times on an integer grid of ``unit_s``, strictly increasing.
+
+    Rounding each absolute time (not each beat length) keeps the error of any segment's
+    length within one unit, however many beats it spans."""
+    u = np.round((boundaries - boundaries[0]) / unit_s).astype(np.int64)
+    for i in range(1, len(u)):
+        if u[i] <= u[i - 1]:
+            u[i] = u[i - 1] + 1
+    return u
 
 
 def _min_segment_beats(target_beats: float, n_beats: int) -> int:
@@ -435,25 +462,29 @@ def resize(
     check_similarity_fits(sim.shape[0], len(bnd))
     n = len(bnd)
     end = n - 1
-    beat_s = float((bnd[-1] - bnd[0]) / end)
+    beat_s = float(np.median(np.diff(bnd)))
+    unit_s = beat_s / UNITS_PER_BEAT
+    units = time_units(bnd, unit_s)
     dis = jump_dissimilarity(sim, n, context_beats)
 
-    # output beats wanted; segments play whole beats, so aim at the nearest whole number
+    # the DP counts output time in units of half a beat; segments play whole beats
     target_beats = target_s / beat_s
-    lo = max(1, int(math.floor(target_beats - tolerance_beats)))
-    hi = int(math.ceil(target_beats + tolerance_beats))
+    target_units = target_s / unit_s
+    tol_units = tolerance_beats * UNITS_PER_BEAT
+    lo = max(1, int(math.floor(target_units - tol_units)))
+    hi = int(math.ceil(target_units + tol_units))
     e_max = hi
     min_seg = _min_segment_beats(target_beats, end)
     min_jump = min(BEATS_PER_BAR, max(1, end // 4))
 
-    src, dst = _candidate_jumps(dis, round(end - target_beats), min_jump)
+    src, dst = _candidate_jumps(dis, round((bnd[-1] - bnd[0] - target_s) / beat_s), min_jump)
     base_cost = dis[src, dst] + jump_penalty(dst - src) + CUT_PENALTY
     alive = np.ones(len(src), dtype=bool)
 
     edits: list[Edit] = []
     seen: set[tuple[tuple[int, int], ...]] = set()
     window = np.arange(lo, min(hi, e_max) + 1)
-    dur_pen = DURATION_PENALTY_PER_BEAT * np.abs(window - target_beats)
+    dur_pen = DURATION_PENALTY_PER_BEAT * np.abs(window - target_units) / UNITS_PER_BEAT
     # big problems (long songs lengthened a lot) take several paths per DP run
     work = len(src) * e_max
     per_run = int(np.clip(math.ceil(work * n_results / 1.5e8), 1, 6))
@@ -470,7 +501,7 @@ def resize(
     while len(edits) < n_results and runs < n_results + 10:
         runs += 1
         graph = _build_graph(src[alive], dst[alive], base_cost[alive])
-        g, h, from_h, h_edge = _solve(graph, n, e_max, min_seg)
+        g, h, from_h, h_edge = _solve(graph, units, e_max, min_seg)
         # terminal states: the real end (preferred) or, as a fallback, anywhere (fade-out)
         term: list[tuple[float, int, int]] = []
         for k, e in enumerate(window):
@@ -487,7 +518,7 @@ def resize(
         term.sort()
         accepted = 0
         for _c, e, i in term:
-            segs = _backtrack(graph, from_h, h_edge, e, i, min_seg)
+            segs = _backtrack(graph, units, from_h, h_edge, e, i, min_seg)
             if segs is None or tuple(segs) in seen:
                 continue
             cuts = [(segs[k][1], segs[k + 1][0]) for k in range(len(segs) - 1)]

@@ -124,6 +124,19 @@ def parse_resize_request(body: Any, *, loop: bool = False) -> ResizeRequest:
     return ResizeRequest(target, sim, bnd, want_loop, sr)
 
 
+def inputs_from_analysis(analysis: Any, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(similarity, boundaries) for :func:`resize` from an analyze-service analysis of a
+    local file: the song's real end is added as the last boundary (the analysis stops at
+    the last beat), so edits keep the last beat and its decay."""
+    bounds = [float(x) for x in analysis.boundaries_s]
+    if duration_s - bounds[-1] > 0.01:
+        bounds.append(float(duration_s))
+    sim = np.asarray(analysis.similarity, dtype=np.float32)
+    if len(bounds) == sim.shape[0]:  # no room for an end boundary: the last row goes
+        sim = sim[: len(bounds) - 1, : len(bounds) - 1]
+    return sim, np.asarray(bounds)
+
+
 def resize_result(req: ResizeRequest) -> list[dict[str, Any]]:
     """The ``result`` array: ~20 candidates, best (blendedScore closest to 0) first."""
     try:

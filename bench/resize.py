@@ -1,0 +1,265 @@
+# ruff: noqa: E402
+"""Resize benchmark on real music: tonearm's beat-graph search vs naive edits, as JSON.
+
+Songs: recordings from the Debian music packages (asc-music, fb-music-high, drascula-music),
+71 s to 7 min. Targets: 15 s, 30 s, 60 s and 2x the song's length.
+
+Methods (all rendered with the same crossfading renderer, so only the choice of cuts
+differs):
+
+- ``tonearm``: the best candidate of :func:`tonearm.editing.resize.resize` (beats and
+  similarity from the analyze service).
+- ``middle_block``: keep the start and the end and remove (or, lengthening, repeat) one
+  block from the middle, cut at plain seconds.
+- ``random_beat_cut``: same, but the cut lands on beats and jumps a whole number of bars,
+  at a random place (beat-aligned, not similarity-aware): isolates the value of the search.
+- ``fade_out``: the first ``target`` seconds with a fade-out (lengthening: the song, then the
+  song again from the start, faded out at the target).
+
+Measures per edit: duration error, number of cuts, whether the real ending is kept, and the
+*seam score* measured on the rendered audio: for each seam, the change in log-mel spectrum
+and in chroma between the beat before and the beat after it, divided by the song's own
+median beat-to-beat change (1.0 = an ordinary beat transition of this song). A seam is
+"ordinary" when both changes are within the song's own 90th percentile.
+
+Run: ``.venv/bin/python bench/resize.py [--quick] [--songs N]``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SONGS = [
+    "/usr/share/games/asc/music/machine_wars.mp3",
+    "/usr/share/games/frozen-bubble/snd/introzik.ogg",
+    "/usr/share/scummvm/drascula/audio/track1.ogg",
+    "/usr/share/scummvm/drascula/audio/track11.ogg",
+    "/usr/share/games/asc/music/time_to_strike.mp3",
+    "/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg",
+    "/usr/share/scummvm/drascula/audio/track14.ogg",
+    "/usr/share/scummvm/drascula/audio/track10.ogg",
+    "/usr/share/games/asc/music/frontiers.mp3",
+    "/usr/share/scummvm/drascula/audio/track13.ogg",
+]
+FEATURE_SR = 22050
+HOP = 512
+
+
+def features(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(log-mel dB (40, T), chroma (12, T), frames per second) of mono ``y``."""
+    import librosa
+
+    if sr != FEATURE_SR:
+        y = librosa.resample(y, orig_sr=sr, target_sr=FEATURE_SR)
+    mel = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=y, sr=FEATURE_SR, hop_length=HOP, n_mels=40),
+        ref=1.0,
+        top_db=None,
+    )
+    mel = np.maximum(mel, -80.0)
+    chroma = librosa.feature.chroma_stft(y=y, sr=FEATURE_SR, hop_length=HOP)
+    return mel, chroma, FEATURE_SR / HOP
+
+
+def change_at(
+    mel: np.ndarray, chroma: np.ndarray, fps: float, t_s: float, win_s: float
+) -> tuple[float, float]:
+    """(spectral, chroma) change between the ``win_s`` before and after ``t_s``."""
+    c = int(round(t_s * fps))
+    w = max(1, int(round(win_s * fps)))
+    a, b = max(0, c - w), min(mel.shape[1], c + w)
+    if c - a < 1 or b - c < 1:
+        return float("nan"), float("nan")
+    m1, m2 = mel[:, a:c].mean(axis=1), mel[:, c:b].mean(axis=1)
+    spec = float(np.sqrt(np.mean((m1 - m2) ** 2)))  # dB RMS
+    c1, c2 = chroma[:, a:c].mean(axis=1), chroma[:, c:b].mean(axis=1)
+    cos = float(c1 @ c2 / (np.linalg.norm(c1) * np.linalg.norm(c2) + 1e-9))
+    return spec, 1.0 - cos
+
+
+def song_baseline(sig: Any, beats_s: np.ndarray, win_s: float) -> dict[str, float]:
+    """The song's own beat-to-beat changes: medians and 90th percentiles."""
+    mel, chroma, fps = features(sig.mono(), sig.sr)
+    ch = np.array([change_at(mel, chroma, fps, t, win_s) for t in beats_s[1:-1]])
+    ch = ch[np.all(np.isfinite(ch), axis=1)]
+    return {
+        "spec_median": float(np.median(ch[:, 0])),
+        "chroma_median": float(np.median(ch[:, 1])),
+        "spec_p90": float(np.percentile(ch[:, 0], 90)),
+        "chroma_p90": float(np.percentile(ch[:, 1], 90)),
+    }
+
+
+def seams_of(segments_s: list[list[float]]) -> list[float]:
+    out, t = [], 0.0
+    for a, b in segments_s[:-1]:
+        t += b - a
+        out.append(t)
+    return out
+
+
+def measure(
+    sig: Any,
+    segments_s: list[list[float]],
+    target_s: float,
+    base: dict[str, float],
+    win_s: float,
+    ref_lufs: float | None,
+) -> dict[str, Any]:
+    from tonearm.editing.render import render_segments
+
+    out = render_segments(sig, segments_s, reference_lufs=ref_lufs)
+    seams = seams_of(segments_s)
+    scores, ordinary = [], []
+    if seams:
+        mel, chroma, fps = features(out.mono(), out.sr)
+        for t in seams:
+            spec, chro = change_at(mel, chroma, fps, t, win_s)
+            if not np.isfinite(spec):
+                continue
+            s = 0.5 * (spec / base["spec_median"] + chro / max(base["chroma_median"], 1e-6))
+            scores.append(s)
+            ordinary.append(spec <= base["spec_p90"] and chro <= base["chroma_p90"])
+    return {
+        "duration_error_s": abs(out.duration_s - target_s),
+        "cuts": len(seams),
+        "keeps_end": abs(segments_s[-1][1] - sig.duration_s) < 0.05,
+        "seam_scores": scores,
+        "seams_ordinary": ordinary,
+    }
+
+
+def naive_edits(
+    duration_s: float, target_s: float, beats_s: np.ndarray, rng: np.random.Generator
+) -> dict[str, list[list[float]]]:
+    d, t = duration_s, target_s
+    edits: dict[str, list[list[float]]] = {}
+    if t < d:
+        edits["middle_block"] = [[0.0, t / 2], [d - t / 2, d]]
+        edits["fade_out"] = [[0.0, t]]
+    else:
+        extra = t - d
+        mid = d / 2
+        if extra <= d:
+            edits["middle_block"] = [[0.0, mid + extra / 2], [mid - extra / 2, d]]
+        else:
+            edits["middle_block"] = [[0.0, d], [0.0, extra]]
+        edits["fade_out"] = [[0.0, d], [0.0, min(d, extra)]]
+    # random beat-aligned cut by whole bars, keeping both ends
+    bt = np.asarray(beats_s)
+    n = len(bt) - 1
+    beat = float(np.median(np.diff(bt)))
+    off = int(round((d - t) / beat / 4.0)) * 4  # beats to skip (negative: repeat)
+    cands = [b for b in range(4, n - 4) if 4 <= b + off <= n - 4] if off else []
+    if cands:
+        b = int(rng.choice(cands))
+        edits["random_beat_cut"] = [[0.0, float(bt[b])], [float(bt[b + off]), d]]
+    return edits
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    scores = [s for r in rows for s in r["seam_scores"]]
+    ordinary = [o for r in rows for o in r["seams_ordinary"]]
+    return {
+        "edits": len(rows),
+        "mean_abs_duration_error_s": round(
+            float(np.mean([r["duration_error_s"] for r in rows])), 3
+        ),
+        "max_abs_duration_error_s": round(float(np.max([r["duration_error_s"] for r in rows])), 3),
+        "mean_cuts": round(float(np.mean([r["cuts"] for r in rows])), 2),
+        "keeps_end_fraction": round(float(np.mean([r["keeps_end"] for r in rows])), 3),
+        "seams": len(scores),
+        "seam_score_median": round(float(np.median(scores)), 3) if scores else None,
+        "seam_score_mean": round(float(np.mean(scores)), 3) if scores else None,
+        "seams_ordinary_fraction": round(float(np.mean(ordinary)), 3) if ordinary else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="3 songs")
+    ap.add_argument("--songs", type=int, default=None)
+    args = ap.parse_args()
+    n_songs = args.songs or (3 if args.quick else len(SONGS))
+
+    from tonearm.core.audio.decode import decode
+    from tonearm.editing.analyze import analyze_signal
+    from tonearm.editing.render import source_loudness
+    from tonearm.editing.resize import resize
+    from tonearm.editing.resize_service import inputs_from_analysis
+
+    rng = np.random.default_rng(0)
+    per_method: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    songs_out = []
+    resize_times = []
+    for path in [p for p in SONGS if Path(p).is_file()][:n_songs]:
+        sig = decode(path, isolate=False)
+        t0 = time.perf_counter()
+        analysis = analyze_signal(sig)
+        t_an = time.perf_counter() - t0
+        sim, bounds = inputs_from_analysis(analysis, sig.duration_s)
+        beat_s = float(np.median(np.diff(bounds)))
+        base = song_baseline(sig, bounds, beat_s)
+        ref = source_loudness(sig)
+        targets = {"15s": 15.0, "30s": 30.0, "60s": 60.0, "2x": 2 * sig.duration_s}
+        song_row: dict[str, Any] = {
+            "file": path,
+            "duration_s": round(sig.duration_s, 2),
+            "bpm": round(analysis.bpm, 1),
+            "beats": len(bounds) - 1,
+            "analyze_s": round(t_an, 2),
+            "resize_s": {},
+        }
+        for tname, target in targets.items():
+            t0 = time.perf_counter()
+            edits = resize(sim, bounds, target)
+            dt = time.perf_counter() - t0
+            song_row["resize_s"][tname] = round(dt, 3)
+            resize_times.append((sig.duration_s, dt))
+            methods = {"tonearm": [list(s) for s in edits[0].segments_seconds]}
+            methods.update(naive_edits(sig.duration_s, target, bounds, rng))
+            for m, segs in methods.items():
+                r = measure(sig, segs, target, base, beat_s, ref)
+                per_method.setdefault(tname, {}).setdefault(m, []).append(r)
+        songs_out.append(song_row)
+        print(f"done {path}", file=sys.stderr)
+
+    report: dict[str, Any] = {
+        "benchmark": "resize",
+        "songs": songs_out,
+        "seam_score": "per seam: mean of (log-mel dB RMS change, chroma cosine distance) "
+        "between the beat before and after the seam, each divided by the song's own median "
+        "beat-to-beat change; 1.0 = ordinary",
+        "by_target": {
+            t: {m: summarize(rows) for m, rows in methods.items()}
+            for t, methods in per_method.items()
+        },
+        "overall": {},
+    }
+    all_methods = sorted({m for ms in per_method.values() for m in ms})
+    for m in all_methods:
+        rows = [r for ms in per_method.values() for r in ms.get(m, [])]
+        report["overall"][m] = summarize(rows)
+    report["resize_time_s"] = {
+        "max": round(max(t for _, t in resize_times), 3),
+        "max_for_songs_over_4_min": round(
+            max((t for d, t in resize_times if d >= 240), default=0.0), 3
+        ),
+    }
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
