@@ -42,17 +42,19 @@ from typing import Any
 import httpx
 import numpy as np
 
-STYLES = ("lofi", "edm", "rock", "ambient", "jazz", "orchestral", "chiptune", "funk")
+STYLES = ("lofi", "edm", "rock", "ambient", "jazz", "orchestral", "chiptune", "folk")
 QUERIES = [
     "calm piano for studying",
     "energetic dance track",
     "dark orchestral tension",
-    "upbeat funky bass",
+    "acoustic folk guitar",
     "retro video game music",
     "slow ambient pads",
     "rock with distorted guitars",
     "jazz waltz",
 ]
+# what recognize (fingerprint), similar (embedding, mir) and search (mir-derived words) read
+ANALYSES = ("fingerprint", "mir", "embedding")
 CLI = [sys.executable, "-c", "from tonearm.cli import main; main()"]
 
 
@@ -104,7 +106,7 @@ def build_catalog(settings: Any, n: int, work: Path) -> list[tuple[str, bytes]]:
                     }
                 )
             if i < 12:  # excerpts for recognize: 8 s from the middle, light noise
-                x = sig.mono().samples[:, 3 * sig.sr : 11 * sig.sr]
+                x = sig.samples.mean(axis=0, keepdims=True)[:, 3 * sig.sr : 11 * sig.sr]
                 x = x + rng.normal(0, 0.01, x.shape).astype(np.float32)
                 excerpts.append((f"Song {i}", encode(Signal(x, sig.sr), "wav")))
     if batch:
@@ -114,7 +116,9 @@ def build_catalog(settings: Any, n: int, work: Path) -> list[tuple[str, bytes]]:
             w.writeheader()
             w.writerows(rows)
         log(f"ingesting {len(batch)} songs ...")
-        summary = ingest_paths(catalog, batch, kind="music", metadata_csv=side)
+        summary = ingest_paths(
+            catalog, batch, kind="music", metadata_csv=side, analyses=list(ANALYSES)
+        )
         if summary.failed:
             log(f"  {len(summary.failed)} failed, first: {summary.failed[0].reason}")
         for p in batch:
@@ -122,6 +126,27 @@ def build_catalog(settings: Any, n: int, work: Path) -> list[tuple[str, bytes]]:
     log(f"catalog: {catalog.store.count_assets('music')} songs ({time.perf_counter() - t0:.0f} s)")
     catalog.close()
     return excerpts
+
+
+def copy_catalog(src: Any, dst: Any) -> int:
+    """Copy assets with their analyses from one store to another (SQLite -> PostgreSQL),
+    so both backends are measured on the same catalog without ingesting twice."""
+    from tonearm.storage.base import ASSET_FIELDS, DuplicateAsset
+
+    n = 0
+    names = sorted({r[0] for r in src.execute("SELECT DISTINCT name FROM analyses")})
+    for a in src.iter_assets():
+        if dst.find_by_hash(a.content_hash):
+            continue
+        fields = {k: getattr(a, k) for k in ASSET_FIELDS}
+        fields["extra"] = a.extra
+        analyses = [x for x in (src.get_analysis(a.asset_id, nm) for nm in names) if x]
+        try:
+            dst.add_asset(fields, analyses)
+            n += 1
+        except DuplicateAsset:
+            pass
+    return n
 
 
 # -- server ---------------------------------------------------------------------------------
@@ -390,10 +415,17 @@ def main() -> None:
     if args.redis_url:
         env["TONEARM_REDIS_URL"] = args.redis_url
         env["TONEARM_QUEUE_URL"] = args.redis_url.rsplit("/", 1)[0] + "/14"
-    settings = Settings(data=args.data, database_url=db_url)
-    settings.ensure_dirs()
     work = args.data / "bench-work"
-    excerpts = build_catalog(settings, args.assets, work)
+    # the catalog is built (once) on SQLite in --data; PostgreSQL gets a copy of it
+    excerpts = build_catalog(Settings(data=args.data), args.assets, work)
+    settings = Settings(data=args.data, database_url=db_url)
+    if db_url:
+        from tonearm.catalog.context import Catalog as _C
+
+        src, dst = _C.open(Settings(data=args.data)), _C.open(settings)
+        log(f"copied {copy_catalog(src.store, dst.store)} assets to PostgreSQL")
+        src.close()
+        dst.close()
 
     from tonearm.catalog.context import Catalog
 
@@ -412,6 +444,8 @@ def main() -> None:
     }
     try:
         for kind in args.endpoints.split(","):
+            # warm up (index loads, model loads) outside the measurement
+            asyncio.run(run_level(server.url, kind, 1, 60, 3, key, excerpts, n_assets))
             rows = []
             for n in (int(c) for c in args.clients.split(",")):
                 res = asyncio.run(

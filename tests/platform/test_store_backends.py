@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tonearm.platform.usage import UsageRecord, by_endpoint, credits_used, insert_usage
@@ -264,3 +265,47 @@ def test_platform_api_on_postgres(settings: Any, client_for: Any) -> None:
     finally:
         cat.close()
         cat.store.drop_schema()
+
+
+# -- pgvector ---------------------------------------------------------------------------------
+@pytest.mark.postgres
+def test_pgvector_filtered_search_is_exact() -> None:
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    s = pg_store()
+    try:
+        if not s.has_extension("vector"):
+            pytest.skip(
+                "pgvector is not installed in this PostgreSQL (Debian 12 has no package; "
+                "Debian 13: apt-get install postgresql-17-pgvector)"
+            )
+        from tonearm.storage.postgres import PgVectorIndex
+
+        rng = np.random.default_rng(0)
+        vecs = rng.normal(size=(400, 16)).astype(np.float32)
+        ids = []
+        for i in range(len(vecs)):
+            a = s.add_asset(fields(i, kind="sfx", category="DOOR" if i % 40 == 0 else "FOLEY"))
+            ids.append(a.asset_id)
+        idx = PgVectorIndex(s, "test", 16)
+        for aid, v in zip(ids, vecs, strict=True):
+            idx.upsert(aid, "sfx", v)
+        q = vecs[7] + 0.01
+        unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+        cos = unit @ (q / np.linalg.norm(q))
+        got = idx.search(q, 5)
+        assert got[0][0] == ids[7]
+        # a selective filter (10 of 400 rows): still the true 5 best among them
+        doors = [i for i in range(400) if i % 40 == 0]
+        want = sorted(doors, key=lambda i: -cos[i])[:5]
+        got = idx.search(q, 5, category="DOOR")
+        assert [g[0] for g in got] == [ids[i] for i in want]
+        assert idx.search(q, 20, category="DOOR", exclude=[ids[want[0]]])[0][0] == ids[want[1]]
+        assert len(idx.search(q, 20, category="DOOR")) == 10
+        assert idx.delete(ids[7]) and not idx.delete(ids[7])
+        with pytest.raises(ValueError):
+            idx.upsert(ids[1], "sfx", [1.0, 2.0])
+        with pytest.raises(ValueError):
+            PgVectorIndex(s, "bad; drop table x", 16)
+    finally:
+        s.drop_schema()

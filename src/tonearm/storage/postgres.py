@@ -542,3 +542,126 @@ def split_schema(url: str) -> tuple[str, str | None]:
     schema = next((v for k, v in q if k == "schema"), None)
     rest = urlencode([(k, v) for k, v in q if k != "schema"])
     return urlunsplit((u.scheme, u.netloc, u.path, rest, u.fragment)), schema
+
+
+# -- vectors (pgvector) -----------------------------------------------------------------------
+_SPACE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+class PgVectorIndex:
+    """One embedding space (e.g. ``aisfx`` 512-d) in ``asset_vectors``: cosine HNSW.
+
+    Needs the ``vector`` extension (migration 0100 applies once it is installed).
+
+    Filtered search is exact in what it returns: an HNSW scan visits ``ef_search``
+    candidates and *then* applies the filter, so a selective filter (one category, a
+    duration range) can leave fewer than ``k`` rows although more match. We ask pgvector
+    (>= 0.8) to keep scanning until ``k`` rows pass (``hnsw.iterative_scan``), and when a
+    result still comes back short of ``k`` while more rows match the filter, run the same
+    query as an exact scan. Results are therefore the true nearest neighbours under the
+    filter whenever the index cannot guarantee them.
+    """
+
+    def __init__(self, store: PostgresStore, space: str, dim: int) -> None:
+        if not _SPACE.match(space):
+            raise ValueError(f"invalid vector space name {space!r}")
+        if not 1 <= dim <= 2000:  # HNSW's limit for vector
+            raise ValueError("dim must be 1..2000")
+        self.store = store
+        self.space = space
+        self.dim = dim
+        if not store.has_extension("vector"):
+            raise RuntimeError(
+                "PostgreSQL has no pgvector: install it (e.g. postgresql-16-pgvector) and "
+                "restart tonearm so migration 0100 creates asset_vectors"
+            )
+        # the index expression and predicate must appear verbatim in queries to be used,
+        # so space (checked above) and dim are literals, never parameters
+        self._expr = f"(embedding::vector({dim}))"
+        with store.transaction() as conn:
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS asset_vectors_hnsw_{space} ON asset_vectors "
+                f"USING hnsw ({self._expr} vector_cosine_ops) WHERE space = '{space}'"
+            )
+
+    def _vec(self, v: Sequence[float]) -> str:
+        if len(v) != self.dim:
+            raise ValueError(f"expected {self.dim} values, got {len(v)}")
+        return "[" + ",".join(repr(float(x)) for x in v) + "]"
+
+    def upsert(self, asset_id: str, kind: str, vector: Sequence[float]) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO asset_vectors (asset_id, space, kind, embedding) "
+                "VALUES (?, ?, ?, ?::vector) ON CONFLICT (asset_id, space) DO UPDATE SET "
+                "kind = EXCLUDED.kind, embedding = EXCLUDED.embedding",
+                (int(asset_id), self.space, kind, self._vec(vector)),
+            )
+
+    def delete(self, asset_id: str) -> bool:
+        with self.store.transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM asset_vectors WHERE asset_id = ? AND space = ?",
+                (int(asset_id), self.space),
+            )
+            return cur.rowcount > 0
+
+    def search(
+        self,
+        query: Sequence[float],
+        k: int = 10,
+        *,
+        kind: str | None = None,
+        exclude: Iterable[str] = (),
+        category: str | None = None,
+        min_duration: float | None = None,
+        max_duration: float | None = None,
+    ) -> list[tuple[str, float]]:
+        """(asset_id, cosine similarity), best first, under the filters."""
+        where = [f"v.space = '{self.space}'"]
+        params: list[Any] = []
+        if kind:
+            where.append("v.kind = ?")
+            params.append(kind)
+        ex = [int(x) for x in exclude if str(x).isdigit()]
+        if ex:
+            where.append("v.asset_id <> ALL(?)")
+            params.append(ex)
+        joins = ""
+        if category or min_duration is not None or max_duration is not None:
+            joins = " JOIN assets a ON a.asset_id = v.asset_id"
+            if category:
+                where.append("a.category = ?")
+                params.append(category)
+            if min_duration is not None:
+                where.append("a.duration >= ?")
+                params.append(min_duration)
+            if max_duration is not None:
+                where.append("a.duration <= ?")
+                params.append(max_duration)
+        q = f"?::vector({self.dim})"
+        sql = (
+            f"SELECT v.asset_id, 1 - ({self._expr.replace('embedding', 'v.embedding')} <=> {q}) "
+            f"FROM asset_vectors v{joins} WHERE {' AND '.join(where)} "
+            f"ORDER BY {self._expr.replace('embedding', 'v.embedding')} <=> {q} LIMIT ?"
+        )
+        vec = self._vec(query)
+        args = [vec, *params, vec, k]
+        with self.store.transaction() as conn:
+            conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 2 * k))}")
+            try:
+                with conn.raw.transaction():  # savepoint: older pgvector has no such setting
+                    conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            except psycopg.Error:
+                pass
+            rows = conn.execute(sql, args).fetchall()
+            if len(rows) < k:
+                total = conn.execute(
+                    f"SELECT COUNT(*) FROM asset_vectors v{joins} WHERE {' AND '.join(where)}",
+                    params,
+                ).fetchone()[0]
+                if total > len(rows):  # the index missed some: exact scan
+                    conn.execute("SET LOCAL enable_indexscan = off")
+                    conn.execute("SET LOCAL enable_bitmapscan = off")
+                    rows = conn.execute(sql, args).fetchall()
+        return [(str(r[0]), float(r[1])) for r in rows]
