@@ -309,3 +309,27 @@ def test_pgvector_filtered_search_is_exact() -> None:
             PgVectorIndex(s, "bad; drop table x", 16)
     finally:
         s.drop_schema()
+
+
+@pytest.mark.postgres
+def test_postgres_connections_recover_after_the_server_drops_them() -> None:
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    import psycopg
+
+    s = pg_store()
+    try:
+        s.add_asset(fields(1))
+        pid = s.execute("SELECT pg_backend_pid()")[0][0]
+        with psycopg.connect(PG_URL, autocommit=True) as c:
+            c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert s.count_assets() == 1  # a read is retried once on a fresh connection
+        pid = s.execute("SELECT pg_backend_pid()")[0][0]
+        with psycopg.connect(PG_URL, autocommit=True) as c:
+            c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            s.add_asset(fields(2))  # a write fails cleanly ...
+        s.add_asset(fields(2))  # ... and the next one works
+        assert s.count_assets() == 2
+    finally:
+        s.drop_schema()

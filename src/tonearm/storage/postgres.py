@@ -246,12 +246,17 @@ class PostgresStore:
             raise
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        params = tuple(params)
         raw = self._raw()
         try:
             return PgConn(raw, self).execute(sql, params).fetchall()
         except psycopg.OperationalError:
             self._drop(raw)
-            raise
+            # a connection the server dropped (restart, failover, idle timeout): a read is
+            # safe to repeat once on a fresh connection; a write is reported, not guessed at
+            if not sql.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
+                raise
+        return PgConn(self._raw(), self).execute(sql, params).fetchall()
 
     # -- schema --------------------------------------------------------------------------
     def migrate(self) -> int:
