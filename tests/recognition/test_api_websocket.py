@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from audd_testkit import build_catalog, excerpt, validate
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from tonearm.api.app import create_app
 from tonearm.catalog.context import Catalog
+from tonearm.catalog.keys import create_key
+from tonearm.settings import Settings
 
 
-def test_websocket_pairs_answers_with_messages(
-    catalog: Catalog, client: TestClient, api_key: str
-) -> None:
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str, Any]]:
+    settings = Settings(data=tmp_path_factory.mktemp("ws") / "data", decode_timeout_s=30)
+    settings.ensure_dirs()
+    catalog = Catalog.open(settings)
     songs = build_catalog(catalog, [(61, 15.0, {}), (62, 15.0, {}), (63, 15.0, {})])
+    key, _ = create_key(catalog.store, "ws")
+    with TestClient(create_app(catalog=catalog)) as client:
+        yield client, key, songs
+    catalog.close()
+
+
+def test_websocket_pairs_answers_with_messages(env: tuple[TestClient, str, Any]) -> None:
+    client, api_key, songs = env
     ids = list(songs.songs)
     clips = [excerpt(songs.songs[i], 3.0 + 2 * n, 5.0) for n, i in enumerate(ids)]
     with client.websocket_connect(f"/ws/?api_token={api_key}&return=deezer") as ws:
@@ -37,7 +52,8 @@ def test_websocket_pairs_answers_with_messages(
     assert by_seq[4]["id"] == "mine" and by_seq[4]["result"]["title"] == songs.titles[ids[1]]
 
 
-def test_websocket_refuses_bad_tokens(client: TestClient) -> None:
+def test_websocket_refuses_bad_tokens(env: tuple[TestClient, str, Any]) -> None:
+    client = env[0]
     for path, code in (("/ws/", 901), ("/ws?api_token=nope", 900)):
         with client.websocket_connect(path) as ws:
             body = ws.receive_json()
