@@ -75,8 +75,10 @@ class ArtistIndex:
         by_norm: dict[str, str] = {}
         for n in names:
             k = normalize_name(n)
-            if k and k not in by_norm:
-                by_norm[k] = n
+            # "The Rust Coyotes" is also found as "rust coyotes"
+            for key in (k, k[4:] if k.startswith("the ") else ""):
+                if key and key not in by_norm:
+                    by_norm[key] = n
         self.by_norm = by_norm
         self.norms = list(by_norm)
         self.multiword = [k for k in self.norms if " " in k]

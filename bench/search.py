@@ -1,0 +1,608 @@
+"""Natural-language music search: relevance and latency.
+
+Relevance: the labelled queries of ``bench/search_queries.json`` over three catalogs
+  - ``demo``: the demo catalog (synthesized pieces with full metadata);
+  - ``demo-thin``: the same audio with every field but the title removed;
+  - ``real``: Debian game music (supertux-data, asc-music), title = file name, album =
+    game world;
+  scored by nDCG@10 and recall@20 for hybrid (semantic + keyword, RRF), keyword only
+  (the baseline: SQLite FTS5 BM25, what answers without the text model) and semantic only.
+Latency: p50/p95 of the search service at N synthetic tracks (default 100k; metadata drawn
+  from word pools; track text vectors emulated as the normalised sum of real MiniLM word
+  vectors so building the index does not embed 100k texts; query vectors are real).
+
+Usage::
+
+    .venv/bin/python bench/search.py [--work DIR] [--n-synthetic 100000]
+        [--skip-relevance] [--skip-latency] [--corpora demo,demo-thin,real]
+
+Catalogs are built once under ``--work`` (default /tmp/tonearm-bench-search) and reused.
+Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tonearm.catalog.context import Catalog  # noqa: E402
+from tonearm.core.synth import STYLES  # noqa: E402
+from tonearm.discovery import text as text_model  # noqa: E402
+from tonearm.discovery.search import search  # noqa: E402
+from tonearm.discovery.search_analyzer import backfill  # noqa: E402
+from tonearm.settings import Settings  # noqa: E402
+from tonearm.storage.base import Analysis  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+METHODS = ("hybrid", "keyword", "semantic")
+REAL_DIRS = {
+    "/usr/share/games/supertux2/music": "SuperTux",
+    "/usr/share/games/asc/music": "Advanced Strategic Command",
+}
+
+
+def log(*a: Any) -> None:
+    print(*a, file=sys.stderr, flush=True)
+
+
+def open_catalog(path: Path) -> Catalog:
+    s = Settings(data=path, decode_timeout_s=300)
+    s.ensure_dirs()
+    return Catalog.open(s)
+
+
+# -- catalogs --------------------------------------------------------------------------------
+def demo_catalog(work: Path) -> tuple[Catalog, dict[str, dict[str, Any]]]:
+    """The demo catalog (embedding + search_text analyses) and truth per asset_id."""
+    from tonearm.catalog.demo import build_demo_catalog, staging_dir
+    from tonearm.catalog.ingest import ingest_paths
+
+    cat = open_catalog(work / "demo")
+    root = staging_dir(cat)
+    t0 = time.perf_counter()
+    if not (root / "truth.json").exists():
+        log("building the demo catalog (render + ingest)...")
+        build_demo_catalog(cat, analyses=["embedding"])
+    elif cat.store.count_assets("music") < len(list((root / "music").iterdir())):
+        log("ingesting the demo music...")  # only the music: sfx are not searched here
+        files = sorted((root / "music").iterdir())
+        ingest_paths(
+            cat, files, kind="music", metadata_csv=root / "music.csv", analyses=["embedding"]
+        )
+    log(f"  demo catalog ready in {time.perf_counter() - t0:.0f} s")
+    n = backfill(cat)
+    if n:
+        log(f"  search_text computed for {n} tracks")
+    truth_doc = json.loads((staging_dir(cat) / "truth.json").read_text())["music"]
+    truth: dict[str, dict[str, Any]] = {}
+    for a in cat.store.iter_assets("music"):
+        t = truth_doc.get(Path(a.source_path or "").name)
+        if t is None:
+            continue
+        truth[a.asset_id] = {
+            "style": t["style"],
+            "bpm": t["bpm"],
+            "mode": t["mode"],
+            "meter": t["meter"],
+            "drums": STYLES[t["style"]].drums,
+            "genre": a.genre or "",
+        }
+    return cat, truth
+
+
+def thin_catalog(work: Path, demo: Catalog, truth: dict[str, dict[str, Any]]):
+    """The demo audio with only titles: same analyses, no other metadata."""
+    cat = open_catalog(work / "demo-thin")
+    mapping: dict[str, str] = {}
+    existing = {a.content_hash: a.asset_id for a in cat.store.iter_assets("music")}
+    for a in demo.store.iter_assets("music"):
+        h = a.content_hash + "-thin"
+        if h in existing:
+            mapping[existing[h]] = a.asset_id
+            continue
+        analyses = [
+            Analysis("", x.name, x.version, x.data, x.blob)
+            for x in (
+                demo.store.get_analysis(a.asset_id, "search_text"),
+                demo.store.get_analysis(a.asset_id, "embedding"),
+            )
+            if x is not None
+        ]
+        new = cat.store.add_asset(
+            {
+                "kind": "music",
+                "name": a.name,
+                "duration": a.duration,
+                "content_hash": h,
+                "file_path": a.file_path,
+            },
+            analyses,
+        )
+        mapping[new.asset_id] = a.asset_id
+    return cat, {k: truth[v] for k, v in mapping.items() if v in truth}
+
+
+def real_catalog(work: Path) -> tuple[Catalog, dict[str, dict[str, Any]]]:
+    """Debian game music: title = file name, album = game (and world)."""
+    from tonearm.catalog.ingest import ingest_paths
+
+    cat = open_catalog(work / "real")
+    files: list[Path] = []
+    for d in REAL_DIRS:
+        files += sorted(Path(d).rglob("*.ogg")) + sorted(Path(d).rglob("*.mp3"))
+    if not files:
+        log("no Debian music installed (apt-get install supertux-data asc-music)")
+    if cat.store.count_assets("music") < len(files):
+        side = work / "real-sidecar.csv"
+        with side.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["file", "album"])
+            for f in files:
+                root = next(d for d in REAL_DIRS if str(f).startswith(d))
+                world = f.parent.name if f.parent != Path(root) else ""
+                album = REAL_DIRS[root] + (f": {world.title()}" if world else "")
+                w.writerow([f.name, album])
+        log(f"ingesting {len(files)} real music files...")
+        t0 = time.perf_counter()
+        s = ingest_paths(cat, files, kind="music", metadata_csv=side, analyses=["embedding"])
+        log(f"  {len(s.added)} added, {len(s.failed)} failed in {time.perf_counter() - t0:.0f} s")
+    n = backfill(cat)
+    if n:
+        log(f"  search_text computed for {n} tracks")
+    truth = {
+        a.asset_id: {"file": Path(a.source_path or a.name).stem}
+        for a in cat.store.iter_assets("music")
+    }
+    return cat, truth
+
+
+# -- relevance -------------------------------------------------------------------------------
+def relevant_ids(rule: dict[str, Any], truth: dict[str, dict[str, Any]]) -> set[str]:
+    out = set()
+    for aid, t in truth.items():
+        ok = True
+        if "styles" in rule:
+            ok &= t.get("style") in rule["styles"]
+        if "mode" in rule:
+            ok &= t.get("mode") == rule["mode"]
+        if "bpm_min" in rule:
+            ok &= t.get("bpm", 0) >= rule["bpm_min"]
+        if "bpm_max" in rule:
+            ok &= t.get("bpm", 1e9) <= rule["bpm_max"]
+        if "meter" in rule:
+            ok &= t.get("meter") == rule["meter"]
+        if "drums" in rule:
+            ok &= t.get("drums") == rule["drums"]
+        if "genre_not" in rule:
+            ok &= t.get("genre") != rule["genre_not"]
+        if "files" in rule:
+            ok &= t.get("file") in rule["files"]
+        if ok:
+            out.add(aid)
+    return out
+
+
+def ndcg_at(ranked: list[str], rel: set[str], k: int = 10) -> float:
+    dcg = sum(1 / math.log2(i + 2) for i, a in enumerate(ranked[:k]) if a in rel)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(k, len(rel))))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall_at(ranked: list[str], rel: set[str], k: int = 20) -> float:
+    return len(set(ranked[:k]) & rel) / len(rel) if rel else 0.0
+
+
+def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
+    queries = json.loads((HERE / "search_queries.json").read_text())["queries"]
+    catalogs: dict[str, tuple[Catalog, dict[str, dict[str, Any]]]] = {}
+    if "demo" in corpora or "demo-thin" in corpora:
+        catalogs["demo"] = demo_catalog(work)
+    if "demo-thin" in corpora:
+        catalogs["demo-thin"] = thin_catalog(work, *catalogs["demo"])
+    if "real" in corpora:
+        catalogs["real"] = real_catalog(work)
+    per_query = []
+    for q in queries:
+        if q["corpus"] not in corpora:
+            continue
+        cat, truth = catalogs[q["corpus"]]
+        rel = relevant_ids(q["relevant"], truth)
+        if not rel:
+            log(f"query {q['id']} has no relevant tracks: skipped")
+            continue
+        row: dict[str, Any] = {
+            "id": q["id"],
+            "corpus": q["corpus"],
+            "query": q["query"],
+            "n_relevant": len(rel),
+        }
+        for m in METHODS:
+            res = search(cat, q["query"], limit=20, method=m)
+            ranked = res.asset_ids
+            row[m] = {
+                "ndcg@10": round(ndcg_at(ranked, rel), 4),
+                "recall@20": round(recall_at(ranked, rel), 4),
+                "search_method": res.search_method,
+            }
+            if m == "hybrid":
+                row["matched_artist"] = res.matched_artist
+        per_query.append(row)
+
+    def mean(rows: list[dict[str, Any]], m: str, metric: str) -> float:
+        return round(float(np.mean([r[m][metric] for r in rows])), 4) if rows else 0.0
+
+    summary: dict[str, Any] = {}
+    for corpus in [*corpora, "all"]:
+        rows = [r for r in per_query if corpus == "all" or r["corpus"] == corpus]
+        summary[corpus] = {
+            "queries": len(rows),
+            **{
+                m: {"ndcg@10": mean(rows, m, "ndcg@10"), "recall@20": mean(rows, m, "recall@20")}
+                for m in METHODS
+            },
+        }
+        if rows:
+            summary[corpus]["hybrid_wins_vs_keyword"] = sum(
+                r["hybrid"]["ndcg@10"] > r["keyword"]["ndcg@10"] for r in rows
+            )
+            summary[corpus]["hybrid_losses_vs_keyword"] = sum(
+                r["hybrid"]["ndcg@10"] < r["keyword"]["ndcg@10"] for r in rows
+            )
+    return {"summary": summary, "per_query": per_query}
+
+
+# -- latency ---------------------------------------------------------------------------------
+GENRES = [
+    "Lo-Fi",
+    "Rock",
+    "Pop",
+    "EDM",
+    "House",
+    "Techno",
+    "Ambient",
+    "Orchestral",
+    "Cinematic",
+    "Chiptune",
+    "Jazz",
+    "Folk",
+    "Blues",
+    "Metal",
+    "Punk",
+    "Funk",
+    "Soul",
+    "Reggae",
+    "Hip-Hop",
+    "Trap",
+    "Country",
+    "Classical",
+    "Synthwave",
+    "Drum-and-Bass",
+    "Dubstep",
+    "Trance",
+    "Disco",
+    "Gospel",
+    "Latin",
+    "World",
+]
+MOODS = [
+    "chill",
+    "relaxed",
+    "happy",
+    "sad",
+    "dark",
+    "epic",
+    "dreamy",
+    "angry",
+    "romantic",
+    "tense",
+    "playful",
+    "nostalgic",
+    "hopeful",
+    "mysterious",
+    "energetic",
+    "calm",
+    "aggressive",
+    "uplifting",
+    "melancholic",
+    "peaceful",
+    "groovy",
+    "eerie",
+    "heroic",
+    "gritty",
+    "warm",
+    "cold",
+    "bright",
+    "moody",
+    "spacious",
+    "intimate",
+    "driving",
+    "triumphant",
+    "somber",
+    "quirky",
+]
+INSTRUMENTS = [
+    "piano",
+    "guitar",
+    "synth",
+    "strings",
+    "brass",
+    "drums",
+    "bass",
+    "violin",
+    "cello",
+    "flute",
+    "saxophone",
+    "trumpet",
+    "organ",
+    "pads",
+    "bells",
+    "choir",
+    "vocals",
+    "harp",
+    "ukulele",
+    "banjo",
+    "marimba",
+    "accordion",
+    "kalimba",
+    "sitar",
+]
+NOUNS = [
+    "night",
+    "river",
+    "city",
+    "dream",
+    "fire",
+    "rain",
+    "road",
+    "star",
+    "ocean",
+    "forest",
+    "heart",
+    "shadow",
+    "light",
+    "storm",
+    "summer",
+    "winter",
+    "echo",
+    "mirror",
+    "signal",
+    "horizon",
+    "garden",
+    "engine",
+    "ghost",
+    "crown",
+    "harbor",
+    "desert",
+    "machine",
+    "tide",
+    "glass",
+    "paper",
+]
+
+
+def _syllable_name(rng: random.Random) -> str:
+    syl = [
+        "ka",
+        "lo",
+        "mi",
+        "ra",
+        "ne",
+        "zu",
+        "ta",
+        "vi",
+        "so",
+        "el",
+        "an",
+        "or",
+        "is",
+        "ul",
+        "ex",
+        "dra",
+        "ven",
+        "mar",
+        "lin",
+        "cor",
+    ]
+    first = "".join(rng.choice(syl) for _ in range(rng.randint(2, 3))).title()
+    last = "".join(rng.choice(syl) for _ in range(rng.randint(2, 3))).title()
+    return f"{first} {last}"
+
+
+class EmulatedEncoder:
+    """Real MiniLM for queries; track texts as the normalised sum of MiniLM vectors of the
+    pool words they contain (so a 100k-track index builds in seconds)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.name = real.name
+        self.dim = real.dim
+        vocab = sorted({w.lower() for w in GENRES + MOODS + INSTRUMENTS + NOUNS})
+        vecs = real.encode(vocab)
+        self.word = dict(zip(vocab, vecs, strict=True))
+        self.rng = np.random.default_rng(0)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().replace(",", " ").replace(".", " ").split():
+                v = self.word.get(w)
+                if v is not None:
+                    out[i] += v
+            out[i] += self.rng.normal(0, 0.05, self.dim).astype(np.float32)
+            out[i] /= np.linalg.norm(out[i]) + 1e-12
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.real.encode_query(text)
+
+
+def synthetic_catalog(work: Path, n: int) -> Catalog:
+    cat = open_catalog(work / f"synthetic-{n}")
+    have = cat.store.count_assets("music")
+    if have >= n:
+        return cat
+    log(f"inserting {n - have} synthetic tracks...")
+    rng = random.Random(42)
+    artists = [_syllable_name(rng) for _ in range(max(10, n // 20))]
+    now = "2026-01-01T00:00:00.000Z"
+    nprng = np.random.default_rng(1)
+    with cat.store.transaction() as conn:
+        for i in range(have, n):
+            g = rng.choice(GENRES)
+            moods = rng.sample(MOODS, 3)
+            inst = rng.sample(INSTRUMENTS, 2)
+            name = f"{rng.choice(NOUNS).title()} {rng.choice(NOUNS).title()}"
+            artist = artists[i % len(artists)] if rng.random() < 0.9 else rng.choice(artists)
+            cur = conn.execute(
+                "INSERT INTO assets (kind, name, artist, album, genre, bpm, duration, "
+                "description, tags, content_hash, file_path, created_at, updated_at) "
+                "VALUES ('music', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    artist,
+                    f"{rng.choice(NOUNS).title()} {rng.choice(MOODS).title()}",
+                    g,
+                    float(rng.randint(60, 180)),
+                    float(rng.randint(30, 300)),
+                    f"A {moods[0]} {g.lower()} track with {inst[0]} and {inst[1]}.",
+                    ", ".join([*moods[1:], *inst]),
+                    f"synthetic-{i}",
+                    f"files/none/{i}.wav",
+                    now,
+                    now,
+                ),
+            )
+            aid = cur.lastrowid
+            feats = {
+                "rms_dbfs": rng.uniform(-30, -8),
+                "dynamics_db": rng.uniform(2, 18),
+                "centroid_hz": rng.uniform(600, 4000),
+                "key": "C",
+                "mode": rng.choice(["major", "minor"]),
+                "key_strength": rng.uniform(0.3, 0.9),
+                "percussive_ratio": rng.uniform(0.02, 0.6),
+                "onset_rate_hz": rng.uniform(0.5, 7),
+                "tempo_bpm": 0.0,
+            }
+            v = nprng.normal(size=64).astype("<f4")
+            v /= np.linalg.norm(v)
+            conn.execute(
+                "INSERT INTO analyses (asset_id, name, version, data, blob, created_at) "
+                "VALUES (?, 'search_text', 1, ?, NULL, ?), (?, 'embedding', 1, ?, ?, ?)",
+                (
+                    aid,
+                    json.dumps({"features": feats}),
+                    now,
+                    aid,
+                    json.dumps({"model": "synthetic/v1", "dim": 64}),
+                    v.tobytes(),
+                    now,
+                ),
+            )
+    return cat
+
+
+def percentile(xs: list[float], p: float) -> float:
+    return round(float(np.percentile(np.array(xs), p)), 2) if xs else 0.0
+
+
+def latency(work: Path, n: int, repeats: int) -> dict[str, Any]:
+    from tonearm.discovery import search as search_mod
+
+    real = text_model.get_text_encoder()
+    cat = synthetic_catalog(work, n)
+    queries = [
+        q["query"] for q in json.loads((HERE / "search_queries.json").read_text())["queries"]
+    ]
+    artists = [
+        r[0]
+        for r in cat.store.execute(
+            "SELECT artist FROM assets WHERE artist IS NOT NULL GROUP BY artist LIMIT 10"
+        )
+    ]
+    queries += [f"music like {a}" for a in artists] + artists[:5]
+    queries += ["chill piano, no vocals", "epic orchestral without drums"]
+    out: dict[str, Any] = {"tracks": n, "queries": len(queries)}
+
+    t0 = time.perf_counter()
+    if real is not None:
+        emu = EmulatedEncoder(real)
+        orig = text_model.get_text_encoder
+        text_model.get_text_encoder = lambda: emu  # type: ignore[assignment]
+    try:
+        idx = search_mod.get_index(cat, emu if real is not None else None)
+        out["index_build_s"] = round(time.perf_counter() - t0, 2)
+        log(f"index of {idx.size} tracks in {out['index_build_s']} s")
+        t0 = time.perf_counter()
+        for _ in range(20):
+            search_mod.catalog_signature(cat.store)
+        out["change_check_ms"] = round((time.perf_counter() - t0) / 20 * 1000, 2)
+
+        def run(method: str, label: str, clear_cache: bool) -> None:
+            times: list[float] = []
+            for _ in range(repeats):
+                for q in queries:
+                    if clear_cache and real is not None:
+                        real._cache.clear()
+                    t = time.perf_counter()
+                    search(cat, q, limit=20, method=method)
+                    times.append((time.perf_counter() - t) * 1000)
+            out[label] = {
+                "p50_ms": percentile(times, 50),
+                "p95_ms": percentile(times, 95),
+                "max_ms": round(max(times), 2),
+                "n": len(times),
+            }
+            log(label, out[label])
+
+        run("hybrid", "hybrid_cached_query_vector", False)
+        if real is not None:
+            run("hybrid", "hybrid_uncached_query_vector", True)
+        run("keyword", "keyword_only_baseline", False)
+        if real is not None:
+            run("semantic", "semantic_only", False)
+    finally:
+        if real is not None:
+            text_model.get_text_encoder = orig  # type: ignore[assignment]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/tonearm-bench-search"))
+    ap.add_argument("--n-synthetic", type=int, default=100_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--corpora", default="demo,demo-thin,real")
+    ap.add_argument("--skip-relevance", action="store_true")
+    ap.add_argument("--skip-latency", action="store_true")
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    enc = text_model.get_text_encoder()
+    result: dict[str, Any] = {
+        "bench": "search",
+        "text_model": text_model.text_model_status(),
+        "baseline": "keyword-only (SQLite FTS5 BM25 over the same fields)",
+    }
+    if enc is None:
+        log("text model unavailable: semantic and hybrid equal keyword-only")
+    if not args.skip_relevance:
+        result["relevance"] = relevance(args.corpora.split(","), args.work)
+    if not args.skip_latency:
+        result["latency"] = latency(args.work, args.n_synthetic, args.repeats)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
