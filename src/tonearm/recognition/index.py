@@ -158,7 +158,9 @@ class FingerprintIndex:
 
     def _build_starts(self) -> None:
         edges = np.arange((1 << fp.HASH_BITS) + 1, dtype=np.uint64) << _SHIFT_H
-        self.starts = np.searchsorted(self.main, edges).astype(np.int64)
+        starts = np.searchsorted(self.main, edges)
+        # uint32 halves the fixed-size directory while main has < 4 G entries
+        self.starts = starts.astype(np.uint32 if len(self.main) < (1 << 32) else np.int64)
 
     # -- lookup --------------------------------------------------------------------------
     def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,7 +182,7 @@ class FingerprintIndex:
             deleted = self._deleted_arr
         keys_parts, owner_parts = [], []
         if len(main):
-            pos, owner = _expand(starts[h], starts[h + 1])
+            pos, owner = _expand(starts[h].astype(np.int64), starts[h + 1].astype(np.int64))
             keys_parts.append(np.asarray(main[pos]))
             owner_parts.append(owner)
         if len(seg):

@@ -36,6 +36,7 @@ def _hypotheses() -> list[tuple[float, float]]:
 
 
 HYPOTHESES = _hypotheses()
+_TEMPO = np.array([a for a, _ in HYPOTHESES])
 OFFSET_BITS = 22
 TQ_BITS = 12
 _OFFSET_BIAS = 1 << (OFFSET_BITS - 1)
@@ -96,7 +97,7 @@ def vote(
     if n_hits == 0:
         return [], len(hashes), 0
     h_of = hyp[owner]
-    tempo = np.array([HYPOTHESES[i][0] for i in range(len(HYPOTHESES))])[h_of]
+    tempo = _TEMPO[h_of]
     t_q = tq[owner]
     offset = frame - np.rint(t_q * tempo).astype(np.int64)
     n_h = len(HYPOTHESES)
@@ -105,7 +106,10 @@ def vote(
     # one vote per (cell, query anchor frame): the harmonics of one note pair match
     # together, and counting them separately would let a single coincidence look like
     # a dozen independent agreements
-    skey = np.unique((key << TQ_BITS) | (t_q & ((1 << TQ_BITS) - 1))) >> TQ_BITS
+    full = np.sort((key << TQ_BITS) | (t_q & ((1 << TQ_BITS) - 1)))
+    distinct = np.ones(len(full), bool)
+    distinct[1:] = full[1:] != full[:-1]
+    skey = full[distinct] >> TQ_BITS
     edge = np.flatnonzero(np.diff(skey)) + 1
     first_pos = np.concatenate(([0], edge))
     uniq = skey[first_pos]

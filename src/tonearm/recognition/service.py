@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from tonearm.catalog.context import Catalog
 from tonearm.core.audio.signal import Signal
 from tonearm.recognition import fingerprint as fp
@@ -35,8 +33,8 @@ _load_lock = threading.Lock()
 # spread over its length): long, dense songs collect more chance votes. Held-out songs'
 # best cells stay below ~11; the score is a logistic in strength, 0.5 at the no-match
 # threshold, and MIN_SCORE is that threshold.
-SCORE_MID = 11.0
-SCORE_SCALE = 1.0
+SCORE_MID = 8.5
+SCORE_SCALE = 0.75
 MIN_SCORE = 0.5
 # a clear hit under the identity hypothesis skips the tempo/pitch hypotheses
 STRONG_VOTES = 12  # distinct query anchor frames
@@ -261,7 +259,10 @@ def scan_windows(
     duration = len(y) / fp.SR
     win_f = max(1, int(round(window_s * fp.FPS)))
     hop_f = max(1, int(round(hop_s * fp.FPS)))
-    starts = list(range(0, max(1, int(np.ceil(max(0.0, duration - window_s) * fp.FPS)) + 1), hop_f))
+    last = max(0, all_peaks.n_frames - win_f)
+    starts = list(range(0, last + 1, hop_f))
+    if starts[-1] < last:  # one more window flush with the end, so the tail is covered
+        starts.append(last)
     out: list[WindowResult] = []
     for i, t0 in enumerate(starts):
         p = all_peaks.select(t0, t0 + win_f)
@@ -287,8 +288,12 @@ def merge_windows(windows: list[WindowResult], *, gap_s: float = 13.0) -> list[S
         for m in w.matches:
             f_start = w.start_s + m.query_start_s
             f_end = w.start_s + m.query_end_s
+            if w.end_s - f_end <= fp.DT_MAX / fp.FPS:
+                # the last ~2 s of a window have no pair targets left: if votes reach
+                # that far, the track plays to the window's end
+                f_end = w.end_s
             s_start = m.offset_s + m.query_start_s * m.speed
-            s_end = m.offset_s + m.query_end_s * m.speed
+            s_end = m.offset_s + (f_end - w.start_s) * m.speed
             anchor = w.start_s - m.offset_s / m.speed  # where the song's 0 s is in the file
             prev = open_hits.get(m.asset_id)
             if (
