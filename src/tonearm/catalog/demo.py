@@ -31,6 +31,7 @@ from tonearm.catalog.ingest import IngestOutcome, ingest_paths
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
 from tonearm.core.synth import SFX_CATEGORIES, STYLES, SongSpec, render_sfx, render_song
+from tonearm.core.synth.song import song_beats, song_sections
 
 DEMO_VERSION = 1
 MUSIC_SR = 22050
@@ -366,27 +367,20 @@ def _render_all(
 
 
 def _song_truth(items: list[_Item]) -> dict[str, Any]:
-    """Beat/downbeat truth per song (cheap to recompute exactly: only the grid)."""
-    from tonearm.core.synth.song import _sub_seed, beat_grid_s
-
+    """Beat/downbeat truth per song (cheap: the grid only, no audio)."""
     out: dict[str, Any] = {}
     for it in items:
-        spec = SongSpec(**{**it.truth["spec"], "tempo_curve": it.truth["spec"]["tempo_curve"]})
-        meter = spec.meter or STYLES[spec.style].meter
-        grid = beat_grid_s(
-            spec.bars * meter, meter, spec.bpm, tempo_curve=spec.tempo_curve,
-            humanize_ms=spec.humanize_ms, lead_in_s=spec.lead_in_s,
-            rng=_sub_seed(spec.seed, "grid"),
-        )  # fmt: skip
-        beats = grid[:-1]
+        spec = SongSpec(**it.truth["spec"])
+        beats, downbeats = song_beats(spec)
         out[it.file] = {
             **it.truth,
             "bpm": spec.bpm,
-            "meter": meter,
+            "meter": spec.meter,
             "key": spec.key,
             "mode": spec.mode,
+            "sections": song_sections(spec),
             "beat_times_s": [round(float(t), 6) for t in beats],
-            "downbeat_times_s": [round(float(t), 6) for t in beats[::meter]],
+            "downbeat_times_s": [round(float(t), 6) for t in downbeats],
         }
     return out
 

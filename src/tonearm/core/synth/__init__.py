@@ -9,7 +9,16 @@ Used by the demo catalog and by tests (beat tracking, recognition, search, simil
 
 from tonearm.core.synth.basic import NOISE_COLORS, click_track, midi_to_hz, noise, tone
 from tonearm.core.synth.sfx import SFX_CATEGORIES, SfxCategory, render_sfx
-from tonearm.core.synth.song import PARTS, STYLES, SongSpec, StyleInfo, beat_grid_s, render_song
+from tonearm.core.synth.song import (
+    PARTS,
+    STYLES,
+    SongSpec,
+    StyleInfo,
+    beat_grid_s,
+    render_song,
+    song_beats,
+    song_sections,
+)
 
 __all__ = [
     "NOISE_COLORS",
@@ -25,5 +34,7 @@ __all__ = [
     "noise",
     "render_sfx",
     "render_song",
+    "song_beats",
+    "song_sections",
     "tone",
 ]

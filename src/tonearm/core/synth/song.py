@@ -347,7 +347,6 @@ def _pump(ctx: _Ctx, depth: float = 0.75, release_s: float = 0.18) -> np.ndarray
 
 def _style_lofi(ctx: _Ctx) -> None:
     sr, M = ctx.sr, ctx.meter
-    ctx.swing, ctx.swing_unit = 0.6, 0.25
     rng = ctx.rng("lofi-drums")
     for bar, sec in enumerate(ctx.sections):
         b0 = bar * M
@@ -781,7 +780,6 @@ def _style_chiptune(ctx: _Ctx) -> None:
 
 def _style_jazz(ctx: _Ctx) -> None:
     sr, M = ctx.sr, ctx.meter
-    ctx.swing, ctx.swing_unit = 1.0, 0.5
     rng = ctx.rng("jazz-drums")
     walk = ctx.rng("walk")
     for bar, sec in enumerate(ctx.sections):
@@ -945,24 +943,11 @@ def _master(ctx: _Ctx) -> np.ndarray:
     return normalize_peak(mix, 0.89)
 
 
-def render_song(spec: SongSpec, sr: int = 22050) -> tuple[Signal, np.ndarray, np.ndarray]:
-    """Render a song.
+_SWING = {"lofi": (0.6, 0.25), "jazz": (1.0, 0.5)}  # (amount, unit in beats)
 
-    Parameters
-    ----------
-    spec : SongSpec
-    sr : int
-        Sample rate in Hz (22050 or 44100 are typical).
 
-    Returns
-    -------
-    signal : Signal
-        Stereo, shape (2, n_samples), peak -1 dBFS; length = last beat end + ``tail_s``.
-    beat_times_s : np.ndarray, shape (bars * meter,)
-        Onset time in seconds of every beat, humanizing included.
-    downbeat_times_s : np.ndarray, shape (bars,)
-        The first beat of every bar.
-    """
+def _prepare(spec: SongSpec, sr: int) -> _Ctx:
+    """Validate ``spec`` and lay out its grid, sections and harmony (no audio yet)."""
     if spec.style not in _RENDERERS:
         raise ValueError(f"unknown style {spec.style!r}; one of {sorted(_RENDERERS)}")
     if spec.mode not in ("major", "minor"):
@@ -974,7 +959,6 @@ def render_song(spec: SongSpec, sr: int = 22050) -> tuple[Signal, np.ndarray, np
     if spec.bars < 1:
         raise ValueError("bars must be >= 1")
     spec = replace(spec, meter=meter)
-    rng = _sub_seed(spec.seed, "grid")
     grid = beat_grid_s(
         spec.bars * meter,
         meter,
@@ -982,7 +966,7 @@ def render_song(spec: SongSpec, sr: int = 22050) -> tuple[Signal, np.ndarray, np
         tempo_curve=spec.tempo_curve,
         humanize_ms=spec.humanize_ms,
         lead_in_s=spec.lead_in_s,
-        rng=rng,
+        rng=_sub_seed(spec.seed, "grid"),
     )
     tonic = 60 + pitch_class(spec.key)
     if tonic > 65:
@@ -1009,7 +993,48 @@ def render_song(spec: SongSpec, sr: int = 22050) -> tuple[Signal, np.ndarray, np
     if unknown:
         raise ValueError(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
     ctx = _Ctx(spec, sr, meter, grid, sections, chords, chords7, roots, tonic, parts)
-    _RENDERERS[spec.style](ctx)
+    ctx.swing, ctx.swing_unit = _SWING.get(spec.style, (0.0, 0.5))
+    return ctx
+
+
+def song_beats(spec: SongSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The beat and downbeat times in seconds that :func:`render_song` would return,
+    without rendering audio (cheap: for ground truth files)."""
+    ctx = _prepare(spec, 8000)
+    beats = ctx.grid[:-1].copy()
+    return beats, beats[:: ctx.meter].copy()
+
+
+def song_sections(spec: SongSpec) -> list[str]:
+    """Section label per bar (``intro``, ``verse``, ``chorus``, ``outro``)."""
+    return _sections(spec.bars)
+
+
+def render_song(spec: SongSpec, sr: int = 22050) -> tuple[Signal, np.ndarray, np.ndarray]:
+    """Render a song.
+
+    Parameters
+    ----------
+    spec : SongSpec
+    sr : int
+        Sample rate in Hz (22050 or 44100 are typical).
+
+    Returns
+    -------
+    signal : Signal
+        Stereo, shape (2, n_samples), peak -1 dBFS; length = last beat end + ``tail_s``.
+    beat_times_s : np.ndarray, shape (bars * meter,)
+        Onset time in seconds of every beat, humanizing included.
+    downbeat_times_s : np.ndarray, shape (bars,)
+        The first beat of every bar.
+
+    Raises
+    ------
+    ValueError
+        Unknown style, mode, key or part; bars < 1; tempo <= 0; unsupported meter.
+    """
+    ctx = _prepare(spec, sr)
+    _RENDERERS[ctx.spec.style](ctx)
     mix = _master(ctx)
-    beats = grid[:-1].copy()
-    return Signal(mix, sr), beats, beats[::meter].copy()
+    beats = ctx.grid[:-1].copy()
+    return Signal(mix, sr), beats, beats[:: ctx.meter].copy()
