@@ -144,3 +144,19 @@ def test_empty_catalog_and_tiny_inputs(catalog: Catalog) -> None:
     assert service.recognize(catalog, Signal(np.zeros(100, np.float32), 8000)) == []
     assert service.scan(catalog, Signal(np.zeros(8000, np.float32), 8000)) == []
     assert service.recognize(catalog, random_song(1, 5.0)) == []
+
+
+def test_refingerprint_after_engine_upgrade(catalog: Catalog, songs) -> None:
+    from tonearm.storage.base import Analysis
+
+    ids = _ingest(catalog, songs[:2])
+    old = catalog.store.get_analysis(ids[0], "fingerprint")
+    assert old is not None
+    # simulate an analysis written by an older engine version
+    catalog.store.put_analysis(Analysis(ids[0], "fingerprint", 0, {"version": 0}, b"\x00" * 8))
+    service.rebuild_index(catalog)
+    catalog.cache.pop(service.CACHE_KEY, None)
+    assert service.recognize(catalog, songs[0].slice_s(3.0, 11.0)) == []  # stale: skipped
+    assert service.refingerprint(catalog) == 1
+    assert service.recognize(catalog, songs[0].slice_s(3.0, 11.0))[0].asset_id == ids[0]
+    assert service.recognize(catalog, songs[1].slice_s(3.0, 11.0))[0].asset_id == ids[1]

@@ -121,6 +121,37 @@ def rebuild_index(catalog: Catalog) -> FingerprintIndex:
     return ix
 
 
+def refingerprint(catalog: Catalog, *, progress: Callable[[float], None] | None = None) -> int:
+    """Re-analyse every asset whose fingerprint is missing or from an older engine version
+    (decoding its stored file), then rebuild the index. Returns how many were redone."""
+    from tonearm.catalog.ingest import asset_path
+    from tonearm.core.audio.decode import decode
+    from tonearm.recognition.analyzer import ANALYZERS
+    from tonearm.storage.base import Analysis
+
+    analyzer = ANALYZERS[0]
+    assets = [a for a in catalog.store.iter_assets() if a.kind in analyzer.kinds]
+    redone = 0
+    for i, asset in enumerate(assets):
+        cur = catalog.store.get_analysis(asset.asset_id, ANALYSIS_NAME)
+        if cur is None or cur.blob is None or cur.data.get("version") != fp.VERSION:
+            try:
+                sig = decode(
+                    asset_path(catalog, asset), timeout_s=catalog.settings.decode_timeout_s
+                )
+            except Exception:  # a missing or unreadable file: leave that asset unindexed
+                continue
+            r = analyzer.analyze(sig, asset.kind)
+            catalog.store.put_analysis(
+                Analysis(asset.asset_id, ANALYSIS_NAME, analyzer.version, r.data, r.blob)
+            )
+            redone += 1
+        if progress:
+            progress((i + 1) / max(1, len(assets)))
+    catalog.cache[CACHE_KEY] = rebuild_index(catalog)
+    return redone
+
+
 def get_index(catalog: Catalog) -> FingerprintIndex:
     """The catalog's fingerprint index, loaded once per process and reloaded when another
     process (e.g. a CLI ingest) changed it on disk."""
