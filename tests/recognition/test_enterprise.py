@@ -158,3 +158,58 @@ def test_chunk_selection_rules() -> None:
     with pytest.raises(ValueError):
         ScanOptions.from_params({"every": "0"})
     assert song(1, 1.0).shape == (SR,)
+
+
+def test_enterprise_progress_while_running(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from tonearm.recognition import service
+
+    original = service.scan_windows
+    release = threading.Event()
+
+    def slow_scan(*args: Any, **kw: Any) -> Any:
+        threading.Event().wait(0.6)  # progress writes are throttled to one per 0.5 s
+        kw["progress"](0.5)
+        release.wait(30)
+        return original(*args, **kw)
+
+    monkeypatch.setattr(service, "scan_windows", slow_scan)
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        out["body"] = _scan_with_id(env, "running-scan")
+
+    th = threading.Thread(target=run)
+    th.start()
+    try:
+        seen = None
+        for _ in range(200):
+            r = (
+                env["client"]
+                .get("/enterprise/progress/running-scan", params={"api_token": env["key"]})
+                .json()
+            )
+            if r["status"] == "success" and r["result"]["status"] == "running":
+                seen = r["result"]
+                if seen["progress"] > 0.2:
+                    break
+            threading.Event().wait(0.1)
+        assert seen is not None and 0.2 < seen["progress"] < 1.0
+    finally:
+        release.set()
+        th.join(60)
+    assert out["body"]["status"] == "success"
+
+
+def _scan_with_id(env: dict[str, Any], request_id: str) -> dict[str, Any]:
+    r = env["client"].post(
+        "/enterprise/",
+        data={"api_token": env["key"], "limit": 1},
+        files={"file": env["mp3"]},
+        headers={"X-Request-Id": request_id},
+    )
+    body: dict[str, Any] = r.json()
+    return body
