@@ -123,6 +123,16 @@ def test_recognize_by_url_get_and_post(env: dict[str, Any]) -> None:
         assert body["result"]["timecode"] in ("00:09", "00:10")
 
 
+def test_api_token_as_header(env: dict[str, Any]) -> None:
+    aid = _ids(env)[1]
+    r = env["client"].post(
+        "/",
+        headers={"api_token": env["key"]},
+        files={"file": excerpt(env["songs"].songs[aid], 1, 5)},
+    )
+    assert r.json()["result"]["title"] == "Song 12"
+
+
 def test_recognize_base64_and_json_body(env: dict[str, Any]) -> None:
     aid = _ids(env)[0]
     b64 = base64.b64encode(excerpt(env["songs"].songs[aid], 3, 5)).decode()

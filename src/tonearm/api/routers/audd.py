@@ -85,6 +85,9 @@ def _base_url(request: Request) -> str:
 
 
 def _key(request: Request, params: dict[str, Any], method: str) -> ApiKey:
+    # AudD's contract also documents api_token as a header (for code generators)
+    if not params.get("api_token") and request.headers.get("api_token"):
+        params["api_token"] = request.headers["api_token"]
     try:
         return audd_key(request, params, method)
     except AuddError as e:
