@@ -29,8 +29,9 @@ CHUNK_S = 12.0  # AudD's enterprise endpoint works in 12-second chunks
 
 
 def mmss(seconds: float) -> str:
-    """``MM:SS`` (minutes keep counting past 99, as a clock would), floored to the second."""
-    s = max(0, int(math.floor(seconds + 1e-6))) if math.isfinite(seconds) else 0
+    """``MM:SS`` to the nearest second (match offsets carry frame jitter: 8.99 s is 00:09);
+    minutes keep counting past 99."""
+    s = max(0, int(math.floor(seconds + 0.5))) if math.isfinite(seconds) else 0
     return f"{s // 60:02d}:{s % 60:02d}"
 
 
