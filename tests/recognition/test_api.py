@@ -311,3 +311,17 @@ def test_audjust_upload_without_slash_is_not_taken_by_audd(env: dict[str, Any]) 
     assert r.status_code != 307  # no redirect into AudD's /upload/
     body = r.json()
     assert body.get("status") != "error" or "error_code" not in body.get("error", {})
+
+
+def test_wire_helpers() -> None:
+    from tonearm.recognition import wire
+
+    assert wire.mmss(8.99) == "00:09" and wire.mmss(0) == "00:00" and wire.mmss(-3) == "00:00"
+    assert wire.mmss(125.2) == "02:05" and wire.mmss(6000) == "100:00"
+    assert wire.parse_return(" Spotify, lyrics,deezer,spotify") == ["spotify", "deezer"]
+    assert wire.parse_return(None) == []
+    # MD5(MD5("test") + "7")[:9], pinned
+    assert wire.longpoll_category("test", 7) == "8d1693915"
+    assert wire.go_duration(0.159226763) == "159.226763ms"
+    assert wire.go_duration(2.5) == "2.5s" and wire.go_duration(63.25) == "1m3.25s"
+    assert wire.audio_id_wire("146") == 146 and wire.audio_id_wire("a-1") == "a-1"
