@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
 
 RAW_FEATURES = "raw_features"
+# The beat-by-beat matrix grows with the square of the length: 30 min at 200 BPM is 6000
+# beats, a 144 MB matrix and an 18 M character string. Longer inputs are refused by the
+# API and analyzed without the matrix at ingest.
+MAX_SIMILARITY_DURATION_S = 30 * 60.0
 MIN_FIRST_BEAT_S = 0.05  # a first beat this close to 0 is the 0.0 boundary itself
 
 
@@ -58,8 +62,12 @@ def boundaries_from_beats(beats_s: np.ndarray) -> np.ndarray:
     return b[keep]
 
 
-def analyze_signal(signal: Signal) -> BeatAnalysis:
-    """Track beats and compute the beat-synchronous similarity and features of ``signal``."""
+def analyze_signal(signal: Signal, *, similarity: bool = True) -> BeatAnalysis:
+    """Track beats and compute the beat-synchronous similarity and features of ``signal``.
+
+    With ``similarity=False`` the matrix is left empty, shape (0, 0) (for very long files,
+    where N x N would not fit in memory).
+    """
     y = signal.mono()
     if signal.sr != ANALYSIS_SR:
         from tonearm.core.audio.resample import resample
@@ -69,7 +77,7 @@ def analyze_signal(signal: Signal) -> BeatAnalysis:
     beats = track_beats_spectrogram(spec)
     bounds = boundaries_from_beats(beats.times_s)
     feats = beat_features(spec, bounds)
-    sim = self_similarity(similarity_features(feats))
+    sim = self_similarity(similarity_features(feats)) if similarity else np.zeros((0, 0))
     return BeatAnalysis(signal.duration_s, beats, bounds, sim, feats.raw_vectors())
 
 
@@ -78,7 +86,9 @@ def result_object(analysis: BeatAnalysis, *, raw_features: bool = False) -> dict
     out: dict[str, Any] = {
         "duration": round(analysis.duration_s, 2),
         "tempo": int(round(analysis.bpm)),
-        "similarity": encode_similarity(analysis.similarity),
+        "similarity": encode_similarity(analysis.similarity)
+        if analysis.similarity.shape[0] == len(analysis.boundaries_s)
+        else None,
         "boundaries": [round(float(x), 2) for x in analysis.boundaries_s],
     }
     if raw_features:

@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tonearm.editing.analyze import RAW_FEATURES, analyze, load_source
+from tonearm.editing.analyze import (
+    MAX_SIMILARITY_DURATION_S,
+    RAW_FEATURES,
+    analyze,
+    load_source,
+)
 from tonearm.editing.credits import analyze_cost
 from tonearm.jobs import Job, JobFailed, register_job
 
@@ -23,6 +28,11 @@ def _analyze_job(catalog: Catalog, job: Job, progress: Callable[[float], None]) 
     progress(0.4)
     if signal.duration_s < 0.5:
         raise JobFailed("The source file is too short to analyze (under 0.5 s)")
+    if signal.duration_s > MAX_SIMILARITY_DURATION_S:
+        raise JobFailed(
+            f"The source file is too long to analyze: {signal.duration_s / 60:.1f} minutes "
+            f"(limit {MAX_SIMILARITY_DURATION_S / 60:g} minutes)"
+        )
     result = analyze(signal, raw_features=raw)
     progress(0.95)
     return {

@@ -1,7 +1,8 @@
 """Ingest analyzer ``beats`` (music): tempo, beat boundaries and the self-similarity string,
 stored per asset so a catalog track can be resized without re-analysis.
 
-The analysis data is Audjust's ``result`` object without ``features``; the 13 per-beat
+The analysis data is Audjust's ``result`` object without ``features`` (``similarity`` is
+null for files over 30 minutes); the 13 per-beat
 feature values are kept as a float16 blob (``stored_result(..., raw_features=True)``).
 The asset's ``bpm`` field is set from the tempo (user-given metadata wins).
 """
@@ -31,9 +32,14 @@ class BeatsAnalyzer:
     default = True
 
     def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
-        from tonearm.editing.analyze import analyze_signal, result_object
+        from tonearm.editing.analyze import (
+            MAX_SIMILARITY_DURATION_S,
+            analyze_signal,
+            result_object,
+        )
 
-        a = analyze_signal(signal)
+        # very long files (DJ mixes, recordings of a whole show) keep beats and tempo only
+        a = analyze_signal(signal, similarity=signal.duration_s <= MAX_SIMILARITY_DURATION_S)
         data = result_object(a, raw_features=False)
         blob = np.ascontiguousarray(a.raw_features, dtype="<f2").tobytes()
         fields: dict[str, Any] = {"bpm": round(a.bpm, 1)} if a.bpm > 0 else {}

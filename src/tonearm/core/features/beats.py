@@ -171,27 +171,42 @@ def estimate_tempo(
     level is supported by the bar-level periodicities above it), weighted by a log-normal
     prior around ``preferred_bpm`` with ``octave_sigma`` octaves of spread.
     """
+    lmin = int(np.floor(60.0 * fps / max_bpm))
+    lmax = int(np.ceil(60.0 * fps / min_bpm))
+    if len(act) < 2 * lmax:
+        return 0.0
+    fine = np.linspace(lmin, lmax, 8 * (lmax - lmin + 1))
+    bpm = 60.0 * fps / fine
+    score = tempo_salience(act, fps, bpm, preferred_bpm=preferred_bpm, octave_sigma=octave_sigma)
+    return float(bpm[int(np.argmax(score))])
+
+
+def tempo_salience(
+    act: np.ndarray,
+    fps: float,
+    bpm: np.ndarray,
+    *,
+    preferred_bpm: float = PREFERRED_BPM,
+    octave_sigma: float = 1.0,
+) -> np.ndarray:
+    """How well each tempo in ``bpm`` explains the activation (see :func:`estimate_tempo`)."""
     a = np.asarray(act, dtype=np.float64)
     a = a - a.mean()
     n = len(a)
-    lmax = int(np.ceil(60.0 * fps / min_bpm))
-    if n < 2 * lmax:
-        return 0.0
+    lags = 60.0 * fps / np.asarray(bpm, dtype=np.float64)
+    top = int(np.ceil(4 * lags.max())) + 2
     nfft = 1 << int(np.ceil(np.log2(2 * n)))
     spec = np.fft.rfft(a, nfft)
-    ac = np.fft.irfft(spec * np.conj(spec), nfft)[: 4 * lmax + 4]
+    ac = np.fft.irfft(spec * np.conj(spec), nfft)[: min(top, n)]
     ac = ac / max(ac[0], 1e-12)
-    lags = np.arange(int(np.floor(60.0 * fps / max_bpm)), lmax + 1)
-    fine = np.linspace(lags[0], lags[-1], 8 * len(lags))
-    score = np.zeros_like(fine)
     idx = np.arange(len(ac))
+    score = np.zeros_like(lags)
     for m, w in ((1, 1.0), (2, 0.5), (3, 0.33), (4, 0.25)):
-        score += w * np.interp(m * fine, idx, ac)
+        score += w * np.interp(m * lags, idx, ac, right=0.0)
     # strong periodicity at half the interval means the beat is probably that faster level
-    score -= HALF_PENALTY * np.maximum(np.interp(fine / 2, idx, ac), 0.0)
-    bpm = 60.0 * fps / fine
-    weight = np.exp(-0.5 * (np.log2(bpm / preferred_bpm) / octave_sigma) ** 2)
-    return float(bpm[int(np.argmax(np.maximum(score, 0.0) * weight))])
+    score -= HALF_PENALTY * np.maximum(np.interp(lags / 2, idx, ac), 0.0)
+    weight = np.exp(-0.5 * (np.log2(np.asarray(bpm) / preferred_bpm) / octave_sigma) ** 2)
+    return np.asarray(np.maximum(score, 0.0) * weight)
 
 
 def _refine(frames: np.ndarray, act: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tonearm.core.features.onset import Spectrogram
-from tonearm.core.features.spectral import chroma_filterbank, dct_ii, mel_filterbank
+from tonearm.core.features.spectral import dct_ii
 
 
 @dataclass(frozen=True)
@@ -60,19 +60,16 @@ def beat_features(spec: Spectrogram, boundaries_s: np.ndarray) -> BeatFeatures:
     -------
     BeatFeatures
     """
-    power = spec.mag.astype(np.float32) ** 2
-    n_frames = power.shape[0]
+    n_frames = spec.logspec.shape[0]
     starts = np.round(np.asarray(boundaries_s) * spec.fps).astype(np.int64)
     if len(starts) == 0:
         z = np.zeros((0, 12), np.float32)
         return BeatFeatures(z, np.zeros((0, 13), np.float32), np.zeros(0, np.float32))
-    chroma_fb = chroma_filterbank(spec.sr, spec.n_fft)
-    mel_fb = mel_filterbank(spec.sr, spec.n_fft, n_mels=40, fmin=30.0)
-    chroma = _segment_means(power @ chroma_fb, starts, n_frames)
+    chroma = _segment_means(spec.chroma, starts, n_frames)
     chroma = chroma / np.maximum(chroma.max(axis=1, keepdims=True), 1e-10)
-    logmel = np.log10(1e-8 + power @ mel_fb)
-    mfcc = _segment_means(logmel @ dct_ii(40, 13), starts, n_frames)
-    energy = _segment_means(np.log10(1e-8 + power.sum(axis=1, keepdims=True)), starts, n_frames)
+    logmel = np.log10(1e-8 + spec.mel)
+    mfcc = _segment_means(logmel @ dct_ii(spec.mel.shape[1], 13), starts, n_frames)
+    energy = _segment_means(np.log10(1e-8 + spec.energy[:, None]), starts, n_frames)
     e = energy[:, 0]
     lo, hi = float(np.percentile(e, 1)), float(e.max())
     loud = np.clip((e - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.ones_like(e)

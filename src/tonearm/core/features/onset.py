@@ -6,28 +6,43 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tonearm.core.features.spectral import frame_rate, log_filterbank, stft_magnitude
+from tonearm.core.features.spectral import (
+    chroma_filterbank,
+    frame_rate,
+    log_filterbank,
+    mel_filterbank,
+    stft_frames,
+)
 
 ANALYSIS_SR = 22050  # everything beat-related runs at this rate (fast, enough bandwidth)
 
 
 @dataclass(frozen=True)
 class Spectrogram:
-    """A log-frequency magnitude spectrogram with its framing.
+    """The spectral views every beat analysis needs, computed in one STFT pass.
+
+    The full STFT is never held in memory (a long file would need gigabytes): each block of
+    frames is projected onto the filterbanks and dropped.
 
     Attributes
     ----------
-    mag : np.ndarray, shape (n_frames, n_fft // 2 + 1), float32
-        Linear STFT magnitudes.
     logspec : np.ndarray, shape (n_frames, n_bands), float32
-        ``log10(1 + mag @ filterbank)``.
+        ``log10(1 + magnitude @ log_filterbank)``, 12 bands per octave from 30 Hz.
+    chroma : np.ndarray, shape (n_frames, 12), float32
+        Power per pitch class.
+    mel : np.ndarray, shape (n_frames, 40), float32
+        Power per mel band.
+    energy : np.ndarray, shape (n_frames,), float32
+        Total power per frame.
     sr, hop, n_fft : int
     fps : float
         Frames per second (``sr / hop``).
     """
 
-    mag: np.ndarray
     logspec: np.ndarray
+    chroma: np.ndarray
+    mel: np.ndarray
+    energy: np.ndarray
     sr: int
     hop: int
     n_fft: int
@@ -38,10 +53,26 @@ def spectrogram(y: np.ndarray, sr: int, fps: float = 100.0) -> Spectrogram:
     """Log-frequency spectrogram of mono ``y`` (shape (n_samples,)) at about ``fps`` frames/s."""
     hop, fps_actual = frame_rate(sr, fps)
     n_fft = 1 << int(np.ceil(np.log2(sr * 0.046)))  # ~46 ms window
-    mag = stft_magnitude(y, n_fft, hop)
     fb = log_filterbank(sr, n_fft, bands_per_octave=12, fmin=30.0, fmax=11000.0)
-    logspec = np.log10(1.0 + mag @ fb).astype(np.float32)
-    return Spectrogram(mag, logspec, sr, hop, n_fft, fps_actual)
+    cfb = chroma_filterbank(sr, n_fft)
+    mfb = mel_filterbank(sr, n_fft, n_mels=40, fmin=30.0)
+    parts: dict[str, list[np.ndarray]] = {"log": [], "chroma": [], "mel": [], "energy": []}
+    for mag in stft_frames(y, n_fft, hop):
+        power = mag * mag
+        parts["log"].append(np.log10(1.0 + mag @ fb).astype(np.float32))
+        parts["chroma"].append((power @ cfb).astype(np.float32))
+        parts["mel"].append((power @ mfb).astype(np.float32))
+        parts["energy"].append(power.sum(axis=1, dtype=np.float32))
+    return Spectrogram(
+        np.concatenate(parts["log"]),
+        np.concatenate(parts["chroma"]),
+        np.concatenate(parts["mel"]),
+        np.concatenate(parts["energy"]),
+        sr,
+        hop,
+        n_fft,
+        fps_actual,
+    )
 
 
 def _max3_over_bands(x: np.ndarray) -> np.ndarray:

@@ -6,6 +6,8 @@ Frames are centred: frame ``t`` covers samples around ``t * hop``, so frame time
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 
@@ -13,6 +15,25 @@ def frame_rate(sr: int, fps: float) -> tuple[int, float]:
     """Integer hop (samples) closest to ``sr / fps`` and the actual frame rate it gives."""
     hop = max(1, int(round(sr / fps)))
     return hop, sr / hop
+
+
+def stft_frames(y: np.ndarray, n_fft: int, hop: int, block: int = 2048) -> Iterator[np.ndarray]:
+    """Magnitude spectrogram in blocks of ``block`` frames (see :func:`stft_magnitude`).
+
+    Yields
+    ------
+    np.ndarray, shape (<= block, n_fft // 2 + 1), float32
+    """
+    y = np.asarray(y, dtype=np.float32)
+    pad = n_fft // 2
+    yp = np.pad(y, (pad, pad + hop))
+    n_frames = 1 + len(y) // hop
+    frames = np.lib.stride_tricks.as_strided(
+        yp, shape=(n_frames, n_fft), strides=(yp.strides[0] * hop, yp.strides[0])
+    )
+    win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    for a in range(0, n_frames, block):
+        yield np.abs(np.fft.rfft(frames[a : a + block] * win, axis=1)).astype(np.float32)
 
 
 def stft_magnitude(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:

@@ -49,12 +49,17 @@ def self_similarity(vectors: np.ndarray, scale: float | None = None) -> np.ndarr
     default ``scale`` is a quarter of that, so unrelated beats score near 0, beats that
     differ by a quarter of the typical spread about 0.4, and identical beats 1.
     """
-    v = np.asarray(vectors, dtype=np.float64)
+    v = np.asarray(vectors, dtype=np.float32)  # n can reach thousands: float32 halves memory
     if scale is None:
         # unit variance per block and per context beat: 3 blocks x (dims / 25) beats
         scale = 0.25 * 2.0 * 3.0 * (v.shape[1] / 25.0) if v.size else 1.0
     sq = np.sum(v * v, axis=1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (v @ v.T), 0.0)
-    s = np.exp(-d2 / scale)
+    s = v @ v.T  # in place from here on: one (n, n) float32 array
+    s *= -2.0
+    s += sq[:, None]
+    s += sq[None, :]
+    np.maximum(s, 0.0, out=s)
+    s *= -1.0 / scale
+    np.exp(s, out=s)
     np.fill_diagonal(s, 1.0)
-    return s.astype(np.float32)
+    return s
