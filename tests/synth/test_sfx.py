@@ -11,9 +11,9 @@ from tonearm.core.synth import SFX_CATEGORIES, render_sfx
 SR = 22050
 
 
-def _feat(y: np.ndarray) -> np.ndarray:
+def _feat(y: np.ndarray, sr: int) -> np.ndarray:
     y = np.trim_zeros(y)  # features of the sound, not of the silence margins
-    m = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=13, n_fft=512)
+    m = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13, n_fft=512)
     return np.concatenate([m.mean(1), m.std(1)])
 
 
@@ -21,8 +21,8 @@ def test_categories_are_distinct_and_variants_alike() -> None:
     feats, labels = [], []
     for cat, info in SFX_CATEGORIES.items():
         for sub in info.subcategories:
-            for seed in range(3):
-                feats.append(_feat(render_sfx(cat, sub, seed=seed, sr=SR).mono()))
+            for seed in range(2):
+                feats.append(_feat(render_sfx(cat, sub, seed=seed, sr=16000).mono(), 16000))
                 labels.append(cat)
     x = np.array(feats)
     x = (x - x.mean(0)) / x.std(0)
