@@ -351,12 +351,13 @@ def main() -> None:
         songs.append((name, src, indexed, start))
         if indexed:
             t0 = time.process_time()
-            h, t = fp.fingerprint(sig)
+            peaks = fp.signal_peaks(sig, fp.REF_DENSITY)  # == fp.fingerprint(sig), in 2 steps
+            h, t = fp.pair_hashes(peaks, fan_out=fp.FAN_OUT)
             t_index += time.process_time() - t0
             audio_s += sig.duration_s
             ix.add(name, h, t)
             if args.fill:
-                peaks_pool.append(fp.signal_peaks(sig, fp.REF_DENSITY))
+                peaks_pool.append(peaks)
             if not args.no_baseline:
                 t0 = time.process_time()
                 base.add(name, sig.samples[0], sig.sr)

@@ -11,9 +11,11 @@ Public interface used by the AudD API, streams, enterprise scans and the CLI::
 
 from __future__ import annotations
 
+import fcntl
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,14 +172,30 @@ def get_index(catalog: Catalog) -> FingerprintIndex:
         return loaded
 
 
+@contextmanager
+def _writer_lock(catalog: Catalog) -> Iterator[None]:
+    """Serialize index writers across processes (a server and a CLI ingest, say): the
+    writer first reloads whatever the other process persisted, then adds to it."""
+    path = _index_path(catalog)
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def index_asset(catalog: Catalog, asset_id: str, hashes_blob: bytes) -> None:
     """Add an asset's packed hashes (the analysis blob) to the index."""
     h, t = fp.unpack(hashes_blob)
-    get_index(catalog).add(str(asset_id), h, t)
+    with _writer_lock(catalog):
+        get_index(catalog).add(str(asset_id), h, t)
 
 
 def remove_asset(catalog: Catalog, asset_id: str) -> None:
-    get_index(catalog).remove(str(asset_id))
+    with _writer_lock(catalog):
+        get_index(catalog).remove(str(asset_id))
 
 
 # -- recognition --------------------------------------------------------------------------
@@ -263,7 +281,7 @@ def recognize(
     live = []
     for m in matches:
         if catalog.store.get_asset(m.asset_id) is None:
-            ix.remove(m.asset_id)
+            remove_asset(catalog, m.asset_id)
             continue
         live.append(m)
     return live
@@ -305,7 +323,7 @@ def scan_windows(
     gone = {a for a in deleted if catalog.store.get_asset(a) is None}
     if gone:
         for a in gone:
-            ix.remove(a)
+            remove_asset(catalog, a)
         for w in out:
             w.matches = [m for m in w.matches if m.asset_id not in gone]
     return out
