@@ -141,7 +141,39 @@ _SFX_WORDS = {
     "BIRDS": ("bird", "nature", "animal", "outdoors"),
     "VEHICLES": ("vehicle", "engine", "car", "motor"),
 }
-_VARIANT_WORDS = (("Light", "soft"), ("Heavy", "hard"), ("Bright", "bright"), ("Dark", "dark"))
+# how a person would title a clip of a (category, subcategory), and variant adjectives
+_SFX_TITLES = {
+    "IMPACTS": "{sub} Impact",
+    "WHOOSHES": "{sub}",
+    "FOOTSTEPS": "Footsteps {sub}",
+    "USER INTERFACE": "UI {sub}",
+    "EXPLOSIONS": "{sub} Explosion",
+    "AMBIENCE": "{sub} Ambience",
+    "WATER": "Water {sub}",
+    "DOORS": "Door {sub}",
+    "GUNS": "{sub} Gunshot",
+    "MAGIC": "Magic {sub}",
+    "ALARMS": "{sub} Alarm",
+    "ELECTRICITY": "Electric {sub}",
+    "BIRDS": "{sub} Chirps",
+    "VEHICLES": "{sub} Rev",
+}
+_SFX_ADJECTIVES = {
+    "IMPACTS": ("Heavy", "Sharp"),
+    "WHOOSHES": ("Fast", "Airy"),
+    "FOOTSTEPS": ("Brisk", "Slow"),
+    "USER INTERFACE": ("Soft", "Crisp"),
+    "EXPLOSIONS": ("Close", "Distant"),
+    "AMBIENCE": ("Calm", "Steady"),
+    "WATER": ("Gentle", "Lively"),
+    "DOORS": ("Old", "Heavy"),
+    "GUNS": ("Close", "Distant"),
+    "MAGIC": ("Bright", "Mystic"),
+    "ALARMS": ("Urgent", "Steady"),
+    "ELECTRICITY": ("Harsh", "Low"),
+    "BIRDS": ("Morning", "Lively", "Evening"),
+    "VEHICLES": ("Idle", "Revving", "Rough"),
+}
 
 
 @dataclass
@@ -268,13 +300,12 @@ def sfx_items() -> list[_Item]:
             for v in range(per_sub):
                 n += 1
                 seed = 500 + 17 * ci + 5 * si + v
-                word, adj = _VARIANT_WORDS[(ci + si + v) % len(_VARIANT_WORDS)]
+                adjectives = _SFX_ADJECTIVES[cat]
+                word = adjectives[(si + v) % len(adjectives)]
+                adj = word.lower()
                 cid, cname = SFX_CREATORS[(ci + v) % len(SFX_CREATORS)]
-                sub_title = sub.title()
-                cat_word = _SFX_WORDS[cat][0].title() if cat != "USER INTERFACE" else "UI"
-                name = f"{sub_title} {cat_word} {word} {v + 1:02d}"
-                if sub_title.lower() == cat_word.lower():
-                    name = f"{sub_title} {word} {v + 1:02d}"
+                title = _SFX_TITLES[cat].format(sub=sub.title())
+                name = f"{word} {title} {v + 1:02d}"
                 file = f"{n:03d}-{_slug(cat)}-{_slug(sub)}-{v + 1:02d}.wav"
                 tags = ", ".join(
                     dict.fromkeys([*_SFX_WORDS[cat], sub.lower(), adj, f"{info.cat_short}"])
