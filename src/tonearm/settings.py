@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     rate_limits: bool = Field(
         default=True, description="Enforce per-key rate limits and credit quotas"
     )
+    db_pool_size: int = Field(
+        default=8, description="PostgreSQL connections per process (API server or worker)"
+    )
     redis_url: str | None = Field(
         default=None,
         description="redis://... to share rate-limit counters across API processes",

@@ -333,3 +333,46 @@ def test_postgres_connections_recover_after_the_server_drops_them() -> None:
         assert s.count_assets() == 2
     finally:
         s.drop_schema()
+
+
+@pytest.mark.postgres
+def test_postgres_pool_is_bounded_and_transactions_see_their_writes() -> None:
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    import threading
+
+    from tonearm.storage.postgres import PostgresStore
+
+    s = PostgresStore(PG_URL, schema=f"t_{uuid.uuid4().hex[:16]}", pool_size=2)
+    try:
+        with s.transaction():
+            a = s.add_asset(fields(1))  # nested: a savepoint on the same connection
+            assert s.get_asset(a.asset_id) is not None  # visible inside the transaction
+        errors: list[BaseException] = []
+        s.close()
+        created = [0]
+        connect = s._connect
+
+        def counting_connect() -> Any:
+            created[0] += 1
+            return connect()
+
+        s._connect = counting_connect  # type: ignore[method-assign]
+
+        def work(i: int) -> None:
+            try:
+                s.add_asset(fields(100 + i))
+                assert s.count_assets() >= 1
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and s.count_assets() == 13
+        assert len(s._idle) <= 2
+        assert created[0] <= 2  # never more than pool_size connections
+    finally:
+        s.drop_schema()

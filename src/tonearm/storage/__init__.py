@@ -24,6 +24,7 @@ def open_store(settings: Settings) -> SqliteStore:
             digest = hashlib.sha1(str(settings.data.resolve()).encode()).hexdigest()[:16]
             schema = f"auto_{digest}"
         # PostgresStore offers the same surface as SqliteStore (Store + execute/transaction)
-        return PostgresStore(url, schema=schema)  # type: ignore[return-value]
+        pool = int(getattr(settings, "db_pool_size", 8))
+        return PostgresStore(url, schema=schema, pool_size=pool)  # type: ignore[return-value]
     settings.ensure_dirs()
     return SqliteStore(settings.db_path)

@@ -188,13 +188,23 @@ class PostgresStore:
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, schema: str | None = None, connect_timeout_s: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str | None = None,
+        connect_timeout_s: int = 5,
+        pool_size: int = 8,
+        pool_timeout_s: float = 30.0,
+    ) -> None:
         self.url = url
         self.schema = schema
         self.connect_timeout_s = connect_timeout_s
-        self._local = threading.local()
+        self.pool_size = max(1, pool_size)
+        self.pool_timeout_s = pool_timeout_s
+        self._local = threading.local()  # the connection of a transaction open on a thread
         self._lock = threading.Lock()
-        self._conns: list[psycopg.Connection[Any]] = []
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._slots = threading.BoundedSemaphore(self.pool_size)
         self._pk: dict[str, tuple[str, ...]] = {}
         self._ident: dict[str, str | None] = {}
         self.migrate()
@@ -203,7 +213,11 @@ class PostgresStore:
         u = urlsplit(self.url)
         return f"PostgresStore({u.hostname}:{u.port or 5432}{u.path}, schema={self.schema})"
 
-    # -- connections ---------------------------------------------------------------------
+    # -- connections: a bounded pool ----------------------------------------------------
+    # At most ``pool_size`` connections per process (PostgreSQL's max_connections is shared
+    # by every API server and worker); a thread waits up to ``pool_timeout_s`` for one. A
+    # thread inside ``transaction()`` keeps its connection, and ``execute()`` on that thread
+    # uses it, so reads inside a transaction see its writes (as on SQLite).
     def _connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout_s)
         if self.schema:
@@ -213,54 +227,85 @@ class PostgresStore:
             conn.execute(
                 pgsql.SQL("SET search_path TO {}, public").format(pgsql.Identifier(self.schema))
             )
-        with self._lock:
-            self._conns.append(conn)
         return conn
 
-    def _raw(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.broken:
+    @contextmanager
+    def _acquire(self) -> Iterator[psycopg.Connection[Any]]:
+        current: psycopg.Connection[Any] | None = getattr(self._local, "tx", None)
+        if current is not None:
+            yield current
+            return
+        if not self._slots.acquire(timeout=self.pool_timeout_s):
+            raise psycopg.OperationalError(
+                f"no free database connection in {self.pool_timeout_s:g} s "
+                f"(pool of {self.pool_size}; raise TONEARM_DB_POOL_SIZE)"
+            )
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            with self._lock:
+                while self._idle and conn is None:
+                    c = self._idle.pop()
+                    if c.closed or c.broken:
+                        with suppress(Exception):
+                            c.close()
+                    else:
+                        conn = c
+            if conn is None:
+                conn = self._connect()
+            yield conn
+        except psycopg.OperationalError:
             if conn is not None:
-                self._drop(conn)
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
-
-    def _drop(self, conn: psycopg.Connection[Any]) -> None:
-        with self._lock:
-            if conn in self._conns:
-                self._conns.remove(conn)
-        with suppress(Exception):
-            conn.close()
-        self._local.conn = None
+                with suppress(Exception):
+                    conn.close()
+                conn = None
+            raise
+        finally:
+            if conn is not None:
+                idle = (
+                    not conn.closed
+                    and not conn.broken
+                    and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                )
+                if idle:
+                    with self._lock:
+                        self._idle.append(conn)
+                else:
+                    with suppress(Exception):
+                        conn.close()
+            self._slots.release()
 
     @contextmanager
     def transaction(self) -> Iterator[PgConn]:
-        """One transaction, rolled back on any exception."""
-        raw = self._raw()
-        try:
-            with raw.transaction():
-                yield PgConn(raw, self)
-        except psycopg.OperationalError:
-            self._drop(raw)
-            raise
+        """One transaction, rolled back on any exception (nested: a savepoint)."""
+        with self._acquire() as raw:
+            outer = getattr(self._local, "tx", None)
+            self._local.tx = raw
+            try:
+                with raw.transaction():
+                    yield PgConn(raw, self)
+            finally:
+                self._local.tx = outer
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         params = tuple(params)
-        raw = self._raw()
+        in_tx = getattr(self._local, "tx", None) is not None
         try:
-            return PgConn(raw, self).execute(sql, params).fetchall()
+            with self._acquire() as raw:
+                return PgConn(raw, self).execute(sql, params).fetchall()
         except psycopg.OperationalError:
-            self._drop(raw)
             # a connection the server dropped (restart, failover, idle timeout): a read is
             # safe to repeat once on a fresh connection; a write is reported, not guessed at
-            if not sql.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
+            if in_tx or not sql.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
                 raise
-        return PgConn(self._raw(), self).execute(sql, params).fetchall()
+        with self._acquire() as raw:
+            return PgConn(raw, self).execute(sql, params).fetchall()
 
     # -- schema --------------------------------------------------------------------------
     def migrate(self) -> int:
-        raw = self._raw()
+        with self._acquire() as raw:
+            return self._migrate(raw)
+
+    def _migrate(self, raw: psycopg.Connection[Any]) -> int:
         available = {
             r[0] for r in raw.execute("SELECT name FROM pg_available_extensions").fetchall()
         }
@@ -298,33 +343,35 @@ class PostgresStore:
 
     def primary_key(self, table: str) -> tuple[str, ...]:
         if table not in self._pk:
-            rows = self._raw().execute(
-                "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
-                "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-                "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary",
-                (table,),
-            )
-            self._pk[table] = tuple(r[0] for r in rows.fetchall())
+            with self._acquire() as raw:
+                rows = raw.execute(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                    "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                    "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary",
+                    (table,),
+                ).fetchall()
+            self._pk[table] = tuple(r[0] for r in rows)
         return self._pk[table]
 
     def identity_column(self, table: str) -> str | None:
         if table not in self._ident:
-            rows = self._raw().execute(
-                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-                "AND attidentity <> '' AND attnum > 0 AND NOT attisdropped",
-                (table,),
-            )
-            r = rows.fetchone()
+            with self._acquire() as raw:
+                r = raw.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                    "AND attidentity <> '' AND attnum > 0 AND NOT attisdropped",
+                    (table,),
+                ).fetchone()
             self._ident[table] = r[0] if r else None
         return self._ident[table]
 
     def close(self) -> None:
+        """Close the idle connections (ones in use close when they come back broken or
+        at exit); the store stays usable and reconnects on demand."""
         with self._lock:
-            conns, self._conns = self._conns, []
+            conns, self._idle = self._idle, []
         for c in conns:
             with suppress(Exception):
                 c.close()
-        self._local = threading.local()
 
     def drop_schema(self) -> None:
         """Drop this store's schema and everything in it (tests, teardown)."""
