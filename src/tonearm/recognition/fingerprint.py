@@ -151,6 +151,31 @@ def find_peaks(logspec: np.ndarray, density: float = REF_DENSITY) -> Peaks:
     n_frames = logspec.shape[0]
     if n_frames < 3:
         return Peaks(np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32), 0)
+    if n_frames <= _CHUNK_FRAMES:
+        return _find_peaks(logspec, 0, n_frames).strongest(density)
+    # hours-long input: chunks on 1 s block boundaries, padded so the moving average and
+    # the neighbourhood maximum see exactly what they would see on the whole array
+    pad = int(WHITEN_S * FPS) // 2 + PEAK_DT + 1
+    parts = []
+    for c0 in range(0, n_frames, _CHUNK_FRAMES):
+        c1 = min(n_frames, c0 + _CHUNK_FRAMES)
+        a, b = max(0, c0 - pad), min(n_frames, c1 + pad)
+        p = _find_peaks(logspec[a:b], a, n_frames).strongest(density)
+        keep = (p.t >= c0) & (p.t < c1)
+        parts.append((p.t[keep], p.f[keep], p.strength[keep]))
+    return Peaks(
+        np.concatenate([x[0] for x in parts]),
+        np.concatenate([x[1] for x in parts]),
+        np.concatenate([x[2] for x in parts]),
+        n_frames,
+    )
+
+
+_CHUNK_FRAMES = int(round(FPS)) * 600  # ~10 min of frames per chunk
+
+
+def _find_peaks(logspec: np.ndarray, t0: int, n_frames: int) -> Peaks:
+    """Every candidate peak of ``logspec``, whose rows are frames t0, t0+1, ..."""
     win = max(3, int(WHITEN_S * FPS))
     white = logspec - uniform_filter1d(logspec, size=win, axis=0, mode="nearest")
     local_max = maximum_filter(logspec, size=(2 * PEAK_DT + 1, 2 * PEAK_DF + 1), mode="nearest")
@@ -167,13 +192,12 @@ def find_peaks(logspec: np.ndarray, density: float = REF_DENSITY) -> Peaks:
     den = a - 2 * b + c
     delta = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / np.where(den == 0, 1, den), 0.0)
     delta = np.clip(delta, -0.5, 0.5)
-    peaks = Peaks(
-        t.astype(np.int32),
+    return Peaks(
+        (t + t0).astype(np.int32),
         (f + delta).astype(np.float32),
         white[t, f].astype(np.float32),
         n_frames,
     )
-    return peaks.strongest(density)
 
 
 def signal_peaks(signal: Signal, density: float = REF_DENSITY) -> Peaks:
@@ -214,13 +238,37 @@ def pair_hashes(
     # enough following peaks to cover the whole target zone at this peak density
     span_s = (peaks.t[-1] - peaks.t[0] + 1) / FPS
     window = int(min(n - 1, max(8, np.ceil(1.25 * n / max(span_s, 1e-3) * DT_MAX / FPS))))
+    hs, ts = [], []
+    for a in range(0, n, _BLOCK):  # bounded memory on hours-long signals
+        h, rows = _pairs_block(t, f, peaks.strength, a, min(n, a + _BLOCK), window, fan_out, tempo)
+        hs.append(h)
+        ts.append(peaks.t[rows])
+    return np.concatenate(hs), np.concatenate(ts).astype(np.int32)
+
+
+_BLOCK = 8192
+
+
+def _pairs_block(
+    t: np.ndarray,
+    f: np.ndarray,
+    strength_all: np.ndarray,
+    a: int,
+    b: int,
+    window: int,
+    fan_out: int,
+    tempo: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of anchors a..b-1 (indices into the full peak list); returns (hashes, rows)."""
+    n = len(t)
     k = np.arange(1, window + 1)
-    j = np.arange(n)[:, None] + k[None, :]
+    i = np.arange(a, b)
+    j = i[:, None] + k[None, :]
     inside = j < n
     j = np.minimum(j, n - 1)
-    dt = np.rint((t[j] - t[:, None]) * tempo)
-    df = np.rint(f[j]) - np.rint(f[:, None])
-    f1 = np.rint(f)[:, None]
+    dt = np.rint((t[j] - t[i, None]) * tempo)
+    df = np.rint(f[j]) - np.rint(f[i, None])
+    f1 = np.rint(f[i])[:, None]
     ok = (
         inside
         & (dt >= DT_MIN)
@@ -231,8 +279,8 @@ def pair_hashes(
     )
     # targets: the strongest peaks of the zone (they survive noise best), spread over
     # the whole zone so time differences carry more information than nearest neighbours
-    strength = np.where(ok, peaks.strength[j], -np.inf)
     if window > fan_out:
+        strength = np.where(ok, strength_all[j], -np.inf)
         top = np.argpartition(-strength, fan_out - 1, axis=1)[:, :fan_out]
         sel = np.zeros_like(ok)
         np.put_along_axis(sel, top, True, axis=1)
@@ -243,7 +291,7 @@ def pair_hashes(
         | ((df[rows, cols] + DF_MAX).astype(np.uint32) << DT_BITS)
         | dt[rows, cols].astype(np.uint32)
     )
-    return h, peaks.t[rows].astype(np.int32)
+    return h, rows + a
 
 
 def fingerprint(signal: Signal) -> tuple[np.ndarray, np.ndarray]:
