@@ -189,3 +189,27 @@ def test_demo_catalog_is_served(tmp_path: Path) -> None:
         assert verify_key(c.store, key) is not None
     finally:
         c.close()
+
+
+def test_cli_demo_serves_with_the_key_in_the_banner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tonearm.cli.core as core
+
+    calls: list[tuple[Settings, str, int, list[str]]] = []
+    monkeypatch.setattr(
+        core,
+        "serve_catalog",
+        lambda s, host, port, banner=None: calls.append((s, host, port, banner or [])),
+    )
+    data = tmp_path / "demo"
+    r = _cli().invoke(
+        app,
+        ["demo", "--data", str(data), "--port", "8765", "--host", "127.0.0.1", "--limit", "1",
+         "--analyses", ""],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    (settings, host, port, banner) = calls[0]
+    key = (data / "demo_api_key.txt").read_text().strip()
+    assert settings.data == data and (host, port) == ("127.0.0.1", 8765)
+    assert any(key in line for line in banner)
