@@ -256,3 +256,56 @@ def test_upload_gives_a_source_url(
 def test_audd_style_upload_goes_to_audd(client: TestClient) -> None:
     r = client.post("/upload", data={"api_token": "x", "audio_id": "1"}, follow_redirects=False)
     assert r.status_code == 307 and r.headers["location"].endswith("/upload/")
+
+
+def test_expired_result_is_404(
+    client: TestClient, catalog: Catalog, api_key: str, receiver: Receiver, click_wav: bytes
+) -> None:
+    receiver.files["/e.wav"] = (click_wav, "audio/wav")
+    rid = _post(client, api_key, {"sourceFileUrl": receiver.base + "/e.wav"}).json()["requestId"]
+    assert get_queue(catalog).wait(rid, 60).status == "succeeded"
+    assert client.get(f"/results/{rid}/analysis.json").status_code == 200
+    with catalog.store.transaction() as conn:
+        conn.execute(
+            "UPDATE jobs SET expires_at = '2000-01-01T00:00:00.000Z' WHERE job_id = ?", (rid,)
+        )
+    r = client.get(f"/results/{rid}/analysis.json")
+    assert r.status_code == 404 and r.json()["success"] is False
+
+
+def test_results_cannot_escape_their_folder(
+    client: TestClient, catalog: Catalog, api_key: str, receiver: Receiver, click_wav: bytes
+) -> None:
+    receiver.files["/t.wav"] = (click_wav, "audio/wav")
+    rid = _post(client, api_key, {"sourceFileUrl": receiver.base + "/t.wav"}).json()["requestId"]
+    get_queue(catalog).wait(rid, 60)
+    for name in ("..%2F..%2Ftonearm.db", "%2e%2e/%2e%2e/tonearm.db", ".analysis.json.tmp"):
+        r = client.get(f"/results/{rid}/{name}")
+        assert r.status_code == 404, name
+    # another key cannot read this request's status
+    from tonearm.catalog.keys import create_key
+
+    other, _ = create_key(catalog.store, "other")
+    assert client.get(f"/requests/{rid}", headers={"X-API-Key": other}).status_code == 404
+
+
+def test_upload_hostile_name_and_size(
+    client: TestClient, catalog: Catalog, api_key: str, click_wav: bytes
+) -> None:
+    r = client.post(
+        "/upload",
+        files={"file": ("../../etc/pass wd.wav", click_wav, "audio/wav")},
+        headers={"X-API-Key": api_key},
+    )
+    assert r.status_code == 200 and r.json()["sourceFileUrl"].endswith("/pass_wd.wav")
+    catalog.settings.max_upload_bytes = 1000
+    try:
+        r = client.post(
+            "/upload",
+            files={"file": ("big.wav", click_wav, "audio/wav")},
+            headers={"X-API-Key": api_key},
+        )
+    finally:
+        catalog.settings.max_upload_bytes = 200 * 1024 * 1024
+    assert r.status_code == 413 and r.json()["success"] is False
+    assert client.get("/uploads/" + "a" * 32 + "/x.wav").status_code == 404
