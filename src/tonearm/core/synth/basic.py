@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import signal as sps
 
 from tonearm.core.audio.signal import Signal
@@ -86,15 +87,18 @@ def noise_array(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
         raise ValueError(f"unknown noise color {color!r}; one of {NOISE_COLORS}")
     if n <= 0:
         return np.zeros(0, dtype=np.float32)
-    w = rng.standard_normal(n)
-    if color != "white":
-        spec = np.fft.rfft(w)
+    if color == "white":
+        w = rng.standard_normal(n)
+    else:
+        # shape a slightly longer block of FFT-friendly length (prime lengths are slow)
+        m = sp_fft.next_fast_len(n, real=True)
+        spec = sp_fft.rfft(rng.standard_normal(m))
         f = np.arange(spec.size, dtype=np.float64)
         f[0] = 1.0
         exponent = {"pink": -0.5, "brown": -1.0, "blue": 0.5, "violet": 1.0}[color]
         spec *= f**exponent
         spec[0] = 0.0
-        w = np.fft.irfft(spec, n)
+        w = sp_fft.irfft(spec, m)[:n]
     peak = float(np.max(np.abs(w))) or 1.0
     return (w / peak).astype(np.float32)
 
