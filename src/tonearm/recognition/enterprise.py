@@ -165,6 +165,7 @@ def _song_position(catalog: Catalog, signal: Signal, c0: float, m: Any, duration
     return 0.0  # the song starts inside this chunk: its beginning is what plays
 
 
+SHORT_PIECE_S = 5.0
 MIN_PLAY_S = 2.0  # a lone, weak blip shorter than this is not a track played
 SURE_SCORE = 0.9
 
@@ -205,10 +206,12 @@ def merge_chunks(matches: list[ChunkMatch], *, gap_s: float = CHUNK_S + 1.0) -> 
     open_: dict[str, ChunkMatch] = {}
     for cm in sorted(matches, key=lambda x: (x.file_start_s, -x.score)):
         p = open_.get(cm.asset_id)
+        short = min(cm.file_end_s - cm.file_start_s, p.file_end_s - p.file_start_s) if p else 0
         if (
             p is not None
             and cm.file_start_s - p.file_end_s <= gap_s
-            and abs(cm.anchor_s - p.anchor_s) <= 2.0
+            # same alignment; a piece of a few seconds may carry a poor offset estimate
+            and (abs(cm.anchor_s - p.anchor_s) <= 2.0 or short < SHORT_PIECE_S)
         ):
             p.file_end_s = max(p.file_end_s, cm.file_end_s)
             p.score = max(p.score, cm.score)
@@ -246,7 +249,17 @@ def scan_file(
     windows = service.scan_windows(
         catalog, part, window_s=CHUNK_S, hop_s=HOP_S, top_k=TOP_K, progress=progress
     )
-    by_chunk = {int(round((t0 + w.start_s - sf) / CHUNK_S)): w.matches for w in windows}
+    # chunk k -> (matches, file time where their query starts); a window that is not on
+    # the 12 s grid (one flush with the end of the file) serves the last, partial chunk
+    by_chunk: dict[int, tuple[list[Any], float]] = {}
+    for w in sorted(windows, key=lambda w: w.start_s):
+        start = t0 + w.start_s
+        k_f = (start - sf) / CHUNK_S
+        if abs(k_f - round(k_f)) < 1e-3:
+            by_chunk[int(round(k_f))] = (w.matches, start)
+        else:
+            k_last = int((t0 + w.end_s - sf - 1e-6) // CHUNK_S)
+            by_chunk.setdefault(k_last, (w.matches, start))
     assets: dict[str, Any] = {}
 
     def asset(aid: str) -> Any:
@@ -258,37 +271,36 @@ def scan_file(
     chunk_results: list[dict[str, Any]] = []
     for k in chunks:
         c0 = sf + k * CHUNK_S
-        matches = by_chunk.get(k)
+        c1 = min(duration, c0 + CHUNK_S)
+        matches, base = by_chunk.get(k, (None, c0))  # base: where their query starts
         if matches is None:
-            # the file's last, partial chunk has no full window: recognize it on its own
-            seg = signal.samples[:, int(c0 * sr) : int(min(duration, c0 + CHUNK_S) * sr)]
-            if seg.shape[1] < 3 * sr:
+            # the file's last, partial chunk has no window of its own: ask a full-length
+            # window ending at the end of the file (more context than the short tail)
+            if c1 - c0 < 1.0:
                 continue
+            base = max(0.0, duration - CHUNK_S)
+            seg = signal.samples[:, int(base * sr) : int(duration * sr)]
             matches = service.recognize(catalog, Signal(seg, sr), top_k=TOP_K)
         songs = []
         for m in matches:
             a = asset(m.asset_id)
-            if a is None:
+            speed = m.speed or 1.0
+            f_start = max(c0, base + m.query_start_s)
+            f_end = min(c1, base + m.query_end_s)
+            if a is None or f_end - f_start <= 0:
                 continue
-            pos = _song_position(catalog, signal, c0, m, duration)
-            cm = ChunkMatch(
-                m.asset_id,
-                k,
-                c0 + m.query_start_s,
-                c0 + m.query_end_s,
-                pos,
-                m.score,
-                m.speed or 1.0,
-            )
+            pos = _song_position(catalog, signal, base, m, duration)
+            pos += (f_start - (base + m.query_start_s)) * speed
+            cm = ChunkMatch(m.asset_id, k, f_start, f_end, pos, m.score, speed)
             found.append(cm)
             song = wire.enterprise_song(
                 a, score=m.score, song_offset_s=pos, returns=opts.returns, base_url=base_url
             )
             if opts.accurate_offsets:
-                song["start_offset"] = int(round(m.query_start_s * 1000))
-                song["end_offset"] = int(round(m.query_end_s * 1000))
-                song["start_seconds"] = round(cm.file_start_s, 2)
-                song["end_seconds"] = round(cm.file_end_s, 2)
+                song["start_offset"] = int(round((f_start - c0) * 1000))
+                song["end_offset"] = int(round((f_end - c0) * 1000))
+                song["start_seconds"] = round(f_start, 2)
+                song["end_seconds"] = round(f_end, 2)
             songs.append(song)
         if songs:
             chunk_results.append({"songs": songs, "offset": wire.mmss(c0)})
