@@ -28,7 +28,6 @@ _COMPOUNDS = (
     (re.compile(r"\bdrum[\s\-_]*(?:and|&|n|'n')[\s\-_]*bass\b|\bdnb\b"), "drumandbass"),
     (re.compile(r"\b8[\s\-_]*bit\b"), "8bit"),
     (re.compile(r"\bpost[\s\-_]*rock\b"), "postrock"),
-    (re.compile(r"\bedm\b"), "edm electronic dance"),
 )
 
 STOPWORDS = frozenset(

@@ -558,6 +558,8 @@ def search(
                 lacking = keyword_rows(catalog, idx, sorted(pq.excluded), allowed, ("lacks",))
                 rankings.append((lacking, weight * 0.5))
     rows, scores = fuse(rankings)
+    if idx.size == 0 and encoder is not None and method != "keyword":
+        used_semantic = True  # nothing to rank, but this is how it would have been ranked
 
     if pq.excluded and rows.size:
         drop = fts.matching_ids(
