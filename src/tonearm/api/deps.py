@@ -46,7 +46,12 @@ async def audd_params(request: Request) -> dict[str, object]:
     if request.method == "POST":
         if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
             try:
-                form = await request.form()
+                # base64 `audio` sent as a multipart text field is ~4/3 of the file size;
+                # Starlette's 1 MB default per field would refuse a normal excerpt
+                settings = get_catalog(request).settings
+                form = await request.form(
+                    max_part_size=int(settings.recognize_max_bytes * 1.4) + 4096
+                )
             except Exception as e:
                 raise AuddError(700) from e
             for k, v in form.multi_items():

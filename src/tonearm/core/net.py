@@ -80,7 +80,8 @@ def guard_url(url: str, allow_private: bool = False) -> str:
     return addrs[0]
 
 
-def _check_peer(resp: httpx.Response) -> None:
+def check_peer(resp: httpx.Response) -> None:
+    """Refuse a response whose connected peer is a forbidden address (rebinding)."""
     stream = resp.extensions.get("network_stream")
     peer = stream.get_extra_info("server_addr") if stream is not None else None
     if peer and _forbidden(ipaddress.ip_address(str(peer[0]).split("%")[0])):
@@ -112,7 +113,7 @@ def fetch_bytes(
             try:
                 with client.stream("GET", current, headers={"User-Agent": "tonearm"}) as resp:
                     if not allow_private:
-                        _check_peer(resp)
+                        check_peer(resp)
                     if resp.is_redirect:
                         loc = resp.headers.get("location")
                         if not loc:

@@ -362,7 +362,7 @@ def _reader_main(
         import av
         import httpx
 
-        from tonearm.core.net import UnsafeURL, _check_peer, guard_url
+        from tonearm.core.net import UnsafeURL, check_peer, guard_url
 
         current = url
         with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
@@ -376,7 +376,7 @@ def _reader_main(
                     "GET", current, headers={"User-Agent": "tonearm", "Icy-MetaData": "0"}
                 ) as resp:
                     if not allow_private:
-                        _check_peer(resp)
+                        check_peer(resp)
                     if resp.is_redirect and resp.headers.get("location"):
                         current = str(resp.url.join(resp.headers["location"]))
                         continue
