@@ -208,7 +208,10 @@ def part_dup(quick: bool, cache: dict[str, Any]) -> dict[str, Any]:
     if "synth" not in cache:
         cache["synth"] = synth_sfx(4 if quick else 6)
     ssigs, slabs = cache["synth"]
-    rsigs, rlabs = cache.get("real", ([], []))
+    if "real" not in cache:
+        rs, rl, _ = real_sfx()
+        cache["real"] = (rs, rl)
+    rsigs, rlabs = cache["real"]
     base = list(ssigs) + [s for s, lab in zip(rsigs, rlabs, strict=True) if lab]
     labels = list(slabs) + [lab for lab in rlabs if lab]
     if quick:
@@ -234,9 +237,24 @@ def part_dup(quick: bool, cache: dict[str, Any]) -> dict[str, Any]:
         rec = float((pos >= thr).mean())
         fp = int((neg >= thr).sum())
         prec = float((pos >= thr).sum() / max(1, (pos >= thr).sum() + fp))
+        grid = {}
+        best_f1, best_t = -1.0, thr
+        for t in np.round(np.arange(0.80, 1.0001, 0.005), 3):
+            tp = int((pos >= t).sum())
+            fp_t = int((neg >= t).sum())
+            r_t = tp / len(pos)
+            p_t = tp / max(1, tp + fp_t)
+            f1 = 2 * p_t * r_t / max(1e-9, p_t + r_t)
+            if f1 > best_f1:
+                best_f1, best_t = f1, float(t)
+            if abs((t * 100) % 1) < 1e-6:  # report every 0.01
+                grid[f"{t:.2f}"] = {"recall": round(r_t, 3), "precision": round(p_t, 3)}
         out[name] = {
             "model_id": model_id,
             "roc_auc": round(roc_auc(pos, neg), 4),
+            "best_f1_threshold": best_t,
+            "best_f1": round(best_f1, 4),
+            "by_threshold": grid,
             "threshold_in_use": thr,
             "recall_at_threshold": round(rec, 4),
             "precision_at_threshold": round(prec, 4),
