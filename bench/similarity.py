@@ -312,6 +312,7 @@ def part_latency(quick: bool) -> dict[str, Any]:
             "exact_p95_ms": round(1000 * float(np.percentile(te, 95)), 3),
             "hnsw_recall@20": round(float(np.mean(recall)), 4),
         }
+        print(json.dumps({f"n={n}": out[f"n={n}"]}), file=sys.stderr, flush=True)
     return out
 
 
