@@ -363,3 +363,20 @@ def test_redis_limiter_is_shared_between_processes() -> None:
     finally:
         for name in a.client.scan_iter(f"{prefix}*"):
             a.client.delete(name)
+
+
+def test_bookkeeping_failures_never_break_answers(
+    pclient: TestClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = new_key(pclient, admin_headers)
+    platform = pclient.app.state.platform  # type: ignore[attr-defined]
+
+    def down(*a: Any, **k: Any) -> Any:
+        raise ConnectionError("database restarting")
+
+    monkeypatch.setattr(platform, "admit", down)
+    monkeypatch.setattr(platform, "record", down)
+    r = pclient.get("/developer/v1/probe/x", headers={"X-API-Key": key})
+    assert r.status_code == 200 and r.json()["results"] == ["x"]
+    r = pclient.post("/recognize", data={"api_token": key})
+    assert r.json()["status"] == "success"

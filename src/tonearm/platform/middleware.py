@@ -23,6 +23,7 @@ Credits of a request: ``request.state.credits`` when the route sets it; else Aud
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -40,6 +41,8 @@ from tonearm.catalog.keys import verify_key
 from tonearm.platform.service import Admission, Platform
 from tonearm.platform.usage import UsageRecord, iso
 from tonearm.storage.base import ApiKey
+
+log = logging.getLogger("tonearm.platform")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -206,26 +209,46 @@ class PlatformMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            state = scope.get("state") or {}
-            known: ApiKey | None = state.get("api_key") or key
-            if known is not None:
-                if key is None:
-                    self.platform.count_late(known)
-                body = bytes(captured)
-                outcome, error, credits = self._outcome(family, status["code"], body, scope)
-                if "credits" in state:
-                    credits = int(state["credits"])
-                elif credits and family == "audjust":
-                    credits = await self._unless_queued(body, credits)
-                self._record(
-                    scope, family, known, started, t0, status["code"], outcome, error, credits
-                )
+            try:
+                await self._after(scope, family, key, started, t0, status["code"], captured)
+            except Exception:
+                # bookkeeping must never break an answer already sent
+                log.warning("platform: could not record usage", exc_info=True)
+
+    async def _after(
+        self,
+        scope: Scope,
+        family: str,
+        key: ApiKey | None,
+        started: datetime,
+        t0: float,
+        code: int,
+        captured: bytearray,
+    ) -> None:
+        state = scope.get("state") or {}
+        known: ApiKey | None = state.get("api_key") or key
+        if known is None:
+            return
+        if key is None:
+            await anyio.to_thread.run_sync(self.platform.count_late, known)
+        body = bytes(captured)
+        outcome, error, credits = self._outcome(family, code, body, scope)
+        if "credits" in state:
+            credits = int(state["credits"])
+        elif credits and family == "audjust":
+            credits = await self._unless_queued(body, credits)
+        self._record(scope, family, known, started, t0, code, outcome, error, credits)
 
     def _admit(self, token: str) -> tuple[ApiKey | None, Admission | None]:
-        key = verify_key(self.platform.store, token)
-        if key is None:
-            return None, None  # the route answers 401 / #900 in its own format
-        return key, self.platform.admit(key)
+        try:
+            key = verify_key(self.platform.store, token)
+            if key is None:
+                return None, None  # the route answers 401 / #900 in its own format
+            return key, self.platform.admit(key)
+        except Exception:
+            # the database is away: let the route run and fail in its family's format
+            log.warning("platform: could not check limits", exc_info=True)
+            return None, None
 
     async def _peek_body(
         self, request: Request, scope: Scope, receive: Receive
