@@ -53,7 +53,10 @@ async def audd_params(request: Request) -> dict[str, object]:
                     max_part_size=int(settings.recognize_max_bytes * 1.4) + 4096
                 )
             except Exception as e:
-                raise AuddError(700) from e
+                # a field over the part limit is an over-sized excerpt, anything else is a
+                # body we could not read
+                too_big = "maximum size" in str(getattr(e, "detail", e))
+                raise AuddError(400 if too_big else 700) from e
             for k, v in form.multi_items():
                 params[k] = v
         elif ctype.startswith("application/json"):
