@@ -376,3 +376,57 @@ def test_postgres_pool_is_bounded_and_transactions_see_their_writes() -> None:
         assert created[0] <= 2  # never more than pool_size connections
     finally:
         s.drop_schema()
+
+
+@pytest.mark.postgres
+def test_copy_an_embedded_catalog_to_postgres(tmp_path: Path) -> None:
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    from typer.testing import CliRunner
+
+    from tonearm.cli import _register
+    from tonearm.cli.common import app
+    from tonearm.storage.postgres import PostgresStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    src = SqliteStore(data / "tonearm.db")
+    a1 = src.add_asset(fields(1), [Analysis("", "fingerprint", 1, {"n": 3}, b"\x01\x02")])
+    src.delete_asset(src.add_asset(fields(2)).asset_id)  # ids with a gap
+    a3 = src.add_asset(fields(3, kind="sfx"))
+    k = src.add_key("studio", "ta_abc", "hash-1", "plus")
+    insert_usage(
+        src,
+        [
+            UsageRecord(
+                k.key_id, "2026-01-01T00:00:00.000Z", "GET", "/x", "/x", "audd", 200, "ok", 1, 2.0
+            )
+        ],
+    )
+    src.close()
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    _register()
+    runner = CliRunner()
+    args = ["db", "copy", "--to", f"{PG_URL}?schema={schema}", "--data", str(data)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "assets: 2 rows copied" in r.stdout
+    r = runner.invoke(app, args)  # again: nothing twice
+    assert "assets: 0 rows copied" in r.stdout
+
+    dst = PostgresStore(PG_URL, schema=schema)
+    try:
+        assert [a.asset_id for a in dst.list_assets()] == [a1.asset_id, a3.asset_id]
+        assert dst.get_analysis(a1.asset_id, "fingerprint").blob == b"\x01\x02"
+        assert dst.key_by_hash("hash-1").tier == "plus"
+        assert credits_used(dst, k.key_id, "2000-01-01T00:00:00.000Z") == 1
+        # new ids continue after the copied ones
+        assert int(dst.add_asset(fields(4)).asset_id) > int(a3.asset_id)
+        assert dst.add_key("new", "ta_new", "hash-2").key_id > k.key_id
+    finally:
+        dst.drop_schema()
+    assert (
+        runner.invoke(app, ["db", "copy", "--to", "sqlite:///x", "--data", str(data)]).exit_code
+        == 2
+    )

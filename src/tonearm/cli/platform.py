@@ -104,6 +104,43 @@ def register(app: typer.Typer) -> None:
                 )
             out.print(t2)
 
+    db_app = typer.Typer(help="Database: move an embedded catalog to PostgreSQL.")
+
+    @db_app.command("copy")
+    def db_copy(
+        to: Annotated[str, typer.Option("--to", help="postgresql://... (optional ?schema=)")],
+        data: DataOpt = None,
+    ) -> None:
+        """Copy the embedded SQLite catalog (assets, analyses, keys, usage, jobs) to
+        PostgreSQL, keeping asset and key ids. Safe to run again: existing rows are kept."""
+        from tonearm.cli.common import settings_for
+        from tonearm.storage.postgres import PostgresStore, copy_catalog, split_schema
+        from tonearm.storage.sqlite import SqliteStore
+
+        if not to.startswith("postgres"):
+            console.print("[red]error:[/] --to must be a postgresql:// URL")
+            raise typer.Exit(2)
+        s = settings_for(data)
+        if not s.db_path.is_file():
+            console.print(f"[red]error:[/] no catalog at {s.db_path}")
+            raise typer.Exit(1)
+        src = SqliteStore(s.db_path)
+        url, schema = split_schema(to)
+        dst = PostgresStore(url, schema=schema)
+        try:
+            counts = copy_catalog(src, dst)
+        finally:
+            src.close()
+            dst.close()
+        for table, n in counts.items():
+            out.print(f"{table}: {n} rows copied")
+        out.print(
+            "done; point TONEARM_DATABASE_URL at it (files stay in the data directory; "
+            "search's keyword index is rebuilt by the search service)"
+        )
+
+    app.add_typer(db_app, name="db")
+
     @app.command()
     def worker(
         workers: Annotated[int, typer.Option("--workers", "-w", help="Worker threads")] = 2,
