@@ -31,7 +31,8 @@ import numpy as np
 from numba import njit
 
 BEATS_PER_BAR = 4
-MAX_BEATS = 4000  # similarity strings grow as n**2 / 2: 4000 beats is ~8 M characters
+MAX_BEATS = 2500  # similarity strings grow as n**2 / 2: 2500 beats is ~3 M characters
+MAX_DP_CELLS = 12_000_000  # (output time units) x beats: bounds the search's memory
 MAX_TARGET_S = 3 * 3600.0
 
 # cost model (dimensionless; a cut between two unrelated beats costs about 1)
@@ -130,27 +131,27 @@ def jump_dissimilarity(sim: np.ndarray, n_positions: int, context_beats: int = 4
 
     Returns
     -------
-    np.ndarray, shape (n_positions, n_positions), float64 in [0, 1]
+    np.ndarray, shape (n_positions, n_positions), float32 in [0, 1]
         ``out[b, a]``; the diagonal is 0.
     """
     n = n_positions
     nb = sim.shape[0]
-    big = np.zeros((n + 2 * context_beats, n + 2 * context_beats), dtype=np.float64)
+    big = np.zeros((n + 2 * context_beats, n + 2 * context_beats), dtype=np.float32)
     valid = np.zeros_like(big)
     o = context_beats
     big[o : o + nb, o : o + nb] = sim
     valid[o : o + nb, o : o + nb] = 1.0
     # past side (k < 0: the beats just played vs the beats before the landing) and future
     # side (k >= 0: the beats that would have come vs the beats that will come)
-    num = np.zeros((2, n, n))
-    den = np.zeros((2, n, n))
+    num = np.zeros((2, n, n), dtype=np.float32)
+    den = np.zeros((2, n, n), dtype=np.float32)
     for w, k in zip(
         stripe_weights(context_beats), range(-context_beats, context_beats), strict=True
     ):
         sl = slice(o + k, o + k + n)
         side = 0 if k < 0 else 1
-        num[side] += w * big[sl, sl]
-        den[side] += w * valid[sl, sl]
+        num[side] += np.float32(w) * big[sl, sl]
+        den[side] += np.float32(w) * valid[sl, sl]
     with np.errstate(invalid="ignore", divide="ignore"):
         both = np.where(den.sum(0) > 0, num.sum(0) / np.maximum(den.sum(0), 1e-12), 0.0)
         side_mean = np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
@@ -219,15 +220,19 @@ def _candidate_jumps(
     """Jumps worth considering: each source's best forward and backward targets, plus
     every jump by about ``needed_offset`` beats (the single cut that fixes the length)."""
     n = dis.shape[0]
-    b_idx, a_idx = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    off = a_idx - b_idx
-    cost = dis + jump_penalty(off)
+    idx = np.arange(n, dtype=np.int32)
+    off = idx[None, :] - idx[:, None]  # (b, a) -> a - b
+    cost = (dis + jump_penalty(off)).astype(np.float32)
     # never from the very end (after the last decay) nor onto it
-    allowed = (np.abs(off) >= min_jump) & (b_idx >= 1) & (b_idx <= n - 2) & (a_idx <= n - 2)
-    cost = np.where(allowed, cost, np.inf)
+    allowed = np.abs(off) >= min_jump
+    allowed[0, :] = False
+    allowed[n - 1, :] = False
+    allowed[:, n - 1] = False
+    cost[~allowed] = np.inf
+    del allowed
     keep = np.zeros((n, n), dtype=bool)
-    for direction in (off > 0, off < 0):
-        c = np.where(direction, cost, np.inf)
+    for sign in (1, -1):
+        c = np.where(off * sign > 0, cost, np.float32(np.inf))
         k = min(top_k, n - 1)
         if k <= 0:
             continue
@@ -465,14 +470,23 @@ def resize(
     n = len(bnd)
     end = n - 1
     beat_s = float(np.median(np.diff(bnd)))
-    unit_s = beat_s / UNITS_PER_BEAT
+    # half-beat resolution, or whole beats when the search would be too large
+    upb = UNITS_PER_BEAT
+    if (target_s / beat_s + tolerance_beats) * upb * n > MAX_DP_CELLS / 2:
+        upb = 1
+    if (target_s / beat_s + tolerance_beats) * upb * n > MAX_DP_CELLS:
+        longest = MAX_DP_CELLS / n * beat_s - tolerance_beats * beat_s
+        raise ResizeInputError(
+            f"targetLengthSeconds is too long for a song of {end} beats (at most {longest:.0f} s)"
+        )
+    unit_s = beat_s / upb
     units = time_units(bnd, unit_s)
     dis = jump_dissimilarity(sim, n, context_beats)
 
     # the DP counts output time in units of half a beat; segments play whole beats
     target_beats = target_s / beat_s
     target_units = target_s / unit_s
-    tol_units = tolerance_beats * UNITS_PER_BEAT
+    tol_units = tolerance_beats * upb
     lo = max(1, int(math.floor(target_units - tol_units)))
     hi = int(math.ceil(target_units + tol_units))
     e_max = hi
@@ -486,7 +500,7 @@ def resize(
     edits: list[Edit] = []
     seen: set[tuple[tuple[int, int], ...]] = set()
     window = np.arange(lo, min(hi, e_max) + 1)
-    dur_pen = DURATION_PENALTY_PER_BEAT * np.abs(window - target_units) / UNITS_PER_BEAT
+    dur_pen = DURATION_PENALTY_PER_BEAT * np.abs(window - target_units) / upb
     # big problems (long songs lengthened a lot) take several paths per DP run
     work = len(src) * e_max
     per_run = int(np.clip(math.ceil(work * n_results / 1.5e8), 1, 6))
