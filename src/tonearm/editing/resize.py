@@ -33,6 +33,7 @@ from numba import njit
 BEATS_PER_BAR = 4
 MAX_BEATS = 2500  # similarity strings grow as n**2 / 2: 2500 beats is ~3 M characters
 MAX_DP_CELLS = 12_000_000  # (output time units) x beats: bounds the search's memory
+FINE_DP_CELLS = 250_000  # above this many (target beats x beats), search in whole beats
 MAX_TARGET_S = 3 * 3600.0
 
 # cost model (dimensionless; a cut between two unrelated beats costs about 1)
@@ -312,6 +313,42 @@ def _solve(
     )
 
 
+@njit(cache=True)
+def _backtrack_kernel(
+    src: np.ndarray,
+    units: np.ndarray,
+    from_h: np.ndarray,
+    h_edge: np.ndarray,
+    e: int,
+    i: int,
+    min_seg: int,
+) -> np.ndarray:  # pragma: no cover - jitted
+    """Segments as rows (start, end), last segment first; zero rows if no path."""
+    out = np.zeros((from_h.shape[0] + 1, 2), dtype=np.int64)
+    n_out = 0
+    seg_end = i
+    for _ in range(from_h.shape[0] + from_h.shape[1] + 10):
+        if from_h[e, i]:
+            e -= units[i] - units[i - min_seg]
+            i -= min_seg
+            out[n_out, 0] = i  # the segment started here, in h[e, i]
+            out[n_out, 1] = seg_end
+            n_out += 1
+            if e == 0 and i == 0:
+                return out[:n_out]
+            k = h_edge[e, i]
+            if k < 0:
+                return out[:0]
+            i = src[k]
+            seg_end = i
+        else:
+            e -= units[i] - units[i - 1]
+            i -= 1
+            if e < 0 or i < 0:
+                return out[:0]
+    return out[:0]
+
+
 def _backtrack(
     graph: _Graph,
     units: np.ndarray,
@@ -322,27 +359,12 @@ def _backtrack(
     min_seg: int,
 ) -> list[tuple[int, int]] | None:
     """Segments (start, end) of the best path ending in state g[e, i]."""
-    segments: list[tuple[int, int]] = []
-    seg_end = i
-    for _ in range(from_h.shape[0] + from_h.shape[1] + 10):
-        if from_h[e, i]:
-            e -= int(units[i] - units[i - min_seg])
-            i -= min_seg
-            segments.append((i, seg_end))  # the segment started here, in h[e, i]
-            if e == 0 and i == 0:
-                segments.reverse()
-                return segments
-            k = int(h_edge[e, i])
-            if k < 0:
-                return None
-            i = int(graph.src[k])
-            seg_end = i
-        else:
-            e -= int(units[i] - units[i - 1])
-            i -= 1
-            if e < 0 or i < 0:
-                return None
-    return None
+    rows = _backtrack_kernel(
+        graph.src.astype(np.int64), units.astype(np.int64), from_h, h_edge, e, i, min_seg
+    )
+    if len(rows) == 0:
+        return None
+    return [(int(a), int(b)) for a, b in rows[::-1]]
 
 
 def time_units(boundaries: np.ndarray, unit_s: float) -> np.ndarray:
@@ -472,8 +494,8 @@ def resize(
     beat_s = float(np.median(np.diff(bnd)))
     # half-beat resolution, or whole beats when the search would be too large
     upb = UNITS_PER_BEAT
-    if (target_s / beat_s + tolerance_beats) * upb * n > MAX_DP_CELLS / 2:
-        upb = 1
+    if (target_s / beat_s + tolerance_beats) * n > FINE_DP_CELLS:
+        upb = 1  # long song and long target: whole beats keep it well under a second
     if (target_s / beat_s + tolerance_beats) * upb * n > MAX_DP_CELLS:
         longest = MAX_DP_CELLS / n * beat_s - tolerance_beats * beat_s
         raise ResizeInputError(
@@ -503,7 +525,7 @@ def resize(
     dur_pen = DURATION_PENALTY_PER_BEAT * np.abs(window - target_units) / upb
     # big problems (long songs lengthened a lot) take several paths per DP run
     work = len(src) * e_max
-    per_run = int(np.clip(math.ceil(work * n_results / 1.5e8), 1, 6))
+    per_run = int(np.clip(math.ceil(work * n_results / 5e7), 1, 8))
     chosen_cuts: list[tuple[int, int]] = []
 
     def near_chosen(cuts: list[tuple[int, int]]) -> bool:
