@@ -124,6 +124,18 @@ def _int(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
     return min(n, hi)
 
 
+def _float(value: str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        f = float(value)
+    except ValueError:
+        raise AudioScapeError(400, f"{name} must be a number") from None
+    if not np.isfinite(f):
+        raise AudioScapeError(400, f"{name} must be a number")
+    return f
+
+
 def facets(catalog: Catalog) -> dict[str, Any]:
     st = catalog.store
     genres = st.execute(
@@ -156,8 +168,17 @@ def list_filtered(
     q: str | None,
     limit: int,
     offset: int,
+    min_duration: float | None = None,
+    max_duration: float | None = None,
 ) -> tuple[list[Asset], int]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
+    if min_duration is not None:
+        where.append("duration >= ?")
+        params.append(min_duration)
+    if max_duration is not None:
+        where.append("duration <= ?")
+        params.append(max_duration)
     for col, val in (
         ("kind", kind),
         ("genre", genre),
@@ -195,6 +216,8 @@ def ui_assets(
     category: str | None = None,
     subcategory: str | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
+    min_duration: str | None = None,
+    max_duration: str | None = None,
     limit: str | None = None,
     offset: str | None = None,
 ) -> dict[str, Any]:
@@ -202,8 +225,9 @@ def ui_assets(
         raise AudioScapeError(400, "kind must be music or sfx")
     n_limit = _int(limit, "limit", 20, 1, MAX_LIMIT)
     n_offset = _int(offset, "offset", 0, 0, 10**9)
+    lo, hi = _float(min_duration, "min_duration"), _float(max_duration, "max_duration")
     rows, total = list_filtered(
-        catalog, kind, genre, category, subcategory, (q or "").strip(), n_limit, n_offset
+        catalog, kind, genre, category, subcategory, (q or "").strip(), n_limit, n_offset, lo, hi
     )
     return {
         "assets": [_asset_json(catalog, a) for a in rows],
