@@ -36,9 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tonearm.discovery import fts
+from tonearm.discovery import bm25, fts
 from tonearm.discovery import text as text_model
 from tonearm.discovery.artists import ArtistIndex, ArtistMatch, normalize_name
+from tonearm.discovery.bm25 import KeywordIndex
 from tonearm.discovery.describe import audio_words
 from tonearm.discovery.query import parse_query
 
@@ -142,6 +143,7 @@ class SearchIndex:
     audio_vecs: np.ndarray | None = None  # (n, d) float32, unit rows (zeros where missing)
     audio_ok: np.ndarray | None = None  # (n,) bool
     texts: list[str] = field(default_factory=list)
+    keywords: KeywordIndex | None = None
 
     @property
     def size(self) -> int:
@@ -298,6 +300,7 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         if d["artist"]:
             artist_rows.setdefault(d["artist"], []).append(i)
     fts.sync(store, fts_rows)
+    keywords = KeywordIndex([fts_rows[int(a)][1] for a in ids])
     row_of = {int(a): i for i, a in enumerate(ids)}
     audio_vecs, audio_ok = _audio_vectors(store, row_of, n)
     text_vecs = _text_vectors(catalog, encoder, texts) if encoder is not None and n else None
@@ -320,6 +323,7 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         audio_vecs=audio_vecs,
         audio_ok=audio_ok,
         texts=texts,
+        keywords=keywords,
     )
 
 
@@ -335,24 +339,51 @@ def invalidate(catalog: Catalog) -> None:
     _state(catalog)["dirty"] = True
 
 
+def _change_marker(store: Any) -> tuple[Any, ...] | None:
+    """What this thread's connection has seen: other connections' commits (data_version)
+    and its own writes (total_changes). Unchanged marker: nothing was written since."""
+    conn_of = getattr(store, "_conn", None)
+    if conn_of is None:
+        return None
+    conn = conn_of()
+    version = conn.execute("PRAGMA data_version").fetchone()[0]
+    return (id(conn), version, conn.total_changes)
+
+
 def get_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
-    """The current index, rebuilt first if the catalog or the text model changed."""
+    """The current index, rebuilt first if the catalog or the text model changed.
+
+    The full change check (:func:`catalog_signature`, a few indexed aggregates) only runs
+    when this thread's database connection has seen a write since its last check.
+    """
     state = _state(catalog)
     model = encoder.name if encoder is not None else None
-    sig = catalog_signature(catalog.store)
+    markers: dict[int, Any] = state.setdefault("markers", {})
+    tid = threading.get_ident()
     idx: SearchIndex | None = state["index"]
-    if idx is not None and idx.signature == sig and idx.model == model and not state["dirty"]:
+    marker = _change_marker(catalog.store)
+    if (
+        idx is not None
+        and idx.model == model
+        and not state["dirty"]
+        and marker is not None
+        and markers.get(tid) == marker
+    ):
         return idx
-    with state["lock"]:
-        idx = state["index"]
-        sig = catalog_signature(catalog.store)
-        if idx is None or idx.signature != sig or idx.model != model or state["dirty"]:
-            state["dirty"] = False
-            t0 = time.perf_counter()
-            idx = build_index(catalog, encoder)
-            state["index"] = idx
-            log.info("search index: %d tracks in %.2f s", idx.size, time.perf_counter() - t0)
-        return idx
+    sig = catalog_signature(catalog.store)
+    if idx is None or idx.signature != sig or idx.model != model or state["dirty"]:
+        with state["lock"]:
+            idx = state["index"]
+            sig = catalog_signature(catalog.store)
+            if idx is None or idx.signature != sig or idx.model != model or state["dirty"]:
+                state["dirty"] = False
+                t0 = time.perf_counter()
+                idx = build_index(catalog, encoder)
+                state["index"] = idx
+                log.info("search index: %d tracks in %.2f s", idx.size, time.perf_counter() - t0)
+    markers[tid] = _change_marker(catalog.store)
+    assert idx is not None
+    return idx
 
 
 # -- ranking ---------------------------------------------------------------------------------
@@ -387,19 +418,20 @@ def semantic_rows(
 
 
 def keyword_rows(
-    catalog: Catalog,
-    idx: SearchIndex,
-    terms: list[str],
-    allowed: np.ndarray | None,
-    columns: tuple[str, ...] = fts.MATCH_COLUMNS,
+    idx: SearchIndex, terms: list[str], allowed: np.ndarray | None, group: str | None = None
 ) -> np.ndarray:
-    """Rows by FTS5 BM25 for any of ``terms``, best first."""
-    hits = fts.keyword_search(catalog.store, terms, MAX_CANDIDATES, columns)
-    rows = [idx.row_of[a] for a, _ in hits if a in idx.row_of]
-    out = np.array(rows, dtype=np.int64)
-    if allowed is not None and out.size:
-        out = out[allowed[out]]
-    return out
+    """Rows by BM25F for any of ``terms``, best first; with ``group`` ("lacks"): the rows
+    whose fields of that group contain one of them, in catalog order."""
+    kw = idx.keywords
+    if kw is None or not terms:
+        return np.zeros(0, dtype=np.int64)
+    if group is not None:
+        rows = kw.rows_with(terms, group)
+        return rows if allowed is None else rows[allowed[rows]]
+    scores = kw.scores(terms)
+    if scores is None:
+        return np.zeros(0, dtype=np.int64)
+    return bm25.rank(scores, allowed, MAX_CANDIDATES)
 
 
 def _centroid_rows(
@@ -553,24 +585,22 @@ def search(
             rankings.append((semantic_rows(idx, qvec, allowed), weight))
             used_semantic = True
         if method != "semantic" or not semantic_ok:
-            rankings.append((keyword_rows(catalog, idx, terms, allowed), weight))
+            rankings.append((keyword_rows(idx, terms, allowed), weight))
             if pq.excluded:  # "without drums" also finds tracks whose metadata says so
-                lacking = keyword_rows(catalog, idx, sorted(pq.excluded), allowed, ("lacks",))
+                lacking = keyword_rows(idx, sorted(pq.excluded), allowed, "lacks")
                 rankings.append((lacking, weight * 0.5))
     rows, scores = fuse(rankings)
     if idx.size == 0 and encoder is not None and method != "keyword":
         used_semantic = True  # nothing to rank, but this is how it would have been ranked
 
     if pq.excluded and rows.size:
-        drop = fts.matching_ids(
-            catalog.store, pq.excluded, ("name", "genre", "tags", "description")
-        )
-        demote = fts.matching_ids(catalog.store, pq.excluded, ("sound",))
-        keep = np.array([int(idx.ids[r]) not in drop for r in rows], dtype=bool)
+        assert idx.keywords is not None
+        drop = idx.keywords.rows_with(pq.excluded, "meta")
+        demote = idx.keywords.rows_with(pq.excluded, "sound")
+        keep = ~np.isin(rows, drop)
         rows, scores = rows[keep], scores[keep]
-        if demote and rows.size:
-            factor = np.array([DEMOTE if int(idx.ids[r]) in demote else 1.0 for r in rows])
-            scores = scores * factor
+        if demote.size and rows.size:
+            scores = scores * np.where(np.isin(rows, demote), DEMOTE, 1.0)
             order = np.argsort(-scores, kind="stable")
             rows, scores = rows[order], scores[order]
 
