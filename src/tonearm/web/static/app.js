@@ -160,6 +160,7 @@ async function route() {
   const page = routes[r.name] || routes.search;
   try {
     await page(main, r);
+    syncPlayButtons();
   } catch (e) {
     status(e.message, "error");
   }
