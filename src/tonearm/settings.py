@@ -41,6 +41,16 @@ class Settings(BaseSettings):
 
     # jobs
     workers: int = 2
+    queue_url: str | None = Field(
+        default=None, description="redis://... for a shared job queue (default: SQLite in DATA)"
+    )
+    results_ttl_days: float = Field(default=30, description="How long results are kept")
+    upload_ttl_s: float = Field(default=3600, description="How long /upload files are kept")
+
+    # models
+    audio_embedding: str = Field(
+        default="auto", description="auto (aisfx when torch is installed), model, or dsp"
+    )
 
     # platform: per-key rate limits and credit quotas (tiers), shared state for scale-out
     rate_limits: bool = Field(

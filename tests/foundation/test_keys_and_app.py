@@ -117,3 +117,11 @@ def test_oversized_body_is_refused_in_each_family_format(catalog: Catalog) -> No
         assert r.status_code == 413 and "too large" in r.json()["error"]
         r = c.post("/analyze", content=big, headers={"X-API-Key": "k"})
         assert r.status_code == 413 and r.json()["success"] is False
+
+
+def test_unknown_tier_is_refused(catalog: Catalog) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown tier"):
+        create_key(catalog.store, "bob", tier="platinum")
+    assert catalog.store.list_keys() == []

@@ -103,3 +103,11 @@ def test_kind_is_constrained(tmp_path) -> None:
     s = SqliteStore(tmp_path / "t.db")
     with pytest.raises(sqlite3.IntegrityError):
         s.add_asset(_fields(kind="video"))
+
+
+def test_hostile_ids_are_not_found_rather_than_errors(tmp_path) -> None:
+    s = SqliteStore(tmp_path / "t.db")
+    s.add_asset(_fields())
+    for bad in ("9" * 30, "abc", "", "-1", "1.5", "１"):
+        assert s.get_asset(bad) is None
+        assert s.get_analysis(bad, "beats") is None

@@ -20,7 +20,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("tonearm.api")
 
-AUDJUST_PREFIXES = ("/analyze", "/resize", "/export", "/results", "/loop")
+AUDJUST_PREFIXES = (
+    "/analyze",
+    "/resize",
+    "/export",
+    "/results",
+    "/loop",
+    "/requests",
+    "/uploads",
+    "/webhooks",
+)
 AUDIOSCAPE_PREFIX = "/developer/"
 
 

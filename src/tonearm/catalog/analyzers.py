@@ -56,6 +56,7 @@ ANALYZER_MODULES = (
     "tonearm.recognition.analyzer",
     "tonearm.editing.analyzer",
     "tonearm.discovery.analyzer",
+    "tonearm.discovery.search_analyzer",
 )
 
 

@@ -18,7 +18,15 @@ COMMAND_MODULES = (
 )
 
 
+_registered = False
+
+
 def _register() -> None:
+    """Register every capability's commands once (tests call this repeatedly)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
     for name in COMMAND_MODULES:
         try:
             mod = importlib.import_module(name)

@@ -135,7 +135,7 @@ class SqliteStore:
         return self._asset(row)
 
     def get_asset(self, asset_id: str) -> Asset | None:
-        if not str(asset_id).isdigit():
+        if not _is_row_id(asset_id):
             return None
         rows = self.execute("SELECT * FROM assets WHERE asset_id = ?", (int(asset_id),))
         return self._asset(rows[0]) if rows else None
@@ -210,6 +210,8 @@ class SqliteStore:
         )
 
     def get_analysis(self, asset_id: str, name: str) -> Analysis | None:
+        if not _is_row_id(asset_id):
+            return None
         rows = self.execute(
             "SELECT * FROM analyses WHERE asset_id = ? AND name = ?", (int(asset_id), name)
         )
@@ -259,6 +261,12 @@ class SqliteStore:
                 (utcnow(), key_id_or_prefix, key_id_or_prefix, key_id_or_prefix),
             )
             return cur.rowcount > 0
+
+
+def _is_row_id(asset_id: object) -> bool:
+    """A numeric string that fits SQLite's 64-bit integer keys."""
+    s = str(asset_id)
+    return s.isascii() and s.isdigit() and len(s) <= 18
 
 
 def _split_sql(sql: str) -> list[str]:
