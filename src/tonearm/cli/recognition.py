@@ -12,18 +12,9 @@ from tonearm.cli.common import DataOpt, console, open_catalog, out
 
 
 def _decode(path: Path, catalog: Any) -> Any:
-    from tonearm.core.audio.decode import decode
-    from tonearm.recognition.fingerprint import SR
+    from tonearm.recognition.enterprise import decode_for_scan
 
-    s = catalog.settings
-    return decode(
-        path,
-        max_bytes=s.max_upload_bytes,
-        max_duration_s=s.max_duration_s,
-        timeout_s=s.decode_timeout_s,
-        mono=True,
-        sr=SR,
-    )
+    return decode_for_scan(catalog, path)
 
 
 def recognize_file(catalog: Any, path: Path) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from tonearm.editing.similarity import decode_similarity
+
 BEATS_PER_BAR = 4
 MAX_BEATS = 2500  # similarity strings grow as n**2 / 2: 2500 beats is ~3 M characters
 MAX_DP_CELLS = 12_000_000  # (output time units) x beats: bounds the search's memory
@@ -73,35 +75,20 @@ def beats_in_triangle(n_values: int) -> int | None:
 def decode_similarity_matrix(data: str, vmin: float, vmax: float) -> np.ndarray:
     """Decode Audjust's similarity string into a full symmetric matrix.
 
-    Entry ``(i, j)`` with ``i >= j`` is character ``(i + 1) * i / 2 + j``, scaled as
-    ``(code - vmin) / (vmax - vmin)``.
+    The codec itself is :func:`tonearm.editing.similarity.decode_similarity`; this wraps it
+    for resize requests: errors become :class:`ResizeInputError`, values are clipped.
 
     Returns
     -------
     np.ndarray, shape (n_beats, n_beats), float32 in [0, 1]
     """
-    n = beats_in_triangle(len(data))
-    if n is None or n == 0:
+    try:
+        m = decode_similarity({"data": data, "min": vmin, "max": vmax})
+    except ValueError as e:
+        raise ResizeInputError(str(e)) from e
+    if m.shape[0] == 0:
         raise ResizeInputError("similarity data is not a lower triangle")
-    if not vmax > vmin:
-        raise ResizeInputError("similarity max must be greater than min")
-    codes = np.frombuffer(data.encode("utf-32-le"), dtype=np.uint32).astype(np.float32)
-    flat = np.clip((codes - np.float32(vmin)) / np.float32(vmax - vmin), 0.0, 1.0)
-    rows, cols = np.tril_indices(n)
-    m = np.zeros((n, n), dtype=np.float32)
-    # tril_indices walks row by row, which is exactly the (i+1)*i/2 + j order
-    m[rows, cols] = flat
-    m[cols, rows] = flat
-    return m
-
-
-def encode_similarity_matrix(matrix: np.ndarray, vmin: int = 32, vmax: int = 126) -> str:
-    """Inverse of :func:`decode_similarity_matrix` (for tests and tools)."""
-    n = matrix.shape[0]
-    rows, cols = np.tril_indices(n)
-    vals = np.clip(np.asarray(matrix, dtype=np.float64)[rows, cols], 0.0, 1.0)
-    codes = np.round(vmin + vals * (vmax - vmin)).astype(np.int64)
-    return "".join(map(chr, codes))
+    return np.clip(m, 0.0, 1.0, out=m)
 
 
 # --------------------------------------------------------------------------------------

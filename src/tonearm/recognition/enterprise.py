@@ -366,7 +366,8 @@ def to_csv(body: dict[str, Any]) -> str:
 
 
 # -- the job -----------------------------------------------------------------------------
-def _decode_file(catalog: Catalog, path: Path) -> Signal:
+def decode_for_scan(catalog: Catalog, path: Path) -> Signal:
+    """Decode a file at the fingerprint rate (mono) under the catalog's limits."""
     from tonearm.core.audio.decode import decode
     from tonearm.recognition.fingerprint import SR
 
@@ -402,7 +403,7 @@ def run_enterprise_job(
     path = Path(p["input_path"])
     try:
         try:
-            signal = _decode_file(catalog, path)
+            signal = decode_for_scan(catalog, path)
         except AudioError as e:
             raise JobFailed(f"#{audio_error_code(e)}: {e.message}") from e
         progress(0.2)
