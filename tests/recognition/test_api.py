@@ -151,7 +151,7 @@ def test_recognize_return_gives_stored_metadata_only(env: dict[str, Any]) -> Non
             "return": "apple_music,spotify,deezer,lyrics",
             "market": "gb",
         },
-        files={"file": excerpt(env["songs"].songs[aid], 4, 6)},
+        files={"file": excerpt(env["songs"].songs[aid], 4, 9)},
     )
     validate(body, "RecognizeSuccessResponse")
     r = body["result"]

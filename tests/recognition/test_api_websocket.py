@@ -33,7 +33,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
 def test_websocket_pairs_answers_with_messages(env: tuple[TestClient, str, Any]) -> None:
     client, api_key, songs = env
     ids = list(songs.songs)
-    clips = [excerpt(songs.songs[i], 3.0 + 2 * n, 5.0) for n, i in enumerate(ids)]
+    clips = [excerpt(songs.songs[i], 3.0 + 2 * n, 9.0) for n, i in enumerate(ids)]
     with client.websocket_connect(f"/ws/?api_token={api_key}&return=deezer") as ws:
         for c in clips:
             ws.send_bytes(c)
