@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Annotated
 
 import typer
@@ -145,8 +144,12 @@ def register(app: typer.Typer) -> None:
     def worker(
         workers: Annotated[int, typer.Option("--workers", "-w", help="Worker threads")] = 2,
         recover_every_s: Annotated[
-            float, typer.Option(help="How often to look for jobs a dead worker left running")
-        ] = 60.0,
+            float | None,
+            typer.Option(
+                help="How often to look for jobs a dead worker left running "
+                "(default $TONEARM_JOB_WATCHDOG_S or 5)"
+            ),
+        ] = None,
         data: DataOpt = None,
     ) -> None:
         """Run background jobs (analyze, export, scans) from the shared queue until stopped.
@@ -162,22 +165,6 @@ def register(app: typer.Typer) -> None:
         queue = get_queue(catalog)
         kinds = ", ".join(sorted(registered_kinds())) or "none"
         console.print(f"tonearm worker: {workers} threads, job kinds: {kinds}")
-        # a worker that died mid-job took its task with it: keep failing such stale jobs
-        # (running past their time limit) while this worker runs, not only at its start,
-        # so no job stays "running" forever
-        stop = threading.Event()
-
-        def recover() -> None:
-            while not stop.wait(recover_every_s):
-                try:
-                    n = queue.recover_stale()
-                    if n:
-                        console.print(f"failed {n} stale job(s) left by a stopped worker")
-                except Exception as e:  # the database may be away for a moment
-                    console.print(f"[yellow]stale-job check failed:[/] {e}")
-
-        threading.Thread(target=recover, name="recover-stale", daemon=True).start()
-        try:
-            queue.run_worker(workers)
-        finally:
-            stop.set()
+        # the worker's watchdog re-queues jobs whose worker died (no heartbeat for the
+        # lease, TONEARM_JOB_LEASE_S) and fails jobs past their time limit
+        queue.run_worker(workers, watchdog_s=recover_every_s)

@@ -27,6 +27,18 @@ Writing a job kind
 
 The returned dict is the result: stored on the job, written to
 ``results_dir/<requestId>/<result_file>`` and POSTed to the job's webhook.
+
+Dead workers (leases)
+---------------------
+The execution that claims a job gets a random ``claim`` token and renews the job's
+``heartbeat_at`` every ``heartbeat_s`` (5 s) from a small thread. The watchdog (in every
+worker process, every ``watchdog_s``) puts a ``running`` job whose heartbeat is older than
+``lease_s`` (30 s) back in the queue, or fails it with the reason once it has been tried
+``max_attempts`` (3) times. Every write of an execution is fenced by its claim, and an
+execution that cannot renew its lease stops at its next ``progress()`` call, so a job is
+never finished twice and a late result never overwrites the one of the worker that took
+over. Settings: ``TONEARM_JOB_LEASE_S``, ``TONEARM_JOB_HEARTBEAT_S``,
+``TONEARM_JOB_MAX_ATTEMPTS``, ``TONEARM_JOB_WATCHDOG_S``.
 """
 
 from __future__ import annotations
@@ -56,7 +68,22 @@ log = logging.getLogger("tonearm.jobs")
 STATUSES = ("queued", "running", "succeeded", "failed")
 DEFAULT_TIMEOUT_S = 7 * 60.0  # the seed: "Requests will not take longer than 7 minutes"
 DEFAULT_RESULTS_TTL_DAYS = 30.0  # the seed: "stored for 30 days"
+DEFAULT_LEASE_S = 30.0  # a running job whose heartbeat is older than this lost its worker
+DEFAULT_HEARTBEAT_S = 5.0
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_WATCHDOG_S = 5.0
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+class LeaseLost(Exception):
+    """This execution no longer holds the job (the watchdog gave it to another worker)."""
 
 
 class JobFailed(Exception):
@@ -156,6 +183,9 @@ class Job:
     webhook_attempts: int = 0
     key_id: int | None = None
     credit_cost: int = 0
+    attempts: int = 0
+    heartbeat_at: str | None = None
+    claim: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -177,6 +207,7 @@ class Job:
             "webhook": self.webhook,
             "webhookStatus": self.webhook_status,
             "creditCost": self.credit_cost,
+            "attempts": self.attempts,
         }
 
 
@@ -199,6 +230,9 @@ def _job_from_row(row: Any) -> Job:
         webhook_attempts=int(d["webhook_attempts"] or 0),
         key_id=d["key_id"],
         credit_cost=int(d["credit_cost"] or 0),
+        attempts=int(d.get("attempts") or 0),
+        heartbeat_at=d.get("heartbeat_at"),
+        claim=d.get("claim"),
     )
 
 
@@ -212,9 +246,15 @@ class _EmbeddedConsumer(Consumer):
 def _make_huey(catalog: Catalog) -> Huey:
     url = os.environ.get("TONEARM_QUEUE_URL") or getattr(catalog.settings, "queue_url", None)
     if url and str(url).startswith("redis"):
-        return RedisHuey("tonearm", url=str(url), results=False)
+        return RedisHuey(_queue_name(), url=str(url), results=False)
     catalog.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("tonearm", filename=str(catalog.data_dir / "queue.db"), results=False)
+    return SqliteHuey(_queue_name(), filename=str(catalog.data_dir / "queue.db"), results=False)
+
+
+def _queue_name() -> str:
+    """huey's queue name: ``TONEARM_QUEUE_NAME`` keeps deployments (or test runs) sharing
+    one Redis database apart."""
+    return os.environ.get("TONEARM_QUEUE_NAME") or "tonearm"
 
 
 class JobQueue:
@@ -233,6 +273,12 @@ class JobQueue:
         self.results_ttl_days = float(
             getattr(catalog.settings, "results_ttl_days", DEFAULT_RESULTS_TTL_DAYS)
         )
+        self.lease_s = _env_float("TONEARM_JOB_LEASE_S", DEFAULT_LEASE_S)
+        self.heartbeat_s = min(
+            _env_float("TONEARM_JOB_HEARTBEAT_S", DEFAULT_HEARTBEAT_S), self.lease_s / 3
+        )
+        self.max_attempts = max(1, int(_env_float("TONEARM_JOB_MAX_ATTEMPTS", 3)))
+        self.watchdog_s = _env_float("TONEARM_JOB_WATCHDOG_S", DEFAULT_WATCHDOG_S)
 
         queue = self
 
@@ -377,57 +423,140 @@ class JobQueue:
             t.join(timeout_s)
         consumer.scheduler.join(timeout_s)
 
-    def _watchdog(self, stop: threading.Event, every_s: float = 15.0) -> None:
-        """Fail jobs that run past their limit even if their code never checks in."""
-        while not stop.wait(every_s):
+    def _watchdog(self, stop: threading.Event, every_s: float | None = None) -> None:
+        """Re-queue jobs whose worker died (lease expired) and fail jobs past their time
+        limit, even if their code never checks in."""
+        every = self.watchdog_s if every_s is None else every_s
+        while not stop.wait(every):
             try:
                 self.recover_stale(grace_s=0.0)
-            except Exception:  # never let housekeeping kill the thread
-                log.exception("job watchdog")
+            except Exception as e:  # never let housekeeping kill the thread (database away)
+                log.warning("job watchdog: %s", e)
+
+    def start_watchdog(self, every_s: float | None = None) -> threading.Event:
+        """Run the watchdog in a daemon thread; set the returned event to stop it."""
+        stop = threading.Event()
+        threading.Thread(
+            target=self._watchdog, args=(stop, every_s), daemon=True, name="tonearm-jobs-watchdog"
+        ).start()
+        return stop
 
     @property
     def workers_running(self) -> bool:
         return self._consumer is not None
 
-    def run_worker(self, workers: int = 2) -> None:
-        """Blocking consumer for ``tonearm worker`` (own process, signal handling)."""
+    def run_worker(self, workers: int = 2, watchdog_s: float | None = None) -> None:
+        """Blocking consumer for ``tonearm worker`` (own process, signal handling), with the
+        watchdog that re-queues the jobs of workers that died."""
         load_job_modules()
-        self.recover_stale()
-        Consumer(self.huey, workers=workers, worker_type="thread", periodic=True).run()
+        try:
+            self.recover_stale()
+        except Exception as e:  # the database may be away: the watchdog retries
+            log.warning("stale-job check at start: %s", e)
+        stop = self.start_watchdog(watchdog_s)
+        try:
+            Consumer(self.huey, workers=workers, worker_type="thread", periodic=True).run()
+        finally:
+            stop.set()
 
     # -- executing ----------------------------------------------------------------------
+    def _claim(self, job_id: str) -> str | None:
+        """Take a queued job: status running, a fresh claim token, attempts + 1."""
+        claim = secrets.token_hex(8)
+        now = _iso(_now())
+        with self.catalog.store.transaction() as conn:
+            n = conn.execute(
+                "UPDATE jobs SET status = 'running', started_at = ?, heartbeat_at = ?, "
+                "claim = ?, attempts = attempts + 1, progress = 0 "
+                "WHERE job_id = ? AND status = 'queued'",
+                (now, now, claim, job_id),
+            ).rowcount
+        return claim if n else None
+
+    def _heartbeat(
+        self, job_id: str, claim: str, stop: threading.Event, lost: threading.Event
+    ) -> None:
+        """Renew the lease until ``stop``; set ``lost`` when it is gone (taken over or
+        finished by someone else) or could not be renewed for a whole lease."""
+        last_ok = time.monotonic()
+        while not stop.wait(self.heartbeat_s):
+            try:
+                if not self._update(job_id, claim=claim, heartbeat_at=_iso(_now())):
+                    lost.set()
+                    return
+                last_ok = time.monotonic()
+            except Exception as e:  # database away: keep trying until the lease is over
+                if time.monotonic() - last_ok > self.lease_s:
+                    log.warning(
+                        "job %s: lease not renewed for %.0f s (%s)", job_id, self.lease_s, e
+                    )
+                    lost.set()
+                    return
+
     def execute(self, job_id: str) -> None:
         """Run one job to completion: status, result files, webhook. Never raises."""
-        job = self.get(job_id)
+        try:
+            job = self.get(job_id)
+        except Exception as e:  # database away: the task is lost; the job stays queued
+            log.warning("job %s: cannot read it (%s); re-queued", job_id, e)
+            self._requeue_later(job_id)
+            return
         if job is None or job.done:
             return
         if job.kind not in _KINDS:
             load_job_modules()
         kind = _KINDS.get(job.kind)
-        started = _now()
-        if not self._update(
-            job_id, only_if="queued", status="running", started_at=_iso(started), progress=0.0
-        ):
+        try:
+            claim = self._claim(job_id)
+        except Exception as e:  # database away: try again later rather than lose the task
+            log.warning("job %s: cannot claim it (%s); re-queued", job_id, e)
+            self._requeue_later(job_id)
+            return
+        if claim is None:
             return  # another worker claimed it
-        job.status, job.started_at = "running", _iso(started)
+        job.status, job.started_at, job.claim = "running", _iso(_now()), claim
+        job.attempts += 1
         if kind is None:
             self._fail(job, f"Unknown job kind {job.kind!r}", None)
             return
+        stop, lost = threading.Event(), threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat,
+            args=(job_id, claim, stop, lost),
+            daemon=True,
+            name=f"tonearm-heartbeat-{job_id[:8]}",
+        )
+        beat.start()
+        try:
+            self._run_claimed(job, kind, lost)
+        finally:
+            stop.set()
+
+    def _run_claimed(self, job: Job, kind: JobKind, lost: threading.Event) -> None:
+        job_id, claim = job.id, job.claim
         deadline = time.monotonic() + kind.timeout_s
         last = [0.0]
 
         def progress(fraction: float) -> None:
+            if lost.is_set():
+                raise LeaseLost(job_id)
             if time.monotonic() > deadline:
                 raise JobFailed(f"Request timed out after {kind.timeout_s / 60:g} minutes")
             now = time.monotonic()
             if now - last[0] >= 0.5 or fraction >= 1.0:  # throttle database writes
                 last[0] = now
-                self._update(job_id, progress=max(0.0, min(1.0, float(fraction))))
+                f = max(0.0, min(1.0, float(fraction)))
+                if not self._update(job_id, claim=claim, progress=f):
+                    lost.set()
+                    raise LeaseLost(job_id)
 
         try:
             result = kind.fn(self.catalog, job, progress)
             if time.monotonic() > deadline:
                 raise JobFailed(f"Request timed out after {kind.timeout_s / 60:g} minutes")
+        except LeaseLost:
+            log.warning("job %s (%s): lease lost, result dropped", job_id, job.kind)
+            return
         except JobFailed as e:
             self._fail(job, e.reason, kind)
             return
@@ -439,13 +568,13 @@ class JobQueue:
             self._fail(job, "Internal error: job returned no result", kind)
             return
         cost = int(result.get("creditCost", 0) or 0)
-        if self.get_status(job_id) != "running":
-            return  # failed meanwhile (the watchdog timed it out): keep that verdict
+        if not self._holds(job_id, claim):
+            return  # failed or taken over meanwhile (watchdog): keep that verdict
         if kind.result_file:
             self._write_result(job_id, kind.result_file, result)
         self._update(
             job_id,
-            only_if="running",
+            claim=claim,
             status="succeeded",
             result=json.dumps(result),
             progress=1.0,
@@ -455,27 +584,51 @@ class JobQueue:
         if job.webhook:
             self._deliver(job_id, job.webhook, result, job.key_id)
 
-    def _fail(self, job: Job, reason: str, kind: JobKind | None) -> None:
+    def _holds(self, job_id: str, claim: str | None) -> bool:
+        """Whether the execution with ``claim`` still holds the running job."""
+        if claim is None:
+            sql = "SELECT 1 FROM jobs WHERE job_id = ? AND status = 'running' AND claim IS NULL"
+            return bool(self.catalog.store.execute(sql, (job_id,)))
+        sql = "SELECT 1 FROM jobs WHERE job_id = ? AND status = 'running' AND claim = ?"
+        return bool(self.catalog.store.execute(sql, (job_id, claim)))
+
+    def _requeue_later(self, job_id: str) -> None:
+        """Hand a task back to huey after a pause (its job could not be read)."""
+
+        def later() -> None:
+            time.sleep(min(5.0, self.lease_s))
+            try:
+                self._run_job(job_id)
+            except Exception:
+                log.exception("job %s: could not re-queue", job_id)
+
+        threading.Thread(target=later, daemon=True).start()
+
+    def _fail(self, job: Job, reason: str, kind: JobKind | None) -> bool:
+        """Fail the job held by ``job.claim``; False if that execution no longer holds it."""
         if kind is not None and kind.failure_payload is not None:
             payload = kind.failure_payload(job, reason)
         else:
             payload = default_failure_payload(job, reason)
-        if self.get_status(job.id) != "running":
-            return  # already finished (timed out by the watchdog)
+        if not self._holds(job.id, job.claim):
+            return False  # already finished (timed out by the watchdog) or taken over
         if kind is not None and kind.result_file:
             self._write_result(job.id, kind.result_file, payload)
-        self._update(
+        done = self._update(
             job.id,
-            only_if="running",
+            claim=job.claim,
             status="failed",
             error=reason,
             result=json.dumps(payload),
             finished_at=_iso(_now()),
             credit_cost=0,  # failed requests are free (the seed)
         )
+        if not done:
+            return False
         log.info("job %s (%s) failed: %s", job.id, job.kind, reason)
         if job.webhook:
             self._deliver(job.id, job.webhook, payload, job.key_id)
+        return True
 
     def _write_result(self, job_id: str, name: str, payload: dict[str, Any]) -> None:
         d = self.result_dir(job_id)
@@ -499,29 +652,81 @@ class JobQueue:
         )
         self._update(job_id, webhook_status=outcome)
 
-    def _update(self, job_id: str, *, only_if: str | None = None, **cols: Any) -> bool:
-        """Set columns; with ``only_if``, only while the job has that status. True if set."""
+    _UNCLAIMED = object()
+
+    def _update(
+        self, job_id: str, *, only_if: str | None = None, claim: Any = _UNCLAIMED, **cols: Any
+    ) -> bool:
+        """Set columns; with ``only_if``, only while the job has that status; with
+        ``claim``, only while that execution holds the running job. True if set."""
         sets = ", ".join(f"{k} = ?" for k in cols)
         sql = f"UPDATE jobs SET {sets} WHERE job_id = ?"
         args = [*cols.values(), job_id]
         if only_if is not None:
             sql += " AND status = ?"
             args.append(only_if)
+        if claim is not JobQueue._UNCLAIMED:
+            if claim is None:
+                sql += " AND status = 'running' AND claim IS NULL"
+            else:
+                sql += " AND status = 'running' AND claim = ?"
+                args.append(claim)
         with self.catalog.store.transaction() as conn:
             return bool(conn.execute(sql, args).rowcount)
 
     # -- housekeeping -------------------------------------------------------------------
     def recover_stale(self, grace_s: float = 30.0) -> int:
-        """Fail jobs 'running' past their limit (stuck, or their worker died); returns how many."""
+        """Look after 'running' jobs nobody looks after; returns how many were changed.
+
+        - past its time limit (+ ``grace_s``): failed with the timeout reason;
+        - heartbeat older than the lease (its worker died): back in the queue, or failed
+          with the reason after ``max_attempts`` tries.
+        """
         n = 0
+        now = _now()
         for job in self.list(status="running", limit=10_000):
             kind = _KINDS.get(job.kind)
             limit = kind.timeout_s if kind else DEFAULT_TIMEOUT_S
             started = _parse(job.started_at)
-            if started is None or _now() - started > timedelta(seconds=limit + grace_s):
-                self._fail(job, f"Request timed out after {limit / 60:g} minutes", kind)
-                n += 1
+            beat = _parse(job.heartbeat_at) or started
+            if started is None or now - started > timedelta(seconds=limit + grace_s):
+                n += self._fail(job, f"Request timed out after {limit / 60:g} minutes", kind)
+            elif beat is None or now - beat > timedelta(seconds=self.lease_s):
+                n += self._recover_dead(job, kind, now - (beat or now))
         return n
+
+    def _recover_dead(self, job: Job, kind: JobKind | None, silent: timedelta) -> int:
+        if job.attempts >= self.max_attempts:
+            reason = (
+                f"The worker running this request stopped responding "
+                f"(no heartbeat for {silent.total_seconds():.0f} s) on each of "
+                f"{job.attempts} attempt(s)"
+            )
+            return int(self._fail(job, reason, kind))
+        # back to the queue, only if nobody renewed or finished it in the meantime
+        cond = "claim IS NULL" if job.claim is None else "claim = ?"
+        args: list[Any] = [job.id] + ([] if job.claim is None else [job.claim])
+        hb = "heartbeat_at IS NULL" if job.heartbeat_at is None else "heartbeat_at = ?"
+        if job.heartbeat_at is not None:
+            args.append(job.heartbeat_at)
+        with self.catalog.store.transaction() as conn:
+            moved = conn.execute(
+                "UPDATE jobs SET status = 'queued', claim = NULL, heartbeat_at = NULL, "
+                f"progress = 0 WHERE job_id = ? AND status = 'running' AND {cond} AND {hb}",
+                args,
+            ).rowcount
+        if not moved:
+            return 0
+        log.warning(
+            "job %s (%s): worker lost (no heartbeat for %.0f s), re-queued (attempt %d of %d)",
+            job.id,
+            job.kind,
+            silent.total_seconds(),
+            job.attempts + 1,
+            self.max_attempts,
+        )
+        self._run_job(job.id)
+        return 1
 
     def cleanup_expired(self) -> int:
         """Delete expired results (files + records) and expired uploads; returns how many."""
@@ -556,9 +761,12 @@ JOB_MODULES = (
 
 
 def load_job_modules() -> None:
+    """Import the modules that register job kinds (plus ``TONEARM_JOB_MODULES``, a
+    comma-separated list of extra modules, for plug-ins and tests)."""
     import importlib
 
-    for name in JOB_MODULES:
+    extra = [m.strip() for m in os.environ.get("TONEARM_JOB_MODULES", "").split(",") if m.strip()]
+    for name in (*JOB_MODULES, *extra):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as e:
