@@ -40,8 +40,30 @@ def test_page_and_static(client: TestClient) -> None:
 def test_auth_errors(client: TestClient) -> None:
     r = client.get("/ui/api/facets")
     assert r.status_code == 401 and "error" in r.json()
-    r = client.get("/ui/api/assets/1/audio?key=wrong")
+    r = client.get("/ui/api/assets/1/audio", headers={"x-api-key": "wrong"})
     assert r.status_code == 401 and r.json() == {"error": "Invalid API key"}
+    r = client.post("/ui/api/session", headers={"x-api-key": "wrong"})
+    assert r.status_code == 401 and "set-cookie" not in r.headers
+
+
+def test_audio_cookie_keeps_the_key_out_of_urls(demo: tuple[TestClient, str]) -> None:
+    client, key = demo
+    sid = _first(client, key, "music")["asset_id"]
+    url = f"/ui/api/assets/{sid}/audio"
+    client.cookies.clear()
+    # a key in the query string is not a credential: it would end up in logs and history
+    assert client.get(f"{url}?key={key}").status_code == 401
+    r = client.post("/ui/api/session", headers={"x-api-key": key})
+    assert r.status_code == 204
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui/api" in cookie
+    assert client.get(url).status_code == 200  # what <audio src> does: cookie, no header
+    # the cookie authorises reads only; a state-changing request must carry the header
+    r = client.post(f"/ui/api/assets/{sid}/render", json={"segments": [[0, 2]], "format": "wav"})
+    assert r.status_code == 401
+    assert client.delete("/ui/api/session").status_code == 204
+    client.cookies.clear()
+    assert client.get(url).status_code == 401
 
 
 def test_browse_audio_waveform_analysis_render_recognize(demo: tuple[TestClient, str]) -> None:
@@ -57,7 +79,7 @@ def test_browse_audio_waveform_analysis_render_recognize(demo: tuple[TestClient,
 
     song = _first(client, key, "music")
     sid = song["asset_id"]
-    full = client.get(f"/ui/api/assets/{sid}/audio?key={key}")
+    full = client.get(f"/ui/api/assets/{sid}/audio", headers=h)
     assert full.status_code == 200 and full.headers["content-type"].startswith("audio/")
     part = client.get(f"/ui/api/assets/{sid}/audio", headers={**h, "range": "bytes=10-109"})
     assert part.status_code == 206

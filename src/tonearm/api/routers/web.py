@@ -13,8 +13,11 @@
   listening and download (``/export`` needs a public source URL and a webhook).
 - ``POST /ui/api/recognize``: which song an excerpt is, with timecode and score.
 
-Auth: the API key in ``X-API-Key``, or ``?key=`` for URLs the browser fetches by itself
-(``<audio src>``, download links). Errors are ``{"error": "..."}`` (AudioScape's format).
+Auth: the API key in ``X-API-Key``. URLs the browser fetches by itself (``<audio src>``,
+download links) can't carry a header, so ``POST /ui/api/session`` (with the header) puts the key
+in an HttpOnly, SameSite=Strict cookie scoped to ``/ui/api``, accepted for GET and HEAD only.
+The key never travels in a URL, where it would land in access logs, proxies and browser
+history. Errors are ``{"error": "..."}`` (AudioScape's format).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Cookie, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from tonearm.api.deps import CatalogDep, get_catalog
@@ -46,14 +49,24 @@ MAX_POINTS = 4000
 DUPES_CACHE = "web.duplicates"
 
 
+UI_COOKIE = "tonearm_ui_key"
+UI_COOKIE_PATH = "/ui/api"
+UI_COOKIE_MAX_AGE_S = 7 * 24 * 3600
+_COOKIE_METHODS = frozenset({"GET", "HEAD"})
+
+
 def ui_key(
     request: Request,
     x_api_key: Annotated[str | None, Header()] = None,
-    key: Annotated[str | None, Query(description="API key (for audio URLs)")] = None,
+    tonearm_ui_key: Annotated[str | None, Cookie(include_in_schema=False)] = None,
 ) -> ApiKey:
-    presented = x_api_key or key
+    presented = x_api_key
+    # the cookie only authorises reads: a state-changing request must show the header, so a
+    # cross-site form can never act with it even where SameSite is not enforced
+    if presented is None and request.method in _COOKIE_METHODS:
+        presented = tonearm_ui_key
     if not presented:
-        raise AudioScapeError(401, "Missing API key (X-API-Key header or ?key=)")
+        raise AudioScapeError(401, "Missing API key (X-API-Key header)")
     k = verify_key(get_catalog(request).store, presented)
     if k is None:
         raise AudioScapeError(401, "Invalid API key")
@@ -61,7 +74,44 @@ def ui_key(
     return k
 
 
+def header_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
+    if not x_api_key:
+        raise AudioScapeError(401, "Missing API key (X-API-Key header)")
+    k = verify_key(get_catalog(request).store, x_api_key)
+    if k is None:
+        raise AudioScapeError(401, "Invalid API key")
+    request.state.api_key = k
+    return k
+
+
 UIKey = Annotated[ApiKey, Depends(ui_key)]
+
+
+@router.post("/ui/api/session", summary="Let the browser fetch audio with this key (web UI)")
+def ui_session_start(
+    request: Request,
+    key: Annotated[ApiKey, Depends(header_key)],
+    x_api_key: Annotated[str, Header()],
+) -> Response:
+    """Sets the read-only audio cookie for the key in ``X-API-Key``; answers 204."""
+    r = Response(status_code=204)
+    r.set_cookie(
+        UI_COOKIE,
+        x_api_key,
+        max_age=UI_COOKIE_MAX_AGE_S,
+        path=UI_COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return r
+
+
+@router.delete("/ui/api/session", summary="Forget the audio cookie (web UI)")
+def ui_session_end() -> Response:
+    r = Response(status_code=204)
+    r.delete_cookie(UI_COOKIE, path=UI_COOKIE_PATH, httponly=True, samesite="strict")
+    return r
 
 
 # -- the page ---------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 /* tonearm web UI: plain JavaScript, no build step, nothing loaded from elsewhere.
    Pages (hash routes): #/search, #/sfx, #/asset/<id>, #/recognize, #/keys.
-   The API key is kept in localStorage ("tonearm.key") and sent as X-API-Key; URLs the
-   browser fetches by itself (<audio src>) carry it as ?key=. */
+   The API key is kept in localStorage ("tonearm.key") and sent as X-API-Key. URLs the
+   browser fetches by itself (<audio src>, downloads) can't send a header, so the key is
+   handed to POST /ui/api/session, which sets an HttpOnly cookie for GETs under /ui/api:
+   the key never appears in a URL. */
 "use strict";
 
 const KEY_STORE = "tonearm.key";
@@ -85,7 +87,7 @@ async function api(path, opts = {}) {
   return data;
 }
 function audioUrl(id) {
-  return `/ui/api/assets/${encodeURIComponent(id)}/audio?key=${encodeURIComponent(state.key)}`;
+  return `/ui/api/assets/${encodeURIComponent(id)}/audio`;
 }
 async function getFacets() {
   if (!state.facets) state.facets = await api("/ui/api/facets");
@@ -829,12 +831,20 @@ function keyState(msg, bad) {
   s.textContent = msg;
   s.style.color = bad ? "#ffb4a8" : "";
 }
-function setKey(k) {
+// the audio cookie follows the key: set for a key, cleared without one
+async function syncSession() {
+  try {
+    if (state.key) await api("/ui/api/session", { method: "POST" });
+    else await fetch("/ui/api/session", { method: "DELETE" });
+  } catch (e) { /* a refused key is reported by keyState through api() */ }
+}
+async function setKey(k) {
   state.key = k.trim();
   state.facets = null;
   if (state.key) localStorage.setItem(KEY_STORE, state.key); else localStorage.removeItem(KEY_STORE);
   $("#api-key").value = state.key;
   keyState(state.key ? "saved" : "no key");
+  await syncSession();
   route();
 }
 
@@ -845,5 +855,5 @@ document.addEventListener("DOMContentLoaded", () => {
   const p = player();
   ["play", "pause", "ended", "emptied"].forEach((ev) => p.addEventListener(ev, syncPlayButtons));
   p.addEventListener("error", () => { if (p.src) status("The audio could not be played (check the key).", "error"); });
-  route();
+  syncSession().then(route);
 });
