@@ -4,6 +4,12 @@ rebuild from the stored analyses, and seeing another process's writes."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +20,7 @@ from tonearm.core.embeddings.base import l2_normalize
 from tonearm.discovery import index as vindex
 from tonearm.discovery.embeddings import all_vectors, pack
 from tonearm.discovery.index import Filters, get_index, index_dir, rebuild_index
+from tonearm.settings import Settings
 from tonearm.storage.base import Analysis
 
 MODEL = "test-model/v1"
@@ -135,3 +142,74 @@ def test_models_are_kept_apart(catalog: Catalog) -> None:
     res = get_index(catalog).search("sfx", "other-model/v1", other, limit=5)
     assert [h.asset_id for h in res.hits] == [a.asset_id]
     assert get_index(catalog).search("music", MODEL, q, limit=5).hits == []
+
+
+# -- PostgreSQL: vectors in the database, the in-process index synced across processes -------
+PG_URL = os.environ.get("TONEARM_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def pg_catalogs(tmp_path: Path) -> Iterator[tuple[Catalog, Catalog]]:
+    """Two catalogs (two "processes": separate caches and pools) on one PostgreSQL schema."""
+    if not PG_URL:
+        pytest.skip("needs TONEARM_TEST_POSTGRES_URL (postgresql://...)")
+    schema = f"vec_{uuid.uuid4().hex[:10]}"
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+    a = Catalog.open(Settings(data=tmp_path / "a", database_url=url))
+    b = Catalog.open(Settings(data=tmp_path / "b", database_url=url))
+    try:
+        yield a, b
+    finally:
+        b.close()
+        a.close()
+        a.store.drop_schema()
+
+
+def _raw_add(conn: Any, k: int, v: np.ndarray) -> None:
+    """Insert one asset and its embedding inside an open transaction."""
+    data, blob = pack(v, MODEL)
+    row = conn.execute(
+        "INSERT INTO assets (kind, name, duration, content_hash, file_path, category, "
+        "created_at, updated_at, extra) VALUES ('sfx', ?, 1.0, ?, ?, 'COMMON', ?, ?, '{}') "
+        "RETURNING asset_id",
+        (f"late{k}", hashlib.sha256(f"late{k}".encode()).hexdigest(), f"files/l{k}.wav",
+         "2020-01-01T00:00:00.000Z", "2020-01-01T00:00:00.000Z"),
+    ).fetchone()  # fmt: skip
+    conn.execute(
+        "INSERT INTO analyses (asset_id, name, version, data, blob, created_at) "
+        "VALUES (?, 'embedding', 1, ?, ?, '2020-01-01T00:00:00.000Z')",
+        (row[0], json.dumps(data), blob),
+    )
+
+
+def test_postgres_index_sees_late_commits_and_deletes(
+    pg_catalogs: tuple[Catalog, Catalog],
+) -> None:
+    """A transaction that took its rowid first but commits last (concurrent ingests on
+    PostgreSQL) must not be skipped by the reader's rowid cursor."""
+    a, b = pg_catalogs
+    ids = add_vectors(b, 30, seed=5)
+    q = all_vectors(b, "sfx", MODEL).matrix[4]
+    assert query(a, q, limit=1) == [ids[4]]
+    late = l2_normalize(np.random.default_rng(9).standard_normal(DIM))
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        with b.store.transaction() as conn:
+            _raw_add(conn, 1, late)  # takes the smaller rowid ...
+            inside.set()
+            release.wait(10)  # ... and commits after the next writer
+
+    t = threading.Thread(target=slow_writer)
+    t.start()
+    assert inside.wait(10)
+    quick = add_vectors(b, 2, seed=6, start=500)  # commits first, larger rowid
+    assert set(quick) <= set(query(a, q, limit=100))  # A's cursor is now past the late row
+    release.set()
+    t.join(10)
+    got = query(a, late, limit=1)
+    late_id = str(b.store.execute("SELECT asset_id FROM assets WHERE name = 'late1'")[0][0])
+    assert got == [late_id]  # seen although its rowid is below A's cursor
+    b.store.delete_asset(ids[4])  # deletes from another process are seen too
+    assert ids[4] not in query(a, q, limit=100)
+    assert get_index(a).search("sfx", MODEL, q, limit=100).total == 32

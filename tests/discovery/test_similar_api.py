@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,11 +57,29 @@ def add_signal(catalog: Catalog, sig: Signal, kind: str, **meta: Any) -> str:
     return asset.asset_id
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    settings = Settings(data=tmp_path_factory.mktemp("disc") / "data", decode_timeout_s=30)
+PG_URL = os.environ.get("TONEARM_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="module", params=["default", "postgres"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The catalog on the configured backend, and once more on PostgreSQL (vectors in
+    PostgreSQL, the in-process index synced from it) when TONEARM_TEST_POSTGRES_URL is set."""
+    extra: dict[str, Any] = {}
+    schema = None
+    if request.param == "postgres":
+        if not PG_URL:
+            pytest.skip("needs TONEARM_TEST_POSTGRES_URL (postgresql://...) for the PostgreSQL run")
+        if (os.environ.get("TONEARM_DATABASE_URL") or "").startswith("postgres"):
+            pytest.skip("the default run already uses PostgreSQL (TONEARM_DATABASE_URL)")
+        schema = f"sim_{uuid.uuid4().hex[:10]}"
+        extra["database_url"] = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+    settings = Settings(data=tmp_path_factory.mktemp("disc") / "data", decode_timeout_s=30, **extra)
     settings.ensure_dirs()
     catalog = Catalog.open(settings)
+    if schema is not None:
+        assert catalog.store.dialect == "postgresql"
     ids: dict[str, str] = {}
     for i, (cat, sub) in enumerate(SFX):
         for v in range(2):
@@ -91,6 +111,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with TestClient(create_app(catalog=catalog)) as client:
         yield {"client": client, "ids": ids, "key": secret, "catalog": catalog}
     catalog.close()
+    if schema is not None:
+        catalog.store.drop_schema()
 
 
 def sfx(world: dict[str, Any], **params: Any) -> Any:

@@ -144,6 +144,10 @@ class VectorIndex:
         self.last_rowid = 0
         self.last_updated = ""
         self.asset_count = -1
+        self.seen: dict[
+            int, int
+        ] = {}  # asset -> rowid of the embedding row applied (-1: from disk)
+        self.loaded_rowid = 0  # rows up to this rowid came from the saved index
         self.codes: dict[str, int] = {"": 0}
         self.lock = threading.RLock()
 
@@ -154,12 +158,82 @@ class VectorIndex:
         return c
 
     # -- syncing with the store -----------------------------------------------------------
+    # Three cheap signals (largest analyses rowid, asset count, newest updated_at) in one
+    # statement say whether anything changed. New vectors come by rowid; on PostgreSQL a
+    # transaction can commit *after* one with a larger rowid (ids are taken at insert, not
+    # at commit), so whenever the signals move, the number of stored embeddings is also
+    # compared with what this index has seen, and a mismatch reconciles by (asset, rowid).
     def _signals(self) -> tuple[int, int, str]:
+        row = self.catalog.store.execute(
+            "SELECT (SELECT COALESCE(MAX(rowid), 0) FROM analyses), "
+            "(SELECT COUNT(*) FROM assets), (SELECT COALESCE(MAX(updated_at), '') FROM assets)"
+        )[0]
+        return int(row[0]), int(row[1]), str(row[2])
+
+    def _meta_row(self, r: Any) -> None:
+        self.meta[int(r["asset_id"])] = _Meta(
+            r["kind"],
+            float(r["duration"] or 0.0),
+            self._code((r["category"] or "").strip().lower()),
+            self._code((r["subcategory"] or "").strip().lower()),
+        )
+
+    def _fetch_meta(self, keys: list[int]) -> None:
+        """Metadata of assets whose vector arrived before their row was seen."""
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for r in self.catalog.store.execute(
+                "SELECT asset_id, kind, duration, category, subcategory FROM assets "
+                f"WHERE asset_id IN ({marks})",
+                chunk,
+            ):
+                self._meta_row(r)
+        for part in self.parts.values():
+            part._cols = None
+
+    def _apply_rows(self, rows: list[Any]) -> None:
+        missing = [int(r["asset_id"]) for r in rows if int(r["asset_id"]) not in self.meta]
+        if missing:
+            self._fetch_meta(missing)
+        for r in rows:
+            key = int(r["asset_id"])
+            self.seen[key] = int(r["rowid"])
+            m = self.meta.get(key)
+            if m is None or r["blob"] is None:  # asset gone meanwhile, or no vector
+                continue
+            data = json.loads(r["data"] or "{}")
+            self._place(key, m.kind, str(data.get("model", "")), from_blob(r["blob"]))
+
+    def _reconcile(self) -> None:
+        """Compare (asset, rowid) of every stored embedding with what was seen; fetch the
+        missed or replaced ones, drop the deleted ones."""
         st = self.catalog.store
-        rowid = st.execute("SELECT COALESCE(MAX(rowid), 0) FROM analyses")[0][0]
-        count = st.execute("SELECT COUNT(*) FROM assets")[0][0]
-        updated = st.execute("SELECT COALESCE(MAX(updated_at), '') FROM assets")[0][0]
-        return int(rowid), int(count), str(updated)
+        stored = {
+            int(r[0]): int(r[1])
+            for r in st.execute("SELECT asset_id, rowid FROM analyses WHERE name = ?", (ANALYSIS,))
+        }
+        want = [
+            k
+            for k, rid in stored.items()
+            if (old := self.seen.get(k)) is None
+            or (old != rid and (old >= 0 or rid > self.loaded_rowid))
+        ]
+        for key in [k for k in self.seen if k not in stored]:
+            self.seen.pop(key, None)
+            where = self.where.pop(key, None)
+            if where is not None:
+                self.parts[where].remove(key)
+        for i in range(0, len(want), 500):
+            chunk = want[i : i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            self._apply_rows(
+                st.execute(
+                    "SELECT rowid, asset_id, data, blob FROM analyses "
+                    f"WHERE name = ? AND asset_id IN ({marks})",
+                    [ANALYSIS, *chunk],
+                )
+            )
 
     def sync(self) -> bool:
         """Apply store changes since the last sync; True when anything changed."""
@@ -168,43 +242,35 @@ class VectorIndex:
             if (rowid, count, updated) == (self.last_rowid, self.asset_count, self.last_updated):
                 return False
             st = self.catalog.store
-            new_rows = st.execute(
-                "SELECT rowid, asset_id, data, blob FROM analyses "
-                "WHERE name = ? AND rowid > ? ORDER BY rowid",
-                (ANALYSIS, self.last_rowid),
-            )
             meta_rows = st.execute(
                 "SELECT asset_id, kind, duration, category, subcategory FROM assets "
                 "WHERE updated_at >= ? OR ? = 0",  # >=: same-millisecond writes
                 (self.last_updated, 1 if self.asset_count >= 0 else 0),
             )
+            new_rows = st.execute(
+                "SELECT rowid, asset_id, data, blob FROM analyses "
+                "WHERE name = ? AND rowid > ? AND rowid <= ? ORDER BY rowid",
+                (ANALYSIS, self.last_rowid, rowid),
+            )
             full = self.asset_count < 0
             for r in meta_rows:
-                self.meta[int(r["asset_id"])] = _Meta(
-                    r["kind"],
-                    float(r["duration"] or 0.0),
-                    self._code((r["category"] or "").strip().lower()),
-                    self._code((r["subcategory"] or "").strip().lower()),
-                )
+                self._meta_row(r)
             if meta_rows:
                 for part in self.parts.values():
                     part._cols = None
             if full:  # loaded from disk: vectors of assets deleted since the save
                 for key in [k for k in self.where if k not in self.meta]:
                     self._drop(key)
-            for r in new_rows:
-                key = int(r["asset_id"])
-                m = self.meta.get(key)
-                if m is None:  # asset row not visible yet or gone
-                    continue
-                data = json.loads(r["data"] or "{}")
-                if r["blob"] is None:
-                    continue
-                self._place(key, m.kind, str(data.get("model", "")), from_blob(r["blob"]))
+            self._apply_rows(new_rows)
             if count != len(self.meta) or count < self.asset_count:
                 alive = {int(r[0]) for r in st.execute("SELECT asset_id FROM assets")}
                 for key in [k for k in self.meta if k not in alive]:
                     self._drop(key)
+            n_stored = int(
+                st.execute("SELECT COUNT(*) FROM analyses WHERE name = ?", (ANALYSIS,))[0][0]
+            )
+            if n_stored != len(self.seen):
+                self._reconcile()
             self.last_rowid, self.asset_count, self.last_updated = rowid, count, updated
             return True
 
@@ -224,6 +290,7 @@ class VectorIndex:
 
     def _drop(self, key: int) -> None:
         self.meta.pop(key, None)
+        self.seen.pop(key, None)
         where = self.where.pop(key, None)
         if where is not None:
             self.parts[where].remove(key)
@@ -433,7 +500,8 @@ class VectorIndex:
         with self.lock:
             self.parts, self.where = parts, where
             # vectors up to last_rowid are loaded; metadata is re-read by the next sync
-            self.last_rowid = int(manifest["last_rowid"])
+            self.last_rowid = self.loaded_rowid = int(manifest["last_rowid"])
+            self.seen = dict.fromkeys(where, -1)
             self.asset_count = -1
             self.last_updated = ""
             self.meta = {}
