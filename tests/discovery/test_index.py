@@ -4,7 +4,6 @@ rebuild from the stored analyses, and seeing another process's writes."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 import uuid
@@ -166,7 +165,7 @@ def pg_catalogs(tmp_path: Path) -> Iterator[tuple[Catalog, Catalog]]:
 
 
 def _raw_add(conn: Any, k: int, v: np.ndarray) -> None:
-    """Insert one asset and its embedding inside an open transaction."""
+    """Insert one asset and its embedding inside an open transaction (as add_asset does)."""
     data, blob = pack(v, MODEL)
     row = conn.execute(
         "INSERT INTO assets (kind, name, duration, content_hash, file_path, category, "
@@ -175,11 +174,7 @@ def _raw_add(conn: Any, k: int, v: np.ndarray) -> None:
         (f"late{k}", hashlib.sha256(f"late{k}".encode()).hexdigest(), f"files/l{k}.wav",
          "2020-01-01T00:00:00.000Z", "2020-01-01T00:00:00.000Z"),
     ).fetchone()  # fmt: skip
-    conn.execute(
-        "INSERT INTO analyses (asset_id, name, version, data, blob, created_at) "
-        "VALUES (?, 'embedding', 1, ?, ?, '2020-01-01T00:00:00.000Z')",
-        (row[0], json.dumps(data), blob),
-    )
+    conn.store._put_analysis(conn, Analysis(str(row[0]), "embedding", 1, data, blob))
 
 
 def test_postgres_index_sees_late_commits_and_deletes(
@@ -213,3 +208,39 @@ def test_postgres_index_sees_late_commits_and_deletes(
     b.store.delete_asset(ids[4])  # deletes from another process are seen too
     assert ids[4] not in query(a, q, limit=100)
     assert get_index(a).search("sfx", MODEL, q, limit=100).total == 32
+
+
+def test_pgvector_search_matches_the_exact_index(
+    pg_catalogs: tuple[Catalog, Catalog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the vector extension, queries run in PostgreSQL (HNSW + iterative scan + exact
+    fallback); they must return the exact neighbours under selective filters and paging."""
+    a, b = pg_catalogs
+    if not a.store.has_vector_table():
+        pytest.skip(
+            "pgvector is not installed in this PostgreSQL (Debian 12 has no "
+            "postgresql-15-pgvector package; Debian 13: apt-get install postgresql-17-pgvector)"
+        )
+    ids = add_vectors(b, 300, seed=11)
+    assert get_index(a).uses_pgvector()
+    n = int(a.store.execute("SELECT COUNT(*) FROM asset_vectors")[0][0])
+    assert n == 300  # written with the analyses, in their transaction
+    q = all_vectors(b, "sfx", MODEL).matrix[17]
+    cases: list[dict[str, Any]] = [
+        {"limit": 10},
+        {"limit": 5, "offset": 5},
+        {"limit": 10, "filters": Filters(categories=["rare"])},  # 6 of 300
+        {"limit": 10, "filters": Filters(subcategories=["s1"], min_duration=2, max_duration=4)},
+        {"limit": 3, "exclude": ids[17]},
+    ]
+    for kw in cases:
+        monkeypatch.setenv("TONEARM_VECTOR_SEARCH", "auto")
+        got = get_index(a).search("sfx", MODEL, q, **kw)
+        monkeypatch.setenv("TONEARM_VECTOR_SEARCH", "memory")
+        want = get_index(a).search("sfx", MODEL, q, exact=True, **kw)
+        assert [h.asset_id for h in got.hits] == [h.asset_id for h in want.hits], kw
+        assert got.total == want.total, kw
+        assert [round(h.score, 4) for h in got.hits] == [round(h.score, 4) for h in want.hits]
+    b.store.delete_asset(ids[17])  # cascades to asset_vectors
+    monkeypatch.setenv("TONEARM_VECTOR_SEARCH", "auto")
+    assert ids[17] not in query(a, q, limit=10)

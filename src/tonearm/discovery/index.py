@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,6 +371,11 @@ class VectorIndex:
             Force brute force (the benchmark's baseline).
         """
         f = filters or Filters()
+        if not exact and max_score is None and self.uses_pgvector():
+            try:
+                return self._pgvector(kind, model_id, query, limit, offset, f, exclude)
+            except Exception as e:  # never worse than the in-process index
+                log.warning("pgvector search failed (%s); in-process index used", e)
         with self.lock:
             part = self.parts.get((kind, model_id))
             if part is None or not part.rows:
@@ -406,6 +412,46 @@ class VectorIndex:
             order = top[np.lexsort((sub_ids[top], -scores[top]))]
             page = order[offset:need]
             return SearchResult([Hit(str(int(sub_ids[i])), float(scores[i])) for i in page], total)
+
+    def uses_pgvector(self) -> bool:
+        """Search in PostgreSQL (pgvector HNSW) rather than in process: on PostgreSQL with
+        the ``vector`` extension (migration 0100), unless ``TONEARM_VECTOR_SEARCH=memory``.
+        Near-duplicate cuts (``max_score``) and exact baselines stay in process."""
+        mode = os.environ.get("TONEARM_VECTOR_SEARCH", "auto").lower()
+        st = self.catalog.store
+        if mode == "memory" or getattr(st, "dialect", "sqlite") != "postgresql":
+            return False
+        return bool(st.has_vector_table())  # type: ignore[attr-defined]
+
+    def _pgvector(
+        self,
+        kind: str,
+        model_id: str,
+        query: np.ndarray,
+        limit: int,
+        offset: int,
+        f: Filters,
+        exclude: str | None,
+    ) -> SearchResult:
+        from tonearm.storage.postgres import pgvector_search
+
+        q = np.asarray(query, dtype=np.float32)
+        ex = int(exclude) if exclude is not None and str(exclude).isdigit() else None
+        rows, total = pgvector_search(
+            self.catalog.store,  # type: ignore[arg-type]
+            model_id,
+            int(q.shape[0]),
+            q.tolist(),
+            offset + limit,
+            kind=kind,
+            exclude=ex,
+            categories=f.categories,
+            subcategories=f.subcategories,
+            min_duration=f.min_duration,
+            max_duration=f.max_duration,
+        )
+        hits = [Hit(a, float(cosine_to_score(c))) for a, c in rows[offset:]]
+        return SearchResult(hits, total)
 
     def _hnsw(
         self,

@@ -207,6 +207,7 @@ class PostgresStore:
         self._slots = threading.BoundedSemaphore(self.pool_size)
         self._pk: dict[str, tuple[str, ...]] = {}
         self._ident: dict[str, str | None] = {}
+        self._vectors: bool | None = None
         self.migrate()
 
     def __repr__(self) -> str:
@@ -303,7 +304,10 @@ class PostgresStore:
     # -- schema --------------------------------------------------------------------------
     def migrate(self) -> int:
         with self._acquire() as raw:
-            return self._migrate(raw)
+            version = self._migrate(raw)
+        if self.has_vector_table():
+            backfill_vectors(self)  # 0100 applied on a catalog that already had embeddings
+        return version
 
     def _migrate(self, raw: psycopg.Connection[Any]) -> int:
         available = {
@@ -332,7 +336,16 @@ class PostgresStore:
             row = raw.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         self._pk.clear()
         self._ident.clear()
+        self._vectors = None
         return int(row[0] or 0) if row else 0
+
+    def has_vector_table(self) -> bool:
+        """Whether pgvector's ``asset_vectors`` exists (migration 0100, the extension)."""
+        if self._vectors is None:
+            with self._acquire() as raw:
+                r = raw.execute("SELECT to_regclass('asset_vectors') IS NOT NULL").fetchone()
+            self._vectors = bool(r and r[0])
+        return self._vectors
 
     def schema_version(self) -> int:
         return int(self.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
@@ -496,8 +509,7 @@ class PostgresStore:
         return int(self.execute("SELECT COUNT(*) FROM assets")[0][0])
 
     # -- analyses ------------------------------------------------------------------------
-    @staticmethod
-    def _put_analysis(conn: PgConn, a: Analysis) -> None:
+    def _put_analysis(self, conn: PgConn, a: Analysis) -> None:
         conn.execute(
             "INSERT INTO analyses (asset_id, name, version, data, blob, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, name) DO UPDATE SET "
@@ -505,6 +517,8 @@ class PostgresStore:
             "created_at = EXCLUDED.created_at, rowid = DEFAULT",
             (int(a.asset_id), a.name, a.version, json.dumps(a.data), a.blob, utcnow()),
         )
+        if a.name == "embedding" and self.has_vector_table():
+            _put_vector(conn, a)  # same transaction: pgvector never lags the analyses
 
     def put_analysis(self, analysis: Analysis) -> None:
         with self.transaction() as conn:
@@ -598,6 +612,139 @@ def split_schema(url: str) -> tuple[str, str | None]:
 
 # -- vectors (pgvector) -----------------------------------------------------------------------
 _SPACE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+MAX_HNSW_DIM = 2000  # pgvector's HNSW limit for ``vector``
+
+
+def vector_space(model_id: str) -> str:
+    """The ``asset_vectors.space`` of an embedding model (a safe SQL literal)."""
+    import hashlib
+
+    return "m" + hashlib.sha1(model_id.encode()).hexdigest()[:16]
+
+
+def _vector_literal(v: Sequence[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in v) + "]"
+
+
+def _put_vector(conn: PgConn, a: Analysis) -> None:
+    """Mirror one ``embedding`` analysis into ``asset_vectors`` (inside its transaction)."""
+    import numpy as np
+
+    model = str((a.data or {}).get("model", ""))
+    if a.blob is None or not model:
+        conn.execute("DELETE FROM asset_vectors WHERE asset_id = ?", (int(a.asset_id),))
+        return
+    v = np.frombuffer(a.blob, dtype="<f4")
+    if not 1 <= v.size <= MAX_HNSW_DIM:
+        return
+    conn.execute("DELETE FROM asset_vectors WHERE asset_id = ? AND space <> ?",
+                 (int(a.asset_id), vector_space(model)))  # fmt: skip
+    conn.execute(
+        "INSERT INTO asset_vectors (asset_id, space, kind, embedding) "
+        "SELECT asset_id, ?, kind, ?::vector FROM assets WHERE asset_id = ? "
+        "ON CONFLICT (asset_id, space) DO UPDATE SET kind = EXCLUDED.kind, "
+        "embedding = EXCLUDED.embedding",
+        (vector_space(model), _vector_literal(v.tolist()), int(a.asset_id)),
+    )
+
+
+def backfill_vectors(store: PostgresStore) -> int:
+    """Copy ``embedding`` analyses that have no ``asset_vectors`` row yet; returns how many."""
+    n = 0
+    while True:
+        rows = store.execute(
+            "SELECT an.asset_id, an.version, an.data, an.blob FROM analyses an "
+            "WHERE an.name = 'embedding' AND an.blob IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM asset_vectors v WHERE v.asset_id = an.asset_id) "
+            "ORDER BY an.asset_id LIMIT 500"
+        )
+        rows = [r for r in rows if 1 <= len(bytes(r["blob"])) // 4 <= MAX_HNSW_DIM]
+        if not rows:
+            return n
+        with store.transaction() as conn:
+            for r in rows:
+                a = Analysis(str(r["asset_id"]), "embedding", r["version"],
+                             json.loads(r["data"] or "{}"), bytes(r["blob"]))  # fmt: skip
+                _put_vector(conn, a)
+                n += 1
+
+
+def pgvector_search(
+    store: PostgresStore,
+    model_id: str,
+    dim: int,
+    query: Sequence[float],
+    need: int,
+    *,
+    kind: str,
+    exclude: int | None = None,
+    categories: Sequence[str] | None = None,
+    subcategories: Sequence[str] | None = None,
+    min_duration: float | None = None,
+    max_duration: float | None = None,
+) -> tuple[list[tuple[str, float]], int]:
+    """The ``need`` nearest (asset_id, cosine) under the filters, best first (ties by id),
+    and how many vectors pass the filters. HNSW (cosine, per space) with pgvector's
+    iterative scan; when the index returns fewer rows than pass the filters, the same query
+    runs as an exact scan, so a selective filter never loses true neighbours."""
+    if not 1 <= dim <= MAX_HNSW_DIM:
+        raise ValueError(f"dim must be 1..{MAX_HNSW_DIM}")
+    space = vector_space(model_id)
+    expr = f"(v.embedding::vector({dim}))"
+    with store.transaction() as conn:
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS asset_vectors_hnsw_{space} ON asset_vectors "
+            f"USING hnsw ((embedding::vector({dim})) vector_cosine_ops) WHERE space = '{space}'"
+        )
+    where = [f"v.space = '{space}'", "v.kind = ?"]
+    params: list[Any] = [kind]
+    if exclude is not None:
+        where.append("v.asset_id <> ?")
+        params.append(int(exclude))
+    joins = ""
+    if categories or subcategories or min_duration is not None or max_duration is not None:
+        joins = " JOIN assets a ON a.asset_id = v.asset_id"
+        if categories:
+            where.append("LOWER(TRIM(COALESCE(a.category, ''))) = ANY(?)")
+            params.append([c.strip().lower() for c in categories])
+        if subcategories:
+            where.append("LOWER(TRIM(COALESCE(a.subcategory, ''))) = ANY(?)")
+            params.append([c.strip().lower() for c in subcategories])
+        if min_duration is not None:
+            where.append("COALESCE(a.duration, 0) >= ?")
+            params.append(float(min_duration))
+        if max_duration is not None:
+            where.append("COALESCE(a.duration, 0) <= ?")
+            params.append(float(max_duration))
+    cond = " AND ".join(where)
+    q = f"?::vector({dim})"
+    sql = (
+        f"SELECT v.asset_id, 1 - ({expr} <=> {q}) AS cos FROM asset_vectors v{joins} "
+        f"WHERE {cond} ORDER BY {expr} <=> {q} LIMIT ?"  # nothing else: HNSW needs this form
+    )
+    vec = _vector_literal(query)
+    args = [vec, *params, vec, need]
+    with store.transaction() as conn:
+        total = int(
+            conn.execute(
+                f"SELECT COUNT(*) FROM asset_vectors v{joins} WHERE {cond}", params
+            ).fetchone()[0]
+        )
+        if total == 0:
+            return [], 0
+        conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 2 * need))}")
+        try:
+            with conn.raw.transaction():  # savepoint: older pgvector has no such setting
+                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        except psycopg.Error:
+            pass
+        rows = conn.execute(sql, args).fetchall()
+        if len(rows) < min(need, total):  # the index missed some: exact scan
+            conn.execute("SET LOCAL enable_indexscan = off")
+            conn.execute("SET LOCAL enable_bitmapscan = off")
+            rows = conn.execute(sql, args).fetchall()
+    out = sorted(((int(r[0]), float(r[1])) for r in rows), key=lambda t: (-t[1], t[0]))
+    return [(str(a), c) for a, c in out], total
 
 
 class PgVectorIndex:
@@ -785,4 +932,6 @@ def copy_catalog(src: Any, dst: PostgresStore, batch: int = 500) -> dict[str, in
                 (table, ident),
             )
         out[table] = n
+    if dst.has_vector_table():
+        out["asset_vectors"] = backfill_vectors(dst)
     return out
