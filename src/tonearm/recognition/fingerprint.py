@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
+from numba import njit
 from scipy.ndimage import maximum_filter, uniform_filter1d
 
 from tonearm.core.audio.signal import Signal
@@ -233,65 +234,82 @@ def pair_hashes(
     n = len(peaks.t)
     if n < 2:
         return np.zeros(0, np.uint32), np.zeros(0, np.int32)
-    t = peaks.t.astype(np.float64)
-    f = peaks.f.astype(np.float64) - shift_bands
     # enough following peaks to cover the whole target zone at this peak density
     span_s = (peaks.t[-1] - peaks.t[0] + 1) / FPS
     window = int(min(n - 1, max(8, np.ceil(1.25 * n / max(span_s, 1e-3) * DT_MAX / FPS))))
-    hs, ts = [], []
-    for a in range(0, n, _BLOCK):  # bounded memory on hours-long signals
-        h, rows = _pairs_block(t, f, peaks.strength, a, min(n, a + _BLOCK), window, fan_out, tempo)
-        hs.append(h)
-        ts.append(peaks.t[rows])
-    return np.concatenate(hs), np.concatenate(ts).astype(np.int32)
+    h, rows = _pairs_kernel(
+        np.ascontiguousarray(peaks.t, dtype=np.int64),
+        np.ascontiguousarray(peaks.f, dtype=np.float64) - float(shift_bands),
+        np.ascontiguousarray(peaks.strength, dtype=np.float32),
+        window,
+        int(fan_out),
+        float(tempo),
+    )
+    return h, peaks.t[rows].astype(np.int32)
 
 
-_BLOCK = 8192
-
-
-def _pairs_block(
+@njit(cache=True, nogil=True)
+def _pairs_kernel(
     t: np.ndarray,
     f: np.ndarray,
-    strength_all: np.ndarray,
-    a: int,
-    b: int,
+    strength: np.ndarray,
     window: int,
     fan_out: int,
     tempo: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of anchors a..b-1 (indices into the full peak list); returns (hashes, rows)."""
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Hashes and anchor rows: each anchor with the ``fan_out`` strongest peaks of its
+    target zone among its next ``window`` peaks (the strongest survive noise best, and
+    spread over the zone, time differences carry more information than nearest
+    neighbours). Output ordered by anchor, then target."""
     n = len(t)
-    k = np.arange(1, window + 1)
-    i = np.arange(a, b)
-    j = i[:, None] + k[None, :]
-    inside = j < n
-    j = np.minimum(j, n - 1)
-    dt = np.rint((t[j] - t[i, None]) * tempo)
-    df = np.rint(f[j]) - np.rint(f[i, None])
-    f1 = np.rint(f[i])[:, None]
-    ok = (
-        inside
-        & (dt >= DT_MIN)
-        & (dt <= DT_MAX)
-        & (np.abs(df) <= DF_MAX)
-        & (f1 >= 0)
-        & (f1 < N_BANDS)
-    )
-    # targets: the strongest peaks of the zone (they survive noise best), spread over
-    # the whole zone so time differences carry more information than nearest neighbours
-    if window > fan_out:
-        strength = np.where(ok, strength_all[j], -np.inf)
-        top = np.argpartition(-strength, fan_out - 1, axis=1)[:, :fan_out]
-        sel = np.zeros_like(ok)
-        np.put_along_axis(sel, top, True, axis=1)
-        ok &= sel
-    rows, cols = np.nonzero(ok)
-    h = (
-        (f1[rows, 0].astype(np.uint32) << (DF_BITS + DT_BITS))
-        | ((df[rows, cols] + DF_MAX).astype(np.uint32) << DT_BITS)
-        | dt[rows, cols].astype(np.uint32)
-    )
-    return h, rows + a
+    out_h = np.empty(n * fan_out, np.uint32)
+    out_r = np.empty(n * fan_out, np.int64)
+    cand = np.empty(window, np.int64)
+    cdt = np.empty(window, np.int64)
+    cdf = np.empty(window, np.int64)
+    chosen = np.empty(window, np.bool_)
+    m = 0
+    for i in range(n):
+        f1 = np.rint(f[i])
+        if f1 < 0 or f1 >= N_BANDS:
+            continue
+        nc = 0
+        for k in range(1, window + 1):
+            j = i + k
+            if j >= n:
+                break
+            dt = np.rint((t[j] - t[i]) * tempo)
+            if dt < DT_MIN or dt > DT_MAX:
+                continue
+            df = np.rint(f[j]) - f1
+            if abs(df) > DF_MAX:
+                continue
+            cand[nc] = j
+            cdt[nc] = int(dt)
+            cdf[nc] = int(df)
+            nc += 1
+        if nc > fan_out:
+            # the fan_out strongest candidates, emitted in target order
+            for c in range(nc):
+                chosen[c] = False
+            for _ in range(fan_out):
+                best = -1
+                for c in range(nc):
+                    if not chosen[c] and (best < 0 or strength[cand[c]] > strength[cand[best]]):
+                        best = c
+                chosen[best] = True
+        else:
+            for c in range(nc):
+                chosen[c] = True
+        hf = np.uint32(int(f1)) << np.uint32(DF_BITS + DT_BITS)
+        for c in range(nc):
+            if chosen[c]:
+                out_h[m] = (
+                    hf | (np.uint32(cdf[c] + DF_MAX) << np.uint32(DT_BITS)) | np.uint32(cdt[c])
+                )
+                out_r[m] = i
+                m += 1
+    return out_h[:m], out_r[:m]
 
 
 def fingerprint(signal: Signal) -> tuple[np.ndarray, np.ndarray]:

@@ -204,6 +204,44 @@ class FingerprintIndex:
             owner, asset, frame = owner[live], asset[live], frame[live]
         return owner, asset, frame
 
+    def ranges(
+        self, hashes: np.ndarray
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """Where every query hash's entries are, without materializing them.
+
+        Returns
+        -------
+        sources : list of (keys uint64, lo int64, hi int64)
+            ``keys[lo[i]:hi[i]]`` are the stored keys of ``hashes[i]`` (one source for the
+            compacted main array, one for the recent segments).
+        dead : np.ndarray, bool, one per asset index: tombstoned assets to skip.
+        """
+        h = hashes.astype(np.int64)
+        with self.lock:
+            main, starts = self.main, self.starts
+            if self._seg_all is None:
+                segs = [s for _, s in self.segments]
+                self._seg_all = np.sort(np.concatenate(segs)) if segs else np.zeros(0, np.uint64)
+            seg = self._seg_all
+            dead = np.zeros(max(1, len(self.asset_ids)), bool)
+            if len(self._deleted_arr):
+                dead[self._deleted_arr] = True
+        sources = []
+        if len(main):
+            sources.append(
+                (
+                    np.asarray(main).view(np.uint64),
+                    starts[h].astype(np.int64),
+                    starts[h + 1].astype(np.int64),
+                )
+            )
+        if len(seg):
+            hu = h.astype(np.uint64)
+            lo = np.searchsorted(seg, hu << _SHIFT_H).astype(np.int64)
+            hi = np.searchsorted(seg, (hu + np.uint64(1)) << _SHIFT_H).astype(np.int64)
+            sources.append((seg, lo, hi))
+        return sources, dead
+
     # -- persistence ---------------------------------------------------------------------
     @staticmethod
     def _atomic_save_array(dest: Path, arr: np.ndarray) -> None:

@@ -5,6 +5,12 @@ into the reference's frame of reference (time differences x a, bands - p) and ha
 every hit ``(asset, ref_frame)`` of a query hash anchored at query frame ``tq`` votes for
 the alignment ``offset = ref_frame - a * tq``. A true match piles its votes onto one
 (asset, hypothesis, offset) cell; chance hits spread over all of them.
+
+Voting is compiled (numba) and never sorts all hits: hits are bucketed by (asset,
+hypothesis) with a counting sort, every bucket gets a cheap upper bound of its best
+cell's votes (hits in two adjacent 8-frame offset bins), and only buckets whose bound can
+still reach the leading assets are evaluated exactly, best bound first. The result is
+the same as exhaustive voting (up to ties) at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from tonearm.recognition import fingerprint as fp
-from tonearm.recognition.index import FingerprintIndex
+from tonearm.recognition.index import ASSET_BITS, FRAME_BITS, FingerprintIndex
 
 
 def _hypotheses() -> list[tuple[float, float]]:
@@ -87,71 +94,219 @@ def vote(
 ) -> tuple[list[Candidate], int, int]:
     """Best (asset, hypothesis, offset) cells, one per asset, most votes first.
 
+    A cell's votes are the distinct query anchor frames whose hits agree on the offset
+    (the harmonics of one note pair match together, and counting them separately would
+    let a single coincidence look like a dozen independent agreements), counted with
+    the two neighbouring offsets (+-1 frame of jitter).
+
     Returns (candidates, n_query_hashes, n_index_hits).
     """
     hashes, tq, hyp = _hash_hypotheses(peaks, hyp_ids, fan_out)
     if len(hashes) == 0:
         return [], 0, 0
-    owner, asset, frame = index.lookup(hashes)
-    n_hits = len(owner)
-    if n_hits == 0:
-        return [], len(hashes), 0
-    h_of = hyp[owner]
-    tempo = _TEMPO[h_of]
-    t_q = tq[owner]
-    offset = frame - np.rint(t_q * tempo).astype(np.int64)
+    sources, dead = index.ranges(hashes)
+    n_assets = len(dead)
     n_h = len(HYPOTHESES)
-    ah_counts = np.bincount(asset * n_h + h_of)
-    key = ((asset * n_h + h_of) << OFFSET_BITS) + (offset + _OFFSET_BIAS)
-    # one vote per (cell, query anchor frame): the harmonics of one note pair match
-    # together, and counting them separately would let a single coincidence look like
-    # a dozen independent agreements
-    full = np.sort((key << TQ_BITS) | (t_q & ((1 << TQ_BITS) - 1)))
-    distinct = np.ones(len(full), bool)
-    distinct[1:] = full[1:] != full[:-1]
-    skey = full[distinct] >> TQ_BITS
-    edge = np.flatnonzero(np.diff(skey)) + 1
-    first_pos = np.concatenate(([0], edge))
-    uniq = skey[first_pos]
-    counts = np.diff(np.concatenate((first_pos, [len(skey)])))
-    # tolerate +-1 frame of jitter: a cell's score includes its two neighbours
-    smooth = counts.copy()
-    nxt = np.zeros(len(uniq), bool)
-    nxt[:-1] = uniq[1:] == uniq[:-1] + 1
-    smooth[:-1] += np.where(nxt[:-1], counts[1:], 0)
-    smooth[1:] += np.where(nxt[:-1], counts[:-1], 0)
-    cell_ah = uniq >> OFFSET_BITS
-    # best cell per (asset): candidates among the overall strongest cells
-    n_top = min(len(uniq), 64 * max_candidates)
-    top = np.argpartition(-smooth, n_top - 1)[:n_top] if n_top < len(uniq) else np.arange(len(uniq))
-    top = top[np.argsort(-smooth[top], kind="stable")]
-    seen: set[int] = set()
-    best: list[int] = []
-    for b_ in top:
-        a_idx = int(cell_ah[b_]) // n_h
-        if a_idx in seen:
-            continue
-        seen.add(a_idx)
-        best.append(int(b_))
-        if len(best) >= max_candidates:
-            break
+    counts = np.zeros(n_assets * n_h + 1, np.int64)
+    for keys, lo, hi in sources:
+        _count_hits(keys, lo, hi, hyp, dead, n_h, counts)
+    starts = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    n_hits = int(starts[-1])
+    n_identity = int(np.count_nonzero(hyp == 0)) if 0 in hyp_ids else len(hashes)
+    if n_hits == 0:
+        return [], n_identity, 0
+    vals = np.empty(n_hits, np.int64)
+    fill = starts[:-1].copy()
+    for keys, lo, hi in sources:
+        _scatter_hits(keys, lo, hi, tq, hyp, _TEMPO, dead, n_h, fill, vals)
+    best_votes, best_hyp, best_off = _best_cells(vals, starts, n_assets, n_h, max_candidates)
+    order = np.argsort(-best_votes, kind="stable")[:max_candidates]
     out: list[Candidate] = []
-    for b in best:
-        k = int(uniq[b])
-        a_idx, h_id = divmod(k >> OFFSET_BITS, n_h)
-        off = (k & ((1 << OFFSET_BITS) - 1)) - _OFFSET_BIAS
-        sel = (key >= k - 1) & (key <= k + 1)
-        q_frames = t_q[sel]
+    for a_idx in order:
+        if best_votes[a_idx] <= 0:
+            break
+        h_id = int(best_hyp[a_idx])
+        off = int(best_off[a_idx])
+        ah = int(a_idx) * n_h + h_id
+        group = vals[starts[ah] : starts[ah + 1]]
+        g_off = (group >> TQ_BITS) - _OFFSET_BIAS
+        sel = np.abs(g_off - off) <= 1
+        q_frames = group[sel] & ((1 << TQ_BITS) - 1)
         out.append(
             Candidate(
                 asset_idx=int(a_idx),
-                hyp=int(h_id),
-                offset_frames=float(np.median(offset[sel])) if sel.any() else float(off),
-                votes=int(smooth[b]),
-                q_first=int(q_frames.min()) if len(q_frames) else 0,
-                q_last=int(q_frames.max()) if len(q_frames) else 0,
-                asset_hits=int(ah_counts[int(cell_ah[b])]),
+                hyp=h_id,
+                offset_frames=float(np.median(g_off[sel])),
+                votes=int(best_votes[a_idx]),
+                q_first=int(q_frames.min()),
+                q_last=int(q_frames.max()),
+                asset_hits=int(counts[ah]),
             )
         )
-    n_identity = int(np.count_nonzero(hyp == 0)) if 0 in hyp_ids else len(hashes)
     return out, n_identity, n_hits
+
+
+_MASK_A = (1 << ASSET_BITS) - 1
+_MASK_F = (1 << FRAME_BITS) - 1
+_TQ_MASK = (1 << TQ_BITS) - 1
+
+
+@njit(cache=True, nogil=True)
+def _count_hits(
+    keys: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    hyp: np.ndarray,
+    dead: np.ndarray,
+    n_h: int,
+    counts: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """counts[asset * n_h + hyp] += hits of every query hash."""
+    for i in range(len(lo)):
+        hy = hyp[i]
+        for p in range(lo[i], hi[i]):
+            a = np.int64((keys[p] >> np.uint64(FRAME_BITS)) & np.uint64(_MASK_A))
+            if a < len(dead) and not dead[a]:
+                counts[a * n_h + hy] += 1
+
+
+@njit(cache=True, nogil=True)
+def _scatter_hits(
+    keys: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    tq: np.ndarray,
+    hyp: np.ndarray,
+    tempo: np.ndarray,
+    dead: np.ndarray,
+    n_h: int,
+    fill: np.ndarray,
+    vals: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Bucket every hit by (asset, hypothesis) as ``(offset + bias) << TQ_BITS | tq``."""
+    for i in range(len(lo)):
+        hy = hyp[i]
+        t = tq[i]
+        shift = np.int64(np.rint(t * tempo[hy]))
+        tbits = t & _TQ_MASK
+        for p in range(lo[i], hi[i]):
+            k = keys[p]
+            a = np.int64((k >> np.uint64(FRAME_BITS)) & np.uint64(_MASK_A))
+            if a >= len(dead) or dead[a]:
+                continue
+            frame = np.int64(k & np.uint64(_MASK_F))
+            c = a * n_h + hy
+            vals[fill[c]] = ((frame - shift + _OFFSET_BIAS) << TQ_BITS) | tbits
+            fill[c] += 1
+
+
+_BOUND_SHIFT = 3  # offsets binned by 8 frames for the upper bound
+_BOUND_BINS = 1024  # hashed bins (collisions only loosen the bound)
+
+
+@njit(cache=True, nogil=True)
+def _group_bounds(vals: np.ndarray, starts: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Upper bound of the best cell's votes in every (asset, hypothesis) group: the most
+    hits in two adjacent 8-frame offset bins (a cell and its two neighbours span at most
+    two bins, and distinct anchors are at most the hits)."""
+    n_c = len(starts) - 1
+    bound = np.zeros(n_c, np.int64)
+    hist = np.zeros(_BOUND_BINS, np.int64)
+    mask = _BOUND_BINS - 1
+    for c in range(n_c):
+        s0 = starts[c]
+        s1 = starts[c + 1]
+        if s1 - s0 < 2:
+            bound[c] = s1 - s0
+            continue
+        for p in range(s0, s1):
+            hist[(vals[p] >> (TQ_BITS + _BOUND_SHIFT)) & mask] += 1
+        best = 0
+        for p in range(s0, s1):
+            b = (vals[p] >> (TQ_BITS + _BOUND_SHIFT)) & mask
+            x = hist[b] + max(hist[(b + 1) & mask], hist[(b - 1) & mask])
+            if x > best:
+                best = x
+        for p in range(s0, s1):
+            hist[(vals[p] >> (TQ_BITS + _BOUND_SHIFT)) & mask] = 0
+        bound[c] = best
+    return bound
+
+
+@njit(cache=True, nogil=True)
+def _best_cells(
+    vals: np.ndarray, starts: np.ndarray, n_assets: int, n_h: int, max_candidates: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per asset: the (hypothesis, offset) cell with the most smoothed votes (ties: lowest
+    hypothesis, then lowest offset), exact for the ``max_candidates`` best assets.
+
+    Groups are evaluated in decreasing order of an upper bound of their votes and the
+    search stops once no remaining group can enter the top ``max_candidates`` assets, so
+    only a handful of the (asset, hypothesis) groups are sorted. Evaluated groups are
+    sorted in place."""
+    best_votes = np.zeros(n_assets, np.int64)
+    best_hyp = np.zeros(n_assets, np.int64)
+    best_off = np.zeros(n_assets, np.int64)
+    bound = _group_bounds(vals, starts)
+    order = np.argsort(-bound, kind="mergesort")
+    top = np.zeros(max_candidates, np.int64)  # best votes of the leading assets, descending
+    top_a = np.full(max_candidates, -1, np.int64)
+    offs = np.empty(0, np.int64)
+    cnts = np.empty(0, np.int64)
+    for c in order:
+        if bound[c] == 0 or bound[c] < top[max_candidates - 1]:
+            break
+        s0 = starts[c]
+        s1 = starts[c + 1]
+        g = vals[s0:s1]
+        g.sort()
+        if len(offs) < s1 - s0:
+            offs = np.empty(s1 - s0, np.int64)
+            cnts = np.empty(s1 - s0, np.int64)
+        # distinct (offset, tq) -> votes per offset
+        m = 0
+        prev = np.int64(-1)
+        for v in g:
+            if v == prev:
+                continue
+            prev = v
+            o = v >> TQ_BITS
+            if m > 0 and offs[m - 1] == o:
+                cnts[m - 1] += 1
+            else:
+                offs[m] = o
+                cnts[m] = 1
+                m += 1
+        a = c // n_h
+        h = c - a * n_h
+        for k in range(m):
+            sm = cnts[k]
+            if k > 0 and offs[k - 1] == offs[k] - 1:
+                sm += cnts[k - 1]
+            if k + 1 < m and offs[k + 1] == offs[k] + 1:
+                sm += cnts[k + 1]
+            o = offs[k] - _OFFSET_BIAS
+            if sm > best_votes[a] or (
+                sm == best_votes[a] and (h < best_hyp[a] or (h == best_hyp[a] and o < best_off[a]))
+            ):
+                best_votes[a] = sm
+                best_hyp[a] = h
+                best_off[a] = o
+        # refresh the leading assets
+        v = best_votes[a]
+        pos = -1
+        for i in range(max_candidates):
+            if top_a[i] == a:
+                pos = i
+                break
+        if pos < 0 and v > top[max_candidates - 1]:
+            pos = max_candidates - 1
+            top_a[pos] = a
+        if pos >= 0:
+            top[pos] = v
+            while pos > 0 and top[pos] > top[pos - 1]:
+                top[pos], top[pos - 1] = top[pos - 1], top[pos]
+                top_a[pos], top_a[pos - 1] = top_a[pos - 1], top_a[pos]
+                pos -= 1
+    return best_votes, best_hyp, best_off
