@@ -7,6 +7,7 @@ import http.server
 import json
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -156,6 +157,50 @@ def stream_server(mp3: bytes, chunk: int = 4096) -> Any:
                 pass
 
     return serve(H)
+
+
+def live_server(mp3: bytes, duration_s: float, speed: float = 3.0, chunk: int = 2048) -> Any:
+    """A live radio: ``/live`` plays ``mp3`` (``duration_s`` long) once, ``speed`` times
+    faster than real time, from the first connection on; every listener hears the same
+    moment (a listener joining late starts there), and once the programme is over the
+    stream is down (503). ``H.served`` counts the listeners that got audio."""
+
+    class H(http.server.BaseHTTPRequestHandler):
+        served = 0
+        started: float | None = None
+        lock = threading.Lock()
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            cls = type(self)
+            with cls.lock:
+                if cls.started is None:
+                    cls.started = time.monotonic()
+                t0 = cls.started
+            rate = len(mp3) / duration_s * speed  # bytes per wall-clock second
+            pos = int((time.monotonic() - t0) * rate) // chunk * chunk
+            if self.path != "/live" or pos >= len(mp3):
+                self.send_response(404 if self.path != "/live" else 503)
+                self.end_headers()
+                return
+            with cls.lock:
+                cls.served += 1
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/mpeg")
+            self.end_headers()
+            try:
+                while pos < len(mp3):
+                    wait = t0 + pos / rate - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    self.wfile.write(mp3[pos : pos + chunk])
+                    pos += chunk
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    return serve(H), H
 
 
 class Receiver:

@@ -165,6 +165,16 @@ def register(app: typer.Typer) -> None:
         queue = get_queue(catalog)
         kinds = ", ".join(sorted(registered_kinds())) or "none"
         console.print(f"tonearm worker: {workers} threads, job kinds: {kinds}")
-        # the worker's watchdog re-queues jobs whose worker died (no heartbeat for the
-        # lease, TONEARM_JOB_LEASE_S) and fails jobs past their time limit
-        queue.run_worker(workers, watchdog_s=recover_every_s)
+        # AudD stream monitors too: each stream runs in the one process holding its lease
+        from tonearm.recognition.streams import StreamManager
+
+        monitors = StreamManager(
+            catalog, base_url=catalog.settings.public_url or "http://localhost"
+        )
+        monitors.start_all()
+        try:
+            # the worker's watchdog re-queues jobs whose worker died (no heartbeat for the
+            # lease, TONEARM_JOB_LEASE_S) and fails jobs past their time limit
+            queue.run_worker(workers, watchdog_s=recover_every_s)
+        finally:
+            monitors.shutdown()

@@ -12,8 +12,14 @@ Pieces, top to bottom:
 - :class:`StreamMonitor` (one thread per stream): reconnection with exponential backoff,
   the sliding-window recognition, health notifications (650 can't connect, 651 no music,
   0 healthy again);
-- :class:`StreamManager`: the monitors of one server, and event delivery (stored for
-  ``/longpoll/`` and POSTed to the key's callback URL).
+- :class:`StreamManager`: the monitors of one process, and event delivery (stored for
+  ``/longpoll/`` and POSTed to the key's callback URL);
+- leases (table of migration 0008): every API server and ``tonearm worker`` may run a
+  manager, and each stream is monitored by exactly one of them, the holder of its lease.
+  The holder renews the lease every ``heartbeat_s``; a lease not renewed for ``lease_s``
+  (its process died) or released (its process shut down) is taken over by another
+  manager at its next heartbeat. Events are published only while the lease is held, and
+  the song playing at the handover travels with the lease, so it is announced once.
 
 Timing is measured in *stream time* (samples decoded / rate), never wall-clock, so a stream
 served faster than real time (tests) gives the same plays as a live one.
@@ -29,8 +35,10 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import socket
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -81,6 +89,11 @@ class StreamRecord:
     url: str
     callbacks: str | None
     longpoll_category: str
+    updated_at: str = ""
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.key_id, self.radio_id)
 
 
 def _stream(row: Any) -> StreamRecord:
@@ -90,6 +103,7 @@ def _stream(row: Any) -> StreamRecord:
         row["url"],
         row["callbacks"],
         row["longpoll_category"],
+        str(row["updated_at"] or ""),
     )
 
 
@@ -198,6 +212,149 @@ def events_since(
         (category, since_ms, limit),
     )
     return [(int(r["timestamp_ms"]), json.loads(r["payload"])) for r in rows]
+
+
+# -- leases: one monitoring process per stream ------------------------------------------
+
+
+@dataclass
+class Lease:
+    """A stream's lease as its holder sees it."""
+
+    key_id: int
+    radio_id: int
+    owner: str
+    generation: int
+    play_asset: str | None = None  # inherited from the previous holder
+    play_seen_ms: int | None = None
+
+
+def acquire_lease(
+    store: SqliteStore, key_id: int, radio_id: int, owner: str, lease_s: float
+) -> Lease | None:
+    """Take the lease of a stream nobody holds (no row, expired or released); None when a
+    live holder has it. Atomic on SQLite (one writer) and PostgreSQL (the upsert locks the
+    row; a second taker sees the fresh ``expires_ms`` and changes nothing)."""
+    now = _now_ms()
+    with store.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO audd_stream_leases (key_id, radio_id, owner, expires_ms, generation, "
+            "running) VALUES (?, ?, ?, ?, 1, 0) "
+            "ON CONFLICT (key_id, radio_id) DO UPDATE SET owner = excluded.owner, "
+            "expires_ms = excluded.expires_ms, "
+            "generation = audd_stream_leases.generation + 1, running = 0 "
+            "WHERE audd_stream_leases.expires_ms < ?",
+            (key_id, radio_id, owner, now + int(lease_s * 1000), now),
+        )
+        if cur.rowcount != 1:
+            return None
+        row = conn.execute(
+            "SELECT generation, play_asset, play_seen_ms FROM audd_stream_leases "
+            "WHERE key_id = ? AND radio_id = ?",
+            (key_id, radio_id),
+        ).fetchone()
+    seen = row["play_seen_ms"]
+    return Lease(
+        key_id,
+        radio_id,
+        owner,
+        int(row["generation"]),
+        row["play_asset"],
+        None if seen is None else int(seen),
+    )
+
+
+def renew_lease(
+    store: SqliteStore,
+    lease: Lease,
+    lease_s: float,
+    *,
+    running: bool,
+    play_asset: str | None,
+    play_seen_ms: int | None,
+) -> bool:
+    """Extend the lease (and record the holder's state); False when it was lost (taken
+    over after it expired, or the stream was deleted)."""
+    with store.transaction() as conn:
+        cur = conn.execute(
+            "UPDATE audd_stream_leases SET expires_ms = ?, running = ?, play_asset = ?, "
+            "play_seen_ms = ? WHERE key_id = ? AND radio_id = ? AND owner = ? "
+            "AND generation = ?",
+            (
+                _now_ms() + int(lease_s * 1000),
+                int(running),
+                play_asset,
+                play_seen_ms,
+                lease.key_id,
+                lease.radio_id,
+                lease.owner,
+                lease.generation,
+            ),
+        )
+        return bool(cur.rowcount == 1)
+
+
+def release_lease(
+    store: SqliteStore,
+    lease: Lease,
+    *,
+    play_asset: str | None = None,
+    play_seen_ms: int | None = None,
+) -> None:
+    """Give the lease up now (shutdown): the next manager takes it at its next heartbeat.
+    The row stays, with the song playing, for the next holder."""
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE audd_stream_leases SET expires_ms = 0, running = 0, play_asset = ?, "
+            "play_seen_ms = ? WHERE key_id = ? AND radio_id = ? AND owner = ? "
+            "AND generation = ?",
+            (
+                play_asset,
+                play_seen_ms,
+                lease.key_id,
+                lease.radio_id,
+                lease.owner,
+                lease.generation,
+            ),
+        )
+
+
+def holds_lease(store: SqliteStore, lease: Lease) -> bool:
+    rows = store.execute(
+        "SELECT owner, generation, expires_ms FROM audd_stream_leases "
+        "WHERE key_id = ? AND radio_id = ?",
+        (lease.key_id, lease.radio_id),
+    )
+    if not rows:
+        return False
+    r = rows[0]
+    return (
+        r["owner"] == lease.owner
+        and int(r["generation"]) == lease.generation
+        and int(r["expires_ms"]) > _now_ms()
+    )
+
+
+def lease_holders(store: SqliteStore) -> dict[tuple[int, int], tuple[str, int]]:
+    """(key_id, radio_id) -> (owner, expires_ms) of every live lease."""
+    rows = store.execute(
+        "SELECT key_id, radio_id, owner, expires_ms FROM audd_stream_leases WHERE expires_ms > ?",
+        (_now_ms(),),
+    )
+    return {
+        (int(r["key_id"]), int(r["radio_id"])): (str(r["owner"]), int(r["expires_ms"]))
+        for r in rows
+    }
+
+
+def running_streams(store: SqliteStore, key_id: int) -> set[int]:
+    """radio_ids of ``key_id`` whose monitor (in whichever process) is reading audio."""
+    rows = store.execute(
+        "SELECT radio_id FROM audd_stream_leases WHERE key_id = ? AND running = 1 "
+        "AND expires_ms > ?",
+        (key_id, _now_ms()),
+    )
+    return {int(r["radio_id"]) for r in rows}
 
 
 # -- plays: per-window matches -> one event per song ------------------------------------
@@ -474,6 +631,9 @@ class StreamMonitor:
         *,
         base_url: str = "http://localhost",
         returns_for: Callable[[], list[str]] = list,
+        inherited: tuple[str, int] | None = None,
+        inherit_ms: int = 120_000,
+        on_playing: Callable[[], None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.record = record
@@ -483,6 +643,13 @@ class StreamMonitor:
         self.returns_for = returns_for
         self.running = False  # connected and reading audio
         self.plays: list[Play] = []  # finished plays (for tests and status)
+        self.playing: str | None = None  # asset of the song playing now
+        self.playing_seen_ms: int | None = None  # wall clock of its latest window
+        # (asset, seen ms) the previous holder of the lease was hearing: a start of that
+        # song soon after the handover was already announced
+        self._inherited = inherited
+        self._inherit_ms = inherit_ms
+        self._on_playing = on_playing  # called when ``playing`` changes, before any event
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"stream-{record.key_id}-{record.radio_id}", daemon=True
@@ -621,6 +788,14 @@ class StreamMonitor:
                             events = tracker.update(w0, w1, m.asset_id, m.offset_s, m.score, dur)
                         else:
                             events = tracker.update(w0, w1, None)
+                    cur = tracker.current
+                    playing = cur.asset_id if cur is not None else None
+                    if cur is not None:
+                        self.playing_seen_ms = _now_ms()
+                    if playing != self.playing:
+                        self.playing = playing
+                        if self._on_playing is not None:
+                            self._on_playing()
                     self._handle(events)
                     next_at += hop
                     drop = next_at - window - buf_start
@@ -628,7 +803,11 @@ class StreamMonitor:
                         buf = buf[drop:]
                         buf_start += drop
         finally:
-            self._handle(tracker.flush())
+            ended = tracker.flush()
+            if not self._stop.is_set():  # the stream ended or broke: the song ended
+                self._handle(ended)
+            # stopped (deleteStream, shutdown, lease handed over): the song goes on, and
+            # the next holder of the lease reports it
             parent.close()
             if proc.is_alive():
                 proc.kill()
@@ -643,6 +822,11 @@ class StreamMonitor:
         for ev in events:
             if ev.kind == "end":
                 self.plays.append(ev.play)
+            if ev.kind == "start" and self._inherited is not None:
+                asset_id, seen_ms = self._inherited
+                self._inherited = None
+                if asset_id == ev.play.asset_id and _now_ms() - seen_ms <= self._inherit_ms:
+                    continue  # announced by the previous holder before the handover
             if (ev.kind == "start") != before:
                 continue
             asset = self.catalog.store.get_asset(ev.play.asset_id)
@@ -686,8 +870,37 @@ def returns_from_callback_url(url: str | None) -> list[str]:
     return wire.parse_return(",".join(q.get("return", [])))
 
 
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+DEFAULT_LEASE_S = 15.0
+DEFAULT_HEARTBEAT_S = 3.0
+
+
+@dataclass
+class _Held:
+    lease: Lease
+    record: StreamRecord
+    monitor: StreamMonitor
+
+
 class StreamManager:
-    """The monitors of one server process and the delivery of their events."""
+    """The monitors of one process and the delivery of their events.
+
+    Any number of managers (API servers, ``tonearm worker``) share one store; each
+    stream is monitored by the manager holding its lease. :meth:`start_all` starts the
+    heartbeat thread, which every ``heartbeat_s``: renews this manager's leases (a lease
+    lost means another manager took over: its monitor stops), restarts the monitor of a
+    stream whose URL or callbacks changed, stops the monitors of deleted streams, and
+    takes the leases of streams nobody holds. ``lease_s`` (TONEARM_STREAM_LEASE_S,
+    default 15) is how long a dead process keeps its streams; ``heartbeat_s``
+    (TONEARM_STREAM_HEARTBEAT_S, default 3) must be well under it. Lease times are
+    wall-clock: the hosts' clocks must agree to well under ``lease_s`` (NTP).
+    """
 
     def __init__(
         self,
@@ -696,13 +909,26 @@ class StreamManager:
         *,
         base_url: str = "http://localhost",
         callback_backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0),
+        lease_s: float | None = None,
+        heartbeat_s: float | None = None,
+        owner: str | None = None,
+        max_streams: int | None = None,
     ) -> None:
         self.catalog = catalog
         self.config = config or MonitorConfig()
         self.base_url = base_url
         self.callback_backoff_s = callback_backoff_s
-        self.monitors: dict[tuple[int, int], StreamMonitor] = {}
-        self._lock = threading.Lock()
+        self.lease_s = lease_s or _env_float("TONEARM_STREAM_LEASE_S", DEFAULT_LEASE_S)
+        self.heartbeat_s = heartbeat_s or _env_float(
+            "TONEARM_STREAM_HEARTBEAT_S", min(DEFAULT_HEARTBEAT_S, self.lease_s / 3)
+        )
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.max_streams = max_streams
+        self.held: dict[tuple[int, int], _Held] = {}
+        self._lock = threading.RLock()  # guards held; one sync at a time
+        self._closed = threading.Event()
+        self._wake = threading.Event()
+        self._heartbeat: threading.Thread | None = None
         self._outbox: queue.Queue[tuple[int, str, dict[str, Any]] | None] = queue.Queue()
         self._sender = threading.Thread(
             target=self._send_loop, name="stream-callbacks", daemon=True
@@ -711,49 +937,180 @@ class StreamManager:
         # (url, payload, outcome) of the latest deliveries, for status and tests
         self.delivered: deque[tuple[str, dict[str, Any], str]] = deque(maxlen=200)
 
+    @property
+    def monitors(self) -> dict[tuple[int, int], StreamMonitor]:
+        with self._lock:
+            return {k: h.monitor for k, h in self.held.items()}
+
     def start_all(self) -> None:
-        for rec in list_streams(self.catalog.store):
-            self.ensure(rec)
+        """Take the streams nobody monitors and keep doing so (heartbeat thread)."""
+        self.sync()
+        if self._heartbeat is None:
+            self._heartbeat = threading.Thread(
+                target=self._heartbeat_loop, name="stream-leases", daemon=True
+            )
+            self._heartbeat.start()
 
     def ensure(self, rec: StreamRecord) -> None:
-        """(Re)start the monitor of ``rec`` (after addStream or setStreamUrl)."""
-        self.stop(rec.key_id, rec.radio_id)
-        m = StreamMonitor(
-            self.catalog,
-            rec,
-            self.publish,
-            self.config,
-            base_url=self.base_url,
-            returns_for=lambda: returns_from_callback_url(
-                get_callback_url(self.catalog.store, rec.key_id)
-            ),
-        )
-        with self._lock:
-            self.monitors[(rec.key_id, rec.radio_id)] = m
-        m.start()
+        """After addStream / setStreamUrl: start or restart the monitor of ``rec`` here if
+        nobody holds it or this manager does; another holder notices at its heartbeat."""
+        self.sync()
 
     def stop(self, key_id: int, radio_id: int) -> None:
+        """Stop monitoring a stream here (deleteStream): the lease is given up."""
         with self._lock:
-            m = self.monitors.pop((key_id, radio_id), None)
-        if m is not None:
-            m.stop()
+            h = self.held.pop((key_id, radio_id), None)
+        if h is not None:
+            h.monitor.stop()
+            with contextlib.suppress(Exception):
+                release_lease(self.catalog.store, h.lease)
 
     def is_running(self, key_id: int, radio_id: int) -> bool:
-        m = self.monitors.get((key_id, radio_id))
-        return bool(m and m.running)
-
-    def shutdown(self) -> None:
+        """Whether the stream's monitor, in whichever process, is reading audio."""
         with self._lock:
-            ms = list(self.monitors.values())
-            self.monitors.clear()
-        for m in ms:
-            m.stop(timeout_s=2.0)
+            h = self.held.get((key_id, radio_id))
+        if h is not None:
+            return h.monitor.running
+        return radio_id in running_streams(self.catalog.store, key_id)
+
+    def shutdown(self, *, release: bool = True) -> None:
+        """Stop every monitor; with ``release`` (a clean shutdown) the leases are handed
+        to the other managers at once, else they expire after ``lease_s``."""
+        self._closed.set()
+        self._wake.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(5.0)
+        with self._lock:
+            held = list(self.held.values())
+            self.held.clear()
+        for h in held:
+            h.monitor.stop(timeout_s=2.0)
+        if release:
+            for h in held:
+                try:
+                    release_lease(
+                        self.catalog.store,
+                        h.lease,
+                        play_asset=h.monitor.playing,
+                        play_seen_ms=h.monitor.playing_seen_ms,
+                    )
+                except Exception:
+                    log.warning("stream %s: cannot release lease", h.record.radio_id)
         self._outbox.put(None)
         self._sender.join(2.0)
 
+    # -- leases
+    def _heartbeat_loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self.heartbeat_s)
+            self._wake.clear()
+            if self._closed.is_set():
+                return
+            try:
+                self.sync()
+            except Exception:  # the database is away: retry at the next beat
+                log.warning("stream leases: heartbeat failed", exc_info=True)
+
+    def sync(self) -> None:
+        """One heartbeat: renew, reconcile with the stored streams, take free leases."""
+        if self._closed.is_set():
+            return
+        store = self.catalog.store
+        with self._lock:
+            records = {r.key: r for r in list_streams(store)}
+            for k, h in list(self.held.items()):
+                rec = records.get(k)
+                m = h.monitor
+                ok = rec is not None and renew_lease(
+                    store,
+                    h.lease,
+                    self.lease_s,
+                    running=m.running,
+                    play_asset=m.playing,
+                    play_seen_ms=m.playing_seen_ms,
+                )
+                if not ok:  # deleted, or taken over after our lease expired
+                    log.info("stream %s: no longer monitored here", k[1])
+                    del self.held[k]
+                    m.stop()
+                    continue
+                assert rec is not None
+                if (rec.url, rec.callbacks, rec.updated_at) != (
+                    h.record.url,
+                    h.record.callbacks,
+                    h.record.updated_at,
+                ) or not m.alive:
+                    m.stop()
+                    h.record = rec
+                    h.monitor = self._monitor(rec, h.lease, (m.playing, m.playing_seen_ms))
+                    h.monitor.start()
+            holders = lease_holders(store)
+            for k, rec in records.items():
+                if k in self.held or k in holders:
+                    continue
+                if self.max_streams is not None and len(self.held) >= self.max_streams:
+                    break
+                try:
+                    lease = acquire_lease(store, rec.key_id, rec.radio_id, self.owner, self.lease_s)
+                except Exception:  # deleted meanwhile (foreign key), or a write conflict
+                    log.debug("stream %s: lease not taken", rec.radio_id, exc_info=True)
+                    continue
+                if lease is None:
+                    continue
+                log.info("stream %s: monitored here (lease %d)", rec.radio_id, lease.generation)
+                m = self._monitor(rec, lease, (lease.play_asset, lease.play_seen_ms))
+                self.held[k] = _Held(lease, rec, m)
+                m.start()
+
+    def _monitor(
+        self, rec: StreamRecord, lease: Lease, inherited: tuple[str | None, int | None]
+    ) -> StreamMonitor:
+        asset, seen = inherited
+        store = self.catalog.store
+        return StreamMonitor(
+            self.catalog,
+            rec,
+            lambda r, payload: self.publish(r, payload, lease),
+            self.config,
+            base_url=self.base_url,
+            returns_for=lambda: returns_from_callback_url(get_callback_url(store, rec.key_id)),
+            inherited=(asset, seen) if asset is not None and seen is not None else None,
+            inherit_ms=int((self.lease_s + self.config.window_s) * 1000) + 60_000,
+            on_playing=lambda: self._record_playing(rec.key),
+        )
+
+    def _record_playing(self, k: tuple[int, int]) -> None:
+        """Write the song now playing into the lease before its callback goes out, so a
+        holder dying right after announcing it does not get it announced twice."""
+        with self._lock:
+            h = self.held.get(k)
+        if h is None:
+            return
+        m = h.monitor
+        with contextlib.suppress(Exception):
+            renew_lease(
+                self.catalog.store,
+                h.lease,
+                self.lease_s,
+                running=m.running,
+                play_asset=m.playing,
+                play_seen_ms=m.playing_seen_ms,
+            )
+
     # -- events
-    def publish(self, rec: StreamRecord, payload: dict[str, Any]) -> None:
-        """Store the event for longpoll and queue the callback POST."""
+    def publish(
+        self, rec: StreamRecord, payload: dict[str, Any], lease: Lease | None = None
+    ) -> None:
+        """Store the event for longpoll and queue the callback POST (only while this
+        manager holds the stream's lease: a stalled process that lost it stays quiet)."""
+        if lease is not None:
+            try:
+                if not holds_lease(self.catalog.store, lease):
+                    log.info("stream %s: lease lost, event dropped", rec.radio_id)
+                    return
+            except Exception:
+                log.warning("stream %s: cannot check the lease", rec.radio_id, exc_info=True)
+                return
         try:
             add_event(self.catalog.store, rec.longpoll_category, payload)
         except Exception:

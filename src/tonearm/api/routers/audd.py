@@ -529,8 +529,8 @@ async def add_stream(request: Request, params: dict[str, Any]) -> dict[str, Any]
     category = wire.longpoll_category(str(params["api_token"]), radio_id)
     rec = streams.upsert_stream(catalog.store, key.key_id, radio_id, url, callbacks, category)
     m = _manager(request)
-    if m is not None:
-        m.ensure(rec)
+    if m is not None:  # monitored here if no other process holds the stream's lease
+        await anyio.to_thread.run_sync(m.ensure, rec)
     return {"status": "success", "result": None}
 
 
@@ -546,7 +546,7 @@ async def set_stream_url(request: Request, params: dict[str, Any]) -> dict[str, 
     rec = streams.get_stream(catalog.store, key.key_id, radio_id)
     m = _manager(request)
     if m is not None and rec is not None:
-        m.ensure(rec)
+        await anyio.to_thread.run_sync(m.ensure, rec)
     return {"status": "success", "result": None}
 
 
@@ -566,12 +566,17 @@ async def get_streams(request: Request, params: dict[str, Any]) -> dict[str, Any
     method = "getStreams"
     key = _key(request, params, method)
     m = _manager(request)
+    store = _catalog(request).store
+    # monitors of other processes report through their lease (as of their last heartbeat)
+    running = streams.running_streams(store, key.key_id)
+    local = m.monitors if m is not None else {}
     out = []
-    for rec in streams.list_streams(_catalog(request).store, key.key_id):
+    for rec in streams.list_streams(store, key.key_id):
+        here = local.get(rec.key)
         item: dict[str, Any] = {
             "radio_id": rec.radio_id,
             "url": rec.url,
-            "stream_running": bool(m and m.is_running(rec.key_id, rec.radio_id)),
+            "stream_running": here.running if here is not None else rec.radio_id in running,
             "longpoll_category": rec.longpoll_category,
         }
         if rec.callbacks:
@@ -733,7 +738,9 @@ def _text_message(text: str, tag: dict[str, Any]) -> tuple[bytes | None, AuddErr
 
 # -- lifecycle ------------------------------------------------------------------------------
 async def startup(app: FastAPI) -> None:
-    """Start the stream monitors of every stored stream."""
+    """Start this process's stream manager: it monitors the streams no other process
+    (API server or ``tonearm worker``) holds the lease of, and takes over those of a
+    process that died."""
     catalog: Catalog = app.state.catalog
     s = catalog.settings
     config = getattr(app.state, "audd_stream_config", None)
@@ -742,6 +749,8 @@ async def startup(app: FastAPI) -> None:
         config,
         base_url=(s.public_url or f"http://{s.host}:{s.port}").rstrip("/"),
         callback_backoff_s=getattr(app.state, "audd_callback_backoff_s", (1.0, 5.0, 30.0)),
+        lease_s=getattr(app.state, "audd_stream_lease_s", None),
+        heartbeat_s=getattr(app.state, "audd_stream_heartbeat_s", None),
     )
     app.state.audd_streams = manager
     await anyio.to_thread.run_sync(manager.start_all)
