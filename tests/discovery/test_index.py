@@ -177,6 +177,7 @@ def _raw_add(conn: Any, k: int, v: np.ndarray) -> None:
     conn.store._put_analysis(conn, Analysis(str(row[0]), "embedding", 1, data, blob))
 
 
+@pytest.mark.postgres
 def test_postgres_index_sees_late_commits_and_deletes(
     pg_catalogs: tuple[Catalog, Catalog],
 ) -> None:
@@ -210,6 +211,7 @@ def test_postgres_index_sees_late_commits_and_deletes(
     assert get_index(a).search("sfx", MODEL, q, limit=100).total == 32
 
 
+@pytest.mark.postgres
 def test_pgvector_search_matches_the_exact_index(
     pg_catalogs: tuple[Catalog, Catalog], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,7 +60,9 @@ def add_signal(catalog: Catalog, sig: Signal, kind: str, **meta: Any) -> str:
 PG_URL = os.environ.get("TONEARM_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(scope="module", params=["default", "postgres"])
+@pytest.fixture(
+    scope="module", params=["default", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:

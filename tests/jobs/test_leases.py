@@ -178,7 +178,12 @@ def _backend(name: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], Settin
             r.delete(k)
 
 
-@pytest.fixture(params=["sqlite", "postgres+redis"])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
+    ]
+)
 def backend(request: Any, tmp_path: Path) -> Iterator[tuple[dict[str, str], Settings]]:
     yield from _backend(request.param, tmp_path)
 
