@@ -14,13 +14,23 @@ differs):
 - ``random_beat_cut``: same, but the cut lands on beats and jumps a whole number of bars,
   at a random place (beat-aligned, not similarity-aware): isolates the value of the search.
 - ``fade_out``: the first ``target`` seconds with a fade-out (lengthening: the song, then the
-  song again from the start, faded out at the target).
+  song again from the start, faded out at the target). Shortening this way has no seam
+  but loses the real ending (``keeps_end_fraction``).
+- ``song_itself`` (reference, not an edit): "seams" rendered at beats where nothing is cut
+  (segments ``[0, t]``, ``[t, end]``, same renderer), i.e. the song's own beat-to-beat
+  change measured exactly like the seams. Indistinguishable seams score like this row.
 
 Measures per edit: duration error, number of cuts, whether the real ending is kept, and the
 *seam score* measured on the rendered audio: for each seam, the change in log-mel spectrum
 and in chroma between the beat before and the beat after it, divided by the song's own
 median beat-to-beat change (1.0 = an ordinary beat transition of this song). A seam is
 "ordinary" when both changes are within the song's own 90th percentile.
+
+Speed: CPU time (``time.process_time``; the machine is shared) of the whole ``/resize``
+request path (:func:`tonearm.editing.resize_service.run_resize`: parse and decode the
+similarity string, search, format 20 candidates), after one warm-up call (numba's
+compiled kernels load once per process), median of 3 runs per target; ``load_average``
+is ``/proc/loadavg`` at the start and end.
 
 Run: ``.venv/bin/python bench/resize.py [--quick] [--songs N]`` (default: the 8 shortest).
 """
@@ -175,6 +185,13 @@ def naive_edits(
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     scores = [s for r in rows for s in r["seam_scores"]]
     ordinary = [o for r in rows for o in r["seams_ordinary"]]
+    if rows and rows[0].get("reference"):
+        return {
+            "seams": len(scores),
+            "seam_score_median": round(float(np.median(scores)), 3) if scores else None,
+            "seam_score_mean": round(float(np.mean(scores)), 3) if scores else None,
+            "seams_ordinary_fraction": round(float(np.mean(ordinary)), 3) if ordinary else None,
+        }
     return {
         "edits": len(rows),
         "mean_abs_duration_error_s": round(
@@ -200,8 +217,12 @@ def main() -> None:
     from tonearm.core.audio.decode import decode
     from tonearm.editing.analyze import analyze_signal
     from tonearm.editing.resize import resize
-    from tonearm.editing.resize_service import inputs_from_analysis
+    from tonearm.editing.resize_service import inputs_from_analysis, run_resize
+    from tonearm.editing.similarity import encode_similarity
 
+    load_start = Path("/proc/loadavg").read_text().split()[:3]
+    # warm-up: numba loads its compiled kernels on the first call in a process
+    resize(np.eye(40, dtype=np.float32), np.arange(41) * 0.5, 10.0)
     rng = np.random.default_rng(0)
     per_method: dict[str, dict[str, list[dict[str, Any]]]] = {}
     songs_out = []
@@ -223,17 +244,36 @@ def main() -> None:
             "analyze_cpu_s": round(t_an, 2),
             "resize_cpu_s": {},
         }
+        wire_sim = encode_similarity(sim)
+        wire_bounds = [round(float(x), 2) for x in bounds]
         for tname, target in targets.items():
-            t0 = time.process_time()  # CPU time: the machine may be shared
-            edits = resize(sim, bounds, target)
-            dt = time.process_time() - t0
+            body = {
+                "targetLengthSeconds": target,
+                "similarity": wire_sim,
+                "boundaries": wire_bounds,
+            }
+            times = []
+            for _ in range(3):
+                t0 = time.process_time()  # CPU time: the machine may be shared
+                answer = run_resize("bench", body)
+                times.append(time.process_time() - t0)
+            dt = float(np.median(times))
             song_row["resize_cpu_s"][tname] = round(dt, 3)
             resize_times.append((sig.duration_s, dt))
-            methods = {"tonearm": [list(s) for s in edits[0].segments_seconds]}
+            best = answer["result"][0]
+            methods = {"tonearm": [list(s) for s in best["segmentsSeconds"]]}
             methods.update(naive_edits(sig.duration_s, target, bounds, rng))
             for m, segs in methods.items():
                 r = measure(sig, segs, target, base, beat_s)
                 per_method.setdefault(tname, {}).setdefault(m, []).append(r)
+        # reference: the song's own beat transitions, rendered and scored like seams
+        inner = np.arange(2, len(bounds) - 2)
+        for k in rng.choice(inner, size=min(12, len(inner)), replace=False):
+            t = float(bounds[k])
+            r = measure(sig, [[0.0, t], [t, sig.duration_s]], sig.duration_s, base, beat_s)
+            per_method.setdefault("reference", {}).setdefault("song_itself", []).append(
+                {**r, "reference": True}
+            )
         songs_out.append(song_row)
         print(f"done {path}", file=sys.stderr)
 
@@ -254,10 +294,16 @@ def main() -> None:
         rows = [r for ms in per_method.values() for r in ms.get(m, [])]
         report["overall"][m] = summarize(rows)
     report["resize_cpu_s"] = {
+        "what": "CPU seconds of run_resize (parse + decode string + search + format), "
+        "median of 3, after a warm-up",
         "max": round(max(t for _, t in resize_times), 3),
         "max_for_songs_over_4_min": round(
             max((t for d, t in resize_times if d >= 240), default=0.0), 3
         ),
+    }
+    report["load_average"] = {
+        "start": load_start,
+        "end": Path("/proc/loadavg").read_text().split()[:3],
     }
     print(json.dumps(report, indent=1))
 

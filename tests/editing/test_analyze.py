@@ -77,8 +77,22 @@ def test_synth_songs(spec: SongSpec) -> None:
 def test_silence_and_tiny_inputs() -> None:
     assert track_beats(np.zeros(22050 * 3, np.float32), 22050).times_s.size == 0
     res = analyze(Signal(np.zeros(22050, np.float32), 22050))
-    assert res["boundaries"] == [0.0] and res["tempo"] == 0
-    assert res["similarity"]["data"] == "~"
+    # no beats: one segment, from 0.0 to the end of the audio
+    assert res["boundaries"] == [0.0, 1.0] and res["tempo"] == 0
+    assert len(res["similarity"]["data"]) == 3 and res["similarity"]["data"][0] == "~"
+
+
+def test_boundaries_end_at_the_end_of_the_audio() -> None:
+    # as the seed's example (last segment ends at 175.24 s of a 175.26 s song): the last
+    # boundary is the end, so an edit ending there keeps the last beat and its decay
+    ref = np.arange(0.5, 16.0, 0.5)
+    sig = click_track(ref, 16.537, 22050)
+    res = analyze(sig)
+    b = res["boundaries"]
+    assert b[0] == 0.0 and b[-1] == 16.53 <= sig.duration_s
+    assert b[-2] == pytest.approx(ref[-1], abs=0.03)
+    n = len(b)
+    assert len(res["similarity"]["data"]) == n * (n + 1) // 2
 
 
 def test_analysis_shapes_and_similarity() -> None:

@@ -4,14 +4,18 @@ The result object is Audjust's ``result`` (see the seed): ``duration`` (s, 2 dec
 ``tempo`` (BPM, integer), ``boundaries`` (s, 2 decimals), ``similarity`` ({data, min, max},
 see :mod:`tonearm.editing.similarity`) and, when asked, ``features`` (13 values per beat).
 
-Boundaries start at 0.0 (Audjust's do too: the intro before the first beat is segment 0)
-and are followed by every tracked beat, so segment ``i`` runs from ``boundaries[i]`` to
-``boundaries[i + 1]`` (the last to the end of the audio). The similarity matrix, the
-features and the boundaries all have the same N.
+Boundaries start at 0.0 (Audjust's do too: the intro before the first beat is segment 0),
+continue with every tracked beat and end with the end of the audio (the duration rounded
+down to 10 ms), so segment ``i`` runs from ``boundaries[i]`` to ``boundaries[i + 1]`` and
+an edit that ends on the last boundary keeps the song's real ending, last beat and decay
+included. The seed's example does the same: its last segment, beats ``[287, 291]``, ends
+at 175.24 s in a song of 175.26 s. The similarity matrix, the features and the boundaries
+all have the same N (the end boundary's row describes the last frames of the audio).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,10 +57,15 @@ class BeatAnalysis:
         return self.beats.bpm
 
 
-def boundaries_from_beats(beats_s: np.ndarray) -> np.ndarray:
-    """0.0 followed by the beats (rounded to 10 ms, strictly increasing)."""
+def boundaries_from_beats(beats_s: np.ndarray, duration_s: float | None = None) -> np.ndarray:
+    """0.0, the beats and, given ``duration_s``, the end of the audio (rounded down to
+    10 ms), all rounded to 10 ms and strictly increasing. Beats at or past the end of the
+    audio are dropped (the end boundary is the last one)."""
     b = np.round(np.asarray(beats_s, dtype=np.float64), 2)
     b = b[b >= MIN_FIRST_BEAT_S]
+    if duration_s is not None:
+        end = math.floor(duration_s * 100.0 + 1e-6) / 100.0
+        b = np.concatenate([b[b < end], [end]]) if end > 0 else b
     b = np.concatenate([[0.0], b])
     keep = np.concatenate([[True], np.diff(b) > 0])
     return b[keep]
@@ -75,7 +84,7 @@ def analyze_signal(signal: Signal, *, similarity: bool = True) -> BeatAnalysis:
         y = resample(y, signal.sr, ANALYSIS_SR, quality="MQ")
     spec = spectrogram(y, ANALYSIS_SR)
     beats = track_beats_spectrogram(spec)
-    bounds = boundaries_from_beats(beats.times_s)
+    bounds = boundaries_from_beats(beats.times_s, signal.duration_s)
     feats = beat_features(spec, bounds)
     sim = self_similarity(similarity_features(feats)) if similarity else np.zeros((0, 0))
     return BeatAnalysis(signal.duration_s, beats, bounds, sim, feats.raw_vectors())

@@ -7,14 +7,19 @@ import numpy as np
 from tonearm.core.features.beatsync import BeatFeatures
 
 
-def similarity_features(feats: BeatFeatures, context: int = 2) -> np.ndarray:
-    """Vectors whose cosine similarity says how alike two beats (and what follows) sound.
+def similarity_features(feats: BeatFeatures, context: int = 1) -> np.ndarray:
+    """Vectors whose distance says how alike two beats sound.
 
     Harmony (chroma), timbre (MFCC without c0) and loudness are z-scored per dimension over
-    the track, each block weighted to unit variance, and each beat is stacked with the next
-    ``context - 1`` beats so similar beats also lead into similar material (what a cut
-    between them needs). The spread used for z-scoring has a floor per block, so a track
-    whose beats all sound the same stays all-similar instead of amplifying tiny noise.
+    the track, each block weighted to unit variance. The spread used for z-scoring has a
+    floor per block, so a track whose beats all sound the same stays all-similar instead
+    of amplifying tiny noise.
+
+    With ``context > 1`` each beat is stacked with the next ``context - 1`` beats. The
+    default, 1, keeps the matrix a plain beat-to-beat similarity: resize reads context
+    itself (the diagonal stripe around a cut) and needs the plain ``S[i, j]`` to score the
+    seam, the beat before a cut against the beat after it (stacking blurred exactly that
+    and made the seams measured on rendered audio worse: bench/resize.py).
 
     Returns
     -------
