@@ -1,7 +1,9 @@
 """Export: render groups of segments of a source file to MP3/WAV files (Audjust ``/export``).
 
-The source is fetched once (SSRF-guarded) and decoded once; each group becomes
-``results_dir/<requestId>/export_<n>.<ext>``. A group that cannot be made (a segment
+The source is fetched once (SSRF-guarded) and decoded once; each group becomes the blob
+``results/<requestId>/export_<n>.<ext>`` of the catalog's blob store (the data directory's
+``results/`` by default, S3-compatible storage with ``TONEARM_BLOB_URL=s3://...``, from
+which any API server serves it). A group that cannot be made (a segment
 beyond the end of the audio, a stretch too large...) is reported in ``failures`` under
 its URL; the others are still made. Also the ``resize`` job (resize with a webhook).
 """
@@ -74,12 +76,17 @@ def export_groups(
     loop: bool = False,
     exact_length_s: float | None = None,
     progress: Any = None,
+    blobs: Any = None,
+    key_prefix: str = "",
 ) -> tuple[dict[str, str], float]:
-    """Render and encode every group into ``out_dir``; returns (failures by URL, seconds
-    of audio written)."""
+    """Render and encode every group into ``out_dir`` (or, with ``blobs``, into that blob
+    store under ``key_prefix``); returns (failures by URL, seconds of audio written)."""
+    import mimetypes
+
     from tonearm.core.audio.encode import encode
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if blobs is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     ref = source_loudness(signal)
     failures: dict[str, str] = {}
     total_s = 0.0
@@ -93,10 +100,14 @@ def export_groups(
         except (SegmentError, AudioError) as e:
             failures[url] = str(e) if isinstance(e, SegmentError) else e.message
             continue
-        path = out_dir / export_file_name(i, export_format)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # atomic: a served file is always whole
+        name = export_file_name(i, export_format)
+        if blobs is not None:  # atomic in every store: a served file is always whole
+            blobs.put(f"{key_prefix}{name}", data, mimetypes.guess_type(name)[0])
+        else:
+            path = out_dir / name
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)  # atomic: a served file is always whole
         total_s += out.duration_s
         if progress is not None:
             progress(0.3 + 0.7 * (i + 1) / len(groups))
@@ -158,6 +169,9 @@ def export_job(catalog: Any, job: Job, progress: Any) -> dict[str, Any]:
     progress(0.0)
     signal = fetch_and_decode(catalog, p["sourceFileUrl"])
     progress(0.3)
+    from tonearm.jobs.queue import result_key
+    from tonearm.storage.blobs import catalog_blobs
+
     out_dir = catalog.results_dir / job.id
     failures, total_s = export_groups(
         signal,
@@ -168,6 +182,8 @@ def export_job(catalog: Any, job: Job, progress: Any) -> dict[str, Any]:
         loop=bool(p.get("loop", False)),
         exact_length_s=p.get("exactLengthSeconds"),
         progress=progress,
+        blobs=catalog_blobs(catalog),
+        key_prefix=result_key(job.id, ""),
     )
     if len(failures) == len(urls):
         job.extra["failures"] = failures

@@ -60,6 +60,9 @@ from typing import TYPE_CHECKING, Any
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
+from tonearm.jobs.uploads import delete_upload
+from tonearm.storage.blobs import BlobStore, catalog_blobs, delete_prefix, is_data_dir, local_copy
+
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
 
@@ -149,6 +152,11 @@ def new_job_id() -> str:
 
 def is_job_id(value: str) -> bool:
     return len(value) == 32 and all(c in _ID_ALPHABET for c in value)
+
+
+def result_key(job_id: str, name: str) -> str:
+    """Blob key of a job's result file (``results/<requestId>/<name>``)."""
+    return f"results/{job_id}/{name}"
 
 
 def _now() -> datetime:
@@ -631,11 +639,30 @@ class JobQueue:
         return True
 
     def _write_result(self, job_id: str, name: str, payload: dict[str, Any]) -> None:
-        d = self.result_dir(job_id)
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f".{name}.tmp"
-        tmp.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
-        tmp.replace(d / name)  # atomic: readers see the old file or the whole new one
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        # atomic in every blob store: readers see the old file or the whole new one
+        self.blobs.put(result_key(job_id, name), data, "application/json")
+        if not is_data_dir(self.blobs, self.catalog.data_dir):  # this node's copy
+            local = self.result_dir(job_id) / name
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_name(f".{name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(local)
+
+    @property
+    def blobs(self) -> BlobStore:
+        return catalog_blobs(self.catalog)
+
+    def result_path(self, job_id: str, name: str) -> Path | None:
+        """A local file with result ``name`` of a job (``results_dir/<id>/<name>``), fetched
+        from the blob store when it lives elsewhere (S3: another node wrote it); None when
+        there is no such result. What ``GET /results/<requestId>/<name>`` serves."""
+        if not is_job_id(job_id) or not name or "/" in name or name.startswith("."):
+            return None
+        local = self.result_dir(job_id) / name
+        if is_data_dir(self.blobs, self.catalog.data_dir):
+            return local if local.is_file() else None
+        return local_copy(self.blobs, result_key(job_id, name), local)
 
     def _deliver(self, job_id: str, url: str, payload: dict[str, Any], key_id: int | None) -> None:
         from tonearm.jobs.webhooks import deliver, webhook_secret
@@ -738,6 +765,7 @@ class JobQueue:
             (now,),
         )
         for r in rows:
+            delete_prefix(self.blobs, f"results/{r['job_id']}/")
             shutil.rmtree(self.result_dir(r["job_id"]), ignore_errors=True)
             with self.catalog.store.transaction() as conn:
                 conn.execute("DELETE FROM jobs WHERE job_id = ?", (r["job_id"],))
@@ -745,7 +773,7 @@ class JobQueue:
         for r in self.catalog.store.execute(
             "SELECT token, path FROM uploads WHERE expires_at < ?", (now,)
         ):
-            Path(r["path"]).unlink(missing_ok=True)
+            delete_upload(self.catalog, str(r["path"]))
             with self.catalog.store.transaction() as conn:
                 conn.execute("DELETE FROM uploads WHERE token = ?", (r["token"],))
             n += 1

@@ -1,5 +1,10 @@
 """Temporary uploads (Audjust's ``POST /upload``): a file stored under a secret token that
-works as a ``sourceFileUrl`` until it expires (one hour by default)."""
+works as a ``sourceFileUrl`` until it expires (one hour by default).
+
+The file goes to the blob store (``uploads/<token>/<name>``: the data directory by default,
+S3-compatible storage with ``TONEARM_BLOB_URL=s3://...``), so the worker or API server that
+reads it need not be the one that received it; a node reading from a remote store keeps a
+local copy under ``DATA/blobcache/``."""
 
 from __future__ import annotations
 
@@ -30,6 +35,26 @@ def uploads_dir(catalog: Catalog) -> Path:
     return catalog.data_dir / "uploads"
 
 
+def upload_key(token: str, name: str) -> str:
+    return f"uploads/{token}/{name}"
+
+
+def cache_path(catalog: Catalog, key: str) -> Path:
+    """Where a node keeps its local copy of a blob from a remote store."""
+    return catalog.data_dir / "blobcache" / key
+
+
+def delete_upload(catalog: Catalog, stored: str) -> None:
+    """Remove an upload's blob (``stored``: its key, or a legacy absolute path)."""
+    from tonearm.storage.blobs import catalog_blobs
+
+    if Path(stored).is_absolute():
+        Path(stored).unlink(missing_ok=True)
+        return
+    catalog_blobs(catalog).delete(stored)
+    cache_path(catalog, stored).unlink(missing_ok=True)
+
+
 def save_upload(
     catalog: Catalog,
     data: bytes,
@@ -44,21 +69,18 @@ def save_upload(
         if ttl_s is not None
         else getattr(catalog.settings, "upload_ttl_s", DEFAULT_UPLOAD_TTL_S)
     )
+    from tonearm.storage.blobs import catalog_blobs
+
     token = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))
     name = safe_filename(filename)
-    d = uploads_dir(catalog) / token
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / name
-    tmp = d / f".{name}.part"
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    key = catalog_blobs(catalog).put(upload_key(token, name), data)  # atomic
     now = datetime.now(UTC)
     expires = now + timedelta(seconds=ttl)
     with catalog.store.transaction() as conn:
         conn.execute(
             "INSERT INTO uploads (token, key_id, filename, path, size, created_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (token, key_id, name, str(path), len(data), _iso(now), _iso(expires)),
+            (token, key_id, name, key, len(data), _iso(now), _iso(expires)),
         )
     return token, name, expires
 
@@ -70,5 +92,10 @@ def resolve_upload(catalog: Catalog, token: str) -> Path | None:
     rows = catalog.store.execute("SELECT path, expires_at FROM uploads WHERE token = ?", (token,))
     if not rows or rows[0]["expires_at"] < _iso(datetime.now(UTC)):
         return None
-    p = Path(rows[0]["path"])
-    return p if p.is_file() else None
+    stored = str(rows[0]["path"])
+    if Path(stored).is_absolute():  # written before uploads went through the blob store
+        p = Path(stored)
+        return p if p.is_file() else None
+    from tonearm.storage.blobs import catalog_blobs, local_copy
+
+    return local_copy(catalog_blobs(catalog), stored, cache_path(catalog, stored))

@@ -246,3 +246,56 @@ def open_blobs(settings: Any) -> BlobStore:
         return S3BlobStore(u.netloc, u.path)
     root = Path(url.removeprefix("file://")) if url else Path(settings.data)
     return LocalBlobStore(root)
+
+
+# -- the catalog's blob store, and local copies for code that needs a file -------------------
+BLOBS_CACHE_KEY = "storage.blobs"
+
+
+def catalog_blobs(catalog: Any) -> BlobStore:
+    """The blob store of ``catalog`` (``settings.blob_url``), opened once per process."""
+    b = catalog.cache.get(BLOBS_CACHE_KEY)
+    if b is None:
+        b = catalog.cache.setdefault(BLOBS_CACHE_KEY, open_blobs(catalog.settings))
+    return b
+
+
+def is_data_dir(blobs: BlobStore, data: Path) -> bool:
+    """Whether ``blobs`` is the local data directory itself (keys are its paths)."""
+    return isinstance(blobs, LocalBlobStore) and blobs.root.resolve() == Path(data).resolve()
+
+
+def local_copy(blobs: BlobStore, key: str, cache_path: Path) -> Path | None:
+    """A local file with the content of ``key``, or None when there is no such blob.
+
+    A local store gives its own file; any other store's blob is downloaded once to
+    ``cache_path`` (written atomically) and that copy is reused. Blobs under one key are
+    written once (uploads, results), so a cached copy does not go stale.
+    """
+    if isinstance(blobs, LocalBlobStore):
+        p = blobs.path(key)
+        return p if p.is_file() else None
+    if cache_path.is_file():
+        return cache_path
+    try:
+        data = blobs.get(key)
+    except KeyError:
+        return None
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, cache_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return cache_path
+
+
+def delete_prefix(blobs: BlobStore, prefix: str) -> int:
+    """Delete every blob under ``prefix`` (a folder-like prefix ending in ``/``)."""
+    n = 0
+    for key in list(blobs.list(prefix)):
+        n += bool(blobs.delete(key))
+    return n
