@@ -1,0 +1,155 @@
+"""Bounded voting vs exhaustive voting, with many distractors indexed.
+
+The matcher only evaluates the (asset, hypothesis) buckets whose upper bound can still
+reach the leading assets. These tests compare it with a plain exhaustive count written
+here, and check that degraded excerpts (speed, tempo, pitch, noise) are still found at
+the right timecode when hundreds of distractor songs compete for the votes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soxr
+from test_engine_audio import add_noise, random_song
+
+from tonearm.core.audio.signal import Signal
+from tonearm.recognition import fingerprint as fp
+from tonearm.recognition.index import FingerprintIndex
+from tonearm.recognition.match import HYPOTHESES, vote
+from tonearm.recognition.service import match_peaks, query_peaks
+
+N_SONGS = 4
+N_DISTRACTORS = 300
+
+
+def _distractor(p: fp.Peaks, rng: np.random.Generator) -> fp.Peaks:
+    """A song's peak map transposed and stretched outside the search range: it shares the
+    song's statistics (so it collects chance hits), never its alignment."""
+    shift = rng.uniform(2, 8) * fp.BANDS_PER_SEMITONE * rng.choice([-1, 1])
+    stretch = rng.uniform(1.10, 1.25) ** rng.choice([-1, 1])
+    f = p.f + shift
+    keep = (f >= 0) & (f < fp.N_BANDS - 1)
+    return fp.Peaks(
+        np.rint(p.t[keep] * stretch).astype(np.int32),
+        f[keep].astype(np.float32),
+        p.strength[keep],
+        int(p.n_frames * stretch),
+    )
+
+
+@pytest.fixture(scope="module")
+def songs() -> list[Signal]:
+    return [random_song(50 + seed, 40.0) for seed in range(N_SONGS)]
+
+
+def _build(songs: list[Signal], compact: bool) -> FingerprintIndex:
+    rng = np.random.default_rng(3)
+    ix = FingerprintIndex()
+    peaks = [fp.signal_peaks(s, fp.REF_DENSITY) for s in songs]
+    for i in range(N_DISTRACTORS):
+        ix.add(f"d{i}", *fp.pair_hashes(_distractor(peaks[i % len(peaks)], rng)))
+        if i == N_DISTRACTORS // 2:
+            for k, p in enumerate(peaks):  # real songs in the middle of the asset range
+                ix.add(f"song{k}", *fp.pair_hashes(p, fan_out=fp.FAN_OUT))
+    if compact:
+        ix.compact()
+    return ix
+
+
+@pytest.fixture(scope="module")
+def index(songs: list[Signal]) -> FingerprintIndex:
+    return _build(songs, compact=True)
+
+
+def exhaustive(ix: FingerprintIndex, peaks: fp.Peaks) -> dict[int, tuple[int, int, int]]:
+    """asset -> (votes, hypothesis, offset) of its best cell, by counting every cell."""
+    n_h = len(HYPOTHESES)
+    best: dict[int, tuple[int, int, int]] = {}
+    for h_id, (tempo, shift) in enumerate(HYPOTHESES):
+        hashes, tq = fp.pair_hashes(peaks, fan_out=fp.QUERY_FAN_OUT, tempo=tempo, shift_bands=shift)
+        owner, asset, frame = ix.lookup(hashes)
+        t = tq[owner].astype(np.int64)
+        offset = frame - np.rint(t * tempo).astype(np.int64)
+        cells: dict[tuple[int, int], set[int]] = {}
+        for a, o, q in zip(asset.tolist(), offset.tolist(), t.tolist(), strict=True):
+            cells.setdefault((a, o), set()).add(q)
+        for (a, o), qs in cells.items():
+            v = len(qs) + len(cells.get((a, o - 1), ())) + len(cells.get((a, o + 1), ()))
+            if a not in best or v > best[a][0]:
+                best[a] = (v, h_id, o)
+    assert n_h == len(HYPOTHESES)
+    return best
+
+
+def _speed(sig: Signal, start: float, length: float, speed: float) -> Signal:
+    src = sig.slice_s(start, start + length * speed + 0.1)
+    y = soxr.resample(src.samples[0], src.sr * speed, src.sr)[: int(length * src.sr)]
+    return Signal(np.asarray(y, np.float32), src.sr)
+
+
+def _tempo(sig: Signal, start: float, length: float, rate: float) -> Signal:
+    import librosa
+
+    src = sig.slice_s(start, start + length * rate + 0.2)
+    y = librosa.effects.time_stretch(src.samples[0], rate=rate)[: int(length * src.sr)]
+    return Signal(np.asarray(y, np.float32), src.sr)
+
+
+def _pitch(sig: Signal, start: float, length: float, semitones: float) -> Signal:
+    import librosa
+
+    src = sig.slice_s(start, start + length)
+    y = librosa.effects.pitch_shift(src.samples[0], sr=src.sr, n_steps=semitones)
+    return Signal(np.asarray(y, np.float32), src.sr)
+
+
+# (name, song, start s, make the excerpt, expected speed)
+CASES = [
+    ("speed+3%", 0, 11.0, lambda s, a: _speed(s, a, 9.0, 1.03), 1.03),
+    ("speed-3%", 1, 23.5, lambda s, a: _speed(s, a, 9.0, 0.97), 0.97),
+    ("tempo+5%", 2, 6.0, lambda s, a: _tempo(s, a, 9.0, 1.05), 1.05),
+    ("pitch-1st", 3, 17.25, lambda s, a: _pitch(s, a, 9.0, -1.0), 1.0),
+    ("speed+3%_noise3dB", 2, 27.0, lambda s, a: add_noise(_speed(s, a, 9.0, 1.03), 3.0, 1), 1.03),
+    ("short5s_tempo-5%", 0, 30.0, lambda s, a: _tempo(s, a, 5.0, 0.95), 0.95),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_degraded_excerpt_found_at_timecode_among_distractors(index, songs, case) -> None:  # type: ignore[no-untyped-def]
+    _, k, start, make, speed = case
+    m = match_peaks(index, query_peaks(make(songs[k], start)))
+    assert m, "no match"
+    assert m[0].asset_id == f"song{k}"
+    assert abs(m[0].offset_s - start) <= 0.5
+    assert m[0].speed == pytest.approx(speed, abs=0.011)
+
+
+@pytest.mark.parametrize("case", CASES[:4], ids=[c[0] for c in CASES[:4]])
+def test_bounded_vote_equals_exhaustive(index, songs, case) -> None:  # type: ignore[no-untyped-def]
+    _, k, start, make, _ = case
+    peaks = query_peaks(make(songs[k], start))
+    ref = exhaustive(index, peaks)
+    ranked = sorted(ref.items(), key=lambda kv: -kv[1][0])
+    cands, _, n_hits = vote(index, peaks, list(range(len(HYPOTHESES))), max_candidates=3)
+    assert n_hits > 20 * len(cands)  # the distractors did compete
+    # the leading assets and their vote counts are exactly those of exhaustive counting
+    assert [c.votes for c in cands] == [v[0] for _, v in ranked[:3]]
+    top_asset, (votes, _, offset) = ranked[0]
+    assert cands[0].asset_idx == top_asset == index.idx_of[f"song{k}"]
+    assert abs(cands[0].offset_frames - offset) <= 1.5
+    # and the best cell of the winner is a real alignment, far above the runner-up
+    assert votes > 3 * ranked[1][1][0]
+
+
+def test_same_result_from_segments_and_after_delete(songs) -> None:
+    seg = _build(songs, compact=False)
+    main = _build(songs, compact=True)
+    q = query_peaks(_speed(songs[1], 12.0, 8.0, 0.97))
+    a, b = match_peaks(seg, q), match_peaks(main, q)
+    assert a and b and a[0].asset_id == b[0].asset_id == "song1"
+    assert (a[0].votes, a[0].offset_s) == (b[0].votes, b[0].offset_s)
+    # a tombstoned asset never wins, compacted or not
+    for ix in (seg, main):
+        ix.remove("song1")
+        assert match_peaks(ix, q) == []
