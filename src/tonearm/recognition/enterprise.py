@@ -14,18 +14,34 @@ Parameters, as AudD defines them (all optional):
 - ``limit``: recognize at most this many chunks;
 - ``accurate_offsets``: add ``start_offset``/``end_offset`` (ms within the chunk) and
   ``start_seconds``/``end_seconds`` (in the file) to each song.
+
+Memory stays bounded whatever the file's length (:func:`scan_path`): a child process
+decodes with PyAV as a stream and sends PCM blocks through a pipe (it waits while the scan
+catches up); the scan fingerprints ``BLOCK_CHUNKS`` chunks at a time, each block padded by
+one chunk of audio on either side, so the spectrogram, whitening and peaks at a block edge
+are those of the whole file and a track straddling a boundary is heard in full. The
+decoded PCM also goes to a spool file on disk (4 bytes a sample at 8 kHz, ~115 MB an hour,
+deleted at the end) for the few short re-reads after the pass: where a song starts inside a
+chunk, and the start and end of each merged track.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import multiprocessing as mp
+import os
 import re
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
 
 from tonearm.core.audio.errors import AudioError
 from tonearm.core.audio.signal import Signal
@@ -40,6 +56,9 @@ JOB_KIND = "audd_enterprise"
 JOB_TIMEOUT_S = 3600.0
 HOP_S = CHUNK_S  # one recognition window per AudD chunk (the merged view joins them)
 TOP_K = 3  # competing candidates per chunk
+BLOCK_CHUNKS = 25  # chunks fingerprinted at a time by the streaming scan (300 s)
+DECODE_BLOCK_S = 10.0  # PCM per message from the decoding child
+LOOKAHEAD_S = 8.0  # audio past a chunk that _song_position may read
 
 
 class EnterpriseError(Exception):
@@ -143,7 +162,53 @@ class ChunkMatch:
         return self.file_start_s - self.song_start_s / self.speed
 
 
-def _song_position(catalog: Catalog, signal: Signal, c0: float, m: Any, duration: float) -> float:
+class _Audio(Protocol):
+    """Random access to the decoded file (mono, at the fingerprint rate)."""
+
+    sr: int
+
+    def segment(self, a_s: float, b_s: float) -> Signal: ...
+
+
+class _SignalAudio:
+    def __init__(self, signal: Signal) -> None:
+        self.signal = signal
+        self.sr = signal.sr
+
+    def segment(self, a_s: float, b_s: float) -> Signal:
+        sr = self.sr
+        return Signal(self.signal.samples[:, int(a_s * sr) : int(b_s * sr)], sr)
+
+
+class _Spool:
+    """The decoded PCM on disk (float32), appended once, read back in short pieces."""
+
+    def __init__(self, path: Path, sr: int) -> None:
+        self.path = path
+        self.sr = sr
+        self.n = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(path, "w+b")  # noqa: SIM115 - closed by close()
+
+    def append(self, x: np.ndarray) -> None:
+        self._f.seek(0, os.SEEK_END)
+        self._f.write(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+        self.n += x.size
+
+    def segment(self, a_s: float, b_s: float) -> Signal:
+        a = min(self.n, max(0, int(a_s * self.sr)))
+        b = min(self.n, max(a, int(b_s * self.sr)))
+        self._f.flush()
+        self._f.seek(a * 4)
+        y = np.frombuffer(self._f.read((b - a) * 4), dtype=np.float32)
+        return Signal(y.reshape(1, -1).copy(), self.sr)
+
+    def close(self) -> None:
+        self._f.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _song_position(catalog: Catalog, audio: _Audio, c0: float, m: Any, duration: float) -> float:
     """The song's time at the start of the matched span ``c0 + m.query_start_s``.
 
     A match whose song begins inside the chunk has no valid offset at the chunk start (the
@@ -154,11 +219,10 @@ def _song_position(catalog: Catalog, signal: Signal, c0: float, m: Any, duration
     pos = float(m.offset_s + m.query_start_s * m.speed)
     if m.offset_s > 1e-6 or m.query_start_s < 0.5:
         return pos
-    sr = signal.sr
     a = c0 + m.query_start_s
-    b = min(duration, a + 8.0)
+    b = min(duration, a + LOOKAHEAD_S)
     if b - a >= 1.5:
-        seg = Signal(signal.samples[:, int(a * sr) : int(b * sr)], sr)
+        seg = audio.segment(a, b)
         for m2 in service.recognize(catalog, seg, top_k=TOP_K):
             if m2.asset_id == m.asset_id:
                 return float(m2.offset_s)  # m2 starts where the song was first heard
@@ -171,18 +235,17 @@ SURE_SCORE = 0.9
 
 
 def refine_bounds(
-    catalog: Catalog, signal: Signal, play: ChunkMatch, lo_s: float, hi_s: float
+    catalog: Catalog, audio: _Audio, play: ChunkMatch, lo_s: float, hi_s: float
 ) -> None:
     """Chunks are 12 s apart, so a song that starts or ends near a chunk's edge is seen
     late or lost early; look again at a window straddling each end (not before ``lo_s``
     nor after ``hi_s``: the neighbouring plays) and keep the wider span."""
     from tonearm.recognition import service
 
-    sr = signal.sr
     half = CHUNK_S / 2
     a = max(lo_s, play.file_start_s - half)
     if play.file_start_s - a >= 1.0:
-        seg = Signal(signal.samples[:, int(a * sr) : int((play.file_start_s + half) * sr)], sr)
+        seg = audio.segment(a, play.file_start_s + half)
         for m in service.recognize(catalog, seg, top_k=TOP_K):
             if m.asset_id == play.asset_id and a + m.query_start_s < play.file_start_s:
                 new_start = a + m.query_start_s
@@ -192,7 +255,7 @@ def refine_bounds(
     b = min(hi_s, play.file_end_s + half)
     if b - play.file_end_s >= 1.0:
         c = play.file_end_s - half
-        seg = Signal(signal.samples[:, int(max(0.0, c) * sr) : int(b * sr)], sr)
+        seg = audio.segment(max(0.0, c), b)
         for m in service.recognize(catalog, seg, top_k=TOP_K):
             if m.asset_id == play.asset_id and max(0.0, c) + m.query_end_s > play.file_end_s:
                 play.file_end_s = max(0.0, c) + m.query_end_s
@@ -226,6 +289,28 @@ def merge_chunks(matches: list[ChunkMatch], *, gap_s: float = CHUNK_S + 1.0) -> 
     return plays
 
 
+def _assign_windows(
+    by_chunk: dict[int, tuple[list[Any], float]],
+    windows: Iterable[Any],
+    seg_start_s: float,
+    sf: float,
+    keep: Callable[[int], bool] = lambda k: True,
+    tail: bool = True,
+) -> None:
+    """File the windows of a scan that began at ``seg_start_s`` under their chunks: chunk k
+    -> (matches, file time where their query starts). A window that is not on the 12 s grid
+    (one flush with the end of the file, ``tail``) serves the last, partial chunk."""
+    for w in sorted(windows, key=lambda w: w.start_s):
+        start = seg_start_s + w.start_s
+        k_f = (start - sf) / CHUNK_S
+        if abs(k_f - round(k_f)) < 1e-3:
+            if keep(int(round(k_f))):
+                by_chunk[int(round(k_f))] = (w.matches, start)
+        elif tail:
+            k_last = int((seg_start_s + w.end_s - sf - 1e-6) // CHUNK_S)
+            by_chunk.setdefault(k_last, (w.matches, start))
+
+
 def scan_file(
     catalog: Catalog,
     signal: Signal,
@@ -234,7 +319,8 @@ def scan_file(
     base_url: str,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
-    """The enterprise response body for a decoded long file (without execution_time)."""
+    """The enterprise response body for a long file decoded whole into memory (without
+    execution_time). :func:`scan_path` gives the same body in bounded memory."""
     from tonearm.recognition import service
 
     duration = signal.duration_s
@@ -244,22 +330,175 @@ def scan_file(
     sr = signal.sr
     sf = opts.skip_first_seconds
     t0 = sf + chunks[0] * CHUNK_S
-    t1 = min(duration, sf + (chunks[-1] + 1) * CHUNK_S)
+    # one more chunk of audio after the last one asked for (when the file has it), so
+    # the spectrogram there sees what follows, as in the middle of the file
+    t1 = sf + (chunks[-1] + 2) * CHUNK_S
+    t1 = duration if t1 >= duration else t1
     part = Signal(signal.samples[:, int(t0 * sr) : int(t1 * sr)], sr)
     windows = service.scan_windows(
         catalog, part, window_s=CHUNK_S, hop_s=HOP_S, top_k=TOP_K, progress=progress
     )
-    # chunk k -> (matches, file time where their query starts); a window that is not on
-    # the 12 s grid (one flush with the end of the file) serves the last, partial chunk
     by_chunk: dict[int, tuple[list[Any], float]] = {}
-    for w in sorted(windows, key=lambda w: w.start_s):
-        start = t0 + w.start_s
-        k_f = (start - sf) / CHUNK_S
-        if abs(k_f - round(k_f)) < 1e-3:
-            by_chunk[int(round(k_f))] = (w.matches, start)
-        else:
-            k_last = int((t0 + w.end_s - sf - 1e-6) // CHUNK_S)
-            by_chunk.setdefault(k_last, (w.matches, start))
+    _assign_windows(by_chunk, windows, t0, sf, keep=lambda k: _is_selected(k, opts))
+    return _chunks_and_tracks(
+        catalog, _SignalAudio(signal), duration, chunks, by_chunk, opts, base_url
+    )
+
+
+def _n_selected_before(k: int, opts: ScanOptions) -> int:
+    period = opts.every + opts.skip
+    return (k // period) * opts.every + min(k % period, opts.every)
+
+
+def _is_selected(k: int, opts: ScanOptions) -> bool:
+    if k % (opts.every + opts.skip) >= opts.every:
+        return False
+    return opts.limit is None or _n_selected_before(k, opts) < opts.limit
+
+
+def _last_selected(opts: ScanOptions) -> int | None:
+    """The last chunk ``limit`` lets through (None: no limit)."""
+    if opts.limit is None:
+        return None
+    full, rest = divmod(opts.limit - 1, opts.every)
+    return full * (opts.every + opts.skip) + rest
+
+
+def scan_stream(
+    catalog: Catalog,
+    pcm: Iterable[np.ndarray],
+    opts: ScanOptions,
+    *,
+    base_url: str,
+    spool_path: Path,
+    block_chunks: int = BLOCK_CHUNKS,
+    progress: Callable[[float], None] | None = None,
+    total_s: float | None = None,
+) -> dict[str, Any]:
+    """The enterprise body for a file arriving as mono PCM blocks at the fingerprint rate
+    (any sizes), in memory bounded by ``block_chunks`` (same body as :func:`scan_file`).
+
+    Block b holds chunks [b*block_chunks, (b+1)*block_chunks); it is fingerprinted with one
+    chunk of audio before and after it, and only the windows on its own chunks are kept.
+    Decoding stops once ``limit`` chunks (plus the look-ahead they need) are in."""
+    from tonearm.recognition import service
+    from tonearm.recognition.fingerprint import SR
+
+    sr = int(SR)
+    sf = opts.skip_first_seconds
+    n_sf = int(round(sf * sr))
+    n_chunk = int(round(CHUNK_S * sr))
+    n_block = n_chunk * max(1, int(block_chunks))
+    pad = n_chunk
+    last_sel = _last_selected(opts)
+    n_stop = None  # decoded samples that are enough when limit cuts the scan short
+    if last_sel is not None:
+        n_stop = n_sf + (last_sel + 1) * n_chunk + int((LOOKAHEAD_S + 1.0) * sr)
+    expected_s = total_s  # for progress: how much of the file will be read
+    if n_stop is not None and expected_s:
+        expected_s = min(expected_s, n_stop / sr)
+    spool = _Spool(spool_path, sr)
+    by_chunk: dict[int, tuple[list[Any], float]] = {}
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = 0  # sample index of buf[0]
+    total = 0
+    block = 0
+    ended = False
+
+    def scan_block(b: int, final: bool) -> None:
+        k_lo, k_hi = b * block_chunks, (b + 1) * block_chunks
+        lo, hi = n_sf + b * n_block, n_sf + (b + 1) * n_block
+        if not any(_is_selected(k, opts) for k in range(k_lo, k_hi)):
+            return
+        a = max(n_sf, lo - pad)
+        e = total if final else min(total, hi + pad)
+        seg = buf[a - buf_start : e - buf_start]
+        if seg.size == 0:
+            return
+        step = None
+        if progress is not None and expected_s:
+            lo_s, hi_s = lo / sr, min(hi / sr, expected_s)
+
+            def step(f: float) -> None:
+                done = lo_s + f * max(0.0, hi_s - lo_s)
+                progress(min(0.95, 0.95 * done / expected_s))
+
+        windows = service.scan_windows(
+            catalog,
+            Signal(seg.reshape(1, -1), sr),
+            window_s=CHUNK_S,
+            hop_s=HOP_S,
+            top_k=TOP_K,
+            progress=step,
+        )
+        _assign_windows(
+            by_chunk,
+            windows,
+            a / sr,
+            sf,
+            keep=lambda k: k_lo <= k < k_hi and _is_selected(k, opts),
+            tail=final,
+        )
+
+    try:
+        it: Iterator[np.ndarray] = iter(pcm)
+        while True:
+            x = next(it, None)
+            if x is None:
+                ended = True
+            else:
+                x = np.asarray(x, dtype=np.float32).reshape(-1)
+                spool.append(x)
+                buf = np.concatenate([buf, x]) if buf.size else x
+                total += x.size
+                if n_stop is not None and total >= n_stop:
+                    ended = True  # enough: the rest of the file is never scanned
+            # every block whose audio (and right-hand pad) is in
+            while True:
+                hi = n_sf + (block + 1) * n_block
+                if not ended and total < hi + pad:
+                    break
+                if n_sf + block * n_block >= total:
+                    break  # the file ended before this block
+                final = ended and total <= hi  # the file's last block
+                scan_block(block, final=final)
+                block += 1
+                drop = n_sf + block * n_block - pad - buf_start  # keep the next left pad
+                if drop > 0:
+                    buf = buf[drop:]
+                    buf_start += drop
+                if final:
+                    break
+            if ended:
+                break
+        buf = np.zeros(0, dtype=np.float32)
+        duration = total / sr
+        chunks = selected_chunks(duration, opts)
+        if not chunks:
+            return {"status": "success", "result": [], "tracks": []}
+        body = _chunks_and_tracks(catalog, spool, duration, chunks, by_chunk, opts, base_url)
+        if progress:
+            progress(1.0)
+        return body
+    finally:
+        spool.close()
+
+
+def _chunks_and_tracks(
+    catalog: Catalog,
+    audio: _Audio,
+    duration: float,
+    chunks: list[int],
+    by_chunk: dict[int, tuple[list[Any], float]],
+    opts: ScanOptions,
+    base_url: str,
+) -> dict[str, Any]:
+    """AudD's chunks and our merged tracks from the windows filed by chunk."""
+    from tonearm.recognition import service
+
+    sf = opts.skip_first_seconds
+    t0 = sf + chunks[0] * CHUNK_S
+    t1 = min(duration, sf + (chunks[-1] + 1) * CHUNK_S)
     assets: dict[str, Any] = {}
 
     def asset(aid: str) -> Any:
@@ -279,8 +518,7 @@ def scan_file(
             if c1 - c0 < 1.0:
                 continue
             base = max(0.0, duration - CHUNK_S)
-            seg = signal.samples[:, int(base * sr) : int(duration * sr)]
-            matches = service.recognize(catalog, Signal(seg, sr), top_k=TOP_K)
+            matches = service.recognize(catalog, audio.segment(base, duration), top_k=TOP_K)
         songs = []
         for m in matches:
             a = asset(m.asset_id)
@@ -289,7 +527,7 @@ def scan_file(
             f_end = min(c1, base + m.query_end_s)
             if a is None or f_end - f_start <= 0:
                 continue
-            pos = _song_position(catalog, signal, base, m, duration)
+            pos = _song_position(catalog, audio, base, m, duration)
             pos += (f_start - (base + m.query_start_s)) * speed
             cm = ChunkMatch(m.asset_id, k, f_start, f_end, pos, m.score, speed)
             found.append(cm)
@@ -309,7 +547,7 @@ def scan_file(
     for i, p in enumerate(plays):
         lo = plays[i - 1].file_end_s if i > 0 else t0
         hi = plays[i + 1].file_start_s if i + 1 < len(plays) else t1
-        refine_bounds(catalog, signal, p, max(t0, lo), min(t1, hi))
+        refine_bounds(catalog, audio, p, max(t0, lo), min(t1, hi))
     tracks = []
     for p in plays:
         a = asset(p.asset_id)
@@ -367,7 +605,7 @@ def to_csv(body: dict[str, Any]) -> str:
 
 # -- the job -----------------------------------------------------------------------------
 def decode_for_scan(catalog: Catalog, path: Path) -> Signal:
-    """Decode a file at the fingerprint rate (mono) under the catalog's limits."""
+    """Decode a file whole at the fingerprint rate (mono) under the catalog's limits."""
     from tonearm.core.audio.decode import decode
     from tonearm.recognition.fingerprint import SR
 
@@ -380,6 +618,221 @@ def decode_for_scan(catalog: Catalog, path: Path) -> Signal:
         mono=True,
         sr=SR,
     )
+
+
+def _decode_child(
+    conn: Any, path: str, sr: int, max_duration_s: float | None, block_s: float
+) -> None:
+    """Child process: decode ``path`` as a stream; send ("info", duration or None), then
+    ("pcm", float32 mono bytes) blocks, then ("eof", None) or ("error", (reason, text)).
+    ``send`` blocks while the parent is busy, so neither side holds more than a block."""
+    try:
+        import av
+
+        try:
+            container = av.open(path, mode="r", metadata_errors="ignore")
+        except av.error.InvalidDataError:
+            conn.send(("error", ("not_audio", "not a recognised audio format")))
+            return
+        except (av.error.FFmpegError, OSError, ValueError) as e:
+            conn.send(("error", ("corrupt", f"cannot open audio: {e}")))
+            return
+        try:
+            if not container.streams.audio:
+                conn.send(("error", ("not_audio", "no audio stream found")))
+                return
+            stream = container.streams.audio[0]
+            dur = None
+            if stream.duration is not None and stream.time_base is not None:
+                dur = float(stream.duration * stream.time_base)
+            elif container.duration:
+                dur = container.duration / 1_000_000
+            conn.send(("info", dur))
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+            limit = None if max_duration_s is None else int(max_duration_s * sr) + 1
+            block = max(1, int(block_s * sr))
+            parts: list[np.ndarray] = []
+            n = sent = 0
+
+            def flush() -> None:
+                nonlocal parts, n, sent
+                if parts:
+                    y = np.concatenate(parts)
+                    if not np.all(np.isfinite(y)):
+                        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+                    conn.send(("pcm", y.tobytes()))
+                    sent += y.size
+                parts, n = [], 0
+
+            try:
+                for frame in container.decode(stream):
+                    for rf in resampler.resample(frame):
+                        a = rf.to_ndarray().reshape(-1)
+                        parts.append(a)
+                        n += a.size
+                    if limit is not None and sent + n > limit:
+                        conn.send(
+                            (
+                                "error",
+                                (
+                                    "too_long",
+                                    f"audio is longer than the limit of {max_duration_s:g} s",
+                                ),
+                            )
+                        )
+                        return
+                    if n >= block:
+                        flush()
+                for rf in resampler.resample(None):
+                    parts.append(rf.to_ndarray().reshape(-1))
+            except av.error.FFmpegError as e:
+                if not parts and not sent:
+                    conn.send(("error", ("corrupt", f"audio data is corrupt: {e}")))
+                    return
+                # a truncated tail: keep what decoded cleanly
+            flush()
+            if not sent:
+                conn.send(("error", ("empty", "the file contains no audio samples")))
+                return
+            conn.send(("eof", None))
+        finally:
+            container.close()
+    except Exception as e:  # reported to the parent
+        with contextlib.suppress(Exception):
+            conn.send(("error", ("corrupt", f"{type(e).__name__}: {e}")))
+    finally:
+        conn.close()
+
+
+_CTX = mp.get_context("forkserver") if os.name == "posix" else mp.get_context("spawn")
+
+
+class StreamingDecode:
+    """Iterate over the PCM blocks of a file decoded in a child process (isolated like
+    ``core.audio.decode``: a hostile file can only crash or hang that child).
+
+    ``timeout_s`` limits the time spent waiting for the decoder, in total (the time the
+    scan takes between blocks does not count). Raises AudioError like ``decode``."""
+
+    def __init__(
+        self,
+        path: Path,
+        sr: int,
+        *,
+        max_bytes: int | None = None,
+        max_duration_s: float | None = None,
+        timeout_s: float | None = 120.0,
+        block_s: float = DECODE_BLOCK_S,
+    ) -> None:
+        if not path.is_file():
+            raise AudioError("not_audio", f"no such file: {path}")
+        size = path.stat().st_size
+        if size == 0:
+            raise AudioError("empty", "the file is empty (0 bytes)")
+        if max_bytes is not None and size > max_bytes:
+            raise AudioError("too_large", f"file is {size} bytes, over the limit of {max_bytes}")
+        self.path, self.sr = path, sr
+        self.max_duration_s, self.timeout_s, self.block_s = max_duration_s, timeout_s, block_s
+        self.duration_s: float | None = None  # from the container, when it says
+        self._conn: Any = None
+        self._proc: Any = None
+        self._pending: tuple[str, Any] | None = None  # a message read before iterating
+        self._waited = 0.0
+
+    def start(self) -> StreamingDecode:
+        parent, child = _CTX.Pipe(duplex=False)
+        self._proc = _CTX.Process(
+            target=_decode_child,
+            args=(child, str(self.path), self.sr, self.max_duration_s, self.block_s),
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        kind, payload = self._recv()
+        if kind == "info":
+            self.duration_s = payload
+        else:
+            self._pending = (kind, payload)
+        return self
+
+    def _recv(self) -> tuple[str, Any]:
+        left = None if self.timeout_s is None else max(0.0, self.timeout_s - self._waited)
+        t = time.monotonic()
+        ready = self._conn.poll(left)
+        self._waited += time.monotonic() - t
+        if not ready:
+            raise AudioError("timeout", f"decoding took longer than {self.timeout_s:g} s")
+        try:
+            msg: tuple[str, Any] = self._conn.recv()
+        except (EOFError, OSError) as e:
+            raise AudioError("corrupt", "the decoder crashed on this file") from e
+        return msg
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._conn is None:
+            self.start()
+        try:
+            while True:
+                if self._pending is not None:
+                    kind, payload = self._pending
+                    self._pending = None
+                else:
+                    kind, payload = self._recv()
+                if kind == "pcm":
+                    yield np.frombuffer(payload, dtype=np.float32)
+                elif kind == "eof":
+                    return
+                elif kind == "error":
+                    reason, message = payload
+                    raise AudioError(reason, message)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join(5)
+            self._proc = None
+
+
+def scan_path(
+    catalog: Catalog,
+    path: Path,
+    opts: ScanOptions,
+    *,
+    base_url: str,
+    progress: Callable[[float], None] | None = None,
+    block_chunks: int = BLOCK_CHUNKS,
+) -> dict[str, Any]:
+    """The enterprise body for a file on disk, decoded and scanned in bounded memory."""
+    from tonearm.recognition.fingerprint import SR
+
+    s = catalog.settings
+    dec = StreamingDecode(
+        path,
+        int(SR),
+        max_bytes=s.max_upload_bytes,
+        max_duration_s=s.max_duration_s,
+        timeout_s=s.decode_timeout_s,
+    ).start()
+    spool = catalog.data_dir / "uploads" / f"scan-{uuid.uuid4().hex}.pcm"
+    try:
+        return scan_stream(
+            catalog,
+            dec,
+            opts,
+            base_url=base_url,
+            spool_path=spool,
+            block_chunks=block_chunks,
+            progress=progress,
+            total_s=dec.duration_s,
+        )
+    finally:
+        dec.close()
 
 
 AUDIO_ERROR_CODES = {
@@ -402,11 +855,6 @@ def run_enterprise_job(
     p = job.params
     path = Path(p["input_path"])
     try:
-        try:
-            signal = decode_for_scan(catalog, path)
-        except AudioError as e:
-            raise JobFailed(f"#{audio_error_code(e)}: {e.message}") from e
-        progress(0.2)
         opts = ScanOptions(
             skip=int(p.get("skip", 0)),
             every=int(p.get("every", 1)),
@@ -415,13 +863,16 @@ def run_enterprise_job(
             accurate_offsets=bool(p.get("accurate_offsets", False)),
             returns=tuple(p.get("returns", ())),
         )
-        return scan_file(
-            catalog,
-            signal,
-            opts,
-            base_url=str(p.get("base_url", "http://localhost")),
-            progress=lambda f: progress(0.2 + 0.8 * f),
-        )
+        try:
+            return scan_path(
+                catalog,
+                path,
+                opts,
+                base_url=str(p.get("base_url", "http://localhost")),
+                progress=progress,
+            )
+        except AudioError as e:
+            raise JobFailed(f"#{audio_error_code(e)}: {e.message}") from e
     finally:
         path.unlink(missing_ok=True)
 

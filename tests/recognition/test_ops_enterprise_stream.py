@@ -1,0 +1,132 @@
+"""Enterprise scans in bounded memory: the file is decoded as a stream and fingerprinted a
+block of chunks at a time. The answer must be the one the whole-file scan gives, and a
+track straddling a block boundary must be found once, with its true start and end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from audd_testkit import SR, build_catalog, validate
+
+from tonearm.catalog.context import Catalog
+from tonearm.core.audio.encode import encode
+from tonearm.core.audio.errors import AudioError
+from tonearm.core.audio.signal import Signal
+from tonearm.recognition.enterprise import (
+    ScanOptions,
+    StreamingDecode,
+    decode_for_scan,
+    scan_file,
+    scan_path,
+    scan_stream,
+)
+from tonearm.recognition.fingerprint import SR as FP_SR
+from tonearm.settings import Settings
+
+BLOCK = 2  # chunks per block: 24 s blocks, so this 70 s file has boundaries at 24 and 48 s
+# (seed, song from, song to): plays 0-20, 20-46 (across 24 s), 46-70 (across 48 s)
+PLAN = [(61, 6.0, 26.0), (62, 2.0, 28.0), (63, 0.0, 24.0)]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    data = tmp_path_factory.mktemp("entstream") / "data"
+    settings = Settings(data=data, decode_timeout_s=60)
+    settings.ensure_dirs()
+    catalog = Catalog.open(settings)
+    songs = build_catalog(catalog, [(s, 30.0, {}) for s, _, _ in PLAN])
+    parts, truth, t = [], [], 0.0
+    for aid, (_, a, b) in zip(songs.songs, PLAN, strict=True):
+        parts.append(songs.songs[aid][int(a * SR) : int(b * SR)])
+        truth.append((aid, t, t + (b - a), a))
+        t += b - a
+    rng = np.random.default_rng(3)
+    parts.append((0.05 * rng.standard_normal(5 * SR)).astype(np.float32))
+    mix = Signal(np.concatenate(parts), SR)
+    pcm = mix.resample(int(FP_SR))
+    mp3 = data / "mix.mp3"
+    mp3.write_bytes(encode(mix, "mp3_128"))
+    yield {"catalog": catalog, "truth": truth, "pcm": pcm, "mp3": mp3, "tmp": data}
+    catalog.close()
+
+
+def _pieces(pcm: Signal, seconds: float) -> Iterator[np.ndarray]:
+    """PCM as a decoder delivers it: blocks of a size unrelated to the chunks."""
+    y = pcm.samples[0]
+    step = int(seconds * pcm.sr)
+    for i in range(0, y.size, step):
+        yield y[i : i + step]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"accurate_offsets": "true"},
+        {"skip_first_seconds": "7", "every": "2", "skip": "1"},
+        {"limit": "3", "accurate_offsets": "true"},
+    ],
+)
+def test_streaming_scan_equals_whole_file_scan(env: dict[str, Any], params: dict[str, Any]) -> None:
+    catalog, pcm = env["catalog"], env["pcm"]
+    opts = ScanOptions.from_params(params)
+    whole = scan_file(catalog, pcm, opts, base_url="http://t")
+    spool = env["tmp"] / "uploads" / "test.pcm"
+    streamed = scan_stream(
+        catalog, _pieces(pcm, 7.3), opts, base_url="http://t", spool_path=spool, block_chunks=BLOCK
+    )
+    assert streamed == whole
+    assert not spool.exists()  # the spool is removed
+    validate({**streamed, "execution_time": "1s"}, "EnterpriseSuccessResponse")
+    if not params:
+        assert len(streamed["result"]) == 6  # a chunk per 12 s of music, none lost
+
+
+def test_track_straddling_block_boundaries_is_found_once(env: dict[str, Any]) -> None:
+    body = scan_path(
+        env["catalog"],
+        env["mp3"],
+        ScanOptions(accurate_offsets=True),
+        base_url="http://t",
+        block_chunks=BLOCK,
+    )
+    validate({**body, "execution_time": "1s"}, "EnterpriseSuccessResponse")
+    tracks = body["tracks"]
+    assert [t["asset_id"] for t in tracks] == [aid for aid, *_ in env["truth"]]
+    for t, (_, start, end, song_from) in zip(tracks, env["truth"], strict=True):
+        assert abs(t["start_seconds"] - start) <= 1.5, (t, start)
+        assert abs(t["end_seconds"] - end) <= 1.5, (t, end)
+        assert abs(t["song_start_seconds"] - song_from) <= 1.5, (t, song_from)
+    # the second song plays across the 24 s boundary: heard in the chunks on both sides
+    second = tracks[1]["title"]
+    offsets = [c["offset"] for c in body["result"] if second in {s["title"] for s in c["songs"]}]
+    assert {"00:12", "00:24"} <= set(offsets) or {"00:24", "00:36"} <= set(offsets)
+    # the same answer as decoding the whole file first
+    whole = scan_file(
+        env["catalog"],
+        decode_for_scan(env["catalog"], env["mp3"]),
+        ScanOptions(accurate_offsets=True),
+        base_url="http://t",
+    )
+    assert body == whole
+
+
+def test_streaming_decode_errors(env: dict[str, Any], tmp_path: Path) -> None:
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"this is not audio" * 100)
+    with pytest.raises(AudioError) as e:
+        list(StreamingDecode(junk, 8000))
+    assert e.value.reason in ("not_audio", "corrupt")
+    with pytest.raises(AudioError) as e:
+        list(StreamingDecode(env["mp3"], 8000, max_duration_s=30.0))
+    assert e.value.reason == "too_long"
+    with pytest.raises(AudioError) as e:
+        StreamingDecode(env["mp3"], 8000, max_bytes=100)
+    assert e.value.reason == "too_large"
+    blocks = list(StreamingDecode(env["mp3"], 8000, block_s=5.0))
+    assert max(b.size for b in blocks) < 8000 * 6  # bounded blocks
+    assert abs(sum(b.size for b in blocks) / 8000 - 75.0) < 0.5
