@@ -129,12 +129,31 @@ class KeywordIndex:
         sub = self.matrix[:, cols]
         return np.asarray(sub @ self.idf[cols], dtype=np.float64).ravel()
 
-    def rows_with(self, words: Iterable[str], group: str) -> np.ndarray:
-        """Rows whose ``group`` fields ("meta", "sound", "lacks") contain any of ``words``."""
+    def coverage(self, words: Iterable[str]) -> np.ndarray | None:
+        """Per track, the fraction of the distinct query words (stems) it contains, shape
+        (n,); words no track has count in the denominator. None: no known word."""
+        wanted = {st for w in words for st in stems(w)}
+        cols = self._cols(words)
+        if not cols or not wanted:
+            return None
+        hits = np.bincount(self.matrix[:, cols].indices, minlength=self.n)
+        return hits / float(len(wanted))
+
+    def mask_with(self, words: Iterable[str], group: str) -> np.ndarray | None:
+        """Bool (n,): rows whose ``group`` fields ("meta", "sound", "lacks") contain any of
+        ``words``; None when no track has any of them."""
         cols = self._cols(words)
         if not cols:
-            return np.zeros(0, dtype=np.int64)
-        return np.unique(self.groups[group][:, cols].indices).astype(np.int64)
+            return None
+        mask = np.zeros(self.n, dtype=bool)
+        mask[self.groups[group][:, cols].indices] = True
+        return mask
+
+    def rows_with(self, words: Iterable[str], group: str) -> np.ndarray:
+        """Rows whose ``group`` fields ("meta", "sound", "lacks") contain any of ``words``,
+        in row order."""
+        mask = self.mask_with(words, group)
+        return np.zeros(0, dtype=np.int64) if mask is None else np.flatnonzero(mask)
 
 
 def rank(scores: np.ndarray, allowed: np.ndarray | None, k: int) -> np.ndarray:

@@ -150,27 +150,43 @@ def sync(store: Any, rows: Mapping[int, tuple[str, tuple[str, ...]]]) -> int:
 
     Only rows whose version changed are rewritten. Returns the number of rows written or
     deleted.
+
+    On SQLite ``search_fts`` is an FTS5 table (a row is replaced by delete + insert; SQLite
+    runs one writer at a time, so servers syncing at once simply take turns). On PostgreSQL
+    it is a plain table with a generated ``tsvector`` (migrations_pg/0006): rows are
+    upserted on ``rowid``, so several API servers rebuilding their in-memory index at the
+    same moment do not collide on the primary key; rows go in asset-id order, so concurrent
+    writers wait for each other instead of deadlocking.
     """
     have = {int(r[0]): r[1] for r in store.execute("SELECT asset_id, version FROM search_docs")}
-    stale = [i for i in have if i not in rows]
-    changed = [(i, v) for i, v in rows.items() if have.get(i) != v[0]]
+    stale = sorted(i for i in have if i not in rows)
+    changed = sorted((i, v) for i, v in rows.items() if have.get(i) != v[0])
     if not stale and not changed:
         return 0
     cols = ", ".join(FTS_COLUMNS)
     marks = ", ".join("?" for _ in FTS_COLUMNS)
+    postgres = getattr(store, "dialect", "sqlite") == "postgresql"
     with store.transaction() as conn:
         for i in stale:
             conn.execute("DELETE FROM search_fts WHERE rowid = ?", (i,))
             conn.execute("DELETE FROM search_docs WHERE asset_id = ?", (i,))
-        for i, (version, values) in changed:
-            conn.execute("DELETE FROM search_fts WHERE rowid = ?", (i,))
-            conn.execute(
-                f"INSERT INTO search_fts (rowid, {cols}) VALUES (?, {marks})", (i, *values)
+        if postgres:
+            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in FTS_COLUMNS)
+            conn.executemany(
+                f"INSERT INTO search_fts (rowid, {cols}) VALUES (?, {marks}) "
+                f"ON CONFLICT (rowid) DO UPDATE SET {sets}",
+                [(i, *values) for i, (_, values) in changed],
             )
-            conn.execute(
-                "INSERT OR REPLACE INTO search_docs (asset_id, version) VALUES (?, ?)",
-                (i, version),
-            )
+        else:
+            for i, (_, values) in changed:
+                conn.execute("DELETE FROM search_fts WHERE rowid = ?", (i,))
+                conn.execute(
+                    f"INSERT INTO search_fts (rowid, {cols}) VALUES (?, {marks})", (i, *values)
+                )
+        conn.executemany(
+            "INSERT OR REPLACE INTO search_docs (asset_id, version) VALUES (?, ?)",
+            [(i, version) for i, (version, _) in changed],
+        )
     return len(stale) + len(changed)
 
 

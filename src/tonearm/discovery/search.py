@@ -41,6 +41,7 @@ from tonearm.discovery import text as text_model
 from tonearm.discovery.artists import ArtistIndex, ArtistMatch, normalize_name
 from tonearm.discovery.bm25 import KeywordIndex
 from tonearm.discovery.describe import audio_words
+from tonearm.discovery.quantized import VectorTable
 from tonearm.discovery.query import parse_query
 
 if TYPE_CHECKING:
@@ -55,6 +56,11 @@ SEARCH_TEXT_ANALYSIS = "search_text"
 EMBEDDING_ANALYSIS = "embedding"
 
 RRF_K = 60
+# How much a keyword-ranked track counts in the fusion: "row": the fraction of the query's
+# words it contains ("spooky haunted forest" matched only on "forest" is a third of a
+# keyword match, while the semantic ranking saw the whole query); "none": plain RRF
+# (kept for the ablation in bench/search.py).
+KEYWORD_GATE = "row"
 MAX_CANDIDATES = 1000  # per ranking; also the most a query can report in meta.total
 SEM_MIN_SIM = 0.15  # a semantic neighbour must be at least this close (cosine) ...
 SEM_WINDOW = 0.30  # ... and within this of the best one
@@ -65,6 +71,22 @@ METHODS = ("hybrid", "semantic", "keyword")
 
 
 # -- helpers ---------------------------------------------------------------------------------
+class _Clock:
+    """Wall and thread-CPU milliseconds per stage of one query (for benches)."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, list[float]] = {}
+        self._w = time.perf_counter()
+        self._c = time.thread_time()
+
+    def lap(self, stage: str) -> None:
+        w, c = time.perf_counter(), time.thread_time()
+        acc = self.stages.setdefault(stage, [0.0, 0.0])
+        acc[0] += (w - self._w) * 1000
+        acc[1] += (c - self._c) * 1000
+        self._w, self._c = w, c
+
+
 def genre_key(genre: str) -> str:
     """ "Lo-Fi", "lofi", "LO FI" -> "lofi": how genre filters compare."""
     return re.sub(r"[^0-9a-z]", "", fts.fold(genre))
@@ -144,6 +166,34 @@ class SearchIndex:
     audio_ok: np.ndarray | None = None  # (n,) bool
     texts: list[str] = field(default_factory=list)
     keywords: KeywordIndex | None = None
+    # derived in __post_init__: int8-accelerated tables over the vectors, and per-row codes
+    # of the artist and the (album, artist) for counting matches without a Python loop
+    text_table: VectorTable | None = field(init=False, default=None)
+    audio_table: VectorTable | None = field(init=False, default=None)
+    artist_code: np.ndarray = field(init=False, repr=False)  # (n,) int32, -1: none
+    album_code: np.ndarray = field(init=False, repr=False)  # (n,) int32, -1: none
+    artist_names: list[str] = field(init=False, repr=False)
+    album_keys: list[tuple[str, str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.text_vecs is not None:
+            self.text_table = VectorTable(self.text_vecs)
+        if self.audio_vecs is not None:
+            self.audio_table = VectorTable(self.audio_vecs)
+        codes: dict[Any, int] = {}
+        self.artist_code = np.array(
+            [codes.setdefault(a, len(codes)) if a else -1 for a in self.artists], dtype=np.int32
+        ).reshape(-1)
+        self.artist_names = list(codes)
+        codes = {}
+        self.album_code = np.array(
+            [
+                codes.setdefault((al, ar), len(codes)) if al else -1
+                for al, ar in zip(self.albums, self.artists, strict=True)
+            ],
+            dtype=np.int32,
+        ).reshape(-1)
+        self.album_keys = list(codes)
 
     @property
     def size(self) -> int:
@@ -387,33 +437,15 @@ def get_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
 
 
 # -- ranking ---------------------------------------------------------------------------------
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Rows of the ``k`` highest finite scores, best first."""
-    finite = np.isfinite(scores)
-    n_ok = int(finite.sum())
-    k = min(k, n_ok)
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    if k < scores.shape[0]:
-        part = np.argpartition(-scores, k - 1)[:k]
-    else:
-        part = np.arange(scores.shape[0])
-    part = part[np.isfinite(scores[part])]
-    return part[np.argsort(-scores[part], kind="stable")]
-
-
 def semantic_rows(
     idx: SearchIndex, qvec: np.ndarray, allowed: np.ndarray | None, *, cutoff: bool = True
 ) -> np.ndarray:
     """Rows by cosine of the track text vectors to ``qvec``, best first."""
-    assert idx.text_vecs is not None
-    sims = idx.text_vecs @ qvec
-    if allowed is not None:
-        sims = np.where(allowed, sims, -np.inf)
-    rows = _top(sims, MAX_CANDIDATES)
+    assert idx.text_table is not None
+    rows, sims = idx.text_table.top(qvec, MAX_CANDIDATES, allowed)
     if cutoff and rows.size:
-        floor = max(SEM_MIN_SIM, float(sims[rows[0]]) - SEM_WINDOW)
-        rows = rows[sims[rows] >= floor]
+        floor = max(SEM_MIN_SIM, float(sims[0]) - SEM_WINDOW)
+        rows = rows[sims >= floor]
     return rows
 
 
@@ -435,21 +467,18 @@ def keyword_rows(
 
 
 def _centroid_rows(
-    vecs: np.ndarray, ok: np.ndarray | None, members: np.ndarray, allowed: np.ndarray | None
+    table: VectorTable, ok: np.ndarray | None, members: np.ndarray, allowed: np.ndarray | None
 ) -> np.ndarray | None:
     use = members if ok is None else members[ok[members]]
     if use.size == 0:
         return None
-    c = vecs[use].mean(axis=0)
+    c = table.vecs[use].mean(axis=0)
     norm = float(np.linalg.norm(c))
     if norm == 0:
         return None
-    sims = vecs @ (c / norm)
-    if ok is not None:
-        sims = np.where(ok, sims, -np.inf)
-    if allowed is not None:
-        sims = np.where(allowed, sims, -np.inf)
-    return _top(sims, ARTIST_NEIGHBOURS)
+    mask = ok if allowed is None else (allowed if ok is None else ok & allowed)
+    rows, _ = table.top(c / norm, ARTIST_NEIGHBOURS, mask)
+    return rows
 
 
 def artist_rows(
@@ -462,12 +491,12 @@ def artist_rows(
     tracks sharing their genres.
     """
     members = idx.artist_rows.get(name, np.zeros(0, dtype=np.int64))
-    if vectors and idx.audio_vecs is not None:
-        rows = _centroid_rows(idx.audio_vecs, idx.audio_ok, members, allowed)
+    if vectors and idx.audio_table is not None:
+        rows = _centroid_rows(idx.audio_table, idx.audio_ok, members, allowed)
         if rows is not None:
             return rows, True
-    if vectors and idx.text_vecs is not None:
-        rows = _centroid_rows(idx.text_vecs, None, members, allowed)
+    if vectors and idx.text_table is not None:
+        rows = _centroid_rows(idx.text_table, None, members, allowed)
         if rows is not None:
             return rows, True
     order = list(members)
@@ -483,19 +512,41 @@ def artist_rows(
     return out, False
 
 
-def fuse(rankings: Sequence[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """Reciprocal rank fusion: (rows best first, score in (0, 1])."""
-    acc: dict[int, float] = {}
-    for rows, w in rankings:
-        for rank, r in enumerate(rows.tolist()):
-            acc[r] = acc.get(r, 0.0) + w / (RRF_K + rank + 1)
-    if not acc:
+def keyword_gate(idx: SearchIndex, terms: list[str], rows: np.ndarray) -> np.ndarray | float:
+    """Weight of each keyword-ranked row in the fusion (:data:`KEYWORD_GATE`)."""
+    if KEYWORD_GATE == "none" or idx.keywords is None or not rows.size:
+        return 1.0
+    cov = idx.keywords.coverage(terms)
+    if cov is None:
+        return 1.0
+    return cov[rows]
+
+
+def fuse(
+    rankings: Sequence[tuple[np.ndarray, float | np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted reciprocal rank fusion: (rows best first, score in (0, 1]).
+
+    A row at 0-based rank ``r`` of a ranking with weight ``w`` (one number, or one per row)
+    gets ``w / (RRF_K + r + 1)``; scores are divided by what a row ranked first in every
+    ranking at full weight would get. Ties: lower row first.
+    """
+    parts = []
+    full = 0.0
+    for r, w in rankings:
+        wa = np.broadcast_to(np.asarray(w, dtype=np.float64), (len(r),))
+        if len(r) and float(wa.max()) > 0:
+            parts.append((np.asarray(r, dtype=np.int64), wa))
+            full += float(np.max(w))
+    if not parts:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    top = sum(w for _, w in rankings) / (RRF_K + 1)
-    items = sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))
-    rows = np.array([k for k, _ in items], dtype=np.int64)
-    scores = np.array([v for _, v in items]) / top
-    return rows, scores
+    rows = np.concatenate([r for r, _ in parts])
+    contrib = np.concatenate([w / (RRF_K + 1.0 + np.arange(r.size)) for r, w in parts])
+    uniq, inverse = np.unique(rows, return_inverse=True)
+    acc = np.bincount(inverse, weights=contrib, minlength=uniq.size)
+    order = np.lexsort((uniq, -acc))
+    keep = acc[order] > 0
+    return uniq[order][keep], acc[order][keep] / (full / (RRF_K + 1))
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -511,7 +562,15 @@ class SearchResult:
     offset: int
     search_method: str  # "semantic" | "text"
     matched_artist: str | None
-    asset_ids: list[str] = field(default_factory=list)  # every match in order (for benches)
+    # asset ids (int64) of every match in order (for benches: see ``asset_ids``)
+    matched: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # per stage of this query: [wall ms, CPU ms of the calling thread] (for benches)
+    timings: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def asset_ids(self) -> list[str]:
+        """Every matched asset id, best first (not only the page)."""
+        return [str(a) for a in self.matched.tolist()]
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -559,8 +618,10 @@ def search(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
+    clock = _Clock()
     encoder = text_model.get_text_encoder()
     idx = get_index(catalog, encoder)
+    clock.lap("index")
     semantic_ok = method != "keyword" and encoder is not None and idx.text_vecs is not None
     pq = parse_query(query)
     allowed = idx.allowed(genres, duration_min, duration_max)
@@ -568,6 +629,7 @@ def search(
     match: ArtistMatch | None = None
     if recognize_artists:
         match = idx.artist_index.recognize(pq.positive)
+    clock.lap("parse")
 
     rankings: list[tuple[np.ndarray, float]] = []
     used_semantic = False
@@ -577,32 +639,41 @@ def search(
         rows, by_embedding = artist_rows(idx, match.name, allowed, vectors=method != "keyword")
         rankings.append((rows, 1.0))
         used_semantic = by_embedding
+        clock.lap("artist")
     if match is None or terms:
         weight = 0.5 if match is not None else 1.0  # the artist leads, the words refine
         if semantic_ok and rest.strip():
             assert encoder is not None
             qvec = encoder.encode_query(rest)
+            clock.lap("embed")
             rankings.append((semantic_rows(idx, qvec, allowed), weight))
             used_semantic = True
+            clock.lap("semantic")
         if method != "semantic" or not semantic_ok:
-            rankings.append((keyword_rows(idx, terms, allowed), weight))
+            kw_rows = keyword_rows(idx, terms, allowed)
+            gate = keyword_gate(idx, terms, kw_rows) if semantic_ok else 1.0
+            rankings.append((kw_rows, gate * weight))
             if pq.excluded:  # "without drums" also finds tracks whose metadata says so
                 lacking = keyword_rows(idx, sorted(pq.excluded), allowed, "lacks")
                 rankings.append((lacking, weight * 0.5))
+            clock.lap("keyword")
     rows, scores = fuse(rankings)
+    clock.lap("fuse")
     if idx.size == 0 and encoder is not None and method != "keyword":
         used_semantic = True  # nothing to rank, but this is how it would have been ranked
 
     if pq.excluded and rows.size:
         assert idx.keywords is not None
-        drop = idx.keywords.rows_with(pq.excluded, "meta")
-        demote = idx.keywords.rows_with(pq.excluded, "sound")
-        keep = ~np.isin(rows, drop)
-        rows, scores = rows[keep], scores[keep]
-        if demote.size and rows.size:
-            scores = scores * np.where(np.isin(rows, demote), DEMOTE, 1.0)
+        drop = idx.keywords.mask_with(pq.excluded, "meta")
+        demote = idx.keywords.mask_with(pq.excluded, "sound")
+        if drop is not None:
+            keep = ~drop[rows]
+            rows, scores = rows[keep], scores[keep]
+        if demote is not None and rows.size:
+            scores = scores * np.where(demote[rows], DEMOTE, 1.0)
             order = np.argsort(-scores, kind="stable")
             rows, scores = rows[order], scores[order]
+    clock.lap("negation")
 
     total = int(rows.size)
     page = range(offset, min(offset + limit, total))
@@ -621,6 +692,7 @@ def search(
         for i in page
     ]
     artists, albums = aggregates(idx, rows)
+    clock.lap("page")
     return SearchResult(
         tracks=tracks,
         artists=artists,
@@ -630,29 +702,35 @@ def search(
         offset=offset,
         search_method="semantic" if used_semantic else "text",
         matched_artist=match.name if match else None,
-        asset_ids=[str(int(idx.ids[r])) for r in rows],
+        matched=idx.ids[rows],
+        timings=clock.stages,
     )
+
+
+def _groups(codes: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """(code, count) of the codes of matched rows (best first; -1: none): most rows first,
+    then the one ranked best first."""
+    ranks = np.flatnonzero(codes >= 0)
+    if ranks.size == 0:
+        return []
+    uniq, first, counts = np.unique(codes[ranks], return_index=True, return_counts=True)
+    order = np.lexsort((ranks[first], -counts))[:limit]
+    return list(zip(uniq[order].tolist(), counts[order].tolist(), strict=True))
 
 
 def aggregates(
     idx: SearchIndex, rows: np.ndarray
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Artists and albums of every matched track: most tracks first, then best ranked."""
-    artists: dict[str, list[int]] = {}
-    albums: dict[tuple[str, str], list[int]] = {}
-    for rank, r in enumerate(rows.tolist()):
-        a = idx.artists[r]
-        if a:
-            artists.setdefault(a, [0, rank])[0] += 1
-        al = idx.albums[r]
-        if al:
-            albums.setdefault((al, a), [0, rank])[0] += 1
-    art = sorted(artists.items(), key=lambda kv: (-kv[1][0], kv[1][1]))[:AGGREGATE_MAX]
-    alb = sorted(albums.items(), key=lambda kv: (-kv[1][0], kv[1][1]))[:AGGREGATE_MAX]
-    return (
-        [{"name": k, "track_count": v[0]} for k, v in art],
-        [{"name": k[0], "artist": k[1], "track_count": v[0]} for k, v in alb],
-    )
+    artists = [
+        {"name": idx.artist_names[c], "track_count": k}
+        for c, k in _groups(idx.artist_code[rows], AGGREGATE_MAX)
+    ]
+    albums = [
+        {"name": idx.album_keys[c][0], "artist": idx.album_keys[c][1], "track_count": k}
+        for c, k in _groups(idx.album_code[rows], AGGREGATE_MAX)
+    ]
+    return artists, albums
 
 
 __all__ = [
