@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,3 +62,60 @@ def test_websocket_refuses_bad_tokens(env: tuple[TestClient, str, Any]) -> None:
             validate(body, "ErrorResponse")
             with pytest.raises(WebSocketDisconnect):
                 ws.receive_json()
+
+
+def test_websocket_messages_count_against_the_rate_limit(tmp_path: Path) -> None:
+    """Each audio message is one request for the key's per-minute limit, shared with HTTP:
+    over it, the message gets AudD's #902 tagged with its seq, and the socket stays open."""
+    from tonearm.platform.ratelimit import MemoryRateLimiter
+    from tonearm.platform.service import Platform
+
+    settings = Settings(data=tmp_path / "data", decode_timeout_s=30)
+    settings.ensure_dirs()
+    catalog = Catalog.open(settings)
+    songs = build_catalog(catalog, [(71, 15.0, {})])
+    (aid,) = songs.songs
+    clip = excerpt(songs.songs[aid], 2.0, 9.0)
+    # one fixed minute, so the window cannot roll over in the middle of the test
+    platform = Platform(catalog, limiter=MemoryRateLimiter(clock=lambda: 1_800_000_000.0))
+    catalog.cache["platform"] = platform
+    key, rec = platform.create_key("ws-limited", rate_limit_per_min=3)
+    try:
+        with TestClient(create_app(catalog=catalog)) as client:
+            with client.websocket_connect(f"/ws/?api_token={key}") as ws:
+                for _ in range(5):
+                    ws.send_bytes(clip)
+                answers = [ws.receive_json() for _ in range(5)]
+                ws.send_text(json.dumps({"id": "later", "audio": base64.b64encode(clip).decode()}))
+                late = ws.receive_json()  # the socket is still open, and still limited
+            http = client.post("/", data={"api_token": key}, files={"file": clip}).json()
+            usage = platform.report(rec)
+        by_seq = {a["seq"]: a for a in answers}
+        assert sorted(by_seq) == [0, 1, 2, 3, 4]
+        for n in (0, 1, 2):  # admitted in arrival order
+            assert by_seq[n]["status"] == "success"
+            assert by_seq[n]["result"]["title"] == songs.titles[aid]
+        for a in (by_seq[3], by_seq[4], late):
+            body = {k: v for k, v in a.items() if k not in ("seq", "id")}
+            validate(body, "ErrorResponse")
+            assert a["error"]["error_code"] == 902
+            assert "limit was reached" in a["error"]["error_message"]
+            assert a["request_api_method"] == "recognize"
+            assert a["request_params"]["api_token"] != key  # masked, as over HTTP
+        assert late["id"] == "later" and late["seq"] == 5
+        # the same shape as an HTTP recognize over the limit (the budget is shared)
+        assert http["error"]["error_code"] == 902
+        assert set(http) == set(by_seq[3]) - {"seq"}
+        assert set(http["error"]) == set(by_seq[3]["error"])
+        # answered messages cost a credit each, refused ones nothing
+        ws_rows = [r for r in usage["recentRequests"] if r["endpoint"] == "/ws/"]
+        assert sorted((r["outcome"], r["credits"]) for r in ws_rows) == [
+            ("ok", 1),
+            ("ok", 1),
+            ("ok", 1),
+            ("rate_limited", 0),
+            ("rate_limited", 0),
+            ("rate_limited", 0),
+        ]
+    finally:
+        catalog.close()
