@@ -126,3 +126,39 @@ def test_index_follows_changes_on_postgres(pg_env) -> None:  # type: ignore[no-u
     finally:
         catalog.store.update_asset(aid, {"tags": "nostalgic, warm"})
     assert search(catalog, "saxophone", method="keyword").total == 0
+
+
+def test_two_servers_rebuilding_at_once_do_not_collide(pg_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two API servers on one database sync ``search_fts`` at the same moment (each builds
+    its own in-memory index); the second used to fail on the primary key (HTTP 500)."""
+    import threading
+
+    from tonearm.discovery.search import build_index
+
+    catalog, ids, _ = pg_env
+    other_settings = catalog.settings.model_copy(update={"data": tmp_path / "other"})
+    other_settings.ensure_dirs()
+    other = Catalog.open(other_settings)
+    try:
+        with catalog.store.transaction() as conn:
+            conn.execute("DELETE FROM search_fts")
+            conn.execute("DELETE FROM search_docs")
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(2)
+
+        def rebuild(c: Catalog) -> None:
+            try:
+                barrier.wait(timeout=30)
+                build_index(c, None)
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=rebuild, args=(c,)) for c in (catalog, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        assert catalog.store.execute("SELECT COUNT(*) FROM search_fts")[0][0] == len(ids)
+    finally:
+        other.close()

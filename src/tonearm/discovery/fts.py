@@ -1,8 +1,12 @@
-"""Keyword search over music with SQLite FTS5 (BM25), and the lexical helpers it shares.
+"""The stored keyword index of music (``search_fts``) and the lexical helpers search shares.
 
 The ``search_fts`` table (migration 0006) holds one row per music asset (rowid = asset_id)
-with its metadata and the words the audio analysis supports (column ``sound``). It is kept
-in sync explicitly by :func:`sync`, called when the search index sees the catalog change.
+with its metadata and the words the audio analysis supports (column ``sound``). On SQLite
+it is an FTS5 table; on PostgreSQL a plain table with a generated, GIN-indexed ``tsvector``
+(``migrations_pg/0006``). It is kept in sync explicitly by :func:`sync`, called when the
+search index sees the catalog change. Query-time ranking does not read it: it runs on the
+in-memory BM25F of :mod:`tonearm.discovery.bm25`, built from the same rows on both backends.
+:func:`keyword_search` and :func:`matching_ids` query it directly (SQLite FTS5 only).
 """
 
 from __future__ import annotations
