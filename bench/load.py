@@ -129,6 +129,122 @@ def build_catalog(settings: Any, n: int, work: Path) -> list[tuple[str, bytes]]:
     return excerpts
 
 
+# A 10k-song catalog through the full ingest (decode in a child process, every analyzer on
+# every file) costs ~1 s of CPU per song: hours on a shared 2-core machine. The fast build
+# renders every song and fingerprints it (recognize searches 10k distinct songs), but runs
+# the expensive analyzers (audio embedding, audio-derived search words, mir) only on
+# ``templates`` songs; every other song gets a copy of its template's analyses, the
+# embedding with noise (cos ~0.95 to its template), under its own name/artist/genre.
+# The audio files themselves are not kept (7 GB of WAV): the measured endpoints read the
+# stored analyses, never the files.
+FAST_BARS = 6
+TEMPLATE_ANALYSES = ("mir", "embedding", "search_text")
+
+
+def _song_spec(i: int) -> Any:
+    from tonearm.core.synth.song import SongSpec
+
+    style = STYLES[i % len(STYLES)]
+    return SongSpec(style=style, bpm=float(70 + (i * 7) % 90), bars=FAST_BARS, seed=1000 + i)
+
+
+def _fast_song(job: tuple[int, bool]) -> tuple[int, list[tuple[str, int, dict, bytes | None]]]:
+    """(i, analyses) of song i: fingerprint, plus the template analyses if ``full``."""
+    from tonearm.catalog.analyzers import select_analyzers
+    from tonearm.core.synth.song import render_song
+
+    i, full = job
+    sig, _, _ = render_song(_song_spec(i), sr=22050)
+    names = ["fingerprint", *(TEMPLATE_ANALYSES if full else ())]
+    out = []
+    for a in select_analyzers(names):
+        r = a.analyze(sig, "music")
+        out.append((a.name, a.version, r.data, r.blob))
+    return i, out
+
+
+def build_catalog_fast(settings: Any, n: int, templates: int, procs: int) -> None:
+    import hashlib
+    import multiprocessing as mp
+
+    from tonearm.catalog.context import Catalog
+    from tonearm.core.embeddings.base import from_blob, to_blob
+    from tonearm.storage.base import Analysis
+
+    catalog = Catalog.open(settings)
+    have = catalog.store.count_assets("music")
+    if have >= n:
+        catalog.close()
+        return
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(1)
+    tmpl: dict[int, list[tuple[str, int, dict, bytes | None]]] = {}
+    ctx = mp.get_context("spawn")  # no fork after torch/numba threads exist
+
+    def add(i: int, analyses: list[tuple[str, int, dict, bytes | None]]) -> None:
+        spec = _song_spec(i)
+        fields = {
+            "kind": "music",
+            "name": f"Song {i}",
+            "artist": f"Band {i % 37}",
+            "genre": spec.style,
+            "bpm": spec.bpm,
+            "duration": FAST_BARS * 4 * 60.0 / spec.bpm,
+            "content_hash": hashlib.sha256(f"bench-load-song-{i}".encode()).hexdigest(),
+            "file_path": f"files/bench/song{i:05d}.wav",
+            "sample_rate": 22050,
+            "channels": 1,
+        }
+        try:
+            catalog.store.add_asset(fields, [Analysis("", *a) for a in analyses])
+        except Exception as e:  # already there (re-run)
+            if type(e).__name__ != "DuplicateAsset":
+                raise
+
+    done = have
+    with ctx.Pool(procs) as pool:
+        t_ids = list(range(min(templates, n)))
+        for i, analyses in pool.imap_unordered(_fast_song, [(i, True) for i in t_ids], 4):
+            tmpl[i] = analyses
+        log(f"templates: {len(tmpl)} songs fully analysed ({time.perf_counter() - t0:.0f} s)")
+        for i in sorted(tmpl):
+            if i >= have:
+                add(i, tmpl[i])
+        rest = [(i, False) for i in range(max(have, len(tmpl)), n)]
+        for i, analyses in pool.imap_unordered(_fast_song, rest, 16):
+            copied = []
+            for name, version, data, blob in tmpl[i % len(tmpl)]:
+                if name == "fingerprint":
+                    continue
+                if name == "embedding" and blob is not None:
+                    v = from_blob(blob)
+                    v = v + rng.normal(0, 0.3 / np.sqrt(v.size), v.size).astype(np.float32)
+                    blob = to_blob(v / np.linalg.norm(v))
+                copied.append((name, version, data, blob))
+            add(i, analyses + copied)
+            done += 1
+            if done % 500 == 0:
+                log(f"  {done}/{n} songs ({time.perf_counter() - t0:.0f} s)")
+    log(f"catalog: {catalog.store.count_assets('music')} songs ({time.perf_counter() - t0:.0f} s)")
+    catalog.close()
+
+
+def fast_excerpts(k: int = 12) -> list[tuple[str, bytes]]:
+    """8 s excerpts (light noise) of the first ``k`` songs of the fast catalog."""
+    from tonearm.core.audio.encode import encode
+    from tonearm.core.audio.signal import Signal
+    from tonearm.core.synth.song import render_song
+
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(k):
+        sig, _, _ = render_song(_song_spec(i), sr=22050)
+        x = sig.samples.mean(axis=0, keepdims=True)[:, 2 * sig.sr : 10 * sig.sr]
+        x = x + rng.normal(0, 0.01, x.shape).astype(np.float32)
+        out.append((f"Song {i}", encode(Signal(x, sig.sr), "wav")))
+    return out
+
+
 def copy_catalog(src: Any, dst: Any) -> int:
     """Copy assets with their analyses from one store to another (SQLite -> PostgreSQL),
     so both backends are measured on the same catalog without ingesting twice."""
@@ -301,38 +417,117 @@ async def run_level(
 
 # -- faults ---------------------------------------------------------------------------------
 async def pg_fault(
-    base: str, key: str, excerpts: Any, n_assets: int, pg_url: str, app_name: str, seconds: float
+    base: str,
+    key: str,
+    excerpts: Any,
+    n_assets: int,
+    pg_url: str,
+    app_name: str,
+    seconds: float,
+    restart_cmd: str | None = None,
+    song_url: str | None = None,
 ) -> dict[str, Any]:
-    """Kill the server's PostgreSQL sessions mid-load; count failures and recovery time."""
+    """PostgreSQL goes away mid-load: restarted (``restart_cmd``, e.g. ``pg_ctl restart``
+    on a PostgreSQL of our own) or, without one, the server's sessions terminated (what a
+    restart does to a running server, without restarting a PostgreSQL others use).
+    Counts failed requests and the time to recover; with ``song_url``, analyze jobs are
+    submitted all along and every accepted one must finish (no job lost)."""
     import psycopg
 
     kill_at = seconds / 3
     killed: dict[str, Any] = {}
+    accepted: list[str] = []
+    refused: dict[str, int] = {}
+    stop = asyncio.Event()
 
     async def killer() -> None:
         await asyncio.sleep(kill_at)
-        with psycopg.connect(pg_url, autocommit=True) as c:
-            rows = c.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = %s",
-                (app_name,),
-            ).fetchall()
-        killed["sessions"] = len(rows)
+        if restart_cmd:
+            t = time.perf_counter()
+            proc = await asyncio.create_subprocess_shell(
+                restart_cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+            )
+            killed["restart_exit"] = await proc.wait()
+            killed["restart_s"] = round(time.perf_counter() - t, 2)
+        else:
+            with psycopg.connect(pg_url, autocommit=True) as c:
+                rows = c.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    (app_name,),
+                ).fetchall()
+            killed["sessions"] = len(rows)
 
-    res = await run_level(base, "similar", 8, seconds, 10**9, key, excerpts, n_assets, killer)
+    async def submitter() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            while not stop.is_set():
+                try:
+                    r = await c.post(
+                        "/analyze", json={"sourceFileUrl": song_url}, headers={"X-API-Key": key}
+                    )
+                    if r.status_code == 200 and r.json().get("requestId"):
+                        accepted.append(r.json()["requestId"])
+                    else:
+                        refused[f"HTTP {r.status_code}"] = (
+                            refused.get(f"HTTP {r.status_code}", 0) + 1
+                        )
+                except httpx.HTTPError as e:
+                    refused[type(e).__name__] = refused.get(type(e).__name__, 0) + 1
+                await asyncio.sleep(0.5)
+
+    async def during() -> None:
+        sub = asyncio.create_task(submitter()) if song_url else None
+        await killer()
+        await asyncio.sleep(max(0.0, seconds - kill_at - killed.get("restart_s", 0.0)))
+        stop.set()
+        if sub is not None:
+            await sub
+
+    res = await run_level(base, "similar", 8, seconds, 10**9, key, excerpts, n_assets, during)
     tl = res.pop("_timeline")
     failed_after = [t for t, good in tl if not good and t >= kill_at]
     last_fail = max(failed_after) if failed_after else None
     ok_after = [t for t, good in tl if good and last_fail is not None and t > last_fail]
-    return {
-        "fault": "PostgreSQL sessions terminated mid-load (similar, 8 clients)",
-        "sessions_killed": killed.get("sessions", 0),
+    out: dict[str, Any] = {
+        "fault": (
+            "PostgreSQL restarted mid-load (similar, 8 clients)"
+            if restart_cmd
+            else "PostgreSQL sessions terminated mid-load (similar, 8 clients)"
+        ),
+        **killed,
         "requests": res["requests"],
         "failed": res["errors"],
         "error_kinds": res.get("error_kinds", {}),
         "recovered": bool(ok_after) or not failed_after,
         "seconds_to_recover": None if last_fail is None else round(last_fail - kill_at, 2),
     }
+    if song_url:
+        final: dict[str, int] = {}
+        deadline = time.monotonic() + 240
+        pending = list(accepted)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            while pending and time.monotonic() < deadline:
+                still = []
+                for rid in pending:
+                    try:
+                        st = (await c.get(f"/requests/{rid}", headers={"X-API-Key": key})).json()
+                    except (httpx.HTTPError, ValueError):
+                        still.append(rid)
+                        continue
+                    if st.get("status") in ("succeeded", "failed"):
+                        final[st["status"]] = final.get(st["status"], 0) + 1
+                    else:
+                        still.append(rid)
+                pending = still
+                if pending:
+                    await asyncio.sleep(2)
+        out["jobs"] = {
+            "accepted": len(accepted),
+            "refused": refused,
+            "finished": final,
+            "not_finished_after_240s": len(pending),
+        }
+    return out
 
 
 def worker_fault(
@@ -373,6 +568,7 @@ def worker_fault(
         "state_when_killed": state_at_kill,
         "final_status": final.get("status") if final else f"still running after {wait_s:g} s",
         "error": final.get("error") if final else None,
+        "attempts": final.get("attempts") if final else None,
         "seconds_to_final": round(time.monotonic() - t1, 1) if final else None,
     }
 
@@ -407,6 +603,22 @@ def main() -> None:
     ap.add_argument("--database-url", default=None, help="postgresql://... (default SQLite)")
     ap.add_argument("--redis-url", default=None, help="shared rate limits + job queue")
     ap.add_argument("--faults", action="store_true")
+    ap.add_argument(
+        "--templates",
+        type=int,
+        default=0,
+        help="fast catalog: fully analyse this many songs, fingerprint the rest (0: full "
+        "ingest of every song)",
+    )
+    ap.add_argument("--build-procs", type=int, default=2)
+    ap.add_argument("--fault-seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--pg-restart-cmd",
+        default=None,
+        help="shell command that restarts the PostgreSQL under test (its own instance!); "
+        "without it, the server's sessions are terminated instead",
+    )
+    ap.add_argument("--build-only", action="store_true")
     args = ap.parse_args()
 
     from tonearm.platform.service import Platform
@@ -424,7 +636,13 @@ def main() -> None:
         env["TONEARM_QUEUE_URL"] = args.redis_url.rsplit("/", 1)[0] + "/14"
     work = args.data / "bench-work"
     # the catalog is built (once) on SQLite in --data; PostgreSQL gets a copy of it
-    excerpts = build_catalog(Settings(data=args.data), args.assets, work)
+    if args.templates:
+        build_catalog_fast(Settings(data=args.data), args.assets, args.templates, args.build_procs)
+        excerpts = fast_excerpts()
+    else:
+        excerpts = build_catalog(Settings(data=args.data), args.assets, work)
+    if args.build_only:
+        return
     settings = Settings(data=args.data, database_url=db_url)
     if db_url:
         from tonearm.catalog.context import Catalog as _C
@@ -479,26 +697,49 @@ def main() -> None:
             results["endpoints"][kind] = rows
         if args.faults:
             faults = []
+            work.mkdir(parents=True, exist_ok=True)
+            srv, files = serve_files(work)
+            from tonearm.core.audio.encode import encode
+            from tonearm.core.synth.song import SongSpec, render_song
+
+            sig, _, _ = render_song(SongSpec(style="rock", bpm=120, bars=24, seed=5))
+            (work / "long.wav").write_bytes(encode(sig, "wav"))
+            song_url = f"{files}/long.wav"
             if db_url:
                 assert args.database_url
-                faults.append(
-                    asyncio.run(
-                        pg_fault(
-                            server.url, key, excerpts, n_assets, args.database_url, app_name, 12.0
+                worker = None
+                if args.redis_url:  # jobs submitted through the restart must all finish
+                    worker = subprocess.Popen(
+                        [*CLI, "worker", "--data", str(args.data), "--workers", "2"],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                try:
+                    faults.append(
+                        asyncio.run(
+                            pg_fault(
+                                server.url,
+                                key,
+                                excerpts,
+                                n_assets,
+                                args.database_url,
+                                app_name,
+                                args.fault_seconds,
+                                args.pg_restart_cmd,
+                                song_url if worker else None,
+                            )
                         )
                     )
-                )
+                finally:
+                    if worker is not None:
+                        worker.terminate()
+                        worker.wait(timeout=30)
                 log(json.dumps(faults[-1]))
             if args.redis_url:
-                srv, files = serve_files(work)
-                from tonearm.core.audio.encode import encode
-                from tonearm.core.synth.song import SongSpec, render_song
-
-                sig, _, _ = render_song(SongSpec(style="rock", bpm=120, bars=24, seed=5))
-                (work / "long.wav").write_bytes(encode(sig, "wav"))
-                faults.append(worker_fault(args.data, env, server.url, key, f"{files}/long.wav"))
+                faults.append(worker_fault(args.data, env, server.url, key, song_url))
                 log(json.dumps(faults[-1]))
-                srv.shutdown()
+            srv.shutdown()
             results["faults"] = faults
     finally:
         server.stop()

@@ -33,6 +33,27 @@ def audjust_analyze(key: AudjustKey, request: Request) -> dict[str, Any]:
     return {"success": True, "creditCost": 10}
 
 
+def _db_down() -> Exception:
+    import psycopg
+
+    return psycopg.OperationalError("connection failed: the database system is shutting down")
+
+
+@probe.get("/developer/v1/down/{item}")
+def audioscape_down(item: str, key: AudioScapeKey) -> dict[str, Any]:
+    raise _db_down()
+
+
+@probe.post("/analyze/down")
+def audjust_down(key: AudjustKey) -> dict[str, Any]:
+    raise _db_down()
+
+
+@probe.get("/developer/v1/bug/{item}")
+def audioscape_bug(item: str, key: AudioScapeKey) -> dict[str, Any]:
+    raise ZeroDivisionError("a bug, not an outage")
+
+
 @probe.post("/resize")
 def audjust_fail(key: AudjustKey) -> dict[str, Any]:
     raise AudjustError(400, "Missing parameter: sourceFileUrl")
@@ -63,6 +84,8 @@ async def audd_probe(request: Request, params: dict[str, Any] = Depends(audd_par
     audd_key(request, params)
     if params.get("fail"):
         raise AuddError(500)
+    if params.get("db_down"):
+        raise _db_down()
     return {"status": "success", "result": None}
 
 

@@ -380,3 +380,24 @@ def test_bookkeeping_failures_never_break_answers(
     assert r.status_code == 200 and r.json()["results"] == ["x"]
     r = pclient.post("/recognize", data={"api_token": key})
     assert r.json()["status"] == "success"
+
+
+def test_database_outage_is_a_clean_retryable_503(
+    pclient: TestClient, admin_headers: dict[str, str]
+) -> None:
+    """A request that meets a restarting database gets 503 + Retry-After in its family's
+    format (AudD: its error object), not a 500 and a dropped connection; a bug stays 500."""
+    key = new_key(pclient, admin_headers)
+    r = pclient.get("/developer/v1/down/x", headers={"X-API-Key": key})
+    assert r.status_code == 503 and r.headers["retry-after"].isdigit()
+    assert set(r.json()) == {"error"}
+    r = pclient.post("/analyze/down", headers={"X-API-Key": key})
+    assert r.status_code == 503 and r.json()["success"] is False and r.headers["retry-after"]
+    r = pclient.post("/recognize", data={"api_token": key, "db_down": "1"})
+    assert r.status_code == 200 and r.json()["status"] == "error"  # AudD answers 200
+    c = TestClient(pclient.app, raise_server_exceptions=False)
+    r = c.get("/developer/v1/bug/x", headers={"X-API-Key": key})
+    assert r.status_code == 500
+    # the outage was recorded as such in the key's usage
+    recent = pclient.get("/usage", headers={"X-API-Key": key}).json()
+    assert [q["status"] for q in recent["recentRequests"]].count(503) == 2

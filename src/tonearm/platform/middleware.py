@@ -100,6 +100,28 @@ def limit_response(request: Request, family: str, adm: Admission) -> JSONRespons
     return JSONResponse(body, 200, headers=adm.headers)
 
 
+RETRY_UNAVAILABLE_S = 2
+
+
+def database_unavailable(e: BaseException) -> bool:
+    """Whether ``e`` says the database cannot be reached right now (restart, failover,
+    connection refused or dropped, pool exhausted), as opposed to a bug."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(e, psycopg.OperationalError)
+
+
+def unavailable_response(request: Request) -> JSONResponse:
+    """503 with Retry-After in the family's error format (AudD: its error object)."""
+    from tonearm.api.errors import _generic
+
+    r = _generic(request, 503, "Service temporarily unavailable, please retry shortly")
+    r.headers["Retry-After"] = str(RETRY_UNAVAILABLE_S)
+    return r
+
+
 def _token_from_body(ctype: str, body: bytes) -> tuple[str | None, dict[str, str]]:
     """(api_token, the simple form params) from a request body, without a full parse."""
     if ctype.startswith("application/x-www-form-urlencoded"):
@@ -191,8 +213,11 @@ class PlatformMiddleware:
         capture = family in ("audd", "audjust")
         extra_headers = adm.headers if adm is not None else {}
 
+        started_reply = [False]
+
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                started_reply[0] = True
                 status["code"] = message["status"]
                 if extra_headers:
                     headers = list(message.get("headers", []))
@@ -207,7 +232,15 @@ class PlatformMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except Exception as e:
+                if started_reply[0] or not database_unavailable(e):
+                    raise
+                # the database is restarting or unreachable: a clean, retryable answer in
+                # the family's format (not a 500, and the connection stays usable)
+                log.warning("database unavailable on %s: %s", request.url.path, e)
+                await unavailable_response(request)(scope, receive, send_wrapper)
         finally:
             try:
                 await self._after(scope, family, key, started, t0, status["code"], captured)
