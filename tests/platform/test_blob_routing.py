@@ -17,7 +17,7 @@ from tonearm.catalog.context import Catalog
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
 from tonearm.editing import export as _export  # noqa: F401  (registers the export job)
-from tonearm.jobs import get_queue
+from tonearm.jobs import Job, get_queue, register_job
 from tonearm.jobs.uploads import resolve_upload, save_upload
 from tonearm.settings import Settings
 from tonearm.storage.blobs import BLOBS_CACHE_KEY, LocalBlobStore, S3BlobStore
@@ -142,3 +142,32 @@ def test_default_store_is_the_data_directory(catalog: Catalog) -> None:
     assert p == catalog.data_dir / "uploads" / token / name and p.read_bytes() == b"RIFFdata"
     blobs = catalog.cache[BLOBS_CACHE_KEY]
     assert isinstance(blobs, LocalBlobStore) and blobs.root == catalog.data_dir
+
+
+def test_results_route_serves_another_nodes_files(
+    nodes: tuple[Catalog, Catalog, Any],
+) -> None:
+    """GET /results/<requestId>/<file> on a node that did not run the job."""
+    import inspect
+
+    from fastapi.testclient import TestClient
+
+    from tonearm.api.app import create_app
+    from tonearm.api.routers import audjust
+
+    if "result_path" not in inspect.getsource(audjust.result_file):
+        pytest.skip("the /results route reads results_dir directly (router patch pending)")
+    a, b, _ = nodes
+    qb = get_queue(b)
+    job = qb.submit("test.blobecho", {})
+    assert qb.wait(job.id, 30).status == "succeeded"
+    with TestClient(create_app(catalog=a)) as client:
+        r = client.get(f"/results/{job.id}/blobecho.json")
+        assert r.status_code == 200 and r.json() == {"requestId": job.id, "success": True}
+        assert client.get(f"/results/{job.id}/nope.json").status_code == 404
+        assert client.get(f"/results/{job.id}/..%2F..%2Fshared.db").status_code == 404
+
+
+@register_job("test.blobecho", result_file="blobecho.json")
+def _blobecho(catalog: Catalog, job: Job, progress: Any) -> dict[str, Any]:
+    return {"requestId": job.id, "success": True}
