@@ -732,7 +732,9 @@ def pgvector_search(
         )
         if total == 0:
             return [], 0
-        conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 2 * need))}")
+        # pgvector's default (40) trades recall for speed; the in-process index searches
+        # with 256 (recall@20 0.985 at 100k); 100 is the middle ground for 10-100k rows
+        conn.execute(f"SET LOCAL hnsw.ef_search = {max(100, min(1000, 2 * need))}")
         try:
             with conn.raw.transaction():  # savepoint: older pgvector has no such setting
                 conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
