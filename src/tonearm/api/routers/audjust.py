@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mimetypes
 from pathlib import Path
@@ -140,10 +141,10 @@ async def result_file(request_id: str, name: str, catalog: CatalogDep) -> Respon
     job = get_queue(catalog).get(request_id)
     if job is None or _expired(job.expires_at):
         raise AudjustError(404, "Result not found")
-    base = (catalog.results_dir / request_id).resolve()
-    path = (base / name).resolve()
-    if not path.is_relative_to(base) or not path.is_file() or path.name.startswith("."):
-        if not job.done and path.is_relative_to(base):
+    # through the blob store: with S3, another node may have run the job
+    path = await asyncio.to_thread(get_queue(catalog).result_path, request_id, name)
+    if path is None:
+        if not job.done and name and "/" not in name and not name.startswith("."):
             raise AudjustError(404, "Result not ready yet")
         raise AudjustError(404, "Result not found")
     ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
