@@ -5,11 +5,20 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   - ``demo-thin``: the same audio with every field but the title removed;
   - ``real``: Debian game music (supertux-data, asc-music), title = file name, album =
     game world;
-  scored by nDCG@10 and recall@20 for hybrid (semantic + keyword, RRF), keyword only
-  (the baseline: SQLite FTS5 BM25, what answers without the text model) and semantic only.
+  scored by nDCG@10 and recall@20 for hybrid (semantic + keyword, weighted RRF), keyword
+  only (the baseline: the in-memory BM25F of discovery/bm25.py over the same fields, what
+  answers without the text model) and semantic only; plus the ablation "hybrid_plain_rrf"
+  (the keyword list not weighted by query-word coverage). Queries with an odd number form
+  the tuning half (the fusion rule was checked there), even numbers the held-out half;
+  both halves are reported.
 Latency: p50/p95 of the search service at N synthetic tracks (default 100k; metadata drawn
   from word pools; track text vectors emulated as the normalised sum of real MiniLM word
-  vectors so building the index does not embed 100k texts; query vectors are real).
+  vectors so building the index does not embed 100k texts; query vectors are real). Wall
+  time AND process CPU time per query (the machine may be shared: CPU time is the figure
+  that does not depend on other processes), the load average before and after, and a
+  per-stage breakdown (wall and thread-CPU ms per stage, from ``SearchResult.timings``).
+  "cached" runs see every query vector in the cache (one warm-up pass first); "uncached"
+  clears the cache before each query, so it includes embedding the query.
 
 Usage::
 
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
 import math
 import os
@@ -47,6 +57,7 @@ from tonearm.storage.base import Analysis  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 METHODS = ("hybrid", "keyword", "semantic")
+ABLATION = "hybrid_plain_rrf"
 REAL_DIRS = {
     "/usr/share/games/supertux2/music": "SuperTux",
     "/usr/share/games/asc/music": "Advanced Strategic Command",
@@ -205,7 +216,14 @@ def recall_at(ranked: list[str], rel: set[str], k: int = 20) -> float:
     return len(set(ranked[:k]) & rel) / len(rel) if rel else 0.0
 
 
+def half(qid: str) -> str:
+    """Odd-numbered queries: the tuning half; even: held out."""
+    return "tuning" if int(qid[1:]) % 2 == 1 else "held_out"
+
+
 def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
+    from tonearm.discovery import search as search_mod
+
     queries = json.loads((HERE / "search_queries.json").read_text())["queries"]
     catalogs: dict[str, tuple[Catalog, dict[str, dict[str, Any]]]] = {}
     if "demo" in corpora or "demo-thin" in corpora:
@@ -229,8 +247,14 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
             "query": q["query"],
             "n_relevant": len(rel),
         }
-        for m in METHODS:
-            res = search(cat, q["query"], limit=20, method=m)
+        for m in (*METHODS, ABLATION):
+            gate = search_mod.KEYWORD_GATE
+            if m == ABLATION:
+                search_mod.KEYWORD_GATE = "none"
+            try:
+                res = search(cat, q["query"], limit=20, method="hybrid" if m == ABLATION else m)
+            finally:
+                search_mod.KEYWORD_GATE = gate
             ranked = res.asset_ids
             row[m] = {
                 "ndcg@10": round(ndcg_at(ranked, rel), 4),
@@ -244,23 +268,29 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
     def mean(rows: list[dict[str, Any]], m: str, metric: str) -> float:
         return round(float(np.mean([r[m][metric] for r in rows])), 4) if rows else 0.0
 
-    summary: dict[str, Any] = {}
-    for corpus in [*corpora, "all"]:
-        rows = [r for r in per_query if corpus == "all" or r["corpus"] == corpus]
-        summary[corpus] = {
+    def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "queries": len(rows),
             **{
                 m: {"ndcg@10": mean(rows, m, "ndcg@10"), "recall@20": mean(rows, m, "recall@20")}
-                for m in METHODS
+                for m in (*METHODS, ABLATION)
             },
         }
-        if rows:
-            summary[corpus]["hybrid_wins_vs_keyword"] = sum(
-                r["hybrid"]["ndcg@10"] > r["keyword"]["ndcg@10"] for r in rows
+        for other in ("keyword", "semantic"):
+            out[f"hybrid_wins_vs_{other}"] = sum(
+                r["hybrid"]["ndcg@10"] > r[other]["ndcg@10"] for r in rows
             )
-            summary[corpus]["hybrid_losses_vs_keyword"] = sum(
-                r["hybrid"]["ndcg@10"] < r["keyword"]["ndcg@10"] for r in rows
+            out[f"hybrid_losses_vs_{other}"] = sum(
+                r["hybrid"]["ndcg@10"] < r[other]["ndcg@10"] for r in rows
             )
+        return out
+
+    summary: dict[str, Any] = {}
+    for corpus in [*corpora, "all"]:
+        rows = [r for r in per_query if corpus == "all" or r["corpus"] == corpus]
+        summary[corpus] = summarize(rows)
+        for h in ("tuning", "held_out"):
+            summary[corpus][h] = summarize([r for r in rows if half(r["id"]) == h])
     return {"summary": summary, "per_query": per_query}
 
 
@@ -515,6 +545,13 @@ def synthetic_catalog(work: Path, n: int) -> Catalog:
     return cat
 
 
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return ""
+
+
 def percentile(xs: list[float], p: float) -> float:
     return round(float(np.percentile(np.array(xs), p)), 2) if xs else 0.0
 
@@ -552,21 +589,47 @@ def latency(work: Path, n: int, repeats: int) -> dict[str, Any]:
         out["change_check_ms"] = round((time.perf_counter() - t0) / 20 * 1000, 2)
 
         def run(method: str, label: str, clear_cache: bool) -> None:
-            times: list[float] = []
+            if not clear_cache:  # warm-up: every query vector in the cache
+                for q in queries:
+                    search(cat, q, limit=20, method=method)
+            wall: list[float] = []
+            cpu: list[float] = []
+            stages: dict[str, list[list[float]]] = {}
+            gc2 = gc.get_stats()[2]["collections"]
+            load0 = loadavg()
             for _ in range(repeats):
                 for q in queries:
                     if clear_cache and real is not None:
                         real._cache.clear()
-                    t = time.perf_counter()
-                    search(cat, q, limit=20, method=method)
-                    times.append((time.perf_counter() - t) * 1000)
+                    t, c = time.perf_counter(), time.process_time()
+                    res = search(cat, q, limit=20, method=method)
+                    cpu.append((time.process_time() - c) * 1000)
+                    wall.append((time.perf_counter() - t) * 1000)
+                    for k, v in res.timings.items():
+                        stages.setdefault(k, []).append(v)
             out[label] = {
-                "p50_ms": percentile(times, 50),
-                "p95_ms": percentile(times, 95),
-                "max_ms": round(max(times), 2),
-                "n": len(times),
+                "wall_p50_ms": percentile(wall, 50),
+                "wall_p95_ms": percentile(wall, 95),
+                "wall_max_ms": round(max(wall), 2),
+                "cpu_p50_ms": percentile(cpu, 50),
+                "cpu_p95_ms": percentile(cpu, 95),
+                "cpu_max_ms": round(max(cpu), 2),
+                "n": len(wall),
+                "loadavg_before": load0,
+                "loadavg_after": loadavg(),
+                "full_gc_runs": gc.get_stats()[2]["collections"] - gc2,
+                "stages": {
+                    k: {
+                        "n": len(v),
+                        "wall_p50_ms": percentile([x[0] for x in v], 50),
+                        "wall_p95_ms": percentile([x[0] for x in v], 95),
+                        "cpu_p50_ms": percentile([x[1] for x in v], 50),
+                        "cpu_p95_ms": percentile([x[1] for x in v], 95),
+                    }
+                    for k, v in stages.items()
+                },
             }
-            log(label, out[label])
+            log(label, {k: v for k, v in out[label].items() if k != "stages"})
 
         run("hybrid", "hybrid_cached_query_vector", False)
         if real is not None:
@@ -594,7 +657,8 @@ def main() -> None:
     result: dict[str, Any] = {
         "bench": "search",
         "text_model": text_model.text_model_status(),
-        "baseline": "keyword-only (SQLite FTS5 BM25 over the same fields)",
+        "baseline": "keyword-only (in-memory BM25F over the same fields, discovery/bm25.py)",
+        "cpu_count": os.cpu_count(),
     }
     if enc is None:
         log("text model unavailable: semantic and hybrid equal keyword-only")

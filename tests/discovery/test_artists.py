@@ -75,3 +75,47 @@ def test_remainder_keeps_the_rest_of_the_query(index: ArtistIndex) -> None:
 
 def test_empty_catalog() -> None:
     assert ArtistIndex([]).recognize("nova drift") is None
+
+
+def test_bigram_prefilter_changes_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With thousands of artists a bigram filter skips names that cannot reach the cutoff;
+    every answer must equal comparing with all names."""
+    import random
+
+    import tonearm.discovery.artists as artists_mod
+
+    rng = random.Random(7)
+    syl = ["ka", "lo", "mi", "ra", "ne", "zu", "ta", "vi", "so", "el", "an", "or", "dra", "ven"]
+
+    def word() -> str:
+        return "".join(rng.choice(syl) for _ in range(rng.randint(2, 3))).title()
+
+    names = sorted({f"{word()} {word()}" for _ in range(1500)} | {word() for _ in range(300)})
+
+    def typo(s: str) -> str:
+        i = rng.randrange(len(s))
+        op = rng.choice("sdi")
+        c = rng.choice("abcdefghijklmnopqrstuvwxyz")
+        return s[:i] + (c if op != "d" else "") + s[i + (op != "i") :]
+
+    queries = []
+    for n in rng.sample(names, 60):
+        q = n.lower()
+        for _ in range(rng.randint(0, 2)):
+            q = typo(q)
+        queries += [q, f"music like {q}", f"calm {q} piano", f"like {q} but slower"]
+    queries += ["dark cinematic tension", "upbeat summer vibes", "slow ambient music"]
+
+    fast = ArtistIndex(names)
+    assert fast._multi.matrix is not None  # the filter is in use
+    monkeypatch.setattr(artists_mod, "PREFILTER_MIN_NAMES", 10**9)
+    brute = ArtistIndex(names)
+    assert brute._multi.matrix is None
+    found = 0
+    for q in queries:
+        a, b = fast.recognize(q), brute.recognize(q)
+        got = (a.name, a.score, a.remainder) if a else None
+        want = (b.name, b.score, b.remainder) if b else None
+        assert got == want, q
+        found += a is not None
+    assert found > len(queries) // 3  # the typo'd names are mostly still recognised
