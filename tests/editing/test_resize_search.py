@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tonearm.editing.analyze import analyze_signal
 from tonearm.editing.demo_song import (
     StructuredSong,
     beat_chroma_similarity,
@@ -20,8 +21,10 @@ from tonearm.editing.resize import (
     beats_in_triangle,
     credit_cost_resize,
     decode_similarity_matrix,
+    jump_dissimilarity,
     resize,
 )
+from tonearm.editing.resize_service import inputs_from_analysis
 from tonearm.editing.similarity import encode_similarity
 
 
@@ -153,6 +156,62 @@ def test_bad_inputs() -> None:
         resize(sim, [0, 1, 2, float("nan"), 4], 3)
     with pytest.raises(ResizeInputError):
         decode_similarity_matrix("abcd", 32, 126)  # 4 is not triangular
+
+
+@pytest.fixture(scope="module")
+def analyzed(song: StructuredSong) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
+    """The song through the real analyze service (tracked beats, wire-quantized similarity):
+    (similarity, boundaries, label of each boundary from the nearest true beat)."""
+    a = analyze_signal(song.signal)
+    sim, bounds = inputs_from_analysis(a, song.signal.duration_s)
+    sim = decode_similarity_matrix(encode_similarity(sim)["data"], 32, 126)
+    true = np.round(bounds / song.beat_s).astype(int)
+    assert np.max(np.abs(bounds[:-1] - true[:-1] * song.beat_s)) < 0.05, "beats tracked"
+    lab = _labels(song)
+    return sim, bounds, [lab[min(t, len(lab) - 1)] for t in true]
+
+
+def _seamless_at(labels: list[tuple[str, int]], b: int, a: int) -> bool:
+    return labels[b] == labels[a] or labels[b - 1] == labels[a - 1]
+
+
+@pytest.mark.parametrize("target_s", [25.0, 33.0, 41.0, 49.0, 57.0, 105.0, 137.0])
+def test_analyzed_song_cuts_where_the_music_continues(
+    analyzed: tuple[np.ndarray, np.ndarray, list[tuple[str, int]]], target_s: float
+) -> None:
+    # End to end (analyze -> resize), with targets that force cuts between sections with
+    # the same rhythm and timbre but other chords: every cut of the best edit must join
+    # equivalent beats (same section and place in its 4-bar pattern on one side).
+    sim, bounds, labels = analyzed
+    best = resize(sim, bounds, target_s)[0]
+    n = len(bounds)
+    assert best.segments_beats[0][0] == 0 and best.segments_beats[-1][1] == n - 1
+    assert abs(best.duration_s - target_s) <= 2 * 0.5 + 1e-6
+    assert best.cuts
+    for b, a in best.cuts:
+        assert _seamless_at(labels, b, a), (b, a, labels[b - 1], labels[a], best.segments_beats)
+        assert (a - b) % 4 == 0, "jumps by whole bars"
+
+
+def test_seam_cost_separates_equivalent_from_other_beats(
+    analyzed: tuple[np.ndarray, np.ndarray, list[tuple[str, int]]],
+) -> None:
+    # Jumps by whole bars: those between equivalent beats must cost less than those that
+    # are not (so the search's preference is not luck: most such jumps are not
+    # equivalent, e.g. A into B at the same place in the pattern). Not every pair: notes
+    # ring into the next beats, so equivalent beats after different sections differ.
+    sim, bounds, labels = analyzed
+    n = len(bounds)
+    dis = jump_dissimilarity(sim, n)
+    good, bad = [], []
+    for b in range(9, n - 9):
+        for a in range(9, n - 9):
+            if a != b and (a - b) % 4 == 0:
+                (good if _seamless_at(labels, b, a) else bad).append(dis[b, a])
+    assert len(bad) > len(good) > 50
+    g, x = np.asarray(good), np.asarray(bad)
+    assert np.mean(g[:, None] < x[None, :]) > 0.8  # a random good jump beats a random bad one
+    assert np.median(g) < 0.5 * np.median(x)
 
 
 def test_credit_cost() -> None:
