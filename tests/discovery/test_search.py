@@ -202,6 +202,12 @@ def test_keyword_fallback_when_model_fails_to_load(search_env, monkeypatch) -> N
     def broken() -> None:
         raise OSError("model.safetensors is truncated")
 
+    import threading
+
+    for t in threading.enumerate():  # the API's startup may still be loading the model
+        if t.name == "tonearm-text-model":
+            t.join(timeout=120)
+
     monkeypatch.setattr(text_model, "_encoder", None)
     monkeypatch.setattr(text_model, "_status", {"loaded": False, "error": None})
     monkeypatch.setattr(text_model, "_load_model", broken)

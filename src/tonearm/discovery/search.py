@@ -507,17 +507,14 @@ def artist_rows(
         rows = _centroid_rows(idx.text_table, None, members, allowed)
         if rows is not None:
             return rows, True
-    order = list(members)
-    seen = set(order)
-    for g in {k for m in members for k in genre_keys(idx.genres[m])}:
-        for r in idx.genre_rows.get(g, ()):
-            if int(r) not in seen:
-                seen.add(int(r))
-                order.append(int(r))
-    out = np.array(order[:ARTIST_NEIGHBOURS], dtype=np.int64)
-    if allowed is not None and out.size:
-        out = out[allowed[out]]
-    return out, False
+    keys = sorted({k for m in members.tolist() for k in genre_keys(idx.genres[m])})
+    cand = np.concatenate(
+        [members.astype(np.int64), *(idx.genre_rows[k] for k in keys if k in idx.genre_rows)]
+    )
+    if allowed is not None and cand.size:
+        cand = cand[allowed[cand]]
+    _, first = np.unique(cand, return_index=True)  # each row once, where it first appears
+    return cand[np.sort(first)][:ARTIST_NEIGHBOURS], False
 
 
 def keyword_gate(idx: SearchIndex, terms: list[str], rows: np.ndarray) -> np.ndarray | float:
