@@ -18,8 +18,11 @@ Parameters, as AudD defines them (all optional):
 Memory stays bounded whatever the file's length (:func:`scan_path`): a child process
 decodes with PyAV as a stream and sends PCM blocks through a pipe (it waits while the scan
 catches up); the scan fingerprints ``BLOCK_CHUNKS`` chunks at a time, each block padded by
-one chunk of audio on either side, so the spectrogram, whitening and peaks at a block edge
-are those of the whole file and a track straddling a boundary is heard in full. The
+one chunk of audio on either side, so the spectrogram and whitening at a block edge are
+those of the whole file and a track straddling a boundary is heard in full (only the
+"strongest peaks per second" groups are counted from the block's start, so a few peaks
+near an edge can differ from a whole-file scan: the answers agree to a fraction of a
+second, see tests/recognition/test_ops_enterprise_stream.py). The
 decoded PCM also goes to a spool file on disk (4 bytes a sample at 8 kHz, ~115 MB an hour,
 deleted at the end) for the few short re-reads after the pass: where a song starts inside a
 chunk, and the start and end of each merged track.
@@ -320,7 +323,7 @@ def scan_file(
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """The enterprise response body for a long file decoded whole into memory (without
-    execution_time). :func:`scan_path` gives the same body in bounded memory."""
+    execution_time). :func:`scan_path` gives the same answer in bounded memory."""
     from tonearm.recognition import service
 
     duration = signal.duration_s
@@ -376,7 +379,7 @@ def scan_stream(
     total_s: float | None = None,
 ) -> dict[str, Any]:
     """The enterprise body for a file arriving as mono PCM blocks at the fingerprint rate
-    (any sizes), in memory bounded by ``block_chunks`` (same body as :func:`scan_file`).
+    (any sizes), in memory bounded by ``block_chunks`` (the answer of :func:`scan_file`).
 
     Block b holds chunks [b*block_chunks, (b+1)*block_chunks); it is fingerprinted with one
     chunk of audio before and after it, and only the windows on its own chunks are kept.
