@@ -192,7 +192,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "seam_score_mean": round(float(np.mean(scores)), 3) if scores else None,
             "seams_ordinary_fraction": round(float(np.mean(ordinary)), 3) if ordinary else None,
         }
+    bars = [x for r in rows for x in r.get("whole_bar_jumps", [])]
+    extra = {"whole_bar_jump_fraction": round(float(np.mean(bars)), 3)} if bars else {}
     return {
+        **extra,
         "edits": len(rows),
         "mean_abs_duration_error_s": round(
             float(np.mean([r["duration_error_s"] for r in rows])), 3
@@ -261,10 +264,14 @@ def main() -> None:
             song_row["resize_cpu_s"][tname] = round(dt, 3)
             resize_times.append((sig.duration_s, dt))
             best = answer["result"][0]
+            sb = best["segmentsBeats"]
+            jumps = [sb[k + 1][0] - sb[k][1] for k in range(len(sb) - 1)]
             methods = {"tonearm": [list(s) for s in best["segmentsSeconds"]]}
             methods.update(naive_edits(sig.duration_s, target, bounds, rng))
             for m, segs in methods.items():
                 r = measure(sig, segs, target, base, beat_s)
+                if m == "tonearm":
+                    r["whole_bar_jumps"] = [j % 4 == 0 for j in jumps]
                 per_method.setdefault(tname, {}).setdefault(m, []).append(r)
         # reference: the song's own beat transitions, rendered and scored like seams
         inner = np.arange(2, len(bounds) - 2)
