@@ -162,3 +162,26 @@ def test_two_servers_rebuilding_at_once_do_not_collide(pg_env, tmp_path) -> None
         assert catalog.store.execute("SELECT COUNT(*) FROM search_fts")[0][0] == len(ids)
     finally:
         other.close()
+
+
+def test_added_and_removed_tracks_are_seen_on_postgres(pg_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import tonearm.discovery.search as search_mod
+
+    catalog, _, _ = pg_env
+    monkeypatch.setattr(search_mod, "COUNT_TTL_S", 0.0)  # recount removals on every query
+    asset = catalog.store.add_asset(
+        {
+            "kind": "music",
+            "name": "Marimba Sunrise",
+            "genre": "World",
+            "duration": 12.0,
+            "content_hash": "pg-added-track",
+            "file_path": "files/none.wav",
+        }
+    )
+    try:
+        res = search(catalog, "marimba", method="keyword")
+        assert [t["asset_id"] for t in res.tracks] == [asset.asset_id]
+    finally:
+        catalog.store.delete_asset(asset.asset_id)
+    assert search(catalog, "marimba", method="keyword").total == 0

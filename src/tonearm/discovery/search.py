@@ -69,6 +69,7 @@ ARTIST_NEIGHBOURS = 200
 DEMOTE = 0.5  # score factor for a track whose audio description matches a negated word
 AGGREGATE_MAX = 20
 FREEZE_MIN_TRACKS = 20_000  # index at least this big: gc.freeze() after building it
+COUNT_TTL_S = 1.0  # PostgreSQL: row counts (removals) rechecked at most this often
 METHODS = ("hybrid", "semantic", "keyword")
 
 
@@ -220,19 +221,28 @@ class SearchIndex:
         return mask
 
 
-def catalog_signature(store: Any) -> tuple[Any, ...]:
+def catalog_signature(store: Any, counts: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
     """Changes whenever a music asset or a search-relevant analysis is added, changed or
-    removed (indexed aggregates: cheap enough to run on every query)."""
-    a = store.execute(
-        "SELECT COUNT(*), MAX(updated_at), MAX(asset_id) FROM assets WHERE kind = 'music'"
+    removed: the newest change times and ids (index lookups) and the row counts (index
+    scans, for removals; ``counts`` reuses ones from :func:`_row_counts`)."""
+    maxima = store.execute(
+        "SELECT (SELECT MAX(updated_at) FROM assets WHERE kind = 'music'), "
+        "(SELECT MAX(asset_id) FROM assets WHERE kind = 'music'), "
+        "(SELECT MAX(created_at) FROM analyses WHERE name = ?), "
+        "(SELECT MAX(created_at) FROM analyses WHERE name = ?)",
+        (SEARCH_TEXT_ANALYSIS, EMBEDDING_ANALYSIS),
     )[0]
-    b = store.execute(
-        "SELECT COUNT(*), MAX(created_at) FROM analyses WHERE name = ?", (SEARCH_TEXT_ANALYSIS,)
+    return (*tuple(maxima), *(counts if counts is not None else _row_counts(store)))
+
+
+def _row_counts(store: Any) -> tuple[Any, ...]:
+    row = store.execute(
+        "SELECT (SELECT COUNT(*) FROM assets WHERE kind = 'music'), "
+        "(SELECT COUNT(*) FROM analyses WHERE name = ?), "
+        "(SELECT COUNT(*) FROM analyses WHERE name = ?)",
+        (SEARCH_TEXT_ANALYSIS, EMBEDDING_ANALYSIS),
     )[0]
-    c = store.execute(
-        "SELECT COUNT(*), MAX(created_at) FROM analyses WHERE name = ?", (EMBEDDING_ANALYSIS,)
-    )[0]
-    return (*tuple(a), *tuple(b), *tuple(c))
+    return tuple(row)
 
 
 def _text_hash(model: str, text: str) -> bytes:
@@ -405,8 +415,11 @@ def _change_marker(store: Any) -> tuple[Any, ...] | None:
 def get_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
     """The current index, rebuilt first if the catalog or the text model changed.
 
-    The full change check (:func:`catalog_signature`, a few indexed aggregates) only runs
-    when this thread's database connection has seen a write since its last check.
+    On SQLite the change check (:func:`catalog_signature`, a few indexed aggregates) only
+    runs when this thread's database connection has seen a write since its last check. On
+    PostgreSQL (no such connection-local marker) it runs on every query, but the row counts
+    in it, which only removals change, are recounted at most every ``COUNT_TTL_S``: added
+    and changed tracks are seen at once, removed ones within a second.
     """
     state = _state(catalog)
     model = encoder.name if encoder is not None else None
@@ -422,11 +435,20 @@ def get_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         and markers.get(tid) == marker
     ):
         return idx
-    sig = catalog_signature(catalog.store)
+    if marker is not None:
+        sig = catalog_signature(catalog.store)
+    else:  # PostgreSQL: counting 100k rows per query costs tens of ms; recount each second
+        counted = state.get("counts")
+        now = time.monotonic()
+        if counted is None or now - counted[0] > COUNT_TTL_S:
+            counted = state["counts"] = (now, _row_counts(catalog.store))
+        sig = catalog_signature(catalog.store, counted[1])
     if idx is None or idx.signature != sig or idx.model != model or state["dirty"]:
         with state["lock"]:
             idx = state["index"]
-            sig = catalog_signature(catalog.store)
+            counts = _row_counts(catalog.store)
+            state["counts"] = (time.monotonic(), counts)
+            sig = catalog_signature(catalog.store, counts)
             if idx is None or idx.signature != sig or idx.model != model or state["dirty"]:
                 state["dirty"] = False
                 t0 = time.perf_counter()
