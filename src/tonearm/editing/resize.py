@@ -248,12 +248,15 @@ def jump_penalty(offset_beats: np.ndarray) -> np.ndarray:
 
 def _candidate_jumps(
     dis: np.ndarray,
-    needed_offset: int,
+    boundaries: np.ndarray,
+    skip_s: float,
     min_jump: int,
     top_k: int = 8,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Jumps worth considering: each source's best forward and backward targets, plus
-    every jump by about ``needed_offset`` beats (the single cut that fixes the length)."""
+    from every position, the landings about ``skip_s`` seconds later (earlier when
+    negative): the single cut that fixes the length. Measured in seconds, not in median
+    beats, so songs whose beats vary in length get their single cut too."""
     n = dis.shape[0]
     idx = np.arange(n, dtype=np.int32)
     off = idx[None, :] - idx[:, None]  # (b, a) -> a - b
@@ -276,11 +279,11 @@ def _candidate_jumps(
         cols = part.ravel()
         ok = np.isfinite(c[rows, cols])
         keep[rows[ok], cols[ok]] = True
-    for d in range(needed_offset - 2, needed_offset + 3):
-        if abs(d) < min_jump:
-            continue
-        b = np.arange(max(0, -d), min(n, n - d))
-        keep[b, b + d] = True
+    land = np.searchsorted(boundaries, boundaries + skip_s)
+    for d in range(-2, 3):
+        a = land + d
+        ok = (a >= 0) & (a < n) & (np.abs(a - idx) >= min_jump)
+        keep[idx[ok], a[ok]] = True
     keep &= np.isfinite(cost)
     src, dst = np.nonzero(keep)
     return src, dst
@@ -550,7 +553,7 @@ def resize(
     min_seg = _min_segment_beats(target_beats, end)
     min_jump = min(BEATS_PER_BAR, max(1, end // 4))
 
-    src, dst = _candidate_jumps(dis, round((bnd[-1] - bnd[0] - target_s) / beat_s), min_jump)
+    src, dst = _candidate_jumps(dis, bnd, float(bnd[-1] - bnd[0] - target_s), min_jump)
     base_cost = dis[src, dst] + jump_penalty(dst - src) + CUT_PENALTY
     alive = np.ones(len(src), dtype=bool)
 
