@@ -4,11 +4,12 @@ Search compares a query with every track (100k x 384 float32 text vectors are 15
 BLAS matrix-vector product over them costs 5-20 ms of CPU and, on a busy machine, far more
 wall time because BLAS splits it over threads that wait for cores). Here every row is also
 kept as int8 with its own scale (a quarter of the memory), a single-threaded numba kernel
-scores all rows from those (about 1 ms at 100k x 384), and only the best ``2 * k`` rows are
-rescored exactly in float32 (also on the calling thread: see :func:`exact_scores`). The int8
-error on a cosine is below 0.003, far smaller than the gap between rank ``k`` and rank
-``2k`` in practice, so the rows returned and their order are those of the exact product
-(checked in tests). Below ``EXACT_MAX`` rows everything is exact.
+(it releases the GIL: concurrent requests run meanwhile) scores all rows from those (about
+1 ms at 100k x 384), and only the best ``2 * k`` rows are rescored exactly in float32 (also
+on the calling thread: see :func:`exact_scores`). The int8 error on a cosine is below
+0.003, far smaller than the gap between rank ``k`` and rank ``2k`` in practice, so the rows
+returned and their order are those of the exact product (checked in tests). Below
+``EXACT_MAX`` rows everything is exact.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from numba import njit
 EXACT_MAX = 4096  # at most this many rows: exact float32 scores, no int8 pass
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, nogil=True, boundscheck=False)
 def _dot_i8(mat: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
     n, d = mat.shape
     for r in range(n):
@@ -29,7 +30,7 @@ def _dot_i8(mat: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:  # pragma:
         out[r] = acc
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, nogil=True, boundscheck=False)
 def _dot_rows_f32(
     mat: np.ndarray, rows: np.ndarray, q: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover
