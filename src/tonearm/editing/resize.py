@@ -175,7 +175,7 @@ def jump_dissimilarity(
     # (a phrase end into another section's start); both sides matching is stronger
     # evidence, so a one-sided match is discounted.
     sim_cut = np.maximum(both, ONE_SIDED_MATCH * side_mean.max(axis=0))
-    del num, den, both, side_mean
+    del num, den, both, side_mean, big, valid
     out = (1.0 - seam_weight) * (1.0 - sim_cut)
     # seam: out[b, a] += w * (1 - S[b-1, a]); b = 0 (nothing played yet) and landings
     # beyond the matrix count as unrelated
@@ -185,9 +185,10 @@ def jump_dissimilarity(
     # relative to the change the song itself makes into b and into a (own[i] = 1 - S[i-1, i]),
     # at most its median change, rescaled so an unrelated pair still costs 1
     own = np.ones(n, dtype=np.float32)
-    k = np.arange(1, min(nb, n))
-    own[k] = 1.0 - sim[k - 1, k]
-    own = np.minimum(own, np.float32(np.median(own[k])) if len(k) else np.float32(1.0))
+    into = np.arange(1, min(nb, n))
+    own[into] = 1.0 - sim[into - 1, into]
+    cap = np.float32(np.median(own[into])) if len(into) else np.float32(1.0)
+    own = np.minimum(own, cap)
     ref = 0.5 * (own[:, None] + own[None, :])
     seam -= ref
     np.maximum(seam, 0.0, out=seam)
