@@ -605,7 +605,7 @@ def latency(work: Path, n: int, repeats: int) -> dict[str, Any]:
                     res = search(cat, q, limit=20, method=method)
                     cpu.append((time.process_time() - c) * 1000)
                     wall.append((time.perf_counter() - t) * 1000)
-                    for k, v in res.timings.items():
+                    for k, v in getattr(res, "timings", {}).items():  # older versions: none
                         stages.setdefault(k, []).append(v)
             out[label] = {
                 "wall_p50_ms": percentile(wall, 50),
