@@ -147,3 +147,49 @@ def test_streaming_decode_errors(env: dict[str, Any], tmp_path: Path) -> None:
     blocks = list(StreamingDecode(env["mp3"], 8000, block_s=5.0))
     assert max(b.size for b in blocks) < 8000 * 6  # bounded blocks
     assert abs(sum(b.size for b in blocks) / 8000 - 75.0) < 0.5
+
+
+def test_merged_view_one_track_per_play_with_repeated_sections(tmp_path: Path) -> None:
+    """A song whose sections repeat exactly (the offset of a repeat is ambiguous) is still one
+    track per play; the same song started over right after itself is two."""
+    from audd_testkit import song
+
+    settings = Settings(data=tmp_path / "data", decode_timeout_s=60)
+    settings.ensure_dirs()
+    catalog = Catalog.open(settings)
+    try:
+        a, b, c = (song(s, 14.0) for s in (81, 82, 83))
+        looped = np.concatenate([a, b, a, b, c])  # 70 s, verse-chorus-verse-chorus-outro
+        other = song(84, 40.0)
+
+        from tonearm.catalog.analyzers import select_analyzers
+        from tonearm.catalog.ingest import ingest_bytes
+
+        ids = []
+        for name, y in (("Looped", looped), ("Other", other)):
+            o = ingest_bytes(
+                catalog,
+                encode(Signal(y, SR), "wav"),
+                filename=f"{name}.wav",
+                kind="music",
+                metadata={"name": name},
+                analyzers=select_analyzers(["fingerprint"]),
+            )
+            assert o.asset_id is not None
+            ids.append(o.asset_id)
+        rng = np.random.default_rng(5)
+        noise = (0.05 * rng.standard_normal(6 * SR)).astype(np.float32)
+        # noise 0-6, looped 6-76, other 76-116, looped again 116-186 and at once 186-256
+        mix = np.concatenate([noise, looped, other, looped, looped])
+        path = tmp_path / "set.mp3"
+        path.write_bytes(encode(Signal(mix, SR), "mp3_128"))
+        body = scan_path(catalog, path, ScanOptions(), base_url="http://t")
+        got = [(t["asset_id"], t["start_seconds"], t["end_seconds"]) for t in body["tracks"]]
+        truth = [(ids[0], 6, 76), (ids[1], 76, 116), (ids[0], 116, 186), (ids[0], 186, 256)]
+        assert [g[0] for g in got] == [t[0] for t in truth], got
+        for (_, s0, e0), (_, s1, e1) in zip(got, truth, strict=True):
+            assert abs(s0 - s1) <= 1.5 and abs(e0 - e1) <= 1.5, (got, truth)
+        for t in body["tracks"]:
+            assert t["song_start_seconds"] <= 1.5  # each play from the song's beginning
+    finally:
+        catalog.close()

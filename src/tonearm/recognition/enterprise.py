@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import math
 import multiprocessing as mp
 import os
 import re
@@ -265,31 +266,87 @@ def refine_bounds(
                 break
 
 
-def merge_chunks(matches: list[ChunkMatch], *, gap_s: float = CHUNK_S + 1.0) -> list[ChunkMatch]:
+FOLLOWS_ON_S = 3.0  # a piece starting this soon after the play's end continues it...
+RESTART_S = 3.0  # ...unless it is the song's first seconds again, after its last ones
+END_MARGIN_S = CHUNK_S / 2  # "its last ones": the play got this close to the song's end
+
+
+def _restarts(p: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
+    """``cm`` is the song started over after play ``p``: its beginning, right after ``p``
+    reached the song's end (without the duration: after the anchor moved forward)."""
+    if cm.song_start_s >= RESTART_S:
+        return False
+    if duration is None or not math.isfinite(duration):
+        return cm.anchor_s - p.anchor_s > RESTART_S
+    reached = p.song_start_s + (p.file_end_s - p.file_start_s) * p.speed
+    return reached >= duration - END_MARGIN_S
+
+
+def merge_chunks(
+    matches: list[ChunkMatch],
+    *,
+    gap_s: float = CHUNK_S + 1.0,
+    durations: dict[str, float] | None = None,
+) -> list[ChunkMatch]:
     """One entry per track played: chunk matches of the same song that follow each other
-    (gap <= ``gap_s``) with the same alignment (anchor within 2 s) are one play."""
+    (gap <= ``gap_s``) with the same alignment (anchor within 2 s) are one play.
+
+    Songs repeat sections exactly (choruses, loops), and a repeat may be matched at the
+    other occurrence, which moves the anchor; so a piece that follows on at once (gap <=
+    ``FOLLOWS_ON_S``) continues the play whatever its alignment, unless it is the song
+    starting over (see :func:`_restarts`; ``durations``: asset id -> song length)."""
     plays: list[ChunkMatch] = []
     open_: dict[str, ChunkMatch] = {}
+    pieces: dict[int, list[ChunkMatch]] = {}  # play -> the chunk matches it is made of
     for cm in sorted(matches, key=lambda x: (x.file_start_s, -x.score)):
         p = open_.get(cm.asset_id)
         short = min(cm.file_end_s - cm.file_start_s, p.file_end_s - p.file_start_s) if p else 0
+        follows_on = (
+            p is not None
+            and cm.file_start_s - p.file_end_s <= FOLLOWS_ON_S
+            and not _restarts(p, cm, (durations or {}).get(cm.asset_id))
+        )
         if (
             p is not None
             and cm.file_start_s - p.file_end_s <= gap_s
             # same alignment; a piece of a few seconds may carry a poor offset estimate
-            and (abs(cm.anchor_s - p.anchor_s) <= 2.0 or short < SHORT_PIECE_S)
+            and (abs(cm.anchor_s - p.anchor_s) <= 2.0 or short < SHORT_PIECE_S or follows_on)
         ):
             p.file_end_s = max(p.file_end_s, cm.file_end_s)
             p.score = max(p.score, cm.score)
+            pieces[id(p)].append(cm)
             continue
         play = ChunkMatch(**{**cm.__dict__})
         plays.append(play)
+        pieces[id(play)] = [cm]
         open_[cm.asset_id] = play
+    for p in plays:
+        _majority_alignment(p, pieces[id(p)])
     plays = [
         p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
     ]
     plays.sort(key=lambda x: x.file_start_s)
     return plays
+
+
+def _majority_alignment(play: ChunkMatch, pieces: list[ChunkMatch]) -> None:
+    """The song's position at the play's start from the alignment most of the play agrees
+    with (by seconds heard): a repeated section matched at its other occurrence, even the
+    play's first one, does not decide where in the song the play began."""
+    if len({round(c.anchor_s) for c in pieces}) <= 1:
+        return
+    support: list[tuple[float, float]] = []  # (anchor, seconds)
+    for c in pieces:
+        heard = c.file_end_s - c.file_start_s
+        for i, (a, w) in enumerate(support):
+            if abs(a - c.anchor_s) <= 2.0:
+                support[i] = (a, w + heard)
+                break
+        else:
+            support.append((c.anchor_s, heard))
+    best = max(support, key=lambda x: x[1])[0]
+    if abs(best - play.anchor_s) > 2.0:
+        play.song_start_s = max(0.0, (play.file_start_s - best) * play.speed)
 
 
 def _assign_windows(
@@ -546,7 +603,8 @@ def _chunks_and_tracks(
         if songs:
             chunk_results.append({"songs": songs, "offset": wire.mmss(c0)})
 
-    plays = merge_chunks(found)
+    durations = {aid: float(a.duration) for aid, a in assets.items() if a is not None}
+    plays = merge_chunks(found, durations=durations)
     for i, p in enumerate(plays):
         lo = plays[i - 1].file_end_s if i > 0 else t0
         hi = plays[i + 1].file_start_s if i + 1 < len(plays) else t1
