@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from tonearm.core.features.beatsync import BeatFeatures
+from tonearm.core.features.ssm import beat_similarity
 from tonearm.editing.similarity import decode_similarity, encode_similarity, tri_index
 
 
@@ -86,3 +88,47 @@ def test_decode_rejects_bad_input() -> None:
         decode_similarity({"data": 5, "min": 32, "max": 126})
     with pytest.raises(ValueError):
         encode_similarity(np.zeros((2, 3)))
+
+
+def _beats(chroma: np.ndarray, logmel: np.ndarray) -> BeatFeatures:
+    n = chroma.shape[0]
+    return BeatFeatures(
+        chroma.astype(np.float32),
+        np.zeros((n, 13), np.float32),
+        np.ones(n, np.float32),
+        logmel.astype(np.float32),
+    )
+
+
+def test_beat_similarity_units_of_the_songs_own_change() -> None:
+    rng = np.random.default_rng(3)
+    # two alternating sections of 16 beats; beats inside a section vary a little
+    sec = np.repeat(np.arange(6) % 2, 16)
+    base_c = rng.uniform(0, 1, (2, 12))
+    base_m = rng.uniform(-60, -20, (2, 40))
+    chroma = base_c[sec] + 0.2 * rng.uniform(0, 1, (len(sec), 12))
+    logmel = base_m[sec] + rng.normal(0, 1.5, (len(sec), 40))
+    s = beat_similarity(_beats(chroma, logmel))
+    assert s.shape == (96, 96) and s.dtype == np.float32
+    assert np.allclose(np.diag(s), 1.0) and np.allclose(s, s.T, atol=1e-6)
+    i = np.arange(95)
+    consecutive = s[i, i + 1][sec[i] == sec[i + 1]]
+    # an ordinary beat-to-beat change scores about exp(-1)
+    assert 0.25 < np.median(consecutive) < 0.5
+    same = s[np.ix_(sec == 0, sec == 0)][~np.eye(48, dtype=bool)]
+    other = s[np.ix_(sec == 0, sec == 1)]
+    assert np.median(same) > 0.25 and other.max() < 0.05
+
+
+def test_beat_similarity_steady_and_silent_tracks_stay_alike() -> None:
+    rng = np.random.default_rng(4)
+    # a drone: differences far under the floors must not be amplified to "unrelated"
+    chroma = np.tile(rng.uniform(0, 1, 12), (40, 1)) + 1e-4 * rng.uniform(0, 1, (40, 12))
+    logmel = np.tile(rng.uniform(-60, -20, 40), (40, 1)) + rng.normal(0, 0.01, (40, 40))
+    assert beat_similarity(_beats(chroma, logmel)).min() > 0.9
+    # silent beats (zero chroma) are alike each other and unlike pitched ones
+    chroma[:10] = 0.0
+    logmel[:10] = -80.0
+    s = beat_similarity(_beats(chroma, logmel))
+    assert s[:10, :10].min() > 0.9 and s[:10, 10:].max() < 0.1
+    assert beat_similarity(_beats(np.zeros((0, 12)), np.zeros((0, 40)))).shape == (0, 0)

@@ -28,7 +28,7 @@ from tonearm.core.audio.signal import Signal
 from tonearm.core.features.beats import Beats, track_beats_spectrogram
 from tonearm.core.features.beatsync import beat_features
 from tonearm.core.features.onset import ANALYSIS_SR, spectrogram
-from tonearm.core.features.ssm import self_similarity, similarity_features
+from tonearm.core.features.ssm import beat_similarity
 from tonearm.editing.similarity import encode_similarity
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def analyze_signal(signal: Signal, *, similarity: bool = True) -> BeatAnalysis:
     beats = track_beats_spectrogram(spec)
     bounds = boundaries_from_beats(beats.times_s, signal.duration_s)
     feats = beat_features(spec, bounds)
-    sim = self_similarity(similarity_features(feats)) if similarity else np.zeros((0, 0))
+    sim = beat_similarity(feats) if similarity else np.zeros((0, 0))
     return BeatAnalysis(signal.duration_s, beats, bounds, sim, feats.raw_vectors())
 
 

@@ -60,9 +60,10 @@ DURATION_PENALTY_PER_BEAT = 0.08
 UNITS_PER_BEAT = 2  # time resolution of the search (half a beat)
 ONE_SIDED_MATCH = 0.7  # credit for a cut whose context matches on one side only
 SEAM_WEIGHT = 0.85  # share of the seam term (beat before vs beat after the cut) in a
-# jump's dissimilarity; the rest is the context stripe. Measured on rendered seams
-# (bench/resize.py, tuned on other songs than the bench's): 0.85 and 0.7 are equal within
-# noise, the stripe alone (0.0) leaves seams 30 % above the song's own beat changes.
+# jump's dissimilarity; the rest is the context stripe. Measured on seams of 9 other songs
+# than the bench's (supertux2 music) and checked on the bench's: 0.85 and 0.7 are equal
+# within noise, the seam alone (1.0) is worse (the stripe's few beats of context count),
+# the stripe alone (0.0) left seams about 30 % above the song's own beat changes.
 # two edits are the same edit shifted when a cut of one is this close (in beats, at both
 # ends) to a cut of the other: anything under two bars counts as the same cut point
 NEAR_BEATS = 2 * BEATS_PER_BAR - 1
@@ -252,7 +253,7 @@ def _candidate_jumps(
     boundaries: np.ndarray,
     skip_s: float,
     min_jump: int,
-    top_k: int = 8,
+    top_k: int = 5,  # 8 searched 30 % longer for the same seams (bench/resize.py)
 ) -> tuple[np.ndarray, np.ndarray]:
     """Jumps worth considering: each source's best forward and backward targets, plus
     from every position, the landings about ``skip_s`` seconds later (earlier when

