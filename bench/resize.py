@@ -16,6 +16,9 @@ differs):
 - ``fade_out``: the first ``target`` seconds with a fade-out (lengthening: the song, then the
   song again from the start, faded out at the target). Shortening this way has no seam
   but loses the real ending (``keeps_end_fraction``).
+- loops (``loop_15s``, ``loop_30s``): the best loop of :func:`tonearm.editing.loop.find_loops`
+  rendered twice in a row, so its wrap (end back to start) is a seam, next to a loop of
+  the same length starting on a random beat.
 - ``song_itself`` (reference, not an edit): "seams" rendered at beats where nothing is cut
   (segments ``[0, t]``, ``[t, end]``, same renderer), i.e. the song's own beat-to-beat
   change measured exactly like the seams. Indistinguishable seams score like this row.
@@ -219,6 +222,7 @@ def main() -> None:
 
     from tonearm.core.audio.decode import decode
     from tonearm.editing.analyze import analyze_signal
+    from tonearm.editing.loop import find_loops
     from tonearm.editing.resize import resize
     from tonearm.editing.resize_service import inputs_from_analysis, run_resize
     from tonearm.editing.similarity import encode_similarity
@@ -281,6 +285,22 @@ def main() -> None:
             per_method.setdefault("reference", {}).setdefault("song_itself", []).append(
                 {**r, "reference": True}
             )
+        # loops: the wrap from the loop's end back to its start is one seam (rendered as
+        # two passes); baseline: a loop of the target length from a random beat
+        for lname, target in (("loop_15s", 15.0), ("loop_30s", 30.0)):
+            if target > bounds[-1] - bounds[0]:
+                continue
+            loops = find_loops(sim, bounds, target)
+            if loops:
+                lp = loops[0]
+                segs = [[lp.start_s, lp.end_s], [lp.start_s, lp.end_s]]
+                r = measure(sig, segs, 2 * target, base, beat_s)
+                per_method.setdefault(lname, {}).setdefault("tonearm_loop", []).append(r)
+            k = int(rng.integers(1, max(2, int(np.searchsorted(bounds, bounds[-1] - target)))))
+            t0_s = float(bounds[k])
+            segs = [[t0_s, t0_s + target], [t0_s, t0_s + target]]
+            r = measure(sig, segs, 2 * target, base, beat_s)
+            per_method.setdefault(lname, {}).setdefault("random_loop", []).append(r)
         songs_out.append(song_row)
         print(f"done {path}", file=sys.stderr)
 
@@ -298,6 +318,8 @@ def main() -> None:
     }
     all_methods = sorted({m for ms in per_method.values() for m in ms})
     for m in all_methods:
+        if m.endswith("_loop"):
+            continue  # loops are reported per target only (not edits of the target)
         rows = [r for ms in per_method.values() for r in ms.get(m, [])]
         report["overall"][m] = summarize(rows)
     report["resize_cpu_s"] = {
