@@ -18,9 +18,11 @@ from tonearm.core.audio.encode import encode
 from tonearm.core.audio.errors import AudioError
 from tonearm.core.audio.signal import Signal
 from tonearm.recognition.enterprise import (
+    ChunkMatch,
     ScanOptions,
     StreamingDecode,
     decode_for_scan,
+    merge_chunks,
     scan_file,
     scan_path,
     scan_stream,
@@ -193,3 +195,23 @@ def test_merged_view_one_track_per_play_with_repeated_sections(tmp_path: Path) -
             assert t["song_start_seconds"] <= 1.5  # each play from the song's beginning
     finally:
         catalog.close()
+
+
+def test_merged_view_drops_passages_shared_inside_a_long_play() -> None:
+    """A few seconds of song B matched in the middle of a long play of song A (a shared drum
+    loop) is not a play of B; B overlapping A's end (a crossfade) or played alone is."""
+
+    def cm(aid: str, k: int, a: float, b: float, song: float, score: float = 1.0) -> ChunkMatch:
+        return ChunkMatch(aid, k, a, b, song, score)
+
+    long_a = [cm("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k) for k in range(5)]  # 0-60
+    inside = cm("B", 2, 26.0, 31.0, 40.0)  # 5 s of B at 26-31
+    crossfade = cm("C", 4, 56.0, 60.0, 0.0)  # C starts under A's last seconds...
+    c_rest = [cm("C", 5, 60.0, 72.0, 4.0), cm("C", 6, 72.0, 84.0, 16.0)]  # ...and plays on
+    alone = cm("B", 8, 96.0, 104.0, 10.0)  # B on its own later
+    plays = merge_chunks([*long_a, inside, crossfade, *c_rest, alone])
+    assert [(p.asset_id, p.file_start_s, p.file_end_s) for p in plays] == [
+        ("A", 0.0, 60.0),
+        ("C", 56.0, 84.0),
+        ("B", 96.0, 104.0),
+    ]

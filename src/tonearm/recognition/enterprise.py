@@ -325,8 +325,29 @@ def merge_chunks(
     plays = [
         p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
     ]
+    plays = [p for p in plays if not _shadowed(p, plays)]
     plays.sort(key=lambda x: x.file_start_s)
     return plays
+
+
+SHADOW_MAX_S = CHUNK_S  # a piece shorter than this...
+SHADOW_HOST_S = 3 * CHUNK_S  # ...inside a play at least this long of another song...
+SHADOW_EDGE_S = 1.0  # ...(to this much) is a passage the two songs share, not a play
+
+
+def _shadowed(p: ChunkMatch, plays: list[ChunkMatch]) -> bool:
+    """A few seconds of another song heard in the middle of a long play: songs share
+    passages (a drum loop, a sample), and the chunks report them, but the song was not
+    played. A piece that reaches past the play's ends (a crossfade) is kept."""
+    if p.file_end_s - p.file_start_s >= SHADOW_MAX_S:
+        return False
+    return any(
+        q.asset_id != p.asset_id
+        and q.file_end_s - q.file_start_s >= SHADOW_HOST_S
+        and q.file_start_s - SHADOW_EDGE_S <= p.file_start_s
+        and p.file_end_s <= q.file_end_s + SHADOW_EDGE_S
+        for q in plays
+    )
 
 
 def _majority_alignment(play: ChunkMatch, pieces: list[ChunkMatch]) -> None:
