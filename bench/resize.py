@@ -278,10 +278,13 @@ def main() -> None:
                     r["whole_bar_jumps"] = [j % 4 == 0 for j in jumps]
                 per_method.setdefault(tname, {}).setdefault(m, []).append(r)
         # reference: the song's own beat transitions, rendered and scored like seams
+        # (its own random generator and 40 beats per song: a stable reference)
         inner = np.arange(2, len(bounds) - 2)
-        for k in rng.choice(inner, size=min(12, len(inner)), replace=False):
+        ref_rng = np.random.default_rng(1)
+        for k in ref_rng.choice(inner, size=min(40, len(inner)), replace=False):
             t = float(bounds[k])
-            r = measure(sig, [[0.0, t], [t, sig.duration_s]], sig.duration_s, base, beat_s)
+            segs = [[max(0.0, t - 4 * beat_s), t], [t, min(sig.duration_s, t + 4 * beat_s)]]
+            r = measure(sig, segs, segs[1][1] - segs[0][0], base, beat_s)
             per_method.setdefault("reference", {}).setdefault("song_itself", []).append(
                 {**r, "reference": True}
             )
