@@ -385,7 +385,8 @@ def threshold_report(results: list[Result], degs: list[str]) -> dict:
         "n_fresh_excerpts": len(fresh),
         "tradeoff": tradeoff,
         "two_fold_by_song": cv,
-        "note": "strength = votes / (1 + background); a match is reported when strength >= "
+        "note": "strength = (votes - background) / sqrt(1 + background) (service.strength); "
+        "a match is reported when strength >= "
         "the threshold (service.SCORE_MID). tuning excerpts: the held-out excerpts the shipped "
         "threshold was chosen on; fresh: new positions in the same held-out songs",
     }
@@ -524,7 +525,7 @@ def main() -> None:
                             "bg": m.background if m else 0.0,
                             "speed": m.speed if m else 1.0,
                             "cpu_ms": cpu_ms,
-                            "strength": (m.votes / (1.0 + m.background)) if m else 0.0,
+                            "strength": service.strength(m.votes, m.background) if m else 0.0,
                             "fresh": si >= n_fresh_from,
                             "same_passage": bool(repeat),
                         },

@@ -58,6 +58,7 @@ class Candidate:
     q_first: int  # first / last query frame with a consistent vote
     q_last: int
     asset_hits: int = 0  # all hits of this asset under this hypothesis (any offset)
+    repeat_hits: int = 0  # hits of other cells that stand out as repeats of the passage
 
 
 @dataclass
@@ -133,6 +134,8 @@ def vote(
         g_off = (group >> TQ_BITS) - _OFFSET_BIAS
         sel = np.abs(g_off - off) <= 1
         q_frames = group[sel] & ((1 << TQ_BITS) - 1)
+        span = index.span_frames.get(int(a_idx), 0) + int(q_frames.max() - q_frames.min()) + 1
+        repeats = _repeat_hits(group, off, int(best_votes[a_idx]), int(counts[ah]), span)
         out.append(
             Candidate(
                 asset_idx=int(a_idx),
@@ -142,11 +145,40 @@ def vote(
                 q_first=int(q_frames.min()),
                 q_last=int(q_frames.max()),
                 asset_hits=int(counts[ah]),
+                repeat_hits=repeats,
             )
         )
     return out, n_identity, n_hits
 
 
+def _repeat_hits(group: np.ndarray, off: int, votes: int, asset_hits: int, span: int) -> int:
+    """Hits of the winning (asset, hypothesis) that belong to other strong cells.
+
+    Looped music plays the excerpt's passage again elsewhere in the song: those cells
+    collect real votes, not chance ones, and must not count as background. A cell is a
+    repeat when it stands well above the chance level and holds a good share of the
+    winner's votes.
+    """
+    bg = 3.0 * max(0, asset_hits - votes) / max(1.0, float(span))
+    need = max(REPEAT_SHARE * votes, bg + 4.0 * np.sqrt(bg) + 3.0)
+    d_off = (np.unique(group) >> TQ_BITS) - _OFFSET_BIAS  # distinct (offset, anchor)
+    uo, uc = np.unique(d_off, return_counts=True)
+    sm = uc.copy()
+    adj = uo[1:] == uo[:-1] + 1
+    sm[1:] += np.where(adj, uc[:-1], 0)
+    sm[:-1] += np.where(adj, uc[1:], 0)
+    strong = uo[(sm >= need) & (np.abs(uo - off) > 2)]
+    if len(strong) == 0:
+        return 0
+    g_off = (group >> TQ_BITS) - _OFFSET_BIAS
+    near = np.zeros(len(group), bool)
+    for o in strong:
+        near |= np.abs(g_off - o) <= 1
+    near &= np.abs(g_off - off) > 1
+    return int(np.count_nonzero(near))
+
+
+REPEAT_SHARE = 0.3
 _MASK_A = (1 << ASSET_BITS) - 1
 _MASK_F = (1 << FRAME_BITS) - 1
 _TQ_MASK = (1 << TQ_BITS) - 1
