@@ -153,3 +153,25 @@ def test_same_result_from_segments_and_after_delete(songs) -> None:
     for ix in (seg, main):
         ix.remove("song1")
         assert match_peaks(ix, q) == []
+
+
+def test_looped_song_is_not_weakened_by_its_repeats() -> None:
+    """A passage that plays five times: the other plays are real votes, not chance ones,
+    so the match is about as strong as in a song where it plays once."""
+    from tonearm.recognition.service import strength
+
+    loop = random_song(77, 12.0)
+    other = random_song(78, 36.0)
+    y = loop.samples[0]
+    looped = Signal(np.concatenate([other.samples[0][: 12 * loop.sr], y, y, y, y, y]), loop.sr)
+    once = Signal(np.concatenate([other.samples[0], other.samples[0][: 24 * loop.sr], y]), loop.sr)
+    q = query_peaks(add_noise(Signal(y[int(1.5 * loop.sr) : int(10.5 * loop.sr)], loop.sr), 3.0))
+    got = {}
+    for name, sig in (("looped", looped), ("once", once)):
+        ix = FingerprintIndex()
+        ix.add(name, *fp.fingerprint(sig))
+        m = match_peaks(ix, q, min_score=0.0)
+        assert m and m[0].asset_id == name
+        assert (m[0].offset_s - 1.5) % 12.0 == pytest.approx(0.0, abs=0.5)  # one of the plays
+        got[name] = strength(m[0].votes, m[0].background)
+    assert got["looped"] >= 0.9 * got["once"]
