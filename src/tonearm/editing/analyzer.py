@@ -27,7 +27,7 @@ class BeatsAnalyzer:
     """Beats, tempo (asset ``bpm``) and beat self-similarity of music."""
 
     name = ANALYSIS_NAME
-    version = 1
+    version = 2  # 2: end boundary, similarity in units of the song's own beat change
     kinds = frozenset({"music"})
     default = True
 
