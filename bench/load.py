@@ -245,6 +245,51 @@ def fast_excerpts(k: int = 12) -> list[tuple[str, bytes]]:
     return out
 
 
+def vector_recall(settings: Any, queries: int = 200, k: int = 10) -> dict[str, Any]:
+    """recall@k of /similar's PostgreSQL search (pgvector HNSW + filters) against exact
+    search over the same vectors, for ``queries`` random seeds: unfiltered, and with a
+    duration window that keeps about 1 asset in 8 (the selective-filter case)."""
+    from tonearm.catalog.context import Catalog
+    from tonearm.discovery.embeddings import all_vectors
+    from tonearm.discovery.index import Filters, get_index
+
+    cat = Catalog.open(settings)
+    idx = get_index(cat)
+    if not idx.uses_pgvector():
+        cat.close()
+        return {"skipped": "no pgvector in this database"}
+    model = next(m for (kd, m) in idx.parts if kd == "music")
+    vs = all_vectors(cat, "music", model)
+    durs = np.sort([float(r[0]) for r in cat.store.execute("SELECT duration FROM assets")])
+    window = Filters(
+        min_duration=float(np.quantile(durs, 0.45)), max_duration=float(np.quantile(durs, 0.57))
+    )
+    rng = np.random.default_rng(3)
+    picks = rng.choice(len(vs.asset_ids), size=min(queries, len(vs.asset_ids)), replace=False)
+    out: dict[str, Any] = {"k": k, "queries": int(len(picks)), "vectors": len(vs.asset_ids)}
+    for label, f in (("unfiltered", None), ("duration_window", window)):
+        hits = expected = 0
+        t_pg: list[float] = []
+        for j in picks:
+            q, seed = vs.matrix[j], vs.asset_ids[j]
+            os.environ["TONEARM_VECTOR_SEARCH"] = "auto"
+            t = time.perf_counter()
+            got = idx.search("music", model, q, limit=k, filters=f, exclude=seed)
+            t_pg.append(time.perf_counter() - t)
+            os.environ["TONEARM_VECTOR_SEARCH"] = "memory"
+            want = idx.search("music", model, q, limit=k, filters=f, exclude=seed, exact=True)
+            hits += len({h.asset_id for h in got.hits} & {h.asset_id for h in want.hits})
+            expected += len(want.hits)
+        out[label] = {
+            "recall": round(hits / max(1, expected), 4),
+            "pg_p50_ms": round(float(np.percentile(t_pg, 50)) * 1000, 1),
+            "pg_p95_ms": round(float(np.percentile(t_pg, 95)) * 1000, 1),
+        }
+    os.environ["TONEARM_VECTOR_SEARCH"] = "auto"
+    cat.close()
+    return out
+
+
 def copy_catalog(src: Any, dst: Any) -> int:
     """Copy assets with their analyses from one store to another (SQLite -> PostgreSQL),
     so both backends are measured on the same catalog without ingesting twice."""
@@ -619,6 +664,11 @@ def main() -> None:
         "without it, the server's sessions are terminated instead",
     )
     ap.add_argument("--build-only", action="store_true")
+    ap.add_argument(
+        "--vector-recall",
+        action="store_true",
+        help="only measure pgvector recall@10 against exact search (PostgreSQL catalog)",
+    )
     args = ap.parse_args()
 
     from tonearm.platform.service import Platform
@@ -642,6 +692,10 @@ def main() -> None:
     else:
         excerpts = build_catalog(Settings(data=args.data), args.assets, work)
     if args.build_only:
+        return
+    if args.vector_recall:
+        assert db_url, "--vector-recall needs --database-url (a copy made by a load run)"
+        print(json.dumps(vector_recall(Settings(data=args.data, database_url=db_url)), indent=2))
         return
     settings = Settings(data=args.data, database_url=db_url)
     if db_url:

@@ -246,3 +246,22 @@ def test_pgvector_search_matches_the_exact_index(
     b.store.delete_asset(ids[17])  # cascades to asset_vectors
     monkeypatch.setenv("TONEARM_VECTOR_SEARCH", "auto")
     assert ids[17] not in query(a, q, limit=10)
+
+
+def test_a_saved_index_of_another_database_is_not_trusted(catalog: Catalog) -> None:
+    """Same data directory, another database (e.g. after a copy to PostgreSQL): the saved
+    index's ids would name other assets, so it is rebuilt from this database."""
+    add_vectors(catalog, 40, seed=21)
+    rebuild_index(catalog)  # saved under DATA/index/vectors
+    other_db = catalog.settings.model_copy(
+        update={"database_url": f"sqlite:///{catalog.data_dir / 'other.db'}"}
+    )
+    other = Catalog.open(other_db)
+    try:
+        ids = add_vectors(other, 40, seed=22)  # same ids, other vectors
+        q = all_vectors(other, "sfx", MODEL).matrix[5]
+        assert query(other, q, limit=1) == [ids[5]]
+        exact = get_index(other).search("sfx", MODEL, q, limit=10, exact=True)
+        assert query(other, q, limit=10) == [h.asset_id for h in exact.hits]
+    finally:
+        other.close()

@@ -483,7 +483,11 @@ class VectorIndex:
         """Write every part (vectors, ids, HNSW graph) and a manifest under ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
         with self.lock:
-            manifest: dict[str, Any] = {"last_rowid": self.last_rowid, "parts": []}
+            manifest: dict[str, Any] = {
+                "last_rowid": self.last_rowid,
+                "store": store_identity(self.catalog),
+                "parts": [],
+            }
             for i, ((kind, model_id), part) in enumerate(sorted(self.parts.items())):
                 ids, m = part.packed()
                 stem = f"part{i}"
@@ -515,6 +519,11 @@ class VectorIndex:
             return False
         try:
             manifest = json.loads(mf.read_text())
+            if manifest.get("store") != store_identity(self.catalog):
+                # saved from another database (a copy to PostgreSQL, another schema, a
+                # data directory pointed at a new catalog): its ids mean other assets
+                log.info("vector index in %s is of another database: rebuilding", directory)
+                return False
             parts: dict[tuple[str, str], _Part] = {}
             where: dict[int, tuple[str, str]] = {}
             for p in manifest["parts"]:
@@ -553,6 +562,17 @@ class VectorIndex:
             self.meta = {}
         # replaced/deleted rows since the save are caught by sync (new rowids, asset count)
         return True
+
+
+def store_identity(catalog: Catalog) -> str:
+    """Which database a saved index was built from (backend, address, schema)."""
+    st = catalog.store
+    if getattr(st, "dialect", "sqlite") == "postgresql":
+        from urllib.parse import urlsplit
+
+        u = urlsplit(str(getattr(st, "url", "")))
+        return f"postgresql://{u.hostname}:{u.port or 5432}{u.path}#{getattr(st, 'schema', '')}"
+    return f"sqlite://{Path(str(getattr(st, 'path', catalog.settings.db_path))).resolve()}"
 
 
 def index_dir(catalog: Catalog) -> Path:

@@ -25,6 +25,7 @@ whose first line is ``-- requires: EXT`` is applied only when that extension is 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -613,6 +614,9 @@ def split_schema(url: str) -> tuple[str, str | None]:
 # -- vectors (pgvector) -----------------------------------------------------------------------
 _SPACE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 MAX_HNSW_DIM = 2000  # pgvector's HNSW limit for ``vector``
+# hnsw.ef_search for /similar; 10k songs, pgvector 0.6.2 (bench/load.py --vector-recall):
+# 100 -> recall@10 0.889, p50 4.7 ms
+PG_EF_SEARCH = int(os.environ.get("TONEARM_PG_EF_SEARCH", "256"))
 
 
 def vector_space(model_id: str) -> str:
@@ -732,9 +736,8 @@ def pgvector_search(
         )
         if total == 0:
             return [], 0
-        # pgvector's default (40) trades recall for speed; the in-process index searches
-        # with 256 (recall@20 0.985 at 100k); 100 is the middle ground for 10-100k rows
-        conn.execute(f"SET LOCAL hnsw.ef_search = {max(100, min(1000, 2 * need))}")
+        # pgvector's default (40) trades recall for speed; like the in-process index, 256
+        conn.execute(f"SET LOCAL hnsw.ef_search = {max(PG_EF_SEARCH, min(1000, 2 * need))}")
         try:
             with conn.raw.transaction():  # savepoint: older pgvector has no such setting
                 conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
