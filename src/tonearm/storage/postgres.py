@@ -614,8 +614,9 @@ def split_schema(url: str) -> tuple[str, str | None]:
 # -- vectors (pgvector) -----------------------------------------------------------------------
 _SPACE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 MAX_HNSW_DIM = 2000  # pgvector's HNSW limit for ``vector``
-# hnsw.ef_search for /similar; 10k songs, pgvector 0.6.2 (bench/load.py --vector-recall):
-# 100 -> recall@10 0.889, p50 4.7 ms
+# hnsw.ef_search for /similar. 10k songs, pgvector 0.6.2 (bench/load.py --vector-recall):
+# 40 and 256 both give recall@10 0.997 unfiltered, 1.0 under a 1-in-8 duration filter (the
+# exact fallback); 256 matches the in-process index, whose recall needs it at 100k
 PG_EF_SEARCH = int(os.environ.get("TONEARM_PG_EF_SEARCH", "256"))
 
 
