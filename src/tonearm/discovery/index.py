@@ -437,6 +437,12 @@ class VectorIndex:
 
         q = np.asarray(query, dtype=np.float32)
         ex = int(exclude) if exclude is not None and str(exclude).isdigit() else None
+        known: int | None = None
+        with self.lock:  # the synced in-process metadata counts the filtered rows cheaply
+            part = self.parts.get((kind, model_id))
+            if part is not None and part.rows:
+                ids, _ = part.packed()
+                known = int(self._mask(part, ids, f, ex).sum())
         rows, total = pgvector_search(
             self.catalog.store,  # type: ignore[arg-type]
             model_id,
@@ -449,6 +455,7 @@ class VectorIndex:
             subcategories=f.subcategories,
             min_duration=f.min_duration,
             max_duration=f.max_duration,
+            total=known,
         )
         hits = [Hit(a, float(cosine_to_score(c))) for a, c in rows[offset:]]
         return SearchResult(hits, total)

@@ -687,20 +687,25 @@ def pgvector_search(
     subcategories: Sequence[str] | None = None,
     min_duration: float | None = None,
     max_duration: float | None = None,
+    total: int | None = None,
 ) -> tuple[list[tuple[str, float]], int]:
     """The ``need`` nearest (asset_id, cosine) under the filters, best first (ties by id),
     and how many vectors pass the filters. HNSW (cosine, per space) with pgvector's
     iterative scan; when the index returns fewer rows than pass the filters, the same query
-    runs as an exact scan, so a selective filter never loses true neighbours."""
+    runs as an exact scan, so a selective filter never loses true neighbours. ``total``
+    (how many rows pass the filters), when the caller knows it, saves a COUNT."""
     if not 1 <= dim <= MAX_HNSW_DIM:
         raise ValueError(f"dim must be 1..{MAX_HNSW_DIM}")
     space = vector_space(model_id)
     expr = f"(v.embedding::vector({dim}))"
-    with store.transaction() as conn:
-        conn.execute(
-            f"CREATE INDEX IF NOT EXISTS asset_vectors_hnsw_{space} ON asset_vectors "
-            f"USING hnsw ((embedding::vector({dim})) vector_cosine_ops) WHERE space = '{space}'"
-        )
+    caps = store.__dict__.setdefault("_pgvector_caps", {})
+    if (space, dim) not in caps:  # once per process and space
+        with store.transaction() as conn:
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS asset_vectors_hnsw_{space} ON asset_vectors USING "
+                f"hnsw ((embedding::vector({dim})) vector_cosine_ops) WHERE space = '{space}'"
+            )
+        caps[(space, dim)] = True
     where = [f"v.space = '{space}'", "v.kind = ?"]
     params: list[Any] = [kind]
     if exclude is not None:
@@ -730,20 +735,22 @@ def pgvector_search(
     vec = _vector_literal(query)
     args = [vec, *params, vec, need]
     with store.transaction() as conn:
-        total = int(
-            conn.execute(
-                f"SELECT COUNT(*) FROM asset_vectors v{joins} WHERE {cond}", params
-            ).fetchone()[0]
-        )
+        if total is None:
+            total = int(
+                conn.execute(
+                    f"SELECT COUNT(*) FROM asset_vectors v{joins} WHERE {cond}", params
+                ).fetchone()[0]
+            )
         if total == 0:
             return [], 0
         # pgvector's default (40) trades recall for speed; like the in-process index, 256
         conn.execute(f"SET LOCAL hnsw.ef_search = {max(PG_EF_SEARCH, min(1000, 2 * need))}")
-        try:
-            with conn.raw.transaction():  # savepoint: older pgvector has no such setting
-                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-        except psycopg.Error:
-            pass
+        if caps.get("iterative_scan", True):
+            try:
+                with conn.raw.transaction():  # savepoint: pgvector < 0.8 has no such setting
+                    conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            except psycopg.Error:
+                caps["iterative_scan"] = False
         rows = conn.execute(sql, args).fetchall()
         if len(rows) < min(need, total):  # the index missed some: exact scan
             conn.execute("SET LOCAL enable_indexscan = off")
