@@ -175,3 +175,37 @@ def test_looped_song_is_not_weakened_by_its_repeats() -> None:
         assert (m[0].offset_s - 1.5) % 12.0 == pytest.approx(0.0, abs=0.5)  # one of the plays
         got[name] = strength(m[0].votes, m[0].background)
     assert got["looped"] >= 0.9 * got["once"]
+
+
+def test_vote_spread_measures_how_much_of_the_query_is_shared() -> None:
+    """A query that shares only its first 2 s with the catalog song has its consistent
+    votes packed into that part; a whole excerpt spreads them over the query."""
+    a, b = random_song(91, 40.0), random_song(92, 40.0)
+    sr = a.sr
+    ix = FingerprintIndex()
+    ix.add("a", *fp.fingerprint(a))
+    whole = a.samples[0][20 * sr : 30 * sr]
+    part = np.concatenate([a.samples[0][20 * sr : 22 * sr], b.samples[0][5 * sr : 13 * sr]])
+    m_whole = match_peaks(ix, query_peaks(Signal(whole, sr)), min_score=0.0)
+    m_part = match_peaks(ix, query_peaks(Signal(part, sr)), min_score=0.0)
+    assert m_whole and m_whole[0].asset_id == "a" and m_whole[0].spread > 0.85
+    assert m_part and m_part[0].asset_id == "a" and m_part[0].spread < 0.3
+
+
+def test_marginal_evidence_confined_to_a_short_part_is_not_a_match() -> None:
+    """Verification: marginal evidence must cover most of the query; strong evidence is
+    trusted however short (a long-file window overlapping a track's end)."""
+    from tonearm.recognition import service
+
+    marginal = int(service.SCORE_MID + 4)  # votes with no background: strength = votes
+    assert marginal < service.STRONG_EVIDENCE
+    strong = int(service.STRONG_EVIDENCE + 2)
+    narrow, wide = 0.5 * service.MIN_SPREAD, min(1.0, 1.5 * service.MIN_SPREAD)
+    assert service.calibrated_score(marginal, 0.0, wide) > service.MIN_SCORE
+    assert service.calibrated_score(marginal, 0.0, narrow) < service.MIN_SCORE
+    assert service.verified_strength(marginal, 0.0, narrow) < service.SCORE_MID
+    assert service.calibrated_score(strong, 0.0, narrow) > service.MIN_SCORE
+    # the cap never raises the evidence
+    for v in (3, marginal, strong):
+        for s in (0.0, narrow, wide, 1.0):
+            assert service.verified_strength(v, 1.0, s) <= service.strength(v, 1.0)
