@@ -44,8 +44,32 @@ class Settings(BaseSettings):
     queue_url: str | None = Field(
         default=None, description="redis://... for a shared job queue (default: SQLite in DATA)"
     )
+    queue_name: str = Field(
+        default="tonearm",
+        description="huey queue name: keeps deployments (or test runs) sharing one Redis apart",
+    )
+    job_lease_s: float = Field(
+        default=30.0, description="A running job whose heartbeat is older than this is re-queued"
+    )
+    job_heartbeat_s: float = Field(
+        default=5.0, description="How often a running job renews its lease (at most lease/3)"
+    )
+    job_max_attempts: int = Field(
+        default=3, description="Executions of a job before it is failed for good"
+    )
+    job_watchdog_s: float = Field(
+        default=5.0, description="How often each worker looks for jobs whose worker died"
+    )
     results_ttl_days: float = Field(default=30, description="How long results are kept")
     upload_ttl_s: float = Field(default=3600, description="How long /upload files are kept")
+
+    # streams (AudD addStream): one monitoring process per stream, holder of its lease
+    stream_lease_s: float = Field(
+        default=15.0, description="How long a dead process keeps its streams before takeover"
+    )
+    stream_heartbeat_s: float = Field(
+        default=3.0, description="How often stream leases are renewed (at most lease/3)"
+    )
 
     # models
     audio_embedding: str = Field(
@@ -62,6 +86,14 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None,
         description="redis://... to share rate-limit counters across API processes",
+    )
+    vector_search: str = Field(
+        default="auto",
+        description="auto (pgvector when the database has it), memory, or pgvector",
+    )
+    pg_ef_search: int = Field(default=256, description="pgvector HNSW ef_search for /similar")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, R2...) for s3:// blob URLs"
     )
     blob_url: str | None = Field(
         default=None,
