@@ -15,6 +15,21 @@ MP3_BITRATES_KBPS = (64, 96, 128, 192, 256, 320)
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
+def mp3_rate_for(sr: int, bitrate_kbps: int | None) -> int:
+    """The sample rate to encode MP3 at so that ``bitrate_kbps`` is reachable.
+
+    MPEG-2 Layer III (16-24 kHz) tops out at 160 kbps and MPEG-2.5 (8-12 kHz) at 64 kbps:
+    LAME silently lowers the bitrate at those rates, so a 22,050 Hz source asked for 320 kbps
+    would come out at 160. Such sources are resampled to 44,100 Hz (MPEG-1).
+    """
+    kbps = bitrate_kbps or 0
+    if sr not in MP3_RATES:
+        return 44100
+    if (kbps > 160 and sr < 32000) or (kbps > 64 and sr < 16000):
+        return 44100
+    return sr
+
+
 def encode_wav(signal: Signal, subtype: str = "PCM_16") -> bytes:
     """RIFF/WAV bytes (16-bit PCM by default; ``subtype="FLOAT"`` for 32-bit float)."""
     buf = io.BytesIO()
@@ -43,8 +58,8 @@ def encode_with_av(signal: Signal, container: str, codec: str, bitrate_kbps: int
     sig = signal
     if codec == "libopus" and sig.sr != 48000:
         sig = sig.resample(48000)
-    if codec == "libmp3lame" and sig.sr not in MP3_RATES:
-        sig = sig.resample(44100)
+    if codec == "libmp3lame" and mp3_rate_for(sig.sr, bitrate_kbps) != sig.sr:
+        sig = sig.resample(mp3_rate_for(sig.sr, bitrate_kbps))
     layout = "mono" if sig.channels == 1 else "stereo"
     if sig.channels > 2:
         sig = Signal(sig.samples[:2], sig.sr)
