@@ -143,3 +143,14 @@ def test_search_play_resize_recognize(server: tuple[str, str], browser, tmp_path
     tc = _wait(d, "[data-testid=timecode]")
     assert tc.text == "00:05"
     _shot(d, "recognize")
+
+    # the usage page lists what this key just did (it read field names the API never sent)
+    d.get(base + "/ui/#/keys")
+    d.refresh()
+    WebDriverWait(d, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "section[aria-label='Your usage'] table.list")
+    )
+    usage_text = d.find_element(By.CSS_SELECTOR, "section[aria-label='Your usage']").text
+    assert "Per endpoint" in usage_text
+    assert "/developer/v1/search" in usage_text or "search" in usage_text
+    _shot(d, "usage")

@@ -754,7 +754,7 @@ function renderTable(rows, cols) {
 }
 function usageView(rep) {
   const c = rep.credits || {};
-  const endpoints = rep.endpoints || [];
+  const endpoints = rep.byEndpoint || [];
   return h("div", {},
     h("dl", { class: "facts" },
       h("dt", {}, "Key"), h("dd", {}, `${rep.key?.name || ""} (${rep.key?.prefix || ""}…, id ${rep.key?.id ?? "?"})`),
@@ -763,7 +763,8 @@ function usageView(rep) {
       h("dt", {}, "Credits"), h("dd", {}, `${c.used ?? 0} used of ${c.limit === null || c.limit === undefined || c.limit < 0 ? "unlimited" : c.limit} (last ${c.windowDays ?? 30} days)`),
       h("dt", {}, "Requests"), h("dd", {}, `${rep.requests ?? 0} (${rep.errors ?? 0} errors)`)),
     h("h2", {}, "Per endpoint"), renderTable(endpoints),
-    h("h2", {}, "Recent requests"), renderTable((rep.recent || []).slice(0, 20)));
+    h("h2", {}, "Recent requests"), renderTable((rep.recentRequests || []).slice(0, 20)),
+    h("h2", {}, "Recent jobs"), renderTable((rep.recentJobs || []).slice(0, 20)));
 }
 
 routes.keys = async (main) => {
