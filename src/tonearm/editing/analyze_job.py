@@ -13,6 +13,7 @@ from tonearm.editing.analyze import (
     load_source,
 )
 from tonearm.editing.credits import analyze_cost
+from tonearm.editing.resize import MAX_BEATS
 from tonearm.jobs import Job, JobFailed, register_job
 
 if TYPE_CHECKING:
@@ -34,6 +35,11 @@ def _analyze_job(catalog: Catalog, job: Job, progress: Callable[[float], None]) 
             f"(limit {MAX_SIMILARITY_DURATION_S / 60:g} minutes)"
         )
     result = analyze(signal, raw_features=raw)
+    if len(result["boundaries"]) - 1 > MAX_BEATS:  # so that /resize accepts what we return
+        raise JobFailed(
+            f"The source file has too many beats to analyze: {len(result['boundaries']) - 1} "
+            f"(limit {MAX_BEATS})"
+        )
     progress(0.95)
     return {
         "requestId": job.id,

@@ -47,7 +47,10 @@ from numba import njit
 from tonearm.editing.similarity import decode_similarity
 
 BEATS_PER_BAR = 4
-MAX_BEATS = 2500  # similarity strings grow as n**2 / 2: 2500 beats is ~3 M characters
+# Whatever /analyze returns, /resize accepts: analyze takes songs up to 30 minutes, which at
+# the tracker's fastest tempo is ~6,500 beats. The similarity string grows as n**2 / 2 (7,500
+# beats: ~28 M characters); the search over 6,000 beats takes ~6 s of CPU.
+MAX_BEATS = 7500
 MAX_DP_CELLS = 12_000_000  # (output time units) x beats: bounds the search's memory
 FINE_DP_CELLS = 250_000  # above this many (target beats x beats), search in whole beats
 MAX_TARGET_S = 3 * 3600.0
