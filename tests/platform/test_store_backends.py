@@ -358,13 +358,13 @@ def test_postgres_pool_is_bounded_and_transactions_see_their_writes() -> None:
         errors: list[BaseException] = []
         s.close()
         created = [0]
-        connect = s._connect
+        connect = s.pool.connect
 
         def counting_connect() -> Any:
             created[0] += 1
             return connect()
 
-        s._connect = counting_connect  # type: ignore[method-assign]
+        s.pool.connect = counting_connect  # type: ignore[method-assign]
 
         def work(i: int) -> None:
             try:
@@ -379,7 +379,7 @@ def test_postgres_pool_is_bounded_and_transactions_see_their_writes() -> None:
         for t in threads:
             t.join()
         assert not errors and s.count_assets() == 13
-        assert len(s._idle) <= 2
+        assert len(s.pool.idle) <= 2
         assert created[0] <= 2  # never more than pool_size connections
     finally:
         s.drop_schema()
