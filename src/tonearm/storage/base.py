@@ -1,14 +1,13 @@
 """The Store protocol: what every storage backend (SQLite, PostgreSQL) provides to services.
 
 Services call named methods; the statements live in ``storage/`` (:mod:`tonearm.storage.sql`
-and its query modules). ``execute``/``transaction`` remain for the few statements not yet
-moved behind a method.
+and its query modules). ``SqlStore.execute``/``transaction`` remain, outside this protocol,
+for the statements not yet moved behind a method.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -200,10 +199,6 @@ class Store(Protocol):
         total: int | None = None,
         ef_search: int = 256,
     ) -> tuple[list[tuple[str, float]], int]: ...
-
-    # statements not yet behind a method
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Any]: ...
-    def transaction(self) -> AbstractContextManager[Any]: ...
 
     def identity(self) -> str: ...
     def close(self) -> None: ...

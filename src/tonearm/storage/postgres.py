@@ -102,7 +102,7 @@ class PostgresStore(
 
     def identity(self) -> str:
         u = urlsplit(self.url)
-        return f"postgresql://{u.hostname}:{u.port or 5432}{u.path}#{self.schema or ''}"
+        return f"postgresql://{u.hostname}:{u.port or 5432}{u.path}#{self.schema}"
 
     # -- connections ---------------------------------------------------------------------
     @contextmanager
