@@ -9,10 +9,11 @@ asks the :class:`Dialect`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from enum import StrEnum
+from importlib import resources
 from typing import Any, Protocol
 
 
@@ -24,6 +25,47 @@ def split_sql(sql: str) -> list[str]:
     """Statements of a migration file (no semicolons inside literals in our migrations)."""
     lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def migration_files(folder: str) -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every ``NNNN_*.sql`` in ``storage/<folder>``, in order."""
+    out = []
+    for entry in resources.files("tonearm.storage").joinpath(folder).iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            out.append((int(name[:4]), name, entry.read_text()))
+    return sorted(out)
+
+
+def apply_migrations(
+    run: Callable[..., Any],
+    files: Iterable[tuple[int, str, str]],
+    mark: str,
+    available: set[str] | None = None,
+) -> int:
+    """Apply the ``files`` not yet in ``schema_migrations`` through ``run(sql[, params])``
+    (inside the caller's transaction; ``mark``: the driver's placeholder); returns the
+    schema version. With ``available`` (extensions), a file whose first line is
+    ``-- requires: EXT`` waits until the extension is available."""
+    run(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {r[0] for r in run("SELECT version FROM schema_migrations").fetchall()}
+    for version, name, text in files:
+        if version in done:
+            continue
+        first = text.splitlines()[0] if text else ""
+        if available is not None and first.startswith("-- requires:"):
+            needs = {e.strip() for e in first.split(":", 1)[1].split(",")}
+            if not needs <= available:
+                continue  # optional feature; applied once the extension is there
+        for stmt in split_sql(text):
+            run(stmt)
+        run(f"INSERT INTO schema_migrations VALUES ({mark}, {mark}, {mark})",
+            (version, name, utcnow()))  # fmt: skip
+    row = run("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0) if row else 0
 
 
 def is_row_id(asset_id: object) -> bool:

@@ -82,7 +82,6 @@ def backfill_vectors(store: PostgresStore) -> int:
 def pgvector_search(
     store: PostgresStore,
     model_id: str,
-    dim: int,
     query: Sequence[float],
     need: int,
     *,
@@ -101,6 +100,7 @@ def pgvector_search(
     runs as an exact scan, so a selective filter never loses true neighbours. ``total``
     (how many rows pass the filters), when the caller knows it, saves a COUNT.
     ``ef_search``: HNSW candidates per query (at least; twice ``need`` when more)."""
+    dim = len(query)
     if not 1 <= dim <= MAX_HNSW_DIM:
         raise ValueError(f"dim must be 1..{MAX_HNSW_DIM}")
     space = vector_space(model_id)

@@ -19,9 +19,8 @@ whose first line is ``-- requires: EXT`` is applied only when that extension is 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +28,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from tonearm.storage.base import Analysis
-from tonearm.storage.dialect import Conn, Dialect, split_sql, utcnow
+from tonearm.storage.dialect import Conn, Dialect, apply_migrations, migration_files
 from tonearm.storage.pgconn import PgConn, PgCursor, PgPool, Row
 from tonearm.storage.pgcopy import COPY_TABLES, copy_catalog
 from tonearm.storage.pgvector import (
@@ -64,12 +63,8 @@ MIGRATE_LOCK = 0x70_6E_65_61_72_6D  # advisory lock id for migrations ("tonearm"
 
 
 def pg_migrations() -> list[tuple[int, str, str]]:
-    out = []
-    for entry in resources.files("tonearm.storage").joinpath("migrations_pg").iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            out.append((int(name[:4]), name, entry.read_text()))
-    return sorted(out)
+    """(version, name, sql) for every file in storage/migrations_pg, in order."""
+    return migration_files("migrations_pg")
 
 
 class PostgresStore(
@@ -154,29 +149,11 @@ class PostgresStore(
         }
         with raw.transaction():
             raw.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
-            raw.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {r[0] for r in raw.execute("SELECT version FROM schema_migrations")}
-            for version, name, text in pg_migrations():
-                if version in done:
-                    continue
-                first = text.splitlines()[0] if text else ""
-                if first.startswith("-- requires:"):
-                    needs = {e.strip() for e in first.split(":", 1)[1].split(",")}
-                    if not needs <= available:
-                        continue  # optional feature; applied once the extension is there
-                for stmt in split_sql(text):
-                    raw.execute(stmt)
-                raw.execute(
-                    "INSERT INTO schema_migrations VALUES (%s, %s, %s)", (version, name, utcnow())
-                )
-            row = raw.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+            version = apply_migrations(raw.execute, pg_migrations(), "%s", available)
         self._pk.clear()
         self._ident.clear()
         self._vectors = None
-        return int(row[0] or 0) if row else 0
+        return version
 
     def has_vector_table(self) -> bool:
         """Whether pgvector's ``asset_vectors`` exists (migration 0100, the extension)."""
@@ -234,37 +211,8 @@ class PostgresStore(
             assert isinstance(conn, PgConn)
             put_vector(conn, a)  # same transaction: pgvector never lags the analyses
 
-    def nearest_vectors(
-        self,
-        model_id: str,
-        query: Sequence[float],
-        need: int,
-        *,
-        kind: str,
-        exclude: int | None = None,
-        categories: Sequence[str] | None = None,
-        subcategories: Sequence[str] | None = None,
-        min_duration: float | None = None,
-        max_duration: float | None = None,
-        total: int | None = None,
-        ef_search: int = PG_EF_SEARCH,
-    ) -> tuple[list[tuple[str, float]], int]:
-        """pgvector HNSW search: :func:`~tonearm.storage.pgvector.pgvector_search`."""
-        return pgvector_search(
-            self,
-            model_id,
-            len(query),
-            query,
-            need,
-            kind=kind,
-            exclude=exclude,
-            categories=categories,
-            subcategories=subcategories,
-            min_duration=min_duration,
-            max_duration=max_duration,
-            total=total,
-            ef_search=ef_search,
-        )
+    # pgvector HNSW, exact under selective filters (the query's length is the space's dim)
+    nearest_vectors = pgvector_search
 
 
 def split_schema(url: str) -> tuple[str, str | None]:

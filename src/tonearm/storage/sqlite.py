@@ -6,11 +6,17 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tonearm.storage.dialect import Dialect, is_row_id, split_sql, utcnow
+from tonearm.storage.dialect import (
+    Dialect,
+    apply_migrations,
+    is_row_id,
+    migration_files,
+    split_sql,
+    utcnow,
+)
 from tonearm.storage.sql import SqlStore
 
 __all__ = ["SqliteStore", "migrations", "utcnow"]
@@ -22,12 +28,7 @@ _is_row_id = is_row_id
 
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) for every file in storage/migrations, in order."""
-    out = []
-    for entry in resources.files("tonearm.storage").joinpath("migrations").iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            out.append((int(name[:4]), name, entry.read_text()))
-    return sorted(out)
+    return migration_files("migrations")
 
 
 class SqliteStore(
@@ -89,21 +90,7 @@ class SqliteStore(
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version."""
         with self.transaction() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-            for version, name, sql in migrations():
-                if version in done:
-                    continue
-                for stmt in split_sql(sql):
-                    conn.execute(stmt)
-                conn.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, utcnow())
-                )
-            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-        return int(row[0] or 0)
+            return apply_migrations(conn.execute, migrations(), "?")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
