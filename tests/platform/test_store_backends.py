@@ -437,3 +437,82 @@ def test_copy_an_embedded_catalog_to_postgres(tmp_path: Path) -> None:
         runner.invoke(app, ["db", "copy", "--to", "sqlite:///x", "--data", str(data)]).exit_code
         == 2
     )
+
+
+# -- named queries: listing, facets, what derived indexes read ---------------------------------
+def _catalog(s: Any) -> list[str]:
+    ids = [
+        s.add_asset(fields(1, genre="Rock", tags="loud guitars", duration=30.0)).asset_id,
+        s.add_asset(fields(2, genre="Rock", duration=200.0)).asset_id,
+        s.add_asset(fields(3, genre="Jazz", name="Blue_Night", duration=90.0)).asset_id,
+        s.add_asset(fields(4, kind="sfx", category="Doors", subcategory="Creak")).asset_id,
+        s.add_asset(fields(5, kind="sfx", category="Doors", subcategory="Slam")).asset_id,
+        s.add_asset(fields(6, kind="sfx", category="Rain")).asset_id,
+    ]
+    return ids
+
+
+def test_filtered_listing_and_facets(store: Any) -> None:
+    ids = _catalog(store)
+    page, total = store.list_assets_filtered(kind="music", genre="Rock", limit=1)
+    assert total == 2 and [a.asset_id for a in page] == [ids[0]]
+    page, total = store.list_assets_filtered(kind="music", genre="Rock", limit=5, offset=1)
+    assert total == 2 and [a.asset_id for a in page] == [ids[1]]
+    page, total = store.list_assets_filtered(min_duration=50, max_duration=100)
+    assert [a.asset_id for a in page] == [ids[2]] and total == 1
+    # q matches name or tags, case-insensitively; % and _ are text, never wildcards
+    assert store.list_assets_filtered(q="GUITAR")[1] == 1
+    assert store.list_assets_filtered(q="blue_night")[1] == 0  # "_" dropped: "bluenight"
+    assert store.list_assets_filtered(q="%")[1] == 6
+    assert store.genre_counts("music") == [("Jazz", 1), ("Rock", 2)]
+    assert store.category_counts("sfx") == [("Doors", "Creak", 1), ("Doors", "Slam", 1),
+                                            ("Rain", None, 1)]  # fmt: skip
+    assert store.file_in_use("files/1.flac") and not store.file_in_use("files/99.flac")
+
+
+def test_what_derived_indexes_read(store: Any) -> None:
+    ids = _catalog(store)
+    before = store.change_signals()
+    store.put_analysis(Analysis(ids[0], "embedding", 1, {"model": "m"}, b"\x00" * 8))
+    store.put_analysis(Analysis(ids[3], "embedding", 1, {"model": "m"}, b"\x00" * 8))
+    after = store.change_signals()
+    assert after[0] > before[0] and after[1] == before[1] == 6
+    assert store.analysis_asset_ids("embedding") == {int(ids[0]), int(ids[3])}
+    assert store.count_analyses("embedding") == 2
+    rowids = store.analysis_rowids("embedding")
+    rows = store.analysis_rows_after("embedding", before[0], after[0])
+    assert [int(r["asset_id"]) for r in rows] == [int(ids[0]), int(ids[3])]
+    assert {int(r["asset_id"]): int(r["rowid"]) for r in rows} == rowids
+    assert [int(r["asset_id"]) for r in store.analysis_rows("embedding", [int(ids[3])])] == [
+        int(ids[3])
+    ]
+    # a replaced analysis is a new row (new rowid) on both databases
+    store.put_analysis(Analysis(ids[0], "embedding", 2, {"model": "m"}, b"\x01" * 8))
+    assert store.analysis_rowids("embedding")[int(ids[0])] > after[0]
+    assert [a.asset_id for a in store.iter_analyses("embedding", kind="sfx")] == [ids[3]]
+    assert store.kind_counts("music", ("embedding", "nothing")) == (3, 2, 0)
+    maxima = store.kind_maxima("music", ("embedding",))
+    assert int(maxima[1]) == int(ids[2]) and maxima[2] is not None
+    assert [int(r["asset_id"]) for r in store.search_fields("music")] == [int(i) for i in ids[:3]]
+    assert {int(r["asset_id"]) for r in store.asset_meta_of([int(ids[4])])} == {int(ids[4])}
+    assert len(store.asset_meta()) == 6 and store.asset_ids() == {int(i) for i in ids}
+
+
+def test_change_marker_moves_with_writes(store: Any) -> None:
+    m0 = store.change_marker()
+    if m0 is None:  # PostgreSQL: no cheap connection-local marker
+        assert store.dialect == "postgresql"
+        return
+    assert store.change_marker() == m0
+    store.add_asset(fields(1))
+    assert store.change_marker() != m0
+
+
+def test_search_docs_sync_rewrites_only_changed_rows(store: Any) -> None:
+    ids = [int(i) for i in _catalog(store)[:3]]
+    cols = ("a", "", "", "rock", "", "", "", "")
+    assert store.sync_search_docs({i: ("v1", cols) for i in ids}) == 3
+    assert store.sync_search_docs({i: ("v1", cols) for i in ids}) == 0
+    assert store.sync_search_docs({ids[0]: ("v2", cols), ids[1]: ("v1", cols)}) == 2
+    if store.dialect == "sqlite":
+        assert store.fts_matching_ids('{genre} : ("rock")') == {ids[0], ids[1]}
