@@ -271,7 +271,8 @@ def test_platform_api_on_postgres(settings: Any, client_for: Any) -> None:
             assert c.get("/healthz").json()["schema_version"] == expected_version(cat.store)
     finally:
         cat.close()
-        cat.store.drop_schema()
+        pg: Any = cat.store
+        pg.drop_schema()
 
 
 # -- pgvector ---------------------------------------------------------------------------------
@@ -425,8 +426,9 @@ def test_copy_an_embedded_catalog_to_postgres(tmp_path: Path) -> None:
     dst = PostgresStore(PG_URL, schema=schema)
     try:
         assert [a.asset_id for a in dst.list_assets()] == [a1.asset_id, a3.asset_id]
-        assert dst.get_analysis(a1.asset_id, "fingerprint").blob == b"\x01\x02"
-        assert dst.key_by_hash("hash-1").tier == "plus"
+        fp, key = dst.get_analysis(a1.asset_id, "fingerprint"), dst.key_by_hash("hash-1")
+        assert fp is not None and fp.blob == b"\x01\x02"
+        assert key is not None and key.tier == "plus"
         assert credits_used(dst, k.key_id, "2000-01-01T00:00:00.000Z") == 1
         # new ids continue after the copied ones
         assert int(dst.add_asset(fields(4)).asset_id) > int(a3.asset_id)

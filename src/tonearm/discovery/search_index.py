@@ -341,11 +341,6 @@ def invalidate(catalog: Catalog) -> None:
     _state(catalog)["dirty"] = True
 
 
-def _change_marker(store: Store) -> tuple[Any, ...] | None:
-    """Unchanged marker: nothing was written since (None: the store cannot tell cheaply)."""
-    return store.change_marker()
-
-
 def get_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
     """The current index, rebuilt first if the catalog or the text model changed.
 
@@ -360,7 +355,7 @@ def get_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
     markers: dict[int, Any] = state.setdefault("markers", {})
     tid = threading.get_ident()
     idx: SearchIndex | None = state["index"]
-    marker = _change_marker(catalog.store)
+    marker = catalog.store.change_marker()
     if (
         idx is not None
         and idx.model == model
@@ -395,6 +390,6 @@ def get_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
                     gc.collect()
                     gc.freeze()
                 log.info("search index: %d tracks in %.2f s", idx.size, time.perf_counter() - t0)
-    markers[tid] = _change_marker(catalog.store)
+    markers[tid] = catalog.store.change_marker()
     assert idx is not None
     return idx
