@@ -272,11 +272,11 @@ def vector_recall(settings: Any, queries: int = 200, k: int = 10) -> dict[str, A
         t_pg: list[float] = []
         for j in picks:
             q, seed = vs.matrix[j], vs.asset_ids[j]
-            os.environ["TONEARM_VECTOR_SEARCH"] = "auto"
+            idx.catalog.settings.vector_search = "auto"
             t = time.perf_counter()
             got = idx.search("music", model, q, limit=k, filters=f, exclude=seed)
             t_pg.append(time.perf_counter() - t)
-            os.environ["TONEARM_VECTOR_SEARCH"] = "memory"
+            idx.catalog.settings.vector_search = "memory"
             want = idx.search("music", model, q, limit=k, filters=f, exclude=seed, exact=True)
             hits += len({h.asset_id for h in got.hits} & {h.asset_id for h in want.hits})
             expected += len(want.hits)
@@ -285,7 +285,7 @@ def vector_recall(settings: Any, queries: int = 200, k: int = 10) -> dict[str, A
             "pg_p50_ms": round(float(np.percentile(t_pg, 50)) * 1000, 1),
             "pg_p95_ms": round(float(np.percentile(t_pg, 95)) * 1000, 1),
         }
-    os.environ["TONEARM_VECTOR_SEARCH"] = "auto"
+    idx.catalog.settings.vector_search = "auto"
     cat.close()
     return out
 

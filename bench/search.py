@@ -222,7 +222,7 @@ def half(qid: str) -> str:
 
 
 def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
-    from tonearm.discovery import search as search_mod
+    from tonearm.discovery import search_ranking as search_mod
 
     queries = json.loads((HERE / "search_queries.json").read_text())["queries"]
     catalogs: dict[str, tuple[Catalog, dict[str, dict[str, Any]]]] = {}

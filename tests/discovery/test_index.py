@@ -236,15 +236,15 @@ def test_pgvector_search_matches_the_exact_index(
         {"limit": 3, "exclude": ids[17]},
     ]
     for kw in cases:
-        monkeypatch.setenv("TONEARM_VECTOR_SEARCH", "auto")
+        monkeypatch.setattr(a.settings, "vector_search", "auto")
         got = get_index(a).search("sfx", MODEL, q, **kw)
-        monkeypatch.setenv("TONEARM_VECTOR_SEARCH", "memory")
+        monkeypatch.setattr(a.settings, "vector_search", "memory")
         want = get_index(a).search("sfx", MODEL, q, exact=True, **kw)
         assert [h.asset_id for h in got.hits] == [h.asset_id for h in want.hits], kw
         assert got.total == want.total, kw
         assert [round(h.score, 4) for h in got.hits] == [round(h.score, 4) for h in want.hits]
     b.store.delete_asset(ids[17])  # cascades to asset_vectors
-    monkeypatch.setenv("TONEARM_VECTOR_SEARCH", "auto")
+    monkeypatch.setattr(a.settings, "vector_search", "auto")
     assert ids[17] not in query(a, q, limit=10)
 
 

@@ -165,7 +165,7 @@ def test_two_servers_rebuilding_at_once_do_not_collide(pg_env, tmp_path) -> None
 
 
 def test_added_and_removed_tracks_are_seen_on_postgres(pg_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import tonearm.discovery.search as search_mod
+    import tonearm.discovery.search_index as search_mod
 
     catalog, _, _ = pg_env
     monkeypatch.setattr(search_mod, "COUNT_TTL_S", 0.0)  # recount removals on every query

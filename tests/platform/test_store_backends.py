@@ -271,7 +271,8 @@ def test_platform_api_on_postgres(settings: Any, client_for: Any) -> None:
             assert c.get("/healthz").json()["schema_version"] == expected_version(cat.store)
     finally:
         cat.close()
-        cat.store.drop_schema()
+        pg: Any = cat.store
+        pg.drop_schema()
 
 
 # -- pgvector ---------------------------------------------------------------------------------
@@ -358,13 +359,13 @@ def test_postgres_pool_is_bounded_and_transactions_see_their_writes() -> None:
         errors: list[BaseException] = []
         s.close()
         created = [0]
-        connect = s._connect
+        connect = s.pool.connect
 
         def counting_connect() -> Any:
             created[0] += 1
             return connect()
 
-        s._connect = counting_connect  # type: ignore[method-assign]
+        s.pool.connect = counting_connect  # type: ignore[method-assign]
 
         def work(i: int) -> None:
             try:
@@ -379,7 +380,7 @@ def test_postgres_pool_is_bounded_and_transactions_see_their_writes() -> None:
         for t in threads:
             t.join()
         assert not errors and s.count_assets() == 13
-        assert len(s._idle) <= 2
+        assert len(s.pool.idle) <= 2
         assert created[0] <= 2  # never more than pool_size connections
     finally:
         s.drop_schema()
@@ -425,8 +426,9 @@ def test_copy_an_embedded_catalog_to_postgres(tmp_path: Path) -> None:
     dst = PostgresStore(PG_URL, schema=schema)
     try:
         assert [a.asset_id for a in dst.list_assets()] == [a1.asset_id, a3.asset_id]
-        assert dst.get_analysis(a1.asset_id, "fingerprint").blob == b"\x01\x02"
-        assert dst.key_by_hash("hash-1").tier == "plus"
+        fp, key = dst.get_analysis(a1.asset_id, "fingerprint"), dst.key_by_hash("hash-1")
+        assert fp is not None and fp.blob == b"\x01\x02"
+        assert key is not None and key.tier == "plus"
         assert credits_used(dst, k.key_id, "2000-01-01T00:00:00.000Z") == 1
         # new ids continue after the copied ones
         assert int(dst.add_asset(fields(4)).asset_id) > int(a3.asset_id)
@@ -437,3 +439,82 @@ def test_copy_an_embedded_catalog_to_postgres(tmp_path: Path) -> None:
         runner.invoke(app, ["db", "copy", "--to", "sqlite:///x", "--data", str(data)]).exit_code
         == 2
     )
+
+
+# -- named queries: listing, facets, what derived indexes read ---------------------------------
+def _catalog(s: Any) -> list[str]:
+    ids = [
+        s.add_asset(fields(1, genre="Rock", tags="loud guitars", duration=30.0)).asset_id,
+        s.add_asset(fields(2, genre="Rock", duration=200.0)).asset_id,
+        s.add_asset(fields(3, genre="Jazz", name="Blue_Night", duration=90.0)).asset_id,
+        s.add_asset(fields(4, kind="sfx", category="Doors", subcategory="Creak")).asset_id,
+        s.add_asset(fields(5, kind="sfx", category="Doors", subcategory="Slam")).asset_id,
+        s.add_asset(fields(6, kind="sfx", category="Rain")).asset_id,
+    ]
+    return ids
+
+
+def test_filtered_listing_and_facets(store: Any) -> None:
+    ids = _catalog(store)
+    page, total = store.list_assets_filtered(kind="music", genre="Rock", limit=1)
+    assert total == 2 and [a.asset_id for a in page] == [ids[0]]
+    page, total = store.list_assets_filtered(kind="music", genre="Rock", limit=5, offset=1)
+    assert total == 2 and [a.asset_id for a in page] == [ids[1]]
+    page, total = store.list_assets_filtered(min_duration=50, max_duration=100)
+    assert [a.asset_id for a in page] == [ids[2]] and total == 1
+    # q matches name or tags, case-insensitively; % and _ are text, never wildcards
+    assert store.list_assets_filtered(q="GUITAR")[1] == 1
+    assert store.list_assets_filtered(q="blue_night")[1] == 0  # "_" dropped: "bluenight"
+    assert store.list_assets_filtered(q="%")[1] == 6
+    assert store.genre_counts("music") == [("Jazz", 1), ("Rock", 2)]
+    assert store.category_counts("sfx") == [("Doors", "Creak", 1), ("Doors", "Slam", 1),
+                                            ("Rain", None, 1)]  # fmt: skip
+    assert store.file_in_use("files/1.flac") and not store.file_in_use("files/99.flac")
+
+
+def test_what_derived_indexes_read(store: Any) -> None:
+    ids = _catalog(store)
+    before = store.change_signals()
+    store.put_analysis(Analysis(ids[0], "embedding", 1, {"model": "m"}, b"\x00" * 8))
+    store.put_analysis(Analysis(ids[3], "embedding", 1, {"model": "m"}, b"\x00" * 8))
+    after = store.change_signals()
+    assert after[0] > before[0] and after[1] == before[1] == 6
+    assert store.analysis_asset_ids("embedding") == {int(ids[0]), int(ids[3])}
+    assert store.count_analyses("embedding") == 2
+    rowids = store.analysis_rowids("embedding")
+    rows = store.analysis_rows_after("embedding", before[0], after[0])
+    assert [int(r["asset_id"]) for r in rows] == [int(ids[0]), int(ids[3])]
+    assert {int(r["asset_id"]): int(r["rowid"]) for r in rows} == rowids
+    assert [int(r["asset_id"]) for r in store.analysis_rows("embedding", [int(ids[3])])] == [
+        int(ids[3])
+    ]
+    # a replaced analysis is a new row (new rowid) on both databases
+    store.put_analysis(Analysis(ids[0], "embedding", 2, {"model": "m"}, b"\x01" * 8))
+    assert store.analysis_rowids("embedding")[int(ids[0])] > after[0]
+    assert [a.asset_id for a in store.iter_analyses("embedding", kind="sfx")] == [ids[3]]
+    assert store.kind_counts("music", ("embedding", "nothing")) == (3, 2, 0)
+    maxima = store.kind_maxima("music", ("embedding",))
+    assert int(maxima[1]) == int(ids[2]) and maxima[2] is not None
+    assert [int(r["asset_id"]) for r in store.search_fields("music")] == [int(i) for i in ids[:3]]
+    assert {int(r["asset_id"]) for r in store.asset_meta_of([int(ids[4])])} == {int(ids[4])}
+    assert len(store.asset_meta()) == 6 and store.asset_ids() == {int(i) for i in ids}
+
+
+def test_change_marker_moves_with_writes(store: Any) -> None:
+    m0 = store.change_marker()
+    if m0 is None:  # PostgreSQL: no cheap connection-local marker
+        assert store.dialect == "postgresql"
+        return
+    assert store.change_marker() == m0
+    store.add_asset(fields(1))
+    assert store.change_marker() != m0
+
+
+def test_search_docs_sync_rewrites_only_changed_rows(store: Any) -> None:
+    ids = [int(i) for i in _catalog(store)[:3]]
+    cols = ("a", "", "", "rock", "", "", "", "")
+    assert store.sync_search_docs({i: ("v1", cols) for i in ids}) == 3
+    assert store.sync_search_docs({i: ("v1", cols) for i in ids}) == 0
+    assert store.sync_search_docs({ids[0]: ("v2", cols), ids[1]: ("v1", cols)}) == 2
+    if store.dialect == "sqlite":
+        assert store.fts_matching_ids('{genre} : ("rock")') == {ids[0], ids[1]}

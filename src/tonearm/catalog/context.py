@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tonearm.settings import Settings
-from tonearm.storage import SqliteStore, open_store
+from tonearm.storage import SqlStore, open_store
 
 
 @dataclass
@@ -19,7 +19,7 @@ class Catalog:
     """
 
     settings: Settings
-    store: SqliteStore
+    store: SqlStore
     cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -30,9 +30,6 @@ def delete_asset(catalog: Catalog, asset: Asset) -> bool:
         pass  # recognition not installed
     except Exception as e:  # the derived index is rebuilt from the store anyway
         log.warning("asset %s: fingerprint index removal failed: %s", asset.asset_id, e)
-    still = catalog.store.execute(
-        "SELECT 1 FROM assets WHERE file_path = ? LIMIT 1", (asset.file_path,)
-    )
-    if not still:
+    if not catalog.store.file_in_use(asset.file_path):
         asset_path(catalog, asset).unlink(missing_ok=True)
     return ok

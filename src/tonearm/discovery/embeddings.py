@@ -110,22 +110,13 @@ def all_vectors(catalog: Catalog, kind: str, model_id: str | None = None) -> Vec
     """Every stored vector of ``kind`` made by ``model_id`` (default: the model in use)."""
     if model_id is None:
         model_id = audio_embedding_model(catalog, kind).model_id
-    rows = catalog.store.execute(
-        "SELECT an.asset_id, an.data, an.blob FROM analyses an "
-        "JOIN assets a ON a.asset_id = an.asset_id "
-        "WHERE an.name = ? AND a.kind = ? ORDER BY an.asset_id",
-        (ANALYSIS_NAME, kind),
-    )
-    import json
-
     ids: list[str] = []
     vecs: list[np.ndarray] = []
-    for r in rows:
-        data = json.loads(r["data"] or "{}")
-        if data.get("model") != model_id or r["blob"] is None:
+    for a in catalog.store.iter_analyses(ANALYSIS_NAME, kind=kind):
+        if (a.data or {}).get("model") != model_id or a.blob is None:
             continue
-        ids.append(str(r["asset_id"]))
-        vecs.append(from_blob(r["blob"]))
+        ids.append(a.asset_id)
+        vecs.append(from_blob(a.blob))
     dim = vecs[0].shape[0] if vecs else int(audio_embedding_model(catalog, kind).dim)
     m = np.stack(vecs) if vecs else np.zeros((0, dim), dtype=np.float32)
     return VectorSet(ids, m, model_id)

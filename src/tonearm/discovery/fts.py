@@ -14,9 +14,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-FTS_COLUMNS = ("name", "artist", "album", "genre", "tags", "description", "sound", "lacks")
+from tonearm.storage.search import SEARCH_COLUMNS as FTS_COLUMNS
+
+if TYPE_CHECKING:
+    from tonearm.storage.base import Store
+
 # Columns a keyword query matches ("lacks" is only searched for negated words).
 MATCH_COLUMNS = FTS_COLUMNS[:-1]
 # BM25 column weights, in FTS_COLUMNS order: what a track is called and filed under counts
@@ -149,72 +153,27 @@ def fts_row(
     return tuple(vals)
 
 
-def sync(store: Any, rows: Mapping[int, tuple[str, tuple[str, ...]]]) -> int:
-    """Make ``search_fts`` hold exactly ``rows`` ({asset_id: (version, column values)}).
-
-    Only rows whose version changed are rewritten. Returns the number of rows written or
-    deleted.
-
-    On SQLite ``search_fts`` is an FTS5 table (a row is replaced by delete + insert; SQLite
-    runs one writer at a time, so servers syncing at once simply take turns). On PostgreSQL
-    it is a plain table with a generated ``tsvector`` (migrations_pg/0006): rows are
-    upserted on ``rowid``, so several API servers rebuilding their in-memory index at the
-    same moment do not collide on the primary key; rows go in asset-id order, so concurrent
-    writers wait for each other instead of deadlocking.
-    """
-    have = {int(r[0]): r[1] for r in store.execute("SELECT asset_id, version FROM search_docs")}
-    stale = sorted(i for i in have if i not in rows)
-    changed = sorted((i, v) for i, v in rows.items() if have.get(i) != v[0])
-    if not stale and not changed:
-        return 0
-    cols = ", ".join(FTS_COLUMNS)
-    marks = ", ".join("?" for _ in FTS_COLUMNS)
-    postgres = getattr(store, "dialect", "sqlite") == "postgresql"
-    with store.transaction() as conn:
-        for i in stale:
-            conn.execute("DELETE FROM search_fts WHERE rowid = ?", (i,))
-            conn.execute("DELETE FROM search_docs WHERE asset_id = ?", (i,))
-        if postgres:
-            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in FTS_COLUMNS)
-            conn.executemany(
-                f"INSERT INTO search_fts (rowid, {cols}) VALUES (?, {marks}) "
-                f"ON CONFLICT (rowid) DO UPDATE SET {sets}",
-                [(i, *values) for i, (_, values) in changed],
-            )
-        else:
-            for i, (_, values) in changed:
-                conn.execute("DELETE FROM search_fts WHERE rowid = ?", (i,))
-                conn.execute(
-                    f"INSERT INTO search_fts (rowid, {cols}) VALUES (?, {marks})", (i, *values)
-                )
-        conn.executemany(
-            "INSERT OR REPLACE INTO search_docs (asset_id, version) VALUES (?, ?)",
-            [(i, version) for i, (version, _) in changed],
-        )
-    return len(stale) + len(changed)
+def sync(store: Store, rows: Mapping[int, tuple[str, tuple[str, ...]]]) -> int:
+    """Make ``search_fts`` hold exactly ``rows`` ({asset_id: (version, column values)}); only
+    rows whose version changed are rewritten. Returns the number of rows written or deleted
+    (:meth:`~tonearm.storage.search.SearchQueries.sync_search_docs`)."""
+    return store.sync_search_docs(rows)
 
 
 def keyword_search(
-    store: Any, terms: list[str], limit: int = 1000, columns: Iterable[str] = MATCH_COLUMNS
+    store: Store, terms: list[str], limit: int = 1000, columns: Iterable[str] = MATCH_COLUMNS
 ) -> list[tuple[int, float]]:
     """Best ``limit`` (asset_id, bm25) for any of ``terms`` in ``columns``, best first
     (bm25: lower is better)."""
     expr = match_expression(terms, columns)
     if expr is None:
         return []
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    rows = store.execute(
-        f"SELECT rowid, bm25(search_fts, {weights}) AS s FROM search_fts "
-        "WHERE search_fts MATCH ? ORDER BY s LIMIT ?",
-        (expr, limit),
-    )
-    return [(int(r[0]), float(r[1])) for r in rows]
+    return store.fts_keyword_search(expr, BM25_WEIGHTS, limit)
 
 
-def matching_ids(store: Any, terms: Iterable[str], columns: Iterable[str]) -> set[int]:
+def matching_ids(store: Store, terms: Iterable[str], columns: Iterable[str]) -> set[int]:
     """Every asset with any of ``terms`` in ``columns``."""
     expr = match_expression(terms, columns)
     if expr is None:
         return set()
-    rows = store.execute("SELECT rowid FROM search_fts WHERE search_fts MATCH ?", (expr,))
-    return {int(r[0]) for r in rows}
+    return store.fts_matching_ids(expr)

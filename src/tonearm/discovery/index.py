@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,11 +164,7 @@ class VectorIndex:
     # at commit), so whenever the signals move, the number of stored embeddings is also
     # compared with what this index has seen, and a mismatch reconciles by (asset, rowid).
     def _signals(self) -> tuple[int, int, str]:
-        row = self.catalog.store.execute(
-            "SELECT (SELECT COALESCE(MAX(rowid), 0) FROM analyses), "
-            "(SELECT COUNT(*) FROM assets), (SELECT COALESCE(MAX(updated_at), '') FROM assets)"
-        )[0]
-        return int(row[0]), int(row[1]), str(row[2])
+        return self.catalog.store.change_signals()
 
     def _meta_row(self, r: Any) -> None:
         self.meta[int(r["asset_id"])] = _Meta(
@@ -181,15 +176,8 @@ class VectorIndex:
 
     def _fetch_meta(self, keys: list[int]) -> None:
         """Metadata of assets whose vector arrived before their row was seen."""
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ", ".join("?" for _ in chunk)
-            for r in self.catalog.store.execute(
-                "SELECT asset_id, kind, duration, category, subcategory FROM assets "
-                f"WHERE asset_id IN ({marks})",
-                chunk,
-            ):
-                self._meta_row(r)
+        for r in self.catalog.store.asset_meta_of(keys):
+            self._meta_row(r)
         for part in self.parts.values():
             part._cols = None
 
@@ -210,10 +198,7 @@ class VectorIndex:
         """Compare (asset, rowid) of every stored embedding with what was seen; fetch the
         missed or replaced ones, drop the deleted ones."""
         st = self.catalog.store
-        stored = {
-            int(r[0]): int(r[1])
-            for r in st.execute("SELECT asset_id, rowid FROM analyses WHERE name = ?", (ANALYSIS,))
-        }
+        stored = st.analysis_rowids(ANALYSIS)
         want = [
             k
             for k, rid in stored.items()
@@ -225,16 +210,8 @@ class VectorIndex:
             where = self.where.pop(key, None)
             if where is not None:
                 self.parts[where].remove(key)
-        for i in range(0, len(want), 500):
-            chunk = want[i : i + 500]
-            marks = ", ".join("?" for _ in chunk)
-            self._apply_rows(
-                st.execute(
-                    "SELECT rowid, asset_id, data, blob FROM analyses "
-                    f"WHERE name = ? AND asset_id IN ({marks})",
-                    [ANALYSIS, *chunk],
-                )
-            )
+        if want:
+            self._apply_rows(st.analysis_rows(ANALYSIS, want))
 
     def sync(self) -> bool:
         """Apply store changes since the last sync; True when anything changed."""
@@ -243,16 +220,9 @@ class VectorIndex:
             if (rowid, count, updated) == (self.last_rowid, self.asset_count, self.last_updated):
                 return False
             st = self.catalog.store
-            meta_rows = st.execute(
-                "SELECT asset_id, kind, duration, category, subcategory FROM assets "
-                "WHERE updated_at >= ? OR ? = 0",  # >=: same-millisecond writes
-                (self.last_updated, 1 if self.asset_count >= 0 else 0),
-            )
-            new_rows = st.execute(
-                "SELECT rowid, asset_id, data, blob FROM analyses "
-                "WHERE name = ? AND rowid > ? AND rowid <= ? ORDER BY rowid",
-                (ANALYSIS, self.last_rowid, rowid),
-            )
+            # loaded from disk (asset_count -1): every asset's metadata
+            meta_rows = st.asset_meta(None if self.asset_count < 0 else self.last_updated)
+            new_rows = st.analysis_rows_after(ANALYSIS, self.last_rowid, rowid)
             full = self.asset_count < 0
             for r in meta_rows:
                 self._meta_row(r)
@@ -264,12 +234,10 @@ class VectorIndex:
                     self._drop(key)
             self._apply_rows(new_rows)
             if count != len(self.meta) or count < self.asset_count:
-                alive = {int(r[0]) for r in st.execute("SELECT asset_id FROM assets")}
+                alive = st.asset_ids()
                 for key in [k for k in self.meta if k not in alive]:
                     self._drop(key)
-            n_stored = int(
-                st.execute("SELECT COUNT(*) FROM analyses WHERE name = ?", (ANALYSIS,))[0][0]
-            )
+            n_stored = st.count_analyses(ANALYSIS)
             if n_stored != len(self.seen):
                 self._reconcile()
             self.last_rowid, self.asset_count, self.last_updated = rowid, count, updated
@@ -415,13 +383,11 @@ class VectorIndex:
 
     def uses_pgvector(self) -> bool:
         """Search in PostgreSQL (pgvector HNSW) rather than in process: on PostgreSQL with
-        the ``vector`` extension (migration 0100), unless ``TONEARM_VECTOR_SEARCH=memory``.
-        Near-duplicate cuts (``max_score``) and exact baselines stay in process."""
-        mode = os.environ.get("TONEARM_VECTOR_SEARCH", "auto").lower()
-        st = self.catalog.store
-        if mode == "memory" or getattr(st, "dialect", "sqlite") != "postgresql":
+        the ``vector`` extension (migration 0100), unless ``settings.vector_search`` is
+        "memory". Near-duplicate cuts (``max_score``) and exact baselines stay in process."""
+        if self.catalog.settings.vector_search.lower() == "memory":
             return False
-        return bool(st.has_vector_table())  # type: ignore[attr-defined]
+        return self.catalog.store.has_vector_table()
 
     def _pgvector(
         self,
@@ -433,8 +399,6 @@ class VectorIndex:
         f: Filters,
         exclude: str | None,
     ) -> SearchResult:
-        from tonearm.storage.postgres import pgvector_search
-
         q = np.asarray(query, dtype=np.float32)
         ex = int(exclude) if exclude is not None and str(exclude).isdigit() else None
         known: int | None = None
@@ -443,10 +407,8 @@ class VectorIndex:
             if part is not None and part.rows:
                 ids, _ = part.packed()
                 known = int(self._mask(part, ids, f, ex).sum())
-        rows, total = pgvector_search(
-            self.catalog.store,  # type: ignore[arg-type]
+        rows, total = self.catalog.store.nearest_vectors(
             model_id,
-            int(q.shape[0]),
             q.tolist(),
             offset + limit,
             kind=kind,
@@ -456,6 +418,7 @@ class VectorIndex:
             min_duration=f.min_duration,
             max_duration=f.max_duration,
             total=known,
+            ef_search=self.catalog.settings.pg_ef_search,
         )
         hits = [Hit(a, float(cosine_to_score(c))) for a, c in rows[offset:]]
         return SearchResult(hits, total)
@@ -573,13 +536,7 @@ class VectorIndex:
 
 def store_identity(catalog: Catalog) -> str:
     """Which database a saved index was built from (backend, address, schema)."""
-    st = catalog.store
-    if getattr(st, "dialect", "sqlite") == "postgresql":
-        from urllib.parse import urlsplit
-
-        u = urlsplit(str(getattr(st, "url", "")))
-        return f"postgresql://{u.hostname}:{u.port or 5432}{u.path}#{getattr(st, 'schema', '')}"
-    return f"sqlite://{Path(str(getattr(st, 'path', catalog.settings.db_path))).resolve()}"
+    return catalog.store.identity()
 
 
 def index_dir(catalog: Catalog) -> Path:

@@ -56,10 +56,7 @@ def backfill(
     from tonearm.storage.base import Analysis
 
     store = catalog.store
-    have = {
-        int(r[0])
-        for r in store.execute("SELECT asset_id FROM analyses WHERE name = ?", (ANALYSIS_NAME,))
-    }
+    have = store.analysis_asset_ids(ANALYSIS_NAME)
     done = 0
     s = catalog.settings
     for asset in store.iter_assets("music"):

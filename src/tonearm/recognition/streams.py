@@ -53,7 +53,7 @@ from tonearm.recognition import wire
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
-    from tonearm.storage.sqlite import SqliteStore
+    from tonearm.storage.sql import SqlStore as SqliteStore
 
 log = logging.getLogger("tonearm.streams")
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from tonearm.settings import Settings
 from tonearm.storage.base import Analysis, ApiKey, Asset, DuplicateAsset, Store
+from tonearm.storage.sql import SqlStore
 from tonearm.storage.sqlite import SqliteStore
 
-__all__ = ["Analysis", "ApiKey", "Asset", "DuplicateAsset", "Store", "SqliteStore", "open_store"]
+__all__ = [
+    "Analysis",
+    "ApiKey",
+    "Asset",
+    "DuplicateAsset",
+    "SqlStore",
+    "SqliteStore",
+    "Store",
+    "open_store",
+]
 
 
-def open_store(settings: Settings) -> SqliteStore:
+def open_store(settings: Settings) -> SqlStore:
     """The store the settings name (SQLite in the data directory by default)."""
     if settings.database_url and settings.database_url.startswith("postgres"):
         # scale-out: PostgreSQL (postgresql://user@host/db, optional ?schema=name); files
@@ -23,8 +33,6 @@ def open_store(settings: Settings) -> SqliteStore:
 
             digest = hashlib.sha1(str(settings.data.resolve()).encode()).hexdigest()[:16]
             schema = f"auto_{digest}"
-        # PostgresStore offers the same surface as SqliteStore (Store + execute/transaction)
-        pool = int(getattr(settings, "db_pool_size", 8))
-        return PostgresStore(url, schema=schema, pool_size=pool)  # type: ignore[return-value]
+        return PostgresStore(url, schema=schema, pool_size=settings.db_pool_size)
     settings.ensure_dirs()
     return SqliteStore(settings.db_path)

@@ -153,7 +153,6 @@ class S3BlobStore:
                     "S3 blob storage needs boto3: pip install boto3 (or leave "
                     "TONEARM_BLOB_URL unset to keep files in the data directory)"
                 ) from e
-            endpoint_url = endpoint_url or os.environ.get("TONEARM_S3_ENDPOINT_URL")
             client = boto3.client("s3", endpoint_url=endpoint_url)
         self.client = client
         self.bucket = bucket
@@ -243,7 +242,9 @@ def open_blobs(settings: Any) -> BlobStore:
         u = urlsplit(url)
         if not u.netloc:
             raise ValueError("TONEARM_BLOB_URL must look like s3://bucket/prefix")
-        return S3BlobStore(u.netloc, u.path)
+        return S3BlobStore(
+            u.netloc, u.path, endpoint_url=getattr(settings, "s3_endpoint_url", None)
+        )
     root = Path(url.removeprefix("file://")) if url else Path(settings.data)
     return LocalBlobStore(root)
 

@@ -188,23 +188,16 @@ def _float(value: str | None, name: str) -> float | None:
 
 def facets(catalog: Catalog) -> dict[str, Any]:
     st = catalog.store
-    genres = st.execute(
-        "SELECT genre, COUNT(*) FROM assets WHERE kind = 'music' AND genre IS NOT NULL "
-        "GROUP BY genre ORDER BY genre"
-    )
-    cats = st.execute(
-        "SELECT category, subcategory, COUNT(*) FROM assets WHERE kind = 'sfx' "
-        "AND category IS NOT NULL GROUP BY category, subcategory ORDER BY category, subcategory"
-    )
+    genres = st.genre_counts("music")
     by_cat: dict[str, dict[str, Any]] = {}
-    for c, s, n in cats:
+    for c, s, n in st.category_counts("sfx"):
         d = by_cat.setdefault(c, {"name": c, "count": 0, "subcategories": []})
         d["count"] += int(n)
         if s:
             d["subcategories"].append({"name": s, "count": int(n)})
     return {
         "music": {"total": st.count_assets("music"), "genres": [
-            {"name": g, "count": int(n)} for g, n in genres]},
+            {"name": g, "count": n} for g, n in genres]},
         "sfx": {"total": st.count_assets("sfx"), "categories": list(by_cat.values())},
     }  # fmt: skip
 
@@ -221,35 +214,17 @@ def list_filtered(
     min_duration: float | None = None,
     max_duration: float | None = None,
 ) -> tuple[list[Asset], int]:
-    where: list[str] = []
-    params: list[Any] = []
-    if min_duration is not None:
-        where.append("duration >= ?")
-        params.append(min_duration)
-    if max_duration is not None:
-        where.append("duration <= ?")
-        params.append(max_duration)
-    for col, val in (
-        ("kind", kind),
-        ("genre", genre),
-        ("category", category),
-        ("subcategory", subcategory),
-    ):
-        if val:
-            where.append(f"{col} = ?")
-            params.append(val)
-    if q:
-        where.append("(LOWER(name) LIKE ? OR LOWER(COALESCE(tags, '')) LIKE ?)")
-        like = "%" + q.lower().replace("%", "").replace("_", "") + "%"
-        params += [like, like]
-    cond = (" WHERE " + " AND ".join(where)) if where else ""
-    total = int(catalog.store.execute(f"SELECT COUNT(*) FROM assets{cond}", params)[0][0])
-    rows = catalog.store.execute(
-        f"SELECT asset_id FROM assets{cond} ORDER BY asset_id LIMIT ? OFFSET ?",
-        [*params, limit, offset],
+    return catalog.store.list_assets_filtered(
+        kind=kind,
+        genre=genre,
+        category=category,
+        subcategory=subcategory,
+        q=q,
+        min_duration=min_duration,
+        max_duration=max_duration,
+        limit=limit,
+        offset=offset,
     )
-    assets = [a for (i,) in rows if (a := catalog.store.get_asset(str(i))) is not None]
-    return assets, total
 
 
 @router.get("/ui/api/facets", summary="Genres and SFX categories with counts (web UI)")

@@ -1,0 +1,395 @@
+"""The in-memory search index: every music track as search needs it, rebuilt when the
+catalog changes.
+
+The per-track data (metadata, text vectors, audio vectors) lives in memory in a
+:class:`SearchIndex` cached in ``catalog.cache``; it is rebuilt when the catalog changes
+(checked per query with a few indexed aggregates, :meth:`Store.kind_maxima`). Text vectors
+are also cached on disk (``index/search_text_vectors.npz``) keyed by a hash of each track's
+text, so a rebuild only embeds tracks whose text changed. Building the index also syncs the
+stored keyword table (:func:`tonearm.discovery.fts.sync`).
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tonearm.discovery import fts
+from tonearm.discovery.artists import ArtistIndex
+from tonearm.discovery.bm25 import KeywordIndex
+from tonearm.discovery.describe import audio_words
+from tonearm.discovery.quantized import VectorTable
+from tonearm.discovery.query import parse_query
+
+if TYPE_CHECKING:
+    from tonearm.catalog.context import Catalog
+    from tonearm.discovery.text import TextEncoder
+    from tonearm.storage.base import Store
+
+log = logging.getLogger("tonearm.search")
+
+CACHE_KEY = "discovery.search"
+TEXT_VECTORS_FILE = "search_text_vectors.npz"
+SEARCH_TEXT_ANALYSIS = "search_text"
+EMBEDDING_ANALYSIS = "embedding"
+ANALYSES = (SEARCH_TEXT_ANALYSIS, EMBEDDING_ANALYSIS)  # the analyses the index reads
+FREEZE_MIN_TRACKS = 20_000  # index at least this big: gc.freeze() after building it
+COUNT_TTL_S = 1.0  # PostgreSQL: row counts (removals) rechecked at most this often
+
+
+def genre_key(genre: str) -> str:
+    """ "Lo-Fi", "lofi", "LO FI" -> "lofi": how genre filters compare."""
+    return re.sub(r"[^0-9a-z]", "", fts.fold(genre))
+
+
+def genre_keys(genre: str | None) -> frozenset[str]:
+    """Keys of a genre field that may list several ("Rock / Indie")."""
+    if not genre:
+        return frozenset()
+    parts = [genre, *re.split(r"[/,;|]", genre)]
+    return frozenset(k for k in (genre_key(p) for p in parts) if k)
+
+
+def track_text(fields: dict[str, Any], words: Sequence[str]) -> str:
+    """The sentence a track is embedded as: its metadata, then what its audio sounds like."""
+    parts: list[str] = []
+    name = (fields.get("name") or "").strip()
+    if name:
+        parts.append(name.replace("_", " "))
+    if fields.get("artist"):
+        parts.append(f"by {fields['artist']}")
+    if fields.get("album"):
+        parts.append(f"from the album {fields['album']}")
+    head = " ".join(parts)
+    out = [head + "." if head else ""]
+    if fields.get("genre"):
+        out.append(f"Genre: {fields['genre']}.")
+    if fields.get("tags"):
+        out.append(f"Tags: {fields['tags']}.")
+    if fields.get("description"):
+        out.append(str(fields["description"]).strip())
+    if words:
+        out.append("Sounds " + ", ".join(words) + ".")
+    return " ".join(o for o in out if o)
+
+
+def _split_negations(fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Metadata with what it says a track lacks ("no drums") moved out of its text, so that
+    "without drums" does not drop it and "drums" does not find it; returns (fields, lacks)."""
+    out = dict(fields)
+    lacks: list[str] = []
+    for col in ("name", "tags", "description"):
+        v = fields.get(col)
+        if not v:
+            continue
+        pq = parse_query(str(v))
+        if pq.negated:
+            out[col] = pq.positive
+            lacks += [w for w in pq.negated if w not in lacks]
+    return out, lacks
+
+
+@dataclass
+class SearchIndex:
+    """Every music track of the catalog, as the search needs it.
+
+    Arrays are aligned by row; ``row_of`` maps asset_id -> row.
+    """
+
+    signature: tuple[Any, ...]
+    model: str | None
+    ids: np.ndarray  # (n,) int64 asset ids
+    names: list[str]
+    artists: list[str]
+    albums: list[str]
+    genres: list[str]
+    bpms: list[float | None]
+    durations: np.ndarray  # (n,) float64 seconds
+    thumbnails: list[str]
+    row_of: dict[int, int]
+    genre_rows: dict[str, np.ndarray]
+    artist_rows: dict[str, np.ndarray]
+    artist_index: ArtistIndex
+    text_vecs: np.ndarray | None = None  # (n, 384) float32, unit rows
+    audio_vecs: np.ndarray | None = None  # (n, d) float32, unit rows (zeros where missing)
+    audio_ok: np.ndarray | None = None  # (n,) bool
+    texts: list[str] = field(default_factory=list)
+    keywords: KeywordIndex | None = None
+    # derived in __post_init__: int8-accelerated tables over the vectors, and per-row codes
+    # of the artist and the (album, artist) for counting matches without a Python loop
+    text_table: VectorTable | None = field(init=False, default=None)
+    audio_table: VectorTable | None = field(init=False, default=None)
+    artist_code: np.ndarray = field(init=False, repr=False)  # (n,) int32, -1: none
+    album_code: np.ndarray = field(init=False, repr=False)  # (n,) int32, -1: none
+    artist_names: list[str] = field(init=False, repr=False)
+    album_keys: list[tuple[str, str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.text_vecs is not None:
+            self.text_table = VectorTable(self.text_vecs)
+        if self.audio_vecs is not None:
+            self.audio_table = VectorTable(self.audio_vecs)
+        codes: dict[Any, int] = {}
+        self.artist_code = np.array(
+            [codes.setdefault(a, len(codes)) if a else -1 for a in self.artists], dtype=np.int32
+        ).reshape(-1)
+        self.artist_names = list(codes)
+        codes = {}
+        self.album_code = np.array(
+            [
+                codes.setdefault((al, ar), len(codes)) if al else -1
+                for al, ar in zip(self.albums, self.artists, strict=True)
+            ],
+            dtype=np.int32,
+        ).reshape(-1)
+        self.album_keys = list(codes)
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.shape[0])
+
+    def allowed(self, genres: Sequence[str] | None, dmin: float | None, dmax: float | None):
+        """Boolean mask (n,) of rows passing the filters, or None when nothing is filtered."""
+        mask: np.ndarray | None = None
+        if genres:
+            mask = np.zeros(self.size, dtype=bool)
+            for g in genres:
+                rows = self.genre_rows.get(genre_key(g))
+                if rows is not None:
+                    mask[rows] = True
+        if dmin is not None or dmax is not None:
+            m = np.ones(self.size, dtype=bool)
+            if dmin is not None:
+                m &= self.durations >= dmin
+            if dmax is not None:
+                m &= self.durations <= dmax
+            mask = m if mask is None else mask & m
+        return mask
+
+
+def catalog_signature(store: Store, counts: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
+    """Changes whenever a music asset or a search-relevant analysis is added, changed or
+    removed: the newest change times and ids (index lookups) and the row counts (index
+    scans, for removals; ``counts`` reuses ones from :func:`_row_counts`)."""
+    maxima = store.kind_maxima("music", ANALYSES)
+    return (*maxima, *(counts if counts is not None else _row_counts(store)))
+
+
+def _row_counts(store: Store) -> tuple[Any, ...]:
+    return store.kind_counts("music", ANALYSES)
+
+
+def _text_hash(model: str, text: str) -> bytes:
+    return hashlib.sha1(f"{model}\n{text}".encode()).digest()
+
+
+def _text_vectors(catalog: Catalog, encoder: TextEncoder, texts: list[str]) -> np.ndarray:
+    """Vectors of ``texts``, reusing the on-disk cache; only new texts are embedded."""
+    path = catalog.index_dir / TEXT_VECTORS_FILE
+    cached: dict[bytes, np.ndarray] = {}
+    try:
+        with np.load(path) as z:
+            if int(z["dim"]) == encoder.dim:
+                cached = dict(zip((bytes(k) for k in z["keys"]), z["vecs"], strict=True))
+    except (OSError, KeyError, ValueError):
+        cached = {}
+    keys = [_text_hash(encoder.name, t) for t in texts]
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    todo = []
+    for i, k in enumerate(keys):
+        v = cached.get(k)
+        if v is None:
+            todo.append(i)
+        else:
+            out[i] = v
+    if todo:
+        t0 = time.perf_counter()
+        out[todo] = encoder.encode([texts[i] for i in todo])
+        log.info("embedded %d track texts in %.1f s", len(todo), time.perf_counter() - t0)
+        catalog.index_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(keys, dtype="S20"), vecs=out, dim=np.array(encoder.dim))
+        tmp.replace(path)
+    return out
+
+
+def _audio_vectors(
+    store: Store, row_of: dict[int, int], n: int
+) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """(vectors (n, d), ok (n,)) of the most common embedding model among music tracks."""
+    per_model: dict[str, list[tuple[int, bytes]]] = {}
+    for r in store.analysis_rows(EMBEDDING_ANALYSIS):
+        row = row_of.get(int(r["asset_id"]))
+        if row is None or r["blob"] is None:
+            continue
+        try:
+            model = str(json.loads(r["data"] or "{}").get("model", ""))
+        except ValueError:
+            continue
+        per_model.setdefault(model, []).append((row, bytes(r["blob"])))
+    if not per_model:
+        return None, None
+    best = max(per_model.values(), key=len)
+    dim = len(best[0][1]) // 4
+    vecs = np.zeros((n, dim), dtype=np.float32)
+    ok = np.zeros(n, dtype=bool)
+    for row, blob in best:
+        v = np.frombuffer(blob, dtype="<f4")
+        if v.shape[0] != dim:
+            continue
+        norm = float(np.linalg.norm(v))
+        if norm > 0:
+            vecs[row] = v / norm
+            ok[row] = True
+    return vecs, ok
+
+
+def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
+    """Read every music track (and its analyses), sync the FTS table, embed new texts."""
+    store = catalog.store
+    signature = catalog_signature(store)
+    rows = store.search_fields("music")
+    described: dict[int, tuple[dict[str, Any], str]] = {}
+    for r in store.analysis_rows(SEARCH_TEXT_ANALYSIS):
+        try:
+            feats = json.loads(r["data"] or "{}").get("features") or {}
+            described[int(r["asset_id"])] = (feats, r["created_at"])
+        except ValueError:
+            continue
+
+    n = len(rows)
+    ids = np.zeros(n, dtype=np.int64)
+    durations = np.zeros(n, dtype=np.float64)
+    names: list[str] = []
+    artists: list[str] = []
+    albums: list[str] = []
+    genres: list[str] = []
+    bpms: list[float | None] = []
+    thumbs: list[str] = []
+    texts: list[str] = []
+    fts_rows: dict[int, tuple[str, tuple[str, ...]]] = {}
+    genre_rows: dict[str, list[int]] = {}
+    artist_rows: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        d = dict(r)
+        aid = int(d["asset_id"])
+        ids[i] = aid
+        durations[i] = float(d["duration"] or 0.0)
+        feats, made = described.get(aid, ({}, ""))
+        bpm = d["bpm"] if d["bpm"] else (feats.get("tempo_bpm") or None)
+        words = audio_words(feats, d["bpm"])
+        names.append(d["name"] or "")
+        artists.append(d["artist"] or "")
+        albums.append(d["album"] or "")
+        genres.append(d["genre"] or "")
+        bpms.append(round(float(bpm), 1) if bpm else None)
+        thumbs.append(d["thumbnail_url"] or "")
+        texts.append(track_text(d, words))
+        lexical, lacks = _split_negations(d)
+        fts_rows[aid] = (f"{d['updated_at']}|{made}", fts.fts_row(lexical, words, lacks))
+        for k in genre_keys(d["genre"]):
+            genre_rows.setdefault(k, []).append(i)
+        if d["artist"]:
+            artist_rows.setdefault(d["artist"], []).append(i)
+    fts.sync(store, fts_rows)
+    keywords = KeywordIndex([fts_rows[int(a)][1] for a in ids])
+    row_of = {int(a): i for i, a in enumerate(ids)}
+    audio_vecs, audio_ok = _audio_vectors(store, row_of, n)
+    text_vecs = _text_vectors(catalog, encoder, texts) if encoder is not None and n else None
+    return SearchIndex(
+        signature=signature,
+        model=encoder.name if encoder is not None else None,
+        ids=ids,
+        names=names,
+        artists=artists,
+        albums=albums,
+        genres=genres,
+        bpms=bpms,
+        durations=durations,
+        thumbnails=thumbs,
+        row_of=row_of,
+        genre_rows={k: np.array(v, dtype=np.int64) for k, v in genre_rows.items()},
+        artist_rows={k: np.array(v, dtype=np.int64) for k, v in artist_rows.items()},
+        artist_index=ArtistIndex(list(artist_rows)),
+        text_vecs=text_vecs,
+        audio_vecs=audio_vecs,
+        audio_ok=audio_ok,
+        texts=texts,
+        keywords=keywords,
+    )
+
+
+def _state(catalog: Catalog) -> dict[str, Any]:
+    state: dict[str, Any] = catalog.cache.setdefault(
+        CACHE_KEY, {"lock": threading.Lock(), "index": None, "dirty": False}
+    )
+    return state
+
+
+def invalidate(catalog: Catalog) -> None:
+    """Mark the search index stale (it is rebuilt on the next query)."""
+    _state(catalog)["dirty"] = True
+
+
+def get_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
+    """The current index, rebuilt first if the catalog or the text model changed.
+
+    On SQLite the change check (:func:`catalog_signature`, a few indexed aggregates) only
+    runs when this thread's database connection has seen a write since its last check. On
+    PostgreSQL (no such connection-local marker) it runs on every query, but the row counts
+    in it, which only removals change, are recounted at most every ``COUNT_TTL_S``: added
+    and changed tracks are seen at once, removed ones within a second.
+    """
+    state = _state(catalog)
+    model = encoder.name if encoder is not None else None
+    markers: dict[int, Any] = state.setdefault("markers", {})
+    tid = threading.get_ident()
+    idx: SearchIndex | None = state["index"]
+    marker = catalog.store.change_marker()
+    if (
+        idx is not None
+        and idx.model == model
+        and not state["dirty"]
+        and marker is not None
+        and markers.get(tid) == marker
+    ):
+        return idx
+    if marker is not None:
+        sig = catalog_signature(catalog.store)
+    else:  # PostgreSQL: counting 100k rows per query costs tens of ms; recount each second
+        counted = state.get("counts")
+        now = time.monotonic()
+        if counted is None or now - counted[0] > COUNT_TTL_S:
+            counted = state["counts"] = (now, _row_counts(catalog.store))
+        sig = catalog_signature(catalog.store, counted[1])
+    if idx is None or idx.signature != sig or idx.model != model or state["dirty"]:
+        with state["lock"]:
+            idx = state["index"]
+            counts = _row_counts(catalog.store)
+            state["counts"] = (time.monotonic(), counts)
+            sig = catalog_signature(catalog.store, counts)
+            if idx is None or idx.signature != sig or idx.model != model or state["dirty"]:
+                state["dirty"] = False
+                t0 = time.perf_counter()
+                idx = build_index(catalog, encoder)
+                state["index"] = idx
+                if idx.size >= FREEZE_MIN_TRACKS:
+                    # hundreds of thousands of long-lived objects: a full collection would
+                    # scan them all (about 280 ms at 100k tracks, measured) in the middle
+                    # of some query; frozen, collections only look at newer objects
+                    gc.collect()
+                    gc.freeze()
+                log.info("search index: %d tracks in %.2f s", idx.size, time.perf_counter() - t0)
+    markers[tid] = catalog.store.change_marker()
+    assert idx is not None
+    return idx
