@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tonearm.storage.records_protocol import RecordStore
+
 ASSET_FIELDS = (
     "kind",
     "name",
@@ -112,7 +114,7 @@ class DuplicateAsset(Exception):
         self.asset_id = asset_id
 
 
-class Store(Protocol):
+class Store(RecordStore, Protocol):
     """Metadata, analyses and keys. Implementations must be safe to share across threads."""
 
     # assets

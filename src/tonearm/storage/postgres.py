@@ -39,6 +39,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from tonearm.storage.base import ASSET_FIELDS, Analysis, ApiKey, Asset, DuplicateAsset
+from tonearm.storage.records import Records
 from tonearm.storage.sqlite import _split_sql, utcnow
 
 MIGRATE_LOCK = 0x70_6E_65_61_72_6D  # advisory lock id for migrations ("tonearm"-ish)
@@ -184,7 +185,7 @@ class PgConn:
         return PgCursor(cur)
 
 
-class PostgresStore:
+class PostgresStore(Records):
     """Store on PostgreSQL. ``schema`` (optional) isolates a catalog in its own schema."""
 
     dialect = "postgresql"

@@ -19,6 +19,7 @@ from tonearm.storage.base import (
     Asset,
     DuplicateAsset,
 )
+from tonearm.storage.records import Records
 
 
 def utcnow() -> str:
@@ -35,7 +36,7 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
-class SqliteStore:
+class SqliteStore(Records):
     """Store on one SQLite file. One connection per thread; writes serialized by a lock."""
 
     def __init__(self, path: str | Path) -> None:
