@@ -70,6 +70,7 @@ from tonearm.jobs.results import result_path as _result_path
 from tonearm.jobs.uploads import delete_upload
 from tonearm.jobs.worker import Workers, hourly, make_huey
 from tonearm.storage.blobs import BlobStore, catalog_blobs
+from tonearm.storage.records_protocol import RecordStore
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -110,7 +111,7 @@ class JobQueue:
         self._run_job = run_job
 
     @property
-    def store(self) -> Any:
+    def store(self) -> RecordStore:
         return self.catalog.store
 
     # -- submitting and reading ---------------------------------------------------------
@@ -155,8 +156,7 @@ class JobQueue:
         return [job_from_row(r) for r in rows]
 
     def get_status(self, job_id: str) -> str | None:
-        status: str | None = self.store.job_status(job_id)
-        return status
+        return self.store.job_status(job_id)
 
     def result_dir(self, job_id: str) -> Path:
         return _result_dir(self.catalog, job_id)
@@ -318,7 +318,7 @@ class JobQueue:
 
     def _holds(self, job_id: str, claim: str | None) -> bool:
         """Whether the execution with ``claim`` still holds the running job."""
-        return bool(self.store.job_held(job_id, claim))
+        return self.store.job_held(job_id, claim)
 
     def _requeue_later(self, job_id: str) -> None:
         """Hand a task back to huey after a pause (its job could not be read)."""
