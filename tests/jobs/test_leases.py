@@ -150,15 +150,24 @@ def crashy(catalog, job, progress):
 
 
 def _backend(name: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], Settings]]:
+    """(environment of the worker processes, settings of this process): the same leases,
+    queue name, database and queue in both."""
+    queue_name = f"t{uuid.uuid4().hex[:10]}"
     env = {
         "TONEARM_JOB_LEASE_S": "2",
         "TONEARM_JOB_HEARTBEAT_S": "0.3",
         "TONEARM_JOB_WATCHDOG_S": "0.5",
-        "TONEARM_QUEUE_NAME": f"t{uuid.uuid4().hex[:10]}",
+        "TONEARM_QUEUE_NAME": queue_name,
     }
-    data = tmp_path / "data"
+    base = Settings(
+        data=tmp_path / "data",
+        queue_name=queue_name,
+        job_lease_s=2.0,
+        job_heartbeat_s=0.3,
+        job_watchdog_s=0.5,
+    )
     if name == "sqlite":
-        yield env, Settings(data=data)
+        yield env, base
         return
     if not PG_URL or not REDIS_URL:
         pytest.skip("needs TONEARM_TEST_POSTGRES_URL and TONEARM_TEST_REDIS_URL")
@@ -170,11 +179,16 @@ def _backend(name: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], Settin
     env["TONEARM_DATABASE_URL"] = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
     env["TONEARM_QUEUE_URL"] = REDIS_URL
     try:
-        yield env, Settings(data=data, database_url=env["TONEARM_DATABASE_URL"])
+        yield (
+            env,
+            base.model_copy(
+                update={"database_url": env["TONEARM_DATABASE_URL"], "queue_url": REDIS_URL}
+            ),
+        )
     finally:
         PostgresStore(PG_URL, schema=schema).drop_schema()
         r = redis.Redis.from_url(REDIS_URL)
-        for k in r.scan_iter(f"huey*{env['TONEARM_QUEUE_NAME']}*"):
+        for k in r.scan_iter(f"huey*{queue_name}*"):
             r.delete(k)
 
 
@@ -217,9 +231,7 @@ def test_worker_killed_mid_job(
         "TONEARM_JOB_MODULES": "leasejobs",
         "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
     }
-    for k, v in extra.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("TONEARM_JOB_MAX_ATTEMPTS", str(max_attempts))
+    settings = settings.model_copy(update={"job_max_attempts": max_attempts})
     monkeypatch.syspath_prepend(str(tmp_path))
     import leasejobs  # noqa: F401  (registers test.crashy here too, for the failure payload)
 

@@ -7,6 +7,7 @@ without depending on the recognition/editing/discovery routers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from tonearm.api.deps import AudioScapeKey, AudjustKey, audd_key, audd_params
 from tonearm.api.errors import AuddError, AudjustError
 from tonearm.catalog.context import Catalog
+from tonearm.platform.service import Platform
 
 ADMIN = "admin-secret-token"
 
@@ -69,13 +71,16 @@ def audjust_priced(key: AudjustKey, request: Request) -> dict[str, Any]:
 def audjust_queued(key: AudjustKey, request: Request) -> dict[str, Any]:
     """A queued request: the job record carries its cost (set here as if it had run)."""
     store = request.app.state.catalog.store
-    job_id = "q" + str(len(store.execute("SELECT job_id FROM jobs"))).zfill(31)
-    with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO jobs (job_id, kind, status, key_id, credit_cost, created_at) "
-            "VALUES (?, 'analyze', 'succeeded', ?, 7, ?)",
-            (job_id, key.key_id, "2099-01-01T00:00:00.000Z"),
-        )
+    job_id = "q" + str(len(store.list_jobs(limit=10_000))).zfill(31)
+    store.insert_job(
+        job_id,
+        "analyze",
+        {},
+        status="succeeded",
+        key_id=key.key_id,
+        credit_cost=7,
+        created_at="2099-01-01T00:00:00.000Z",
+    )
     return {"success": True, "requestId": job_id, "creditCost": 7}
 
 
@@ -90,7 +95,13 @@ async def audd_probe(request: Request, params: dict[str, Any] = Depends(audd_par
 
 
 def make_client(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    """The probe app on ``catalog``. Its Platform runs on a stopped wall clock (now, when
+    the client is made): a test's requests all fall in one rate-limit minute, wherever
+    the real minute boundary falls while it runs."""
     import tonearm.api.app as app_mod
+
+    stopped = time.time()
+    catalog.cache.setdefault("platform", Platform(catalog, clock=lambda: stopped))
 
     monkeypatch.setattr(
         app_mod, "ROUTER_MODULES", ("tonearm.api.routers.system", "tonearm.api.routers.platform")

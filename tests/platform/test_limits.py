@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from tonearm.catalog.context import Catalog
 from tonearm.platform.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from tonearm.platform.service import Platform
 from tonearm.platform.tiers import TIERS, limits_for
 
 
@@ -345,6 +346,21 @@ def test_memory_limiter_windows() -> None:
     now[0] += 60
     assert lim.hit("k", 2).allowed and lim.peek("k", 2).remaining == 1
     assert lim.hit("other", 2).remaining == 1
+
+
+def test_rate_limit_windows_follow_the_platform_clock(
+    admin_catalog: Catalog, client_for: Any, admin_headers: dict[str, str]
+) -> None:
+    now = [1_800_000_059.0]  # one second before a window ends
+    admin_catalog.cache["platform"] = Platform(admin_catalog, clock=lambda: now[0])
+    with client_for(admin_catalog) as c:
+        h = {"X-API-Key": new_key(c, admin_headers, requestsPerMinute=1)}
+        assert c.get("/developer/v1/probe/x", headers=h).status_code == 200
+        r = c.get("/developer/v1/probe/x", headers=h)
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+        assert r.headers["X-RateLimit-Reset"] == "1800000060"
+        now[0] += 1  # the next window
+        assert c.get("/developer/v1/probe/x", headers=h).status_code == 200
 
 
 @pytest.mark.redis

@@ -76,12 +76,15 @@ def save_upload(
     key = catalog_blobs(catalog).put(upload_key(token, name), data)  # atomic
     now = datetime.now(UTC)
     expires = now + timedelta(seconds=ttl)
-    with catalog.store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO uploads (token, key_id, filename, path, size, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (token, key_id, name, key, len(data), _iso(now), _iso(expires)),
-        )
+    catalog.store.insert_upload(
+        token,
+        key_id=key_id,
+        filename=name,
+        path=key,
+        size=len(data),
+        created_at=_iso(now),
+        expires_at=_iso(expires),
+    )
     return token, name, expires
 
 
@@ -89,10 +92,10 @@ def resolve_upload(catalog: Catalog, token: str) -> Path | None:
     """The stored file for ``token``, or None if unknown or expired."""
     if not re.fullmatch(r"[a-z0-9]{32}", token or ""):
         return None
-    rows = catalog.store.execute("SELECT path, expires_at FROM uploads WHERE token = ?", (token,))
-    if not rows or rows[0]["expires_at"] < _iso(datetime.now(UTC)):
+    row = catalog.store.get_upload(token)
+    if row is None or row["expires_at"] < _iso(datetime.now(UTC)):
         return None
-    stored = str(rows[0]["path"])
+    stored = str(row["path"])
     if Path(stored).is_absolute():  # written before uploads went through the blob store
         p = Path(stored)
         return p if p.is_file() else None

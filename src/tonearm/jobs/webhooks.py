@@ -49,20 +49,12 @@ def verify(body: bytes, header: str | None, secret: str) -> bool:
 
 def webhook_secret(catalog: Catalog, key_id: int) -> str:
     """The signing secret of API key ``key_id``, created on first use."""
-    rows = catalog.store.execute("SELECT secret FROM webhook_secrets WHERE key_id = ?", (key_id,))
-    if rows:
-        return str(rows[0]["secret"])
+    found = catalog.store.webhook_secret(key_id)
+    if found is not None:
+        return str(found)
     secret = "whsec_" + secrets.token_urlsafe(32)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    with catalog.store.transaction() as conn:
-        conn.execute(
-            "INSERT OR IGNORE INTO webhook_secrets (key_id, secret, created_at) VALUES (?, ?, ?)",
-            (key_id, secret, now),
-        )
-        row = conn.execute(
-            "SELECT secret FROM webhook_secrets WHERE key_id = ?", (key_id,)
-        ).fetchone()
-    return str(row[0])
+    return str(catalog.store.add_webhook_secret(key_id, secret, now))
 
 
 def check_webhook_url(url: str, allow_private: bool) -> None:

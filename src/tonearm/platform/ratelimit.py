@@ -89,19 +89,26 @@ class MemoryRateLimiter:
 class RedisRateLimiter:
     """Counters in Redis shared by every API process (``TONEARM_REDIS_URL``)."""
 
-    def __init__(self, url: str, prefix: str = "tonearm:rl:", client: Any = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "tonearm:rl:",
+        client: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         import redis
 
         self.client = client or redis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=2
         )
         self.prefix = prefix
+        self._clock = clock
 
     def _key(self, key: str, start: float) -> str:
         return f"{self.prefix}{key}:{int(start)}"
 
     def hit(self, key: str, limit: int) -> Decision:
-        now = time.time()
+        now = self._clock()
         start = now - (now % WINDOW_S)
         name = self._key(key, start)
         pipe = self.client.pipeline()
@@ -111,14 +118,15 @@ class RedisRateLimiter:
         return _decision(int(count), limit, start, now)
 
     def peek(self, key: str, limit: int) -> Decision:
-        now = time.time()
+        now = self._clock()
         start = now - (now % WINDOW_S)
         raw = self.client.get(self._key(key, start))
         return _decision(int(raw or 0), limit, start, now)
 
 
-def make_rate_limiter(redis_url: str | None) -> RateLimiter:
-    """Redis when a URL is configured (state shared across processes), else in-process."""
+def make_rate_limiter(redis_url: str | None, clock: Callable[[], float] = time.time) -> RateLimiter:
+    """Redis when a URL is configured (state shared across processes), else in-process.
+    ``clock`` (Unix seconds) places requests in their one-minute windows."""
     if redis_url:
-        return RedisRateLimiter(redis_url)
-    return MemoryRateLimiter()
+        return RedisRateLimiter(redis_url, clock=clock)
+    return MemoryRateLimiter(clock)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,17 +49,25 @@ class Admission:
 
 
 class Platform:
+    """Limits, admission and usage of one process. ``clock`` is the wall clock."""
+
     def __init__(
         self,
         catalog: Catalog,
         limiter: RateLimiter | None = None,
         quota_cache_s: float = 2.0,
         flush_interval_s: float = 0.5,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.catalog = catalog
         settings = catalog.settings
         self.enabled = getattr(settings, "rate_limits", True)
-        self.limiter = limiter or make_rate_limiter(getattr(settings, "redis_url", None))
+        # wall clock (Unix seconds) of the rate-limit windows and the quota window; tests
+        # pass a fixed one so a minute boundary never falls inside a test
+        self.clock = clock
+        self.limiter = limiter or make_rate_limiter(
+            getattr(settings, "redis_url", None), clock=clock
+        )
         self.recorder = UsageRecorder(catalog.store, flush_interval_s=flush_interval_s)
         self.quota_cache_s = quota_cache_s
         self._lock = threading.Lock()
@@ -69,17 +78,16 @@ class Platform:
     def store(self) -> Any:
         return self.catalog.store
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
     # -- keys and their limits -------------------------------------------------------------
     def limits(self, key: ApiKey) -> Limits:
         now = time.monotonic()
         cached = self._limits.get(key.key_id)
         if cached and now - cached[0] < 5.0:
             return cached[1]
-        rows = self.store.execute(
-            "SELECT rate_limit_per_min, monthly_credits FROM api_keys WHERE key_id = ?",
-            (key.key_id,),
-        )
-        rl, mc = (rows[0][0], rows[0][1]) if rows else (None, None)
+        rl, mc = self.store.key_limits(key.key_id)
         lim = limits_for(key.tier, rl, mc)
         self._limits[key.key_id] = (now, lim)
         return lim
@@ -115,11 +123,7 @@ class Platform:
             sets["monthly_credits"] = monthly_credits
         if not sets:
             return
-        with self.store.transaction() as conn:
-            conn.execute(
-                f"UPDATE api_keys SET {', '.join(f'{k} = ?' for k in sets)} WHERE key_id = ?",
-                [*sets.values(), key_id],
-            )
+        self.store.set_key_limits(key_id, sets)
         self._limits.pop(key_id, None)
 
     def find_key(self, ident: str) -> ApiKey | None:
@@ -137,7 +141,7 @@ class Platform:
         if cached and not fresh and now - cached[0] < self.quota_cache_s:
             return cached[1]
         self.recorder.flush()
-        used = self._used(key_id, window_start(QUOTA_WINDOW_DAYS))
+        used = self._used(key_id, window_start(QUOTA_WINDOW_DAYS, self._now()))
         with self._lock:
             self._credits[key_id] = (now, used)
         return used
@@ -172,7 +176,7 @@ class Platform:
                     {
                         "X-RateLimit-Limit": str(lim.monthly_credits),
                         "X-RateLimit-Remaining": "0",
-                        "X-RateLimit-Reset": str(int(time.time()) + retry),
+                        "X-RateLimit-Reset": str(int(self.clock()) + retry),
                         "Retry-After": str(retry),
                     },
                     retry,
@@ -203,11 +207,11 @@ class Platform:
     def _quota_retry_after(self, key_id: int) -> int:
         """Seconds until the oldest credited request leaves the 30-day window."""
         self.recorder.flush()
-        oldest = oldest_credited(self.store, key_id, window_start(QUOTA_WINDOW_DAYS))
+        oldest = oldest_credited(self.store, key_id, window_start(QUOTA_WINDOW_DAYS, self._now()))
         if oldest is None:
             return 3600
         frees_at = parse_iso(oldest) + timedelta(days=QUOTA_WINDOW_DAYS)
-        return max(1, int((frees_at - datetime.now(UTC)).total_seconds()) + 1)
+        return max(1, int((frees_at - self._now()).total_seconds()) + 1)
 
     # -- recording -------------------------------------------------------------------------
     def record(self, rec: UsageRecord) -> None:
@@ -218,8 +222,8 @@ class Platform:
     def report(self, key: ApiKey, days: float = QUOTA_WINDOW_DAYS, recent: int = 50) -> dict:
         self.recorder.flush()
         lim = self.limits(key)
-        since = window_start(days)
-        quota_since = window_start(QUOTA_WINDOW_DAYS)
+        since = window_start(days, self._now())
+        quota_since = window_start(QUOTA_WINDOW_DAYS, self._now())
         used = self._used(key.key_id, quota_since)
         endpoints = by_endpoint(self.store, key.key_id, since)
         rate: dict[str, Any] = {"requestsPerMinute": lim.rate_limit_per_min}

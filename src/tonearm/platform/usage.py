@@ -1,9 +1,9 @@
 """Usage per key and per request: recording (batched off the request path) and reports.
 
-Rows go to ``api_usage`` (migration 0007) through the store's ``transaction()`` /
-``execute()``, so the same code runs on SQLite and PostgreSQL. The recorder buffers rows
-and writes them from one background thread every ``flush_interval_s`` (or at once when
-the buffer is full); every read (reports, quota checks) flushes first, so a process
+Rows go to ``api_usage`` (migration 0007) through the store's usage records
+(``storage/usage.py``), so the same code runs on SQLite and PostgreSQL. The recorder
+buffers rows and writes them from one background thread every ``flush_interval_s`` (or at
+once when the buffer is full); every read (reports, quota checks) flushes first, so a process
 always sees its own requests.
 """
 
@@ -17,23 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tonearm.storage.base import Store
+from tonearm.storage.usage import USAGE_COLUMNS
 
 log = logging.getLogger("tonearm.platform")
 
-COLUMNS = (
-    "key_id",
-    "ts",
-    "request_id",
-    "method",
-    "endpoint",
-    "path",
-    "family",
-    "status",
-    "outcome",
-    "error",
-    "credits",
-    "duration_ms",
-)
+COLUMNS = USAGE_COLUMNS
 
 
 def iso(t: datetime) -> str:
@@ -65,13 +53,7 @@ class UsageRecord:
 
 
 def insert_usage(store: Store, records: Iterable[UsageRecord]) -> int:
-    rows = [r.row() for r in records]
-    if not rows:
-        return 0
-    marks = ", ".join("?" for _ in COLUMNS)
-    with store.transaction() as conn:  # type: ignore[attr-defined]
-        conn.executemany(f"INSERT INTO api_usage ({', '.join(COLUMNS)}) VALUES ({marks})", rows)
-    return len(rows)
+    return int(store.insert_usage(asdict(r) for r in records))
 
 
 class UsageRecorder:
@@ -140,32 +122,16 @@ def window_start(days: float, now: datetime | None = None) -> str:
 
 
 def credits_used(store: Store, key_id: int, since: str) -> int:
-    rows = store.execute(  # type: ignore[attr-defined]
-        "SELECT COALESCE(SUM(credits), 0) FROM api_usage WHERE key_id = ? AND ts >= ?",
-        (key_id, since),
-    )
-    return int(rows[0][0] or 0)
+    return int(store.usage_credits(key_id, since))
 
 
 def oldest_credited(store: Store, key_id: int, since: str) -> str | None:
     """When the oldest request that still counts against the quota was made."""
-    rows = store.execute(  # type: ignore[attr-defined]
-        "SELECT MIN(ts) FROM api_usage WHERE key_id = ? AND ts >= ? AND credits > 0",
-        (key_id, since),
-    )
-    return rows[0][0] if rows and rows[0][0] else None
+    oldest: str | None = store.oldest_credited_usage(key_id, since)
+    return oldest
 
 
 def by_endpoint(store: Store, key_id: int, since: str) -> list[dict[str, Any]]:
-    rows = store.execute(  # type: ignore[attr-defined]
-        "SELECT method, endpoint, family, COUNT(*) AS requests, "
-        "SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END) AS errors, "
-        "COALESCE(SUM(credits), 0) AS credits, AVG(duration_ms) AS avg_ms, "
-        "MAX(duration_ms) AS max_ms "
-        "FROM api_usage WHERE key_id = ? AND ts >= ? "
-        "GROUP BY method, endpoint, family ORDER BY requests DESC, endpoint",
-        (key_id, since),
-    )
     return [
         {
             "method": r["method"],
@@ -177,15 +143,11 @@ def by_endpoint(store: Store, key_id: int, since: str) -> list[dict[str, Any]]:
             "avgDurationMs": round(float(r["avg_ms"] or 0), 1),
             "maxDurationMs": round(float(r["max_ms"] or 0), 1),
         }
-        for r in rows
+        for r in store.usage_by_endpoint(key_id, since)
     ]
 
 
 def recent_requests(store: Store, key_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    rows = store.execute(  # type: ignore[attr-defined]
-        "SELECT * FROM api_usage WHERE key_id = ? ORDER BY ts DESC, usage_id DESC LIMIT ?",
-        (key_id, limit),
-    )
     return [
         {
             "time": r["ts"],
@@ -200,7 +162,7 @@ def recent_requests(store: Store, key_id: int, limit: int = 50) -> list[dict[str
             "credits": int(r["credits"]),
             "durationMs": round(float(r["duration_ms"]), 1),
         }
-        for r in rows
+        for r in store.recent_usage(key_id, limit)
     ]
 
 
@@ -209,25 +171,14 @@ def recent_requests(store: Store, key_id: int, limit: int = 50) -> list[dict[str
 # the job record carries the cost (0 when it failed: "except for failed requests"), and the
 # request's own usage row carries 0 so nothing counts twice.
 def job_credits(store: Store, key_id: int, since: str) -> int:
-    rows = store.execute(  # type: ignore[attr-defined]
-        "SELECT COALESCE(SUM(credit_cost), 0) FROM jobs WHERE key_id = ? AND created_at >= ?",
-        (key_id, since),
-    )
-    return int(rows[0][0] or 0)
+    return int(store.job_credits(key_id, since))
 
 
 def is_job(store: Store, job_id: str) -> bool:
-    rows = store.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,))  # type: ignore[attr-defined]
-    return bool(rows)
+    return bool(store.job_exists(job_id))
 
 
 def recent_jobs(store: Store, key_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    rows = store.execute(  # type: ignore[attr-defined]
-        "SELECT job_id, kind, status, progress, error, credit_cost, created_at, started_at, "
-        "finished_at, webhook_status FROM jobs WHERE key_id = ? "
-        "ORDER BY created_at DESC LIMIT ?",
-        (key_id, limit),
-    )
     return [
         {
             "requestId": r["job_id"],
@@ -241,5 +192,5 @@ def recent_jobs(store: Store, key_id: int, limit: int = 50) -> list[dict[str, An
             "finishedAt": r["finished_at"],
             "webhookStatus": r["webhook_status"],
         }
-        for r in rows
+        for r in store.recent_jobs(key_id, limit)
     ]

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tonearm.storage.records_protocol import RecordStore
+
 ASSET_FIELDS = (
     "kind",
     "name",
@@ -117,7 +119,7 @@ class DuplicateAsset(Exception):
         self.asset_id = asset_id
 
 
-class Store(Protocol):
+class Store(RecordStore, Protocol):
     """Metadata, analyses and keys. Implementations must be safe to share across threads."""
 
     # assets

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from tonearm.storage.base import ASSET_FIELDS, Analysis, ApiKey, Asset, DuplicateAsset
 from tonearm.storage.dialect import Conn, is_row_id, utcnow
 from tonearm.storage.listing import ListingQueries
+from tonearm.storage.records import Records
 from tonearm.storage.search import SearchQueries
 from tonearm.storage.vectors import VectorQueries
 
 PAGE = 1000  # rows per page when iterating, so a large catalog is never held at once
 
 
-class SqlStore(ListingQueries, SearchQueries, VectorQueries):
+class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
     """Store on a SQL database. Safe to share across threads."""
 
     @abstractmethod

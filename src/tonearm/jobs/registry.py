@@ -1,0 +1,114 @@
+"""Job kinds: what runs a job of each kind, and the modules that register them.
+
+Writing a job kind
+------------------
+::
+
+    @register_job("analyze", result_file="analysis.json")
+    def analyze_job(catalog, job, progress):
+        progress(0.5)
+        if bad:
+            raise JobFailed("Could not download the source file")
+        return {"requestId": job.id, "success": True, ...}
+
+The returned dict is the result: stored on the job, written to
+``results_dir/<requestId>/<result_file>`` and POSTed to the job's webhook.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tonearm.catalog.context import Catalog
+    from tonearm.jobs.records import Job
+
+DEFAULT_TIMEOUT_S = 7 * 60.0  # the seed: "Requests will not take longer than 7 minutes"
+
+
+class JobFailed(Exception):
+    """A clean failure: ``reason`` is shown to the user (job error, failure webhook)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+ProgressFn = Callable[[float], None]
+JobFn = Callable[["Catalog", "Job", ProgressFn], dict[str, Any]]
+
+
+@dataclass
+class JobKind:
+    name: str
+    fn: JobFn
+    result_file: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    failure_payload: Callable[[Job, str], dict[str, Any]] | None = None
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def register_job(
+    kind: str,
+    *,
+    result_file: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    failure_payload: Callable[[Job, str], dict[str, Any]] | None = None,
+) -> Callable[[JobFn], JobFn]:
+    """Register ``fn(catalog, job, progress) -> result dict`` as the runner of ``kind``.
+
+    Parameters
+    ----------
+    result_file
+        If set, the result (or the failure payload) is also written to
+        ``results_dir/<requestId>/<result_file>`` so it is served at the resultUrl.
+    timeout_s
+        Wall-clock limit; past it the job fails with a timeout reason.
+    failure_payload
+        ``(job, reason) -> dict`` for the failure webhook; default
+        ``{"requestId", "sourceFileUrl" (if a param), "success": false, "message"}``.
+    """
+
+    def deco(fn: JobFn) -> JobFn:
+        _KINDS[kind] = JobKind(kind, fn, result_file, timeout_s, failure_payload)
+        return fn
+
+    return deco
+
+
+def registered_kinds() -> dict[str, JobKind]:
+    return dict(_KINDS)
+
+
+def job_kind(kind: str) -> JobKind | None:
+    """The runner of ``kind``; loads the job modules once when it is not known yet."""
+    if kind not in _KINDS:
+        load_job_modules()
+    return _KINDS.get(kind)
+
+
+# Modules that register job kinds; a separate worker process imports them all.
+JOB_MODULES = (
+    "tonearm.editing.analyze_job",
+    "tonearm.editing.export",
+    "tonearm.recognition.enterprise",
+)
+
+
+def load_job_modules() -> None:
+    """Import the modules that register job kinds (plus ``TONEARM_JOB_MODULES``, a
+    comma-separated list of extra modules, for plug-ins and tests)."""
+    import importlib
+
+    extra = [m.strip() for m in os.environ.get("TONEARM_JOB_MODULES", "").split(",") if m.strip()]
+    for name in (*JOB_MODULES, *extra):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise

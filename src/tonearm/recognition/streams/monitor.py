@@ -1,0 +1,307 @@
+"""The monitor of one stream (one thread): reconnection with exponential backoff, the
+sliding-window recognition, health notifications (650 can't connect, 651 no music, 0
+healthy again)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tonearm.core.audio.signal import Signal
+from tonearm.recognition import wire
+from tonearm.recognition.streams.plays import Play, PlayEvent, PlayTracker
+from tonearm.recognition.streams.reader import _CTX, _reader_main
+from tonearm.recognition.streams.registry import _now_ms
+from tonearm.storage.streams import StreamRecord
+
+if TYPE_CHECKING:
+    from tonearm.catalog.context import Catalog
+
+log = logging.getLogger("tonearm.streams")
+
+NOTIFY_HEALTHY = 0
+NOTIFY_CANT_CONNECT = 650
+NOTIFY_NO_MUSIC = 651
+NOTIFY_MESSAGES = {
+    NOTIFY_HEALTHY: "Recognition is working: the audiostream is connected and plays audio",
+    NOTIFY_CANT_CONNECT: "Recognition failed: can't connect to the audiostream",
+    NOTIFY_NO_MUSIC: "Recognition failed: there is only silence or white noise in the audiostream",
+}
+
+
+@dataclass
+class MonitorConfig:
+    """How a stream is watched. Defaults suit live radio; tests shorten the waits."""
+
+    window_s: float = 10.0  # audio recognized at a time
+    hop_s: float = 3.0  # stream time between recognitions
+    min_hits: int = 2  # consecutive windows that must agree before a song counts
+    end_gap_s: float = 10.0  # a song ends this long after its last matching window
+    no_music_s: float = 60.0  # silence/noise this long -> notification 651
+    silence_rms: float = 10 ** (-55 / 20)  # below -55 dBFS counts as silence
+    timeout_s: float = 20.0  # connect/read timeout
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+
+
+def _no_music(x: np.ndarray, silence_rms: float) -> bool:
+    """Silence, or noise with a flat spectrum (white-ish)."""
+    if x.size == 0:
+        return True
+    if float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) < silence_rms:
+        return True
+    n = 1024
+    frames = x[: (x.size // n) * n].reshape(-1, n)
+    if frames.shape[0] == 0:
+        return False
+    spec = np.abs(np.fft.rfft(frames * np.hanning(n), axis=1)) ** 2 + 1e-12
+    flatness = np.exp(np.mean(np.log(spec), axis=1)) / np.mean(spec, axis=1)
+    return float(np.median(flatness)) > 0.5
+
+
+Emit = Callable[["StreamRecord", dict[str, Any]], None]
+
+
+class StreamMonitor:
+    """Watches one stream in its own thread until :meth:`stop`."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        record: StreamRecord,
+        emit: Emit,
+        config: MonitorConfig | None = None,
+        *,
+        base_url: str = "http://localhost",
+        returns_for: Callable[[], list[str]] = list,
+        inherited: tuple[str, int] | None = None,
+        inherit_ms: int = 120_000,
+        on_playing: Callable[[], None] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.record = record
+        self.emit = emit
+        self.config = config or MonitorConfig()
+        self.base_url = base_url
+        self.returns_for = returns_for
+        self.running = False  # connected and reading audio
+        self.plays: list[Play] = []  # finished plays (for tests and status)
+        self.playing: str | None = None  # asset of the song playing now
+        self.playing_seen_ms: int | None = None  # wall clock of its latest window
+        # (asset, seen ms) the previous holder of the lease was hearing: a start of that
+        # song soon after the handover was already announced
+        self._inherited = inherited
+        self._inherit_ms = inherit_ms
+        self._on_playing = on_playing  # called when ``playing`` changes, before any event
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"stream-{record.key_id}-{record.radio_id}", daemon=True
+        )
+        self._proc: Any = None
+        self._unhealthy: int | None = None  # code of the last problem notified
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.kill()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- loop
+    def _run(self) -> None:
+        backoff = self.config.backoff_initial_s
+        while not self._stop.is_set():
+            got_audio = False
+            try:
+                got_audio = self._session()
+            except Exception:
+                log.exception("stream %s: monitor error", self.record.radio_id)
+            self.running = False
+            if self._stop.is_set():
+                break
+            if got_audio:
+                backoff = self.config.backoff_initial_s
+            if self._stop.wait(backoff):
+                break
+            backoff = min(backoff * 2, self.config.backoff_max_s)
+
+    def _notify(self, code: int) -> None:
+        if code == NOTIFY_HEALTHY:
+            if self._unhealthy is None:
+                return
+            self._unhealthy = None
+        else:
+            if self._unhealthy == code:
+                return  # once per episode, not once per attempt
+            self._unhealthy = code
+        payload = {
+            "status": "-",
+            "notification": {
+                "radio_id": self.record.radio_id,
+                "stream_running": code != NOTIFY_CANT_CONNECT,
+                "notification_code": code,
+                "notification_message": NOTIFY_MESSAGES[code],
+            },
+            "time": int(time.time()),
+        }
+        self.emit(self.record, payload)
+
+    def _session(self) -> bool:
+        """One connection: returns whether any audio arrived."""
+        from tonearm.recognition import service
+
+        sr = _engine_sr()
+        cfg = self.config
+        parent, child = _CTX.Pipe(duplex=False)
+        proc = _CTX.Process(
+            target=_reader_main,
+            args=(
+                child,
+                self.record.url,
+                self.catalog.settings.allow_private_urls,
+                sr,
+                cfg.timeout_s,
+                min(1.0, cfg.hop_s),
+            ),
+            daemon=True,
+        )
+        proc.start()
+        child.close()
+        self._proc = proc
+        tracker = PlayTracker(min_hits=cfg.min_hits, end_gap_s=cfg.end_gap_s)
+        window = int(cfg.window_s * sr)
+        hop = max(1, int(cfg.hop_s * sr))
+        buf = np.zeros(0, dtype=np.float32)
+        buf_start = 0  # sample index (this session) of buf[0]
+        total = 0  # samples received this session
+        next_at = window  # recognize the window ending at this sample
+        quiet_s = 0.0
+        got_audio = False
+        try:
+            while not self._stop.is_set():
+                if not parent.poll(cfg.timeout_s):
+                    log.info("stream %s: no data for %gs", self.record.radio_id, cfg.timeout_s)
+                    break
+                try:
+                    kind, payload = parent.recv()
+                except (EOFError, OSError):
+                    break
+                if kind == "connected":
+                    continue
+                if kind in ("error", "eof"):
+                    log.info("stream %s: %s", self.record.radio_id, payload)
+                    break
+                x = np.frombuffer(payload, dtype=np.float32)
+                if x.size == 0:
+                    continue
+                if not got_audio:
+                    got_audio = True
+                    self.running = True
+                    if self._unhealthy == NOTIFY_CANT_CONNECT:
+                        self._notify(NOTIFY_HEALTHY)
+                buf = np.concatenate([buf, x])
+                total += x.size
+                while total >= next_at and not self._stop.is_set():
+                    lo = max(0, next_at - window - buf_start)
+                    w = buf[lo : next_at - buf_start]
+                    w1 = next_at / sr
+                    w0 = w1 - w.size / sr
+                    if _no_music(w, cfg.silence_rms):
+                        quiet_s += cfg.hop_s
+                        if quiet_s >= cfg.no_music_s:
+                            self._notify(NOTIFY_NO_MUSIC)
+                        events = tracker.update(w0, w1, None)
+                    else:
+                        if self._unhealthy == NOTIFY_NO_MUSIC:
+                            self._notify(NOTIFY_HEALTHY)
+                        quiet_s = 0.0
+                        matches = service.recognize(self.catalog, Signal(w, sr), top_k=1)
+                        if matches:
+                            m = matches[0]
+                            asset = self.catalog.store.get_asset(m.asset_id)
+                            dur = asset.duration if asset else math.inf
+                            events = tracker.update(w0, w1, m.asset_id, m.offset_s, m.score, dur)
+                        else:
+                            events = tracker.update(w0, w1, None)
+                    cur = tracker.current
+                    playing = cur.asset_id if cur is not None else None
+                    if cur is not None:
+                        self.playing_seen_ms = _now_ms()
+                    if playing != self.playing:
+                        self.playing = playing
+                        if self._on_playing is not None:
+                            self._on_playing()
+                    self._handle(events)
+                    next_at += hop
+                    drop = next_at - window - buf_start
+                    if drop > 0:  # keep only what the next windows need
+                        buf = buf[drop:]
+                        buf_start += drop
+        finally:
+            ended = tracker.flush()
+            if not self._stop.is_set():  # the stream ended or broke: the song ended
+                self._handle(ended)
+            # stopped (deleteStream, shutdown, lease handed over): the song goes on, and
+            # the next holder of the lease reports it
+            parent.close()
+            if proc.is_alive():
+                proc.kill()
+            proc.join(5)
+            self._proc = None
+        if not got_audio and not self._stop.is_set():
+            self._notify(NOTIFY_CANT_CONNECT)
+        return got_audio
+
+    def _handle(self, events: list[PlayEvent]) -> None:
+        before = self.record.callbacks == "before"
+        for ev in events:
+            if ev.kind == "end":
+                self.plays.append(ev.play)
+            if ev.kind == "start" and self._inherited is not None:
+                asset_id, seen_ms = self._inherited
+                self._inherited = None
+                if asset_id == ev.play.asset_id and _now_ms() - seen_ms <= self._inherit_ms:
+                    continue  # announced by the previous holder before the handover
+            if (ev.kind == "start") != before:
+                continue
+            asset = self.catalog.store.get_asset(ev.play.asset_id)
+            if asset is None:
+                continue
+            song = wire.callback_song(
+                asset, score=ev.play.score, returns=self.returns_for(), base_url=self.base_url
+            )
+            result: dict[str, Any] = {
+                "radio_id": self.record.radio_id,
+                "timestamp": datetime.fromtimestamp(ev.play.detected_at, UTC).strftime(
+                    "%Y-%m-%d %H:%M:%S"
+                ),
+            }
+            if not before:
+                result["play_length"] = int(round(ev.play.play_length_s))
+            result["results"] = [song]
+            self.emit(self.record, {"status": "success", "result": result})
+
+
+def _engine_sr() -> int:
+    try:
+        from tonearm.recognition.fingerprint import SR
+
+        return int(SR)
+    except ImportError:  # pragma: no cover
+        return 8000

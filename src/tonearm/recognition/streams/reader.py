@@ -1,0 +1,133 @@
+"""The stream reader: a child process that connects (SSRF-guarded), decodes with PyAV as the
+bytes arrive and sends mono PCM back through a pipe, so a hostile stream can crash or hang
+only that child."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+
+class _ChunkReader(io.RawIOBase):
+    """A non-seekable file over an iterator of byte chunks, for PyAV."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._it = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = next(self._it)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+_FORMATS = {
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/aac": "aac",
+    "audio/aacp": "aac",
+    "audio/x-aac": "aac",
+    "audio/ogg": "ogg",
+    "application/ogg": "ogg",
+    "audio/opus": "ogg",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+}
+
+
+def _format_for(content_type: str | None) -> str | None:
+    ct = (content_type or "").split(";")[0].strip().lower()
+    return _FORMATS.get(ct)
+
+
+def _reader_main(
+    conn: Any, url: str, allow_private: bool, sr: int, timeout_s: float, block_s: float
+) -> None:
+    """Child process: connect, decode as bytes arrive, send ("pcm", float32 mono bytes)."""
+    try:
+        import av
+        import httpx
+
+        from tonearm.core.net import UnsafeURL, check_peer, guard_url
+
+        current = url
+        with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+            for _ in range(6):
+                try:
+                    guard_url(current, allow_private)
+                except UnsafeURL as e:
+                    conn.send(("error", f"refused: {e}"))
+                    return
+                with client.stream(
+                    "GET", current, headers={"User-Agent": "tonearm", "Icy-MetaData": "0"}
+                ) as resp:
+                    if not allow_private:
+                        check_peer(resp)
+                    if resp.is_redirect and resp.headers.get("location"):
+                        current = str(resp.url.join(resp.headers["location"]))
+                        continue
+                    if resp.status_code >= 400:
+                        conn.send(("error", f"the stream answered HTTP {resp.status_code}"))
+                        return
+                    conn.send(("connected", resp.headers.get("content-type", "")))
+                    reader = _ChunkReader(resp.iter_bytes())
+                    container = av.open(
+                        reader, mode="r", format=_format_for(resp.headers.get("content-type"))
+                    )
+                    try:
+                        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+                        parts: list[np.ndarray] = []
+                        n = 0
+                        block = max(1, int(block_s * sr))
+                        try:
+                            for frame in container.decode(audio=0):
+                                for rf in resampler.resample(frame):
+                                    a = rf.to_ndarray().reshape(-1)
+                                    parts.append(a)
+                                    n += a.size
+                                if n >= block:
+                                    conn.send(("pcm", np.concatenate(parts).tobytes()))
+                                    parts, n = [], 0
+                        except av.error.FFmpegError as e:
+                            if parts:
+                                conn.send(("pcm", np.concatenate(parts).tobytes()))
+                            conn.send(("error", f"stream data cannot be decoded: {e}"))
+                            return
+                        for rf in resampler.resample(None):
+                            parts.append(rf.to_ndarray().reshape(-1))
+                        if parts:
+                            conn.send(("pcm", np.concatenate(parts).astype(np.float32).tobytes()))
+                    finally:
+                        container.close()
+                    conn.send(("eof", "the stream ended"))
+                    return
+            conn.send(("error", "too many redirects"))
+    except Exception as e:  # reported to the monitor, which reconnects
+        with contextlib.suppress(Exception):
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+_CTX = mp.get_context("forkserver") if os.name == "posix" else mp.get_context("spawn")

@@ -1,0 +1,153 @@
+"""What the record mixins (jobs, uploads, usage, streams) need and what they offer.
+
+The mixins in ``storage/jobs.py``, ``storage/usage.py`` and ``storage/streams.py`` hold the
+SQL of those tables. They write SQLite's dialect (``?`` placeholders, ``INSERT OR IGNORE``,
+``ON CONFLICT ... DO UPDATE``) through ``execute()`` and ``transaction()``, which both stores
+provide; ``PostgresStore`` rewrites the text for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from tonearm.storage.streams import Lease, StreamRecord
+
+
+class SqlRunner:
+    """Base of the record mixins: the two calls they use (defined by the stores)."""
+
+    if TYPE_CHECKING:
+
+        def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Any]: ...
+
+        def transaction(self) -> AbstractContextManager[Any]: ...
+
+
+class RecordStore(Protocol):
+    """The records of jobs, uploads, webhook secrets, usage, key limits and streams."""
+
+    # jobs (rows are dicts of the ``jobs`` columns, ``params``/``result`` decoded)
+    def insert_job(
+        self,
+        job_id: str,
+        kind: str,
+        params: Mapping[str, Any],
+        *,
+        created_at: str,
+        expires_at: str | None = None,
+        webhook: str | None = None,
+        key_id: int | None = None,
+        status: str = "queued",
+        credit_cost: int = 0,
+    ) -> None: ...
+    def get_job(self, job_id: str) -> dict[str, Any] | None: ...
+    def list_jobs(
+        self, *, key_id: int | None = None, status: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]: ...
+    def job_status(self, job_id: str) -> str | None: ...
+    def job_exists(self, job_id: str) -> bool: ...
+    def claim_job(self, job_id: str, claim: str, now: str) -> bool: ...
+    def job_held(self, job_id: str, claim: str | None) -> bool: ...
+    def renew_job_lease(self, job_id: str, claim: str | None, heartbeat_at: str) -> bool: ...
+    def set_job_progress(self, job_id: str, claim: str | None, progress: float) -> bool: ...
+    def finish_job(
+        self,
+        job_id: str,
+        claim: str | None,
+        *,
+        status: str,
+        result: Mapping[str, Any],
+        finished_at: str,
+        credit_cost: int,
+        error: str | None = None,
+    ) -> bool: ...
+    def set_job_webhook(
+        self, job_id: str, *, attempts: int | None = None, status: str | None = None
+    ) -> None: ...
+    def requeue_job(self, job_id: str, claim: str | None, heartbeat_at: str | None) -> bool: ...
+    def expired_jobs(self, now: str) -> list[str]: ...
+    def delete_job(self, job_id: str) -> None: ...
+    def job_credits(self, key_id: int, since: str) -> int: ...
+    def recent_jobs(self, key_id: int, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    # uploads
+    def insert_upload(
+        self,
+        token: str,
+        *,
+        key_id: int | None,
+        filename: str,
+        path: str,
+        size: int,
+        created_at: str,
+        expires_at: str,
+    ) -> None: ...
+    def get_upload(self, token: str) -> dict[str, Any] | None: ...
+    def expired_uploads(self, now: str) -> list[tuple[str, str]]: ...
+    def delete_upload_record(self, token: str) -> None: ...
+
+    # webhook secrets
+    def webhook_secret(self, key_id: int) -> str | None: ...
+    def add_webhook_secret(self, key_id: int, secret: str, created_at: str) -> str: ...
+
+    # usage and key limits
+    def insert_usage(self, rows: Iterable[Mapping[str, Any]]) -> int: ...
+    def usage_credits(self, key_id: int, since: str) -> int: ...
+    def oldest_credited_usage(self, key_id: int, since: str) -> str | None: ...
+    def usage_by_endpoint(self, key_id: int, since: str) -> list[dict[str, Any]]: ...
+    def recent_usage(self, key_id: int, limit: int = 50) -> list[dict[str, Any]]: ...
+    def key_limits(self, key_id: int) -> tuple[int | None, int | None]: ...
+    def set_key_limits(self, key_id: int, fields: Mapping[str, Any]) -> None: ...
+
+    # streams: registry, callback URLs, longpoll events, leases
+    def set_stream_callback_url(self, key_id: int, url: str, now: str) -> None: ...
+    def stream_callback_url(self, key_id: int) -> str | None: ...
+    def upsert_stream(
+        self,
+        key_id: int,
+        radio_id: int,
+        url: str,
+        callbacks: str | None,
+        category: str,
+        now: str,
+    ) -> StreamRecord: ...
+    def get_stream(self, key_id: int, radio_id: int) -> StreamRecord | None: ...
+    def list_streams(self, key_id: int | None = None) -> list[StreamRecord]: ...
+    def set_stream_url(self, key_id: int, radio_id: int, url: str, now: str) -> bool: ...
+    def delete_stream(self, key_id: int, radio_id: int) -> bool: ...
+    def add_stream_event(
+        self,
+        category: str,
+        payload: Mapping[str, Any],
+        now_ms: int,
+        *,
+        retention_ms: int,
+        keep: int,
+    ) -> int: ...
+    def stream_events_since(
+        self, category: str, since_ms: int, limit: int = 1
+    ) -> list[tuple[int, dict[str, Any]]]: ...
+    def acquire_stream_lease(
+        self, key_id: int, radio_id: int, owner: str, expires_ms: int, now_ms: int
+    ) -> Lease | None: ...
+    def renew_stream_lease(
+        self,
+        lease: Lease,
+        expires_ms: int,
+        *,
+        running: bool,
+        play_asset: str | None,
+        play_seen_ms: int | None,
+    ) -> bool: ...
+    def release_stream_lease(
+        self, lease: Lease, *, play_asset: str | None, play_seen_ms: int | None
+    ) -> None: ...
+    def stream_lease_held(self, lease: Lease) -> bool: ...
+    def stream_lease_holders(self, now_ms: int) -> dict[tuple[int, int], tuple[str, int]]: ...
+    def running_streams(self, key_id: int, now_ms: int) -> set[int]: ...
+
+
+__all__ = ["RecordStore", "SqlRunner"]
