@@ -456,7 +456,7 @@ class JobQueue:
     def run_worker(self, workers: int = 2, watchdog_s: float | None = None) -> None:
         """Blocking consumer for ``tonearm worker`` (own process, signal handling), with the
         watchdog that re-queues the jobs of workers that died."""
-        load_job_modules()
+        load_job_kinds(self.catalog)
         try:
             self.recover_stale()
         except Exception as e:  # the database may be away: the watchdog retries
@@ -512,7 +512,7 @@ class JobQueue:
         if job is None or job.done:
             return
         if job.kind not in _KINDS:
-            load_job_modules()
+            load_job_kinds(self.catalog)
         kind = _KINDS.get(job.kind)
         try:
             claim = self._claim(job_id)
@@ -780,26 +780,12 @@ class JobQueue:
         return n
 
 
-# Modules that register job kinds; a separate worker process imports them all.
-JOB_MODULES = (
-    "tonearm.editing.analyze_job",
-    "tonearm.editing.export",
-    "tonearm.recognition.enterprise",
-)
-
-
-def load_job_modules() -> None:
-    """Import the modules that register job kinds (plus ``TONEARM_JOB_MODULES``, a
-    comma-separated list of extra modules, for plug-ins and tests)."""
-    import importlib
-
-    extra = [m.strip() for m in os.environ.get("TONEARM_JOB_MODULES", "").split(",") if m.strip()]
-    for name in (*JOB_MODULES, *extra):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
+def load_job_kinds(catalog: Catalog) -> None:
+    """Register the job kinds the catalog's plugins declare (hook ``tonearm_job_kinds``), so
+    a worker process can run jobs submitted by another one."""
+    for kinds in catalog.plugins.hook.tonearm_job_kinds():
+        for k in kinds:
+            _KINDS.setdefault(k.name, k)
 
 
 def default_failure_payload(job: Job, reason: str) -> dict[str, Any]:
