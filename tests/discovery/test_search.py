@@ -17,7 +17,7 @@ from tonearm.catalog.context import Catalog
 from tonearm.catalog.ingest import ingest_bytes
 from tonearm.catalog.keys import create_key
 from tonearm.core.audio.encode import encode_wav
-from tonearm.core.synth.song import SongSpec, render_song
+from tonearm.demo.synth.song import SongSpec, render_song
 from tonearm.discovery import text as text_model
 from tonearm.discovery.search import search
 from tonearm.discovery.search_analyzer import SearchTextAnalyzer

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from tonearm.catalog.context import Catalog
 from tonearm.core.audio.encode import encode
-from tonearm.core.synth.basic import click_track
+from tonearm.demo.synth.basic import click_track
 from tonearm.jobs import get_queue
 from tonearm.jobs.webhooks import SIGNATURE_HEADER, verify, webhook_secret
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from tonearm.editing.analyze import analyze_signal
-from tonearm.editing.demo_song import (
+from demo_song import (
     StructuredSong,
     beat_chroma_similarity,
     render_structured_song,
 )
+
+from tonearm.editing.analyze import analyze_signal
 from tonearm.editing.resize import (
     Edit,
     ResizeInputError,

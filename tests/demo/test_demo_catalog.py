@@ -12,15 +12,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tonearm.catalog.context import Catalog
-from tonearm.catalog.demo import (
+from tonearm.catalog.keys import verify_key
+from tonearm.cli.common import app
+from tonearm.core.audio.decode import decode
+from tonearm.demo.catalog import (
     build_demo_catalog,
     music_items,
     sfx_items,
     staging_dir,
 )
-from tonearm.catalog.keys import verify_key
-from tonearm.cli.common import app
-from tonearm.core.audio.decode import decode
 from tonearm.settings import Settings
 
 
