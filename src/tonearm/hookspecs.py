@@ -16,10 +16,8 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from tonearm.catalog.analyzers import Analyzer
-    from tonearm.catalog.context import Catalog
-    from tonearm.jobs.queue import JobKind
-    from tonearm.storage.base import Asset
+# The hooks pass tonearm's own types (Analyzer, JobKind, Catalog, Asset), named in the
+# docstrings: this module stands below the services that define them, so it imports none.
 
 PROJECT = "tonearm"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -34,15 +32,15 @@ class RouterModule(Protocol):
 
 
 @hookspec
-def tonearm_analyzers() -> Iterable[Analyzer]:
-    """The ingest analyzers of this plugin (see ``tonearm.catalog.analyzers.Analyzer``)."""
+def tonearm_analyzers() -> Iterable[Any]:
+    """The ingest analyzers of this plugin (``tonearm.catalog.analyzers.Analyzer``)."""
     raise NotImplementedError
 
 
 @hookspec
-def tonearm_job_kinds() -> Iterable[JobKind]:
-    """The job kinds this plugin runs (declared with ``tonearm.jobs.register_job``); a
-    worker process asks for them before it runs jobs."""
+def tonearm_job_kinds() -> Iterable[Any]:
+    """The job kinds this plugin runs (``tonearm.jobs.queue.JobKind``, declared with
+    ``tonearm.jobs.register_job``); a worker process asks for them before it runs jobs."""
     raise NotImplementedError
 
 
@@ -61,7 +59,8 @@ def tonearm_cli(app: typer.Typer) -> None:
 
 
 @hookspec
-def tonearm_asset_deleted(catalog: Catalog, asset: Asset) -> None:
-    """``asset`` was deleted from the store: drop it from what this plugin derived from it
+def tonearm_asset_deleted(catalog: Any, asset: Any) -> None:
+    """``asset`` (``tonearm.storage.base.Asset``) was deleted from the store of ``catalog``
+    (``tonearm.catalog.context.Catalog``): drop it from what this plugin derived from it
     (an index, a cache). Called by ``tonearm.catalog.assets.delete_asset``; an exception
     is logged, not raised (derived data can be rebuilt from the store)."""
