@@ -112,7 +112,9 @@ def test_twenty_genuinely_different_candidates(song: StructuredSong, sim: np.nda
 
 def test_segments_not_too_short(song: StructuredSong, sim: np.ndarray) -> None:
     for target in (25.0, 105.0):
-        for e in resize(sim, song.boundaries_s, target)[:10]:
+        edits = resize(sim, song.boundaries_s, target)[:10]
+        assert edits, target
+        for e in edits:
             assert min(b - a for a, b in e.segments_beats) >= 4
 
 
