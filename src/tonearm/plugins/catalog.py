@@ -17,7 +17,7 @@ def tonearm_routers() -> list[Any]:
     return [system]
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # serve, ingest and keys head the command list
 def tonearm_cli(app: typer.Typer) -> None:
     from tonearm.cli import core
 
