@@ -25,9 +25,10 @@ test: install
 lint:
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 typecheck:
-	$(BIN)/mypy src/tonearm/core
+	$(BIN)/mypy src/tonearm
 
 fmt:
 	$(BIN)/ruff format src tests bench

@@ -3,7 +3,7 @@
 
 Sets
 ----
-synth     pieces from tonearm.core.synth.song (8 styles, 60-180 BPM, 3/4 jazz, tempo curves,
+synth     pieces from tonearm.demo.synth.song (8 styles, 60-180 BPM, 3/4 jazz, tempo curves,
           humanized timing) with exact beat times.
 midi      MIDI written here (piano, strings, guitar, bass; half without drums; waltzes; a
           tempo ramp; humanized beats) rendered with fluidsynth + FluidR3_GM (Debian
@@ -141,7 +141,7 @@ def tempo_scores(ref_bpm: float, est_bpm: float) -> dict[str, float]:
 
 # ---------------------------------------------------------------- material
 def synth_set(quick: bool) -> list[dict[str, Any]]:
-    from tonearm.core.synth.song import STYLES, SongSpec, render_song
+    from tonearm.demo.synth.song import STYLES, SongSpec, render_song
 
     items = []
     rng = np.random.default_rng(7)

@@ -3,7 +3,7 @@
 disk) against the whole-file path it replaced (``decode_for_scan`` + ``scan_file``: the
 whole file decoded into memory, then scanned). Prints JSON.
 
-The long file is made of synthesized catalog songs (``core.synth``) played back to back in
+The long file is made of synthesized catalog songs (``tonearm.demo.synth``) played back to back in
 a shuffled order, with repeats, encoded as MP3 128 kbps; the catalog holds every song. Each
 path runs in a fresh process; measured there: peak RSS of the scanning process
 (``VmHWM``), peak RSS of its whole process tree (the decoding child included; sampled
@@ -94,7 +94,7 @@ def build(work: Path, minutes: float, n_songs: int) -> dict[str, Any]:
     from tonearm.catalog.ingest import ingest_bytes
     from tonearm.core.audio.encode import encode
     from tonearm.core.audio.signal import Signal
-    from tonearm.core.synth.song import SongSpec, render_song
+    from tonearm.demo.synth.song import SongSpec, render_song
     from tonearm.settings import Settings
 
     settings = Settings(data=work / "data", decode_timeout_s=3600)

@@ -77,7 +77,7 @@ def build_catalog(settings: Any, n: int, work: Path) -> list[tuple[str, bytes]]:
     from tonearm.catalog.ingest import ingest_paths
     from tonearm.core.audio.encode import encode
     from tonearm.core.audio.signal import Signal
-    from tonearm.core.synth.song import SongSpec, render_song
+    from tonearm.demo.synth.song import SongSpec, render_song
 
     catalog = Catalog.open(settings)
     have = catalog.store.count_assets("music")
@@ -142,7 +142,7 @@ TEMPLATE_ANALYSES = ("mir", "embedding", "search_text")
 
 
 def _song_spec(i: int) -> Any:
-    from tonearm.core.synth.song import SongSpec
+    from tonearm.demo.synth.song import SongSpec
 
     style = STYLES[i % len(STYLES)]
     return SongSpec(style=style, bpm=float(70 + (i * 7) % 90), bars=FAST_BARS, seed=1000 + i)
@@ -151,7 +151,7 @@ def _song_spec(i: int) -> Any:
 def _fast_song(job: tuple[int, bool]) -> tuple[int, list[tuple[str, int, dict, bytes | None]]]:
     """(i, analyses) of song i: fingerprint, plus the template analyses if ``full``."""
     from tonearm.catalog.analyzers import select_analyzers
-    from tonearm.core.synth.song import render_song
+    from tonearm.demo.synth.song import render_song
 
     i, full = job
     sig, _, _ = render_song(_song_spec(i), sr=22050)
@@ -233,7 +233,7 @@ def fast_excerpts(k: int = 12) -> list[tuple[str, bytes]]:
     """8 s excerpts (light noise) of the first ``k`` songs of the fast catalog."""
     from tonearm.core.audio.encode import encode
     from tonearm.core.audio.signal import Signal
-    from tonearm.core.synth.song import render_song
+    from tonearm.demo.synth.song import render_song
 
     rng = np.random.default_rng(0)
     out = []
@@ -754,7 +754,7 @@ def main() -> None:
             work.mkdir(parents=True, exist_ok=True)
             srv, files = serve_files(work)
             from tonearm.core.audio.encode import encode
-            from tonearm.core.synth.song import SongSpec, render_song
+            from tonearm.demo.synth.song import SongSpec, render_song
 
             sig, _, _ = render_song(SongSpec(style="rock", bpm=120, bars=24, seed=5))
             (work / "long.wav").write_bytes(encode(sig, "wav"))

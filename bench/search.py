@@ -48,7 +48,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tonearm.catalog.context import Catalog  # noqa: E402
-from tonearm.core.synth import STYLES  # noqa: E402
+from tonearm.demo.synth import STYLES  # noqa: E402
 from tonearm.discovery import text as text_model  # noqa: E402
 from tonearm.discovery.search import search  # noqa: E402
 from tonearm.discovery.search_analyzer import backfill  # noqa: E402
@@ -77,8 +77,8 @@ def open_catalog(path: Path) -> Catalog:
 # -- catalogs --------------------------------------------------------------------------------
 def demo_catalog(work: Path) -> tuple[Catalog, dict[str, dict[str, Any]]]:
     """The demo catalog (embedding + search_text analyses) and truth per asset_id."""
-    from tonearm.catalog.demo import build_demo_catalog, staging_dir
     from tonearm.catalog.ingest import ingest_paths
+    from tonearm.demo.catalog import build_demo_catalog, staging_dir
 
     cat = open_catalog(work / "demo")
     root = staging_dir(cat)

@@ -5,7 +5,7 @@ Parts (``--parts``, default all):
 - ``sfx``: retrieval precision@k of same-label sounds on (a) real sound effects from the
   Debian packages sound-theme-freedesktop, supertux-data and frozen-bubble-data, labelled
   by file name with the rules in ``REAL_LABELS``, and (b) synthesized UCS-style SFX
-  (tonearm.core.synth.sfx, label = category); plus mAP.
+  (tonearm.demo.synth.sfx, label = category); plus mAP.
 - ``dup``: near-duplicate detection. Copies of each clip (MP3 128k re-encode, 6 dB quieter,
   resampled to 22.05 kHz, 30 ms trimmed at both ends) against different clips of the same
   label; ROC AUC, and precision/recall at the ``dedupe`` threshold in use, and the
@@ -133,7 +133,7 @@ def precision_at_k(v: np.ndarray, labels: list[str | None], k: int) -> dict[str,
 
 
 def synth_sfx(per_cat: int) -> tuple[list[Signal], list[str]]:
-    from tonearm.core.synth.sfx import SFX_CATEGORIES, render_sfx
+    from tonearm.demo.synth.sfx import SFX_CATEGORIES, render_sfx
 
     sigs, labs = [], []
     for cat in SFX_CATEGORIES:

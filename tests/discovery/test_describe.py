@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tonearm.core.audio.signal import Signal
-from tonearm.core.synth.song import SongSpec, render_song
+from tonearm.demo.synth.song import SongSpec, render_song
 from tonearm.discovery.describe import (
     _MAJOR,
     _MINOR,

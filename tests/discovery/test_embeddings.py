@@ -20,7 +20,7 @@ from tonearm.core.embeddings import aisfx_model, audio_embedder
 from tonearm.core.embeddings.aisfx_model import WINDOW_FRAMES, AisfxEmbedder, windows
 from tonearm.core.embeddings.base import from_blob, to_blob
 from tonearm.core.embeddings.dsp import DspEmbedder
-from tonearm.core.synth.sfx import render_sfx
+from tonearm.demo.synth.sfx import render_sfx
 
 CLIPS = [("IMPACTS", "METAL"), ("WHOOSHES", "WHOOSH"), ("USER INTERFACE", "BEEP"),
          ("DOORS", "KNOCK"), ("ALARMS", "SIREN"), ("WATER", "SPLASH")]  # fmt: skip
@@ -106,7 +106,7 @@ def test_fallback_to_dsp_when_model_unavailable(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_music_embedding_normalized() -> None:
-    from tonearm.core.synth.song import SongSpec, render_song
+    from tonearm.demo.synth.song import SongSpec, render_song
 
     sig, _, _ = render_song(SongSpec(style="edm", bpm=124, key="A", mode="minor", bars=4, seed=1))
     v = audio_embedder("music", "dsp").embedder.embed(sig)

@@ -21,7 +21,7 @@ from tonearm.catalog.context import Catalog
 from tonearm.catalog.keys import create_key
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
-from tonearm.core.synth.sfx import render_sfx
+from tonearm.demo.synth.sfx import render_sfx
 from tonearm.settings import Settings
 from tonearm.storage.base import Analysis
 
@@ -101,7 +101,7 @@ def world(
     )
     ids["long"] = add_signal(catalog, render_sfx("AMBIENCE", "WIND", seed=3, tail_s=0.0),
                              "sfx", name="wind", category="AMBIENCE")  # fmt: skip
-    from tonearm.core.synth.song import SongSpec, render_song
+    from tonearm.demo.synth.song import SongSpec, render_song
 
     for j, style in enumerate(("edm", "edm", "ambient")):
         sig, _, _ = render_song(SongSpec(style=style, bpm=120 + j, key="C", bars=4, seed=j))

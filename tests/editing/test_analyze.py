@@ -11,8 +11,8 @@ from tonearm.catalog.ingest import ingest_bytes
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
 from tonearm.core.features.beats import track_beats
-from tonearm.core.synth.basic import click_track
-from tonearm.core.synth.song import SongSpec, render_song
+from tonearm.demo.synth.basic import click_track
+from tonearm.demo.synth.song import SongSpec, render_song
 from tonearm.editing.analyze import analyze, analyze_signal
 from tonearm.editing.analyzer import stored_result
 from tonearm.editing.credits import analyze_cost, export_cost, resize_cost

@@ -9,7 +9,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from tonearm.core.audio.encode import encode
-from tonearm.core.synth.basic import click_track
+from tonearm.demo.synth.basic import click_track
 
 
 def test_cli_analyze_json_batch(tmp_path: Path) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from tonearm.editing.demo_song import (
+from demo_song import (
     StructuredSong,
     beat_chroma_similarity,
     render_structured_song,
 )
+
 from tonearm.editing.loop import find_loops
 from tonearm.editing.render import render_loop
 from tonearm.editing.resize import ResizeInputError

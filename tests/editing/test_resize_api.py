@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-
-from tonearm.catalog.context import Catalog
-from tonearm.editing.demo_song import (
+from demo_song import (
     StructuredSong,
     beat_chroma_similarity,
     render_structured_song,
 )
+from fastapi.testclient import TestClient
+
+from tonearm.catalog.context import Catalog
 from tonearm.editing.similarity import encode_similarity
 from tonearm.jobs import get_queue
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from demo_song import render_structured_song
 from typer.testing import CliRunner
 
 from tonearm.cli import _register
 from tonearm.cli.common import app
 from tonearm.core.audio.decode import decode
 from tonearm.core.audio.encode import encode
-from tonearm.editing.demo_song import render_structured_song
 
 
 @pytest.fixture(scope="module")

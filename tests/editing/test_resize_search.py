@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from tonearm.editing.analyze import analyze_signal
-from tonearm.editing.demo_song import (
+from demo_song import (
     StructuredSong,
     beat_chroma_similarity,
     render_structured_song,
 )
+
+from tonearm.editing.analyze import analyze_signal
 from tonearm.editing.resize import (
     Edit,
     ResizeInputError,
@@ -112,7 +112,9 @@ def test_twenty_genuinely_different_candidates(song: StructuredSong, sim: np.nda
 
 def test_segments_not_too_short(song: StructuredSong, sim: np.ndarray) -> None:
     for target in (25.0, 105.0):
-        for e in resize(sim, song.boundaries_s, target)[:10]:
+        edits = resize(sim, song.boundaries_s, target)[:10]
+        assert edits, target
+        for e in edits:
             assert min(b - a for a, b in e.segments_beats) >= 4
 
 

@@ -122,6 +122,8 @@ def test_oversized_body_is_refused_in_each_family_format(catalog: Catalog) -> No
 def test_unknown_tier_is_refused(catalog: Catalog) -> None:
     import pytest
 
+    from tonearm.platform.service import Platform
+
     with pytest.raises(ValueError, match="unknown tier"):
-        create_key(catalog.store, "bob", tier="platinum")
+        Platform(catalog).create_key("bob", tier="platinum")
     assert catalog.store.list_keys() == []

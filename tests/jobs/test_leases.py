@@ -131,10 +131,18 @@ def test_fails_with_the_reason_after_max_attempts(catalog: Catalog) -> None:
 
 
 # -- across processes: kill -9 a worker mid-job -------------------------------------------------
+# a third-party plugin, installed the way one is: its distribution declares a ``tonearm``
+# entry point (here a bare dist-info directory on the workers' PYTHONPATH)
 JOB_MODULE = """
 import os, time
 from pathlib import Path
+from tonearm.hookspecs import hookimpl
 from tonearm.jobs import register_job
+from tonearm.jobs.queue import registered_kinds
+
+@hookimpl
+def tonearm_job_kinds():
+    return [registered_kinds()["test.crashy"]]
 
 @register_job("test.crashy")
 def crashy(catalog, job, progress):
@@ -222,13 +230,16 @@ def test_worker_killed_mid_job(
 ) -> None:
     extra, settings = backend
     (tmp_path / "leasejobs.py").write_text(textwrap.dedent(JOB_MODULE))
+    dist = tmp_path / "leasejobs-0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: leasejobs\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text("[tonearm]\nleasejobs = leasejobs\n")
     marks = tmp_path / "marks"
     marks.mkdir()
     env = {
         **os.environ,
         **extra,
         "TONEARM_JOB_MAX_ATTEMPTS": str(max_attempts),
-        "TONEARM_JOB_MODULES": "leasejobs",
         "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
     }
     settings = settings.model_copy(update={"job_max_attempts": max_attempts})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Iterator
@@ -55,10 +57,13 @@ def test_signed_and_delivered(hook_factory: Any) -> None:
     headers, body = h.got[0]
     assert json.loads(body) == {"requestId": "x" * 32, "a": 1}
     assert headers["content-type"] == "application/json"
-    assert verify(body, headers[SIGNATURE_HEADER.lower()], "s3cret")
-    assert not verify(body, headers[SIGNATURE_HEADER.lower()], "other")
-    assert not verify(body + b" ", headers[SIGNATURE_HEADER.lower()], "s3cret")
-    assert sign(b"", "k").startswith("sha256=")
+    # what a receiver computes, as the module docstring tells it (not our own sign())
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers[SIGNATURE_HEADER.lower()] == expected
+    assert verify(body, expected, "s3cret")
+    assert not verify(body, expected, "other")
+    assert not verify(body + b" ", expected, "s3cret")
+    assert sign(b"", "k") == "sha256=" + hmac.new(b"k", b"", hashlib.sha256).hexdigest()
 
 
 def test_retries_with_backoff_then_succeeds(hook_factory: Any) -> None:

@@ -18,7 +18,9 @@ from fastapi.testclient import TestClient
 from tonearm.api.deps import AudioScapeKey, AudjustKey, audd_key, audd_params
 from tonearm.api.errors import AuddError, AudjustError
 from tonearm.catalog.context import Catalog
+from tonearm.hookspecs import hookimpl
 from tonearm.platform.service import Platform
+from tonearm.registry import plugin_manager
 
 ADMIN = "admin-secret-token"
 
@@ -94,6 +96,16 @@ async def audd_probe(request: Request, params: dict[str, Any] = Depends(audd_par
     return {"status": "success", "result": None}
 
 
+class _PlatformOnly:
+    """A plugin with only the system and platform routers (plus the probe routes above)."""
+
+    @hookimpl
+    def tonearm_routers(self) -> list[Any]:
+        from tonearm.api.routers import platform, system
+
+        return [system, platform]
+
+
 def make_client(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     """The probe app on ``catalog``. Its Platform runs on a stopped wall clock (now, when
     the client is made): a test's requests all fall in one rate-limit minute, wherever
@@ -102,10 +114,7 @@ def make_client(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> TestClient
 
     stopped = time.time()
     catalog.cache.setdefault("platform", Platform(catalog, clock=lambda: stopped))
-
-    monkeypatch.setattr(
-        app_mod, "ROUTER_MODULES", ("tonearm.api.routers.system", "tonearm.api.routers.platform")
-    )
+    monkeypatch.setattr(catalog, "plugins", plugin_manager(_PlatformOnly(), installed=False))
     app = app_mod.create_app(catalog=catalog)
     app.include_router(probe)
     return TestClient(app)

@@ -148,19 +148,17 @@ def test_results_route_serves_another_nodes_files(
     nodes: tuple[Catalog, Catalog, Any],
 ) -> None:
     """GET /results/<requestId>/<file> on a node that did not run the job."""
-    import inspect
-
     from fastapi.testclient import TestClient
 
     from tonearm.api.app import create_app
-    from tonearm.api.routers import audjust
 
-    if "result_path" not in inspect.getsource(audjust.result_file):
-        pytest.skip("the /results route reads results_dir directly (router patch pending)")
-    a, b, _ = nodes
+    a, b, where = nodes
     qb = get_queue(b)
     job = qb.submit("test.blobecho", {})
     assert qb.wait(job.id, 30).status == "succeeded"
+    # node a never ran the job: what it serves comes from the shared blob store
+    assert f"results/{job.id}/blobecho.json" in _stored(where)
+    assert not (a.results_dir / job.id).exists()
     with TestClient(create_app(catalog=a)) as client:
         r = client.get(f"/results/{job.id}/blobecho.json")
         assert r.status_code == 200 and r.json() == {"requestId": job.id, "success": True}

@@ -85,7 +85,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     from tonearm.catalog.context import Catalog
     from tonearm.catalog.ingest import ingest_paths
     from tonearm.core.audio.encode import encode
-    from tonearm.core.synth.song import SongSpec, render_song
+    from tonearm.demo.synth.song import SongSpec, render_song
     from tonearm.platform.service import Platform
     from tonearm.settings import Settings
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tonearm.catalog.context import Catalog
-from tonearm.catalog.demo import build_demo_catalog
+from tonearm.demo.catalog import build_demo_catalog
 
 
 @pytest.fixture

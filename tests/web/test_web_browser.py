@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tonearm.catalog.context import Catalog
-from tonearm.catalog.demo import build_demo_catalog
+from tonearm.demo.catalog import build_demo_catalog
 
 CHROMIUM = "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -2,52 +2,34 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
 from tonearm import __version__
-from tonearm.api.errors import install_error_handlers, too_large_response
+from tonearm.api.errors import error_responses, install_error_handlers, too_large_response
 from tonearm.catalog.context import Catalog
+from tonearm.hookspecs import RouterModule
+from tonearm.platform.middleware import install_platform
 from tonearm.settings import Settings
 
 log = logging.getLogger("tonearm.api")
 
-# Router modules, each exposing ``router`` (and optionally ``startup(app)``/``shutdown(app)``).
-# Order matters where paths overlap: AudD's catch-all ``/`` comes last.
-ROUTER_MODULES = (
-    "tonearm.api.routers.system",
-    "tonearm.api.routers.audioscape",
-    "tonearm.api.routers.audioscape_search",
-    "tonearm.api.routers.audjust",
-    "tonearm.api.routers.audjust_edit",
-    "tonearm.api.routers.platform",
-    "tonearm.api.routers.web",
-    "tonearm.api.routers.audd",
-)
 
-
-def _load_routers() -> list[object]:
-    mods = []
-    for name in ROUTER_MODULES:
-        try:
-            mods.append(importlib.import_module(name))
-        except ModuleNotFoundError as e:
-            if e.name == name:  # capability not built yet
-                continue
-            raise
-    return mods
+def _router_modules(catalog: Catalog) -> list[RouterModule]:
+    """The API modules the plugins declare (hook ``tonearm_routers``). Families do not share
+    paths, except AudD's catch-all ``/``, whose hook is ``trylast`` so it is matched last."""
+    return [m for mods in catalog.plugins.hook.tonearm_routers() for m in mods]
 
 
 def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
     settings = settings or (catalog.settings if catalog else Settings())
     catalog = catalog or Catalog.open(settings)
-    mods = _load_routers()
+    mods = _router_modules(catalog)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,13 +52,14 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.state.catalog = catalog
     install_error_handlers(app)
     # per-key rate limits, credit quotas and usage recording (tonearm.platform); added
-    # before request_id so that one stays outermost and 429 answers carry X-Request-Id too
-    from tonearm.platform.middleware import install_platform
-
-    install_platform(app, catalog)
+    # before request_id so that one stays outermost and 429 answers carry X-Request-Id too;
+    # it answers in each family's error format, which the API hands it
+    install_platform(app, catalog, error_responses())
 
     @app.middleware("http")
-    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = rid
         t0 = time.perf_counter()
@@ -97,5 +80,5 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         return response
 
     for m in mods:
-        app.include_router(m.router)  # type: ignore[attr-defined]
+        app.include_router(m.router)
     return app

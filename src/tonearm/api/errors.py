@@ -18,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tonearm.platform.middleware import ErrorResponses
+
 log = logging.getLogger("tonearm.api")
 
 AUDJUST_PREFIXES = (
@@ -205,3 +207,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unknown(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _generic(request, 500, "Internal Server Error")
+
+
+def error_responses() -> ErrorResponses:
+    """The family formats, for the platform middleware (which stands below the API)."""
+    return ErrorResponses(family_for=family_for, audd_error_body=audd_error_body, generic=_generic)

@@ -1,21 +1,23 @@
 """Ingest analyzers: each receives the one decoded Signal of a file and returns results.
 
-A capability plugs into ingest by registering an :class:`Analyzer` here (see
-``ANALYZER_MODULES``). Analyzers compute (pure, may run before the asset exists); the
-pipeline then writes the asset, its field updates and every analysis in ONE transaction,
-and only after that commit calls ``after_commit`` (e.g. to update a derived index that
-can be rebuilt from the stored analyses).
+A capability plugs into ingest by returning its :class:`Analyzer` objects from the
+``tonearm_analyzers`` hook of its plugin (``tonearm.hookspecs``). Analyzers compute (pure,
+may run before the asset exists); the pipeline then writes the asset, its field updates
+and every analysis in ONE transaction, and only after that commit calls ``after_commit``
+(e.g. to update a derived index that can be rebuilt from the stored analyses).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tonearm.core.audio.signal import Signal
+from tonearm.registry import plugin_manager
 
 if TYPE_CHECKING:
+    from pluggy import PluginManager
+
     from tonearm.catalog.context import Catalog
     from tonearm.storage.base import Asset
 
@@ -50,33 +52,22 @@ class Analyzer(Protocol):
     def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None: ...
 
 
-# Modules that define analyzers; each exposes ``ANALYZERS: list[Analyzer]``. A module that
-# is missing (capability not built yet) or whose optional dependency is absent is skipped.
-ANALYZER_MODULES = (
-    "tonearm.recognition.analyzer",
-    "tonearm.editing.analyzer",
-    "tonearm.discovery.analyzer",
-    "tonearm.discovery.search_analyzer",
-)
-
-
-def available_analyzers() -> dict[str, Analyzer]:
+def available_analyzers(plugins: PluginManager | None = None) -> dict[str, Analyzer]:
+    """Every analyzer the plugins declare, by name (default: the installed plugins)."""
+    pm = plugins or plugin_manager()
     out: dict[str, Analyzer] = {}
-    for mod_name in ANALYZER_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            if e.name and mod_name.startswith(e.name):
-                continue
-            raise
-        for a in getattr(mod, "ANALYZERS", []):
-            out[a.name] = a
+    # pluggy calls the last registered plugin first: reversed, the first declaration wins
+    for declared in reversed(pm.hook.tonearm_analyzers()):
+        for a in declared:
+            out.setdefault(a.name, a)
     return out
 
 
-def select_analyzers(names: list[str] | None) -> list[Analyzer]:
+def select_analyzers(
+    names: list[str] | None, plugins: PluginManager | None = None
+) -> list[Analyzer]:
     """Analyzers by name (``None``: the defaults). Unknown names raise ``ValueError``."""
-    avail = available_analyzers()
+    avail = available_analyzers(plugins)
     if names is None:
         return [a for a in avail.values() if a.default]
     unknown = [n for n in names if n not in avail]

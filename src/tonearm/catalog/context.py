@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pluggy import PluginManager
+
+from tonearm.registry import plugin_manager
 from tonearm.settings import Settings
 from tonearm.storage import SqlStore, open_store
 
@@ -15,16 +18,20 @@ class Catalog:
     """What services need: the settings, the metadata store and the data directory.
 
     ``cache`` holds per-process derived structures (fingerprint index, vector index), keyed
-    by the service that owns them, so they are built once per process.
+    by the service that owns them, so they are built once per process. ``plugins`` are the
+    capabilities (analyzers, job kinds, delete hooks...): every installed plugin by default.
     """
 
     settings: Settings
     store: SqlStore
     cache: dict[str, Any] = field(default_factory=dict)
+    plugins: PluginManager = field(default_factory=plugin_manager)
 
     @classmethod
-    def open(cls, settings: Settings) -> Catalog:
-        return cls(settings=settings, store=open_store(settings))
+    def open(cls, settings: Settings, plugins: PluginManager | None = None) -> Catalog:
+        return cls(
+            settings=settings, store=open_store(settings), plugins=plugins or plugin_manager()
+        )
 
     @property
     def data_dir(self) -> Path:

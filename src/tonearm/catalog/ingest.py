@@ -122,7 +122,7 @@ def ingest_bytes(
     user = coerce(metadata or {})
     fields.update(user)
 
-    chosen = select_analyzers(None) if analyzers is None else analyzers
+    chosen = select_analyzers(None, catalog.plugins) if analyzers is None else analyzers
     results: list[tuple[Analyzer, AnalysisResult]] = []
     for a in chosen:
         if kind not in a.kinds:
@@ -167,7 +167,7 @@ def ingest_paths(
     on_start: Callable[[int], None] | None = None,
 ) -> IngestSummary:
     """Ingest every audio file under ``paths``; bad files are reported and skipped."""
-    analyzers = select_analyzers(analyses)
+    analyzers = select_analyzers(analyses, catalog.plugins)
     sidecar = read_sidecar(metadata_csv) if metadata_csv else {}
     files = list(iter_audio_files(paths))
     if on_start:

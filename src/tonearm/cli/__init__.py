@@ -1,40 +1,21 @@
-"""The ``tonearm`` command. Capability commands live beside this file, one module each,
-registered through ``COMMAND_MODULES`` (each exposes ``register(app)``)."""
+"""The ``tonearm`` command. Each capability adds its commands through its plugin's
+``tonearm_cli`` hook (``tonearm/plugins/``; the modules beside this file hold them)."""
 
 from __future__ import annotations
 
-import importlib
-
 from tonearm.cli.common import app
-
-COMMAND_MODULES = (
-    "tonearm.cli.core",
-    "tonearm.cli.demo",
-    "tonearm.cli.recognition",
-    "tonearm.cli.editing",
-    "tonearm.cli.resize",
-    "tonearm.cli.platform",
-    "tonearm.cli.discovery",
-)
-
+from tonearm.registry import plugin_manager
 
 _registered = False
 
 
 def _register() -> None:
-    """Register every capability's commands once (tests call this repeatedly)."""
+    """Register every plugin's commands once (tests call this repeatedly)."""
     global _registered
     if _registered:
         return
     _registered = True
-    for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue
-            raise
-        mod.register(app)
+    plugin_manager().hook.tonearm_cli(app=app)
 
 
 def main() -> None:

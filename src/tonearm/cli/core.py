@@ -17,12 +17,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tonearm.catalog.ingest import IngestOutcome
 from tonearm.cli.common import DataOpt, console, open_catalog, out, settings_for
+from tonearm.settings import Settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
-def serve_catalog(settings, host: str, port: int, banner: list[str] | None = None) -> None:  # type: ignore[no-untyped-def]
+def serve_catalog(
+    settings: Settings, host: str, port: int, banner: list[str] | None = None
+) -> None:
     import uvicorn
 
     from tonearm.api.app import create_app
@@ -97,7 +101,7 @@ def register(app: typer.Typer) -> None:
         def on_start(n: int) -> None:
             progress.update(task, total=n)
 
-        def on_progress(o) -> None:  # type: ignore[no-untyped-def]
+        def on_progress(o: IngestOutcome) -> None:
             state["done"] += 1
             el = progress.tasks[0].elapsed or 1e-9
             progress.update(task, advance=1, rate=f"{state['done'] / el:.1f} files/s")
@@ -148,9 +152,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a key; the secret is printed once, alone on the last line."""
         from tonearm.catalog.keys import create_key
+        from tonearm.platform.tiers import get_tier
 
         catalog = open_catalog(data)
         try:
+            get_tier(tier)  # ValueError naming the valid tiers
             secret, rec = create_key(catalog.store, name, tier)
         except ValueError as e:
             console.print(f"[red]error:[/] {e}")

@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Build the demo catalog (once; reused when present) and serve it."""
-        from tonearm.catalog.demo import build_demo_catalog
+        from tonearm.demo.catalog import build_demo_catalog
 
         # as for tonearm ingest: --analyses "" (or "none") runs no analyzer
         names = (

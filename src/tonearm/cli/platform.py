@@ -157,11 +157,10 @@ def register(app: typer.Typer) -> None:
         Point it at the same database and queue as the API servers
         (TONEARM_DATABASE_URL, TONEARM_QUEUE_URL) and start those with --workers 0.
         """
-        from tonearm.api.app import _load_routers
-        from tonearm.jobs.queue import get_queue, registered_kinds
+        from tonearm.jobs.queue import get_queue, load_job_kinds, registered_kinds
 
-        _load_routers()  # the services behind the routers register their job kinds
         catalog = open_catalog(data)
+        load_job_kinds(catalog)  # every plugin's job kinds, before the first job arrives
         queue = get_queue(catalog)
         kinds = ", ".join(sorted(registered_kinds())) or "none"
         console.print(f"tonearm worker: {workers} threads, job kinds: {kinds}")

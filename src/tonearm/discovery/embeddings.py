@@ -17,6 +17,7 @@ import numpy as np
 
 from tonearm.core.audio.signal import Signal
 from tonearm.core.embeddings import AudioEmbedder, audio_embedder, from_blob, to_blob
+from tonearm.settings import Settings
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -27,12 +28,10 @@ ANALYSIS_NAME = "embedding"
 KINDS = ("music", "sfx")
 
 
-def embedding_preference(catalog: Catalog | None) -> str | None:
-    """``settings.audio_embedding`` when the settings have it (auto|dsp|model), else the
-    ``TONEARM_AUDIO_EMBEDDING`` environment variable (read by the core)."""
-    if catalog is None:
-        return None
-    return getattr(catalog.settings, "audio_embedding", None)
+def embedding_preference(catalog: Catalog | None) -> str:
+    """``settings.audio_embedding`` (auto|dsp|model): the catalog's, else the environment's
+    (``TONEARM_AUDIO_EMBEDDING``, read by Settings)."""
+    return (catalog.settings if catalog is not None else Settings()).audio_embedding
 
 
 def audio_embedding_model(catalog: Catalog | None, kind: str = "music") -> AudioEmbedder:

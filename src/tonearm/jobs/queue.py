@@ -54,7 +54,7 @@ from tonearm.jobs.registry import (
     JobKind,
     ProgressFn,
     job_kind,
-    load_job_modules,
+    load_job_kinds,
     register_job,
     registered_kinds,
 )
@@ -243,7 +243,7 @@ class JobQueue:
             return
         if job is None or job.done:
             return
-        kind = job_kind(job.kind)
+        kind = job_kind(job.kind, self.catalog)
         try:
             claim = self._claim(job_id)
         except Exception as e:  # database away: try again later rather than lose the task
@@ -451,7 +451,7 @@ __all__ = [
     "default_failure_payload",
     "get_queue",
     "is_job_id",
-    "load_job_modules",
+    "load_job_kinds",
     "new_job_id",
     "register_job",
     "registered_kinds",

@@ -17,7 +17,6 @@ The returned dict is the result: stored on the job, written to
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -85,30 +84,16 @@ def registered_kinds() -> dict[str, JobKind]:
     return dict(_KINDS)
 
 
-def job_kind(kind: str) -> JobKind | None:
-    """The runner of ``kind``; loads the job modules once when it is not known yet."""
-    if kind not in _KINDS:
-        load_job_modules()
+def job_kind(kind: str, catalog: Catalog | None = None) -> JobKind | None:
+    """The runner of ``kind``; asks ``catalog``'s plugins once when it is not known yet."""
+    if kind not in _KINDS and catalog is not None:
+        load_job_kinds(catalog)
     return _KINDS.get(kind)
 
 
-# Modules that register job kinds; a separate worker process imports them all.
-JOB_MODULES = (
-    "tonearm.editing.analyze_job",
-    "tonearm.editing.export",
-    "tonearm.recognition.enterprise",
-)
-
-
-def load_job_modules() -> None:
-    """Import the modules that register job kinds (plus ``TONEARM_JOB_MODULES``, a
-    comma-separated list of extra modules, for plug-ins and tests)."""
-    import importlib
-
-    extra = [m.strip() for m in os.environ.get("TONEARM_JOB_MODULES", "").split(",") if m.strip()]
-    for name in (*JOB_MODULES, *extra):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
+def load_job_kinds(catalog: Catalog) -> None:
+    """Register the job kinds the catalog's plugins declare (hook ``tonearm_job_kinds``), so
+    a worker process can run jobs submitted by another one."""
+    for kinds in catalog.plugins.hook.tonearm_job_kinds():
+        for k in kinds:
+            _KINDS.setdefault(k.name, k)

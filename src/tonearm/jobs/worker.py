@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
-from tonearm.jobs.registry import load_job_modules
+from tonearm.jobs.registry import load_job_kinds
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -121,7 +121,7 @@ class Workers:
     def run(self, workers: int = 2, watchdog_s: float | None = None) -> None:
         """Blocking consumer for ``tonearm worker`` (own process, signal handling), with the
         watchdog that re-queues the jobs of workers that died."""
-        load_job_modules()
+        load_job_kinds(self.queue.catalog)
         try:
             self.queue.recover_stale()
         except Exception as e:  # the database may be away: the watchdog retries

@@ -27,6 +27,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -36,7 +37,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 
-from tonearm.api.errors import audd_error_body, family_for
 from tonearm.catalog.keys import verify_key
 from tonearm.platform.service import Admission, Platform
 from tonearm.platform.usage import UsageRecord, iso
@@ -81,7 +81,21 @@ def audd_limit_message(method: str, reason: str, retry_after_s: int) -> str:
     )
 
 
-def limit_response(request: Request, family: str, adm: Admission) -> JSONResponse:
+@dataclass(frozen=True)
+class ErrorResponses:
+    """How the API answers in each family's format. The platform stands below the API, so
+    the app hands these in when it installs the middleware (``install_platform``)."""
+
+    family_for: Callable[[Request], str]  # "audd", "audjust", "audioscape" or another
+    # (code, message, request params, AudD method, HTTP method) -> AudD's error object
+    audd_error_body: Callable[[int, str, dict[str, Any], str, str], dict[str, Any]]
+    # (request, HTTP status, message) -> the family's error answer
+    generic: Callable[[Request, int, str], JSONResponse]
+
+
+def limit_response(
+    errors: ErrorResponses, request: Request, family: str, adm: Admission
+) -> JSONResponse:
     if family == "audioscape":
         return JSONResponse({"message": "Too Many Requests"}, 429, headers=adm.headers)
     if family == "audjust":
@@ -90,7 +104,7 @@ def limit_response(request: Request, family: str, adm: Admission) -> JSONRespons
     method = audd_method(request.url.path)
     params = dict(request.query_params)
     params.update(getattr(request.state, "form_params", None) or {})
-    body = audd_error_body(
+    body = errors.audd_error_body(
         AUDD_LIMIT_CODE,
         audd_limit_message(method, adm.reason or "rate", adm.retry_after_s),
         params,
@@ -113,11 +127,9 @@ def database_unavailable(e: BaseException) -> bool:
     return isinstance(e, psycopg.OperationalError)
 
 
-def unavailable_response(request: Request) -> JSONResponse:
+def unavailable_response(errors: ErrorResponses, request: Request) -> JSONResponse:
     """503 with Retry-After in the family's error format (AudD: its error object)."""
-    from tonearm.api.errors import _generic
-
-    r = _generic(request, 503, "Service temporarily unavailable, please retry shortly")
+    r = errors.generic(request, 503, "Service temporarily unavailable, please retry shortly")
     r.headers["Retry-After"] = str(RETRY_UNAVAILABLE_S)
     return r
 
@@ -162,16 +174,17 @@ def _match_endpoint(scope: Scope) -> str | None:
 
 
 class PlatformMiddleware:
-    def __init__(self, app: Any, platform: Platform) -> None:
+    def __init__(self, app: Any, platform: Platform, errors: ErrorResponses) -> None:
         self.app = app
         self.platform = platform
+        self.errors = errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        family = family_for(request)
+        family = self.errors.family_for(request)
         if family not in METERED:
             await self.app(scope, receive, send)
             return
@@ -192,7 +205,7 @@ class PlatformMiddleware:
             key, adm = await anyio.to_thread.run_sync(self._admit, token)
 
         if adm is not None and key is not None and not adm.allowed:
-            response = limit_response(request, family, adm)
+            response = limit_response(self.errors, request, family, adm)
             await response(scope, receive, send)
             self._record(
                 scope,
@@ -240,7 +253,7 @@ class PlatformMiddleware:
                 # the database is restarting or unreachable: a clean, retryable answer in
                 # the family's format (not a 500, and the connection stays usable)
                 log.warning("database unavailable on %s: %s", request.url.path, e)
-                await unavailable_response(request)(scope, receive, send_wrapper)
+                await unavailable_response(self.errors, request)(scope, receive, send_wrapper)
         finally:
             try:
                 await self._after(scope, family, key, started, t0, status["code"], captured)
@@ -399,11 +412,12 @@ class PlatformMiddleware:
         )
 
 
-def install_platform(app: Any, catalog: Any) -> Platform:
-    """Attach the process's Platform to ``app.state.platform`` and its middleware."""
+def install_platform(app: Any, catalog: Any, errors: ErrorResponses) -> Platform:
+    """Attach the process's Platform to ``app.state.platform`` and its middleware, which
+    answers refusals with ``errors`` (the API's family formats)."""
     from tonearm.platform.service import get_platform
 
     platform = get_platform(catalog)
     app.state.platform = platform
-    app.add_middleware(PlatformMiddleware, platform=platform)
+    app.add_middleware(PlatformMiddleware, platform=platform, errors=errors)
     return platform

@@ -146,12 +146,13 @@ def rebuild_index(catalog: Catalog) -> FingerprintIndex:
 def refingerprint(catalog: Catalog, *, progress: Callable[[float], None] | None = None) -> int:
     """Re-analyse every asset whose fingerprint is missing or from an older engine version
     (decoding its stored file), then rebuild the index. Returns how many were redone."""
+    from tonearm.catalog.analyzers import select_analyzers
     from tonearm.catalog.ingest import asset_path
     from tonearm.core.audio.decode import decode
-    from tonearm.recognition.analyzer import ANALYZERS
     from tonearm.storage.base import Analysis
 
-    analyzer = ANALYZERS[0]
+    # the analyzer, as the catalog's plugins declare it (the analyzer calls this module)
+    (analyzer,) = select_analyzers([ANALYSIS_NAME], catalog.plugins)
     assets = [a for a in catalog.store.iter_assets() if a.kind in analyzer.kinds]
     redone = 0
     for i, asset in enumerate(assets):

@@ -267,11 +267,11 @@ def ingest_custom(
     AudD's custom catalog is a fingerprint catalog, so only ``fingerprint`` runs unless
     ``analyses`` names more (tonearm extension: ``analyses=fingerprint,beats``)."""
     from tonearm.catalog.analyzers import select_analyzers
+    from tonearm.catalog.assets import delete_asset
     from tonearm.catalog.ingest import ingest_bytes
-    from tonearm.recognition import service
 
     names = list(dict.fromkeys(["fingerprint", *(analyses or [])]))
-    analyzers = select_analyzers(names)
+    analyzers = select_analyzers(names, catalog.plugins)
     previous = catalog.store.find_by_audio_id(str(audio_id))
     outcome = ingest_bytes(
         catalog,
@@ -286,8 +286,7 @@ def ingest_custom(
     if outcome.status == "skipped":  # the same audio is already in the catalog
         catalog.store.update_asset(outcome.asset_id, {"audio_id": str(audio_id)})
     if previous is not None and previous.asset_id != outcome.asset_id:
-        catalog.store.delete_asset(previous.asset_id)
-        service.remove_asset(catalog, previous.asset_id)
+        delete_asset(catalog, previous)
     return None
 
 
@@ -310,7 +309,7 @@ async def upload(request: Request) -> dict[str, Any]:
     try:
         from tonearm.catalog.analyzers import select_analyzers
 
-        select_analyzers(extra)
+        select_analyzers(extra, catalog.plugins)
     except ValueError as e:
         raise audd_error(BAD_PARAM, "upload", f"{e}.") from e
     why = await anyio.to_thread.run_sync(

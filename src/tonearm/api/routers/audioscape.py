@@ -407,7 +407,7 @@ async def update_asset(
 def delete_asset(asset_id: str, catalog: CatalogDep, key: AudioScapeKey) -> dict[str, Any]:
     """Remove the asset, its analyses, its vector and its fingerprints, and its file when no
     other asset shares it."""
-    from tonearm.discovery.catalog import delete_asset as remove
+    from tonearm.catalog.assets import delete_asset as remove
 
     a = _get(catalog, asset_id)
     remove(catalog, a)

@@ -22,6 +22,6 @@ def healthz(request: Request) -> dict[str, Any]:
         "version": __version__,
         "schema_version": store.schema_version(),
         "assets": {"music": store.count_assets("music"), "sfx": store.count_assets("sfx")},
-        "analyzers": sorted(available_analyzers()),
+        "analyzers": sorted(available_analyzers(catalog.plugins)),
         "models": catalog.cache.get("models_status", {}),
     }

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -45,7 +44,9 @@ class ModelChoice:
 
 
 def preference(prefer: str | None = None) -> str:
-    p = (prefer or os.environ.get("TONEARM_AUDIO_EMBEDDING") or "auto").strip().lower()
+    """The model preference, normalised: ``auto`` (also for None), ``dsp`` or ``model``
+    (the caller passes ``settings.audio_embedding``)."""
+    p = (prefer or "auto").strip().lower()
     if p not in ("auto", "dsp", "model"):
         raise ValueError(f"audio embedding preference must be auto, dsp or model, got {p!r}")
     return p

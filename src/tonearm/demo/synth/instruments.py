@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
-from tonearm.core.synth.basic import (
+from tonearm.demo.synth.basic import (
     adsr,
     bandpass,
     exp_decay,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tonearm.core.synth import NOISE_COLORS, click_track, noise, tone
+from tonearm.demo.synth import NOISE_COLORS, click_track, noise, tone
 
 
 def test_click_track_onsets_are_sample_exact() -> None:

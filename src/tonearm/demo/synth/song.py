@@ -19,8 +19,8 @@ import numpy as np
 from scipy import signal as sps
 
 from tonearm.core.audio.signal import Signal
-from tonearm.core.synth import instruments as ins
-from tonearm.core.synth.basic import (
+from tonearm.demo.synth import instruments as ins
+from tonearm.demo.synth.basic import (
     add_at,
     highpass,
     lowpass,
@@ -29,7 +29,7 @@ from tonearm.core.synth.basic import (
     normalize_peak,
     soft_clip,
 )
-from tonearm.core.synth.theory import chord, pick_progressions, pitch_class, scale_note
+from tonearm.demo.synth.theory import chord, pick_progressions, pitch_class, scale_note
 
 PARTS = ("drums", "bass", "chords", "melody", "fx")
 

@@ -12,15 +12,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tonearm.catalog.context import Catalog
-from tonearm.catalog.demo import (
+from tonearm.catalog.keys import verify_key
+from tonearm.cli.common import app
+from tonearm.core.audio.decode import decode
+from tonearm.demo.catalog import (
     build_demo_catalog,
     music_items,
     sfx_items,
     staging_dir,
 )
-from tonearm.catalog.keys import verify_key
-from tonearm.cli.common import app
-from tonearm.core.audio.decode import decode
 from tonearm.settings import Settings
 
 
@@ -62,7 +62,9 @@ def test_demo_plan_is_varied_enough_for_search_and_similarity() -> None:
 
 def test_near_duplicates_stay_near() -> None:
     by_file = {s.file: s for s in sfx_items()}
-    for d in (s for s in by_file.values() if "duplicate_of" in s.truth):
+    dups = [s for s in by_file.values() if "duplicate_of" in s.truth]
+    assert {d.truth["edit"] for d in dups} == {"gain", "trim", "mp3"}  # each edit is checked
+    for d in dups:
         orig = by_file[d.truth["duplicate_of"]].render().mono()
         copy = d.render().mono()
         if d.truth["edit"] == "gain":

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tonearm.core.audio.signal import Signal
-from tonearm.core.synth.basic import (
+from tonearm.demo.synth.basic import (
     add_at,
     bandpass,
     exp_decay,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from tonearm.core.synth import SongSpec, song_beats
-from tonearm.core.synth import midi as m
+from tonearm.demo.synth import SongSpec, song_beats
+
+# the MIDI renderer is a benchmark tool (bench/), not part of the package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import midi_render as m  # noqa: E402
 
 
 def _events(smf: bytes) -> list[tuple[float, int, int, int]]:

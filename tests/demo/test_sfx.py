@@ -6,7 +6,7 @@ import librosa
 import numpy as np
 import pytest
 
-from tonearm.core.synth import SFX_CATEGORIES, render_sfx
+from tonearm.demo.synth import SFX_CATEGORIES, render_sfx
 
 SR = 22050
 

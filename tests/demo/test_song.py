@@ -6,7 +6,7 @@ import librosa
 import numpy as np
 import pytest
 
-from tonearm.core.synth import STYLES, SongSpec, beat_grid_s, render_song
+from tonearm.demo.synth import STYLES, SongSpec, beat_grid_s, render_song
 
 SR = 22050
 

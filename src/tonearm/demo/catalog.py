@@ -30,8 +30,8 @@ from tonearm.catalog.context import Catalog
 from tonearm.catalog.ingest import IngestOutcome, ingest_paths
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
-from tonearm.core.synth import SFX_CATEGORIES, STYLES, SongSpec, render_sfx, render_song
-from tonearm.core.synth.song import song_beats, song_sections
+from tonearm.demo.synth import SFX_CATEGORIES, STYLES, SongSpec, render_sfx, render_song
+from tonearm.demo.synth.song import song_beats, song_sections
 
 DEMO_VERSION = 1
 MUSIC_SR = 22050

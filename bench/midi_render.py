@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from tonearm.core.audio.signal import Signal
-from tonearm.core.synth.song import SongSpec, _Ctx, _melody, _prepare, _section_groups
+from tonearm.demo.synth.song import SongSpec, _Ctx, _melody, _prepare, _section_groups
 
 SOUNDFONT_PATHS = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -178,7 +178,7 @@ def _note(
 
 def song_midi_notes(spec: SongSpec) -> tuple[list[MidiNote], np.ndarray, np.ndarray]:
     """A General MIDI arrangement of ``spec`` on the same grid, sections and harmony as
-    :func:`~tonearm.core.synth.song.render_song`.
+    :func:`~tonearm.demo.synth.song.render_song`.
 
     Returns
     -------

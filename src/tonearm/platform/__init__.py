@@ -1,0 +1,1 @@
+"""The platform: API keys' tiers, per-key rate limits, credit quotas and usage records."""
