@@ -37,7 +37,7 @@ def read_tags(path: str | Path) -> dict[str, Any]:
     for field_name, keys in _TAG_KEYS.items():
         for k in keys:
             try:
-                v = tags.get(k)  # type: ignore[union-attr]
+                v = tags.get(k)
             except (KeyError, ValueError, TypeError):
                 v = None
             if v is None:

@@ -48,7 +48,6 @@ from tonearm.jobs.records import (
 from tonearm.jobs.registry import (
     _KINDS,
     DEFAULT_TIMEOUT_S,
-    JOB_MODULES,
     JobFailed,
     JobFn,
     JobKind,
@@ -438,7 +437,6 @@ def get_queue(catalog: Catalog) -> JobQueue:
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
-    "JOB_MODULES",
     "STATUSES",
     "Job",
     "JobFailed",
