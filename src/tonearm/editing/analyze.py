@@ -133,7 +133,7 @@ def load_source(catalog: Catalog, url: str) -> Signal:
         With a message saying what went wrong (download, size, not audio, too long).
     """
     from tonearm.core.audio.decode import decode
-    from tonearm.core.net import fetch_bytes
+    from tonearm.net.fetch import fetch_bytes
     from tonearm.jobs.queue import JobFailed
 
     s = catalog.settings

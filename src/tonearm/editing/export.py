@@ -123,7 +123,7 @@ def fetch_and_decode(catalog: Any, url: str) -> Signal:
     else:
         return load_source(catalog, url)
     from tonearm.core.audio.decode import decode
-    from tonearm.core.net import fetch_bytes
+    from tonearm.net.fetch import fetch_bytes
 
     s = catalog.settings
     try:
