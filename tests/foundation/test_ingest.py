@@ -14,6 +14,7 @@ from tonearm.catalog.context import Catalog
 from tonearm.catalog.ingest import ingest_bytes, ingest_paths
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
+from tonearm.core.features.analysis_input import AnalysisInput
 
 
 def _clip(freq: float, seconds: float = 1.0, sr: int = 22050) -> Signal:
@@ -82,7 +83,7 @@ def test_failed_analyzer_leaves_nothing_behind(catalog: Catalog) -> None:
     class Exploding:
         name, version, kinds, default = "exploding", 1, frozenset({"music"}), False
 
-        def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+        def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
             raise RuntimeError("model crashed")
 
         def after_commit(self, *a: object) -> None:
@@ -101,10 +102,10 @@ def test_analyzer_results_are_stored_and_user_metadata_wins(catalog: Catalog) ->
     class Measure:
         name, version, kinds, default = "measure", 2, frozenset({"music"}), False
 
-        def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+        def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
             return AnalysisResult(
                 fields={"bpm": 99.0, "genre": "measured"},
-                data={"n": signal.n_samples},
+                data={"n": inp.signal.n_samples},
                 blob=b"abc",
             )
 

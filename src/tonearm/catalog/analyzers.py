@@ -1,4 +1,5 @@
-"""Ingest analyzers: each receives the one decoded Signal of a file and returns results.
+"""Ingest analyzers: each receives the file's one :class:`AnalysisInput` (the decoded Signal
+plus its derived representations, each computed once) and returns results.
 
 A capability plugs into ingest by registering an :class:`Analyzer` here (see
 ``ANALYZER_MODULES``). Analyzers compute (pure, may run before the asset exists); the
@@ -13,7 +14,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tonearm.core.audio.signal import Signal
+from tonearm.core.features.analysis_input import AnalysisInput
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -45,7 +46,7 @@ class Analyzer(Protocol):
     kinds: frozenset[str]  # asset kinds it applies to ("music", "sfx")
     default: bool  # runs when --analyses is not given
 
-    def analyze(self, signal: Signal, kind: str) -> AnalysisResult: ...
+    def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult: ...
 
     def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None: ...
 
