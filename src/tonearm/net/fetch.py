@@ -10,8 +10,12 @@ check and the connect (rebinding) cannot deliver an internal response to the cal
 
 from __future__ import annotations
 
+import contextlib
+import io
 import ipaddress
 import socket
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -139,4 +143,98 @@ def fetch_bytes(
                 raise AudioError("bad_url", f"timed out after {timeout_s:g} s") from e
             except httpx.HTTPError as e:
                 raise AudioError("bad_url", f"cannot download: {e}") from e
+    raise AudioError("bad_url", "too many redirects")
+
+
+class ChunkReader(io.RawIOBase):
+    """A non-seekable binary file over an iterator of byte chunks (what PyAV reads a live
+    HTTP stream through)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._it = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = next(self._it)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+STREAM_FORMATS = {
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/aac": "aac",
+    "audio/aacp": "aac",
+    "audio/x-aac": "aac",
+    "audio/ogg": "ogg",
+    "application/ogg": "ogg",
+    "audio/opus": "ogg",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+}
+
+
+def stream_format(content_type: str | None) -> str | None:
+    """FFmpeg's format name for a stream's Content-Type (None: let FFmpeg probe)."""
+    ct = (content_type or "").split(";")[0].strip().lower()
+    return STREAM_FORMATS.get(ct)
+
+
+@contextlib.contextmanager
+def open_http_stream(
+    url: str, allow_private: bool = False, timeout_s: float = 20.0, max_redirects: int = 5
+) -> Iterator[tuple[ChunkReader, str | None]]:
+    """Connect to a live audio stream (Icecast, Shoutcast, a plain file) with the SSRF
+    guard on every redirect hop; gives a file over its body and FFmpeg's format name.
+
+    Meant as the :data:`tonearm.core.audio.decode.Opener` of a
+    :class:`tonearm.core.audio.stream.StreamingDecoder`, bound with
+    ``functools.partial(open_http_stream, url, allow_private, timeout_s)`` (it then runs in
+    the decoding child, so the connection lives and dies with it).
+
+    Raises
+    ------
+    AudioError
+        reason ``bad_url``: refused, unreachable, HTTP error, too many redirects.
+    """
+    current = url
+    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+        for _ in range(max_redirects + 1):
+            try:
+                guard_url(current, allow_private)
+            except UnsafeURL as e:
+                raise AudioError("bad_url", f"refused: {e}") from e
+            try:
+                with client.stream(
+                    "GET", current, headers={"User-Agent": "tonearm", "Icy-MetaData": "0"}
+                ) as resp:
+                    if not allow_private:
+                        check_peer(resp)
+                    if resp.is_redirect and resp.headers.get("location"):
+                        current = str(resp.url.join(resp.headers["location"]))
+                        continue
+                    if resp.status_code >= 400:
+                        raise AudioError("bad_url", f"the stream answered HTTP {resp.status_code}")
+                    fmt = stream_format(resp.headers.get("content-type"))
+                    yield ChunkReader(resp.iter_bytes()), fmt
+                    return
+            except httpx.TimeoutException as e:
+                raise AudioError("bad_url", f"timed out after {timeout_s:g} s") from e
+            except httpx.HTTPError as e:
+                raise AudioError("bad_url", f"cannot connect: {e}") from e
     raise AudioError("bad_url", "too many redirects")

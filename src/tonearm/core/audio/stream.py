@@ -17,7 +17,7 @@ Usage for a file::
 Usage for a live stream (recognition/streams.py's reader): pass an :data:`Opener`, a
 picklable callable that opens the connection *in the child* and gives a file object and
 FFmpeg's format name, e.g. ``functools.partial(open_http_stream, url, allow_private,
-timeout_s)`` from ``tonearm.platform.fetch``; use ``Purpose.STREAM`` (no length or total
+timeout_s)`` from ``tonearm.net.fetch``; use ``Purpose.STREAM`` (no length or total
 time limit) and ``stall_timeout_s`` for "no data for this long". ``dec.info["format"]``
 says what was opened; the end of the input is the end of iteration (``dec.end_reason``
 says why it ended: ``"eof"`` or ``"truncated: ..."`` for a broken tail), and any failure
