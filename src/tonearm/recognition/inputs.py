@@ -82,4 +82,4 @@ def decode_long_file(catalog: Catalog, path: Path) -> Signal:
     y = dec.read_all()
     if y.size == 0:  # pragma: no cover - the decoder raises "empty" first
         raise AudioError("empty", "the file contains no audio samples")
-    return Signal(np.asarray(y, dtype=np.float32), dec.sr)
+    return Signal(np.asarray(y, dtype=np.float32), fingerprint_sr())

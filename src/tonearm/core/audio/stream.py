@@ -1,11 +1,13 @@
-"""The one streaming decoder: a child process decodes and sends mono float32 blocks.
+"""The one child-process decoder: a child decodes and sends float32 blocks.
 
-Long files (an hours-long mix for an enterprise scan, ``tonearm scan``) and live streams
-are never held whole in memory: a child process decodes with :func:`iter_pcm` (FFmpeg
-decodes at the file's rate, the downmix is the channel mean, soxr resamples: the same
-arithmetic as a catalog reference's fingerprint) and sends blocks through a pipe. ``send``
-blocks while the parent is busy, so neither side holds more than a block or two; a
-hostile file can only crash or hang the child.
+Every isolated decode runs here: a whole file (:func:`tonearm.core.audio.decode.decode`
+collects the blocks) and, block by block, what never fits in memory: long files (an
+hours-long mix for an enterprise scan, ``tonearm scan``) and live streams. The child
+decodes with :func:`tonearm.core.audio.pcm.iter_pcm` (FFmpeg decodes at the file's rate,
+the downmix is the channel mean, soxr resamples: the same arithmetic as a catalog
+reference's fingerprint) and sends blocks through a pipe. ``send`` blocks while the parent
+is busy, so neither side holds more than a block or two; a hostile file can only crash or
+hang the child.
 
 Usage for a file::
 
@@ -34,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from tonearm.core.audio.decode import (
+from tonearm.core.audio.errors import AudioError
+from tonearm.core.audio.limits import AudioLimits, DecodeLimits, Purpose
+from tonearm.core.audio.pcm import (
     Opener,
     Source,
     check_source,
@@ -43,17 +47,20 @@ from tonearm.core.audio.decode import (
     iter_pcm,
     open_container,
 )
-from tonearm.core.audio.errors import AudioError
-from tonearm.core.audio.limits import AudioLimits, DecodeLimits, Purpose
 
 DEFAULT_BLOCK_S = 10.0  # PCM per message from the decoding child
 
 
 def _stream_child(
-    conn: Any, source: Source | Opener, sr: int, max_duration_s: float | None, block_s: float
+    conn: Any,
+    source: Source | Opener,
+    sr: int | None,
+    mono: bool,
+    max_duration_s: float | None,
+    block_s: float,
 ) -> None:
-    """Child process: send ("info", {...}), then ("pcm", float32 mono bytes) blocks, then
-    ("eof", reason) or ("error", (reason, text))."""
+    """Child process: send ("info", {...}), then ("pcm", (float32 bytes, channels, rate))
+    blocks, then ("eof", reason) or ("error", (reason, text))."""
     try:
         with open_container(source) as container:
             conn.send(
@@ -65,25 +72,32 @@ def _stream_child(
                     },
                 )
             )
-            block = max(1, int(block_s * sr))
             parts: list[np.ndarray] = []
             n = sent = 0
+            out_sr = 0
             end = "eof"
+
+            def flush() -> None:
+                nonlocal parts, n, sent
+                y = np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+                conn.send(("pcm", (y.tobytes(), y.shape[0], out_sr)))
+                sent += n
+                parts, n = [], 0
+
             try:
-                for x, _ in iter_pcm(container, mono=True, sr=sr, max_duration_s=max_duration_s):
-                    parts.append(x[0])
+                for x, out_sr in iter_pcm(
+                    container, mono=mono, sr=sr, max_duration_s=max_duration_s
+                ):
+                    parts.append(x)
                     n += x.shape[1]
-                    if n >= block:
-                        conn.send(("pcm", np.concatenate(parts).tobytes()))
-                        sent += n
-                        parts, n = [], 0
+                    if n >= max(1, int(block_s * out_sr)):
+                        flush()
             except AudioError as e:
                 if e.reason != "corrupt" or not (sent or n):
                     raise
                 end = f"truncated: {e.message}"
             if parts:
-                conn.send(("pcm", np.concatenate(parts).tobytes()))
-                sent += n
+                flush()
             if not sent:
                 raise AudioError("empty", "the file contains no audio samples")
             conn.send(("eof", end))
@@ -98,14 +112,14 @@ def _stream_child(
 
 
 class StreamingDecoder:
-    """Iterate over the mono PCM blocks of an input decoded in a child process.
+    """Iterate over the PCM blocks of an input decoded in a child process.
 
     Parameters
     ----------
     source : path, bytes or Opener
         An :data:`Opener` is called in the child (e.g. to connect to a live stream).
-    sr : int
-        Output rate in Hz (soxr).
+    sr : int, optional
+        Output rate in Hz (soxr); None keeps the input's own rate (see :attr:`sr_out`).
     limits : DecodeLimits
         ``max_bytes`` is checked before starting (paths and bytes), ``max_duration_s``
         while decoding, ``timeout_s`` bounds the total time spent waiting for the decoder
@@ -114,24 +128,30 @@ class StreamingDecoder:
         Seconds of audio per block (the last one may be shorter).
     stall_timeout_s : float, optional
         Longest wait for any one message (a live stream that stopped sending).
+    mono : bool
+        Downmix to one channel (the channel mean). Blocks are then shape (n,); without
+        it, shape (n_channels, n).
 
-    Iteration yields np.ndarray of shape (n,), float32 at ``sr``; it raises
+    Iteration yields float32 blocks at ``sr``; it raises
     :class:`AudioError` like :func:`tonearm.core.audio.decode.decode`.
     """
 
     def __init__(
         self,
         source: Source | Opener,
-        sr: int,
+        sr: int | None,
         limits: DecodeLimits | None = None,
         *,
         block_s: float = DEFAULT_BLOCK_S,
         stall_timeout_s: float | None = None,
+        mono: bool = True,
     ) -> None:
         limits = limits or DecodeLimits()
         if not callable(source):
             check_source(source, limits.max_bytes)
-        self.source, self.sr, self.limits = source, int(sr), limits
+        self.source, self.limits, self.mono = source, limits, mono
+        self.sr = None if sr is None else int(sr)
+        self.sr_out: int | None = self.sr  # the rate of the blocks (known by the first one)
         self.block_s, self.stall_timeout_s = block_s, stall_timeout_s
         self.info: dict[str, Any] = {}
         self.end_reason: str | None = None
@@ -154,7 +174,14 @@ class StreamingDecoder:
         parent, child = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(
             target=_stream_child,
-            args=(child, self.source, self.sr, self.limits.max_duration_s, self.block_s),
+            args=(
+                child,
+                self.source,
+                self.sr,
+                self.mono,
+                self.limits.max_duration_s,
+                self.block_s,
+            ),
             daemon=True,
         )
         self._proc.start()
@@ -196,7 +223,9 @@ class StreamingDecoder:
                 else:
                     kind, payload = self._recv()
                 if kind == "pcm":
-                    yield np.frombuffer(payload, dtype=np.float32)
+                    data, channels, self.sr_out = payload
+                    y = np.frombuffer(data, dtype=np.float32)
+                    yield y if self.mono else y.reshape(channels, -1)
                 elif kind == "eof":
                     self.end_reason = str(payload)
                     return
@@ -207,9 +236,12 @@ class StreamingDecoder:
             self.close()
 
     def read_all(self) -> np.ndarray:
-        """Every block concatenated, shape (n,), float32 (for inputs that fit in memory)."""
+        """Every block concatenated, float32, shape (n,) (mono) or (n_channels, n), for
+        inputs that fit in memory."""
         blocks = list(self)
-        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+        if blocks:
+            return np.concatenate(blocks, axis=-1)
+        return np.zeros(0 if self.mono else (1, 0), dtype=np.float32)
 
     def close(self) -> None:
         """Stop the child (safe to call twice)."""
