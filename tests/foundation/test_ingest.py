@@ -14,6 +14,7 @@ from tonearm.catalog.context import Catalog
 from tonearm.catalog.ingest import ingest_bytes, ingest_paths
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
+from tonearm.core.features.analysis_input import AnalysisInput
 
 
 def _clip(freq: float, seconds: float = 1.0, sr: int = 22050) -> Signal:
@@ -82,7 +83,7 @@ def test_failed_analyzer_leaves_nothing_behind(catalog: Catalog) -> None:
     class Exploding:
         name, version, kinds, default = "exploding", 1, frozenset({"music"}), False
 
-        def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+        def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
             raise RuntimeError("model crashed")
 
         def after_commit(self, *a: object) -> None:
@@ -101,10 +102,10 @@ def test_analyzer_results_are_stored_and_user_metadata_wins(catalog: Catalog) ->
     class Measure:
         name, version, kinds, default = "measure", 2, frozenset({"music"}), False
 
-        def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+        def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
             return AnalysisResult(
                 fields={"bpm": 99.0, "genre": "measured"},
-                data={"n": signal.n_samples},
+                data={"n": inp.signal.n_samples},
                 blob=b"abc",
             )
 
@@ -155,3 +156,58 @@ def test_cli_ingest_prints_summary(tmp_path: Path, folder: Path) -> None:
     assert "added 0, skipped 3" in r.stdout
     r = runner.invoke(app, ["ingest", str(folder), "--kind", "video", "--data", str(data)])
     assert r.exit_code != 0
+
+
+def test_music_ingest_resamples_once_and_tracks_beats_once(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every default analyzer reads one AnalysisInput: one 22,050 Hz signal, one beat
+    tracking, whose tempo is the catalog bpm, the analyze result's tempo and the search
+    words' tempo."""
+    import soxr
+
+    import tonearm.core.features.beats as beats_mod
+    from tonearm.catalog.analyzers import select_analyzers
+
+    to_22050: list[int] = []
+    real_resample, real_stream = soxr.resample, soxr.ResampleStream
+
+    def resample(x, in_rate, out_rate, *a, **kw):  # type: ignore[no-untyped-def]
+        if int(out_rate) == 22050:
+            to_22050.append(int(in_rate))
+        return real_resample(x, in_rate, out_rate, *a, **kw)
+
+    def stream(in_rate, out_rate, *a, **kw):  # type: ignore[no-untyped-def]
+        if int(out_rate) == 22050:
+            to_22050.append(int(in_rate))
+        return real_stream(in_rate, out_rate, *a, **kw)
+
+    tracked: list[int] = []
+    real_track = beats_mod.track_beats_spectrogram
+
+    def track(spec, **kw):  # type: ignore[no-untyped-def]
+        tracked.append(1)
+        return real_track(spec, **kw)
+
+    monkeypatch.setattr(soxr, "resample", resample)
+    monkeypatch.setattr(soxr, "ResampleStream", stream)
+    monkeypatch.setattr(beats_mod, "track_beats_spectrogram", track)
+
+    sr = 44100  # not the analysis rate: something must resample
+    t = np.arange(12 * sr) / sr
+    clicks = (np.sin(2 * np.pi * 1000 * t) * (np.mod(t, 0.5) < 0.02)).astype(np.float32)
+    tone = 0.2 * np.sin(2 * np.pi * 220 * t)
+    sig = Signal(np.stack([clicks + tone, clicks - tone]), sr)
+    chosen = [a for a in select_analyzers(None) if "music" in a.kinds]
+    assert {"beats", "search_text"} <= {a.name for a in chosen}
+    o = ingest_bytes(catalog, encode(sig, "wav"), filename="m.wav", kind="music")
+    assert o.status == "added", o.reason
+    assert to_22050 == [sr]
+    assert tracked == [1]
+    a = catalog.store.get_asset(o.asset_id or "")
+    beats = catalog.store.get_analysis(o.asset_id or "", "beats")
+    words = catalog.store.get_analysis(o.asset_id or "", "search_text")
+    assert a is not None and beats is not None and words is not None
+    tempo = words.data["features"]["tempo_bpm"]
+    assert a.bpm == pytest.approx(120.0, abs=1.0)
+    assert a.bpm == round(tempo, 1) and beats.data["tempo"] == int(round(tempo))

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tonearm.core.audio.errors import AudioError
-from tonearm.core.net import UnsafeURL, fetch_bytes, guard_url
+from tonearm.net.fetch import UnsafeURL, fetch_bytes, guard_url
 
 PAYLOAD = b"RIFF" + b"x" * 5000
 
@@ -117,7 +117,7 @@ def test_redirect_to_metadata_service_is_refused_even_when_first_hop_allowed(
     server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # allow loopback (the test server) but make the guard strict for the second hop
-    import tonearm.core.net as net
+    import tonearm.net.fetch as net
 
     calls: list[str] = []
     real = net.guard_url

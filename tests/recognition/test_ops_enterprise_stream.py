@@ -16,11 +16,12 @@ from audd_testkit import SR, build_catalog, validate
 from tonearm.catalog.context import Catalog
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.errors import AudioError
+from tonearm.core.audio.limits import DecodeLimits
 from tonearm.core.audio.signal import Signal
+from tonearm.core.audio.stream import StreamingDecoder
 from tonearm.recognition.enterprise import (
     ChunkMatch,
     ScanOptions,
-    StreamingDecode,
     decode_for_scan,
     merge_chunks,
     scan_file,
@@ -138,15 +139,15 @@ def test_streaming_decode_errors(env: dict[str, Any], tmp_path: Path) -> None:
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"this is not audio" * 100)
     with pytest.raises(AudioError) as e:
-        list(StreamingDecode(junk, 8000))
+        list(StreamingDecoder(junk, 8000))
     assert e.value.reason in ("not_audio", "corrupt")
     with pytest.raises(AudioError) as e:
-        list(StreamingDecode(env["mp3"], 8000, max_duration_s=30.0))
+        list(StreamingDecoder(env["mp3"], 8000, DecodeLimits(max_duration_s=30.0)))
     assert e.value.reason == "too_long"
     with pytest.raises(AudioError) as e:
-        StreamingDecode(env["mp3"], 8000, max_bytes=100)
+        StreamingDecoder(env["mp3"], 8000, DecodeLimits(max_bytes=100))
     assert e.value.reason == "too_large"
-    blocks = list(StreamingDecode(env["mp3"], 8000, block_s=5.0))
+    blocks = list(StreamingDecoder(env["mp3"], 8000, block_s=5.0))
     assert max(b.size for b in blocks) < 8000 * 6  # bounded blocks
     assert abs(sum(b.size for b in blocks) / 8000 - 75.0) < 0.5
 

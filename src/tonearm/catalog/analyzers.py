@@ -1,4 +1,5 @@
-"""Ingest analyzers: each receives the one decoded Signal of a file and returns results.
+"""Ingest analyzers: each receives the file's one :class:`AnalysisInput` (the decoded Signal
+plus its derived representations, each computed once) and returns results.
 
 A capability plugs into ingest by returning its :class:`Analyzer` objects from the
 ``tonearm_analyzers`` hook of its plugin (``tonearm.hookspecs``). Analyzers compute (pure,
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tonearm.core.audio.signal import Signal
+from tonearm.core.features.analysis_input import AnalysisInput
 from tonearm.registry import plugin_manager
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class Analyzer(Protocol):
     kinds: frozenset[str]  # asset kinds it applies to ("music", "sfx")
     default: bool  # runs when --analyses is not given
 
-    def analyze(self, signal: Signal, kind: str) -> AnalysisResult: ...
+    def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult: ...
 
     def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None: ...
 

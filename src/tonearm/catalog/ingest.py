@@ -1,4 +1,5 @@
-"""Ingest: files -> decoded once -> analyzers -> one atomic write per asset."""
+"""Ingest: files -> decoded once -> one AnalysisInput for every analyzer -> one atomic write
+per asset."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from typing import Any
 
 from tonearm.catalog.analyzers import AnalysisResult, Analyzer, select_analyzers
 from tonearm.catalog.context import Catalog
+from tonearm.catalog.decoding import decode_audio
 from tonearm.catalog.metadata import coerce, read_sidecar, read_tags
-from tonearm.core.audio.decode import decode
 from tonearm.core.audio.errors import AudioError
+from tonearm.core.audio.limits import Purpose
+from tonearm.core.features.analysis_input import AnalysisInput
 from tonearm.storage.base import Analysis, Asset, DuplicateAsset
 
 AUDIO_EXTENSIONS = frozenset(
@@ -97,14 +100,8 @@ def ingest_bytes(
     existing = catalog.store.find_by_hash(digest)
     if existing is not None:
         return IngestOutcome(label, "skipped", existing.asset_id, "already in catalog")
-    s = catalog.settings
     try:
-        signal = decode(
-            data,
-            max_bytes=s.max_upload_bytes,
-            max_duration_s=s.max_duration_s,
-            timeout_s=s.decode_timeout_s,
-        )
+        signal = decode_audio(catalog, data, Purpose.CATALOG_FILE)
     except AudioError as e:
         return IngestOutcome(label, "failed", None, str(e))
 
@@ -123,12 +120,14 @@ def ingest_bytes(
     fields.update(user)
 
     chosen = select_analyzers(None, catalog.plugins) if analyzers is None else analyzers
+    # every analyzer reads the same input: 22,050 Hz mono, beats and tempo computed once
+    inp = AnalysisInput(signal)
     results: list[tuple[Analyzer, AnalysisResult]] = []
     for a in chosen:
         if kind not in a.kinds:
             continue
         try:
-            r = a.analyze(signal, kind)
+            r = a.analyze(inp, kind)
         except AudioError as e:
             return IngestOutcome(label, "failed", None, f"{a.name}: {e}")
         except Exception as e:  # an analyzer bug must not take the whole ingest down

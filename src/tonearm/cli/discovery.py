@@ -80,9 +80,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Recompute embeddings made by another model (or missing), then rebuild the vector
         index from the stored analyses and save it."""
+        from tonearm.catalog.decoding import decode_audio
         from tonearm.catalog.ingest import asset_path
-        from tonearm.core.audio.decode import decode
         from tonearm.core.audio.errors import AudioError
+        from tonearm.core.audio.limits import Purpose
         from tonearm.discovery.embeddings import (
             ANALYSIS_NAME,
             audio_embedding_model,
@@ -95,7 +96,6 @@ def register(app: typer.Typer) -> None:
         catalog = open_catalog(data)
         for kind, st in models_status(catalog).items():
             console.print(f"{kind}: {st.get('model')} ({st.get('reason')})")
-        s = catalog.settings
         done = failed = 0
         for asset in catalog.store.iter_assets():
             model = audio_embedding_model(catalog, asset.kind)
@@ -103,11 +103,7 @@ def register(app: typer.Typer) -> None:
             if cur is not None and cur.data.get("model") == model.model_id and not all_assets:
                 continue
             try:
-                sig = decode(
-                    asset_path(catalog, asset),
-                    max_duration_s=s.max_duration_s,
-                    timeout_s=s.decode_timeout_s,
-                )
+                sig = decode_audio(catalog, asset_path(catalog, asset), Purpose.CATALOG_FILE)
             except (AudioError, OSError) as e:
                 console.print(f"[yellow]asset {asset.asset_id}: {e}[/yellow]")
                 failed += 1

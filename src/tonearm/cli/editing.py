@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tonearm.cli.common import console, out
+from tonearm.cli.common import console, out, settings_for
 
 
 def register(app: typer.Typer) -> None:
@@ -28,14 +28,17 @@ def register(app: typer.Typer) -> None:
         With --json, prints Audjust's result object per file, one JSON object per line with
         a "file" field added; otherwise a short summary per file.
         """
-        from tonearm.core.audio.decode import decode
+        from tonearm.catalog.decoding import audio_limits
+        from tonearm.core.audio.decode import decode_for
         from tonearm.core.audio.errors import AudioError
+        from tonearm.core.audio.limits import Purpose
         from tonearm.editing.analyze import analyze
 
+        settings = settings_for(None)
         failed = 0
         for f in files:
             try:
-                signal = decode(f)
+                signal = decode_for(f, Purpose.CATALOG_FILE, audio_limits(settings))
             except (AudioError, OSError) as e:
                 console.print(f"[red]{f}: {e}[/red]")
                 failed += 1

@@ -11,16 +11,10 @@ import typer
 from tonearm.cli.common import DataOpt, console, open_catalog, out
 
 
-def _decode(path: Path, catalog: Any) -> Any:
-    from tonearm.recognition.enterprise import decode_for_scan
-
-    return decode_for_scan(catalog, path)
-
-
 def recognize_file(catalog: Any, path: Path) -> dict[str, Any]:
     """One line of ``tonearm recognize --json``."""
     from tonearm.core.audio.errors import AudioError
-    from tonearm.recognition import service
+    from tonearm.recognition.inputs import decode_local_file, recognize_signal
 
     row: dict[str, Any] = {
         "file": str(path),
@@ -32,11 +26,11 @@ def recognize_file(catalog: Any, path: Path) -> dict[str, Any]:
         "score": None,
     }
     try:
-        signal = _decode(path, catalog)
+        signal = decode_local_file(catalog, path)
     except AudioError as e:
         row["error"] = str(e)
         return row
-    for m in service.recognize(catalog, signal, top_k=1):
+    for m in recognize_signal(catalog, signal, top_k=1):
         asset = catalog.store.get_asset(m.asset_id)
         if asset is None:
             continue
@@ -106,10 +100,11 @@ def register(app: typer.Typer) -> None:
 
         from tonearm.core.audio.errors import AudioError
         from tonearm.recognition import service
+        from tonearm.recognition.inputs import decode_long_file
 
         catalog = open_catalog(data)
         try:
-            signal = _decode(longfile, catalog)
+            signal = decode_long_file(catalog, longfile)
         except AudioError as e:
             console.print(f"error: {longfile}: {e}", markup=False)
             raise typer.Exit(1) from e

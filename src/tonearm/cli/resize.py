@@ -49,9 +49,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Shorten, lengthen or loop a song to a target length, cutting where the music
         continues seamlessly; prints the edit it chose and writes it with -o."""
-        from tonearm.core.audio.decode import decode
+        from tonearm.catalog.decoding import audio_limits
+        from tonearm.core.audio.decode import decode_for
         from tonearm.core.audio.encode import encode
         from tonearm.core.audio.errors import AudioError
+        from tonearm.core.audio.limits import Purpose
         from tonearm.editing.analyze import analyze_signal
         from tonearm.editing.loop import find_loops
         from tonearm.editing.render import (
@@ -72,12 +74,7 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[red]unknown output type {output.suffix!r}; use --format[/red]")
                 raise typer.Exit(2)
         try:
-            signal = decode(
-                file,
-                max_bytes=settings.max_upload_bytes,
-                max_duration_s=settings.max_duration_s,
-                timeout_s=settings.decode_timeout_s,
-            )
+            signal = decode_for(file, Purpose.CATALOG_FILE, audio_limits(settings))
         except AudioError as e:
             console.print(f"[red]{file}: {e.message}[/red]")
             raise typer.Exit(1) from e

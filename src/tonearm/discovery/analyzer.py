@@ -11,6 +11,8 @@ from tonearm.catalog.analyzers import AnalysisResult
 from tonearm.core.audio.bounds import sound_bounds
 from tonearm.core.audio.loudness import integrated_loudness, true_peak_dbtp
 from tonearm.core.audio.signal import Signal
+from tonearm.core.features.analysis_input import AnalysisInput
+from tonearm.core.features.onset import ANALYSIS_SR
 from tonearm.discovery.embeddings import ANALYSIS_NAME, audio_embedding_model, pack
 
 if TYPE_CHECKING:
@@ -45,8 +47,8 @@ class MirAnalyzer:
     kinds = frozenset({"music", "sfx"})
     default = True
 
-    def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
-        return AnalysisResult(data=mir_fields(signal))
+    def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
+        return AnalysisResult(data=mir_fields(AnalysisInput.of(inp).signal))
 
     def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None:
         return None
@@ -60,9 +62,12 @@ class EmbeddingAnalyzer:
     kinds = frozenset({"music", "sfx"})
     default = True
 
-    def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+    def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
+        inp = AnalysisInput.of(inp)
         model = audio_embedding_model(None, kind)
-        v = model.embed(signal)
+        # music: the 22,050 Hz mono signal the beat and search analyzers read (the music
+        # model works at that rate); sfx keeps the file's own rate
+        v = model.embed(inp.at_rate(ANALYSIS_SR) if kind == "music" else inp.signal)
         if not np.all(np.isfinite(v)):
             raise ValueError("embedding is not finite")
         data, blob = pack(v, model.model_id)

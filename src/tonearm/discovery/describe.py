@@ -15,7 +15,9 @@ Measurements (all on a mono excerpt of at most ``max_s`` seconds from the middle
 - ``percussive_ratio``: share of spectral energy in the percussive part of a median-filter
   harmonic/percussive separation (HPSS).
 - ``onset_rate_hz``: detected onsets per second.
-- ``tempo_bpm``: a rough autocorrelation tempo, used only when the catalog has no ``bpm``.
+- ``tempo_bpm``: the whole track's tempo from the beat tracker
+  (:meth:`AnalysisInput.tempo_bpm`, the one estimate the catalog ``bpm`` also comes from),
+  0 for an excerpt without attacks; used only when the catalog has no ``bpm``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from tonearm.core.audio.signal import Signal
+from tonearm.core.features.analysis_input import AnalysisInput
 
 ANALYSIS_SR = 22050
 HOP = 512
@@ -75,23 +78,24 @@ def estimate_key(
     return best
 
 
-def _excerpt(signal: Signal, max_s: float) -> np.ndarray:
-    y = signal.mono()
-    n_max = int(max_s * signal.sr)
+def _excerpt(inp: AnalysisInput, max_s: float) -> np.ndarray:
+    """At most ``max_s`` seconds from the middle of the shared 22,050 Hz mono signal."""
+    y = inp.at_rate(ANALYSIS_SR).samples[0]
+    n_max = int(max_s * ANALYSIS_SR)
     if y.shape[0] > n_max:
         start = (y.shape[0] - n_max) // 2
         y = y[start : start + n_max]
-    sig = Signal(y, signal.sr).resample(ANALYSIS_SR)
-    return np.asarray(sig.samples[0], dtype=np.float32)
+    return np.asarray(y, dtype=np.float32)
 
 
-def audio_features(signal: Signal, *, max_s: float = 30.0) -> dict[str, Any]:
+def audio_features(signal: Signal | AnalysisInput, *, max_s: float = 30.0) -> dict[str, Any]:
     """Interpretable measurements of one track (see the module docstring for each field).
 
     Parameters
     ----------
-    signal : Signal
-        Decoded audio, any rate and channel count.
+    signal : Signal or AnalysisInput
+        Decoded audio, any rate and channel count (an ingest passes its shared input, so
+        the 22,050 Hz signal and the beats are the ones the other analyzers use).
     max_s : float
         Longest excerpt analysed, in seconds (taken from the middle of the track).
 
@@ -103,7 +107,8 @@ def audio_features(signal: Signal, *, max_s: float = 30.0) -> dict[str, Any]:
     """
     import librosa
 
-    y = _excerpt(signal, max_s)
+    inp = AnalysisInput.of(signal)
+    y = _excerpt(inp, max_s)
     sr = ANALYSIS_SR
     out: dict[str, Any] = {
         "rms_dbfs": -120.0,
@@ -161,8 +166,7 @@ def audio_features(signal: Signal, *, max_s: float = 30.0) -> dict[str, Any]:
     )
     out["onset_rate_hz"] = round(len(onsets) / duration_s, 3)
     if duration_s >= 4 and out["onset_rate_hz"] >= 0.3:  # no attacks: no tempo to speak of
-        tempo = librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=HOP)
-        out["tempo_bpm"] = round(float(np.atleast_1d(tempo)[0]), 2)
+        out["tempo_bpm"] = round(inp.tempo_bpm, 2)
     return out
 
 

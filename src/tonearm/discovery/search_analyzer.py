@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tonearm.catalog.analyzers import AnalysisResult
-from tonearm.core.audio.signal import Signal
+from tonearm.core.features.analysis_input import AnalysisInput
 from tonearm.discovery.describe import audio_features
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ class SearchTextAnalyzer:
     kinds = frozenset({"music"})
     default = True
 
-    def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
-        return AnalysisResult(data={"features": audio_features(signal)})
+    def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
+        return AnalysisResult(data={"features": audio_features(inp)})
 
     def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None:
         from tonearm.discovery.search import invalidate
@@ -51,24 +51,19 @@ def backfill(
     Assets whose file cannot be decoded are reported through ``on_progress(asset_id,
     "failed: ...")`` and skipped.
     """
+    from tonearm.catalog.decoding import decode_audio
     from tonearm.catalog.ingest import asset_path
-    from tonearm.core.audio.decode import decode
+    from tonearm.core.audio.limits import Purpose
     from tonearm.storage.base import Analysis
 
     store = catalog.store
     have = store.analysis_asset_ids(ANALYSIS_NAME)
     done = 0
-    s = catalog.settings
     for asset in store.iter_assets("music"):
         if int(asset.asset_id) in have:
             continue
         try:
-            sig = decode(
-                asset_path(catalog, asset),
-                max_bytes=s.max_upload_bytes,
-                max_duration_s=s.max_duration_s,
-                timeout_s=s.decode_timeout_s,
-            )
+            sig = decode_audio(catalog, asset_path(catalog, asset), Purpose.CATALOG_FILE)
             data = {"features": audio_features(sig)}
         except Exception as e:  # one bad file must not stop the rest
             if on_progress:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tonearm.core.audio.decode import decode
+from tonearm.catalog.decoding import decode_audio
+from tonearm.core.audio.limits import Purpose
 from tonearm.discovery.embeddings import (
     ANALYSIS_NAME,
     asset_vector,
@@ -65,8 +66,7 @@ def ensure_embedding(catalog: Catalog, asset: Asset) -> tuple[str, np.ndarray]:
     path = asset_path(catalog, asset)
     if not path.exists():
         raise NotFound(asset.asset_id)
-    s = catalog.settings
-    signal = decode(path, max_duration_s=s.max_duration_s, timeout_s=s.decode_timeout_s)
+    signal = decode_audio(catalog, path, Purpose.CATALOG_FILE)
     model = audio_embedding_model(catalog, asset.kind)
     v = model.embed(signal)
     data, blob = pack(v, model.model_id)

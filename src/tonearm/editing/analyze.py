@@ -25,9 +25,9 @@ import numpy as np
 
 from tonearm.core.audio.errors import AudioError
 from tonearm.core.audio.signal import Signal
-from tonearm.core.features.beats import Beats, track_beats_spectrogram
+from tonearm.core.features.analysis_input import AnalysisInput
+from tonearm.core.features.beats import Beats
 from tonearm.core.features.beatsync import beat_features
-from tonearm.core.features.onset import ANALYSIS_SR, spectrogram
 from tonearm.core.features.ssm import beat_similarity
 from tonearm.editing.similarity import encode_similarity
 
@@ -71,23 +71,21 @@ def boundaries_from_beats(beats_s: np.ndarray, duration_s: float | None = None) 
     return b[keep]
 
 
-def analyze_signal(signal: Signal, *, similarity: bool = True) -> BeatAnalysis:
-    """Track beats and compute the beat-synchronous similarity and features of ``signal``.
+def analyze_signal(source: Signal | AnalysisInput, *, similarity: bool = True) -> BeatAnalysis:
+    """Track beats and compute the beat-synchronous similarity and features of ``source``.
 
-    With ``similarity=False`` the matrix is left empty, shape (0, 0) (for very long files,
-    where N x N would not fit in memory).
+    The spectrogram (mono, 22,050 Hz) and the beats come from the :class:`AnalysisInput`,
+    so at ingest they are the ones every other analyzer reads. With ``similarity=False``
+    the matrix is left empty, shape (0, 0) (for very long files, where N x N would not
+    fit in memory).
     """
-    y = signal.mono()
-    if signal.sr != ANALYSIS_SR:
-        from tonearm.core.audio.resample import resample
-
-        y = resample(y, signal.sr, ANALYSIS_SR, quality="MQ")
-    spec = spectrogram(y, ANALYSIS_SR)
-    beats = track_beats_spectrogram(spec)
-    bounds = boundaries_from_beats(beats.times_s, signal.duration_s)
+    inp = AnalysisInput.of(source)
+    spec = inp.spectrogram()
+    beats = inp.beats()
+    bounds = boundaries_from_beats(beats.times_s, inp.duration_s)
     feats = beat_features(spec, bounds)
     sim = beat_similarity(feats) if similarity else np.zeros((0, 0))
-    return BeatAnalysis(signal.duration_s, beats, bounds, sim, feats.raw_vectors())
+    return BeatAnalysis(inp.duration_s, beats, bounds, sim, feats.raw_vectors())
 
 
 def result_object(analysis: BeatAnalysis, *, raw_features: bool = False) -> dict[str, Any]:
@@ -132,9 +130,10 @@ def load_source(catalog: Catalog, url: str) -> Signal:
     JobFailed
         With a message saying what went wrong (download, size, not audio, too long).
     """
-    from tonearm.core.audio.decode import decode
-    from tonearm.core.net import fetch_bytes
+    from tonearm.catalog.decoding import decode_audio
+    from tonearm.core.audio.limits import Purpose
     from tonearm.jobs.queue import JobFailed
+    from tonearm.net.fetch import fetch_bytes
 
     s = catalog.settings
     local = local_upload_path(catalog, url)
@@ -149,12 +148,7 @@ def load_source(catalog: Catalog, url: str) -> Signal:
                 timeout_s=s.fetch_timeout_s,
                 allow_private=s.allow_private_urls,
             )
-        return decode(
-            data,
-            max_bytes=s.max_upload_bytes,
-            max_duration_s=s.max_duration_s,
-            timeout_s=s.decode_timeout_s,
-        )
+        return decode_audio(catalog, data, Purpose.CATALOG_FILE)
     except AudioError as e:
         raise JobFailed(source_failure_message(e)) from e
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tonearm.catalog.analyzers import AnalysisResult
-from tonearm.core.audio.signal import Signal
+from tonearm.core.features.analysis_input import AnalysisInput
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -31,7 +31,7 @@ class BeatsAnalyzer:
     kinds = frozenset({"music"})
     default = True
 
-    def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+    def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
         from tonearm.editing.analyze import (
             MAX_SIMILARITY_DURATION_S,
             analyze_signal,
@@ -39,7 +39,8 @@ class BeatsAnalyzer:
         )
 
         # very long files (DJ mixes, recordings of a whole show) keep beats and tempo only
-        a = analyze_signal(signal, similarity=signal.duration_s <= MAX_SIMILARITY_DURATION_S)
+        inp = AnalysisInput.of(inp)
+        a = analyze_signal(inp, similarity=inp.duration_s <= MAX_SIMILARITY_DURATION_S)
         data = result_object(a, raw_features=False)
         blob = np.ascontiguousarray(a.raw_features, dtype="<f2").tobytes()
         fields: dict[str, Any] = {"bpm": round(a.bpm, 1)} if a.bpm > 0 else {}

@@ -122,8 +122,9 @@ def fetch_and_decode(catalog: Any, url: str) -> Signal:
         pass
     else:
         return load_source(catalog, url)
-    from tonearm.core.audio.decode import decode
-    from tonearm.core.net import fetch_bytes
+    from tonearm.catalog.decoding import decode_audio
+    from tonearm.core.audio.limits import Purpose
+    from tonearm.net.fetch import fetch_bytes
 
     s = catalog.settings
     try:
@@ -136,12 +137,7 @@ def fetch_and_decode(catalog: Any, url: str) -> Signal:
     except AudioError as e:
         raise JobFailed(f"Could not retrieve the source file: {e.message}") from e
     try:
-        return decode(
-            data,
-            max_bytes=s.max_upload_bytes,
-            max_duration_s=s.max_duration_s,
-            timeout_s=s.decode_timeout_s,
-        )
+        return decode_audio(catalog, data, Purpose.CATALOG_FILE)
     except AudioError as e:
         raise JobFailed(f"Could not decode the source file: {e.message}") from e
 

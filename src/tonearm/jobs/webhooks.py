@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tonearm.core.net import UnsafeURL, guard_url
+from tonearm.net.fetch import UnsafeURL, guard_url
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tonearm.catalog.analyzers import AnalysisResult
-from tonearm.core.audio.signal import Signal
+from tonearm.core.features.analysis_input import AnalysisInput
 from tonearm.recognition import fingerprint as fp
 
 if TYPE_CHECKING:
@@ -19,7 +19,8 @@ class FingerprintAnalyzer:
     kinds = frozenset({"music", "sfx"})
     default = True
 
-    def analyze(self, signal: Signal, kind: str) -> AnalysisResult:
+    def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
+        signal = AnalysisInput.of(inp).signal
         hashes, times = fp.fingerprint(signal)
         return AnalysisResult(
             data={

@@ -6,14 +6,10 @@ The work runs on the job system (job kind ``audd_enterprise``): the API writes t
 to the data directory, submits the job and waits for it (AudD's enterprise endpoint is
 synchronous; clients wait up to an hour). Progress is the job's progress.
 
-Parameters, as AudD defines them (all optional):
-
-- ``skip_first_seconds``: start scanning this far into the file;
-- ``every``/``skip``: scan ``every`` consecutive 12 s chunks, then skip ``skip`` chunks,
-  and repeat (defaults 1 and 0: every chunk);
-- ``limit``: recognize at most this many chunks;
-- ``accurate_offsets``: add ``start_offset``/``end_offset`` (ms within the chunk) and
-  ``start_seconds``/``end_seconds`` (in the file) to each song.
+This module is the job: decoding (the one streaming decoder of ``core.audio.stream``),
+asking the catalog, the PCM spool and the job registration. The pure parts (parameters,
+chunk selection, the merge) are in :mod:`tonearm.recognition.longfile` and re-exported
+here.
 
 Memory stays bounded whatever the file's length (:func:`scan_path`): a child process
 decodes with PyAV as a stream and sends PCM blocks through a pipe (it waits while the scan
@@ -30,26 +26,33 @@ chunk, and the start and end of each merged track.
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import math
-import multiprocessing as mp
 import os
-import re
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
 from tonearm.core.audio.errors import AudioError
 from tonearm.core.audio.signal import Signal
 from tonearm.recognition import wire
+from tonearm.recognition.longfile import (  # noqa: F401 - re-exported for callers
+    AUDIO_ERROR_CODES,
+    CSV_COLUMNS,
+    HOP_S,
+    ChunkMatch,
+    ScanOptions,
+    _assign_windows,
+    _is_selected,
+    _last_selected,
+    audio_error_code,
+    merge_chunks,
+    parse_failure,
+    selected_chunks,
+    timecode_from_url,
+    to_csv,
+)
 from tonearm.recognition.wire import CHUNK_S
 
 if TYPE_CHECKING:
@@ -58,7 +61,6 @@ if TYPE_CHECKING:
 
 JOB_KIND = "audd_enterprise"
 JOB_TIMEOUT_S = 3600.0
-HOP_S = CHUNK_S  # one recognition window per AudD chunk (the merged view joins them)
 TOP_K = 3  # competing candidates per chunk
 BLOCK_CHUNKS = 25  # chunks fingerprinted at a time by the streaming scan (300 s)
 DECODE_BLOCK_S = 10.0  # PCM per message from the decoding child
@@ -72,98 +74,6 @@ class EnterpriseError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-@dataclass
-class ScanOptions:
-    skip: int = 0
-    every: int = 1
-    limit: int | None = None
-    skip_first_seconds: float = 0.0
-    accurate_offsets: bool = False
-    returns: tuple[str, ...] = ()
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> ScanOptions:
-        """Parse AudD's parameters; raises ValueError with a message for bad values."""
-
-        def intp(name: str, default: int | None, minimum: int) -> int | None:
-            v = params.get(name)
-            if v is None or (isinstance(v, str) and v.strip() == ""):
-                return default
-            try:
-                n = int(str(v).strip())
-            except ValueError as e:
-                raise ValueError(f"the {name} parameter must be an integer") from e
-            if n < minimum:
-                raise ValueError(f"the {name} parameter must be at least {minimum}")
-            return n
-
-        skip_first = intp("skip_first_seconds", 0, 0) or 0
-        if str(params.get("use_timecode", "")).lower() == "true" and params.get("url"):
-            skip_first = timecode_from_url(str(params["url"])) or skip_first
-        return cls(
-            skip=intp("skip", 0, 0) or 0,
-            every=intp("every", 1, 1) or 1,
-            limit=intp("limit", None, 1),
-            skip_first_seconds=float(skip_first),
-            accurate_offsets=str(params.get("accurate_offsets", "")).lower() in ("true", "1"),
-            returns=tuple(wire.parse_return(params.get("return"))),
-        )
-
-
-def timecode_from_url(url: str) -> int | None:
-    """Seconds from a source URL's ``t``/``time_continue``/``start`` parameter
-    (``90``, ``90s``, ``1m30s``, ``1h2m3s``)."""
-    try:
-        q = parse_qs(urlsplit(url).query)
-    except ValueError:
-        return None
-    for name in ("t", "time_continue", "start"):
-        if name in q and q[name]:
-            v = q[name][0].strip().lower()
-            if v.isdigit():
-                return int(v)
-            m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", v)
-            if m and any(m.groups()):
-                h, mi, s = (int(x or 0) for x in m.groups())
-                return h * 3600 + mi * 60 + s
-    return None
-
-
-def selected_chunks(duration_s: float, opts: ScanOptions) -> list[int]:
-    """Indices k of the 12 s chunks [skip_first + 12k, +12) to recognize."""
-    n = 0
-    t = opts.skip_first_seconds
-    chunks: list[int] = []
-    k = 0
-    period = opts.every + opts.skip
-    while t + k * CHUNK_S < duration_s - 1e-6:
-        if k % period < opts.every:
-            chunks.append(k)
-            n += 1
-            if opts.limit is not None and n >= opts.limit:
-                break
-        k += 1
-    return chunks
-
-
-@dataclass
-class ChunkMatch:
-    """One song heard in one chunk, in file and song seconds."""
-
-    asset_id: str
-    chunk: int
-    file_start_s: float
-    file_end_s: float
-    song_start_s: float  # the song's own time at file_start_s
-    score: float
-    speed: float = 1.0
-
-    @property
-    def anchor_s(self) -> float:
-        """Where the song's t=0 lies in the file: equal for chunks of one continuous play."""
-        return self.file_start_s - self.song_start_s / self.speed
 
 
 class _Audio(Protocol):
@@ -233,11 +143,6 @@ def _song_position(catalog: Catalog, audio: _Audio, c0: float, m: Any, duration:
     return 0.0  # the song starts inside this chunk: its beginning is what plays
 
 
-SHORT_PIECE_S = 5.0
-MIN_PLAY_S = 2.0  # a lone, weak blip shorter than this is not a track played
-SURE_SCORE = 0.9
-
-
 def refine_bounds(
     catalog: Catalog, audio: _Audio, play: ChunkMatch, lo_s: float, hi_s: float
 ) -> None:
@@ -264,132 +169,6 @@ def refine_bounds(
             if m.asset_id == play.asset_id and max(0.0, c) + m.query_end_s > play.file_end_s:
                 play.file_end_s = max(0.0, c) + m.query_end_s
                 break
-
-
-FOLLOWS_ON_S = 3.0  # a piece starting this soon after the play's end continues it...
-RESTART_S = 3.0  # ...unless it is the song's first seconds again, after its last ones
-END_MARGIN_S = CHUNK_S / 2  # "its last ones": the play got this close to the song's end
-
-
-def _restarts(p: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
-    """``cm`` is the song started over after play ``p``: its beginning, right after ``p``
-    reached the song's end (without the duration: after the anchor moved forward)."""
-    if cm.song_start_s >= RESTART_S:
-        return False
-    if duration is None or not math.isfinite(duration):
-        return cm.anchor_s - p.anchor_s > RESTART_S
-    reached = p.song_start_s + (p.file_end_s - p.file_start_s) * p.speed
-    return reached >= duration - END_MARGIN_S
-
-
-def merge_chunks(
-    matches: list[ChunkMatch],
-    *,
-    gap_s: float = CHUNK_S + 1.0,
-    durations: dict[str, float] | None = None,
-) -> list[ChunkMatch]:
-    """One entry per track played: chunk matches of the same song that follow each other
-    (gap <= ``gap_s``) with the same alignment (anchor within 2 s) are one play.
-
-    Songs repeat sections exactly (choruses, loops), and a repeat may be matched at the
-    other occurrence, which moves the anchor; so a piece that follows on at once (gap <=
-    ``FOLLOWS_ON_S``) continues the play whatever its alignment, unless it is the song
-    starting over (see :func:`_restarts`; ``durations``: asset id -> song length)."""
-    plays: list[ChunkMatch] = []
-    open_: dict[str, ChunkMatch] = {}
-    pieces: dict[int, list[ChunkMatch]] = {}  # play -> the chunk matches it is made of
-    for cm in sorted(matches, key=lambda x: (x.file_start_s, -x.score)):
-        p = open_.get(cm.asset_id)
-        short = min(cm.file_end_s - cm.file_start_s, p.file_end_s - p.file_start_s) if p else 0
-        follows_on = (
-            p is not None
-            and cm.file_start_s - p.file_end_s <= FOLLOWS_ON_S
-            and not _restarts(p, cm, (durations or {}).get(cm.asset_id))
-        )
-        if (
-            p is not None
-            and cm.file_start_s - p.file_end_s <= gap_s
-            # same alignment; a piece of a few seconds may carry a poor offset estimate
-            and (abs(cm.anchor_s - p.anchor_s) <= 2.0 or short < SHORT_PIECE_S or follows_on)
-        ):
-            p.file_end_s = max(p.file_end_s, cm.file_end_s)
-            p.score = max(p.score, cm.score)
-            pieces[id(p)].append(cm)
-            continue
-        play = ChunkMatch(**{**cm.__dict__})
-        plays.append(play)
-        pieces[id(play)] = [cm]
-        open_[cm.asset_id] = play
-    for p in plays:
-        _majority_alignment(p, pieces[id(p)])
-    plays = [
-        p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
-    ]
-    plays = [p for p in plays if not _shadowed(p, plays)]
-    plays.sort(key=lambda x: x.file_start_s)
-    return plays
-
-
-SHADOW_MAX_S = CHUNK_S  # a piece shorter than this...
-SHADOW_HOST_S = 3 * CHUNK_S  # ...inside a play at least this long of another song...
-SHADOW_EDGE_S = 1.0  # ...(to this much) is a passage the two songs share, not a play
-
-
-def _shadowed(p: ChunkMatch, plays: list[ChunkMatch]) -> bool:
-    """A few seconds of another song heard in the middle of a long play: songs share
-    passages (a drum loop, a sample), and the chunks report them, but the song was not
-    played. A piece that reaches past the play's ends (a crossfade) is kept."""
-    if p.file_end_s - p.file_start_s >= SHADOW_MAX_S:
-        return False
-    return any(
-        q.asset_id != p.asset_id
-        and q.file_end_s - q.file_start_s >= SHADOW_HOST_S
-        and q.file_start_s - SHADOW_EDGE_S <= p.file_start_s
-        and p.file_end_s <= q.file_end_s + SHADOW_EDGE_S
-        for q in plays
-    )
-
-
-def _majority_alignment(play: ChunkMatch, pieces: list[ChunkMatch]) -> None:
-    """The song's position at the play's start from the alignment most of the play agrees
-    with (by seconds heard): a repeated section matched at its other occurrence, even the
-    play's first one, does not decide where in the song the play began."""
-    if len({round(c.anchor_s) for c in pieces}) <= 1:
-        return
-    support: list[tuple[float, float]] = []  # (anchor, seconds)
-    for c in pieces:
-        heard = c.file_end_s - c.file_start_s
-        for i, (a, w) in enumerate(support):
-            if abs(a - c.anchor_s) <= 2.0:
-                support[i] = (a, w + heard)
-                break
-        else:
-            support.append((c.anchor_s, heard))
-    best = max(support, key=lambda x: x[1])[0]
-    if abs(best - play.anchor_s) > 2.0:
-        play.song_start_s = max(0.0, (play.file_start_s - best) * play.speed)
-
-
-def _assign_windows(
-    by_chunk: dict[int, tuple[list[Any], float]],
-    windows: Iterable[Any],
-    seg_start_s: float,
-    sf: float,
-    keep: Callable[[int], bool] = lambda k: True,
-    tail: bool = True,
-) -> None:
-    """File the windows of a scan that began at ``seg_start_s`` under their chunks: chunk k
-    -> (matches, file time where their query starts). A window that is not on the 12 s grid
-    (one flush with the end of the file, ``tail``) serves the last, partial chunk."""
-    for w in sorted(windows, key=lambda w: w.start_s):
-        start = seg_start_s + w.start_s
-        k_f = (start - sf) / CHUNK_S
-        if abs(k_f - round(k_f)) < 1e-3:
-            if keep(int(round(k_f))):
-                by_chunk[int(round(k_f))] = (w.matches, start)
-        elif tail:
-            k_last = int((seg_start_s + w.end_s - sf - 1e-6) // CHUNK_S)
-            by_chunk.setdefault(k_last, (w.matches, start))
 
 
 def scan_file(
@@ -426,25 +205,6 @@ def scan_file(
     )
 
 
-def _n_selected_before(k: int, opts: ScanOptions) -> int:
-    period = opts.every + opts.skip
-    return (k // period) * opts.every + min(k % period, opts.every)
-
-
-def _is_selected(k: int, opts: ScanOptions) -> bool:
-    if k % (opts.every + opts.skip) >= opts.every:
-        return False
-    return opts.limit is None or _n_selected_before(k, opts) < opts.limit
-
-
-def _last_selected(opts: ScanOptions) -> int | None:
-    """The last chunk ``limit`` lets through (None: no limit)."""
-    if opts.limit is None:
-        return None
-    full, rest = divmod(opts.limit - 1, opts.every)
-    return full * (opts.every + opts.skip) + rest
-
-
 def scan_stream(
     catalog: Catalog,
     pcm: Iterable[np.ndarray],
@@ -463,9 +223,9 @@ def scan_stream(
     chunk of audio before and after it, and only the windows on its own chunks are kept.
     Decoding stops once ``limit`` chunks (plus the look-ahead they need) are in."""
     from tonearm.recognition import service
-    from tonearm.recognition.fingerprint import SR
+    from tonearm.recognition.inputs import fingerprint_sr
 
-    sr = int(SR)
+    sr = fingerprint_sr()
     sf = opts.skip_first_seconds
     n_sf = int(round(sf * sr))
     n_chunk = int(round(CHUNK_S * sr))
@@ -655,230 +415,13 @@ def _chunks_and_tracks(
     return {"status": "success", "result": chunk_results, "tracks": tracks}
 
 
-CSV_COLUMNS = (
-    "offset",
-    "score",
-    "artist",
-    "title",
-    "album",
-    "release_date",
-    "label",
-    "timecode",
-    "isrc",
-    "upc",
-    "song_link",
-    "audio_id",
-    "start_offset",
-    "end_offset",
-)
-
-
-def to_csv(body: dict[str, Any]) -> str:
-    """``response_type=csv``: one row per song per chunk."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(CSV_COLUMNS)
-    for chunk in body.get("result") or []:
-        for s in chunk["songs"]:
-            row = {**s, "offset": chunk["offset"]}
-            w.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
-    return buf.getvalue()
-
-
-# -- the job -----------------------------------------------------------------------------
+# -- decoding and the job ----------------------------------------------------------------
 def decode_for_scan(catalog: Catalog, path: Path) -> Signal:
-    """Decode a file whole at the fingerprint rate (mono) under the catalog's limits."""
-    from tonearm.core.audio.decode import decode
-    from tonearm.recognition.fingerprint import SR
+    """Decode a file whole, mono at the fingerprint rate, under the long-file limits (the
+    same streaming decoder as :func:`scan_path`, collected in memory)."""
+    from tonearm.recognition.inputs import decode_long_file
 
-    s = catalog.settings
-    return decode(
-        path,
-        max_bytes=s.max_upload_bytes,
-        max_duration_s=s.max_duration_s,
-        timeout_s=s.decode_timeout_s,
-        mono=True,
-        sr=SR,
-    )
-
-
-def _decode_child(
-    conn: Any, path: str, sr: int, max_duration_s: float | None, block_s: float
-) -> None:
-    """Child process: decode ``path`` as a stream; send ("info", duration or None), then
-    ("pcm", float32 mono bytes) blocks, then ("eof", None) or ("error", (reason, text)).
-    ``send`` blocks while the parent is busy, so neither side holds more than a block."""
-    try:
-        import av
-
-        try:
-            container = av.open(path, mode="r", metadata_errors="ignore")
-        except av.error.InvalidDataError:
-            conn.send(("error", ("not_audio", "not a recognised audio format")))
-            return
-        except (av.error.FFmpegError, OSError, ValueError) as e:
-            conn.send(("error", ("corrupt", f"cannot open audio: {e}")))
-            return
-        try:
-            if not container.streams.audio:
-                conn.send(("error", ("not_audio", "no audio stream found")))
-                return
-            stream = container.streams.audio[0]
-            dur = None
-            if stream.duration is not None and stream.time_base is not None:
-                dur = float(stream.duration * stream.time_base)
-            elif container.duration:
-                dur = container.duration / 1_000_000
-            conn.send(("info", dur))
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
-            limit = None if max_duration_s is None else int(max_duration_s * sr) + 1
-            block = max(1, int(block_s * sr))
-            parts: list[np.ndarray] = []
-            n = sent = 0
-
-            def flush() -> None:
-                nonlocal parts, n, sent
-                if parts:
-                    y = np.concatenate(parts)
-                    if not np.all(np.isfinite(y)):
-                        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
-                    conn.send(("pcm", y.tobytes()))
-                    sent += y.size
-                parts, n = [], 0
-
-            try:
-                for frame in container.decode(stream):
-                    for rf in resampler.resample(frame):
-                        a = rf.to_ndarray().reshape(-1)
-                        parts.append(a)
-                        n += a.size
-                    if limit is not None and sent + n > limit:
-                        conn.send(
-                            (
-                                "error",
-                                (
-                                    "too_long",
-                                    f"audio is longer than the limit of {max_duration_s:g} s",
-                                ),
-                            )
-                        )
-                        return
-                    if n >= block:
-                        flush()
-                for rf in resampler.resample(None):
-                    parts.append(rf.to_ndarray().reshape(-1))
-            except av.error.FFmpegError as e:
-                if not parts and not sent:
-                    conn.send(("error", ("corrupt", f"audio data is corrupt: {e}")))
-                    return
-                # a truncated tail: keep what decoded cleanly
-            flush()
-            if not sent:
-                conn.send(("error", ("empty", "the file contains no audio samples")))
-                return
-            conn.send(("eof", None))
-        finally:
-            container.close()
-    except Exception as e:  # reported to the parent
-        with contextlib.suppress(Exception):
-            conn.send(("error", ("corrupt", f"{type(e).__name__}: {e}")))
-    finally:
-        conn.close()
-
-
-_CTX = mp.get_context("forkserver") if os.name == "posix" else mp.get_context("spawn")
-
-
-class StreamingDecode:
-    """Iterate over the PCM blocks of a file decoded in a child process (isolated like
-    ``core.audio.decode``: a hostile file can only crash or hang that child).
-
-    ``timeout_s`` limits the time spent waiting for the decoder, in total (the time the
-    scan takes between blocks does not count). Raises AudioError like ``decode``."""
-
-    def __init__(
-        self,
-        path: Path,
-        sr: int,
-        *,
-        max_bytes: int | None = None,
-        max_duration_s: float | None = None,
-        timeout_s: float | None = 120.0,
-        block_s: float = DECODE_BLOCK_S,
-    ) -> None:
-        if not path.is_file():
-            raise AudioError("not_audio", f"no such file: {path}")
-        size = path.stat().st_size
-        if size == 0:
-            raise AudioError("empty", "the file is empty (0 bytes)")
-        if max_bytes is not None and size > max_bytes:
-            raise AudioError("too_large", f"file is {size} bytes, over the limit of {max_bytes}")
-        self.path, self.sr = path, sr
-        self.max_duration_s, self.timeout_s, self.block_s = max_duration_s, timeout_s, block_s
-        self.duration_s: float | None = None  # from the container, when it says
-        self._conn: Any = None
-        self._proc: Any = None
-        self._pending: tuple[str, Any] | None = None  # a message read before iterating
-        self._waited = 0.0
-
-    def start(self) -> StreamingDecode:
-        parent, child = _CTX.Pipe(duplex=False)
-        self._proc = _CTX.Process(
-            target=_decode_child,
-            args=(child, str(self.path), self.sr, self.max_duration_s, self.block_s),
-            daemon=True,
-        )
-        self._proc.start()
-        child.close()
-        self._conn = parent
-        kind, payload = self._recv()
-        if kind == "info":
-            self.duration_s = payload
-        else:
-            self._pending = (kind, payload)
-        return self
-
-    def _recv(self) -> tuple[str, Any]:
-        left = None if self.timeout_s is None else max(0.0, self.timeout_s - self._waited)
-        t = time.monotonic()
-        ready = self._conn.poll(left)
-        self._waited += time.monotonic() - t
-        if not ready:
-            raise AudioError("timeout", f"decoding took longer than {self.timeout_s:g} s")
-        try:
-            msg: tuple[str, Any] = self._conn.recv()
-        except (EOFError, OSError) as e:
-            raise AudioError("corrupt", "the decoder crashed on this file") from e
-        return msg
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        if self._conn is None:
-            self.start()
-        try:
-            while True:
-                if self._pending is not None:
-                    kind, payload = self._pending
-                    self._pending = None
-                else:
-                    kind, payload = self._recv()
-                if kind == "pcm":
-                    yield np.frombuffer(payload, dtype=np.float32)
-                elif kind == "eof":
-                    return
-                elif kind == "error":
-                    reason, message = payload
-                    raise AudioError(reason, message)
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        if self._proc is not None:
-            if self._proc.is_alive():
-                self._proc.kill()
-            self._proc.join(5)
-            self._proc = None
+    return decode_long_file(catalog, path)
 
 
 def scan_path(
@@ -891,16 +434,9 @@ def scan_path(
     block_chunks: int = BLOCK_CHUNKS,
 ) -> dict[str, Any]:
     """The enterprise body for a file on disk, decoded and scanned in bounded memory."""
-    from tonearm.recognition.fingerprint import SR
+    from tonearm.recognition.inputs import stream_long_file
 
-    s = catalog.settings
-    dec = StreamingDecode(
-        path,
-        int(SR),
-        max_bytes=s.max_upload_bytes,
-        max_duration_s=s.max_duration_s,
-        timeout_s=s.decode_timeout_s,
-    ).start()
+    dec = stream_long_file(catalog, path, block_s=DECODE_BLOCK_S)
     spool = catalog.data_dir / "uploads" / f"scan-{uuid.uuid4().hex}.pcm"
     try:
         return scan_stream(
@@ -915,18 +451,6 @@ def scan_path(
         )
     finally:
         dec.close()
-
-
-AUDIO_ERROR_CODES = {
-    "too_large": 400,
-    "too_long": 400,
-    "empty": 700,
-    "bad_url": 600,
-}
-
-
-def audio_error_code(e: AudioError) -> int:
-    return AUDIO_ERROR_CODES.get(e.reason, 500)
 
 
 def run_enterprise_job(
@@ -957,14 +481,6 @@ def run_enterprise_job(
             raise JobFailed(f"#{audio_error_code(e)}: {e.message}") from e
     finally:
         path.unlink(missing_ok=True)
-
-
-def parse_failure(reason: str | None) -> tuple[int, str]:
-    """(AudD code, message) from a failed job's reason."""
-    m = re.match(r"#(\d+): (.*)", reason or "", re.S)
-    if m:
-        return int(m.group(1)), m.group(2)
-    return 100, reason or "the scan failed"
 
 
 def register() -> None:

@@ -147,8 +147,10 @@ def refingerprint(catalog: Catalog, *, progress: Callable[[float], None] | None 
     """Re-analyse every asset whose fingerprint is missing or from an older engine version
     (decoding its stored file), then rebuild the index. Returns how many were redone."""
     from tonearm.catalog.analyzers import select_analyzers
+    from tonearm.catalog.decoding import decode_audio
     from tonearm.catalog.ingest import asset_path
-    from tonearm.core.audio.decode import decode
+    from tonearm.core.audio.limits import Purpose
+    from tonearm.core.features.analysis_input import AnalysisInput
     from tonearm.storage.base import Analysis
 
     # the analyzer, as the catalog's plugins declare it (the analyzer calls this module)
@@ -159,12 +161,10 @@ def refingerprint(catalog: Catalog, *, progress: Callable[[float], None] | None 
         cur = catalog.store.get_analysis(asset.asset_id, ANALYSIS_NAME)
         if cur is None or cur.blob is None or cur.data.get("version") != fp.VERSION:
             try:
-                sig = decode(
-                    asset_path(catalog, asset), timeout_s=catalog.settings.decode_timeout_s
-                )
+                sig = decode_audio(catalog, asset_path(catalog, asset), Purpose.CATALOG_FILE)
             except Exception:  # a missing or unreadable file: leave that asset unindexed
                 continue
-            r = analyzer.analyze(sig, asset.kind)
+            r = analyzer.analyze(AnalysisInput(sig), asset.kind)
             catalog.store.put_analysis(
                 Analysis(asset.asset_id, ANALYSIS_NAME, analyzer.version, r.data, r.blob)
             )

@@ -26,13 +26,13 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from tonearm.api.deps import AudjustKey, CatalogDep
 from tonearm.api.errors import AudjustError
 from tonearm.catalog.context import Catalog
-from tonearm.core.net import UnsafeURL, guard_url
 from tonearm.editing import analyze_job as _analyze_job  # noqa: F401  (registers the job kind)
 from tonearm.editing.analyze import RAW_FEATURES
 from tonearm.jobs import get_queue, is_job_id
 from tonearm.jobs.queue import _now, _parse
 from tonearm.jobs.uploads import resolve_upload, save_upload
 from tonearm.jobs.webhooks import webhook_secret
+from tonearm.net.fetch import UnsafeURL, guard_url
 
 router = APIRouter(tags=["editing (Audjust)"])
 

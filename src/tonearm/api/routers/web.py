@@ -349,18 +349,14 @@ def waveform(catalog: Catalog, a: Asset, points: int) -> dict[str, Any]:
             return cached
         except (OSError, ValueError):
             pass
-    from tonearm.core.audio.decode import decode
+    from tonearm.catalog.decoding import stream_audio
     from tonearm.core.audio.errors import AudioError
+    from tonearm.core.audio.limits import Purpose
+    from tonearm.core.audio.signal import Signal
 
-    s = catalog.settings
     try:
-        sig = decode(
-            _audio_path(catalog, a),
-            mono=True,
-            sr=WAVEFORM_SR,
-            max_bytes=s.max_upload_bytes * 4,
-            timeout_s=s.decode_timeout_s,
-        )
+        dec = stream_audio(catalog, _audio_path(catalog, a), Purpose.CATALOG_FILE, sr=WAVEFORM_SR)
+        sig = Signal(dec.read_all(), WAVEFORM_SR)
     except AudioError as e:
         raise AudioScapeError(500, f"could not decode the asset's audio: {e.message}") from e
     x = sig.samples[0]
@@ -404,15 +400,15 @@ RENDER_FORMATS = {"wav": "audio/wav", "mp3_128": "audio/mpeg", "mp3_320": "audio
 
 
 def render(catalog: Catalog, a: Asset, segments: list[list[float]], fmt: str, loop: bool) -> bytes:
-    from tonearm.core.audio.decode import decode
+    from tonearm.catalog.decoding import decode_audio
     from tonearm.core.audio.encode import encode
     from tonearm.core.audio.errors import AudioError
+    from tonearm.core.audio.limits import Purpose
     from tonearm.editing.export import render_group
     from tonearm.editing.render import SegmentError, source_loudness
 
-    s = catalog.settings
     try:
-        sig = decode(_audio_path(catalog, a), max_bytes=s.max_upload_bytes * 4)
+        sig = decode_audio(catalog, _audio_path(catalog, a), Purpose.CATALOG_FILE)
         out = render_group(sig, segments, loop=loop, reference_lufs=source_loudness(sig))
         return encode(out, fmt)
     except SegmentError as e:
@@ -486,8 +482,9 @@ async def ui_recognize(
     top: Annotated[str | None, Form()] = None,
 ) -> dict[str, Any]:
     """``{"matches": [{asset, offset_s, timecode, score (0-100)}...]}``, best first."""
-    from tonearm.core.audio.decode import decode
+    from tonearm.catalog.decoding import decode_audio
     from tonearm.core.audio.errors import AudioError
+    from tonearm.core.audio.limits import Purpose
     from tonearm.recognition import service
     from tonearm.recognition.wire import mmss, score_0_100
 
@@ -500,13 +497,7 @@ async def ui_recognize(
         raise AudioScapeError(413, f"file too large (limit {s.recognize_max_bytes} bytes)")
 
     def run() -> list[Any]:
-        sig = decode(
-            data,
-            max_bytes=s.recognize_max_bytes,
-            max_duration_s=s.recognize_max_duration_s + 0.5,
-            timeout_s=min(s.decode_timeout_s, 60.0),
-            mono=True,
-        )
+        sig = decode_audio(catalog, data, Purpose.QUERY_EXCERPT)
         if sig.duration_s < 1.0:
             raise AudioScapeError(400, "the excerpt is shorter than 1 second")
         return service.recognize(catalog, sig, top_k=n_top)

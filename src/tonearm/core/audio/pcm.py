@@ -1,0 +1,213 @@
+"""The one decode loop: PyAV (FFmpeg) decodes at the file's own rate; a downmix is the
+channel mean and every rate change is soxr's (the arithmetic of :meth:`Signal.to_mono` and
+:meth:`Signal.resample`, which fingerprint the references). Both the whole-file decode
+(:mod:`tonearm.core.audio.decode`) and the streaming decoder
+(:mod:`tonearm.core.audio.stream`) run it, in a child process started from
+:func:`decode_context`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tonearm.core.audio.errors import AudioError
+
+# A callable run in the decoding child that opens the input: a context manager giving a
+# readable binary file object and FFmpeg's format name (None: probe). It must be picklable
+# (a module-level function or a functools.partial of one), e.g. an HTTP stream opener.
+Opener = Callable[[], AbstractContextManager[tuple[Any, str | None]]]
+Source = str | os.PathLike[str] | bytes
+RESAMPLE_QUALITY = "HQ"  # soxr recipe: the one Signal.resample uses
+
+
+def check_source(source: Source, max_bytes: int | None) -> int:
+    """Size of a path or bytes in bytes, after the checks every decode makes first.
+
+    Raises
+    ------
+    AudioError
+        ``not_audio`` (no such file), ``empty`` (0 bytes), ``too_large`` (over ``max_bytes``).
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        size = len(source)
+    else:
+        p = Path(source)
+        if not p.is_file():
+            raise AudioError("not_audio", f"no such file: {p}")
+        size = p.stat().st_size
+    if size == 0:
+        raise AudioError("empty", "the file is empty (0 bytes)")
+    if max_bytes is not None and size > max_bytes:
+        raise AudioError("too_large", f"file is {size} bytes, over the limit of {max_bytes}")
+    return size
+
+
+@contextlib.contextmanager
+def open_container(source: Source | Opener) -> Iterator[Any]:
+    """The PyAV container of a path, bytes or :data:`Opener` (closed on exit)."""
+    import av
+
+    with contextlib.ExitStack() as stack:
+        fmt: str | None = None
+        fobj: Any
+        if callable(source):
+            fobj, fmt = stack.enter_context(source())
+        elif isinstance(source, bytes | bytearray | memoryview):
+            if not len(source):
+                raise AudioError("empty", "the file is empty (0 bytes)")
+            fobj = io.BytesIO(bytes(source))
+        else:
+            path = Path(source)
+            if not path.exists():
+                raise AudioError("not_audio", f"no such file: {path}")
+            if path.stat().st_size == 0:
+                raise AudioError("empty", "the file is empty (0 bytes)")
+            fobj = str(path)
+        try:
+            container = av.open(fobj, mode="r", format=fmt, metadata_errors="ignore")
+        except av.error.InvalidDataError as e:
+            raise AudioError("not_audio", "not a recognised audio format") from e
+        except (av.error.FFmpegError, OSError, ValueError) as e:
+            raise AudioError("corrupt", f"cannot open audio: {e}") from e
+        stack.callback(container.close)
+        yield container
+
+
+def container_duration_s(container: Any) -> float | None:
+    """The duration the container declares, in seconds (None: it does not say)."""
+    if not container.streams.audio:
+        return None
+    stream = container.streams.audio[0]
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return float(container.duration) / 1_000_000
+    return None
+
+
+def iter_pcm(
+    container: Any,
+    *,
+    mono: bool = False,
+    sr: int | None = None,
+    max_duration_s: float | None = None,
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Decode the first audio stream of ``container`` block by block.
+
+    Parameters
+    ----------
+    container : av.container.InputContainer
+    mono : bool
+        Downmix to one channel (the channel mean).
+    sr : int, optional
+        Output rate in Hz (soxr, streaming); default the stream's own rate.
+    max_duration_s : float, optional
+        Raise ``too_long`` as soon as the output passes this length.
+
+    Yields
+    ------
+    (samples, sr) : samples of shape (n_channels, n), float32, finite; the rate in Hz.
+    A broken tail after some audio ends the decode cleanly (what decoded is kept).
+
+    Raises
+    ------
+    AudioError
+        ``not_audio``, ``corrupt`` (nothing decodes), ``too_long``.
+    """
+    import av
+    import soxr
+
+    if not container.streams.audio:
+        raise AudioError("not_audio", "no audio stream found")
+    stream = container.streams.audio[0]
+    in_sr = int(stream.codec_context.sample_rate or stream.rate or 0)
+    if in_sr <= 0:
+        raise AudioError("corrupt", "audio stream has no sample rate")
+    out_sr = int(sr or in_sr)
+    # FFmpeg only converts to planar float at the stream's own rate (a rate change
+    # mid-stream is brought back to it); the layout is fixed by the first frame
+    converter = av.AudioResampler(format="fltp", layout=None, rate=in_sr)
+    rs: Any = None  # soxr.ResampleStream, once the channel count is known
+    limit = None if max_duration_s is None else int(max_duration_s * out_sr) + 1
+    n_out = 0
+
+    def finish(x: np.ndarray, last: bool) -> np.ndarray:
+        nonlocal rs
+        if mono and x.shape[0] > 1:
+            x = x.mean(axis=0, dtype=np.float32, keepdims=True)
+        if out_sr == in_sr:
+            return x
+        if rs is None:
+            rs = soxr.ResampleStream(
+                in_sr, out_sr, x.shape[0], dtype="float32", quality=RESAMPLE_QUALITY
+            )
+        y = rs.resample_chunk(np.ascontiguousarray(x.T), last=last)
+        return np.ascontiguousarray(np.asarray(y, dtype=np.float32).reshape(-1, x.shape[0]).T)
+
+    def emit(x: np.ndarray) -> np.ndarray:
+        nonlocal n_out
+        if not np.all(np.isfinite(x)):
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        n_out += x.shape[1]
+        if limit is not None and n_out > limit:
+            raise AudioError("too_long", f"audio is longer than the limit of {max_duration_s:g} s")
+        return x
+
+    n_ch = 0
+    try:
+        for frame in container.decode(stream):
+            for rf in converter.resample(frame):
+                x = np.asarray(rf.to_ndarray(), dtype=np.float32)
+                n_ch = n_ch or x.shape[0]
+                y = finish(x, last=False)
+                if y.shape[1]:
+                    yield emit(y), out_sr
+        for rf in converter.resample(None):
+            y = finish(np.asarray(rf.to_ndarray(), dtype=np.float32), last=False)
+            if y.shape[1]:
+                yield emit(y), out_sr
+    except av.error.FFmpegError as e:
+        if not n_ch:
+            raise AudioError("corrupt", f"audio data is corrupt: {e}") from e
+        # a truncated tail: keep what decoded cleanly
+    if rs is not None:  # soxr's delay line
+        y = finish(np.zeros((1 if mono else n_ch, 0), dtype=np.float32), last=True)
+        if y.shape[1]:
+            yield emit(y), out_sr
+
+
+def decode_inprocess(
+    source: Source, max_duration_s: float | None, mono: bool, sr: int | None
+) -> tuple[np.ndarray, int]:
+    chunks: list[np.ndarray] = []
+    out_sr = sr or 0
+    with open_container(source) as container:
+        for x, block_sr in iter_pcm(container, mono=mono, sr=sr, max_duration_s=max_duration_s):
+            chunks.append(x)
+            out_sr = block_sr
+    if not chunks:
+        raise AudioError("empty", "the file contains no audio samples")
+    samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    if samples.shape[1] == 0:
+        raise AudioError("empty", "the file contains no audio samples")
+    return samples, out_sr
+
+
+_CTX = mp.get_context("forkserver") if os.name == "posix" else mp.get_context("spawn")
+if os.name == "posix":
+    # the forkserver imports these once; each decode child then starts warm (~4x faster)
+    _CTX.set_forkserver_preload(["tonearm.core.audio.stream", "av", "numpy", "soxr"])
+
+
+def decode_context() -> Any:
+    """The multiprocessing context decoding children are started from."""
+    return _CTX

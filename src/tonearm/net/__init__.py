@@ -1,0 +1,1 @@
+"""Network access: SSRF-guarded URL fetching (kept out of core/, which is pure DSP)."""

@@ -1,0 +1,323 @@
+"""The long-file merge, pure: AudD's enterprise parameters, which 12-second chunks to
+recognize, and how chunk matches become one entry per track played.
+
+Functions over options, numbers and matches only (no decoding, storage or jobs): the job
+that decodes a file and asks the catalog is :mod:`tonearm.recognition.enterprise`.
+
+Parameters, as AudD defines them (all optional):
+
+- ``skip_first_seconds``: start scanning this far into the file;
+- ``every``/``skip``: scan ``every`` consecutive 12 s chunks, then skip ``skip`` chunks,
+  and repeat (defaults 1 and 0: every chunk);
+- ``limit``: recognize at most this many chunks;
+- ``accurate_offsets``: add ``start_offset``/``end_offset`` (ms within the chunk) and
+  ``start_seconds``/``end_seconds`` (in the file) to each song.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tonearm.core.audio.errors import AudioError
+from tonearm.recognition import wire
+from tonearm.recognition.wire import CHUNK_S
+
+HOP_S = CHUNK_S  # one recognition window per AudD chunk (the merged view joins them)
+
+
+@dataclass
+class ScanOptions:
+    skip: int = 0
+    every: int = 1
+    limit: int | None = None
+    skip_first_seconds: float = 0.0
+    accurate_offsets: bool = False
+    returns: tuple[str, ...] = ()
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> ScanOptions:
+        """Parse AudD's parameters; raises ValueError with a message for bad values."""
+
+        def intp(name: str, default: int | None, minimum: int) -> int | None:
+            v = params.get(name)
+            if v is None or (isinstance(v, str) and v.strip() == ""):
+                return default
+            try:
+                n = int(str(v).strip())
+            except ValueError as e:
+                raise ValueError(f"the {name} parameter must be an integer") from e
+            if n < minimum:
+                raise ValueError(f"the {name} parameter must be at least {minimum}")
+            return n
+
+        skip_first = intp("skip_first_seconds", 0, 0) or 0
+        if str(params.get("use_timecode", "")).lower() == "true" and params.get("url"):
+            skip_first = timecode_from_url(str(params["url"])) or skip_first
+        return cls(
+            skip=intp("skip", 0, 0) or 0,
+            every=intp("every", 1, 1) or 1,
+            limit=intp("limit", None, 1),
+            skip_first_seconds=float(skip_first),
+            accurate_offsets=str(params.get("accurate_offsets", "")).lower() in ("true", "1"),
+            returns=tuple(wire.parse_return(params.get("return"))),
+        )
+
+
+def timecode_from_url(url: str) -> int | None:
+    """Seconds from a source URL's ``t``/``time_continue``/``start`` parameter
+    (``90``, ``90s``, ``1m30s``, ``1h2m3s``)."""
+    try:
+        q = parse_qs(urlsplit(url).query)
+    except ValueError:
+        return None
+    for name in ("t", "time_continue", "start"):
+        if name in q and q[name]:
+            v = q[name][0].strip().lower()
+            if v.isdigit():
+                return int(v)
+            m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", v)
+            if m and any(m.groups()):
+                h, mi, s = (int(x or 0) for x in m.groups())
+                return h * 3600 + mi * 60 + s
+    return None
+
+
+def selected_chunks(duration_s: float, opts: ScanOptions) -> list[int]:
+    """Indices k of the 12 s chunks [skip_first + 12k, +12) to recognize."""
+    n = 0
+    t = opts.skip_first_seconds
+    chunks: list[int] = []
+    k = 0
+    period = opts.every + opts.skip
+    while t + k * CHUNK_S < duration_s - 1e-6:
+        if k % period < opts.every:
+            chunks.append(k)
+            n += 1
+            if opts.limit is not None and n >= opts.limit:
+                break
+        k += 1
+    return chunks
+
+
+@dataclass
+class ChunkMatch:
+    """One song heard in one chunk, in file and song seconds."""
+
+    asset_id: str
+    chunk: int
+    file_start_s: float
+    file_end_s: float
+    song_start_s: float  # the song's own time at file_start_s
+    score: float
+    speed: float = 1.0
+
+    @property
+    def anchor_s(self) -> float:
+        """Where the song's t=0 lies in the file: equal for chunks of one continuous play."""
+        return self.file_start_s - self.song_start_s / self.speed
+
+
+SHORT_PIECE_S = 5.0
+MIN_PLAY_S = 2.0  # a lone, weak blip shorter than this is not a track played
+SURE_SCORE = 0.9
+
+FOLLOWS_ON_S = 3.0  # a piece starting this soon after the play's end continues it...
+RESTART_S = 3.0  # ...unless it is the song's first seconds again, after its last ones
+END_MARGIN_S = CHUNK_S / 2  # "its last ones": the play got this close to the song's end
+
+
+def _restarts(p: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
+    """``cm`` is the song started over after play ``p``: its beginning, right after ``p``
+    reached the song's end (without the duration: after the anchor moved forward)."""
+    if cm.song_start_s >= RESTART_S:
+        return False
+    if duration is None or not math.isfinite(duration):
+        return cm.anchor_s - p.anchor_s > RESTART_S
+    reached = p.song_start_s + (p.file_end_s - p.file_start_s) * p.speed
+    return reached >= duration - END_MARGIN_S
+
+
+def merge_chunks(
+    matches: list[ChunkMatch],
+    *,
+    gap_s: float = CHUNK_S + 1.0,
+    durations: dict[str, float] | None = None,
+) -> list[ChunkMatch]:
+    """One entry per track played: chunk matches of the same song that follow each other
+    (gap <= ``gap_s``) with the same alignment (anchor within 2 s) are one play.
+
+    Songs repeat sections exactly (choruses, loops), and a repeat may be matched at the
+    other occurrence, which moves the anchor; so a piece that follows on at once (gap <=
+    ``FOLLOWS_ON_S``) continues the play whatever its alignment, unless it is the song
+    starting over (see :func:`_restarts`; ``durations``: asset id -> song length)."""
+    plays: list[ChunkMatch] = []
+    open_: dict[str, ChunkMatch] = {}
+    pieces: dict[int, list[ChunkMatch]] = {}  # play -> the chunk matches it is made of
+    for cm in sorted(matches, key=lambda x: (x.file_start_s, -x.score)):
+        p = open_.get(cm.asset_id)
+        short = min(cm.file_end_s - cm.file_start_s, p.file_end_s - p.file_start_s) if p else 0
+        follows_on = (
+            p is not None
+            and cm.file_start_s - p.file_end_s <= FOLLOWS_ON_S
+            and not _restarts(p, cm, (durations or {}).get(cm.asset_id))
+        )
+        if (
+            p is not None
+            and cm.file_start_s - p.file_end_s <= gap_s
+            # same alignment; a piece of a few seconds may carry a poor offset estimate
+            and (abs(cm.anchor_s - p.anchor_s) <= 2.0 or short < SHORT_PIECE_S or follows_on)
+        ):
+            p.file_end_s = max(p.file_end_s, cm.file_end_s)
+            p.score = max(p.score, cm.score)
+            pieces[id(p)].append(cm)
+            continue
+        play = ChunkMatch(**{**cm.__dict__})
+        plays.append(play)
+        pieces[id(play)] = [cm]
+        open_[cm.asset_id] = play
+    for p in plays:
+        _majority_alignment(p, pieces[id(p)])
+    plays = [
+        p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
+    ]
+    plays = [p for p in plays if not _shadowed(p, plays)]
+    plays.sort(key=lambda x: x.file_start_s)
+    return plays
+
+
+SHADOW_MAX_S = CHUNK_S  # a piece shorter than this...
+SHADOW_HOST_S = 3 * CHUNK_S  # ...inside a play at least this long of another song...
+SHADOW_EDGE_S = 1.0  # ...(to this much) is a passage the two songs share, not a play
+
+
+def _shadowed(p: ChunkMatch, plays: list[ChunkMatch]) -> bool:
+    """A few seconds of another song heard in the middle of a long play: songs share
+    passages (a drum loop, a sample), and the chunks report them, but the song was not
+    played. A piece that reaches past the play's ends (a crossfade) is kept."""
+    if p.file_end_s - p.file_start_s >= SHADOW_MAX_S:
+        return False
+    return any(
+        q.asset_id != p.asset_id
+        and q.file_end_s - q.file_start_s >= SHADOW_HOST_S
+        and q.file_start_s - SHADOW_EDGE_S <= p.file_start_s
+        and p.file_end_s <= q.file_end_s + SHADOW_EDGE_S
+        for q in plays
+    )
+
+
+def _majority_alignment(play: ChunkMatch, pieces: list[ChunkMatch]) -> None:
+    """The song's position at the play's start from the alignment most of the play agrees
+    with (by seconds heard): a repeated section matched at its other occurrence, even the
+    play's first one, does not decide where in the song the play began."""
+    if len({round(c.anchor_s) for c in pieces}) <= 1:
+        return
+    support: list[tuple[float, float]] = []  # (anchor, seconds)
+    for c in pieces:
+        heard = c.file_end_s - c.file_start_s
+        for i, (a, w) in enumerate(support):
+            if abs(a - c.anchor_s) <= 2.0:
+                support[i] = (a, w + heard)
+                break
+        else:
+            support.append((c.anchor_s, heard))
+    best = max(support, key=lambda x: x[1])[0]
+    if abs(best - play.anchor_s) > 2.0:
+        play.song_start_s = max(0.0, (play.file_start_s - best) * play.speed)
+
+
+def _assign_windows(
+    by_chunk: dict[int, tuple[list[Any], float]],
+    windows: Iterable[Any],
+    seg_start_s: float,
+    sf: float,
+    keep: Callable[[int], bool] = lambda k: True,
+    tail: bool = True,
+) -> None:
+    """File the windows of a scan that began at ``seg_start_s`` under their chunks: chunk k
+    -> (matches, file time where their query starts). A window that is not on the 12 s grid
+    (one flush with the end of the file, ``tail``) serves the last, partial chunk."""
+    for w in sorted(windows, key=lambda w: w.start_s):
+        start = seg_start_s + w.start_s
+        k_f = (start - sf) / CHUNK_S
+        if abs(k_f - round(k_f)) < 1e-3:
+            if keep(int(round(k_f))):
+                by_chunk[int(round(k_f))] = (w.matches, start)
+        elif tail:
+            k_last = int((seg_start_s + w.end_s - sf - 1e-6) // CHUNK_S)
+            by_chunk.setdefault(k_last, (w.matches, start))
+
+
+def _n_selected_before(k: int, opts: ScanOptions) -> int:
+    period = opts.every + opts.skip
+    return (k // period) * opts.every + min(k % period, opts.every)
+
+
+def _is_selected(k: int, opts: ScanOptions) -> bool:
+    if k % (opts.every + opts.skip) >= opts.every:
+        return False
+    return opts.limit is None or _n_selected_before(k, opts) < opts.limit
+
+
+def _last_selected(opts: ScanOptions) -> int | None:
+    """The last chunk ``limit`` lets through (None: no limit)."""
+    if opts.limit is None:
+        return None
+    full, rest = divmod(opts.limit - 1, opts.every)
+    return full * (opts.every + opts.skip) + rest
+
+
+CSV_COLUMNS = (
+    "offset",
+    "score",
+    "artist",
+    "title",
+    "album",
+    "release_date",
+    "label",
+    "timecode",
+    "isrc",
+    "upc",
+    "song_link",
+    "audio_id",
+    "start_offset",
+    "end_offset",
+)
+
+
+def to_csv(body: dict[str, Any]) -> str:
+    """``response_type=csv``: one row per song per chunk."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_COLUMNS)
+    for chunk in body.get("result") or []:
+        for s in chunk["songs"]:
+            row = {**s, "offset": chunk["offset"]}
+            w.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+AUDIO_ERROR_CODES = {
+    "too_large": 400,
+    "too_long": 400,
+    "empty": 700,
+    "bad_url": 600,
+}
+
+
+def audio_error_code(e: AudioError) -> int:
+    return AUDIO_ERROR_CODES.get(e.reason, 500)
+
+
+def parse_failure(reason: str | None) -> tuple[int, str]:
+    """(AudD code, message) from a failed job's reason."""
+    m = re.match(r"#(\d+): (.*)", reason or "", re.S)
+    if m:
+        return int(m.group(1)), m.group(2)
+    return 100, reason or "the scan failed"
