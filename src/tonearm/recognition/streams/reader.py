@@ -69,7 +69,7 @@ def _reader_main(
         import av
         import httpx
 
-        from tonearm.core.net import UnsafeURL, check_peer, guard_url
+        from tonearm.net.fetch import UnsafeURL, check_peer, guard_url
 
         current = url
         with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
