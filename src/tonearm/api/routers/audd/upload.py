@@ -30,8 +30,8 @@ def ingest_custom(
     AudD's custom catalog is a fingerprint catalog, so only ``fingerprint`` runs unless
     ``analyses`` names more (tonearm extension: ``analyses=fingerprint,beats``)."""
     from tonearm.catalog.analyzers import select_analyzers
-    from tonearm.catalog.ingest import ingest_bytes
     from tonearm.catalog.assets import delete_asset
+    from tonearm.catalog.ingest import ingest_bytes
 
     names = list(dict.fromkeys(["fingerprint", *(analyses or [])]))
     analyzers = select_analyzers(names, catalog.plugins)
