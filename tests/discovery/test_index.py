@@ -77,6 +77,8 @@ def test_hnsw_agrees_with_exact_and_filters_stay_correct(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(vindex, "EXACT_MAX", 100)  # force HNSW on a small set
+    # the in-process HNSW, also when the catalog's database has pgvector
+    monkeypatch.setattr(catalog.settings, "vector_search", "memory")
     ids = add_vectors(catalog, 1000, seed=1)
     idx = get_index(catalog)
     rng = np.random.default_rng(9)
