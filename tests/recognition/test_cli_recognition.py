@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from audd_testkit import SR, build_catalog, excerpt
 from typer.testing import CliRunner
 
@@ -68,3 +69,18 @@ def test_recognize_batch_and_scan(catalog: Catalog, settings: Settings, tmp_path
         abs(doc["tracks"][0]["start_sec"]) <= 1.5 and abs(doc["tracks"][1]["start_sec"] - 14) <= 1.5
     )
     assert abs(doc["tracks"][1]["song_start_sec"] - 4) <= 1.5
+    assert doc["duration_sec"] == pytest.approx(len(mix) / SR, abs=0.1)
+
+    # one code path: the CLI reports exactly what AudD's /enterprise/ scanner reports
+    from tonearm.catalog.context import Catalog
+    from tonearm.recognition.enterprise import scan_path
+    from tonearm.recognition.longfile import ScanOptions
+
+    cat = Catalog.open(settings)
+    try:
+        body = scan_path(cat, tmp_path / "mix.mp3", ScanOptions(), base_url="")
+    finally:
+        cat.close()
+    api = [(t["asset_id"], t["start_seconds"], t["end_seconds"]) for t in body["tracks"]]
+    cli = [(t["asset_id"], t["start_sec"], t["end_sec"]) for t in doc["tracks"]]
+    assert cli == api

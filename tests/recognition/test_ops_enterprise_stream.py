@@ -216,3 +216,25 @@ def test_merged_view_drops_passages_shared_inside_a_long_play() -> None:
         ("C", 56.0, 84.0),
         ("B", 96.0, 104.0),
     ]
+    # the passage B shares with A is reported inside A's play, not lost
+    assert plays[0].also == ["B"] and plays[1].also == [] and plays[2].also == []
+
+
+def test_songs_sharing_a_recording_are_one_play_with_also_matches() -> None:
+    """Two catalog songs that reuse the same recording both match over the same minutes:
+    one play (the song whose alignment holds over the whole stretch), the other listed in
+    ``also``, never a second play over the same time."""
+
+    def cm(aid: str, k: int, a: float, b: float, song: float, score: float) -> ChunkMatch:
+        return ChunkMatch(aid, k, a, b, song, score)
+
+    main = [cm("A", k, 12.0 * k, 12.0 * k + 12.0, 30.0 + 12.0 * k, 0.9) for k in range(6)]
+    # B holds the same recording for 48 of those 72 s (at another position in B)
+    twin = [cm("B", k, 12.0 * k, 12.0 * k + 12.0, 5.0 + 12.0 * k, 0.95) for k in range(1, 5)]
+    after = [cm("C", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * (k - 6), 0.8) for k in range(6, 9)]
+    plays = merge_chunks([*main, *twin, *after])
+    assert [(p.asset_id, p.file_start_s, p.file_end_s) for p in plays] == [
+        ("A", 0.0, 72.0),
+        ("C", 72.0, 108.0),
+    ]
+    assert plays[0].also == ["B"] and plays[1].also == []

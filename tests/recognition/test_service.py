@@ -15,6 +15,8 @@ from tonearm.core.audio.encode import encode, encode_mp3
 from tonearm.core.audio.signal import Signal
 from tonearm.recognition import service
 from tonearm.recognition.analyzer import FingerprintAnalyzer
+from tonearm.recognition.enterprise import scan_file
+from tonearm.recognition.longfile import ScanOptions
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +130,15 @@ def test_scan_long_file(catalog: Catalog, songs) -> None:
     ]
     long = Signal(np.concatenate(parts), sr)
     seen: list[float] = []
-    hits = service.scan(catalog, long, window_s=8.0, hop_s=4.0, progress=seen.append)
-    assert [h.asset_id for h in hits] == [ids[0], ids[2]]
-    assert abs(hits[0].file_start_s - 0.0) <= 1.5 and abs(hits[0].file_end_s - 20.0) <= 2.5
-    assert abs(hits[1].file_start_s - 35.0) <= 2.5 and abs(hits[1].file_end_s - 55.0) <= 2.5
-    assert abs(hits[1].song_start_s - 5.0) <= 2.5
+    # one long-file scanner (AudD /enterprise/, `tonearm scan`, the Python API)
+    body = scan_file(catalog, long, ScanOptions(), base_url="", progress=seen.append)
+    hits = body["tracks"]
+    assert [h["asset_id"] for h in hits] == [ids[0], ids[2]]
+    assert abs(hits[0]["start_seconds"] - 0.0) <= 1.5
+    assert abs(hits[0]["end_seconds"] - 20.0) <= 2.5
+    assert abs(hits[1]["start_seconds"] - 35.0) <= 2.5
+    assert abs(hits[1]["end_seconds"] - 55.0) <= 2.5
+    assert abs(hits[1]["song_start_seconds"] - 5.0) <= 2.5
     assert seen and seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
 
     windows = service.scan_windows(catalog, long, window_s=8.0, hop_s=4.0)
@@ -142,7 +148,8 @@ def test_scan_long_file(catalog: Catalog, songs) -> None:
 
 def test_empty_catalog_and_tiny_inputs(catalog: Catalog) -> None:
     assert service.recognize(catalog, Signal(np.zeros(100, np.float32), 8000)) == []
-    assert service.scan(catalog, Signal(np.zeros(8000, np.float32), 8000)) == []
+    body = scan_file(catalog, Signal(np.zeros(8000, np.float32), 8000), ScanOptions(), base_url="")
+    assert body["tracks"] == []
     assert service.recognize(catalog, random_song(1, 5.0)) == []
 
 

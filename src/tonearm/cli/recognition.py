@@ -92,54 +92,55 @@ def register(app: typer.Typer) -> None:
         longfile: Annotated[Path, typer.Argument(help="A long recording (mix, broadcast)")],
         data: DataOpt = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-        window: Annotated[float, typer.Option(help="Window length in seconds")] = 12.0,
-        hop: Annotated[float, typer.Option(help="Hop between windows in seconds")] = 6.0,
     ) -> None:
-        """Find every catalog track played in a long file, with its start and end."""
+        """Find every catalog track played in a long file, with its start and end (the same
+        scanner as AudD's /enterprise/: one entry per play, decoded in bounded memory)."""
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         from tonearm.core.audio.errors import AudioError
-        from tonearm.recognition import service
-        from tonearm.recognition.inputs import decode_long_file
+        from tonearm.recognition.enterprise import scan_path
+        from tonearm.recognition.longfile import ScanOptions
 
         catalog = open_catalog(data)
-        try:
-            signal = decode_long_file(catalog, longfile)
-        except AudioError as e:
-            console.print(f"error: {longfile}: {e}", markup=False)
-            raise typer.Exit(1) from e
         progress = Progress(
             TextColumn("[bold]scan"), BarColumn(), TimeElapsedColumn(), console=console
         )
-        with progress:
-            task = progress.add_task("scan", total=1.0)
-            hits = service.scan(
-                catalog,
-                signal,
-                window_s=window,
-                hop_s=hop,
-                progress=lambda f: progress.update(task, completed=f),
-            )
+        stats: dict[str, float] = {}
+        try:
+            with progress:
+                task = progress.add_task("scan", total=1.0)
+                body = scan_path(
+                    catalog,
+                    longfile,
+                    ScanOptions(),
+                    base_url=catalog.settings.public_url or "",
+                    progress=lambda f: progress.update(task, completed=f),
+                    stats=stats,
+                )
+        except AudioError as e:
+            console.print(f"error: {longfile}: {e}", markup=False)
+            raise typer.Exit(1) from e
         tracks: list[dict[str, Any]] = []
-        for h in hits:
-            a = catalog.store.get_asset(h.asset_id)
+        for t in body.get("tracks", []):
+            a = catalog.store.get_asset(str(t["asset_id"]))
             tracks.append(
                 {
-                    "asset_id": h.asset_id,
-                    "title": a.name if a else None,
-                    "artist": a.artist if a else None,
+                    "asset_id": str(t["asset_id"]),
+                    "title": t.get("title"),
+                    "artist": t.get("artist"),
                     "source": a.source_path if a else None,
-                    "start_sec": round(h.file_start_s, 2),
-                    "end_sec": round(h.file_end_s, 2),
-                    "song_start_sec": round(h.song_start_s, 2),
-                    "song_end_sec": round(h.song_end_s, 2),
-                    "score": round(h.score, 3),
+                    "start_sec": t["start_seconds"],
+                    "end_sec": t["end_seconds"],
+                    "song_start_sec": t["song_start_seconds"],
+                    "song_end_sec": t["song_end_seconds"],
+                    "score": t["score"],
+                    "also_matches": t.get("also_matches", []),
                 }
             )
         if json_out:
             doc = {
                 "file": str(longfile),
-                "duration_sec": round(signal.duration_s, 2),
+                "duration_sec": round(stats.get("duration_s", 0.0), 2),
                 "tracks": tracks,
             }
             print(json.dumps(doc, ensure_ascii=False), flush=True)
@@ -151,6 +152,6 @@ def register(app: typer.Typer) -> None:
             out.print(
                 f"{_fmt_time(t['start_sec'])}-{_fmt_time(t['end_sec'])}  {who}{t['title']} "
                 f"(asset {t['asset_id']}, from {_fmt_time(t['song_start_sec'])} of the song, "
-                f"score {t['score']:.2f})",
+                f"score {t['score']})",
                 markup=False,
             )

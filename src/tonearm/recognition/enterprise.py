@@ -215,6 +215,7 @@ def scan_stream(
     block_chunks: int = BLOCK_CHUNKS,
     progress: Callable[[float], None] | None = None,
     total_s: float | None = None,
+    stats: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The enterprise body for a file arriving as mono PCM blocks at the fingerprint rate
     (any sizes), in memory bounded by ``block_chunks`` (the answer of :func:`scan_file`).
@@ -314,6 +315,8 @@ def scan_stream(
                 break
         buf = np.zeros(0, dtype=np.float32)
         duration = total / sr
+        if stats is not None:
+            stats["duration_s"] = duration
         chunks = selected_chunks(duration, opts)
         if not chunks:
             return {"status": "success", "result": [], "tracks": []}
@@ -411,6 +414,18 @@ def _chunks_and_tracks(
                 "timecode": wire.mmss(p.song_start_s),
             }
         )
+        also = []
+        for aid in p.also:
+            other = asset(aid)
+            if other is not None:
+                also.append(
+                    {
+                        "asset_id": other.asset_id,
+                        **wire.metadata_fields(other),
+                        "song_link": wire.song_link(other, base_url),
+                    }
+                )
+        tr["also_matches"] = also
         tracks.append(tr)
     return {"status": "success", "result": chunk_results, "tracks": tracks}
 
@@ -432,8 +447,10 @@ def scan_path(
     base_url: str,
     progress: Callable[[float], None] | None = None,
     block_chunks: int = BLOCK_CHUNKS,
+    stats: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The enterprise body for a file on disk, decoded and scanned in bounded memory."""
+    """The enterprise body for a file on disk, decoded and scanned in bounded memory
+    (``stats`` receives ``duration_s``, the seconds decoded)."""
     from tonearm.recognition.inputs import stream_long_file
 
     dec = stream_long_file(catalog, path, block_s=DECODE_BLOCK_S)
@@ -448,6 +465,7 @@ def scan_path(
             block_chunks=block_chunks,
             progress=progress,
             total_s=dec.duration_s,
+            stats=stats,
         )
     finally:
         dec.close()

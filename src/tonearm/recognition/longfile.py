@@ -21,7 +21,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -117,6 +117,9 @@ class ChunkMatch:
     song_start_s: float  # the song's own time at file_start_s
     score: float
     speed: float = 1.0
+    # other catalog songs heard over this play because they contain the passage being
+    # played (a reused recording, a shared loop): reported inside the play, never as plays
+    also: list[str] = field(default_factory=list)
 
     @property
     def anchor_s(self) -> float:
@@ -178,7 +181,7 @@ def merge_chunks(
             p.score = max(p.score, cm.score)
             pieces[id(p)].append(cm)
             continue
-        play = ChunkMatch(**{**cm.__dict__})
+        play = replace(cm, also=[])
         plays.append(play)
         pieces[id(play)] = [cm]
         open_[cm.asset_id] = play
@@ -187,9 +190,45 @@ def merge_chunks(
     plays = [
         p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
     ]
-    plays = [p for p in plays if not _shadowed(p, plays)]
+    plays = _fold_shared_passages(plays)
     plays.sort(key=lambda x: x.file_start_s)
     return plays
+
+
+SHARED_OVERLAP = 0.7  # a play this much inside another song's (longer) play shares its audio
+
+
+def _overlap_s(a: ChunkMatch, b: ChunkMatch) -> float:
+    return max(0.0, min(a.file_end_s, b.file_end_s) - max(a.file_start_s, b.file_start_s))
+
+
+def _fold_shared_passages(plays: list[ChunkMatch]) -> list[ChunkMatch]:
+    """One play per stretch of the file: when several catalog songs contain the passage
+    being played, the song whose alignment holds over the longest stretch (then the higher
+    score) is the play; the others go to its ``also`` list. A song that overlaps another
+    only at its edge (a crossfade) stays a play of its own."""
+    order = sorted(plays, key=lambda p: (-(p.file_end_s - p.file_start_s), -p.score))
+    kept: list[ChunkMatch] = []
+    for p in order:
+        host = next(
+            (
+                q
+                for q in kept
+                if q.asset_id != p.asset_id
+                and (
+                    _overlap_s(p, q) >= SHARED_OVERLAP * (p.file_end_s - p.file_start_s)
+                    or _shadowed(p, [q])
+                )
+            ),
+            None,
+        )
+        if host is None:
+            kept.append(p)
+        else:
+            for aid in (p.asset_id, *p.also):
+                if aid != host.asset_id and aid not in host.also:
+                    host.also.append(aid)
+    return kept
 
 
 SHADOW_MAX_S = CHUNK_S  # a piece shorter than this...

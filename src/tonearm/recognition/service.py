@@ -1,10 +1,13 @@
-"""Recognition service: identify excerpts, scan long files, maintain the fingerprint index.
+"""Recognition service: identify excerpts, maintain the fingerprint index.
 
-Public interface used by the AudD API, streams, enterprise scans and the CLI::
+Public interface used by the AudD API, streams, the long-file scanner and the CLI::
 
     recognize(catalog, signal, top_k=1) -> list[Match]      # [] when nothing matches
-    scan(catalog, signal, window_s=12, hop_s=6) -> list[ScanHit]   # one hit per track played
-    scan_windows(catalog, signal, ...) -> list[WindowResult]       # per-window raw results
+    scan_windows(catalog, signal, ...) -> list[WindowResult]  # per-window raw results
+
+Every track played in a long file (one entry per play) comes from ONE scanner,
+:mod:`tonearm.recognition.enterprise` (``scan_path`` / ``scan_file``), behind AudD's
+``/enterprise/``, ``tonearm scan`` and the Python API alike.
     index_asset(catalog, asset_id, blob) / remove_asset(catalog, asset_id)
     get_index(catalog) / rebuild_index(catalog)
 """
@@ -94,20 +97,6 @@ class Match:
     query_end_s: float = 0.0
     background: float = 0.0  # chance votes expected in the winning cell
     spread: float = 1.0  # share of the query's span covered by the consistent votes
-
-
-@dataclass
-class ScanHit:
-    """One track played in a long file."""
-
-    asset_id: str
-    file_start_s: float  # where the track plays in the long file
-    file_end_s: float
-    song_start_s: float  # which part of the song
-    song_end_s: float
-    score: float
-    votes: int = 0
-    speed: float = 1.0
 
 
 @dataclass
@@ -373,53 +362,3 @@ def scan_windows(
         for w in out:
             w.matches = [m for m in w.matches if m.asset_id not in gone]
     return out
-
-
-def merge_windows(windows: list[WindowResult], *, gap_s: float = 13.0) -> list[ScanHit]:
-    """One hit per track played: consecutive windows agreeing on asset and alignment."""
-    hits: list[ScanHit] = []
-    open_hits: dict[str, tuple[ScanHit, float]] = {}  # asset -> (hit, song_start_in_file)
-    for w in windows:
-        for m in w.matches:
-            f_start = w.start_s + m.query_start_s
-            f_end = w.start_s + m.query_end_s
-            if w.end_s - f_end <= fp.DT_MAX / fp.FPS:
-                # the last ~2 s of a window have no pair targets left: if votes reach
-                # that far, the track plays to the window's end
-                f_end = w.end_s
-            s_start = m.offset_s + m.query_start_s * m.speed
-            s_end = m.offset_s + (f_end - w.start_s) * m.speed
-            anchor = w.start_s - m.offset_s / m.speed  # where the song's 0 s is in the file
-            prev = open_hits.get(m.asset_id)
-            if (
-                prev is not None
-                and f_start - prev[0].file_end_s <= gap_s
-                and abs(anchor - prev[1]) <= 2.0
-            ):
-                h = prev[0]
-                h.file_end_s = max(h.file_end_s, f_end)
-                h.song_end_s = max(h.song_end_s, s_end)
-                h.score = max(h.score, m.score)
-                h.votes += m.votes
-            else:
-                h = ScanHit(m.asset_id, f_start, f_end, s_start, s_end, m.score, m.votes, m.speed)
-                hits.append(h)
-                open_hits[m.asset_id] = (h, anchor)
-    hits.sort(key=lambda h: h.file_start_s)
-    for h in hits:
-        for k in ("file_start_s", "file_end_s", "song_start_s", "song_end_s"):
-            setattr(h, k, round(getattr(h, k), 2))
-    return hits
-
-
-def scan(
-    catalog: Catalog,
-    signal: Signal,
-    *,
-    window_s: float = 12.0,
-    hop_s: float = 6.0,
-    progress: Callable[[float], None] | None = None,
-) -> list[ScanHit]:
-    """Every track played in a long file, merged: one hit per play, by file_start_s."""
-    windows = scan_windows(catalog, signal, window_s=window_s, hop_s=hop_s, progress=progress)
-    return merge_windows(windows, gap_s=window_s + 1.0)
