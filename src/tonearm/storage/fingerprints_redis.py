@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from contextlib import suppress
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -157,15 +158,22 @@ class RedisFingerprintIndex(SharedFingerprintIndex):
                 "socket_connect_timeout": min(2.0, self.timeout_s),
             }
             try:
-                c: Any = RedisCluster.from_url(
-                    self.url, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2), **kw
-                )
-                self._cluster = True
+                probe = redis.Redis.from_url(self.url, **kw)
+                try:  # a cluster node, or one plain Redis?
+                    self._cluster = bool(probe.info("cluster").get("cluster_enabled"))
+                finally:
+                    probe.close()
+                if self._cluster:
+                    u = urlsplit(self.url)  # a cluster has only db 0: drop any /N
+                    c: Any = RedisCluster.from_url(
+                        urlunsplit((u.scheme, u.netloc, "", u.query, "")),
+                        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+                        **kw,
+                    )
+                else:
+                    c = redis.Redis.from_url(self.url, **kw)
             except _redis_errors() as e:
-                if "cluster" not in str(e).lower() or "not enabled" not in str(e).lower():
-                    raise FingerprintIndexUnavailable(f"redis {self.url}: {e}") from e
-                c = redis.Redis.from_url(self.url, **kw)
-                self._cluster = False
+                raise FingerprintIndexUnavailable(f"redis {self.url}: {e}") from e
             self._client = c
             self._scripts = {
                 "register": c.register_script(_REGISTER),
