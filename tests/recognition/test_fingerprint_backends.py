@@ -296,7 +296,7 @@ def one_node_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
              "--appendfsync", "always", "--save", "", "--logfile", str(d / "log")],
             check=True,
         )  # fmt: skip
-        for _ in range(100):
+        for _ in range(300):  # a loaded machine may take seconds
             info = subprocess.run([cli, "-p", str(port), "cluster", "info"], capture_output=True)
             if b"cluster_state:ok" in info.stdout:
                 return

@@ -218,6 +218,21 @@ class SharedFingerprintIndex:
         """Drop every asset and posting of this namespace (asset numbers keep counting)."""
         raise NotImplementedError
 
+    # bulk loads (a migration, a benchmark): reserve numbers, write postings, then register
+    # the assets, which makes them visible at once
+    def reserve(self, n: int) -> np.ndarray:
+        """Reserve ``n`` asset numbers (int64, increasing, not necessarily consecutive)."""
+        raise NotImplementedError
+
+    def write_postings(self, uniq: np.ndarray, postings: np.ndarray, starts: np.ndarray) -> None:
+        """Append ``postings[starts[i]:starts[i+1]]`` to hash ``uniq[i]`` (invisible until
+        their assets are registered)."""
+        raise NotImplementedError
+
+    def register(self, entries: list[tuple[int, AssetEntry]]) -> None:
+        """Make reserved numbers live assets (replacing live assets of the same ids)."""
+        raise NotImplementedError
+
     # -- cache ----------------------------------------------------------------------------
     def _reset_cache(self) -> None:
         with self._cache_lock:

@@ -30,6 +30,16 @@ WRITE_ATTEMPTS = 3
 COMPACT_RANGES = 64  # compaction works through the hash space in this many slices
 
 
+# One index probe per query hash, each in the one partition that can hold it (a nested loop
+# with run-time partition pruning; OFFSET 0 keeps the planner from flattening it into a hash
+# join). ``hash = ANY(array)`` instead scans every partition, sequentially at this size:
+# 5-10x slower at 3k query hashes on 2M stored ones.
+_LOOKUP = (
+    "SELECT u.h, p.postings FROM unnest(%s::bigint[]) AS u(h), "
+    "LATERAL (SELECT postings FROM fingerprint_postings f WHERE f.hash = u.h OFFSET 0) p"
+)
+
+
 def _signed(u: np.ndarray) -> list[int]:
     """uint64 hashes as the BIGINT values stored (two's complement)."""
     return np.asarray(u, np.uint64).view(np.int64).tolist()
@@ -102,10 +112,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
         with self._tx() as raw:
             gen_row = raw.execute("SELECT gen FROM fingerprint_state WHERE id = 1").fetchone()
             cur = raw.cursor(binary=True)
-            cur.execute(
-                "SELECT hash, postings FROM fingerprint_postings WHERE hash = ANY(%s::bigint[])",
-                (_signed(uniq),),
-            )
+            cur.execute(_LOOKUP, (_signed(uniq),))
             rows = cur.fetchall()
         gen = int(gen_row[0]) if gen_row else 0
         counts = np.zeros(len(uniq), np.int64)
@@ -195,6 +202,46 @@ class PgFingerprintIndex(SharedFingerprintIndex):
                 (len(items) - len(gone), added - sum(int(r[0]) for r in gone), int(bool(gone))),
             )
         return idxs
+
+    def reserve(self, n: int) -> np.ndarray:
+        with self._tx() as raw:
+            rows = raw.execute(
+                "SELECT nextval('fingerprint_asset_idx') FROM generate_series(1, %s)", (n,)
+            ).fetchall()
+        return np.sort(np.array([int(r[0]) for r in rows], np.int64))
+
+    def write_postings(self, uniq: np.ndarray, postings: np.ndarray, starts: np.ndarray) -> None:
+        data = np.ascontiguousarray(postings, "<u8").tobytes()
+        with (
+            self._tx() as raw,
+            raw.cursor().copy(
+                "COPY fingerprint_postings (hash, asset_idx, postings) FROM STDIN"
+            ) as cp,
+        ):
+            key = 0  # a merged row: one per hash and bulk write (callers write a hash once)
+            for h, lo, hi in zip(
+                _signed(uniq), starts[:-1].tolist(), starts[1:].tolist(), strict=True
+            ):
+                cp.write_row((h, key, data[8 * lo : 8 * hi]))
+
+    def register(self, entries: list[tuple[int, AssetEntry]]) -> None:
+        with self._tx() as raw:
+            gone = raw.execute(
+                "UPDATE fingerprint_assets SET deleted = TRUE "
+                "WHERE asset_id = ANY(%s) AND NOT deleted RETURNING n_hashes",
+                ([e.asset_id for _, e in entries],),
+            ).fetchall()
+            with raw.cursor().copy(
+                "COPY fingerprint_assets (asset_idx, asset_id, span_frames, n_hashes) FROM STDIN"
+            ) as cp:
+                for idx, e in entries:
+                    cp.write_row((idx, e.asset_id, e.span_frames, e.n_hashes))
+            added = sum(e.n_hashes for _, e in entries)
+            raw.execute(
+                "UPDATE fingerprint_state SET live = live + %s, n_keys = n_keys + %s, "
+                "gen = gen + %s WHERE id = 1",
+                (len(entries) - len(gone), added - sum(int(r[0]) for r in gone), int(bool(gone))),
+            )
 
     @staticmethod
     def _copy_rows(cp: Any, hashes: np.ndarray, postings: np.ndarray, row_key: int) -> None:

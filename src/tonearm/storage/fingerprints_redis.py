@@ -2,7 +2,7 @@
 
 Keys of a namespace ``NS`` (one catalog):
 
-- ``ta:{NS.B}:<hash hex>`` -- string, the hash's postings packed as little-endian uint64
+- ``ta:{NS.B}:<hash as 8 bytes>`` -- string, the hash's postings packed as little-endian uint64
   ``asset_idx << 32 | frame``, appended to by ingest. ``B`` is one of ``BUCKETS`` buckets
   (a multiplicative hash of the hash): the braces make it the key's hash tag, so a bucket's
   keys share a cluster slot and one ``MGET`` fetches all the query hashes of a bucket; the
@@ -43,26 +43,35 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _BUCKET_SHIFT = np.uint64(64 - BUCKET_BITS)
 WRITE_ATTEMPTS = 3
 
-# ARGV[1]: byte lengths "n1,n2,...", ARGV[2]: the keys' new postings concatenated
+# Posting keys are the bucket's prefix + the hash as 8 raw bytes; scripts get the bucket's
+# anchor key (KEYS[1], the prefix itself: it routes the call to the bucket's slot, and every
+# key built from it shares that slot through the hash tag) and the hashes packed in ARGV[1],
+# so a call costs the client the same whatever the number of hashes.
+# APPEND: ARGV[2] = byte lengths as packed <u4, ARGV[3] = the keys' new postings concatenated
 _APPEND = """
+local pre, hs, lens, data = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local pos = 1
-local i = 1
-for n in string.gmatch(ARGV[1], '%d+') do
-  local len = tonumber(n)
-  redis.call('APPEND', KEYS[i], string.sub(ARGV[2], pos, pos + len - 1))
-  pos = pos + len
-  i = i + 1
+for i = 1, #hs / 8 do
+  local n = struct.unpack('<I4', lens, 4 * i - 3)
+  redis.call('APPEND', pre .. string.sub(hs, 8 * i - 7, 8 * i), string.sub(data, pos, pos + n - 1))
+  pos = pos + n
 end
-return i - 1
+return #hs / 8
 """
-# one reply per bucket instead of one per key: <u4 length + postings, for every key in order
+# READ: every key's length as <u4, then every key's postings, in ARGV[1]'s order
 _READ = """
-local out = {}
-for i = 1, #KEYS do
-  local v = redis.call('GET', KEYS[i])
-  if v then out[i] = struct.pack('<I4', #v) .. v else out[i] = struct.pack('<I4', 0) end
+local pre, hs = KEYS[1], ARGV[1]
+local lens, vals = {}, {}
+for i = 1, #hs / 8 do
+  local v = redis.call('GET', pre .. string.sub(hs, 8 * i - 7, 8 * i))
+  if v then
+    lens[i] = struct.pack('<I4', #v)
+    vals[#vals + 1] = v
+  else
+    lens[i] = struct.pack('<I4', 0)
+  end
 end
-return table.concat(out)
+return table.concat(lens) .. table.concat(vals)
 """
 # KEYS: assets, ids, dead, gen, nkeys; ARGV: asset_id. Tombstones the asset's number.
 _DROP = """
@@ -266,24 +275,34 @@ class RedisFingerprintIndex(SharedFingerprintIndex):
         cuts = np.flatnonzero(np.diff(b[order])) + 1
         groups = {int(b[g[0]]): g for g in np.split(order, cuts) if len(g)}
 
+        hbytes = np.ascontiguousarray(uniq, "<u8")
+
         def read(pipe: Any, bucket: int) -> None:
-            pre = self._bucket_prefix[bucket]
-            keys = [pre + f"{int(uniq[i]):x}" for i in groups[bucket]]
-            pipe.execute_command("EVAL", _READ, len(keys), *keys)
+            g = groups[bucket]
+            pipe.execute_command("EVAL", _READ, 1, self._bucket_prefix[bucket], hbytes[g].tobytes())
 
         gen = int(self._call(lambda c: c.get(self.k_gen)) or 0)
         replies = self._per_bucket(list(groups), read)
-        parts: list[bytes] = [b""] * len(uniq)
+        counts = np.zeros(len(uniq), np.int64)
+        order_parts: list[np.ndarray] = []
+        data_parts: list[bytes] = []
         for bucket, g in groups.items():
-            blob = memoryview(replies[bucket])
-            pos = 0
-            for i in g:
-                n = int.from_bytes(blob[pos : pos + 4], "little")
-                parts[i] = blob[pos + 4 : pos + 4 + n].tobytes() if n else b""
-                pos += 4 + n
-        counts = np.fromiter((len(v) >> 3 for v in parts), np.int64, len(parts))
-        raw = np.frombuffer(b"".join(parts), "<u8")
-        return raw, counts, gen
+            blob = replies[bucket]
+            lens = np.frombuffer(blob, "<u4", count=len(g)).astype(np.int64)
+            counts[g] = lens >> 3
+            order_parts.append(g)
+            data_parts.append(blob[4 * len(g) :])
+        # postings arrive bucket by bucket: put them in ``uniq``'s order
+        raw_b = np.frombuffer(b"".join(data_parts), "<u8")
+        if len(raw_b) == 0:
+            return raw_b, counts, gen
+        g_all = np.concatenate(order_parts)
+        c_b = counts[g_all]
+        start_u = np.zeros(len(uniq), np.int64)
+        start_u[g_all] = np.cumsum(c_b) - c_b  # where each hash's postings are in arrival order
+        first = np.cumsum(counts) - counts
+        idx = np.arange(int(counts.sum())) - np.repeat(first, counts) + np.repeat(start_u, counts)
+        return raw_b[idx], counts, gen
 
     def _entries(self, idxs: list[int]) -> dict[int, AssetEntry]:
         got = self._call(lambda c: c.hmget(self.k_assets, [str(i) for i in idxs]))
@@ -306,14 +325,15 @@ class RedisFingerprintIndex(SharedFingerprintIndex):
         groups = {int(b[g[0]]): g for g in np.split(order, cuts) if len(g)}
         data = np.ascontiguousarray(postings, "<u8").tobytes()
 
+        hbytes = np.ascontiguousarray(uniq, "<u8")
+
         def write(pipe: Any, bucket: int) -> None:
             g = groups[bucket]
-            pre = self._bucket_prefix[bucket]
-            keys = [pre + f"{int(uniq[i]):x}" for i in g]
             lo, hi = starts[g], starts[g + 1]
-            lens = ",".join(str(int(x)) for x in 8 * (hi - lo))
+            lens = (8 * (hi - lo)).astype("<u4").tobytes()
             blob = b"".join(data[8 * int(x) : 8 * int(y)] for x, y in zip(lo, hi, strict=True))
-            pipe.execute_command("EVAL", _APPEND, len(keys), *keys, lens, blob)
+            pre = self._bucket_prefix[bucket]
+            pipe.execute_command("EVAL", _APPEND, 1, pre, hbytes[g].tobytes(), lens, blob)
 
         self._per_bucket(list(groups), write)
 
@@ -345,6 +365,21 @@ class RedisFingerprintIndex(SharedFingerprintIndex):
         self._append(uniq, post, starts)
         self._call(lambda c: self._scripts["register"](keys=self._meta, args=argv))
         return idxs
+
+    def reserve(self, n: int) -> np.ndarray:
+        top = int(self._call(lambda c: c.incrby(self.k_next, n)))
+        return np.arange(top - n + 1, top + 1, dtype=np.int64)
+
+    def write_postings(self, uniq: np.ndarray, postings: np.ndarray, starts: np.ndarray) -> None:
+        self._append(np.asarray(uniq, np.uint64), postings, starts)
+
+    def register(self, entries: list[tuple[int, AssetEntry]]) -> None:
+        for k in range(0, len(entries), 500):
+            argv: list[str] = []
+            for idx, e in entries[k : k + 500]:
+                argv += [str(idx), e.asset_id, f"{e.span_frames},{e.n_hashes},{e.asset_id}"]
+                argv.append(str(e.n_hashes))
+            self._call(lambda c, a=argv: self._scripts["register"](keys=self._meta, args=a))
 
     def add(self, asset_id: str, hashes: np.ndarray, times: np.ndarray) -> None:
         self.add_many([(str(asset_id), hashes, times)])
