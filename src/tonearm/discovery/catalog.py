@@ -15,7 +15,7 @@ log = logging.getLogger("tonearm.discovery")
 def delete_asset(catalog: Catalog, asset: Asset) -> bool:
     """Delete an asset: its row and analyses (one transaction), then every derived index
     (vectors, fingerprints) and its stored file when no other asset points at it."""
-    from tonearm.catalog.ingest import asset_path
+    from tonearm.catalog.ingest import delete_original
     from tonearm.discovery.index import CACHE_KEY
 
     ok = catalog.store.delete_asset(asset.asset_id)
@@ -34,5 +34,5 @@ def delete_asset(catalog: Catalog, asset: Asset) -> bool:
         "SELECT 1 FROM assets WHERE file_path = ? LIMIT 1", (asset.file_path,)
     )
     if not still:
-        asset_path(catalog, asset).unlink(missing_ok=True)
+        delete_original(catalog, asset)
     return ok
