@@ -217,6 +217,38 @@ def engine_bytes(name: str, be: Any, local_dir: Path | None) -> int:
     return 0
 
 
+def engine_cpu_s(name: str, be: Any) -> float:
+    """CPU seconds the engine has used so far: the Redis Cluster's primaries (INFO cpu), or
+    the PostgreSQL backends serving this database (from /proc; the server is shared)."""
+    if name == "redis":
+        c = be.client()
+        nodes = c.get_primaries() if be._cluster else [None]
+        total = 0.0
+        for node in nodes:
+            info = c.info("cpu", target_nodes=node) if node is not None else c.info("cpu")
+            total += float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+        return total
+    if name == "postgres":
+        import os
+
+        pids = [
+            int(r[0])
+            for r in be.store.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        ]
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in pids:
+            try:
+                f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(f[11]) + int(f[12])) / tick
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+    return 0.0
+
+
 def run_queries(
     ix: Any, queries: list[dict[str, Any]], clients: int, rounds: int
 ) -> dict[str, Any]:
@@ -334,13 +366,18 @@ def main() -> None:
                                 "deg": deg})  # fmt: skip
         vote(views[next(iter(views))], queries[0]["peaks"], [0])  # compile
         for name, ix in views.items():
+            if name in targets:  # open the pool's connections before counting their CPU
+                ix.ranges(np.arange(16, dtype=np.uint64))
+            cpu0 = engine_cpu_s(name, targets.get(name))
             stats = run_queries(ix, queries, args.clients, args.rounds)
+            engine_cpu = engine_cpu_s(name, targets.get(name)) - cpu0
             row = {
                 "backend": name,
                 "songs": args.songs + len(indexed),
                 "postings": built["postings"] + int(sum(len(s["h"]) for s in indexed)),
                 "clients": args.clients,
                 **stats,
+                "engine_cpu_ms_per_query": round(1000 * engine_cpu / (stats["n_queries"] + 1), 1),
                 "load_s": round(built["write_s"].get(name, 0.0), 1),
                 "engine_bytes": engine_bytes(name, targets.get(name), local_dir),
             }
