@@ -142,6 +142,7 @@ def test_fingerprint_engine_down_gives_audd_error_100(tmp_path: Path) -> None:
                 "/upload/", data={"api_token": key, "audio_id": "5"}, files={"file": ("s", clip)}
             )
             assert up.json()["status"] == "error" and up.json()["error"]["error_code"] == 100
+            assert cat.store.find_by_audio_id("5") is None  # undone: a retry ingests again
             assert time.monotonic() - t0 < 30
     finally:
         cat.close()
