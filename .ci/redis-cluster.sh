@@ -38,15 +38,14 @@ wait_ping() {
   return 1
 }
 
-wait_ok() {
-  for _ in $(seq 1 200); do
-    if "$cli" -p "${ports[0]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
-      return 0
-    fi
-    sleep 0.05
+wait_ok() {  # every node given agrees the cluster is ok
+  for p in "$@"; do
+    for i in $(seq 1 400); do
+      "$cli" -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+      [ "$i" = 400 ] && { echo "redis on port $p: cluster state not ok" >&2; return 1; }
+      sleep 0.05
+    done
   done
-  echo "cluster on ${ports[*]} did not reach state ok" >&2
-  return 1
 }
 
 case "$cmd" in
@@ -57,7 +56,7 @@ case "$cmd" in
     for p in "${ports[@]}"; do wait_ping "$p"; done
     "$cli" --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 \
       || { cat "$dir/create.log" >&2; exit 1; }
-    wait_ok
+    wait_ok "${ports[@]}"
     echo "redis://127.0.0.1:${ports[0]}"
     ;;
   stop)
@@ -69,7 +68,7 @@ case "$cmd" in
     stop_node "$p"
     start_node "$p"
     wait_ping "$p"
-    wait_ok
+    wait_ok "${ports[@]}"
     ;;
   *)
     echo "usage: $0 start|stop|restart-node PORTBASE [N]" >&2
