@@ -224,17 +224,28 @@ def test_clear_never_reuses_asset_numbers(shared: Any) -> None:
     assert {a for _, a, _ in _postings(other, h[:50])} == {"y"}
 
 
-def test_postgres_compaction_keeps_lookups(node_factory: Any) -> None:
-    ix = node_factory("postgres", uuid.uuid4().hex[:12])
+def test_compaction_keeps_lookups(shared: Any) -> None:
+    ix, more = shared
     songs = {f"c{k}": _song(20 + k) for k in range(3)}
     for aid, (h, t) in songs.items():
         ix.add(aid, h, t)
     ix.remove("c1")
     q = np.concatenate([s[0][:200] for s in songs.values()])
     before = _postings(ix, q)
-    rows = ix.store.execute("SELECT count(*) FROM fingerprint_postings")[0][0]
     assert ix.compact() == 4000  # c1's postings dropped
-    assert _postings(ix, q) == before
+    assert _postings(ix, q) == before == _postings(more(), q)
+    assert ix.compact() == 0
+    ix.add("c3", *_song(30))  # appending after a compaction still works
+    assert {a for _, a, _ in _postings(ix, _song(30)[0][:50])} == {"c3"}
+
+
+def test_postgres_compaction_merges_rows(node_factory: Any) -> None:
+    ix = node_factory("postgres", uuid.uuid4().hex[:12])
+    for k in range(3):
+        ix.add(f"c{k}", *_song(20 + k))
+    ix.remove("c1")
+    rows = ix.store.execute("SELECT count(*) FROM fingerprint_postings")[0][0]
+    ix.compact()
     after = ix.store.execute("SELECT count(*), min(asset_idx) FROM fingerprint_postings")[0]
     assert after[0] < rows and after[1] == 0
     assert not ix.store.execute("SELECT 1 FROM fingerprint_assets WHERE deleted")

@@ -28,6 +28,8 @@ from tonearm.storage.fingerprints import (
 
 WRITE_ATTEMPTS = 3
 COMPACT_RANGES = 64  # compaction works through the hash space in this many slices
+WRITE_TIMEOUT_FACTOR = 6  # an ingest's write may take this many query timeouts (big COPYs)
+COMPACT_TIMEOUT_S = 600.0  # maintenance and bulk loads: bounded, but not by query latency
 
 
 # One index probe per query hash, each in the one partition that can hold it (a nested loop
@@ -62,9 +64,11 @@ class PgFingerprintIndex(SharedFingerprintIndex):
         return f"PgFingerprintIndex({self.store!r})"
 
     @contextmanager
-    def _tx(self, isolation: str | None = None) -> Iterator[psycopg.Connection[Any]]:
-        """One transaction with a statement timeout; engine failures become
-        FingerprintIndexUnavailable."""
+    def _tx(
+        self, isolation: str | None = None, timeout_s: float | None = None
+    ) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction with a statement timeout (``timeout_s``, default the index's);
+        engine failures become FingerprintIndexUnavailable."""
         try:
             with self.store.transaction() as conn:
                 raw: psycopg.Connection[Any] = conn.raw
@@ -72,7 +76,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
                     raw.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
                 raw.execute(
                     "SELECT set_config('statement_timeout', %s, true)",
-                    (str(int(self.timeout_s * 1000)),),
+                    (str(int((timeout_s or self.timeout_s) * 1000)),),
                 )
                 yield raw
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
@@ -163,7 +167,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
         raise last
 
     def _add_once(self, items: list[tuple[str, np.ndarray, np.ndarray]], merged: bool) -> list[int]:
-        with self._tx() as raw:
+        with self._tx(timeout_s=WRITE_TIMEOUT_FACTOR * self.timeout_s) as raw:
             idxs = [
                 int(r[0])
                 for r in raw.execute(
@@ -213,7 +217,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
     def write_postings(self, uniq: np.ndarray, postings: np.ndarray, starts: np.ndarray) -> None:
         data = np.ascontiguousarray(postings, "<u8").tobytes()
         with (
-            self._tx() as raw,
+            self._tx(timeout_s=COMPACT_TIMEOUT_S) as raw,
             raw.cursor().copy(
                 "COPY fingerprint_postings (hash, asset_idx, postings) FROM STDIN"
             ) as cp,
@@ -225,7 +229,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
                 cp.write_row((h, key, data[8 * lo : 8 * hi]))
 
     def register(self, entries: list[tuple[int, AssetEntry]]) -> None:
-        with self._tx() as raw:
+        with self._tx(timeout_s=COMPACT_TIMEOUT_S) as raw:
             gone = raw.execute(
                 "UPDATE fingerprint_assets SET deleted = TRUE "
                 "WHERE asset_id = ANY(%s) AND NOT deleted RETURNING n_hashes",
@@ -287,7 +291,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
         for k in range(COMPACT_RANGES):
             lo = int(edges[k])
             hi = int(edges[k + 1]) if k + 1 < COMPACT_RANGES else 2**63 - 1
-            with self._tx("REPEATABLE READ") as raw:
+            with self._tx("REPEATABLE READ", timeout_s=COMPACT_TIMEOUT_S) as raw:
                 cur = raw.cursor(binary=True)
                 cur.execute(
                     "SELECT hash, asset_idx, postings FROM fingerprint_postings "
@@ -317,7 +321,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
                         if len(p):
                             cp.write_row((h, 0, p.tobytes()))
         if len(dead_arr):
-            with self._tx() as raw:
+            with self._tx(timeout_s=COMPACT_TIMEOUT_S) as raw:
                 raw.execute(
                     "DELETE FROM fingerprint_assets WHERE deleted AND asset_idx = ANY(%s)",
                     (dead_arr.tolist(),),

@@ -73,6 +73,13 @@ for i = 1, #hs / 8 do
 end
 return table.concat(lens) .. table.concat(vals)
 """
+# compaction's compare-and-set: replace (or drop, when empty) a list still ARGV[1] bytes long;
+# SET allocates the exact size, unlike APPEND's greedy growth
+_SWAP = """
+if redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+if #ARGV[2] == 0 then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
+"""
 # KEYS: assets, ids, dead, gen, nkeys; ARGV: asset_id. Tombstones the asset's number.
 _DROP = """
 local function drop(aid)
@@ -389,6 +396,55 @@ class RedisFingerprintIndex(SharedFingerprintIndex):
             lambda c: self._scripts["unregister"](keys=self._meta, args=[str(asset_id)])
         )
         return bool(done)
+
+    def _nodes(self, c: Any) -> list[Any]:
+        """A plain client per primary (the client itself for a single Redis)."""
+        if not self._cluster:
+            return [c]
+        return [n.redis_connection for n in c.get_primaries() if n.redis_connection is not None]
+
+    def compact(self, batch: int = 500) -> int:
+        """Rewrite every posting list without removed assets' postings and at its exact
+        size (``APPEND`` grows strings greedily, up to twice their length). A list that an
+        ingest appended to meanwhile is left for the next run (compare-and-set on its
+        length). Returns the postings dropped."""
+        dead = np.array(sorted(self._dead_all()), np.int64)
+        dropped = 0
+
+        def run(c: Any) -> None:
+            nonlocal dropped
+            for node in self._nodes(c):
+                keys: list[bytes] = []
+                for k in node.scan_iter(match=f"ta:{{{self.ns}.*", count=1000):
+                    keys.append(k)
+                    if len(keys) >= batch:
+                        dropped += self._compact_keys(node, keys, dead)
+                        keys = []
+                if keys:
+                    dropped += self._compact_keys(node, keys, dead)
+
+        self._call(run)
+        return dropped
+
+    @staticmethod
+    def _compact_keys(node: Any, keys: list[bytes], dead: np.ndarray) -> int:
+        pipe = node.pipeline(transaction=False)
+        for k in keys:
+            pipe.get(k)
+        vals = pipe.execute()
+        pipe = node.pipeline(transaction=False)
+        dropped = 0
+        for k, v in zip(keys, vals, strict=True):
+            if v is None:
+                continue
+            p = np.frombuffer(v, "<u8")
+            if len(dead):
+                keep = ~np.isin((p >> np.uint64(32)).astype(np.int64), dead)
+                dropped += int(len(p) - keep.sum())
+                p = p[keep]
+            pipe.execute_command("EVAL", _SWAP, 1, k, len(v), p.tobytes())
+        pipe.execute()
+        return dropped
 
     def clear(self) -> None:
         """Drop the whole namespace (rebuilds, tests)."""
