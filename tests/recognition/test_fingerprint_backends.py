@@ -307,14 +307,15 @@ def one_node_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
              "--appendfsync", "always", "--save", "", "--logfile", str(d / "log")],
             check=True,
         )  # fmt: skip
-        for _ in range(300):  # a loaded machine may take seconds
+        for _ in range(600):  # a loaded machine may take seconds
             info = subprocess.run([cli, "-p", str(port), "cluster", "info"], capture_output=True)
             if b"cluster_state:ok" in info.stdout:
                 return
             if b"cluster_slots_assigned:0" in info.stdout:
                 subprocess.run([cli, "-p", str(port), "cluster", "addslotsrange", "0", "16383"])
             time.sleep(0.1)
-        raise RuntimeError("one-node cluster did not come up")
+        log = (d / "log").read_text()[-2000:] if (d / "log").exists() else "(no log)"
+        raise RuntimeError(f"one-node cluster on port {port} did not come up:\n{log}")
 
     def stop() -> None:
         subprocess.run([cli, "-p", str(port), "shutdown"], capture_output=True)
