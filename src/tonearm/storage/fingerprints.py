@@ -173,9 +173,10 @@ class SharedFingerprintIndex:
         self.span_frames = _SpanView(self)
 
     # -- engine primitives ----------------------------------------------------------------
-    def _fetch(self, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """Raw postings of distinct hashes (uint64, sorted): (postings uint64 grouped in
-        ``uniq`` order, count per hash, the engine's current generation)."""
+    def _fetch(self, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Raw postings of distinct hashes (uint64, sorted): (postings uint64, where each
+        hash's postings start in them, how many, the engine's current generation); the
+        postings of ``uniq[i]`` are ``postings[first[i]:first[i] + count[i]]``."""
         raise NotImplementedError
 
     def _entries(self, idxs: list[int]) -> dict[int, AssetEntry]:
@@ -312,13 +313,17 @@ class SharedFingerprintIndex:
             z = np.zeros(0, np.int64)
             return np.zeros(0, np.uint64), z, z, np.zeros(1, bool)
         uniq, inv = np.unique(h, return_inverse=True)
-        raw, counts, gen = self._fetch(uniq)
-        starts = np.zeros(len(uniq) + 1, np.int64)
-        np.cumsum(counts, out=starts[1:])
-        idxs = np.unique(raw >> IDX_SHIFT).astype(np.int64) if len(raw) else np.zeros(0, np.int64)
+        raw, first, counts, gen = self._fetch(uniq)
+        # distinct asset numbers without sorting the (possibly 100M) postings
+        idxs = (
+            np.flatnonzero(np.bincount((raw >> IDX_SHIFT).astype(np.int64)))
+            if len(raw)
+            else np.zeros(0, np.int64)
+        )
         alive = self._refresh(gen, idxs)
         inv = inv.reshape(-1)
-        return raw.astype(np.uint64), starts[:-1][inv], starts[1:][inv], alive
+        lo = first[inv].astype(np.int64)
+        return raw, lo, lo + counts[inv], alive
 
     def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raw, lo, hi, alive = self.postings(hashes)

@@ -112,7 +112,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
             raw.execute("UPDATE fingerprint_state SET initialized = TRUE WHERE id = 1")
 
     # -- reads ----------------------------------------------------------------------------
-    def _fetch(self, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    def _fetch(self, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         with self._tx() as raw:
             gen_row = raw.execute("SELECT gen FROM fingerprint_state WHERE id = 1").fetchone()
             cur = raw.cursor(binary=True)
@@ -121,14 +121,14 @@ class PgFingerprintIndex(SharedFingerprintIndex):
         gen = int(gen_row[0]) if gen_row else 0
         counts = np.zeros(len(uniq), np.int64)
         if not rows:
-            return np.zeros(0, np.uint64), counts, gen
+            return np.zeros(0, np.uint64), counts.copy(), counts, gen
         row_h = np.array([r[0] for r in rows], np.int64).view(np.uint64)
         pos = np.searchsorted(uniq, row_h)
         lens = np.fromiter((len(r[1]) >> 3 for r in rows), np.int64, len(rows))
         np.add.at(counts, pos, lens)
         order = np.argsort(pos, kind="stable")
-        raw_bytes = b"".join(bytes(rows[i][1]) for i in order)
-        return np.frombuffer(raw_bytes, "<u8"), counts, gen
+        raw_bytes = b"".join(rows[i][1] for i in order)  # grouped by hash, in uniq's order
+        return np.frombuffer(raw_bytes, "<u8"), np.cumsum(counts) - counts, counts, gen
 
     def _entries(self, idxs: list[int]) -> dict[int, AssetEntry]:
         with self._tx() as raw:

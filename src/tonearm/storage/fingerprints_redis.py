@@ -276,7 +276,7 @@ class RedisFingerprintIndex(SharedFingerprintIndex):
             self._call(lambda c: c.nodes_manager.initialize())
         return dict(self._call(run))
 
-    def _fetch(self, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    def _fetch(self, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         b = buckets_of(uniq)
         order = np.argsort(b, kind="stable")
         cuts = np.flatnonzero(np.diff(b[order])) + 1
@@ -299,17 +299,14 @@ class RedisFingerprintIndex(SharedFingerprintIndex):
             counts[g] = lens >> 3
             order_parts.append(g)
             data_parts.append(blob[4 * len(g) :])
-        # postings arrive bucket by bucket: put them in ``uniq``'s order
-        raw_b = np.frombuffer(b"".join(data_parts), "<u8")
-        if len(raw_b) == 0:
-            return raw_b, counts, gen
-        g_all = np.concatenate(order_parts)
-        c_b = counts[g_all]
-        start_u = np.zeros(len(uniq), np.int64)
-        start_u[g_all] = np.cumsum(c_b) - c_b  # where each hash's postings are in arrival order
-        first = np.cumsum(counts) - counts
-        idx = np.arange(int(counts.sum())) - np.repeat(first, counts) + np.repeat(start_u, counts)
-        return raw_b[idx], counts, gen
+        # postings stay in arrival order (bucket by bucket): only where each hash's start
+        raw = np.frombuffer(b"".join(data_parts), "<u8")
+        first = np.zeros(len(uniq), np.int64)
+        if len(raw):
+            g_all = np.concatenate(order_parts)
+            c_b = counts[g_all]
+            first[g_all] = np.cumsum(c_b) - c_b
+        return raw, first, counts, gen
 
     def _entries(self, idxs: list[int]) -> dict[int, AssetEntry]:
         got = self._call(lambda c: c.hmget(self.k_assets, [str(i) for i in idxs]))
