@@ -17,7 +17,7 @@ start_node() {
   mkdir -p "$dir/$port"
   "$server" --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --daemonize yes \
     --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
-    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 15000 \
     --cluster-require-full-coverage yes --appendonly no --save "" --protected-mode yes
 }
 
