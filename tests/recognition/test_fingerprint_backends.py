@@ -307,15 +307,21 @@ def one_node_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
              "--appendfsync", "always", "--save", "", "--logfile", str(d / "log")],
             check=True,
         )  # fmt: skip
-        for _ in range(600):  # a loaded machine may take seconds
-            info = subprocess.run([cli, "-p", str(port), "cluster", "info"], capture_output=True)
-            if b"cluster_state:ok" in info.stdout:
+        deadline = time.monotonic() + 120  # a loaded machine may take a while
+        info = b""
+        while time.monotonic() < deadline:
+            r = subprocess.run([cli, "-p", str(port), "cluster", "info"], capture_output=True)
+            info = r.stdout
+            if b"cluster_state:ok" in info:
                 return
-            if b"cluster_slots_assigned:0" in info.stdout:
-                subprocess.run([cli, "-p", str(port), "cluster", "addslotsrange", "0", "16383"])
-            time.sleep(0.1)
-        log = (d / "log").read_text()[-2000:] if (d / "log").exists() else "(no log)"
-        raise RuntimeError(f"one-node cluster on port {port} did not come up:\n{log}")
+            if b"cluster_slots_assigned:0" in info:
+                subprocess.run(
+                    [cli, "-p", str(port), "cluster", "addslotsrange", "0", "16383"],
+                    capture_output=True,
+                )
+            time.sleep(0.2)
+        log = (d / "log").read_text()[-1500:] if (d / "log").exists() else "(no log)"
+        raise RuntimeError(f"one-node cluster on port {port} did not come up:\n{info!r}\n{log}")
 
     def stop() -> None:
         subprocess.run([cli, "-p", str(port), "shutdown"], capture_output=True)
