@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -117,6 +118,33 @@ class Settings(BaseSettings):
         description="auto (pgvector when the database has it), memory, or pgvector",
     )
     pg_ef_search: int = Field(default=256, description="pgvector HNSW ef_search for /similar")
+    # recognition: where the fingerprint index lives (docs/DEPLOY.md, "Scale-out recognition")
+    fingerprint_index: Literal["local", "redis", "postgres"] = Field(
+        default="local",
+        description="local (memory-mapped under DATA/index, one copy per data directory), "
+        "redis (one Redis Cluster shared by every node) or postgres (the catalog's PostgreSQL "
+        "database, hash-partitioned table; Citus-ready)",
+    )
+    fingerprint_redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port of any Redis Cluster node (or one plain Redis) for "
+        "fingerprint_index=redis; default: redis_url",
+    )
+    fingerprint_namespace: str | None = Field(
+        default=None,
+        description="Key namespace of this catalog in a shared Redis fingerprint index "
+        "(default: derived from the metadata database and schema)",
+    )
+    fingerprint_timeout_s: float = Field(
+        default=5.0,
+        description="Per-call timeout of the shared fingerprint index (a query fails with "
+        "AudD error 100 instead of hanging while the engine restarts)",
+    )
+    keep_originals: bool = Field(
+        default=True,
+        description="Keep a copy of every ingested original in the blob store; False keeps "
+        "only fingerprints and analyses (catalog-only ingest)",
+    )
     s3_endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint (MinIO, R2...) for s3:// blob URLs"
     )

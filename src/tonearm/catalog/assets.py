@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from tonearm.catalog.ingest import asset_path
+from tonearm.catalog.ingest import delete_original
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -30,5 +30,5 @@ def delete_asset(catalog: Catalog, asset: Asset) -> bool:
         except Exception as e:  # derived data is rebuilt from the store anyway
             log.warning("asset %s: %s could not drop it: %s", asset.asset_id, impl.plugin_name, e)
     if not catalog.store.file_in_use(asset.file_path):
-        asset_path(catalog, asset).unlink(missing_ok=True)
+        delete_original(catalog, asset)
     return ok

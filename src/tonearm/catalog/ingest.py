@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,17 +68,39 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _store_file(catalog: Catalog, data: bytes, digest: str, suffix: str) -> Path:
-    """Write the original bytes under files/ atomically (temp file + rename)."""
-    dest_dir = catalog.files_dir / digest[:2]
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / f"{digest}{suffix.lower()}"
-    if not dest.exists():
-        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, dest)
-    return dest
+def original_key(digest: str, suffix: str) -> str:
+    """Blob key of an original: ``files/ab/abcd....ext`` (the data directory's layout)."""
+    return f"files/{digest[:2]}/{digest}{suffix.lower()}"
+
+
+def _store_file(catalog: Catalog, data: bytes, digest: str, suffix: str) -> str:
+    """Keep the original bytes in the blob store (atomically; the data directory by default,
+    so a cluster with ``TONEARM_BLOB_URL=s3://...`` needs no shared disk). Returns the
+    asset's ``file_path``: the blob key, or "" when ``keep_originals`` is off (catalog-only
+    ingest: fingerprints and analyses are kept, the audio is not)."""
+    if not catalog.settings.keep_originals:
+        return ""
+    from tonearm.storage.blobs import catalog_blobs
+
+    blobs = catalog_blobs(catalog)
+    key = original_key(digest, suffix)
+    if not blobs.exists(key):
+        blobs.put(key, data)
+    return key
+
+
+def delete_original(catalog: Catalog, asset: Asset) -> None:
+    """Remove an asset's original from the blob store (and any local copy of it)."""
+    if not asset.file_path:
+        return
+    from tonearm.storage.blobs import catalog_blobs, is_data_dir
+
+    blobs = catalog_blobs(catalog)
+    with suppress(KeyError, ValueError, OSError):  # gone, or a path from before blob keys
+        blobs.delete(asset.file_path)
+    if not is_data_dir(blobs, catalog.data_dir):
+        (catalog.data_dir / "cache" / asset.file_path).unlink(missing_ok=True)
+        (catalog.data_dir / asset.file_path).unlink(missing_ok=True)
 
 
 def ingest_bytes(
@@ -137,8 +159,7 @@ def ingest_bytes(
                 fields[k] = v
         results.append((a, r))
 
-    dest = _store_file(catalog, data, digest, Path(filename).suffix or ".bin")
-    fields["file_path"] = str(dest.relative_to(catalog.data_dir))
+    fields["file_path"] = _store_file(catalog, data, digest, Path(filename).suffix or ".bin")
     try:
         asset = catalog.store.add_asset(
             fields,
@@ -147,8 +168,10 @@ def ingest_bytes(
     except DuplicateAsset as e:  # a concurrent ingest of the same content won
         return IngestOutcome(label, "skipped", e.asset_id, "already in catalog")
     except BaseException:
-        if catalog.store.find_by_hash(digest) is None:
-            dest.unlink(missing_ok=True)
+        if fields["file_path"] and catalog.store.find_by_hash(digest) is None:
+            from tonearm.storage.blobs import catalog_blobs
+
+            catalog_blobs(catalog).delete(fields["file_path"])
         raise
     for a, r in results:
         a.after_commit(catalog, asset, r)
@@ -203,5 +226,18 @@ def ingest_paths(
 
 
 def asset_path(catalog: Catalog, asset: Asset) -> Path:
-    """Absolute path of an asset's stored audio file."""
-    return catalog.data_dir / asset.file_path
+    """A local path of an asset's original (a blob store elsewhere: a copy cached under
+    DATA/cache). Catalog-only assets (no original kept) get a path that does not exist."""
+    if not asset.file_path:
+        return catalog.data_dir / "files" / ".not-kept" / str(asset.asset_id)
+    from tonearm.storage.blobs import catalog_blobs, is_data_dir, local_copy
+
+    blobs = catalog_blobs(catalog)
+    legacy = catalog.data_dir / asset.file_path
+    if is_data_dir(blobs, catalog.data_dir) or Path(asset.file_path).is_absolute():
+        return legacy
+    try:
+        p = local_copy(blobs, asset.file_path, catalog.data_dir / "cache" / asset.file_path)
+    except ValueError:  # not a blob key: a path from before the blob store
+        return legacy
+    return p if p is not None else legacy

@@ -71,6 +71,15 @@ def register(app: typer.Typer) -> None:
         ] = None,
         data: DataOpt = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+        keep_original: Annotated[
+            bool | None,
+            typer.Option(
+                "--keep-original/--no-keep-original",
+                help="Keep a copy of each file in the blob store (default: "
+                "TONEARM_KEEP_ORIGINALS, on); --no-keep-original keeps only fingerprints "
+                "and analyses",
+            ),
+        ] = None,
     ) -> None:
         """Add audio files to the catalog (idempotent by content hash)."""
         from tonearm.catalog.ingest import KINDS, ingest_paths
@@ -84,6 +93,8 @@ def register(app: typer.Typer) -> None:
             else [a.strip() for a in analyses.split(",") if a.strip() and a.strip() != "none"]
         )
         catalog = open_catalog(data)
+        if keep_original is not None:
+            catalog.settings.keep_originals = keep_original
         progress = Progress(
             TextColumn("[bold]ingest"),
             BarColumn(),

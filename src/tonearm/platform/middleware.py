@@ -124,7 +124,9 @@ def database_unavailable(e: BaseException) -> bool:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a dependency
         return False
-    return isinstance(e, psycopg.OperationalError)
+    from tonearm.storage.fingerprints import FingerprintIndexUnavailable  # shared index down
+
+    return isinstance(e, psycopg.OperationalError | FingerprintIndexUnavailable)
 
 
 def unavailable_response(errors: ErrorResponses, request: Request) -> JSONResponse:

@@ -35,8 +35,18 @@ class FingerprintAnalyzer:
     def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None:
         from tonearm.recognition.service import index_asset
 
-        if result.blob is not None:
+        if result.blob is None:
+            return
+        from tonearm.storage.fingerprints import FingerprintIndexUnavailable
+
+        try:
             index_asset(catalog, asset.asset_id, result.blob)
+        except FingerprintIndexUnavailable:
+            # the shared index is down: undo the ingest and report it, so the client's retry
+            # ingests again (a kept asset would be skipped as "already in catalog" and never
+            # become recognizable)
+            catalog.store.delete_asset(asset.asset_id)
+            raise
 
 
 ANALYZERS = [FingerprintAnalyzer()]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from tonearm.catalog.context import Catalog
 from tonearm.core.audio.signal import Signal
@@ -115,6 +116,10 @@ def _index_path(catalog: Catalog) -> Path:
 
 def rebuild_index(catalog: Catalog) -> FingerprintIndex:
     """Rebuild the index from the stored ``fingerprint`` analyses and persist it."""
+    if catalog.settings.fingerprint_index != "local":  # shared: refill the engine's copy
+        from tonearm.recognition.shared_index import rebuild_shared
+
+        return cast(FingerprintIndex, rebuild_shared(catalog, CACHE_KEY))
     path = _index_path(catalog)
     path.mkdir(parents=True, exist_ok=True)
     for old in path.glob("seg-*.npy"):
@@ -166,7 +171,12 @@ def refingerprint(catalog: Catalog, *, progress: Callable[[float], None] | None 
 
 def get_index(catalog: Catalog) -> FingerprintIndex:
     """The catalog's fingerprint index, loaded once per process and reloaded when another
-    process (e.g. a CLI ingest) changed it on disk."""
+    process (e.g. a CLI ingest) changed it on disk. With a shared backend
+    (``settings.fingerprint_index``), a view of it with the same surface."""
+    if catalog.settings.fingerprint_index != "local":
+        from tonearm.recognition.shared_index import shared_index
+
+        return cast(FingerprintIndex, shared_index(catalog, CACHE_KEY))
     ix = catalog.cache.get(CACHE_KEY)
     if ix is not None and not ix.changed_on_disk():
         return ix

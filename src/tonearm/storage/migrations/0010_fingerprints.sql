@@ -1,0 +1,3 @@
+-- 0010 (SQLite): nothing. The PostgreSQL twin creates the shared fingerprint index's tables;
+-- an SQLite catalog keeps its fingerprints in the embedded index under DATA/index (or in a
+-- Redis Cluster: TONEARM_FINGERPRINT_INDEX=redis). Kept so both backends share versions.
