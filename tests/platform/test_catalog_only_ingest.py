@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tonearm.discovery.catalog import delete_asset
 from typer.testing import CliRunner
 
 from tonearm.catalog.analyzers import select_analyzers
+from tonearm.catalog.assets import delete_asset
 from tonearm.catalog.context import Catalog
 from tonearm.catalog.ingest import asset_path, ingest_bytes
 from tonearm.cli import _register
