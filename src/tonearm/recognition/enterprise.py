@@ -48,9 +48,9 @@ from tonearm.recognition.longfile import (  # noqa: F401 - re-exported for calle
     _last_selected,
     audio_error_code,
     merge_chunks,
-    split_crossfades,
     parse_failure,
     selected_chunks,
+    split_crossfades,
     timecode_from_url,
     to_csv,
 )
