@@ -238,3 +238,17 @@ def test_songs_sharing_a_recording_are_one_play_with_also_matches() -> None:
         ("C", 72.0, 108.0),
     ]
     assert plays[0].also == ["B"] and plays[1].also == []
+
+
+def test_crossfade_boundary_is_its_midpoint() -> None:
+    """Both songs are heard during a crossfade: the boundary is the middle of that stretch,
+    and the next song's position moves with it; a long overlap is no crossfade."""
+    from tonearm.recognition.longfile import split_crossfades
+
+    a = ChunkMatch("A", 0, 0.0, 64.0, 10.0, 1.0)
+    b = ChunkMatch("B", 5, 58.0, 120.0, 0.0, 1.0, speed=1.03)  # heard from 58 s, A until 64 s
+    c = ChunkMatch("C", 9, 100.0, 150.0, 30.0, 1.0)  # 20 s under B: not a crossfade
+    split_crossfades([a, b, c])
+    assert a.file_end_s == 61.0 and b.file_start_s == 61.0
+    assert b.song_start_s == pytest.approx(3.0 * 1.03)
+    assert b.file_end_s == 120.0 and c.file_start_s == 100.0

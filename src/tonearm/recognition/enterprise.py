@@ -50,6 +50,7 @@ from tonearm.recognition.longfile import (  # noqa: F401 - re-exported for calle
     merge_chunks,
     parse_failure,
     selected_chunks,
+    split_crossfades,
     timecode_from_url,
     to_csv,
 )
@@ -389,6 +390,9 @@ def _chunks_and_tracks(
 
     durations = {aid: float(a.duration) for aid, a in assets.items() if a is not None}
     plays = merge_chunks(found, durations=durations)
+    # where chunks heard both songs at once (a crossfade), the boundary is the middle of that
+    # stretch; then each end is looked at again, up to the neighbouring plays
+    split_crossfades(plays)
     for i, p in enumerate(plays):
         lo = plays[i - 1].file_end_s if i > 0 else t0
         hi = plays[i + 1].file_start_s if i + 1 < len(plays) else t1

@@ -195,6 +195,23 @@ def merge_chunks(
     return plays
 
 
+CROSSFADE_MAX_S = 12.0  # two plays overlapping at most this much are a crossfade
+
+
+def split_crossfades(plays: list[ChunkMatch]) -> None:
+    """Where one play fades into the next, both songs are heard at once; the boundary is the
+    middle of the stretch where both are heard (the crossfade's midpoint), so consecutive
+    plays touch instead of overlapping. ``plays`` is sorted by start; changed in place."""
+    for a, b in zip(plays, plays[1:], strict=False):
+        overlap = a.file_end_s - b.file_start_s
+        if a.asset_id == b.asset_id or overlap <= 0 or overlap > CROSSFADE_MAX_S:
+            continue
+        mid = b.file_start_s + overlap / 2
+        a.file_end_s = mid
+        b.song_start_s += (mid - b.file_start_s) * b.speed
+        b.file_start_s = mid
+
+
 SHARED_OVERLAP = 0.7  # a play this much inside another song's (longer) play shares its audio
 
 

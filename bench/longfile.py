@@ -1,0 +1,291 @@
+# ruff: noqa: E402
+"""Long files: every play found once, exact boundaries, no plays that did not happen.
+
+Builds DJ-style mixes from real music (the Debian packages of DESIGN.md, see
+``bench/recognition.py``): catalog songs and songs NOT in the catalog in between, played for
+25-70 s from a random position, joined by equal-power crossfades of 0-8 s, some plays with a
+repeated section (the same 15 s twice in a row: still one play). Each mix is rendered in
+several conditions (clean; MP3 64 kbps + pink noise at 10 dB SNR; played 3 % fast; 3 % slow)
+and scanned from an MP3 file on disk by:
+
+- ``scanner``: tonearm's one long-file scanner (AudD ``/enterprise/`` and ``tonearm scan``:
+  ``recognition.enterprise.scan_path``), end to end (decode included);
+- ``baseline``: majority vote over fixed 12 s windows (top-1 per window, consecutive windows
+  of one song merged), the simple approach the issue names.
+
+Truth: a play spans from the midpoint of the crossfade that brings it in to the midpoint of
+the one that takes it out. A reported play is *found* when it names the true song and covers
+at least half of the true play; a reported play is *false* when no true play of that song
+overlaps half of it. Boundary errors are |reported - true| for found plays, starts and ends.
+
+Run: ``.venv/bin/python bench/longfile.py [--mixes 6] [--catalog 40] [--quick]``; one JSON
+object per (method, condition) line, then a summary line.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recognition import find_music  # noqa: E402  (the bench's real-music corpus)
+from tonearm.catalog.analyzers import select_analyzers
+from tonearm.catalog.context import Catalog
+from tonearm.catalog.ingest import ingest_bytes
+from tonearm.core.audio.decode import decode
+from tonearm.core.audio.encode import encode
+from tonearm.core.audio.signal import Signal
+from tonearm.recognition import service
+from tonearm.recognition.enterprise import scan_path
+from tonearm.recognition.inputs import decode_long_file
+from tonearm.recognition.longfile import ScanOptions
+from tonearm.settings import Settings
+
+SR = 22050
+CONDITIONS = ("clean", "mp3_64k_pink_10db", "speed_+3%", "speed_-3%")
+
+
+@dataclass
+class Play:
+    asset: str  # asset id, or "" for a song not in the catalog
+    start_s: float
+    end_s: float
+
+
+def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
+    w = rng.standard_normal(n)
+    f = np.fft.rfft(w)
+    f /= np.sqrt(np.maximum(np.arange(f.size), 1))
+    y = np.fft.irfft(f, n)
+    return (y / (np.std(y) + 1e-12)).astype(np.float32)
+
+
+def build_mix(
+    songs: list[tuple[str, np.ndarray]], n_segments: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[Play]]:
+    """A mix at SR and its true plays (crossfade midpoints as boundaries)."""
+    out = np.zeros(0, np.float32)
+    truth: list[Play] = []
+    prev = -1
+    for _ in range(n_segments):
+        i = int(rng.integers(len(songs)))
+        while i == prev:
+            i = int(rng.integers(len(songs)))
+        prev = i
+        aid, y = songs[i]
+        length = float(rng.uniform(25, 70))
+        length = min(length, len(y) / SR - 1.0)
+        a = int(rng.uniform(0, max(1.0, len(y) / SR - length)) * SR)
+        seg = y[a : a + int(length * SR)].copy()
+        if aid and rng.random() < 0.25 and len(seg) > 30 * SR:
+            # a repeated section: 15 s played twice in a row inside the same play
+            r0 = int(rng.uniform(0, len(seg) / SR - 16) * SR)
+            rep = seg[r0 : r0 + 15 * SR]
+            seg = np.concatenate([seg[: r0 + 15 * SR], rep, seg[r0 + 15 * SR :]])
+        xf = float(rng.uniform(0, 8)) if out.size else 0.0
+        n_xf = min(int(xf * SR), out.size, seg.size)
+        start_s = (out.size - n_xf / 2) / SR
+        if truth:
+            truth[-1].end_s = start_s
+        if n_xf:
+            t = np.linspace(0, np.pi / 2, n_xf, dtype=np.float32)
+            tail = out[-n_xf:] * np.cos(t) + seg[:n_xf] * np.sin(t)
+            out = np.concatenate([out[:-n_xf], tail, seg[n_xf:]])
+        else:
+            out = np.concatenate([out, seg])
+        truth.append(Play(aid, start_s, out.size / SR))
+    return out, [p for p in truth if p.asset]
+
+
+def degrade(y: np.ndarray, cond: str, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """The mix in ``cond`` and the factor file times are scaled by."""
+    if cond.startswith("speed_"):
+        s = 1.0 + float(cond[6:-1]) / 100.0
+        return np.asarray(soxr.resample(y, SR * s, SR), np.float32), 1.0 / s
+    if cond == "mp3_64k_pink_10db":
+        noise = _pink(len(y), rng) * float(np.sqrt(np.mean(y**2))) * 10 ** (-10 / 20)
+        return (y + noise).astype(np.float32), 1.0
+    return y, 1.0
+
+
+def baseline_plays(catalog: Catalog, path: Path) -> list[Play]:
+    """Majority vote over fixed 12 s windows: top-1 per window, consecutive windows of one
+    song merged, boundaries on the window grid."""
+    sig = decode_long_file(catalog, path)
+    windows = service.scan_windows(catalog, sig, window_s=12.0, hop_s=12.0, top_k=1)
+    plays: list[Play] = []
+    for w in windows:
+        aid = w.matches[0].asset_id if w.matches else ""
+        if plays and plays[-1].asset == aid and abs(plays[-1].end_s - w.start_s) < 0.5:
+            plays[-1].end_s = w.end_s
+        else:
+            plays.append(Play(aid, w.start_s, w.end_s))
+    return [p for p in plays if p.asset]
+
+
+def scanner_plays(catalog: Catalog, path: Path) -> list[Play]:
+    body = scan_path(catalog, path, ScanOptions(), base_url="")
+    return [
+        Play(str(t["asset_id"]), float(t["start_seconds"]), float(t["end_seconds"]))
+        for t in body["tracks"]
+    ]
+
+
+def _overlap(a: Play, b: Play) -> float:
+    return max(0.0, min(a.end_s, b.end_s) - max(a.start_s, b.start_s))
+
+
+def score(truth: list[Play], found: list[Play]) -> dict[str, object]:
+    hit, errs = 0, []
+    for t in truth:
+        best = max(
+            (
+                f
+                for f in found
+                if f.asset == t.asset and _overlap(f, t) >= 0.5 * (t.end_s - t.start_s)
+            ),
+            key=lambda f: _overlap(f, t),
+            default=None,
+        )
+        if best is not None:
+            hit += 1
+            errs += [abs(best.start_s - t.start_s), abs(best.end_s - t.end_s)]
+    false = sum(
+        1
+        for f in found
+        if not any(
+            t.asset == f.asset and _overlap(f, t) >= 0.5 * (f.end_s - f.start_s) for t in truth
+        )
+    )
+    return {
+        "true_plays": len(truth),
+        "found": hit,
+        "reported": len(found),
+        "false": false,
+        "errs": errs,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mixes", type=int, default=4)
+    ap.add_argument("--segments", type=int, default=14)
+    ap.add_argument("--catalog", type=int, default=40, help="songs in the catalog")
+    ap.add_argument("--outside", type=int, default=12, help="songs not in the catalog")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="2 mixes, clean and MP3+noise only")
+    args = ap.parse_args()
+    conds = CONDITIONS[:2] if args.quick else CONDITIONS
+    n_mixes = 2 if args.quick else args.mixes
+    rng = np.random.default_rng(args.seed)
+
+    files = [f for f in find_music()]
+    rng.shuffle(files)
+    loaded: list[tuple[Path, np.ndarray]] = []
+    for f in files:
+        try:
+            y = decode(f, mono=True, sr=SR, isolate=False).samples[0]
+        except Exception:
+            continue
+        if len(y) > 60 * SR:
+            loaded.append((f, y))
+        if len(loaded) >= args.catalog + args.outside:
+            break
+    if len(loaded) < 10:
+        sys.exit("not enough real music: apt-get install the Debian packages named in DESIGN.md")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data=Path(tmp) / "data")
+        settings.ensure_dirs()
+        catalog = Catalog.open(settings)
+        fpa = select_analyzers(["fingerprint"], catalog.plugins)
+        songs: list[tuple[str, np.ndarray]] = []
+        for i, (f, y) in enumerate(loaded):
+            if i < args.catalog:
+                o = ingest_bytes(
+                    catalog,
+                    encode(Signal(y, SR), "flac"),
+                    filename=f.name,
+                    kind="music",
+                    analyzers=fpa,
+                )
+                if o.asset_id is None:
+                    continue
+                songs.append((o.asset_id, y))
+            else:
+                songs.append(("", y))
+        service.get_index(catalog)
+        totals: dict[tuple[str, str], dict[str, object]] = {}
+        for m in range(n_mixes):
+            mix, truth = build_mix(songs, args.segments, rng)
+            for cond in conds:
+                y, scale = degrade(mix, cond, rng)
+                t_cond = [Play(p.asset, p.start_s * scale, p.end_s * scale) for p in truth]
+                path = Path(tmp) / f"mix{m}_{cond}.mp3"
+                kbps = "mp3_64" if cond.startswith("mp3_64k") else "mp3_192"
+                path.write_bytes(encode(Signal(y, SR), kbps))
+                for method, fn in (("scanner", scanner_plays), ("baseline", baseline_plays)):
+                    t0 = time.perf_counter()
+                    found = fn(catalog, path)
+                    wall = time.perf_counter() - t0
+                    s = score(t_cond, found)
+                    acc = totals.setdefault(
+                        (method, cond),
+                        {
+                            "true_plays": 0,
+                            "found": 0,
+                            "reported": 0,
+                            "false": 0,
+                            "errs": [],
+                            "audio_s": 0.0,
+                            "wall_s": 0.0,
+                        },
+                    )
+                    for k in ("true_plays", "found", "reported", "false"):
+                        acc[k] = int(acc[k]) + int(s[k])  # type: ignore[call-overload]
+                    acc["errs"] = [*acc["errs"], *s["errs"]]  # type: ignore[misc]
+                    acc["audio_s"] = float(acc["audio_s"]) + len(y) / SR  # type: ignore[arg-type]
+                    acc["wall_s"] = float(acc["wall_s"]) + wall  # type: ignore[arg-type]
+        catalog.close()
+
+    for (method, cond), a in totals.items():
+        errs = np.asarray(a["errs"], float)
+        print(
+            json.dumps(
+                {
+                    "method": method,
+                    "condition": cond,
+                    "mixes": n_mixes,
+                    "true_plays": a["true_plays"],
+                    "found": round(int(a["found"]) / max(1, int(a["true_plays"])), 3),  # type: ignore[call-overload]
+                    "reported": a["reported"],
+                    "did_not_happen": round(int(a["false"]) / max(1, int(a["reported"])), 3),  # type: ignore[call-overload]
+                    "boundary_err_median_s": round(float(np.median(errs)), 2)
+                    if errs.size
+                    else None,
+                    "boundary_err_p90_s": round(float(np.percentile(errs, 90)), 2)
+                    if errs.size
+                    else None,
+                    "x_realtime": round(float(a["audio_s"]) / max(1e-9, float(a["wall_s"])), 1),  # type: ignore[arg-type]
+                    "load_avg_1m": round(os.getloadavg()[0], 1),
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
