@@ -38,6 +38,10 @@ TEMPO_PRIOR_WEIGHT = 4.0  # per-beat pull of the DBN towards that estimate
 HALF_PENALTY = 0.2  # strong periodicity at half the interval argues for the faster level
 LOW_BANDS = 16  # the lowest 16 bands (one FFT bin each, up to ~370 Hz): kick and bass
 LOW_WEIGHT = 0.5  # extra weight of their flux in the activation
+# Metrical level check (choose_tempo): off while it is being measured; the margin the
+# autocorrelation's level must be beaten by.
+OCTAVE_CHECK = False
+CONTRAST_MARGIN = 0.02
 # Constant shift of the reported beats. Centred STFT frames put the flux maximum at the
 # onset: the median signed error is +1.6 ms on synthesized pieces and -0.7 ms against
 # madmom on real recordings (bench/beats.py), so no correction is applied.
@@ -224,31 +228,154 @@ def _refine(frames: np.ndarray, act: np.ndarray) -> np.ndarray:
     return f + np.clip(delta, -0.5, 0.5)
 
 
-def track_beats_spectrogram(spec: Spectrogram, **kwargs: float) -> Beats:
-    """Beats from a precomputed :class:`Spectrogram` (shared with other features)."""
+ACTIVATIONS = ("auto", "dsp", "beatnet", "blend")
+
+
+def activation_kind(requested: str = "auto") -> str:
+    """The activation :func:`track_beats` uses for ``requested`` ("auto": BeatNet's CRNN when
+    ``torch`` and the ``BeatNet`` wheel are installed, else the spectral flux, "dsp")."""
+    if requested not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, not {requested!r}")
+    if requested != "auto":
+        return requested
+    from tonearm.core.features.beatnet import beatnet_available
+
+    return "beatnet" if beatnet_available() else "dsp"
+
+
+def dsp_activation(spec: Spectrogram) -> np.ndarray:
+    """Spectral-flux beat activation of a :class:`Spectrogram`, shape (n_frames,), in [0, 1]."""
     flux = superflux(spec.logspec)
     # kick drums and bass notes carry the beat more often than the hi-hats: count the
     # lowest bands' flux again (the first ~2 octaves above 30 Hz)
     low = superflux(spec.logspec[:, :LOW_BANDS])
     if low.max() > 0 and flux.max() > 0:
         flux = flux / np.percentile(flux, 99) + LOW_WEIGHT * low / np.percentile(low, 99)
-    act = beat_activation(flux, spec.fps)
+    return beat_activation(flux, spec.fps)
+
+
+def trained_activation(y: np.ndarray, sr: int, n_frames: int, fps: float) -> np.ndarray:
+    """BeatNet's "any beat" probability (beat + downbeat) resampled to ``n_frames`` at ``fps``.
+
+    Shape (n_frames,), float32, in [0, 1]. Requires the optional ``BeatNet`` and ``torch``.
+    """
+    from tonearm.core.features.beatnet import BEATNET_FPS, beatnet_activation
+
+    beat, down = beatnet_activation(y, sr)
+    p = beat + down
+    if p.size == 0:
+        return np.zeros(n_frames, dtype=np.float32)
+    t = np.arange(n_frames) / fps
+    return np.interp(t, np.arange(len(p)) / BEATNET_FPS, p, right=0.0).astype(np.float32)
+
+
+def _contrast(act: np.ndarray, frames: np.ndarray) -> float:
+    """Mean activation on the beats minus on the midpoints between them.
+
+    The true beat level scores highest: at half tempo the midpoints are beats too, at double
+    tempo half the "beats" are off-beats, and a 2:3 grid misses most peaks.
+    """
+    if len(frames) < 4:
+        return -np.inf
+    mid = (frames[:-1] + frames[1:]) // 2
+    peak = np.maximum.reduce([act[np.clip(frames + d, 0, len(act) - 1)] for d in (-1, 0, 1)])
+    peak_mid = np.maximum.reduce([act[np.clip(mid + d, 0, len(act) - 1)] for d in (-1, 0, 1)])
+    return float(peak.mean() - peak_mid.mean())
+
+
+def choose_tempo(
+    act: np.ndarray,
+    fps: float,
+    tempo: float,
+    *,
+    min_bpm: float = MIN_BPM,
+    max_bpm: float = MAX_BPM,
+) -> float:
+    """Settle the metrical level of a global ``tempo`` estimate on the whole song.
+
+    Decodes the song at ``tempo`` and at its related levels (x2, x1/2, x3/2, x2/3) with the
+    tempo held within 15 % of each, and keeps the level whose beats stand out most from the
+    points halfway between them (:func:`_contrast`).
+    """
+    best, best_score = tempo, -np.inf
+    for m in (1.0, 2.0, 0.5, 1.5, 2.0 / 3.0):
+        c = tempo * m
+        if not (min_bpm <= c <= max_bpm):
+            continue
+        frames = decode_beats(
+            act, fps, min_bpm=c / 1.15, max_bpm=c * 1.15, preferred_bpm=c,
+            prior_weight=TEMPO_PRIOR_WEIGHT,
+        )  # fmt: skip
+        score = _contrast(act, frames) + (CONTRAST_MARGIN if m == 1.0 else 0.0)
+        if score > best_score:
+            best, best_score = c, score
+    return best
+
+
+def track_beats_spectrogram(
+    spec: Spectrogram,
+    *,
+    y: np.ndarray | None = None,
+    activation: str = "dsp",
+    bpm_hint: float | None = None,
+    **kwargs: float,
+) -> Beats:
+    """Beats from a precomputed :class:`Spectrogram` (shared with other features).
+
+    Parameters
+    ----------
+    spec : Spectrogram
+    y : np.ndarray, shape (n_samples,), optional
+        The mono audio at ``spec.sr`` the spectrogram was computed from; needed by the
+        trained activation (which has its own front end).
+    activation : {"dsp", "beatnet", "blend", "auto"}
+        Which beat activation to decode (see :func:`activation_kind`); without ``y`` only
+        "dsp" is possible. "blend" averages both.
+    bpm_hint : float, optional
+        A known tempo (e.g. from catalog metadata): the tracker keeps to it, or to its
+        double or half when the song says so clearly.
+    **kwargs
+        Passed to :func:`decode_beats`.
+    """
+    kind = activation_kind(activation) if y is not None else "dsp"
+    if kind == "dsp":
+        act = dsp_activation(spec)
+    else:
+        assert y is not None
+        net = trained_activation(y, spec.sr, len(spec.logspec), spec.fps)
+        act = net if kind == "beatnet" else 0.5 * (net + dsp_activation(spec))
+    return _decode(act, spec.fps, bpm_hint=bpm_hint, **kwargs)
+
+
+def _decode(act: np.ndarray, fps: float, *, bpm_hint: float | None, **kwargs: float) -> Beats:
     kw = dict(kwargs)
     if "preferred_bpm" not in kw:
-        tempo = estimate_tempo(act, spec.fps)
+        if bpm_hint is not None and bpm_hint > 0:
+            tempo = float(bpm_hint)
+        else:
+            tempo = estimate_tempo(act, fps)
+            if tempo > 0 and OCTAVE_CHECK:
+                tempo = choose_tempo(act, fps, tempo)
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
-    frames = decode_beats(act, spec.fps, **kw)
+    frames = decode_beats(act, fps, **kw)
     if frames.size == 0:
-        return Beats(np.zeros(0), 0.0, act, spec.fps)
-    times = _refine(frames, act) / spec.fps - LATENCY_S
+        return Beats(np.zeros(0), 0.0, act, fps)
+    times = _refine(frames, act) / fps - LATENCY_S
     times = np.maximum(times, 0.0)
     bpm = float(60.0 / np.median(np.diff(times))) if len(times) > 1 else 0.0
-    return Beats(times, bpm, act, spec.fps)
+    return Beats(times, bpm, act, fps)
 
 
-def track_beats(y: np.ndarray, sr: int, **kwargs: float) -> Beats:
+def track_beats(
+    y: np.ndarray,
+    sr: int,
+    *,
+    activation: str = "dsp",
+    bpm_hint: float | None = None,
+    **kwargs: float,
+) -> Beats:
     """Track beats in mono audio.
 
     Parameters
@@ -257,14 +384,32 @@ def track_beats(y: np.ndarray, sr: int, **kwargs: float) -> Beats:
         Mono samples.
     sr : int
         Sample rate in Hz (resampled to 22050 Hz internally).
+    activation, bpm_hint, **kwargs
+        See :func:`track_beats_spectrogram`.
 
     Returns
     -------
     Beats
+        No beats (``bpm`` 0) for silence or audio shorter than a beat or two.
+
+    Raises
+    ------
+    ValueError
+        For audio that is not 1-D or holds NaN or infinity, or an unknown ``activation``.
     """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"track_beats needs mono audio (1-D samples), got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("audio contains NaN or infinite samples")
+    kind = activation_kind(activation)
+    if len(y) < sr // 10:  # under 0.1 s: nothing to track (and too short for an STFT frame)
+        return Beats(np.zeros(0), 0.0, np.zeros(0, dtype=np.float32), 100.0)
     if sr != ANALYSIS_SR:
         from tonearm.core.audio.resample import resample
 
         y = resample(y, sr, ANALYSIS_SR, quality="MQ")
         sr = ANALYSIS_SR
-    return track_beats_spectrogram(spectrogram(y, sr), **kwargs)
+    return track_beats_spectrogram(
+        spectrogram(y.astype(np.float32), sr), y=y, activation=kind, bpm_hint=bpm_hint, **kwargs
+    )
