@@ -95,11 +95,8 @@ def main() -> None:
     ap.add_argument("--sets", default="lmms,musescore,real,midi")
     ap.add_argument("--acts", default="dsp,beatnet,blend")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--octave-check", type=int, default=-1, help="override OCTAVE_CHECK (0/1)")
     ap.add_argument("-v", action="store_true", help="per item rows")
     args = ap.parse_args()
-    if args.octave_check >= 0:
-        tb.OCTAVE_CHECK = bool(args.octave_check)
     items = load_items(args.sets.split(","), args.quick)
     acts = args.acts.split(",")
     rows: dict[str, dict[str, list[dict[str, float]]]] = {}
@@ -110,7 +107,7 @@ def main() -> None:
             if kind == "blend":
                 act = 0.5 * (a["dsp"] + a["beatnet"])
             t0 = time.process_time()
-            res = tb._decode(act.astype(np.float32), a["fps"], bpm_hint=None)
+            res = tb._decode(act.astype(np.float32), a["fps"], bpm_hint=None, kind=kind)
             dc = time.process_time() - t0
             sc = bb.beat_scores(it["ref"], res.times_s)
             sc.update(bb.tempo_scores(it["bpm"], bb.tempo_of(res.times_s)))

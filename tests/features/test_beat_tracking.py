@@ -218,3 +218,10 @@ def test_beatnet_tracks_clicks() -> None:
     b = track_beats(clicks(beat, 16.5), SR, activation="beatnet")
     assert abs(b.bpm - 132.0) < 132 * 0.04
     assert f_measure(beat, b.times_s) >= 0.9
+
+
+def test_healthz_says_which_beat_activation_runs(client) -> None:  # noqa: ANN001
+    from tonearm.core.features.beats import default_activation
+
+    got = client.get("/healthz").json()["beat_activation"]
+    assert got == default_activation() and got in ("dsp", "beatnet", "blend")

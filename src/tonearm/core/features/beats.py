@@ -33,15 +33,19 @@ MAX_BPM = 215.0
 TRANSITION_LAMBDA = 100.0
 # The rest was tuned on bench/beats.py's synth + midi sets (24 pieces) and checked against
 # its real-recording set (agreement with madmom):
-PREFERRED_BPM = 115.0  # centre of the octave prior of the global tempo estimate
-TEMPO_PRIOR_WEIGHT = 4.0  # per-beat pull of the DBN towards that estimate
+PREFERRED_BPM = 115.0  # centre of the decoder's own tempo prior when no estimate is given
+TEMPO_PRIOR_WEIGHT = 4.0  # per-beat pull of the DBN towards the global estimate
+OCTAVE_SIGMA = 1.0  # spread (octaves) of the estimate's octave prior
+# Octave prior of the global tempo estimate per activation, (centre BPM, octaves), chosen
+# on all four sets of bench/beats.py (lmms, musescore, real, midi; bench/beat_tune.py):
+# 115 BPM halved most songs at 170-200 BPM. Centred at 135, the remaining level errors
+# split evenly between double and half. A check that re-decoded each song at x2, x1/2,
+# x3/2, x2/3 and kept the level with the most beat-vs-midpoint contrast lost F on 3 of
+# the 4 sets with either activation, and is not used.
+TEMPO_PRIOR = {"dsp": (135.0, 0.7), "beatnet": (135.0, 1.0), "blend": (135.0, 1.0)}
 HALF_PENALTY = 0.2  # strong periodicity at half the interval argues for the faster level
 LOW_BANDS = 16  # the lowest 16 bands (one FFT bin each, up to ~370 Hz): kick and bass
 LOW_WEIGHT = 0.5  # extra weight of their flux in the activation
-# Metrical level check (choose_tempo): off while it is being measured; the margin the
-# autocorrelation's level must be beaten by.
-OCTAVE_CHECK = False
-CONTRAST_MARGIN = 0.02
 # Constant shift of the reported beats. Centred STFT frames put the flux maximum at the
 # onset: the median signed error is +1.6 ms on synthesized pieces and -0.7 ms against
 # madmom on real recordings (bench/beats.py), so no correction is applied.
@@ -196,8 +200,11 @@ def tempo_salience(
     *,
     preferred_bpm: float = PREFERRED_BPM,
     octave_sigma: float = 1.0,
+    half_penalty: float | None = None,
 ) -> np.ndarray:
     """How well each tempo in ``bpm`` explains the activation (see :func:`estimate_tempo`)."""
+    if half_penalty is None:
+        half_penalty = HALF_PENALTY
     a = np.asarray(act, dtype=np.float64)
     a = a - a.mean()
     n = len(a)
@@ -212,7 +219,7 @@ def tempo_salience(
     for m, w in ((1, 1.0), (2, 0.5), (3, 0.33), (4, 0.25)):
         score += w * np.interp(m * lags, idx, ac, right=0.0)
     # strong periodicity at half the interval means the beat is probably that faster level
-    score -= HALF_PENALTY * np.maximum(np.interp(lags / 2, idx, ac), 0.0)
+    score -= half_penalty * np.maximum(np.interp(lags / 2, idx, ac), 0.0)
     weight = np.exp(-0.5 * (np.log2(np.asarray(bpm) / preferred_bpm) / octave_sigma) ** 2)
     return np.asarray(np.maximum(score, 0.0) * weight)
 
@@ -229,18 +236,30 @@ def _refine(frames: np.ndarray, act: np.ndarray) -> np.ndarray:
 
 
 ACTIVATIONS = ("auto", "dsp", "beatnet", "blend")
+# What track_beats decodes unless told otherwise. On bench/beats.py's sets the blend beat
+# the spectral flux alone on real recordings (agreement with madmom), LMMS and MuseScore
+# renders, and lost on our fluidsynth MIDI renders (half of them without drums).
+DEFAULT_ACTIVATION = "auto"
+
+
+def default_activation() -> str:
+    """The activation a default :func:`track_beats` call runs here (shown by /healthz)."""
+    return activation_kind(DEFAULT_ACTIVATION)
 
 
 def activation_kind(requested: str = "auto") -> str:
-    """The activation :func:`track_beats` uses for ``requested`` ("auto": BeatNet's CRNN when
-    ``torch`` and the ``BeatNet`` wheel are installed, else the spectral flux, "dsp")."""
+    """The activation :func:`track_beats` uses for ``requested``.
+
+    "auto" is "blend" (BeatNet's CRNN averaged with the spectral flux) when ``torch`` and the
+    ``BeatNet`` wheel are installed, else "dsp" (the spectral flux alone).
+    """
     if requested not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, not {requested!r}")
     if requested != "auto":
         return requested
     from tonearm.core.features.beatnet import beatnet_available
 
-    return "beatnet" if beatnet_available() else "dsp"
+    return "blend" if beatnet_available() else "dsp"
 
 
 def dsp_activation(spec: Spectrogram) -> np.ndarray:
@@ -269,54 +288,11 @@ def trained_activation(y: np.ndarray, sr: int, n_frames: int, fps: float) -> np.
     return np.interp(t, np.arange(len(p)) / BEATNET_FPS, p, right=0.0).astype(np.float32)
 
 
-def _contrast(act: np.ndarray, frames: np.ndarray) -> float:
-    """Mean activation on the beats minus on the midpoints between them.
-
-    The true beat level scores highest: at half tempo the midpoints are beats too, at double
-    tempo half the "beats" are off-beats, and a 2:3 grid misses most peaks.
-    """
-    if len(frames) < 4:
-        return -np.inf
-    mid = (frames[:-1] + frames[1:]) // 2
-    peak = np.maximum.reduce([act[np.clip(frames + d, 0, len(act) - 1)] for d in (-1, 0, 1)])
-    peak_mid = np.maximum.reduce([act[np.clip(mid + d, 0, len(act) - 1)] for d in (-1, 0, 1)])
-    return float(peak.mean() - peak_mid.mean())
-
-
-def choose_tempo(
-    act: np.ndarray,
-    fps: float,
-    tempo: float,
-    *,
-    min_bpm: float = MIN_BPM,
-    max_bpm: float = MAX_BPM,
-) -> float:
-    """Settle the metrical level of a global ``tempo`` estimate on the whole song.
-
-    Decodes the song at ``tempo`` and at its related levels (x2, x1/2, x3/2, x2/3) with the
-    tempo held within 15 % of each, and keeps the level whose beats stand out most from the
-    points halfway between them (:func:`_contrast`).
-    """
-    best, best_score = tempo, -np.inf
-    for m in (1.0, 2.0, 0.5, 1.5, 2.0 / 3.0):
-        c = tempo * m
-        if not (min_bpm <= c <= max_bpm):
-            continue
-        frames = decode_beats(
-            act, fps, min_bpm=c / 1.15, max_bpm=c * 1.15, preferred_bpm=c,
-            prior_weight=TEMPO_PRIOR_WEIGHT,
-        )  # fmt: skip
-        score = _contrast(act, frames) + (CONTRAST_MARGIN if m == 1.0 else 0.0)
-        if score > best_score:
-            best, best_score = c, score
-    return best
-
-
 def track_beats_spectrogram(
     spec: Spectrogram,
     *,
     y: np.ndarray | None = None,
-    activation: str = "dsp",
+    activation: str = DEFAULT_ACTIVATION,
     bpm_hint: float | None = None,
     **kwargs: float,
 ) -> Beats:
@@ -332,8 +308,9 @@ def track_beats_spectrogram(
         Which beat activation to decode (see :func:`activation_kind`); without ``y`` only
         "dsp" is possible. "blend" averages both.
     bpm_hint : float, optional
-        A known tempo (e.g. from catalog metadata): the tracker keeps to it, or to its
-        double or half when the song says so clearly.
+        A known tempo (e.g. from catalog metadata). It replaces the global tempo estimate
+        and its metrical-level decision; the decoder's per-beat prior then pulls towards
+        it, so the beats keep to that level while a tempo change still shows.
     **kwargs
         Passed to :func:`decode_beats`.
     """
@@ -343,19 +320,24 @@ def track_beats_spectrogram(
     else:
         assert y is not None
         net = trained_activation(y, spec.sr, len(spec.logspec), spec.fps)
+        # the network's LSTM starts with a burst of "beat" on silence: no beats where the
+        # audio is 60 dB below its loudest frame
+        if spec.energy.size and spec.energy.max() > 0:
+            net[spec.energy < 1e-6 * spec.energy.max()] = 0.0
         act = net if kind == "beatnet" else 0.5 * (net + dsp_activation(spec))
-    return _decode(act, spec.fps, bpm_hint=bpm_hint, **kwargs)
+    return _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, **kwargs)
 
 
-def _decode(act: np.ndarray, fps: float, *, bpm_hint: float | None, **kwargs: float) -> Beats:
+def _decode(
+    act: np.ndarray, fps: float, *, bpm_hint: float | None, kind: str = "dsp", **kwargs: float
+) -> Beats:
     kw = dict(kwargs)
     if "preferred_bpm" not in kw:
         if bpm_hint is not None and bpm_hint > 0:
             tempo = float(bpm_hint)
         else:
-            tempo = estimate_tempo(act, fps)
-            if tempo > 0 and OCTAVE_CHECK:
-                tempo = choose_tempo(act, fps, tempo)
+            centre, sigma = TEMPO_PRIOR.get(kind, (PREFERRED_BPM, OCTAVE_SIGMA))
+            tempo = estimate_tempo(act, fps, preferred_bpm=centre, octave_sigma=sigma)
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
@@ -372,7 +354,7 @@ def track_beats(
     y: np.ndarray,
     sr: int,
     *,
-    activation: str = "dsp",
+    activation: str = DEFAULT_ACTIVATION,
     bpm_hint: float | None = None,
     **kwargs: float,
 ) -> Beats:
