@@ -83,7 +83,7 @@ def analyze_signal(signal: Signal, *, similarity: bool = True) -> BeatAnalysis:
 
         y = resample(y, signal.sr, ANALYSIS_SR, quality="MQ")
     spec = spectrogram(y, ANALYSIS_SR)
-    beats = track_beats_spectrogram(spec)
+    beats = track_beats_spectrogram(spec, y=y)  # y: for the trained activation, if installed
     bounds = boundaries_from_beats(beats.times_s, signal.duration_s)
     feats = beat_features(spec, bounds)
     sim = beat_similarity(feats) if similarity else np.zeros((0, 0))

@@ -50,6 +50,7 @@ LOW_WEIGHT = 0.5  # extra weight of their flux in the activation
 # onset: the median signed error is +1.6 ms on synthesized pieces and -0.7 ms against
 # madmom on real recordings (bench/beats.py), so no correction is applied.
 LATENCY_S = 0.0
+MIN_DURATION_S = 1.0  # shorter audio has no beats (two beats at most, no tempo)
 
 
 @dataclass(frozen=True)
@@ -322,8 +323,8 @@ def track_beats_spectrogram(
         net = trained_activation(y, spec.sr, len(spec.logspec), spec.fps)
         # the network's LSTM starts with a burst of "beat" on silence: no beats where the
         # audio is 60 dB below its loudest frame
-        if spec.energy.size and spec.energy.max() > 0:
-            net[spec.energy < 1e-6 * spec.energy.max()] = 0.0
+        if spec.energy.size:
+            net[spec.energy <= 1e-6 * spec.energy.max()] = 0.0
         act = net if kind == "beatnet" else 0.5 * (net + dsp_activation(spec))
     return _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, **kwargs)
 
@@ -372,7 +373,7 @@ def track_beats(
     Returns
     -------
     Beats
-        No beats (``bpm`` 0) for silence or audio shorter than a beat or two.
+        No beats (``bpm`` 0) for silence or audio shorter than ``MIN_DURATION_S``.
 
     Raises
     ------
@@ -385,7 +386,7 @@ def track_beats(
     if not np.all(np.isfinite(y)):
         raise ValueError("audio contains NaN or infinite samples")
     kind = activation_kind(activation)
-    if len(y) < sr // 10:  # under 0.1 s: nothing to track (and too short for an STFT frame)
+    if len(y) < MIN_DURATION_S * sr:  # no tempo to speak of
         return Beats(np.zeros(0), 0.0, np.zeros(0, dtype=np.float32), 100.0)
     if sr != ANALYSIS_SR:
         from tonearm.core.audio.resample import resample
