@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,models,bench]'
 	$(BIN)/python -m pip install --quiet --no-deps 'aisfx==0.1.2'
+# BeatNet: CRNN beat activation (CC BY 4.0 weights in the wheel); --no-deps: it pins an
+# ancient numba and wants madmom and pyaudio, none of which tonearm uses
+	$(BIN)/python -m pip install --quiet --no-deps 'BeatNet==1.1.3'
 	touch $@
 
 demo: install

@@ -29,13 +29,19 @@ and in chroma between the beat before and the beat after it, divided by the song
 median beat-to-beat change (1.0 = an ordinary beat transition of this song). A seam is
 "ordinary" when both changes are within the song's own 90th percentile.
 
+Seam flux ratio (``seam_flux_ratio_*``, ``seams_over_1_5x_flux``): the largest SuperFlux
+(tonearm's onset front end) within 50 ms of a seam in the rendered edit, divided by the
+99.5th percentile of the song's own flux, i.e. the seam's spectral change relative to the
+largest the song makes by itself. Target: no seam above 1.5.
+
 Speed: CPU time (``time.process_time``; the machine is shared) of the whole ``/resize``
 request path (:func:`tonearm.editing.resize_service.run_resize`: parse and decode the
 similarity string, search, format 20 candidates), after one warm-up call (numba's
 compiled kernels load once per process), median of 3 runs per target; ``load_average``
 is ``/proc/loadavg`` at the start and end.
 
-Run: ``.venv/bin/python bench/resize.py [--quick] [--songs N]`` (default: the 8 shortest).
+Run: ``.venv/bin/python bench/resize.py [--quick] [--songs N] [--targets 30s,1.5x]``
+(default: the 8 shortest, every target).
 """
 
 from __future__ import annotations
@@ -102,8 +108,21 @@ def change_at(
     return spec, 1.0 - cos
 
 
+def flux(y: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    """SuperFlux of ``y`` (tonearm's onset front end at 22050 Hz) and its frame rate."""
+    from tonearm.core.audio.resample import resample
+    from tonearm.core.features.onset import ANALYSIS_SR, spectrogram, superflux
+
+    if sr != ANALYSIS_SR:
+        y = resample(y, sr, ANALYSIS_SR, quality="MQ")
+    spec = spectrogram(np.asarray(y, dtype=np.float32), ANALYSIS_SR)
+    return superflux(spec.logspec).astype(np.float64), spec.fps
+
+
 def song_baseline(sig: Any, beats_s: np.ndarray, win_s: float) -> dict[str, float]:
-    """The song's own beat-to-beat changes: medians and 90th percentiles."""
+    """The song's own beat-to-beat changes (medians, 90th percentiles) and the 99.5th
+    percentile of its spectral flux (the largest change the song makes by itself)."""
+    fl, _ = flux(sig.mono(), sig.sr)
     mel, chroma, fps = features(sig.mono(), sig.sr)
     ch = np.array([change_at(mel, chroma, fps, t, win_s) for t in beats_s[1:-1]])
     ch = ch[np.all(np.isfinite(ch), axis=1)]
@@ -112,6 +131,7 @@ def song_baseline(sig: Any, beats_s: np.ndarray, win_s: float) -> dict[str, floa
         "chroma_median": float(np.median(ch[:, 1])),
         "spec_p90": float(np.percentile(ch[:, 0], 90)),
         "chroma_p90": float(np.percentile(ch[:, 1], 90)),
+        "flux_p995": float(np.percentile(fl, 99.5)),
     }
 
 
@@ -136,9 +156,18 @@ def measure(
 
     out = render_segments(sig, segments_s, loudness=False)
     seams = seams_of(segments_s)
-    scores, ordinary = [], []
+    scores, ordinary, flux_ratio = [], [], []
     y = out.mono()
     for t in seams:
+        # spectral change at the seam (largest flux within 50 ms of it) relative to the
+        # song's own 99.5th percentile: above 1.0 the seam is a change the song never makes
+        a = max(0, int((t - 1.0) * out.sr))
+        b = min(len(y), int((t + 1.0) * out.sr))
+        fl, ffps = flux(y[a:b], out.sr)
+        c = int(round((t - a / out.sr) * ffps))
+        near = fl[max(0, c - 5) : c + 6]
+        if near.size:
+            flux_ratio.append(float(near.max() / max(base["flux_p995"], 1e-9)))
         a = max(0, int((t - 3 * win_s) * out.sr))
         b = min(len(y), int((t + 3 * win_s) * out.sr))
         mel, chroma, fps = features(y[a:b], out.sr)
@@ -154,6 +183,7 @@ def measure(
         "keeps_end": abs(segments_s[-1][1] - sig.duration_s) < 0.05,
         "seam_scores": scores,
         "seams_ordinary": ordinary,
+        "seam_flux_ratio": flux_ratio,
     }
 
 
@@ -188,8 +218,19 @@ def naive_edits(
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     scores = [s for r in rows for s in r["seam_scores"]]
     ordinary = [o for r in rows for o in r["seams_ordinary"]]
+    fr = [x for r in rows for x in r.get("seam_flux_ratio", [])]
+    flux_summary = (
+        {
+            "seam_flux_ratio_max": round(float(np.max(fr)), 3),
+            "seam_flux_ratio_median": round(float(np.median(fr)), 3),
+            "seams_over_1_5x_flux": int(np.sum(np.asarray(fr) > 1.5)),
+        }
+        if fr
+        else {}
+    )
     if rows and rows[0].get("reference"):
         return {
+            **flux_summary,
             "seams": len(scores),
             "seam_score_median": round(float(np.median(scores)), 3) if scores else None,
             "seam_score_mean": round(float(np.mean(scores)), 3) if scores else None,
@@ -199,6 +240,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     extra = {"whole_bar_jump_fraction": round(float(np.mean(bars)), 3)} if bars else {}
     return {
         **extra,
+        **flux_summary,
         "edits": len(rows),
         "mean_abs_duration_error_s": round(
             float(np.mean([r["duration_error_s"] for r in rows])), 3
@@ -217,6 +259,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="the 3 shortest songs")
     ap.add_argument("--songs", type=int, default=None)
+    ap.add_argument("--targets", default="", help="subset, e.g. 30s,1.5x")
     args = ap.parse_args()
     n_songs = args.songs or (3 if args.quick else 8)
 
@@ -242,7 +285,10 @@ def main() -> None:
         sim, bounds = inputs_from_analysis(analysis, sig.duration_s)
         beat_s = float(np.median(np.diff(bounds)))
         base = song_baseline(sig, bounds, beat_s)
-        targets = {"15s": 15.0, "30s": 30.0, "60s": 60.0, "2x": 2 * sig.duration_s}
+        targets = {"15s": 15.0, "30s": 30.0, "60s": 60.0, "1.5x": 1.5 * sig.duration_s,
+                   "2x": 2 * sig.duration_s}  # fmt: skip
+        if args.targets:
+            targets = {k: v for k, v in targets.items() if k in args.targets.split(",")}
         song_row: dict[str, Any] = {
             "file": path,
             "duration_s": round(sig.duration_s, 2),

@@ -142,8 +142,10 @@ def ingest_bytes(
     fields.update(user)
 
     chosen = select_analyzers(None, catalog.plugins) if analyzers is None else analyzers
-    # every analyzer reads the same input: 22,050 Hz mono, beats and tempo computed once
-    inp = AnalysisInput(signal)
+    # every analyzer reads the same input: 22,050 Hz mono, beats and tempo computed once; a
+    # BPM the file's tags or the user's metadata state decides the metrical level (x2, /2)
+    hint = fields.get("bpm")
+    inp = AnalysisInput(signal, bpm_hint=float(hint) if isinstance(hint, int | float) else None)
     results: list[tuple[Analyzer, AnalysisResult]] = []
     for a in chosen:
         if kind not in a.kinds:

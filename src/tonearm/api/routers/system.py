@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from tonearm import __version__
 from tonearm.catalog.analyzers import available_analyzers
+from tonearm.core.features.beats import default_activation
 
 router = APIRouter(tags=["system"])
 
@@ -24,4 +25,6 @@ def healthz(request: Request) -> dict[str, Any]:
         "assets": {"music": store.count_assets("music"), "sfx": store.count_assets("sfx")},
         "analyzers": sorted(available_analyzers(catalog.plugins)),
         "models": catalog.cache.get("models_status", {}),
+        # which beat activation the tracker decodes: "dsp" (spectral flux) or "beatnet"
+        "beat_activation": default_activation(),
     }

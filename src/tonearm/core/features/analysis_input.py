@@ -29,12 +29,16 @@ class AnalysisInput:
     ----------
     signal : Signal
         The decoded file (its own rate and channels).
+    bpm_hint : float, optional
+        A tempo known from the file's metadata (tags, CSV sidecar): the beat tracker keeps
+        to that metrical level instead of deciding double/half tempo from the audio alone.
 
     Not thread-safe: one ingest builds one input and runs its analyzers in turn.
     """
 
-    def __init__(self, signal: Signal) -> None:
+    def __init__(self, signal: Signal, *, bpm_hint: float | None = None) -> None:
         self.signal = signal
+        self.bpm_hint = bpm_hint if bpm_hint and 30.0 <= bpm_hint <= 300.0 else None
         self._cache: dict[Any, Any] = {}
 
     @classmethod
@@ -76,7 +80,13 @@ class AnalysisInput:
         """Beats and tempo of the whole file (the one tempo estimate of an ingest)."""
         from tonearm.core.features.beats import track_beats_spectrogram
 
-        beats: Beats = self._cached("beats", lambda: track_beats_spectrogram(self.spectrogram()))
+        # the audio too: the trained activation (if installed) reads it
+        beats: Beats = self._cached(
+            "beats",
+            lambda: track_beats_spectrogram(
+                self.spectrogram(), y=self.at_rate(ANALYSIS_SR).samples[0], bpm_hint=self.bpm_hint
+            ),
+        )
         return beats
 
     @property

@@ -33,8 +33,16 @@ MAX_BPM = 215.0
 TRANSITION_LAMBDA = 100.0
 # The rest was tuned on bench/beats.py's synth + midi sets (24 pieces) and checked against
 # its real-recording set (agreement with madmom):
-PREFERRED_BPM = 115.0  # centre of the octave prior of the global tempo estimate
-TEMPO_PRIOR_WEIGHT = 4.0  # per-beat pull of the DBN towards that estimate
+PREFERRED_BPM = 115.0  # centre of the decoder's own tempo prior when no estimate is given
+TEMPO_PRIOR_WEIGHT = 4.0  # per-beat pull of the DBN towards the global estimate
+OCTAVE_SIGMA = 1.0  # spread (octaves) of the estimate's octave prior
+# Octave prior of the global tempo estimate per activation, (centre BPM, octaves), chosen
+# on all four sets of bench/beats.py (lmms, musescore, real, midi; bench/beat_tune.py):
+# 115 BPM halved most songs at 170-200 BPM. Centred at 135, the remaining level errors
+# split evenly between double and half. A check that re-decoded each song at x2, x1/2,
+# x3/2, x2/3 and kept the level with the most beat-vs-midpoint contrast lost F on 3 of
+# the 4 sets with either activation, and is not used.
+TEMPO_PRIOR = {"dsp": (135.0, 0.7), "beatnet": (135.0, 1.0), "blend": (135.0, 1.0)}
 HALF_PENALTY = 0.2  # strong periodicity at half the interval argues for the faster level
 LOW_BANDS = 16  # the lowest 16 bands (one FFT bin each, up to ~370 Hz): kick and bass
 LOW_WEIGHT = 0.5  # extra weight of their flux in the activation
@@ -42,6 +50,7 @@ LOW_WEIGHT = 0.5  # extra weight of their flux in the activation
 # onset: the median signed error is +1.6 ms on synthesized pieces and -0.7 ms against
 # madmom on real recordings (bench/beats.py), so no correction is applied.
 LATENCY_S = 0.0
+MIN_DURATION_S = 1.0  # shorter audio has no beats (two beats at most, no tempo)
 
 
 @dataclass(frozen=True)
@@ -192,8 +201,11 @@ def tempo_salience(
     *,
     preferred_bpm: float = PREFERRED_BPM,
     octave_sigma: float = 1.0,
+    half_penalty: float | None = None,
 ) -> np.ndarray:
     """How well each tempo in ``bpm`` explains the activation (see :func:`estimate_tempo`)."""
+    if half_penalty is None:
+        half_penalty = HALF_PENALTY
     a = np.asarray(act, dtype=np.float64)
     a = a - a.mean()
     n = len(a)
@@ -208,7 +220,7 @@ def tempo_salience(
     for m, w in ((1, 1.0), (2, 0.5), (3, 0.33), (4, 0.25)):
         score += w * np.interp(m * lags, idx, ac, right=0.0)
     # strong periodicity at half the interval means the beat is probably that faster level
-    score -= HALF_PENALTY * np.maximum(np.interp(lags / 2, idx, ac), 0.0)
+    score -= half_penalty * np.maximum(np.interp(lags / 2, idx, ac), 0.0)
     weight = np.exp(-0.5 * (np.log2(np.asarray(bpm) / preferred_bpm) / octave_sigma) ** 2)
     return np.asarray(np.maximum(score, 0.0) * weight)
 
@@ -224,31 +236,129 @@ def _refine(frames: np.ndarray, act: np.ndarray) -> np.ndarray:
     return f + np.clip(delta, -0.5, 0.5)
 
 
-def track_beats_spectrogram(spec: Spectrogram, **kwargs: float) -> Beats:
-    """Beats from a precomputed :class:`Spectrogram` (shared with other features)."""
+ACTIVATIONS = ("auto", "dsp", "beatnet", "blend")
+# What track_beats decodes unless told otherwise. On bench/beats.py's sets the blend beat
+# the spectral flux alone on real recordings (agreement with madmom), LMMS and MuseScore
+# renders, and lost on our fluidsynth MIDI renders (half of them without drums).
+DEFAULT_ACTIVATION = "auto"
+
+
+def default_activation() -> str:
+    """The activation a default :func:`track_beats` call runs here (shown by /healthz)."""
+    return activation_kind(DEFAULT_ACTIVATION)
+
+
+def activation_kind(requested: str = "auto") -> str:
+    """The activation :func:`track_beats` uses for ``requested``.
+
+    "auto" is "blend" (BeatNet's CRNN averaged with the spectral flux) when ``torch`` and the
+    ``BeatNet`` wheel are installed, else "dsp" (the spectral flux alone).
+    """
+    if requested not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, not {requested!r}")
+    if requested != "auto":
+        return requested
+    from tonearm.core.features.beatnet import beatnet_available
+
+    return "blend" if beatnet_available() else "dsp"
+
+
+def dsp_activation(spec: Spectrogram) -> np.ndarray:
+    """Spectral-flux beat activation of a :class:`Spectrogram`, shape (n_frames,), in [0, 1]."""
     flux = superflux(spec.logspec)
     # kick drums and bass notes carry the beat more often than the hi-hats: count the
     # lowest bands' flux again (the first ~2 octaves above 30 Hz)
     low = superflux(spec.logspec[:, :LOW_BANDS])
     if low.max() > 0 and flux.max() > 0:
         flux = flux / np.percentile(flux, 99) + LOW_WEIGHT * low / np.percentile(low, 99)
-    act = beat_activation(flux, spec.fps)
+    return beat_activation(flux, spec.fps)
+
+
+def trained_activation(y: np.ndarray, sr: int, n_frames: int, fps: float) -> np.ndarray:
+    """BeatNet's "any beat" probability (beat + downbeat) resampled to ``n_frames`` at ``fps``.
+
+    Shape (n_frames,), float32, in [0, 1]. Requires the optional ``BeatNet`` and ``torch``.
+    """
+    from tonearm.core.features.beatnet import BEATNET_FPS, beatnet_activation
+
+    beat, down = beatnet_activation(y, sr)
+    p = beat + down
+    if p.size == 0:
+        return np.zeros(n_frames, dtype=np.float32)
+    t = np.arange(n_frames) / fps
+    return np.interp(t, np.arange(len(p)) / BEATNET_FPS, p, right=0.0).astype(np.float32)
+
+
+def track_beats_spectrogram(
+    spec: Spectrogram,
+    *,
+    y: np.ndarray | None = None,
+    activation: str = DEFAULT_ACTIVATION,
+    bpm_hint: float | None = None,
+    **kwargs: float,
+) -> Beats:
+    """Beats from a precomputed :class:`Spectrogram` (shared with other features).
+
+    Parameters
+    ----------
+    spec : Spectrogram
+    y : np.ndarray, shape (n_samples,), optional
+        The mono audio at ``spec.sr`` the spectrogram was computed from; needed by the
+        trained activation (which has its own front end).
+    activation : {"dsp", "beatnet", "blend", "auto"}
+        Which beat activation to decode (see :func:`activation_kind`); without ``y`` only
+        "dsp" is possible. "blend" averages both.
+    bpm_hint : float, optional
+        A known tempo (e.g. from catalog metadata). It replaces the global tempo estimate
+        and its metrical-level decision; the decoder's per-beat prior then pulls towards
+        it, so the beats keep to that level while a tempo change still shows.
+    **kwargs
+        Passed to :func:`decode_beats`.
+    """
+    kind = activation_kind(activation) if y is not None else "dsp"
+    if kind == "dsp":
+        act = dsp_activation(spec)
+    else:
+        assert y is not None
+        net = trained_activation(y, spec.sr, len(spec.logspec), spec.fps)
+        # the network's LSTM starts with a burst of "beat" on silence: no beats where the
+        # audio is 60 dB below its loudest frame
+        if spec.energy.size:
+            net[spec.energy <= 1e-6 * spec.energy.max()] = 0.0
+        act = net if kind == "beatnet" else 0.5 * (net + dsp_activation(spec))
+    return _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, **kwargs)
+
+
+def _decode(
+    act: np.ndarray, fps: float, *, bpm_hint: float | None, kind: str = "dsp", **kwargs: float
+) -> Beats:
     kw = dict(kwargs)
     if "preferred_bpm" not in kw:
-        tempo = estimate_tempo(act, spec.fps)
+        if bpm_hint is not None and bpm_hint > 0:
+            tempo = float(bpm_hint)
+        else:
+            centre, sigma = TEMPO_PRIOR.get(kind, (PREFERRED_BPM, OCTAVE_SIGMA))
+            tempo = estimate_tempo(act, fps, preferred_bpm=centre, octave_sigma=sigma)
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
-    frames = decode_beats(act, spec.fps, **kw)
+    frames = decode_beats(act, fps, **kw)
     if frames.size == 0:
-        return Beats(np.zeros(0), 0.0, act, spec.fps)
-    times = _refine(frames, act) / spec.fps - LATENCY_S
+        return Beats(np.zeros(0), 0.0, act, fps)
+    times = _refine(frames, act) / fps - LATENCY_S
     times = np.maximum(times, 0.0)
     bpm = float(60.0 / np.median(np.diff(times))) if len(times) > 1 else 0.0
-    return Beats(times, bpm, act, spec.fps)
+    return Beats(times, bpm, act, fps)
 
 
-def track_beats(y: np.ndarray, sr: int, **kwargs: float) -> Beats:
+def track_beats(
+    y: np.ndarray,
+    sr: int,
+    *,
+    activation: str = DEFAULT_ACTIVATION,
+    bpm_hint: float | None = None,
+    **kwargs: float,
+) -> Beats:
     """Track beats in mono audio.
 
     Parameters
@@ -257,14 +367,32 @@ def track_beats(y: np.ndarray, sr: int, **kwargs: float) -> Beats:
         Mono samples.
     sr : int
         Sample rate in Hz (resampled to 22050 Hz internally).
+    activation, bpm_hint, **kwargs
+        See :func:`track_beats_spectrogram`.
 
     Returns
     -------
     Beats
+        No beats (``bpm`` 0) for silence or audio shorter than ``MIN_DURATION_S``.
+
+    Raises
+    ------
+    ValueError
+        For audio that is not 1-D or holds NaN or infinity, or an unknown ``activation``.
     """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"track_beats needs mono audio (1-D samples), got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("audio contains NaN or infinite samples")
+    kind = activation_kind(activation)
+    if len(y) < MIN_DURATION_S * sr:  # no tempo to speak of
+        return Beats(np.zeros(0), 0.0, np.zeros(0, dtype=np.float32), 100.0)
     if sr != ANALYSIS_SR:
         from tonearm.core.audio.resample import resample
 
         y = resample(y, sr, ANALYSIS_SR, quality="MQ")
         sr = ANALYSIS_SR
-    return track_beats_spectrogram(spectrogram(y, sr), **kwargs)
+    return track_beats_spectrogram(
+        spectrogram(y.astype(np.float32), sr), y=y, activation=kind, bpm_hint=bpm_hint, **kwargs
+    )

@@ -1,0 +1,222 @@
+# ruff: noqa: E501
+"""Render the beat-tracking development sets with exact beat grids (bench only, not tests).
+
+Sets (written to /tmp/tonearm-bench-beats/sets/<set>/<name>.wav + <name>.json, kept fixed:
+an existing file is never re-rendered)
+----
+lmms       the demo and "shorties" projects of Debian ``lmms-common``
+           (/usr/share/lmms/projects), rendered headless with ``lmms -r``. The project's
+           ``<head bpm=... timesig_*>`` gives the grid: LMMS songs start at tick 0 and none
+           of these projects automates the tempo, so beat k is at ``k * 60 / bpm``.
+musescore  the demo scores of Debian ``musescore3`` (/usr/share/mscore3-*/demos), rendered
+           with ``mscore3 -o x.wav``; the grid comes from the same score exported as MIDI
+           (its tempo map holds the score's tempo marks, and its time signatures give the
+           beat: a quarter in x/4, a dotted quarter in 6/8, 9/8, 12/8).
+
+Reference beats are kept only where the render is audible (from 0.1 s before the first
+to the last 50 ms frame within 45 dB of the loudest), so silent intros and the
+reverb tail do not count.
+
+Each JSON: ``{"beats": [s...], "bpm": median, "meter": n, "source": path,
+"tempo_changes": bool}``. Run: ``.venv/bin/python bench/beat_sets.py [lmms musescore]``.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CACHE = Path(tempfile.gettempdir()) / "tonearm-bench-beats" / "sets"
+LMMS_GLOBS = [
+    "/usr/share/lmms/projects/demos/**/*.mmp*",
+    "/usr/share/lmms/projects/shorties/*.mmp*",
+]
+MUSESCORE_GLOB = "/usr/share/mscore3-*/demos/*.msc[xz]"
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).name.rsplit(".", 1)[0])
+
+
+def audible_span(wav: Path, floor_db: float = 45.0) -> tuple[float, float]:
+    """First and last time (s) a 50 ms frame of ``wav`` is within ``floor_db`` of the loudest."""
+    import soundfile as sf
+
+    y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+    m = y.mean(axis=1)
+    hop = int(0.05 * sr)
+    n = len(m) // hop
+    rms = np.sqrt(np.mean(m[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
+    db = 20 * np.log10(rms / rms.max())
+    on = np.nonzero(db > -floor_db)[0]
+    return float(on[0] * hop / sr), float((on[-1] + 1) * hop / sr)
+
+
+def _trim(beats: np.ndarray, wav: Path) -> np.ndarray:
+    t0, t1 = audible_span(wav)
+    return beats[(beats >= t0 - 0.1) & (beats <= t1)]
+
+
+def lmms_project(path: str) -> tuple[float, int]:
+    """(bpm, beats per bar) from an LMMS project (``.mmpz``: 4-byte length + zlib XML)."""
+    raw = Path(path).read_bytes()
+    text = zlib.decompress(raw[4:]).decode() if path.endswith("z") else raw.decode()
+    head = re.search(r"<head[^>]*>", text)
+    if head is None:
+        raise ValueError(f"no <head> in {path}")
+    attrs = dict(re.findall(r'(\w+)="([^"]*)"', head.group(0)))
+    if "bpm" not in attrs:  # an automated tempo is a child element: not a fixed grid
+        raise ValueError(f"tempo not fixed in {path}")
+    return float(attrs["bpm"]), int(attrs.get("timesig_numerator", 4))
+
+
+def render_lmms(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    files = sorted({f for g in LMMS_GLOBS for f in glob.glob(g, recursive=True)})
+    for f in files:
+        name = _slug(f)
+        wav, meta = out / f"{name}.wav", out / f"{name}.json"
+        if meta.exists():
+            continue
+        try:
+            bpm, meter = lmms_project(f)
+        except ValueError as e:
+            print(f"skip {f}: {e}", file=sys.stderr)
+            continue
+        r = subprocess.run(
+            ["lmms", "--allowroot", "-r", f, "-o", str(wav), "-f", "wav", "-s", "44100"],
+            capture_output=True, timeout=900, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        )  # fmt: skip
+        if r.returncode != 0 or not wav.exists():
+            print(f"skip {f}: lmms exit {r.returncode}", file=sys.stderr)
+            continue
+        import soundfile as sf
+
+        dur = sf.info(str(wav)).duration
+        beats = _trim(np.arange(0.0, dur, 60.0 / bpm), wav)
+        meta.write_text(json.dumps({"beats": beats.round(6).tolist(), "bpm": bpm, "meter": meter,
+                                    "source": f, "tempo_changes": False}))  # fmt: skip
+        print(f"lmms {name}: {bpm} BPM {meter}/4, {dur:.0f} s", file=sys.stderr)
+
+
+def midi_beats(mid_path: Path) -> tuple[np.ndarray, int, bool]:
+    """Beat times (s) of a MIDI file from its tempo map and time signatures.
+
+    Returns the beats, the most common beats per bar and whether the tempo changes.
+    """
+    import mido
+
+    mid = mido.MidiFile(str(mid_path))
+    tpq = mid.ticks_per_beat
+    tempos: list[tuple[int, int]] = []  # (tick, us per quarter)
+    sigs: list[tuple[int, int, int]] = []  # (tick, numerator, denominator)
+    end = 0
+    for track in mid.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "set_tempo":
+                tempos.append((tick, msg.tempo))
+            elif msg.type == "time_signature":
+                sigs.append((tick, msg.numerator, msg.denominator))
+        end = max(end, tick)
+    tempos = sorted(tempos) or [(0, 500000)]
+    if tempos[0][0] > 0:
+        tempos.insert(0, (0, 500000))
+    sigs = sorted(sigs) or [(0, 4, 4)]
+    # one event per tick (every track repeats the signatures), last one wins
+    sigs = sorted({t: (t, n, d) for t, n, d in sigs}.values())
+    # beat ticks: each signature segment starts a bar at its tick, except a pickup (a first
+    # bar shorter than the next signature's bar) whose beats count back from the downbeat
+    beat_ticks: list[float] = []
+    meters: list[int] = []
+
+    def step_of(num: int, den: int) -> float:
+        compound = den == 8 and num in (6, 9, 12)
+        return tpq * 4 / den * (3 if compound else 1)
+
+    for i, (t0, num, den) in enumerate(sigs):
+        t1 = sigs[i + 1][0] if i + 1 < len(sigs) else end
+        step = step_of(num, den)
+        if (
+            i == 0
+            and len(sigs) > 1
+            and t1 - t0
+            < step_of(*sigs[1][1:])
+            * sigs[1][1]
+            / (3 if sigs[1][2] == 8 and sigs[1][1] in (6, 9, 12) else 1)
+        ):
+            nstep = step_of(*sigs[1][1:])
+            beat_ticks += sorted(t1 - nstep * k for k in range(1, 64) if t1 - nstep * k >= t0)
+            continue
+        compound = den == 8 and num in (6, 9, 12)
+        meters.append(num // 3 if compound else num)
+        beat_ticks += list(np.arange(t0, t1, step))
+    # tick -> seconds through the tempo map
+    tt = np.array([t for t, _ in tempos], dtype=np.float64)
+    us = np.array([u for _, u in tempos], dtype=np.float64)
+    sec_at = np.concatenate([[0.0], np.cumsum(np.diff(tt) * us[:-1] / tpq / 1e6)])
+    bt = np.asarray(beat_ticks)
+    k = np.searchsorted(tt, bt, side="right") - 1
+    times = sec_at[k] + (bt - tt[k]) * us[k] / tpq / 1e6
+    bpms = 60e6 / us
+    changes = bool(bpms.max() / bpms.min() > 1.04)
+    return times, int(np.bincount(meters).argmax()), changes
+
+
+def render_musescore(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    for f in sorted(glob.glob(MUSESCORE_GLOB)):
+        name = _slug(f)
+        wav, mid, meta = out / f"{name}.wav", out / f"{name}.mid", out / f"{name}.json"
+        if meta.exists():
+            continue
+        for target in (wav, mid):
+            if target.exists():
+                continue
+            subprocess.run(
+                ["mscore3", "-o", str(target), f], capture_output=True, timeout=900, env=env
+            )
+        if not (wav.exists() and mid.exists()):
+            print(f"skip {f}: mscore3 failed", file=sys.stderr)
+            continue
+        times, meter, changes = midi_beats(mid)
+        beats = _trim(times, wav)
+        bpm = float(60.0 / np.median(np.diff(beats)))
+        meta.write_text(json.dumps({"beats": beats.round(6).tolist(), "bpm": bpm, "meter": meter,
+                                    "source": f, "tempo_changes": changes}))  # fmt: skip
+        print(
+            f"musescore {name}: {bpm:.1f} BPM, {meter} per bar, changes={changes}", file=sys.stderr
+        )
+
+
+def load_set(name: str) -> list[dict[str, Any]]:
+    """Items of a rendered set: name, wav path, reference beats, bpm, meter, tempo_changes."""
+    items = []
+    for meta in sorted((CACHE / name).glob("*.json")):
+        d = json.loads(meta.read_text())
+        items.append({"name": f"{name}/{meta.stem}", "wav": meta.with_suffix(".wav"), **d})
+    return items
+
+
+def main() -> None:
+    sets = sys.argv[1:] or ["lmms", "musescore"]
+    if "musescore" in sets:
+        render_musescore(CACHE / "musescore")
+    if "lmms" in sets:
+        render_lmms(CACHE / "lmms")
+
+
+if __name__ == "__main__":
+    main()

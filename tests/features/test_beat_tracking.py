@@ -1,0 +1,228 @@
+"""Beat tracker on audio with known beats (numpy clicks, fluidsynth renders) and bad input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tonearm.core.features import beatnet
+from tonearm.core.features.beats import activation_kind, track_beats
+
+SR = 22050
+
+
+def clicks(times_s: np.ndarray, duration_s: float, *, sr: int = SR, gains=None) -> np.ndarray:
+    """Decaying 1.5 kHz + 80 Hz clicks at ``times_s`` (a kick-and-tick per beat)."""
+    y = np.zeros(int(duration_s * sr), dtype=np.float32)
+    n = int(0.06 * sr)
+    t = np.arange(n) / sr
+    click = (np.sin(2 * np.pi * 1500 * t) + np.sin(2 * np.pi * 80 * t)) * np.exp(-t / 0.015)
+    g = np.ones(len(times_s)) if gains is None else np.asarray(gains)
+    for s, a in zip(times_s, g, strict=True):
+        i = int(round(s * sr))
+        m = min(n, len(y) - i)
+        if m > 0:
+            y[i : i + m] += 0.4 * a * click[:m].astype(np.float32)
+    return y
+
+
+def f_measure(ref: np.ndarray, est: np.ndarray, window_s: float = 0.07) -> float:
+    if len(ref) == 0 or len(est) == 0:
+        return 0.0
+    used = np.zeros(len(est), dtype=bool)
+    hits = 0
+    for r in ref:
+        d = np.abs(est - r)
+        d[used] = np.inf
+        j = int(np.argmin(d))
+        if d[j] <= window_s:
+            used[j] = True
+            hits += 1
+    p, rc = hits / len(est), hits / len(ref)
+    return 0.0 if hits == 0 else 2 * p * rc / (p + rc)
+
+
+@pytest.mark.parametrize("bpm", [120.0, 182.0])
+def test_clicks_with_offbeat_ticks(bpm: float) -> None:
+    # beats plus quieter off-beat eighths: the beat level, not the eighths or half notes
+    beat = np.arange(0.4, 24.0, 60.0 / bpm)
+    eighth = beat[:-1] + 30.0 / bpm
+    times = np.sort(np.concatenate([beat, eighth]))
+    gains = np.where(np.isin(times, beat), 1.0, 0.35)
+    b = track_beats(clicks(times, 24.5, gains=gains), SR, activation="dsp")
+    assert abs(b.bpm - bpm) / bpm < 0.04
+    assert f_measure(beat, b.times_s) >= 0.95
+
+
+def test_waltz_with_accented_downbeats() -> None:
+    bpm = 96.0
+    beat = np.arange(0.3, 24.0, 60.0 / bpm)
+    gains = np.where(np.arange(len(beat)) % 3 == 0, 1.0, 0.5)
+    b = track_beats(clicks(beat, 24.5, gains=gains), SR, activation="dsp")
+    assert abs(b.bpm - bpm) / bpm < 0.04
+    assert f_measure(beat, b.times_s) >= 0.95
+
+
+def test_bpm_hint_settles_the_metrical_level() -> None:
+    # equal clicks every 0.35 s: 171 BPM or its half are both plausible; the hint decides
+    beat = np.arange(0.3, 20.0, 0.35)
+    y = clicks(beat, 20.5)
+    fast = track_beats(y, SR, activation="dsp", bpm_hint=171.4)
+    assert abs(fast.bpm - 171.4) < 171.4 * 0.04
+    slow = track_beats(y, SR, activation="dsp", bpm_hint=85.7)
+    assert abs(slow.bpm - 85.7) < 85.7 * 0.04
+    assert f_measure(beat[::2], slow.times_s) >= 0.9 or f_measure(beat[1::2], slow.times_s) >= 0.9
+
+
+def test_old_call_style_still_works() -> None:
+    # track_beats(y, sr) with decoder keywords only, as the analyzers call it
+    beat = np.arange(0.3, 12.0, 0.5)
+    b = track_beats(clicks(beat, 12.5), SR, min_bpm=60.0, max_bpm=200.0)
+    assert abs(b.bpm - 120.0) < 2.0
+    assert b.activation.shape[0] > 0 and b.fps == pytest.approx(SR / 220, rel=0.02)
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth not installed")
+def test_fluidsynth_render_of_a_midi_piece(tmp_path: Path) -> None:
+    mido = pytest.importorskip("mido", reason="mido (bench extra) not installed")
+    sf2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    if not sf2.exists():
+        pytest.skip("fluid-soundfont-gm not installed")
+    from tonearm.core.audio.decode import decode
+
+    bpm, n = 104.0, 48
+    mid = mido.MidiFile(ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    tr.append(mido.MetaMessage("set_tempo", tempo=int(60e6 / bpm), time=0))
+    tr.append(mido.Message("program_change", channel=0, program=0, time=0))
+    chord = [(48, 55, 60, 64), (45, 52, 57, 60), (41, 48, 53, 57), (43, 50, 55, 59)]
+    gap = 0  # ticks since the last event
+    for i in range(n):
+        notes = chord[(i // 4) % 4] if i % 2 == 0 else chord[(i // 4) % 4][1:]
+        vel = 100 if i % 4 == 0 else 75
+        for k, nn in enumerate(notes):
+            msg = mido.Message(
+                "note_on", channel=0, note=nn, velocity=vel, time=gap if k == 0 else 0
+            )
+            tr.append(msg)
+        for k, nn in enumerate(notes):
+            tr.append(mido.Message("note_off", channel=0, note=nn, time=430 if k == 0 else 0))
+        gap = 50
+    mid.tracks.append(tr)
+    path = tmp_path / "piece.mid"
+    mid.save(path)
+    wav = tmp_path / "piece.wav"
+    subprocess.run(
+        ["fluidsynth", "-ni", "-q", "-F", str(wav), "-r", "22050", str(sf2), str(path)],
+        check=True,
+        capture_output=True,
+    )
+    sig = decode(wav, timeout_s=None, isolate=False)
+    ref = np.arange(n) * 60.0 / bpm
+    b = track_beats(sig.mono(), sig.sr)
+    assert abs(b.bpm - bpm) / bpm < 0.04
+    assert f_measure(ref[1:], b.times_s) >= 0.9
+
+
+# -- bad input ---------------------------------------------------------------------------
+@pytest.mark.parametrize("activation", ["dsp", "auto"])
+def test_silence_gives_no_beats(activation: str) -> None:
+    b = track_beats(np.zeros(SR * 5, np.float32), SR, activation=activation)
+    assert b.times_s.size == 0 and b.bpm == 0.0
+
+
+@pytest.mark.parametrize("n", [0, 1, int(0.3 * SR)])
+def test_tiny_clips_give_no_beats(n: int) -> None:
+    y = np.random.default_rng(0).normal(0, 0.1, n).astype(np.float32)
+    b = track_beats(y, SR)
+    assert b.times_s.size == 0 and b.bpm == 0.0
+
+
+def test_noise_gives_finite_beats() -> None:
+    y = np.random.default_rng(1).normal(0, 0.2, SR * 10).astype(np.float32)
+    b = track_beats(y, SR)
+    assert np.all(np.isfinite(b.times_s)) and np.all(np.diff(b.times_s) > 0)
+    assert b.bpm == 0.0 or 40.0 <= b.bpm <= 240.0
+
+
+def test_non_finite_audio_is_a_clear_error() -> None:
+    y = np.zeros(SR * 2, np.float32)
+    y[100] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        track_beats(y, SR)
+    with pytest.raises(ValueError, match="mono"):
+        track_beats(np.zeros((SR, 2), np.float32), SR)
+    with pytest.raises(ValueError, match="activation"):
+        track_beats(np.zeros(SR, np.float32), SR, activation="magic")
+
+
+def test_thirty_minute_file() -> None:
+    # sparse clicks over 30 minutes, spectral-flux path: bounded memory, a steady answer
+    dur = 30 * 60.0
+    beat = np.arange(0.5, dur - 1, 0.5)
+    b = track_beats(clicks(beat, dur), SR, activation="dsp")
+    assert abs(b.bpm - 120.0) < 2.0
+    assert f_measure(beat, b.times_s) >= 0.95
+
+
+# -- the trained activation (optional) ---------------------------------------------------
+needs_beatnet = pytest.mark.skipif(
+    not beatnet.beatnet_available(), reason="optional BeatNet wheel and torch not installed"
+)
+
+
+def test_activation_kind() -> None:
+    assert activation_kind("dsp") == "dsp"
+    assert activation_kind("auto") == ("blend" if beatnet.beatnet_available() else "dsp")
+    with pytest.raises(ValueError):
+        activation_kind("nope")
+
+
+def test_beatnet_filterbank_shape() -> None:
+    fb = beatnet.filterbank()
+    # 136 bands of madmom's 24-per-octave log filterbank, each normalized to area 1
+    assert fb.shape == (705, 136)
+    np.testing.assert_allclose(fb.sum(axis=0), 1.0, rtol=1e-5)
+
+
+@needs_beatnet
+def test_beatnet_loads_offline_from_the_wheel() -> None:
+    path = beatnet.checkpoint_path()
+    assert path.is_file() and "BeatNet" in str(path)
+    model = beatnet.load_model()
+    assert not model.training
+    assert sum(p.numel() for p in model.parameters()) > 100_000
+
+
+@needs_beatnet
+def test_beatnet_activation_peaks_on_clicks() -> None:
+    beat = np.arange(0.5, 12.0, 0.5)
+    y = clicks(beat, 12.5)
+    b, d = beatnet.beatnet_activation(y, SR)
+    assert b.shape == d.shape == (int(np.ceil(len(y) / beatnet.HOP)),)
+    p = b + d
+    on = p[np.round(beat * beatnet.BEATNET_FPS).astype(int)]
+    off = p[np.round((beat + 0.25) * beatnet.BEATNET_FPS).astype(int)]
+    assert on[4:].mean() > 3 * off[4:].mean()
+    # the same call twice gives the same result (no LSTM state carried between songs)
+    b2, _ = beatnet.beatnet_activation(y, SR)
+    np.testing.assert_array_equal(b, b2)
+
+
+@needs_beatnet
+def test_beatnet_tracks_clicks() -> None:
+    beat = np.arange(0.5, 16.0, 60.0 / 132)
+    b = track_beats(clicks(beat, 16.5), SR, activation="beatnet")
+    assert abs(b.bpm - 132.0) < 132 * 0.04
+    assert f_measure(beat, b.times_s) >= 0.9
+
+
+def test_healthz_says_which_beat_activation_runs(client) -> None:  # noqa: ANN001
+    from tonearm.core.features.beats import default_activation
+
+    got = client.get("/healthz").json()["beat_activation"]
+    assert got == default_activation() and got in ("dsp", "beatnet", "blend")
