@@ -6,7 +6,8 @@ One ASGI middleware (:class:`InputGuard`) looks at each HTTP request before any 
   (U+0000 is valid text: the routes and the stores cope with it). JSON bodies are
   parsed once and every string (keys too) is checked: JSON's ``"\\ud800"`` escape
   decodes to a lone UTF-16 surrogate, which Python holds happily and then fails to
-  encode in a log line, a job's result or the database. urlencoded bodies are checked like the query; the text fields of
+  encode in a log line, a job's result or the database. urlencoded bodies are checked like
+  the query; the text fields of
   multipart bodies are checked as the body streams through (files are not text).
 - **size**: a JSON, urlencoded or text body may be at most ``settings.max_json_bytes``
   (``settings.json_body_limits`` raises it per route, e.g. ``/resize``, whose similarity
