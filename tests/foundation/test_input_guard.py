@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -133,3 +134,44 @@ def test_body_caps_per_route(guarded: tuple[TestClient, str, Catalog]) -> None:
         headers={"content-type": "multipart/form-data; boundary=B"},
     )
     assert r.status_code == 200 and r.json()["error"]["error_code"] == 400
+
+
+def _req(client: str, headers: dict[str, str]) -> Any:
+    from starlette.requests import Request
+
+    return Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": "/",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            "client": (client, 5000),
+            "server": ("10.0.0.5", 8000),
+            "scheme": "http",
+        }
+    )
+
+
+def test_generated_urls_ignore_client_host_headers(tmp_path: Path) -> None:
+    from tonearm.api.guard import request_base_url
+
+    evil = {"Host": "evil.example", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil"}
+    s = Settings(data=tmp_path, trusted_proxies=["192.168.7.0/24"])
+    assert request_base_url(_req("203.0.113.9", evil), s) == "http://10.0.0.5:8000"
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "music.example.org"}
+    assert request_base_url(_req("192.168.7.2", proxied), s) == "https://music.example.org"
+    pub = Settings(data=tmp_path, public_url="https://tonearm.example/")
+    assert request_base_url(_req("192.168.7.2", proxied), pub) == "https://tonearm.example"
+
+
+def test_callback_url_must_resolve_and_be_public(guarded: tuple[TestClient, str, Catalog]) -> None:
+    client, key, catalog = guarded
+    catalog.settings.allow_private_urls = False
+    for url in ("https://nothing.invalid/cb", "http://127.0.0.1:9/cb"):
+        r = client.post("/", data={"api_token": key, "method": "setCallbackUrl", "url": url})
+        assert r.json()["status"] == "error", (url, r.text)
+    catalog.settings.private_allowlist = ["127.0.0.0/8"]
+    r = client.post(
+        "/", data={"api_token": key, "method": "setCallbackUrl", "url": "http://127.0.0.1:9/cb"}
+    )
+    assert r.json()["status"] == "success", r.text

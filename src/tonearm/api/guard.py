@@ -331,3 +331,43 @@ class InputGuard:
                 raise
         if refused is not None and not started:
             await refusal(scope, refused)(scope, receive, send)
+
+
+def _trusted(client: str | None, proxies: list[str]) -> bool:
+    import ipaddress
+
+    if not client or not proxies:
+        return False
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    for p in proxies:
+        try:
+            if ip in ipaddress.ip_network(p.strip(), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def request_base_url(request: Request, settings: Settings) -> str:
+    """The base of links we hand out (resultUrl, song_link): ``settings.public_url``; else
+    the X-Forwarded-Proto/Host of a configured proxy (``settings.trusted_proxies``); else
+    the address the server is bound to. A client's own Host header is never used."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    client = request.client.host if request.client else None
+    if _trusted(client, settings.trusted_proxies):
+        proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+        host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+        if proto in ("http", "https") and host and "/" not in host and "@" not in host:
+            return f"{proto}://{host}"
+    server = request.scope.get("server")
+    if server and server[0]:
+        h, port = str(server[0]), server[1]
+        h = f"[{h}]" if ":" in h else h
+        scheme = "https" if request.scope.get("scheme") == "https" else "http"
+        default = 443 if scheme == "https" else 80
+        return f"{scheme}://{h}" + (f":{port}" if port and port != default else "")
+    return f"http://{settings.host}:{settings.port}"
