@@ -175,3 +175,13 @@ def test_callback_url_must_resolve_and_be_public(guarded: tuple[TestClient, str,
         "/", data={"api_token": key, "method": "setCallbackUrl", "url": "http://127.0.0.1:9/cb"}
     )
     assert r.json()["status"] == "success", r.text
+
+
+def test_audd_base64_audio_in_a_urlencoded_body_is_not_capped_as_json(tmp_path: Path) -> None:
+    from tonearm.api.guard import body_limit
+
+    s = Settings(data=tmp_path, max_json_bytes=1000, recognize_max_bytes=10_000)
+    form = "application/x-www-form-urlencoded"
+    assert body_limit(s, "/search", "application/json", "audioscape") == 1000
+    assert body_limit(s, "/", form, "audd") >= 14_000  # base64 of a 10 kB excerpt
+    assert body_limit(s, "/upload", "", "audjust") == s.max_upload_bytes  # a raw file

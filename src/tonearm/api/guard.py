@@ -191,13 +191,18 @@ def _boundary(content_type: str) -> bytes | None:
     return bytes(b) if b else None
 
 
-def body_limit(settings: Settings, path: str, content_type: str) -> int:
+def body_limit(settings: Settings, path: str, content_type: str, family: str = "") -> int:
     """Bytes a request body to ``path`` may have: text bodies (JSON, urlencoded) are
-    small unless their route says otherwise; files get the upload limit."""
-    if content_type.startswith(_TEXT_TYPES) or not content_type:
+    small unless their route says otherwise; files (and bodies of no declared type) get
+    the upload limit. AudD takes base64 ``audio`` in urlencoded and JSON bodies, so its
+    text bodies may be as large as its multipart text fields (``deps.audd_params``)."""
+    if content_type.startswith(_TEXT_TYPES):
         for prefix, limit in settings.json_body_limits.items():
             if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
                 return int(limit)
+        if family == "audd":
+            audio_b64 = int(settings.recognize_max_bytes * 1.4) + 64 * 1024
+            return max(int(settings.max_json_bytes), audio_b64)
         return int(settings.max_json_bytes)
     return int(settings.max_upload_bytes)
 
@@ -244,12 +249,13 @@ class InputGuard:
         headers = dict(scope.get("headers") or [])
         raw_ctype = headers.get(b"content-type", b"").decode("latin-1")
         ctype = raw_ctype.lower()
-        limit = body_limit(self.settings, scope["path"], ctype)
+        family = family_for(Request(scope))
+        limit = body_limit(self.settings, scope["path"], ctype, family)
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await refusal(scope, TooLarge(limit))(scope, receive, send)
             return
-        if ctype.startswith(_TEXT_TYPES) or (not ctype and scope["method"] != "GET"):
+        if ctype.startswith(_TEXT_TYPES):
             await self._buffered(scope, receive, send, ctype, limit)
         else:
             await self._streamed(scope, receive, send, raw_ctype, limit)
