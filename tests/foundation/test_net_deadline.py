@@ -98,3 +98,38 @@ def test_private_allowlist() -> None:
     assert guard_url("http://localhost:9/x", allowlist=["localhost"]) in ("127.0.0.1", "::1")
     with pytest.raises(UnsafeURL):
         guard_url("http://127.0.0.1:9/x", allowlist=["10.0.0.0/8", "minio.internal"])
+
+
+def test_stream_connect_has_a_total_deadline() -> None:
+    """A server that trickles its response headers cannot hold a stream connect."""
+    import socket
+
+    from tonearm.net.fetch import open_http_stream
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.recv(4096)
+        for b in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 300:
+            if stop.wait(0.2):
+                break
+            try:
+                conn.send(bytes([b]))
+            except OSError:
+                break
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    t0 = time.monotonic()
+    with (
+        pytest.raises(AudioError, match="timed out"),
+        open_http_stream(f"http://127.0.0.1:{srv.getsockname()[1]}/live", True, 1.0),
+    ):
+        pass
+    assert time.monotonic() - t0 < 10  # 60 s of trickle without a deadline
+    stop.set()
+    srv.close()
