@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=200 * 1024 * 1024, description="Largest request body or audio file accepted"
     )
+    max_json_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        description="Largest JSON, urlencoded or text request body (see JSON_BODY_LIMITS)",
+    )
+    json_body_limits: dict[str, int] = Field(
+        default={"/resize": 96 * 1024 * 1024, "/loop": 96 * 1024 * 1024},
+        description="Larger JSON body limits per route prefix (/resize carries similarity "
+        "strings of ~30 MB), as JSON",
+    )
     max_duration_s: float = Field(
         default=4 * 3600.0, description="Longest audio accepted, in seconds"
     )
@@ -54,13 +63,25 @@ class Settings(BaseSettings):
 
     # fetching URLs (sourceFileUrl, url, streams) and calling webhooks
     fetch_timeout_s: float = Field(
-        default=30.0, description="Time limit for fetching a URL or calling a webhook"
+        default=30.0,
+        description="Total time limit for fetching a URL, connecting to a stream or "
+        "calling a webhook (a deadline, not a per-read timeout)",
     )
     fetch_max_bytes: int = Field(
         default=200 * 1024 * 1024, description="Largest file fetched from a URL"
     )
     allow_private_urls: bool = Field(
         default=False, description="Allow loopback/private/link-local URLs (SSRF guard off)"
+    )
+    private_allowlist: list[str] = Field(
+        default=[],
+        description='Private hosts or CIDRs (JSON list, e.g. ["10.1.2.0/24", '
+        '"minio.internal"]) that sources and webhooks may reach with the guard on',
+    )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Addresses or CIDRs of reverse proxies whose X-Forwarded-* headers are "
+        "believed (JSON list); without PUBLIC_URL, links use the bound address otherwise",
     )
 
     # jobs

@@ -6,6 +6,7 @@ import http.server
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -122,7 +123,7 @@ def test_redirect_to_metadata_service_is_refused_even_when_first_hop_allowed(
     calls: list[str] = []
     real = net.guard_url
 
-    def guard(url: str, allow_private: bool = False) -> str:
+    def guard(url: str, allow_private: bool = False, allowlist: Any = ()) -> str:
         calls.append(url)
         return real(url, allow_private=len(calls) == 1)
 

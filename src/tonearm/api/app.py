@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 
 from tonearm import __version__
 from tonearm.api.errors import error_responses, install_error_handlers, too_large_response
+from tonearm.api.guard import InputGuard
 from tonearm.catalog.context import Catalog
 from tonearm.hookspecs import RouterModule
 from tonearm.platform.middleware import install_platform
@@ -55,6 +56,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     # before request_id so that one stays outermost and 429 answers carry X-Request-Id too;
     # it answers in each family's error format, which the API hands it
     install_platform(app, catalog, error_responses())
+    # invalid text (lone surrogates, bad UTF-8, NUL) and over-sized bodies never reach a
+    # router: 400/413 in the family's format (tonearm.api.guard)
+    app.add_middleware(InputGuard, settings=settings)
 
     @app.middleware("http")
     async def request_id(

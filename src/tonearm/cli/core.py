@@ -37,7 +37,17 @@ def serve_catalog(
     out.print(f"API docs: {url}/docs")
     for line in banner or []:
         out.print(line)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # X-Forwarded-* are believed from the configured proxies only (uvicorn would trust
+    # any loopback client by default)
+    proxies = list(settings.trusted_proxies)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
 
 
 def register(app: typer.Typer) -> None:

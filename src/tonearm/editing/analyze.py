@@ -147,6 +147,7 @@ def load_source(catalog: Catalog, url: str) -> Signal:
                 max_bytes=s.fetch_max_bytes,
                 timeout_s=s.fetch_timeout_s,
                 allow_private=s.allow_private_urls,
+                allowlist=s.private_allowlist,
             )
         return decode_audio(catalog, data, Purpose.CATALOG_FILE)
     except AudioError as e:

@@ -133,6 +133,7 @@ def fetch_and_decode(catalog: Any, url: str) -> Signal:
             max_bytes=s.fetch_max_bytes,
             timeout_s=s.fetch_timeout_s,
             allow_private=s.allow_private_urls,
+            allowlist=s.private_allowlist,
         )
     except AudioError as e:
         raise JobFailed(f"Could not retrieve the source file: {e.message}") from e

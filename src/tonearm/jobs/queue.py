@@ -41,6 +41,7 @@ from tonearm.jobs.records import (
     _iso,
     _now,
     _parse,
+    clean_text,
     is_job_id,
     job_from_row,
     new_job_id,
@@ -254,13 +255,16 @@ class JobQueue:
         job.status, job.started_at, job.claim = "running", _iso(_now()), claim
         job.attempts += 1
         if kind is None:
-            self._fail(job, f"Unknown job kind {job.kind!r}", None)
+            self._fail_safely(job, f"Unknown job kind {job.kind!r}", None)
             return
         stop, lost = start_heartbeat(
             self.store, job_id, claim, heartbeat_s=self.heartbeat_s, lease_s=self.lease_s
         )
         try:
             self._run_claimed(job, kind, lost)
+        except Exception as e:  # finishing failed (a result that cannot be stored...)
+            log.exception("job %s (%s): could not be finished", job_id, job.kind)
+            self._fail_safely(job, f"Internal error while finishing: {type(e).__name__}", kind)
         finally:
             stop.set()
 
@@ -332,15 +336,29 @@ class JobQueue:
         threading.Thread(target=later, daemon=True).start()
 
     def _fail(self, job: Job, reason: str, kind: JobKind | None) -> bool:
-        """Fail the job held by ``job.claim``; False if that execution no longer holds it."""
-        if kind is not None and kind.failure_payload is not None:
-            payload = kind.failure_payload(job, reason)
-        else:
-            payload = default_failure_payload(job, reason)
+        """Fail the job held by ``job.claim``; False if that execution no longer holds it.
+
+        Whatever the job held (a reason or parameters with text that cannot be encoded),
+        what is stored and sent is cleaned first (:func:`clean_text`), and a failure
+        payload that cannot be built is replaced by the default one.
+        """
+        reason = clean_text(reason)
+        try:
+            if kind is not None and kind.failure_payload is not None:
+                payload = kind.failure_payload(job, reason)
+            else:
+                payload = default_failure_payload(job, reason)
+        except Exception:
+            log.exception("job %s (%s): failure payload", job.id, job.kind)
+            payload = {"requestId": job.id, "success": False, "message": reason, "creditCost": 0}
+        payload = clean_text(payload)
         if not self._holds(job.id, job.claim):
             return False  # already finished (timed out by the watchdog) or taken over
         if kind is not None and kind.result_file:
-            write_result(self.catalog, job.id, kind.result_file, payload)
+            try:
+                write_result(self.catalog, job.id, kind.result_file, payload)
+            except Exception:  # the record below still tells the client why
+                log.exception("job %s (%s): could not write its failure", job.id, job.kind)
         done = self.store.finish_job(
             job.id,
             job.claim,
@@ -357,16 +375,48 @@ class JobQueue:
             self._deliver(job.id, job.webhook, payload, job.key_id)
         return True
 
+    def _fail_safely(self, job: Job, reason: str, kind: JobKind | None) -> bool:
+        """:meth:`_fail`, and when even that raises, fail the record with a plain reason
+        and the default payload (no result file, no kind hook). Never raises: the job
+        ends failed now, or the watchdog tries again on its next pass."""
+        try:
+            return self._fail(job, reason, kind)
+        except Exception:
+            log.exception("job %s (%s): failing it raised; failing it plainly", job.id, job.kind)
+        try:
+            plain = {"requestId": job.id, "success": False, "message": reason, "creditCost": 0}
+            payload = clean_text(plain)
+            done = self.store.finish_job(
+                job.id,
+                job.claim,
+                status="failed",
+                error=clean_text(reason),
+                result=payload,
+                finished_at=_iso(_now()),
+                credit_cost=0,
+            )
+            if done and job.webhook:
+                self._deliver(job.id, clean_text(job.webhook), payload, job.key_id)
+            return bool(done)
+        except Exception:
+            log.exception(
+                "job %s (%s): could not be failed; the watchdog retries", job.id, job.kind
+            )
+            return False
+
     def _deliver(self, job_id: str, url: str, payload: dict[str, Any], key_id: int | None) -> None:
-        deliver_result(
-            self.catalog,
-            job_id,
-            url,
-            payload,
-            key_id,
-            backoff_s=self.webhook_backoff_s,
-            timeout_s=self.webhook_timeout_s,
-        )
+        try:
+            deliver_result(
+                self.catalog,
+                job_id,
+                url,
+                payload,
+                key_id,
+                backoff_s=self.webhook_backoff_s,
+                timeout_s=self.webhook_timeout_s,
+            )
+        except Exception:  # the job is finished either way; its webhook state says why
+            log.exception("job %s: webhook delivery", job_id)
 
     # -- housekeeping -------------------------------------------------------------------
     def recover_stale(self, grace_s: float = 30.0) -> int:
@@ -378,17 +428,27 @@ class JobQueue:
         """
         n = 0
         now = _now()
-        for job in self.list(status="running", limit=10_000):
-            kind = _KINDS.get(job.kind)
-            limit = kind.timeout_s if kind else DEFAULT_TIMEOUT_S
-            verdict, silent = stale_verdict(
-                job, now, limit_s=limit, grace_s=grace_s, lease_s=self.lease_s
-            )
-            if verdict == "timeout":
-                n += self._fail(job, f"Request timed out after {limit / 60:g} minutes", kind)
-            elif verdict == "dead":
-                n += self._recover_dead(job, kind, silent)
+        for row in self.store.list_jobs(status="running", limit=10_000):
+            # one bad row (unreadable, or failing it raises) must not stop the others
+            try:
+                n += self._recover_one(job_from_row(row), now, grace_s)
+            except Exception:
+                log.exception("job watchdog: job %s", row.get("job_id"))
         return n
+
+    def _recover_one(self, job: Job, now: Any, grace_s: float) -> int:
+        kind = _KINDS.get(job.kind)
+        limit = kind.timeout_s if kind else DEFAULT_TIMEOUT_S
+        verdict, silent = stale_verdict(
+            job, now, limit_s=limit, grace_s=grace_s, lease_s=self.lease_s
+        )
+        if verdict == "timeout":
+            return int(
+                self._fail_safely(job, f"Request timed out after {limit / 60:g} minutes", kind)
+            )
+        if verdict == "dead":
+            return self._recover_dead(job, kind, silent)
+        return 0
 
     def _recover_dead(self, job: Job, kind: JobKind | None, silent: timedelta) -> int:
         if job.attempts >= self.max_attempts:
@@ -397,7 +457,7 @@ class JobQueue:
                 f"(no heartbeat for {silent.total_seconds():.0f} s) on each of "
                 f"{job.attempts} attempt(s)"
             )
-            return int(self._fail(job, reason, kind))
+            return int(self._fail_safely(job, reason, kind))
         # back to the queue, only if nobody renewed or finished it in the meantime
         if not self.store.requeue_job(job.id, job.claim, job.heartbeat_at):
             return 0

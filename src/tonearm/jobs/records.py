@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 STATUSES = ("queued", "running", "succeeded", "failed")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def new_job_id() -> str:
@@ -33,6 +35,21 @@ def _parse(ts: str | None) -> datetime | None:
     if not ts:
         return None
     return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def clean_text(value: Any) -> Any:
+    """``value`` (a JSON-like value) with every string made storable: lone UTF-16
+    surrogates become U+FFFD and NUL characters are dropped (neither can be encoded as
+    UTF-8 for a database, a log line or a webhook body). Keys are cleaned too."""
+    if isinstance(value, str):
+        # a str never holds a valid surrogate pair (that is one code point), so every
+        # surrogate in it is a lone one
+        return _SURROGATE.sub("\ufffd", value).replace("\x00", "")
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_text(v) for v in value]
+    return value
 
 
 @dataclass

@@ -86,6 +86,7 @@ def deliver_result(
         payload,
         secret=secret,
         allow_private=catalog.settings.allow_private_urls,
+        allowlist=catalog.settings.private_allowlist,
         backoff_s=backoff_s,
         timeout_s=timeout_s,
         on_attempt=lambda n: store.set_job_webhook(job_id, attempts=n),

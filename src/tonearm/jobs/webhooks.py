@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tonearm.net.fetch import UnsafeURL, guard_url
+from tonearm.jobs.records import clean_text
+from tonearm.net.fetch import UnsafeURL, guard_url, pinned_client
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -57,9 +58,9 @@ def webhook_secret(catalog: Catalog, key_id: int) -> str:
     return str(catalog.store.add_webhook_secret(key_id, secret, now))
 
 
-def check_webhook_url(url: str, allow_private: bool) -> None:
+def check_webhook_url(url: str, allow_private: bool, allowlist: Sequence[str] = ()) -> None:
     """Validate a webhook URL when a request comes in. Raises UnsafeURL."""
-    guard_url(url, allow_private)
+    guard_url(url, allow_private, allowlist)
 
 
 def deliver(
@@ -68,6 +69,7 @@ def deliver(
     *,
     secret: str | None = None,
     allow_private: bool = False,
+    allowlist: Sequence[str] = (),
     backoff_s: Sequence[float] = (1.0, 5.0, 30.0, 120.0),
     timeout_s: float = 10.0,
     on_attempt: Callable[[int], object] | None = None,
@@ -75,12 +77,18 @@ def deliver(
 ) -> str:
     """POST ``payload`` to ``url`` until it is accepted or the retries run out.
 
+    Each attempt re-checks the URL, connects only to the address that passed the check
+    (no DNS rebinding between check and connect) and has ``timeout_s`` in total.
+
     Returns
     -------
     str
         ``"delivered"``, or ``"failed: <why>"``. Never raises.
     """
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        body = json.dumps(clean_text(payload), ensure_ascii=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as e:
+        return f"failed: payload is not JSON ({e})"
     headers = {"Content-Type": "application/json", "User-Agent": "tonearm-webhook"}
     if secret:
         headers[SIGNATURE_HEADER] = sign(body, secret)
@@ -94,15 +102,17 @@ def deliver(
         if on_attempt is not None:
             on_attempt(attempt)
         try:
-            guard_url(url, allow_private)  # re-checked each time: DNS may change
+            addr = guard_url(url, allow_private, allowlist)  # each time: DNS may change
         except UnsafeURL as e:
             return f"failed: {e}"
+        client, backend = pinned_client(timeout_s)
         try:
-            with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+            backend.pin(url, addr)
+            with client:
                 resp = client.post(
                     url, content=body, headers={**headers, "X-Tonearm-Attempt": str(attempt)}
                 )
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
             why = f"{type(e).__name__}: {e}"
             log.info("webhook %s attempt %d: %s", url, attempt, why)
             continue

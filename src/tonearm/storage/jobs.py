@@ -17,10 +17,21 @@ from tonearm.storage.records_protocol import SqlRunner
 _ANY = object()  # no claim fence
 
 
+def _json_or(text: Any, default: Any) -> Any:
+    """A stored JSON column, or ``default`` when it cannot be read: one damaged row must
+    not break every listing of the jobs (the watchdog's above all)."""
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return default
+
+
 def _job_row(row: Any) -> dict[str, Any]:
     d = dict(row)
-    d["params"] = json.loads(d.get("params") or "{}")
-    d["result"] = json.loads(d["result"]) if d.get("result") else None
+    d["params"] = _json_or(d.get("params"), {})
+    d["result"] = _json_or(d.get("result"), None)
     return d
 
 

@@ -53,7 +53,9 @@ async def shutdown(app: FastAPI) -> None:
 
 
 def public_base(request: Request, catalog: Catalog) -> str:
-    return (catalog.settings.public_url or str(request.base_url)).rstrip("/")
+    from tonearm.api.guard import request_base_url
+
+    return request_base_url(request, catalog.settings)
 
 
 async def json_params(request: Request) -> dict[str, Any]:
@@ -87,7 +89,7 @@ def optional_webhook(
         return None
     url = require_str(params, "resultWebhook")
     try:
-        guard_url(url, catalog.settings.allow_private_urls)
+        guard_url(url, catalog.settings.allow_private_urls, catalog.settings.private_allowlist)
     except UnsafeURL as e:
         raise AudjustError(400, f"Invalid parameter: resultWebhook ({e})") from e
     return url

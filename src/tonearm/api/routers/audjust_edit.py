@@ -58,7 +58,8 @@ def _check_webhook(catalog: Any, url: Any, *, required: bool) -> str | None:
     from tonearm.jobs.webhooks import check_webhook_url
 
     try:
-        check_webhook_url(url, catalog.settings.allow_private_urls)
+        s = catalog.settings
+        check_webhook_url(url, s.allow_private_urls, s.private_allowlist)
     except ValueError as e:
         raise AudjustError(400, f"Invalid parameter: resultWebhook ({e})") from e
     return url

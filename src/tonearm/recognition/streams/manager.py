@@ -305,6 +305,7 @@ class StreamManager:
                 payload,
                 secret=secret,
                 allow_private=self.catalog.settings.allow_private_urls,
+                allowlist=self.catalog.settings.private_allowlist,
                 backoff_s=self.callback_backoff_s,
             )
             self.delivered.append((url, payload, outcome))

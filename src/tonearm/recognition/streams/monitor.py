@@ -178,6 +178,7 @@ class StreamMonitor:
                 sr,
                 cfg.timeout_s,
                 min(1.0, cfg.hop_s),
+                tuple(self.catalog.settings.private_allowlist),
             ),
             daemon=True,
         )

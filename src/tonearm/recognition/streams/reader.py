@@ -62,34 +62,41 @@ def _format_for(content_type: str | None) -> str | None:
 
 
 def _reader_main(
-    conn: Any, url: str, allow_private: bool, sr: int, timeout_s: float, block_s: float
+    conn: Any,
+    url: str,
+    allow_private: bool,
+    sr: int,
+    timeout_s: float,
+    block_s: float,
+    allowlist: tuple[str, ...] = (),
 ) -> None:
     """Child process: connect, decode as bytes arrive, send ("pcm", float32 mono bytes)."""
     try:
         import av
-        import httpx
 
-        from tonearm.net.fetch import UnsafeURL, check_peer, guard_url
+        from tonearm.net.fetch import UnsafeURL, guard_url, pinned_client
 
         current = url
-        with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+        # connected to the checked address only, and connecting (redirects and headers)
+        # within timeout_s in total; then each read waits at most timeout_s
+        client, backend = pinned_client(timeout_s)
+        with client:
             for _ in range(6):
                 try:
-                    guard_url(current, allow_private)
+                    backend.pin(current, guard_url(current, allow_private, allowlist))
                 except UnsafeURL as e:
                     conn.send(("error", f"refused: {e}"))
                     return
                 with client.stream(
                     "GET", current, headers={"User-Agent": "tonearm", "Icy-MetaData": "0"}
                 ) as resp:
-                    if not allow_private:
-                        check_peer(resp)
                     if resp.is_redirect and resp.headers.get("location"):
                         current = str(resp.url.join(resp.headers["location"]))
                         continue
                     if resp.status_code >= 400:
                         conn.send(("error", f"the stream answered HTTP {resp.status_code}"))
                         return
+                    backend.deadline.lift()
                     conn.send(("connected", resp.headers.get("content-type", "")))
                     reader = _ChunkReader(resp.iter_bytes())
                     container = av.open(

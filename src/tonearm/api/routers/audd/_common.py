@@ -60,8 +60,9 @@ def _catalog(request: Request) -> Catalog:
 
 
 def _base_url(request: Request) -> str:
-    pub = _catalog(request).settings.public_url
-    return (pub or str(request.base_url)).rstrip("/")
+    from tonearm.api.guard import request_base_url
+
+    return request_base_url(request, _catalog(request).settings)
 
 
 def _key(request: Request, params: dict[str, Any], method: str) -> ApiKey:
@@ -115,6 +116,7 @@ async def _fetch(request: Request, url: str, max_bytes: int, method: str) -> byt
                 max_bytes=max_bytes,
                 timeout_s=s.fetch_timeout_s,
                 allow_private=s.allow_private_urls,
+                allowlist=s.private_allowlist,
             )
         )
     except AudioError as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -30,13 +31,16 @@ def _manager(request: Request) -> streams.StreamManager | None:
     return getattr(request.app.state, "audd_streams", None)
 
 
-def _check_url(url: str, method: str, allow_private: bool, what: str) -> None:
+def _check_url(
+    url: str, method: str, allow_private: bool, what: str, allowlist: Sequence[str] = ()
+) -> None:
     try:
-        guard_url(url, allow_private)
+        guard_url(url, allow_private, allowlist)
     except UnsafeURL as e:
-        # a host that does not resolve yet is accepted (checked again at each connection);
-        # malformed, non-http(s) and private addresses are refused now
-        if "cannot resolve host" not in str(e):
+        # a stream host that does not resolve yet is accepted (checked again at each
+        # connection), a callback host is not; malformed, non-http(s) and private
+        # addresses are refused now
+        if what == "callback" or "cannot resolve host" not in str(e):
             raise audd_error(600, method, f"the {what} URL is not accepted: {e}") from e
 
 
@@ -49,7 +53,13 @@ async def set_callback_url(request: Request, params: dict[str, Any]) -> dict[str
     catalog = _catalog(request)
     if url != streams.EMPTY_CALLBACK_URL:
         await anyio.to_thread.run_sync(
-            lambda: _check_url(url, method, catalog.settings.allow_private_urls, "callback")
+            lambda: _check_url(
+                url,
+                method,
+                catalog.settings.allow_private_urls,
+                "callback",
+                catalog.settings.private_allowlist,
+            )
         )
     streams.set_callback_url(catalog.store, key.key_id, url)
     return {"status": "success", "result": None}
@@ -64,7 +74,9 @@ async def get_callback_url(request: Request, params: dict[str, Any]) -> dict[str
     return {"status": "success", "result": url}
 
 
-def _stream_url(params: dict[str, Any], method: str, allow_private: bool) -> str:
+def _stream_url(
+    params: dict[str, Any], method: str, allow_private: bool, allowlist: Sequence[str] = ()
+) -> str:
     url = str(params.get("url") or "").strip()
     if not url:
         raise audd_error(BAD_PARAM, method, "the url parameter is required.")
@@ -75,7 +87,7 @@ def _stream_url(params: dict[str, Any], method: str, allow_private: bool) -> str
             "twitch:/youtube: shortcuts are not supported here; send the "
             "stream's direct HTTP(S) URL (Icecast, Shoutcast, MP3/AAC/Ogg).",
         )
-    _check_url(url, method, allow_private, "stream")
+    _check_url(url, method, allow_private, "stream", allowlist)
     return url
 
 
@@ -85,7 +97,8 @@ async def add_stream(request: Request, params: dict[str, Any]) -> dict[str, Any]
     radio_id = _int_param(params, "radio_id", method)
     catalog = _catalog(request)
     allow = catalog.settings.allow_private_urls
-    url = await anyio.to_thread.run_sync(lambda: _stream_url(params, method, allow))
+    allowlist = catalog.settings.private_allowlist
+    url = await anyio.to_thread.run_sync(lambda: _stream_url(params, method, allow, allowlist))
     callbacks = str(params.get("callbacks") or "").strip().lower() or None
     if callbacks not in (None, "before"):
         raise audd_error(BAD_PARAM, method, "the callbacks parameter can only be 'before'.")
@@ -103,7 +116,8 @@ async def set_stream_url(request: Request, params: dict[str, Any]) -> dict[str, 
     radio_id = _int_param(params, "radio_id", method)
     catalog = _catalog(request)
     allow = catalog.settings.allow_private_urls
-    url = await anyio.to_thread.run_sync(lambda: _stream_url(params, method, allow))
+    allowlist = catalog.settings.private_allowlist
+    url = await anyio.to_thread.run_sync(lambda: _stream_url(params, method, allow, allowlist))
     if not streams.set_stream_url(catalog.store, key.key_id, radio_id, url):
         raise audd_error(BAD_PARAM, method, f"there is no stream with radio_id {radio_id}.")
     rec = streams.get_stream(catalog.store, key.key_id, radio_id)
