@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 
 from tonearm import __version__
 from tonearm.api.errors import error_responses, install_error_handlers, too_large_response
@@ -18,6 +19,8 @@ from tonearm.platform.middleware import install_platform
 from tonearm.settings import Settings
 
 log = logging.getLogger("tonearm.api")
+
+DOCS_ASSETS_URL = "/docs/assets"
 
 
 def _router_modules(catalog: Catalog) -> list[RouterModule]:
@@ -41,7 +44,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             if hasattr(m, "shutdown"):
                 await m.shutdown(app)
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc load their scripts from the package (fastapi-offline),
+    # not from a CDN: everything runs offline
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_URL,
         title="tonearm",
         version=__version__,
         description="Self-hosted audio intelligence. Speaks the AudioScape (discovery), "
