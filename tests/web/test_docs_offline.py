@@ -88,6 +88,7 @@ def test_swagger_ui_renders_operations_with_no_network(server: str) -> None:
         WebDriverWait(d, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".opblock")))
         paths = {e.text for e in d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
         assert "/developer/v1/similar" in paths and "/analyze" in paths, paths
+        assert d.find_elements(By.CSS_SELECTOR, ".auth-wrapper .authorize")  # security schemes
     finally:
         d.quit()
         shutil.rmtree(profile, ignore_errors=True)

@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from tonearm import __version__
 from tonearm.api.errors import error_responses, install_error_handlers, too_large_response
+from tonearm.api.openapi import install_openapi
 from tonearm.catalog.context import Catalog
 from tonearm.hookspecs import RouterModule
 from tonearm.platform.middleware import install_platform
@@ -87,4 +88,5 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
 
     for m in mods:
         app.include_router(m.router)
+    install_openapi(app)
     return app
