@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -123,6 +124,16 @@ class Settings(BaseSettings):
     blob_url: str | None = Field(
         default=None,
         description="Blob store for audio/result files: a directory (default: DATA) or s3://...",
+    )
+
+    # operations
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text or as one JSON object per line"
+    )
+    http_workers: int = Field(
+        default=1,
+        description="HTTP worker processes of `tonearm serve` (distinct from job threads)",
     )
 
     @property

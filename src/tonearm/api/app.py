@@ -12,8 +12,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
 from tonearm import __version__
-from tonearm.api.errors import error_responses, install_error_handlers, too_large_response
+from tonearm.api.errors import (
+    error_responses,
+    family_for,
+    install_error_handlers,
+    too_large_response,
+)
 from tonearm.api.openapi import install_openapi
+from tonearm.api.ops import Metrics, request_id_var
 from tonearm.catalog.context import Catalog
 from tonearm.hookspecs import RouterModule
 from tonearm.platform.middleware import install_platform
@@ -57,6 +63,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     )
     app.state.settings = settings
     app.state.catalog = catalog
+    app.state.metrics = metrics = Metrics(catalog)
     install_error_handlers(app)
     # per-key rate limits, credit quotas and usage recording (tonearm.platform); added
     # before request_id so that one stays outermost and 429 answers carry X-Request-Id too;
@@ -69,6 +76,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     ) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = rid
+        token = request_id_var.set(rid)  # every log line of this request carries it
         t0 = time.perf_counter()
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_upload_bytes:
@@ -77,16 +85,30 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         else:
             response = await call_next(request)
         response.headers["X-Request-Id"] = rid
+        elapsed_s = time.perf_counter() - t0
+        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+        metrics.observe(family_for(request), route, response.status_code, elapsed_s)
         log.info(
             "%s %s -> %s in %.1f ms",
             request.method,
             request.url.path,
             response.status_code,
-            (time.perf_counter() - t0) * 1000,
+            elapsed_s * 1000,
         )
+        request_id_var.reset(token)
         return response
 
     for m in mods:
         app.include_router(m.router)
     install_openapi(app)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app from ``TONEARM_*`` settings alone: the factory each uvicorn worker process
+    calls when ``tonearm serve --http-workers N`` runs several."""
+    from tonearm.api.ops import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)

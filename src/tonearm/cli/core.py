@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from tonearm.catalog.ingest import IngestOutcome
 from tonearm.cli.common import DataOpt, console, open_catalog, out, settings_for
-from tonearm.settings import Settings
+from tonearm.settings import ENV_PREFIX, Settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -30,14 +31,38 @@ def serve_catalog(
     import uvicorn
 
     from tonearm.api.app import create_app
+    from tonearm.api.ops import configure_logging, uvicorn_log_config
 
-    app = create_app(settings)
+    configure_logging(settings)
     url = f"http://{host}:{port}"
     out.print(f"tonearm serving {settings.data} at {url}")
     out.print(f"API docs: {url}/docs")
     for line in banner or []:
         out.print(line)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    if settings.http_workers > 1:
+        # each worker process builds its app from the environment: hand it these settings
+        os.environ.update(settings_env(settings))
+        uvicorn.run(
+            "tonearm.api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=settings.http_workers,
+            log_config=uvicorn_log_config(),
+        )
+        return
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=uvicorn_log_config())
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as the ``TONEARM_*`` variables that recreate it in another process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        env[ENV_PREFIX + name.upper()] = text
+    return env
 
 
 def register(app: typer.Typer) -> None:
@@ -53,9 +78,29 @@ def register(app: typer.Typer) -> None:
                 "0 when `tonearm worker` processes run the jobs)"
             ),
         ] = None,
+        http_workers: Annotated[
+            int | None,
+            typer.Option(
+                "--http-workers",
+                help="HTTP worker processes (default $TONEARM_HTTP_WORKERS or 1); each also "
+                "runs --workers job threads",
+            ),
+        ] = None,
+        log_format: Annotated[str | None, typer.Option("--log-format", help="text or json")] = None,
+        log_level: Annotated[str | None, typer.Option("--log-level", help="info, debug...")] = None,
     ) -> None:
-        """Run the HTTP API (OpenAPI docs at /docs)."""
-        s = settings_for(data, host=host, port=port, workers=workers)
+        """Run the HTTP API (OpenAPI docs at /docs, metrics at /metrics, readiness /readyz)."""
+        if log_format not in (None, "text", "json"):
+            raise typer.BadParameter("--log-format must be text or json")
+        s = settings_for(
+            data,
+            host=host,
+            port=port,
+            workers=workers,
+            http_workers=http_workers,
+            log_format=log_format,
+            log_level=log_level,
+        )
         s.ensure_dirs()
         serve_catalog(s, host, port)
 
