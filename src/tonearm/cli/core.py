@@ -173,6 +173,14 @@ def register(app: typer.Typer) -> None:
                     {
                         "added": len(summary.added),
                         "skipped": len(summary.skipped),
+                        # the new assets' ids (and the ones already there), for scripts
+                        "asset_ids": [o.asset_id for o in summary.added],
+                        "added_assets": [
+                            {"path": o.path, "asset_id": o.asset_id} for o in summary.added
+                        ],
+                        "skipped_assets": [
+                            {"path": o.path, "asset_id": o.asset_id} for o in summary.skipped
+                        ],
                         "failed": [{"path": f.path, "reason": f.reason} for f in summary.failed],
                         "seconds_of_audio": round(summary.seconds_of_audio, 1),
                     }
@@ -210,9 +218,26 @@ def register(app: typer.Typer) -> None:
         print(secret)
 
     @keys_app.command("list")
-    def keys_list(data: DataOpt = None) -> None:
+    def keys_list(
+        data: DataOpt = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    ) -> None:
         """List keys (never the secrets)."""
         catalog = open_catalog(data)
+        if json_out:
+            keys = [
+                {
+                    "id": k.key_id,
+                    "name": k.name,
+                    "prefix": k.prefix,
+                    "tier": k.tier,
+                    "createdAt": k.created_at,
+                    "revokedAt": k.revoked_at,
+                }
+                for k in catalog.store.list_keys()
+            ]
+            out.print(json.dumps({"keys": keys}), markup=False)
+            return
         t = Table("id", "name", "prefix", "tier", "created", "revoked")
         for k in catalog.store.list_keys():
             t.add_row(
