@@ -88,10 +88,10 @@ class SimilarRequest(BaseModel):
 class Track(BaseModel):
     asset_id: str
     name: str
-    artist: str
-    album: str
+    artist: str | None
+    album: str | None
     duration: float
-    genre: str
+    genre: str | None
     bpm: float | None
     score: float
     thumbnail_url: str = ""
@@ -132,18 +132,19 @@ class SearchResponse(BaseModel):
 
 
 class SfxClip(BaseModel):
-    asset_id: int
+    model_config = ConfigDict(extra="allow")
+    asset_id: int | str
     name: str
-    description: str
-    category: str
-    subcategory: str
-    tags: str
+    description: str | None
+    category: str | None
+    subcategory: str | None
+    tags: str | None
     duration: float
     score: float
-    created_at: str
-    updated_at: str
+    created_at: str | None
+    updated_at: str | None
     creator_id: int | None
-    creator_name: str
+    creator_name: str | None
     true_peak_dbtp: float | None = None
     sound_start_sec: float | None = None
     sound_end_sec: float | None = None
@@ -214,7 +215,7 @@ class RequestStatus(BaseModel):
     model_config = ConfigDict(extra="allow")
     success: Literal[True] = True
     requestId: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: str = Field(examples=["queued", "running", "succeeded", "failed"])
     result: dict[str, Any] | None = None
 
 
