@@ -13,9 +13,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from tonearm.api.ops import configure_logging
@@ -23,15 +25,28 @@ from tonearm.cli.core import settings_env
 from tonearm.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """configure_logging changes process-wide loggers: put them back for other tests."""
+    names = ("tonearm", "uvicorn", "uvicorn.error", "uvicorn.access", "huey")
+    saved = {
+        n: (list(lg.handlers), lg.propagate, lg.level, lg.disabled)
+        for n in names
+        for lg in [logging.getLogger(n)]
+    }
+    yield
+    for n, (handlers, propagate, level, disabled) in saved.items():
+        lg = logging.getLogger(n)
+        lg.handlers[:] = handlers
+        lg.propagate, lg.level, lg.disabled = propagate, level, disabled
+
+
 def test_log_lines_carry_the_request_id_as_json(client: TestClient, settings: Settings) -> None:
     buf = io.StringIO()
     configure_logging(settings.model_copy(update={"log_format": "json"}), stream=buf)
-    try:
-        r = client.get("/healthz", headers={"x-request-id": "req-abc"})
-        assert r.status_code == 200
-        logging.getLogger("tonearm.jobs").info("a job line")
-    finally:
-        configure_logging(settings, stream=io.StringIO())
+    r = client.get("/healthz", headers={"x-request-id": "req-abc"})
+    assert r.status_code == 200
+    logging.getLogger("tonearm.jobs").info("a job line")
     lines = [json.loads(x) for x in buf.getvalue().splitlines()]
     api = [x for x in lines if x["logger"] == "tonearm.api" and "/healthz" in x["message"]]
     assert api and api[0]["request_id"] == "req-abc" and api[0]["level"] == "info"
