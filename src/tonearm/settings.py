@@ -174,6 +174,16 @@ class Settings(BaseSettings):
         description="Blob store for audio/result files: a directory (default: DATA) or s3://...",
     )
 
+    # operations
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text or as one JSON object per line"
+    )
+    http_workers: int = Field(
+        default=1,
+        description="HTTP worker processes of `tonearm serve` (distinct from job threads)",
+    )
+
     @property
     def db_path(self) -> Path:
         if self.database_url and not self.database_url.startswith("postgres"):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tonearm.api.openapi import SearchResponse
 from tonearm.catalog.context import Catalog
 from tonearm.catalog.ingest import ingest_bytes
 from tonearm.catalog.keys import create_key
@@ -130,6 +131,7 @@ def test_response_has_the_documented_shape(post, model_loaded) -> None:  # type:
     r = post({"query": "chill lo-fi beats", "limit": 5})
     assert r.status_code == 200
     body = r.json()
+    SearchResponse.model_validate(body)  # the answer is what the OpenAPI says
     assert set(body) == {"tracks", "artists", "albums", "meta"}
     assert set(body["meta"]) == {
         "total",

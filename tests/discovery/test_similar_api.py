@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from tonearm.api.openapi import SfxSimilarResponse, SimilarResponse
 from tonearm.catalog.analyzers import select_analyzers
 from tonearm.catalog.context import Catalog
 from tonearm.catalog.keys import create_key
@@ -141,6 +142,7 @@ def test_sfx_similar_fields_ranking_and_seed_excluded(world: dict[str, Any]) -> 
     r = sfx(world, asset_id=seed, limit=5)
     assert r.status_code == 200
     body = r.json()
+    SfxSimilarResponse.model_validate(body)  # the answer is what the OpenAPI says
     assert set(body["meta"]) == {"total", "limit", "offset"}
     assert body["meta"]["limit"] == 5 and body["meta"]["offset"] == 0
     tracks = body["tracks"]
@@ -260,6 +262,7 @@ def test_music_similar(world: dict[str, Any]) -> None:
     r = music(world, {"asset_id": ids["song0"], "limit": 10})
     assert r.status_code == 200
     body = r.json()
+    SimilarResponse.model_validate(body)  # the answer is what the OpenAPI says
     assert body["meta"] == {"total": 2, "limit": 10, "offset": 0}
     tracks = body["tracks"]
     assert {t["asset_id"] for t in tracks} == {ids["song1"], ids["song2"]}

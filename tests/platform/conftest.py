@@ -143,3 +143,14 @@ def client_for(monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN}"}
+
+
+@probe.get("/requests/{request_id}")
+def audjust_poll(request_id: str, key: AudjustKey) -> dict[str, Any]:
+    """Polling answers name the job's cost; reading it must cost nothing."""
+    return {"success": True, "requestId": request_id, "status": "succeeded", "creditCost": 9}
+
+
+@probe.get("/developer/v1/assets/{asset_id}")
+def audioscape_asset(asset_id: str, key: AudioScapeKey) -> dict[str, Any]:
+    return {"id": asset_id}

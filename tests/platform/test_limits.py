@@ -236,8 +236,10 @@ def test_audjust_usage_limit(pclient: TestClient, admin_headers: dict[str, str])
     r = pclient.post("/analyze", headers=h)
     assert r.status_code == 429
     assert r.json() == {"success": False, "message": "Usage limit exceeded"}
-    assert r.headers["X-RateLimit-Limit"] == "20"
-    assert r.headers["X-RateLimit-Remaining"] == "0"
+    # a spent quota says quota in its headers, not rate
+    assert r.headers["X-Quota-Limit"] == "20"
+    assert r.headers["X-Quota-Remaining"] == "0"
+    assert "X-RateLimit-Limit" not in r.headers
     assert int(r.headers["Retry-After"]) > 29 * 86400  # credits free up in 30 days
 
 
@@ -249,10 +251,12 @@ def test_audioscape_and_audd_usage_limit(
     assert pclient.get("/developer/v1/probe/x", headers=h).status_code == 200
     assert pclient.get("/recognize", params={"api_token": key}).json()["status"] == "success"
     r = pclient.get("/developer/v1/probe/x", headers=h)
-    assert r.status_code == 429 and r.json() == {"message": "Too Many Requests"}
+    assert r.status_code == 429 and r.json()["message"].startswith("Quota exceeded")
+    assert r.headers["X-Quota-Remaining"] == "0" and "X-RateLimit-Limit" not in r.headers
     r = pclient.get("/recognize", params={"api_token": key})
     assert r.json()["error"]["error_code"] == 902
     assert "credit quota" in r.json()["error"]["error_message"]
+    assert r.headers["X-Quota-Limit"] == "2"
 
 
 def test_queued_requests_count_once_through_their_job(

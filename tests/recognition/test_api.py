@@ -190,9 +190,12 @@ def test_error_901_without_token_and_900_with_a_wrong_one(env: dict[str, Any]) -
     b900 = _post(env, data={"api_token": "ta_wrong", "url": "https://x.example/a.mp3"})
     _assert_error(b900, 900)
     expected = fixture("error_900_invalid_token.json")
-    assert b900["error"]["error_message"] == expected["error"]["error_message"]
+    # AudD's text up to where it sends users to dashboard.audd.io (not tonearm's business)
+    same = expected["error"]["error_message"].split(" Please check")[0]
+    assert b900["error"]["error_message"].startswith(same)
+    assert "audd.io" not in b900["error"]["error_message"]
     assert b900["request_params"]["api_token"] == "t***g"
-    assert set(b900) == set(expected)
+    assert set(b900) == set(expected) - {"contact us"}  # AudD's e-mail address
 
 
 def test_error_700_when_nothing_is_sent(env: dict[str, Any]) -> None:

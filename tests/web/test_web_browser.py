@@ -154,3 +154,35 @@ def test_search_play_resize_recognize(server: tuple[str, str], browser, tmp_path
     assert "Per endpoint" in usage_text
     assert "/developer/v1/search" in usage_text or "search" in usage_text
     _shot(d, "usage")
+
+
+def test_ui_words_missing_asset_and_player_bar(server: tuple[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    base, key = server
+    d = browser
+    d.get(base + "/ui/")
+    d.find_element(By.ID, "api-key").send_keys(key)
+    d.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    q = _wait(d, "input[name=q]")
+    q.send_keys("calm music")
+    d.find_element(By.CSS_SELECTOR, "form[role=search] button[type=submit]").click()
+    label = _wait(d, "[data-testid=search-method]")
+    assert label.text in ("Matched by meaning", "Matched by keywords")
+    shown = d.execute_script("return document.body.innerText")
+    assert "search_method" not in shown and "matched_artist" not in shown
+
+    # the last button on the page stays clear of the fixed player bar when scrolled down
+    d.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    gap = d.execute_script(
+        "const bs=[...document.querySelectorAll('main button')].filter(b=>b.offsetParent);"
+        "const last=bs[bs.length-1].getBoundingClientRect();"
+        "const bar=document.querySelector('footer.player').getBoundingClientRect();"
+        "return bar.top - last.bottom"
+    )
+    assert gap >= 0, gap
+
+    # a missing asset is a clear message, not a bare red bar
+    d.get(base + "/ui/#/asset/987654321")
+    msg = _wait(d, "[data-testid=missing-asset]")
+    assert "no song or sound effect with id 987654321" in msg.text

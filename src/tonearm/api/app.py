@@ -9,16 +9,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 
 from tonearm import __version__
-from tonearm.api.errors import error_responses, install_error_handlers, too_large_response
+from tonearm.api.errors import (
+    error_responses,
+    family_for,
+    install_error_handlers,
+    too_large_response,
+)
 from tonearm.api.guard import InputGuard
+from tonearm.api.openapi import install_openapi
+from tonearm.api.ops import Metrics, request_id_var
 from tonearm.catalog.context import Catalog
 from tonearm.hookspecs import RouterModule
 from tonearm.platform.middleware import install_platform
 from tonearm.settings import Settings
 
 log = logging.getLogger("tonearm.api")
+
+DOCS_ASSETS_URL = "/docs/assets"
 
 
 def _router_modules(catalog: Catalog) -> list[RouterModule]:
@@ -42,7 +52,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             if hasattr(m, "shutdown"):
                 await m.shutdown(app)
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc load their scripts from the package (fastapi-offline),
+    # not from a CDN: everything runs offline
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_URL,
         title="tonearm",
         version=__version__,
         description="Self-hosted audio intelligence. Speaks the AudioScape (discovery), "
@@ -51,6 +64,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     )
     app.state.settings = settings
     app.state.catalog = catalog
+    app.state.metrics = metrics = Metrics(catalog)
     install_error_handlers(app)
     # per-key rate limits, credit quotas and usage recording (tonearm.platform); added
     # before request_id so that one stays outermost and 429 answers carry X-Request-Id too;
@@ -66,6 +80,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     ) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = rid
+        token = request_id_var.set(rid)  # every log line of this request carries it
         t0 = time.perf_counter()
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_upload_bytes:
@@ -74,15 +89,30 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         else:
             response = await call_next(request)
         response.headers["X-Request-Id"] = rid
+        elapsed_s = time.perf_counter() - t0
+        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+        metrics.observe(family_for(request), route, response.status_code, elapsed_s)
         log.info(
             "%s %s -> %s in %.1f ms",
             request.method,
             request.url.path,
             response.status_code,
-            (time.perf_counter() - t0) * 1000,
+            elapsed_s * 1000,
         )
+        request_id_var.reset(token)
         return response
 
     for m in mods:
         app.include_router(m.router)
+    install_openapi(app)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app from ``TONEARM_*`` settings alone: the factory each uvicorn worker process
+    calls when ``tonearm serve --http-workers N`` runs several."""
+    from tonearm.api.ops import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)

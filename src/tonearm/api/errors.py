@@ -35,15 +35,37 @@ AUDJUST_PREFIXES = (
 AUDIOSCAPE_PREFIX = "/developer/"
 
 
+# AudD's own methods (the first path segment; "" is ``/``). Only these answer AudD's error
+# object; any other unknown path is a plain 404.
+AUDD_METHODS = frozenset(
+    {
+        "",
+        "recognize",
+        "upload",
+        "enterprise",
+        "longpoll",
+        "ws",
+        "setCallbackUrl",
+        "getCallbackUrl",
+        "addStream",
+        "setStreamUrl",
+        "deleteStream",
+        "getStreams",
+    }
+)
+
+
 def family_for(request: Request) -> str:
+    """Whose wire format a request speaks: "audioscape", "audjust", "audd", or "system"
+    (tonearm's own paths and anything unknown, answered ``{"error": ...}``)."""
     path = request.url.path
     if path.startswith(AUDIOSCAPE_PREFIX):
         return "audioscape"
     if path.startswith(AUDJUST_PREFIXES) or (path == "/upload" and request.method == "POST"):
         return "audjust"
-    if path.startswith(("/healthz", "/docs", "/openapi", "/admin", "/usage", "/ui", "/static")):
-        return "system"
-    return "audd"
+    if path.strip("/").split("/")[0] in AUDD_METHODS:
+        return "audd"
+    return "system"
 
 
 class AudioScapeError(Exception):
@@ -62,7 +84,7 @@ class AudjustError(Exception):
 
 # AudD's own texts for the common codes (its OpenAPI contract and docs).
 AUDD_MESSAGES: dict[int, str] = {
-    100: "An unknown error. Please contact us.",
+    100: "An unknown error.",
     300: "Recognition failed: a problem with fingerprints creating. Keep in mind that you "
     "should send only audio files or links to audio files. Possibly, the audio file is too small.",
     400: "Recognition failed: the audio file is too big. 10M or 25 seconds is the maximum.",
@@ -73,10 +95,9 @@ AUDD_MESSAGES: dict[int, str] = {
     "should start with https:// (http:// requests get redirected to https and we don't receive "
     "any data from you) and that your Content-Type header equals to `multipart/form-data`.",
     900: "Recognition failed: authorization failed: the provided api_token is incorrect, "
-    "invalid, or inactive. Please check the status of your account on dashboard.audd.io: it "
-    "needs to have either a trial or an active subscription.",
+    "invalid, or inactive. Ask this server's operator for a key (tonearm keys create).",
     901: "Recognition failed: authorization failed: no api_token passed and the limit was "
-    "reached. Get an api_token from dashboard.audd.io.",
+    "reached. Ask this server's operator for a key (tonearm keys create).",
 }
 
 
@@ -88,6 +109,9 @@ class AuddError(Exception):
         self.message = message or AUDD_MESSAGES.get(code, AUDD_MESSAGES[100])
         self.method = method
         super().__init__(self.message)
+
+
+DOCS_URL = "/docs"
 
 
 def mask_token(token: str) -> str:
@@ -107,14 +131,24 @@ def audd_error_body(
         if k == "api_token" and isinstance(v, str):
             v = mask_token(v)
         echoed[k] = v if isinstance(v, str | int | float | bool) or v is None else str(v)
+    if method == "enterprise":
+        # the enterprise endpoint's error shape (AudD's fixtures): requested_params and an
+        # execution time, no request_api_method / request_http_method
+        return {
+            "status": "error",
+            "error": {"error_code": code, "error_message": message},
+            "requested_params": echoed,
+            "see api documentation": DOCS_URL,
+            "execution_time": "0s",
+        }
     return {
         "status": "error",
         "error": {"error_code": code, "error_message": message},
         "request_params": echoed,
         "request_api_method": method,
         "request_http_method": http_method,
-        "see api documentation": "https://docs.audd.io",
-        "contact us": "api@audd.io",
+        # AudD's field, pointing at this server's docs; no "contact us" (AudD's e-mail)
+        "see api documentation": DOCS_URL,
     }
 
 

@@ -50,9 +50,15 @@ class IngestSummary:
 
 
 def iter_audio_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
-    """(file, root) for every audio file under ``paths``, sorted, symlink loops ignored."""
+    """(file, root) for every audio file under ``paths``, sorted, symlink loops ignored.
+
+    ``~`` is expanded (as a shell would); a path that does not exist raises
+    FileNotFoundError naming it, rather than ingesting nothing.
+    """
     for p in paths:
-        p = Path(p)
+        p = Path(p).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"no such file or directory: {p}")
         if p.is_dir():
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames.sort()

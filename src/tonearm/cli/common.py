@@ -19,6 +19,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from tonearm import __version__
+
+        print(f"tonearm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Self-hosted audio intelligence: discovery, editing and recognition on your catalog."""
+
+
 out = Console(highlight=False, soft_wrap=True)
 
 DataOpt = Annotated[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from tonearm.catalog.ingest import IngestOutcome
 from tonearm.cli.common import DataOpt, console, open_catalog, out, settings_for
-from tonearm.settings import Settings
+from tonearm.settings import ENV_PREFIX, Settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -30,8 +31,9 @@ def serve_catalog(
     import uvicorn
 
     from tonearm.api.app import create_app
+    from tonearm.api.ops import configure_logging, uvicorn_log_config
 
-    app = create_app(settings)
+    configure_logging(settings)
     url = f"http://{host}:{port}"
     out.print(f"tonearm serving {settings.data} at {url}")
     out.print(f"API docs: {url}/docs")
@@ -40,14 +42,38 @@ def serve_catalog(
     # X-Forwarded-* are believed from the configured proxies only (uvicorn would trust
     # any loopback client by default)
     proxies = list(settings.trusted_proxies)
+    proxy_opts = {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+    if settings.http_workers > 1:
+        # each worker process builds its app from the environment: hand it these settings
+        os.environ.update(settings_env(settings))
+        uvicorn.run(
+            "tonearm.api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=settings.http_workers,
+            log_config=uvicorn_log_config(),
+            **proxy_opts,  # type: ignore[arg-type]
+        )
+        return
     uvicorn.run(
-        app,
+        create_app(settings),
         host=host,
         port=port,
-        log_level="info",
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
+        log_config=uvicorn_log_config(),
+        **proxy_opts,  # type: ignore[arg-type]
     )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as the ``TONEARM_*`` variables that recreate it in another process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        env[ENV_PREFIX + name.upper()] = text
+    return env
 
 
 def register(app: typer.Typer) -> None:
@@ -63,9 +89,29 @@ def register(app: typer.Typer) -> None:
                 "0 when `tonearm worker` processes run the jobs)"
             ),
         ] = None,
+        http_workers: Annotated[
+            int | None,
+            typer.Option(
+                "--http-workers",
+                help="HTTP worker processes (default $TONEARM_HTTP_WORKERS or 1); each also "
+                "runs --workers job threads",
+            ),
+        ] = None,
+        log_format: Annotated[str | None, typer.Option("--log-format", help="text or json")] = None,
+        log_level: Annotated[str | None, typer.Option("--log-level", help="info, debug...")] = None,
     ) -> None:
-        """Run the HTTP API (OpenAPI docs at /docs)."""
-        s = settings_for(data, host=host, port=port, workers=workers)
+        """Run the HTTP API (OpenAPI docs at /docs, metrics at /metrics, readiness /readyz)."""
+        if log_format not in (None, "text", "json"):
+            raise typer.BadParameter("--log-format must be text or json")
+        s = settings_for(
+            data,
+            host=host,
+            port=port,
+            workers=workers,
+            http_workers=http_workers,
+            log_format=log_format,
+            log_level=log_level,
+        )
         s.ensure_dirs()
         serve_catalog(s, host, port)
 
@@ -149,6 +195,14 @@ def register(app: typer.Typer) -> None:
                     {
                         "added": len(summary.added),
                         "skipped": len(summary.skipped),
+                        # the new assets' ids (and the ones already there), for scripts
+                        "asset_ids": [o.asset_id for o in summary.added],
+                        "added_assets": [
+                            {"path": o.path, "asset_id": o.asset_id} for o in summary.added
+                        ],
+                        "skipped_assets": [
+                            {"path": o.path, "asset_id": o.asset_id} for o in summary.skipped
+                        ],
                         "failed": [{"path": f.path, "reason": f.reason} for f in summary.failed],
                         "seconds_of_audio": round(summary.seconds_of_audio, 1),
                     }
@@ -186,9 +240,26 @@ def register(app: typer.Typer) -> None:
         print(secret)
 
     @keys_app.command("list")
-    def keys_list(data: DataOpt = None) -> None:
+    def keys_list(
+        data: DataOpt = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    ) -> None:
         """List keys (never the secrets)."""
         catalog = open_catalog(data)
+        if json_out:
+            keys = [
+                {
+                    "id": k.key_id,
+                    "name": k.name,
+                    "prefix": k.prefix,
+                    "tier": k.tier,
+                    "createdAt": k.created_at,
+                    "revokedAt": k.revoked_at,
+                }
+                for k in catalog.store.list_keys()
+            ]
+            out.print(json.dumps({"keys": keys}), markup=False)
+            return
         t = Table("id", "name", "prefix", "tier", "created", "revoked")
         for k in catalog.store.list_keys():
             t.add_row(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,29 +17,9 @@ from rich.progress import (
 
 from tonearm.catalog.context import Catalog
 from tonearm.cli.common import DataOpt, console, out, settings_for
+from tonearm.demo.keys import DEMO_KEY_FILE, demo_api_key
 
-DEMO_KEY_FILE = "demo_api_key.txt"
-
-
-def demo_api_key(catalog: Catalog) -> tuple[str, bool]:
-    """The demo key kept in DATA/demo_api_key.txt, created once: (secret, created_now).
-
-    A kept key that no longer verifies (revoked, or a fresh database) is replaced.
-    """
-    from tonearm.catalog.keys import create_key, verify_key
-
-    path = Path(catalog.data_dir) / DEMO_KEY_FILE
-    if path.is_file():
-        secret = path.read_text(encoding="utf-8").strip()
-        if secret and verify_key(catalog.store, secret) is not None:
-            return secret, False
-    secret, _ = create_key(catalog.store, "demo")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(secret + "\n", encoding="utf-8")
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return secret, True
+__all__ = ["DEMO_KEY_FILE", "demo_api_key", "register"]
 
 
 def register(app: typer.Typer) -> None:

@@ -80,6 +80,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Recompute embeddings made by another model (or missing), then rebuild the vector
         index from the stored analyses and save it."""
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         from tonearm.catalog.decoding import decode_audio
         from tonearm.catalog.ingest import asset_path
         from tonearm.core.audio.errors import AudioError
@@ -97,21 +106,33 @@ def register(app: typer.Typer) -> None:
         for kind, st in models_status(catalog).items():
             console.print(f"{kind}: {st.get('model')} ({st.get('reason')})")
         done = failed = 0
-        for asset in catalog.store.iter_assets():
-            model = audio_embedding_model(catalog, asset.kind)
-            cur = catalog.store.get_analysis(asset.asset_id, ANALYSIS_NAME)
-            if cur is not None and cur.data.get("model") == model.model_id and not all_assets:
-                continue
-            try:
-                sig = decode_audio(catalog, asset_path(catalog, asset), Purpose.CATALOG_FILE)
-            except (AudioError, OSError) as e:
-                console.print(f"[yellow]asset {asset.asset_id}: {e}[/yellow]")
-                failed += 1
-                continue
-            d, blob = pack(model.embed(sig), model.model_id)
-            catalog.store.put_analysis(Analysis(asset.asset_id, ANALYSIS_NAME, 1, d, blob))
-            done += 1
-        idx = rebuild_index(catalog)
+        progress = Progress(
+            TextColumn("[bold]{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        with progress:
+            task = progress.add_task("reindex", total=catalog.store.count_assets())
+            for asset in catalog.store.iter_assets():
+                progress.advance(task)
+                model = audio_embedding_model(catalog, asset.kind)
+                cur = catalog.store.get_analysis(asset.asset_id, ANALYSIS_NAME)
+                if cur is not None and cur.data.get("model") == model.model_id and not all_assets:
+                    continue
+                try:
+                    sig = decode_audio(catalog, asset_path(catalog, asset), Purpose.CATALOG_FILE)
+                except (AudioError, OSError) as e:
+                    progress.console.print(f"[yellow]asset {asset.asset_id}: {e}[/yellow]")
+                    failed += 1
+                    continue
+                d, blob = pack(model.embed(sig), model.model_id)
+                catalog.store.put_analysis(Analysis(asset.asset_id, ANALYSIS_NAME, 1, d, blob))
+                done += 1
+        with console.status("rebuilding the vector index..."):
+            idx = rebuild_index(catalog)
         n = sum(len(p.rows) for p in idx.parts.values())
         out.print(f"re-embedded {done} assets ({failed} failed); index: {n} vectors")
 

@@ -54,10 +54,27 @@ def _fmt_time(s: float) -> str:
     return f"{h}:{m:02d}:{sec:04.1f}" if h else f"{m:02d}:{sec:04.1f}"
 
 
+def _recognize_stdin(catalog: Any) -> dict[str, Any]:
+    """``tonearm recognize -``: the excerpt piped on stdin (through a temporary file, as
+    the decoder reads files)."""
+    import sys
+    import tempfile
+
+    data = sys.stdin.buffer.read()
+    with tempfile.TemporaryDirectory(prefix="tonearm-stdin-") as tmp:
+        path = Path(tmp) / "stdin"
+        path.write_bytes(data)
+        row = recognize_file(catalog, path)
+    row["file"] = "-"
+    return row
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def recognize(
-        files: Annotated[list[Path], typer.Argument(help="Audio files (excerpts) to identify")],
+        files: Annotated[
+            list[Path], typer.Argument(help="Audio files (excerpts) to identify; - reads stdin")
+        ],
         data: DataOpt = None,
         json_out: Annotated[
             bool, typer.Option("--json", help="One JSON object per line and file")
@@ -67,7 +84,7 @@ def register(app: typer.Typer) -> None:
         catalog = open_catalog(data)
         failed = 0
         for f in files:
-            row = recognize_file(catalog, f)
+            row = _recognize_stdin(catalog) if str(f) == "-" else recognize_file(catalog, f)
             if "error" in row:
                 failed += 1
             if json_out:

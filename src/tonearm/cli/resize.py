@@ -74,7 +74,8 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[red]unknown output type {output.suffix!r}; use --format[/red]")
                 raise typer.Exit(2)
         try:
-            signal = decode_for(file, Purpose.CATALOG_FILE, audio_limits(settings))
+            with console.status(f"decoding {file.name}..."):
+                signal = decode_for(file, Purpose.CATALOG_FILE, audio_limits(settings))
         except AudioError as e:
             console.print(f"[red]{file}: {e.message}[/red]")
             raise typer.Exit(1) from e
@@ -83,14 +84,15 @@ def register(app: typer.Typer) -> None:
         sim, bounds_arr = inputs_from_analysis(analysis, signal.duration_s)
         bounds = [float(x) for x in bounds_arr]
         try:
-            if loop:
-                loops = find_loops(sim, bounds, target)
-                results: list[Any] = loops
-                rows = [lp.to_audjust(signal.sr) for lp in loops]
-            else:
-                edits = resize(sim, bounds, target)
-                results = edits
-                rows = [e.to_audjust() for e in edits]
+            with console.status(f"finding {'loops' if loop else 'edits'} near {target:g} s..."):
+                if loop:
+                    loops = find_loops(sim, bounds, target)
+                    results: list[Any] = loops
+                    rows = [lp.to_audjust(signal.sr) for lp in loops]
+                else:
+                    edits = resize(sim, bounds, target)
+                    results = edits
+                    rows = [e.to_audjust() for e in edits]
         except ResizeInputError as e:
             console.print(f"[red]{e}[/red]")
             raise typer.Exit(2) from e
@@ -143,6 +145,8 @@ def register(app: typer.Typer) -> None:
         # render from the exact boundaries (the JSON rounds to ms)
         segs_s = [[bounds[a], bounds[b]] for a, b in chosen["segmentsBeats"]]
         try:
+            rendering = console.status(f"rendering {output.name}...")
+            rendering.start()
             ref = source_loudness(signal)
             if loop:
                 rendered = render_loop_segments(signal, segs_s, reference_lufs=ref)
@@ -151,7 +155,9 @@ def register(app: typer.Typer) -> None:
             if exact:
                 rendered = stretch_to_length(rendered, int(round(target * signal.sr)))
             blob = encode(rendered, fmt)
+            rendering.stop()
         except (SegmentError, AudioError) as e:
+            rendering.stop()
             console.print(f"[red]{e}[/red]")
             raise typer.Exit(1) from e
         output.write_bytes(blob)

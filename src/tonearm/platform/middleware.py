@@ -9,11 +9,18 @@ afterwards, so the next one sees it.
 Over a limit, each family answers in its own format, always with ``Retry-After`` and
 ``X-RateLimit-Limit/-Remaining/-Reset`` (Reset: Unix time in seconds):
 
-- AudioScape: HTTP 429 ``{"message": "Too Many Requests"}`` (rate and quota alike).
+- AudioScape: HTTP 429 ``{"message": "Too Many Requests"}`` over the rate limit,
+  ``{"message": "Quota exceeded: ..."}`` when the key's credits are spent.
 - Audjust: HTTP 429 ``{"success": false, "message": "Rate limit exceeded"}`` or
   ``"Usage limit exceeded"`` (the seed's texts).
-- AudD: its error object with code 902 ("authorization failed: the limit was reached"),
-  HTTP 200 like every AudD error, so AudD clients read it where they read the others.
+- AudD: its error object with code 902 ("authorization failed: the limit was reached",
+  saying which limit), HTTP 200 like every AudD error, so AudD clients read it where they
+  read the others.
+
+A spent quota carries ``X-Quota-Limit/-Remaining/-Reset`` and ``Retry-After`` instead of the
+rate-limit headers. Requests that never cost credits (``priced`` is False: polling
+``/requests/{id}``, results, uploads, asset reads, AudD's stream methods) are never refused
+for a spent quota, only for the rate.
 
 Credits of a request: ``request.state.credits`` when the route sets it; else Audjust's
 ``creditCost`` from a JSON answer; else 1 for a successful AudD / AudioScape request and
@@ -63,6 +70,24 @@ AUDD_PRICED = ("/", "/recognize", "/recognize/", "/enterprise", "/enterprise/")
 _REQUEST_ID = re.compile(rb'"requestId"\s*:\s*"([a-z0-9]{1,64})"')
 
 
+AUDIOSCAPE_FREE_PREFIX = "/developer/v1/assets"  # tonearm's own catalog management
+
+
+def priced(family: str, method: str, path: str) -> bool:
+    """Whether a request of ``family`` may cost credits (and so is subject to the quota).
+
+    Reads never do: Audjust's GETs (``/requests/{id}``, ``/results/...``, ``/uploads/...``),
+    AudioScape's asset management and AudD's methods other than recognition.
+    """
+    if family == "audjust":
+        return method != "GET" and path != "/upload"
+    if family == "audioscape":
+        return not path.startswith(AUDIOSCAPE_FREE_PREFIX)
+    if family == "audd":
+        return path in AUDD_PRICED
+    return False
+
+
 def audd_method(path: str) -> str:
     name = path.strip("/").split("/")[0]
     return name or "recognize"
@@ -97,7 +122,12 @@ def limit_response(
     errors: ErrorResponses, request: Request, family: str, adm: Admission
 ) -> JSONResponse:
     if family == "audioscape":
-        return JSONResponse({"message": "Too Many Requests"}, 429, headers=adm.headers)
+        msg = (
+            "Too Many Requests"
+            if adm.reason == "rate"
+            else "Quota exceeded: the monthly credits of this API key are used up"
+        )
+        return JSONResponse({"message": msg}, 429, headers=adm.headers)
     if family == "audjust":
         msg = "Rate limit exceeded" if adm.reason == "rate" else "Usage limit exceeded"
         return JSONResponse({"success": False, "message": msg}, 429, headers=adm.headers)
@@ -204,7 +234,8 @@ class PlatformMiddleware:
         key: ApiKey | None = None
         adm: Admission | None = None
         if token:
-            key, adm = await anyio.to_thread.run_sync(self._admit, token)
+            is_priced = priced(family, scope["method"], scope.get("path", ""))
+            key, adm = await anyio.to_thread.run_sync(self._admit, token, is_priced)
 
         if adm is not None and key is not None and not adm.allowed:
             response = limit_response(self.errors, request, family, adm)
@@ -283,16 +314,18 @@ class PlatformMiddleware:
         outcome, error, credits = self._outcome(family, code, body, scope)
         if "credits" in state:
             credits = int(state["credits"])
+        elif not priced(family, str(scope.get("method", "")), str(scope.get("path", ""))):
+            credits = 0  # reads never cost credits
         elif credits and family == "audjust":
             credits = await self._unless_queued(body, credits)
         self._record(scope, family, known, started, t0, code, outcome, error, credits)
 
-    def _admit(self, token: str) -> tuple[ApiKey | None, Admission | None]:
+    def _admit(self, token: str, is_priced: bool) -> tuple[ApiKey | None, Admission | None]:
         try:
             key = verify_key(self.platform.store, token)
             if key is None:
                 return None, None  # the route answers 401 / #900 in its own format
-            return key, self.platform.admit(key)
+            return key, self.platform.admit(key, priced=is_priced)
         except Exception:
             # the database is away: let the route run and fail in its family's format
             log.warning("platform: could not check limits", exc_info=True)

@@ -161,22 +161,29 @@ class Platform:
                 self._credits[key_id] = (cached[0], cached[1] + credits)
 
     # -- admission -------------------------------------------------------------------------
-    def admit(self, key: ApiKey) -> Admission:
-        """Count this request against the key's rate limit and check its credit quota."""
+    def admit(self, key: ApiKey, priced: bool = True) -> Admission:
+        """Count this request against the key's rate limit and check its credit quota.
+
+        ``priced=False`` (polling, results, usage and asset reads, which never cost
+        credits) skips the quota: a key whose credits are spent can still fetch what it
+        already paid for.
+        """
         if not self.enabled:
             return Admission(True, None, {})
         lim = self.limits(key)
-        if lim.monthly_credits is not None:
+        if priced and lim.monthly_credits is not None:
             used = self.credits_used(key.key_id)
             if used >= lim.monthly_credits:
                 retry = self._quota_retry_after(key.key_id)
                 return Admission(
                     False,
                     "usage",
+                    # headers that say quota, not rate (the X-RateLimit-* ones are the
+                    # per-minute window's)
                     {
-                        "X-RateLimit-Limit": str(lim.monthly_credits),
-                        "X-RateLimit-Remaining": "0",
-                        "X-RateLimit-Reset": str(int(self.clock()) + retry),
+                        "X-Quota-Limit": str(lim.monthly_credits),
+                        "X-Quota-Remaining": "0",
+                        "X-Quota-Reset": str(int(self.clock()) + retry),
                         "Retry-After": str(retry),
                     },
                     retry,

@@ -19,6 +19,7 @@ def tonearm_routers() -> list[Any]:
 
 @hookimpl(tryfirst=True)  # serve, ingest and keys head the command list
 def tonearm_cli(app: typer.Typer) -> None:
-    from tonearm.cli import core
+    from tonearm.cli import assets, core
 
     core.register(app)
+    assets.register(app)

@@ -88,6 +88,11 @@ class JobRecords(SqlRunner):
         args.append(limit)
         return [_job_row(r) for r in self.execute(sql, args)]
 
+    def count_jobs_by_status(self) -> dict[tuple[str, str], int]:
+        """How many jobs of each (kind, status) there are (for /metrics)."""
+        rows = self.execute("SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status")
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
     def job_status(self, job_id: str) -> str | None:
         rows = self.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,))
         return str(rows[0][0]) if rows else None

@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
 
 from tonearm.api.deps import AudioScapeKey, CatalogDep
 from tonearm.api.errors import AudioScapeError
+from tonearm.api.routers.audioscape_paging import page_params
 from tonearm.catalog.context import Catalog
 from tonearm.discovery.index import Filters
 from tonearm.discovery.similar import NotFound, SimilarPage, mir_of, similar
@@ -26,8 +27,6 @@ log = logging.getLogger("tonearm.api")
 
 router = APIRouter(prefix="/developer/v1", tags=["discovery (AudioScape)"])
 
-MAX_LIMIT = 100
-DEFAULT_LIMIT = 20
 SFX_DURATION_DEFAULT = (0.0, 400.0)
 SFX_ID_ERROR = "asset_id is required and must be a numeric string"
 
@@ -60,24 +59,6 @@ async def shutdown(app: FastAPI) -> None:
 
 
 # -- parsing helpers -------------------------------------------------------------------------
-def _int(value: Any, name: str, default: int, lo: int, hi: int | None = None) -> int:
-    """An integer parameter; ``hi`` clamps (AudioScape caps limit at 100), ``lo`` rejects."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        raise AudioScapeError(400, f"{name} must be a number")
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise AudioScapeError(400, f"{name} must be a number") from None
-    if not math.isfinite(f) or f != int(f):
-        raise AudioScapeError(400, f"{name} must be a whole number")
-    n = int(f)
-    if n < lo:
-        raise AudioScapeError(400, f"{name} must be at least {lo}")
-    return min(n, hi) if hi is not None else n
-
-
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise AudioScapeError(400, f"{name} must be a number")
@@ -129,7 +110,7 @@ def _track(a: Asset, score: float) -> dict[str, Any]:
         "genre": a.genre,
         "bpm": _round(a.bpm, 2),
         "score": round(score, 4),
-        "thumbnail_url": a.thumbnail_url,
+        "thumbnail_url": a.thumbnail_url or "",  # a string, as the seed types it
     }
 
 
@@ -154,8 +135,7 @@ async def similar_music(
     if isinstance(raw_id, bool) or not str(raw_id).strip().isdigit():
         raise AudioScapeError(400, "Invalid asset_id: must be a numeric string")
     asset_id = str(raw_id).strip()
-    limit = _int(body.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _int(body.get("offset"), "offset", 0, 0)
+    limit, offset = page_params(body.get("limit"), body.get("offset"))
     filters = body.get("filters")
     if filters is not None and not isinstance(filters, dict):
         raise AudioScapeError(400, "filters must be an object")
@@ -243,8 +223,7 @@ async def sfx_similar(
     MIR fields ``true_peak_dbtp``, ``sound_start_sec`` and ``sound_end_sec`` (may be null)."""
     if asset_id is None or not asset_id.strip().isdigit():
         raise AudioScapeError(400, SFX_ID_ERROR)
-    n_limit = _int(limit, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    n_offset = _int(offset, "offset", 0, 0)
+    n_limit, n_offset = page_params(limit, offset, text=True)
     f: dict[str, Any] = {}
     if filters is not None and filters.strip():
         try:
@@ -369,8 +348,7 @@ def list_assets(
 ) -> dict[str, Any]:
     if kind not in (None, "", "music", "sfx"):
         raise AudioScapeError(400, "kind must be music or sfx")
-    n_limit = _int(limit, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    n_offset = _int(offset, "offset", 0, 0)
+    n_limit, n_offset = page_params(limit, offset, text=True)
     st = catalog.store
     rows = st.list_assets(kind or None, limit=n_limit, offset=n_offset)
     return {

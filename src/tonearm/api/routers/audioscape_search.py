@@ -11,14 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from tonearm.api.deps import AudioScapeKey, CatalogDep
 from tonearm.api.errors import AudioScapeError
+from tonearm.api.routers.audioscape_paging import DEFAULT_LIMIT, MAX_LIMIT, page_params
 from tonearm.discovery import text as text_model
 from tonearm.discovery.search import search
 
 router = APIRouter(prefix="/developer/v1", tags=["discovery (AudioScape)"])
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
-MAX_OFFSET = 100_000
 MAX_QUERY_CHARS = 500
 MAX_GENRES = 50
 
@@ -59,16 +57,6 @@ def _number(value: Any, name: str) -> float | None:
     return float(value)
 
 
-def _integer(value: Any, name: str, default: int) -> int:
-    if value is None:
-        return default
-    v = _number(value, name)
-    assert v is not None
-    if v != int(v):
-        raise _bad(f"Invalid field {name}: must be an integer")
-    return int(v)
-
-
 def parse_request(body: Any) -> dict[str, Any]:
     """Validated search arguments from the JSON body; AudioScapeError(400) on bad input."""
     if not isinstance(body, dict):
@@ -81,15 +69,7 @@ def parse_request(body: Any) -> dict[str, Any]:
     if len(query) > MAX_QUERY_CHARS:
         raise _bad(f"Invalid field query: at most {MAX_QUERY_CHARS} characters")
 
-    limit = _integer(body.get("limit"), "limit", DEFAULT_LIMIT)
-    if limit < 1:
-        raise _bad("Invalid field limit: must be at least 1")
-    limit = min(limit, MAX_LIMIT)  # the documented maximum: larger asks get the maximum
-    offset = _integer(body.get("offset"), "offset", 0)
-    if offset < 0:
-        raise _bad("Invalid field offset: must be at least 0")
-    if offset > MAX_OFFSET:
-        raise _bad(f"Invalid field offset: at most {MAX_OFFSET}")
+    limit, offset = page_params(body.get("limit"), body.get("offset"))
 
     filters = body.get("filters")
     if filters is None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tonearm import __version__
+from tonearm.api.ops import readiness
 from tonearm.catalog.analyzers import available_analyzers
 from tonearm.core.features.beats import default_activation
 
@@ -28,3 +32,22 @@ def healthz(request: Request) -> dict[str, Any]:
         # which beat activation the tracker decodes: "dsp" (spectral flux) or "beatnet"
         "beat_activation": default_activation(),
     }
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers, the job queue is reachable, the fingerprint and
+    vector indexes are loaded (200), or which of them is not (503)."""
+    checks = await run_in_threadpool(readiness, request.app.state.catalog)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (text exposition format)."""
+    registry = request.app.state.metrics.registry
+    body = await run_in_threadpool(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -202,10 +202,60 @@ def decode_inprocess(
     return samples, out_sr
 
 
-_CTX = mp.get_context("forkserver") if os.name == "posix" else mp.get_context("spawn")
+from multiprocessing import spawn  # noqa: E402
+
+
+def _preparation_data(name: str) -> dict[str, Any]:
+    """multiprocessing's data for a new child, without the parent's ``__main__``.
+
+    A child normally re-runs the parent's main script (``init_main_from_path``) so that
+    functions defined there unpickle. Decode children run functions of tonearm only, and
+    re-running a user's plain script (no ``if __name__ == "__main__"`` guard) would decode
+    again inside the child and crash it. So a script, a notebook and ``python -`` all work.
+    """
+    data: dict[str, Any] = spawn.get_preparation_data(name)
+    data.pop("init_main_from_path", None)
+    data.pop("init_main_from_name", None)
+    return data
+
+
 if os.name == "posix":
+    from multiprocessing import forkserver, popen_forkserver, reduction, util
+    from multiprocessing.context import ForkServerContext, ForkServerProcess
+
+    class _Popen(popen_forkserver.Popen):
+        # as popen_forkserver.Popen._launch (CPython 3.11-3.13), with _preparation_data
+        def _launch(self, process_obj: Any) -> None:
+            prep_data = _preparation_data(process_obj._name)
+            buf = io.BytesIO()
+            mp.context.set_spawning_popen(self)
+            try:
+                reduction.dump(prep_data, buf)
+                reduction.dump(process_obj, buf)
+            finally:
+                mp.context.set_spawning_popen(None)
+            fds: list[int] = getattr(self, "_fds")  # noqa: B009 - private, untyped in typeshed
+            self.sentinel, w = forkserver.connect_to_new_process(fds)
+            _parent_w = os.dup(w)
+            close_fds = getattr(util, "close_fds")  # noqa: B009
+            self.finalizer = util.Finalize(self, close_fds, (_parent_w, self.sentinel))
+            with open(w, "wb", closefd=True) as f:
+                f.write(buf.getbuffer())
+            self.pid = forkserver.read_signed(self.sentinel)
+
+    class _Process(ForkServerProcess):
+        @staticmethod
+        def _Popen(process_obj: Any) -> _Popen:
+            return _Popen(process_obj)
+
+    class _DecodeContext(ForkServerContext):
+        Process = _Process
+
+    _CTX: Any = _DecodeContext()
     # the forkserver imports these once; each decode child then starts warm (~4x faster)
     _CTX.set_forkserver_preload(["tonearm.core.audio.stream", "av", "numpy", "soxr"])
+else:  # pragma: no cover - tonearm runs on POSIX
+    _CTX = mp.get_context("spawn")
 
 
 def decode_context() -> Any:

@@ -210,8 +210,28 @@ class StreamingDecoder:
         try:
             msg: tuple[str, Any] = self._conn.recv()
         except (EOFError, OSError) as e:
-            raise AudioError("corrupt", "the decoder crashed on this input") from e
+            raise self._child_died() from e
         return msg
+
+    def _child_died(self) -> AudioError:
+        """What to say when the decoding child went away without a word: killed by a
+        signal (the decoder crashed on this input) or exited (it could not run at all)."""
+        code = None
+        if self._proc is not None:
+            self._proc.join(2.0)
+            code = self._proc.exitcode
+        if code is not None and code < 0:
+            return AudioError(
+                "corrupt", f"the decoder crashed on this input (killed by signal {-code})"
+            )
+        if code is not None and code > 0:
+            # not the file's fault: e.g. the child could not start (importing the caller's
+            # script failed) or ran out of memory
+            return AudioError(
+                "corrupt",
+                f"the decoder process exited with code {code} before reading the input",
+            )
+        return AudioError("corrupt", "the decoder crashed on this input")
 
     def __iter__(self) -> Iterator[np.ndarray]:
         self.start()

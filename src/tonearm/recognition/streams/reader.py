@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import multiprocessing as mp
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from tonearm.core.audio.pcm import decode_context
 
 
 class _ChunkReader(io.RawIOBase):
@@ -137,4 +137,5 @@ def _reader_main(
         conn.close()
 
 
-_CTX = mp.get_context("forkserver") if os.name == "posix" else mp.get_context("spawn")
+# the decoders' context: children never re-run the parent's __main__ (see decode_context)
+_CTX = decode_context()

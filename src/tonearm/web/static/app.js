@@ -164,12 +164,28 @@ async function route() {
     await page(main, r);
     syncPlayButtons();
   } catch (e) {
+    if (r.name === "asset" && e.status === 404) {
+      // a deleted asset or a mistyped link: say so on the page, with a way back
+      main.replaceChildren(h("h1", {}, "Not in the catalog"),
+        h("p", { class: "notice", "data-testid": "missing-asset" },
+          `There is no song or sound effect with id ${r.arg} in this catalog. `,
+          "It may have been deleted, or the link is mistyped. ",
+          h("a", { href: "#/search" }, "Back to search")));
+      return;
+    }
     status(e.message, "error");
   }
 }
 window.addEventListener("hashchange", () => { route(); $("#main").focus({ preventScroll: true }); });
 
 // -- music search ----------------------------------------------------------------------------
+// the API's meta.search_method in the words of someone searching for music
+function searchMethodLabel(method) {
+  if (method === "semantic") return "Matched by meaning";
+  if (method === "text") return "Matched by keywords";
+  return "Search";
+}
+
 routes.search = async (main, r) => {
   main.append(h("h1", { text: "Music" }));
   if (needKey(main)) return;
@@ -215,8 +231,8 @@ routes.search = async (main, r) => {
         if (Object.keys(dur).length) body.filters.duration = dur;
         const res = await api("/developer/v1/search", { body });
         tracks = res.tracks; total = res.meta.total;
-        extra = [h("span", {}, "search_method ", h("span", { class: "pill method", "data-testid": "search-method" }, res.meta.search_method || "–")),
-          h("span", {}, "matched_artist ", h("span", { class: "pill artist", "data-testid": "matched-artist" }, res.meta.matched_artist || "none"))];
+        extra = [h("span", { class: "pill method", "data-testid": "search-method", title: `search_method: ${res.meta.search_method}` }, searchMethodLabel(res.meta.search_method))];
+        if (res.meta.matched_artist) extra.push(h("span", {}, "Sounds like ", h("span", { class: "pill artist", "data-testid": "matched-artist" }, res.meta.matched_artist)));
       } else {
         const p = new URLSearchParams({ kind: "music", limit: PAGE, offset });
         if (genre.value) p.set("genre", genre.value);

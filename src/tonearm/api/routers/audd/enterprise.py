@@ -35,9 +35,8 @@ def _enterprise_error(request: Request, e: AuddError, t0: float) -> JSONResponse
     out = {
         "status": "error",
         "error": body["error"],
-        "requested_params": body["request_params"],
+        "requested_params": body.get("request_params", body.get("requested_params")),
         "see api documentation": body["see api documentation"],
-        "contact us": body["contact us"],
         "execution_time": wire.go_duration(time.perf_counter() - t0),
     }
     return JSONResponse(out)
