@@ -27,14 +27,18 @@ def demo_api_key(catalog: Catalog) -> tuple[str, bool]:
 
     A kept key that no longer verifies (revoked, or a fresh database) is replaced.
     """
-    from tonearm.catalog.keys import create_key, verify_key
+    from tonearm.catalog.keys import OPERATOR, SCOPES, create_key, verify_key
 
     path = Path(catalog.data_dir) / DEMO_KEY_FILE
     if path.is_file():
         secret = path.read_text(encoding="utf-8").strip()
-        if secret and verify_key(catalog.store, secret) is not None:
+        rec = verify_key(catalog.store, secret) if secret else None
+        if rec is not None:
+            if rec.scopes != set(SCOPES):  # a key kept from before scopes existed
+                catalog.store.set_key_scopes(rec.key_id, SCOPES)
             return secret, False
-    secret, _ = create_key(catalog.store, "demo")
+    # the demo key is the operator's: every scope, and the shared catalog is its own
+    secret, _ = create_key(catalog.store, "demo", scopes=SCOPES, account=OPERATOR)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(secret + "\n", encoding="utf-8")

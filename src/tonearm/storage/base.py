@@ -90,6 +90,8 @@ class Asset:
     sample_rate: int | None = None
     channels: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # the account the asset belongs to; None: the operator's shared catalog
+    tenant: str | None = None
 
 
 @dataclass
@@ -109,6 +111,15 @@ class ApiKey:
     tier: str
     created_at: str
     revoked_at: str | None = None
+    # what the key may do (read, write, admin) and the account it acts for (None: the
+    # operator, whose assets are the shared catalog)
+    scopes: frozenset[str] = frozenset({"read"})
+    tenant: str | None = None
+
+
+# the assets a request may see: the shared catalog plus one account's own (None: the
+# operator, who sees the shared catalog); ALL_TENANTS: no filter (CLI, jobs, indexes)
+ALL_TENANTS = "*"
 
 
 class DuplicateAsset(Exception):
@@ -127,15 +138,20 @@ class Store(RecordStore, Protocol):
         self, fields: dict[str, Any], analyses: Iterable[Analysis] = ()
     ) -> Asset: ...  # atomic: the asset and its analyses, or nothing
     def get_asset(self, asset_id: str) -> Asset | None: ...
-    def find_by_hash(self, content_hash: str) -> Asset | None: ...
-    def find_by_audio_id(self, audio_id: str) -> Asset | None: ...
+    def find_by_hash(self, content_hash: str, tenant: str | None = None) -> Asset | None: ...
+    def find_by_audio_id(self, audio_id: str, tenant: str | None = None) -> Asset | None: ...
+    def asset_tenants(self, asset_ids: Sequence[str]) -> dict[str, str | None]: ...
     def update_asset(self, asset_id: str, fields: dict[str, Any]) -> Asset: ...
     def delete_asset(self, asset_id: str) -> bool: ...
     def list_assets(
-        self, kind: str | None = None, limit: int | None = None, offset: int = 0
+        self,
+        kind: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        tenant: str | None = ALL_TENANTS,
     ) -> list[Asset]: ...
     def iter_assets(self, kind: str | None = None) -> Iterator[Asset]: ...
-    def count_assets(self, kind: str | None = None) -> int: ...
+    def count_assets(self, kind: str | None = None, tenant: str | None = ALL_TENANTS) -> int: ...
 
     # analyses
     def put_analysis(self, analysis: Analysis) -> None: ...
@@ -143,7 +159,16 @@ class Store(RecordStore, Protocol):
     def iter_analyses(self, name: str, kind: str | None = None) -> Iterator[Analysis]: ...
 
     # keys
-    def add_key(self, name: str, prefix: str, key_hash: str, tier: str = "free") -> ApiKey: ...
+    def add_key(
+        self,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        tier: str = "free",
+        scopes: Iterable[str] = ("read",),
+        tenant: str | None = None,
+    ) -> ApiKey: ...
+    def set_key_scopes(self, key_id: int, scopes: Iterable[str]) -> None: ...
     def key_by_hash(self, key_hash: str) -> ApiKey | None: ...
     def list_keys(self) -> list[ApiKey]: ...
     def revoke_key(self, key_id_or_prefix: str) -> bool: ...

@@ -33,7 +33,7 @@ import numpy as np
 from fastapi import APIRouter, Cookie, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from tonearm.api.deps import CatalogDep, get_catalog
+from tonearm.api.deps import AudioScapeScoped, CatalogDep, get_catalog
 from tonearm.api.errors import AudioScapeError
 from tonearm.catalog.context import Catalog
 from tonearm.catalog.keys import verify_key
@@ -49,6 +49,9 @@ MAX_POINTS = 4000
 DUPES_CACHE = "web.duplicates"
 
 
+# every /ui/api helper reads (the catalog, renders, recognition): the read scope, answered
+# in AudioScape's format like the key errors
+READ = AudioScapeScoped("read")
 UI_COOKIE = "tonearm_ui_key"
 UI_COOKIE_PATH = "/ui/api"
 UI_COOKIE_MAX_AGE_S = 7 * 24 * 3600
@@ -71,7 +74,7 @@ def ui_key(
     if k is None:
         raise AudioScapeError(401, "Invalid API key")
     request.state.api_key = k
-    return k
+    return READ.check(k)
 
 
 def header_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
@@ -81,7 +84,7 @@ def header_key(request: Request, x_api_key: Annotated[str | None, Header()] = No
     if k is None:
         raise AudioScapeError(401, "Invalid API key")
     request.state.api_key = k
-    return k
+    return READ.check(k)
 
 
 UIKey = Annotated[ApiKey, Depends(ui_key)]
