@@ -138,6 +138,18 @@ class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
         )
         return self._asset(rows[0]) if rows else None
 
+    def hidden_asset_ids(self, tenant: str | None) -> set[int]:
+        """The assets ``tenant`` may not see: other accounts' (``ALL_TENANTS``: none)."""
+        if tenant == ALL_TENANTS:
+            return set()
+        if tenant is None:
+            rows = self.execute("SELECT asset_id FROM assets WHERE tenant IS NOT NULL")
+        else:
+            rows = self.execute(
+                "SELECT asset_id FROM assets WHERE tenant IS NOT NULL AND tenant <> ?", (tenant,)
+            )
+        return {int(r[0]) for r in rows}
+
     def asset_tenants(self, asset_ids: Sequence[str]) -> dict[str, str | None]:
         """asset id -> its tenant (None: shared), for the ids that exist."""
         ids = [int(a) for a in asset_ids if is_row_id(a)]

@@ -175,7 +175,7 @@ async def similar_music(
             "music",
             limit=limit,
             offset=offset,
-            filters=Filters(min_duration=lo, max_duration=hi),
+            filters=Filters(min_duration=lo, max_duration=hi, hidden=_hidden(catalog, key)),
         )
     except NotFound:
         raise AudioScapeError(400, "Invalid asset_id: no track with this asset_id") from None
@@ -268,6 +268,7 @@ async def sfx_similar(
         subcategories=_names(f.get("subcategories"), "subcategories"),
         min_duration=lo,
         max_duration=hi,
+        hidden=_hidden(catalog, key),
     )
     ms: float | None = None
     if max_score is not None and max_score.strip():
@@ -306,6 +307,11 @@ def _asset_json(catalog: Catalog, a: Asset) -> dict[str, Any]:
     for k in ("true_peak_dbtp", "loudness_lufs", "sound_start_sec", "sound_end_sec"):
         d[k] = mir.get(k)
     return d
+
+
+def _hidden(catalog: Catalog, key: ApiKey) -> frozenset[int]:
+    """Other accounts' assets: never a seed nor a result for this key."""
+    return frozenset(catalog.store.hidden_asset_ids(key_tenant(key)))
 
 
 def _get(catalog: Catalog, asset_id: str, key: ApiKey) -> Asset:

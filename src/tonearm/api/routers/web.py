@@ -503,7 +503,7 @@ async def ui_recognize(
         sig = decode_audio(catalog, data, Purpose.QUERY_EXCERPT)
         if sig.duration_s < 1.0:
             raise AudioScapeError(400, "the excerpt is shorter than 1 second")
-        return service.recognize(catalog, sig, top_k=n_top)
+        return service.recognize(catalog, sig, top_k=n_top, tenant=key.tenant)
 
     try:
         matches = await asyncio.to_thread(run)

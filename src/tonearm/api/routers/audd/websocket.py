@@ -75,7 +75,12 @@ async def websocket_recognize(ws: WebSocket) -> None:
             if len(data) > catalog.settings.recognize_max_bytes:
                 raise audd_error(400, "recognize")
             async with busy:
-                body = await recognize_bytes(ws, data, returns)  # type: ignore[arg-type]
+                body = await recognize_bytes(
+                    ws,  # type: ignore[arg-type]
+                    data,
+                    returns,
+                    tenant=key.tenant,
+                )
         except AuddError as e:
             body = audd_error_body(e.code, e.message, params, "recognize", "GET")
         except Exception:
