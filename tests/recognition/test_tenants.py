@@ -167,3 +167,16 @@ def test_search_sees_the_shared_catalog_and_its_own(env: dict[str, Any]) -> None
 
     assert found(env["a"]) == {ids[None], ids["acme"]}
     assert found(env["b"]) == {ids[None], ids["beta"]}
+
+
+def test_web_ui_helpers_hide_other_accounts_assets(env: dict[str, Any]) -> None:
+    c = env["client"]
+    _upload(env, env["a"], 3, excerpt(song(51, 8.0), 0, 8.0))
+    mine = env["catalog"].store.find_by_audio_id("3", "acme").asset_id
+    for key, seen in ((env["a"], True), (env["b"], False)):
+        h = {"x-api-key": key}
+        listed = c.get("/ui/api/assets", headers=h).json()["assets"]
+        assert (mine in {str(x["asset_id"]) for x in listed}) is seen
+        for tail in ("audio", "waveform", "analysis"):
+            r = c.get(f"/ui/api/assets/{mine}/{tail}", headers=h)
+            assert (r.status_code == 200) is seen, (tail, r.status_code)
