@@ -325,6 +325,11 @@ class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
             ).fetchone()
         return self._key(row)
 
+    def key_tenant(self, key_id: int) -> str | None:
+        """The account of key ``key_id`` (None: the operator, or no such key)."""
+        rows = self.execute("SELECT tenant FROM api_keys WHERE key_id = ?", (key_id,))
+        return rows[0][0] if rows else None
+
     def set_key_scopes(self, key_id: int, scopes: Iterable[str]) -> None:
         with self.transaction() as conn:
             conn.execute(
