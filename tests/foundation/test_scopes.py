@@ -243,3 +243,18 @@ def test_a_read_key_cannot_change_the_catalog(
         f"/developer/v1/assets/{out.asset_id}", json={"name": "x"}, headers={"x-api-key": api_key}
     )
     assert r.status_code == 200 and r.json()["name"] == "x"
+
+
+def test_the_demo_key_has_every_scope_and_owns_the_shared_catalog(catalog: Catalog) -> None:
+    from tonearm.catalog.keys import verify_key
+    from tonearm.cli.demo import demo_api_key
+
+    secret, created = demo_api_key(catalog)
+    rec = verify_key(catalog.store, secret)
+    assert created and rec is not None
+    assert rec.scopes == set(SCOPES) and rec.tenant is None
+    # a demo key kept from before scopes existed is given them again
+    catalog.store.set_key_scopes(rec.key_id, ["read"])
+    assert demo_api_key(catalog) == (secret, False)
+    again = verify_key(catalog.store, secret)
+    assert again is not None and again.scopes == set(SCOPES)
