@@ -258,3 +258,28 @@ def test_the_demo_key_has_every_scope_and_owns_the_shared_catalog(catalog: Catal
     assert demo_api_key(catalog) == (secret, False)
     again = verify_key(catalog.store, secret)
     assert again is not None and again.scopes == set(SCOPES)
+
+
+def test_keys_and_assets_from_before_migration_0010(tmp_path: Any) -> None:
+    """Keys made before scopes keep what they could do (read, write) and act for the
+    operator; their assets are the shared catalog."""
+    import sqlite3
+
+    from tonearm.storage.dialect import apply_migrations
+    from tonearm.storage.sqlite import SqliteStore, migrations
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    apply_migrations(conn.execute, [m for m in migrations() if m[0] < 10], "?")
+    conn.execute(
+        "INSERT INTO api_keys (name, prefix, key_hash, created_at) "
+        "VALUES ('old', 'ta_x', 'h', 'now')"
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)  # migrates
+    try:
+        (old,) = store.list_keys()
+        assert old.scopes == {"read", "write"} and old.tenant is None
+    finally:
+        store.close()
