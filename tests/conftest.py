@@ -32,7 +32,8 @@ def catalog(settings: Settings) -> Iterator[Catalog]:
 
 @pytest.fixture
 def api_key(catalog: Catalog) -> str:
-    secret, _ = create_key(catalog.store, "test")
+    # the operator's read-write key: the suite's catalog tests upload and edit with it
+    secret, _ = create_key(catalog.store, "test", scopes="read,write", account="operator")
     return secret
 
 

@@ -91,7 +91,9 @@ def search_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Catal
         settings.ensure_dirs()
         catalog = Catalog.open(settings)
         ids = _ingest_catalog(catalog)
-        secret, _ = create_key(catalog.store, "search-test")
+        secret, _ = create_key(
+            catalog.store, "search-test", scopes="read,write", account="operator"
+        )
         yield catalog, ids, secret
         catalog.close()
 

@@ -48,7 +48,9 @@ def pg_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Catalog, 
         try:
             assert catalog.store.dialect == "postgresql"
             ids = _ingest_catalog(catalog)
-            secret, _ = create_key(catalog.store, "search-pg-test")
+            secret, _ = create_key(
+                catalog.store, "search-pg-test", scopes="read,write", account="operator"
+            )
             yield catalog, ids, secret
         finally:
             catalog.close()

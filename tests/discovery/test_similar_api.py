@@ -108,7 +108,7 @@ def world(
         sig, _, _ = render_song(SongSpec(style=style, bpm=120 + j, key="C", bars=4, seed=j))
         ids[f"song{j}"] = add_signal(catalog, sig, "music", name=f"{style} {j}", artist="synth",
                                      genre=style, bpm=120.0 + j)  # fmt: skip
-    secret, _ = create_key(catalog.store, "test")
+    secret, _ = create_key(catalog.store, "test", scopes="read,write", account="operator")
     from tonearm.api.app import create_app
 
     with TestClient(create_app(catalog=catalog)) as client:

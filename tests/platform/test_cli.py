@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from tonearm.catalog.context import Catalog
 from tonearm.cli import _register
 from tonearm.cli.common import app
+from tonearm.settings import Settings
 
 runner = CliRunner()
 _register()
@@ -62,3 +63,25 @@ def test_usage_of_a_key_without_requests(tmp_path: Path) -> None:
     assert cli("keys", "create", "--name", "idle", "--data", data).exit_code == 0
     r = cli("usage", "idle", "--data", data)
     assert r.exit_code == 0 and "0 of 100" in r.stdout
+
+
+def test_keys_create_and_set_scopes_and_account(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    r = cli("keys", "create", "--name", "plain", "--data", data)
+    assert r.exit_code == 0
+    r = cli(
+        "keys", "create", "--name", "editor", "--scopes", "read,write", "--account", "acme",
+        "--data", data,
+    )  # fmt: skip
+    assert r.exit_code == 0
+    assert cli("keys", "create", "--name", "bad", "--scopes", "root", "--data", data).exit_code == 2
+    listing = cli("keys", "list", "--data", data).stdout
+    assert "read,write" in listing and "acme" in listing
+    assert cli("keys", "set", "plain", "--scopes", "read,admin", "--data", data).exit_code == 0
+    c = Catalog.open(Settings(data=Path(data)))
+    try:
+        keys = {k.name: k for k in c.store.list_keys()}
+    finally:
+        c.close()
+    assert keys["plain"].scopes == {"read", "admin"} and keys["plain"].tenant.startswith("acct-")
+    assert keys["editor"].scopes == {"read", "write"} and keys["editor"].tenant == "acme"

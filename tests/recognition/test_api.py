@@ -54,7 +54,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             }
         },
     )
-    secret, _ = create_key(catalog.store, "audd-tests")
+    secret, _ = create_key(catalog.store, "audd-tests", scopes="read,write", account="operator")
     app = create_app(catalog=catalog)
     with TestClient(app) as client:
         yield {"client": client, "key": secret, "songs": songs, "catalog": catalog}

@@ -119,13 +119,17 @@ def ingest_bytes(
     analyzers: list[Analyzer] | None = None,
     source_path: str | None = None,
     tag_path: str | Path | None = None,
+    tenant: str | None = None,
 ) -> IngestOutcome:
-    """Ingest one file's bytes. Never raises for bad audio: the outcome says why."""
+    """Ingest one file's bytes. Never raises for bad audio: the outcome says why.
+
+    ``tenant``: the account the asset belongs to (None: the shared catalog); the same
+    audio is "already in catalog" only within that account."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     label = source_path or filename
     digest = content_hash(data)
-    existing = catalog.store.find_by_hash(digest)
+    existing = catalog.store.find_by_hash(digest, tenant)
     if existing is not None:
         return IngestOutcome(label, "skipped", existing.asset_id, "already in catalog")
     try:
@@ -141,6 +145,7 @@ def ingest_bytes(
         "source_path": source_path,
         "sample_rate": signal.sr,
         "channels": signal.channels,
+        "tenant": tenant,
     }
     if tag_path is not None:
         fields.update(read_tags(tag_path))
@@ -176,10 +181,15 @@ def ingest_bytes(
     except DuplicateAsset as e:  # a concurrent ingest of the same content won
         return IngestOutcome(label, "skipped", e.asset_id, "already in catalog")
     except BaseException:
-        if fields["file_path"] and catalog.store.find_by_hash(digest) is None:
+        path = fields["file_path"]
+        if (
+            path
+            and catalog.store.find_by_hash(digest, tenant) is None
+            and not catalog.store.file_in_use(path)
+        ):
             from tonearm.storage.blobs import catalog_blobs
 
-            catalog_blobs(catalog).delete(fields["file_path"])
+            catalog_blobs(catalog).delete(path)
         raise
     for a, r in results:
         a.after_commit(catalog, asset, r)

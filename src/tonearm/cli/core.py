@@ -223,6 +223,16 @@ def register(app: typer.Typer) -> None:
     def keys_create(
         name: Annotated[str, typer.Option(help="A label for the key")],
         tier: Annotated[str, typer.Option(help="Tier (limits and quota)")] = "free",
+        scopes: Annotated[
+            str, typer.Option(help="Comma-separated: read, write (catalog changes), admin")
+        ] = "read",
+        account: Annotated[
+            str | None,
+            typer.Option(
+                help="Account (tenant) the key acts for; 'operator' owns the shared catalog "
+                "(default: a new account of its own)"
+            ),
+        ] = None,
         data: DataOpt = None,
     ) -> None:
         """Create a key; the secret is printed once, alone on the last line."""
@@ -232,7 +242,7 @@ def register(app: typer.Typer) -> None:
         catalog = open_catalog(data)
         try:
             get_tier(tier)  # ValueError naming the valid tiers
-            secret, rec = create_key(catalog.store, name, tier)
+            secret, rec = create_key(catalog.store, name, tier, scopes, account)
         except ValueError as e:
             console.print(f"[red]error:[/] {e}")
             raise typer.Exit(2) from e
@@ -246,6 +256,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List keys (never the secrets)."""
         catalog = open_catalog(data)
+        from tonearm.catalog.keys import SCOPES, account_name
+
         if json_out:
             keys = [
                 {
@@ -253,6 +265,8 @@ def register(app: typer.Typer) -> None:
                     "name": k.name,
                     "prefix": k.prefix,
                     "tier": k.tier,
+                    "scopes": [s for s in SCOPES if s in k.scopes],
+                    "account": account_name(k),
                     "createdAt": k.created_at,
                     "revokedAt": k.revoked_at,
                 }
@@ -260,10 +274,17 @@ def register(app: typer.Typer) -> None:
             ]
             out.print(json.dumps({"keys": keys}), markup=False)
             return
-        t = Table("id", "name", "prefix", "tier", "created", "revoked")
+        t = Table("id", "name", "prefix", "tier", "scopes", "account", "created", "revoked")
         for k in catalog.store.list_keys():
             t.add_row(
-                str(k.key_id), k.name, k.prefix + "…", k.tier, k.created_at, k.revoked_at or ""
+                str(k.key_id),
+                k.name,
+                k.prefix + "…",
+                k.tier,
+                ",".join(s for s in SCOPES if s in k.scopes),
+                account_name(k),
+                k.created_at,
+                k.revoked_at or "",
             )
         out.print(t)
 

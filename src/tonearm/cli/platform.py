@@ -24,9 +24,13 @@ def register(app: typer.Typer) -> None:
         credits: Annotated[
             int | None, typer.Option(help="Credits per 30 days for this key (< 0: unlimited)")
         ] = None,
+        scopes: Annotated[
+            str | None, typer.Option(help="New scopes, comma-separated: read, write, admin")
+        ] = None,
         data: DataOpt = None,
     ) -> None:
-        """Change a key's tier or its own limits."""
+        """Change a key's tier, its own limits or its scopes."""
+        from tonearm.catalog.keys import parse_scopes
         from tonearm.platform.service import get_platform
 
         platform = get_platform(open_catalog(data))
@@ -36,6 +40,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         try:
             platform.set_limits(rec.key_id, tier, rpm, credits)
+            if scopes is not None:
+                platform.store.set_key_scopes(rec.key_id, parse_scopes(scopes))
         except ValueError as e:
             console.print(f"[red]error:[/] {e}")
             raise typer.Exit(2) from e
@@ -46,6 +52,7 @@ def register(app: typer.Typer) -> None:
             f"key {rec.key_id}: tier {lim.tier}, "
             f"{lim.rate_limit_per_min or 'no limit'} req/min, "
             f"{'unlimited' if lim.monthly_credits is None else lim.monthly_credits} credits/30 days"
+            f", scopes {','.join(sorted(rec.scopes))}"
         )
 
     @app.command()

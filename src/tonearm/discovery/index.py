@@ -50,6 +50,8 @@ class Filters:
     subcategories: list[str] | None = None
     min_duration: float | None = None
     max_duration: float | None = None
+    # asset ids left out (other accounts' assets); searched in process, not in pgvector
+    hidden: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -305,6 +307,8 @@ class VectorIndex:
             ok &= np.isin(sub, wanted)
         if exclude is not None:
             ok &= ids != exclude
+        if f.hidden:
+            ok &= ~np.isin(ids, np.fromiter(f.hidden, dtype=np.int64))
         return ok
 
     def search(
@@ -339,7 +343,7 @@ class VectorIndex:
             Force brute force (the benchmark's baseline).
         """
         f = filters or Filters()
-        if not exact and max_score is None and self.uses_pgvector():
+        if not exact and max_score is None and not f.hidden and self.uses_pgvector():
             try:
                 return self._pgvector(kind, model_id, query, limit, offset, f, exclude)
             except Exception as e:  # never worse than the in-process index

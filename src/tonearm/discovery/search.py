@@ -53,6 +53,7 @@ from tonearm.discovery.search_ranking import (
     keyword_rows,
     semantic_rows,
 )
+from tonearm.storage.base import ALL_TENANTS
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -127,6 +128,7 @@ def search(
     duration_max: float | None = None,
     method: str = "hybrid",
     recognize_artists: bool = True,
+    tenant: str | None = ALL_TENANTS,
 ) -> SearchResult:
     """Search the catalog's music with a plain-language query.
 
@@ -144,6 +146,9 @@ def search(
     method : {"hybrid", "semantic", "keyword"}
         hybrid (default) fuses semantic and keyword rankings; the others use one ranking
         (for comparison in benchmarks). Without the text model every method is keyword.
+    tenant : str or None
+        Whose tracks: the shared catalog plus this account's (None: the shared catalog
+        only); ``ALL_TENANTS`` (default): every track.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
@@ -153,7 +158,9 @@ def search(
     clock.lap("index")
     semantic_ok = method != "keyword" and encoder is not None and idx.text_vecs is not None
     pq = parse_query(query)
-    allowed = idx.allowed(genres, duration_min, duration_max)
+    allowed = idx.allowed(
+        genres, duration_min, duration_max, catalog.store.hidden_asset_ids(tenant)
+    )
 
     match: ArtistMatch | None = None
     if recognize_artists:

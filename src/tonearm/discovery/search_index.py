@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -158,15 +158,25 @@ class SearchIndex:
     def size(self) -> int:
         return int(self.ids.shape[0])
 
-    def allowed(self, genres: Sequence[str] | None, dmin: float | None, dmax: float | None):
-        """Boolean mask (n,) of rows passing the filters, or None when nothing is filtered."""
+    def allowed(
+        self,
+        genres: Sequence[str] | None,
+        dmin: float | None,
+        dmax: float | None,
+        hidden: Collection[int] = (),
+    ):
+        """Boolean mask (n,) of rows passing the filters, or None when nothing is filtered.
+        ``hidden``: asset ids left out (other accounts' assets)."""
         mask: np.ndarray | None = None
+        if hidden:
+            mask = ~np.isin(self.ids, np.fromiter(hidden, dtype=np.int64))
         if genres:
-            mask = np.zeros(self.size, dtype=bool)
+            g_mask = np.zeros(self.size, dtype=bool)
             for g in genres:
                 rows = self.genre_rows.get(genre_key(g))
                 if rows is not None:
-                    mask[rows] = True
+                    g_mask[rows] = True
+            mask = g_mask if mask is None else mask & g_mask
         if dmin is not None or dmax is not None:
             m = np.ones(self.size, dtype=bool)
             if dmin is not None:

@@ -102,7 +102,8 @@ def similar(
         The asset does not exist, is of another kind, or has no audio to embed.
     """
     seed = catalog.store.get_asset(asset_id)
-    if seed is None or seed.kind != kind:
+    hidden = filters.hidden if filters is not None else frozenset()
+    if seed is None or seed.kind != kind or int(seed.asset_id) in hidden:
         raise NotFound(asset_id)
     model_id, q = ensure_embedding(catalog, seed)
     if max_score is None and dedupe:

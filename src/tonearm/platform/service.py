@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,9 +98,12 @@ class Platform:
         tier: str = "free",
         rate_limit_per_min: int | None = None,
         monthly_credits: int | None = None,
+        *,
+        scopes: Iterable[str] | None = None,
+        account: str | None = None,
     ) -> tuple[str, ApiKey]:
         get_tier(tier)  # ValueError for an unknown tier
-        secret, rec = create_key(self.store, name, tier)
+        secret, rec = create_key(self.store, name, tier, scopes, account)
         if rate_limit_per_min is not None or monthly_credits is not None:
             self.set_limits(rec.key_id, tier, rate_limit_per_min, monthly_credits)
         return secret, rec

@@ -348,7 +348,10 @@ def _chunks_and_tracks(
 
     def asset(aid: str) -> Any:
         if aid not in assets:
-            assets[aid] = catalog.store.get_asset(aid)
+            a = catalog.store.get_asset(aid)
+            if a is not None and opts.tenant != "*" and a.tenant not in (None, opts.tenant):
+                a = None  # another account's song: as if it were not in the catalog
+            assets[aid] = a
         return assets[aid]
 
     found: list[ChunkMatch] = []
@@ -363,7 +366,9 @@ def _chunks_and_tracks(
             if c1 - c0 < 1.0:
                 continue
             base = max(0.0, duration - CHUNK_S)
-            matches = service.recognize(catalog, audio.segment(base, duration), top_k=TOP_K)
+            matches = service.recognize(
+                catalog, audio.segment(base, duration), top_k=TOP_K, tenant=opts.tenant
+            )
         songs = []
         for m in matches:
             a = asset(m.asset_id)
@@ -490,6 +495,7 @@ def run_enterprise_job(
             skip_first_seconds=float(p.get("skip_first_seconds", 0.0)),
             accurate_offsets=bool(p.get("accurate_offsets", False)),
             returns=tuple(p.get("returns", ())),
+            tenant=p.get("tenant", "*"),  # jobs queued before tenants: every asset
         )
         try:
             return scan_path(

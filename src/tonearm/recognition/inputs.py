@@ -19,6 +19,7 @@ from tonearm.core.audio.errors import AudioError
 from tonearm.core.audio.limits import Purpose
 from tonearm.core.audio.signal import Signal
 from tonearm.core.audio.stream import DEFAULT_BLOCK_S, StreamingDecoder
+from tonearm.storage.base import ALL_TENANTS
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -49,16 +50,21 @@ def decode_query(catalog: Catalog, data: bytes | Path) -> Signal:
     return signal
 
 
-def recognize_signal(catalog: Catalog, signal: Signal, *, top_k: int = 1) -> list[Match]:
-    """The catalog assets an excerpt comes from, best first ([]: no match)."""
+def recognize_signal(
+    catalog: Catalog, signal: Signal, *, top_k: int = 1, tenant: str | None = ALL_TENANTS
+) -> list[Match]:
+    """The catalog assets an excerpt comes from, best first ([]: no match); ``tenant``:
+    only the shared catalog and that account's assets."""
     from tonearm.recognition import service
 
-    return service.recognize(catalog, signal, top_k=top_k)
+    return service.recognize(catalog, signal, top_k=top_k, tenant=tenant)
 
 
-def recognize_bytes(catalog: Catalog, data: bytes, *, top_k: int = 1) -> list[Match]:
+def recognize_bytes(
+    catalog: Catalog, data: bytes, *, top_k: int = 1, tenant: str | None = ALL_TENANTS
+) -> list[Match]:
     """Decode (query limits) and recognize one excerpt. Raises AudioError."""
-    return recognize_signal(catalog, decode_query(catalog, data), top_k=top_k)
+    return recognize_signal(catalog, decode_query(catalog, data), top_k=top_k, tenant=tenant)
 
 
 def decode_local_file(catalog: Catalog, path: Path) -> Signal:

@@ -40,6 +40,8 @@ class ScanOptions:
     skip_first_seconds: float = 0.0
     accurate_offsets: bool = False
     returns: tuple[str, ...] = ()
+    # whose songs count: the shared catalog plus this account's ("*": every asset)
+    tenant: str | None = "*"
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> ScanOptions:

@@ -28,6 +28,7 @@ from tonearm.core.audio.signal import Signal
 from tonearm.recognition import fingerprint as fp
 from tonearm.recognition.index import FingerprintIndex
 from tonearm.recognition.match import HYPOTHESES, Candidate, vote
+from tonearm.storage.base import ALL_TENANTS
 
 ANALYSIS_NAME = "fingerprint"
 CACHE_KEY = "fingerprint_index"
@@ -309,7 +310,12 @@ def query_peaks(signal: Signal) -> fp.Peaks:
 
 
 def recognize(
-    catalog: Catalog, signal: Signal, *, top_k: int = 1, min_score: float = MIN_SCORE
+    catalog: Catalog,
+    signal: Signal,
+    *,
+    top_k: int = 1,
+    min_score: float = MIN_SCORE,
+    tenant: str | None = ALL_TENANTS,
 ) -> list[Match]:
     """Identify the catalog asset(s) an excerpt comes from; [] when nothing matches.
 
@@ -319,16 +325,37 @@ def recognize(
         The excerpt (any rate, any channels); a few seconds are enough.
     top_k : int
         How many distinct assets to return at most, best first.
+    tenant : str or None
+        Whose catalog: the shared catalog plus this account's own assets (None: the
+        shared catalog only); ``ALL_TENANTS`` (default): every asset.
     """
     ix = get_index(catalog)
-    matches = match_peaks(ix, query_peaks(signal), top_k=top_k, min_score=min_score)
-    # an asset deleted from the store without going through remove_asset
+    peaks = query_peaks(signal)
+    want = top_k if tenant == ALL_TENANTS else top_k + 2
+    while True:
+        matches = match_peaks(ix, peaks, top_k=want, min_score=min_score)
+        live = _visible(catalog, matches, tenant)
+        # other accounts' assets took the top places: ask for more candidates
+        if len(live) >= top_k or len(matches) < want or want >= MAX_TENANT_CANDIDATES:
+            return live[:top_k]
+        want *= 4
+
+
+MAX_TENANT_CANDIDATES = 128  # how deep recognition looks past other accounts' matches
+
+
+def _visible(catalog: Catalog, matches: list[Match], tenant: str | None) -> list[Match]:
+    """The matches on assets that exist and ``tenant`` may see (one query for all)."""
+    owners = catalog.store.asset_tenants([m.asset_id for m in matches])
     live = []
     for m in matches:
-        if catalog.store.get_asset(m.asset_id) is None:
+        if m.asset_id not in owners:
+            # an asset deleted from the store without going through remove_asset
             remove_asset(catalog, m.asset_id)
             continue
-        live.append(m)
+        owner = owners[m.asset_id]
+        if tenant == ALL_TENANTS or owner is None or owner == tenant:
+            live.append(m)
     return live
 
 

@@ -27,12 +27,20 @@ class ListingQueries(SqlAccess):
         max_duration: float | None = None,
         limit: int = 20,
         offset: int = 0,
+        tenant: str | None = "*",
     ) -> tuple[list[Asset], int]:
         """One page of the assets passing every filter given, by asset id, and how many
         pass. ``q``: a substring of the name or tags (case-insensitive; ``%``/``_`` are
-        dropped, never wildcards)."""
+        dropped, never wildcards). ``tenant``: only the shared catalog and that account's
+        assets ("*": all)."""
         where: list[str] = []
         params: list[Any] = []
+        if tenant != "*":
+            if tenant is None:
+                where.append("tenant IS NULL")
+            else:
+                where.append("(tenant IS NULL OR tenant = ?)")
+                params.append(tenant)
         if min_duration is not None:
             where.append("duration >= ?")
             params.append(min_duration)

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tonearm.storage.base import ASSET_FIELDS, Analysis, ApiKey, Asset, DuplicateAsset
+from tonearm.storage.base import (
+    ALL_TENANTS,
+    ASSET_FIELDS,
+    Analysis,
+    ApiKey,
+    Asset,
+    DuplicateAsset,
+)
 from tonearm.storage.dialect import Conn, is_row_id, utcnow
 from tonearm.storage.listing import ListingQueries
 from tonearm.storage.records import Records
@@ -22,6 +29,23 @@ from tonearm.storage.search import SearchQueries
 from tonearm.storage.vectors import VectorQueries
 
 PAGE = 1000  # rows per page when iterating, so a large catalog is never held at once
+SCOPES = ("read", "write", "admin")  # mirrored in catalog.keys
+
+
+def hash_key(content_hash: str, tenant: str | None) -> str:
+    """The stored ``content_hash``: unique per tenant (migration 0011), so an account's
+    copy of a file never collides with the shared catalog's or another account's."""
+    return content_hash if tenant is None else f"{content_hash}@{tenant}"
+
+
+def visible_to(tenant: str | None, column: str = "tenant") -> tuple[str, list[Any]]:
+    """SQL condition (and its parameters) for the assets ``tenant`` may see: the shared
+    catalog plus its own; ``ALL_TENANTS``: every asset."""
+    if tenant == ALL_TENANTS:
+        return "1 = 1", []
+    if tenant is None:
+        return f"{column} IS NULL", []
+    return f"({column} IS NULL OR {column} = ?)", [tenant]
 
 
 class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
@@ -52,6 +76,7 @@ class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
     def _asset(row: Any) -> Asset:
         d = dict(row)
         d["asset_id"] = str(d["asset_id"])
+        d["content_hash"] = str(d["content_hash"]).split("@", 1)[0]
         d["extra"] = json.loads(d.get("extra") or "{}")
         return Asset(**d)
 
@@ -59,6 +84,9 @@ class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
         """The asset and its analyses in one transaction, or :class:`DuplicateAsset`."""
         now = utcnow()
         cols = {k: v for k, v in fields.items() if k in ASSET_FIELDS}
+        tenant = fields.get("tenant")
+        cols["tenant"] = tenant
+        cols["content_hash"] = hash_key(str(cols["content_hash"]), tenant)
         cols["extra"] = json.dumps(fields.get("extra") or {})
         cols.setdefault("name", "")
         cols["created_at"] = fields.get("created_at") or now
@@ -80,7 +108,7 @@ class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
                 for a in analyses:
                     self._put_analysis(conn, Analysis(asset_id, a.name, a.version, a.data, a.blob))
         except _Dup:
-            dup = self.find_by_hash(cols["content_hash"])
+            dup = self.find_by_hash(str(fields["content_hash"]), tenant)
             raise DuplicateAsset(dup.asset_id if dup else "?") from None
         return self._asset(row)
 
@@ -90,15 +118,46 @@ class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
         rows = self.execute("SELECT * FROM assets WHERE asset_id = ?", (int(asset_id),))
         return self._asset(rows[0]) if rows else None
 
-    def find_by_hash(self, content_hash: str) -> Asset | None:
-        rows = self.execute("SELECT * FROM assets WHERE content_hash = ?", (content_hash,))
-        return self._asset(rows[0]) if rows else None
-
-    def find_by_audio_id(self, audio_id: str) -> Asset | None:
+    def find_by_hash(self, content_hash: str, tenant: str | None = None) -> Asset | None:
+        """The asset of ``tenant`` (None: the shared catalog) with this content."""
         rows = self.execute(
-            "SELECT * FROM assets WHERE audio_id = ? ORDER BY asset_id DESC LIMIT 1", (audio_id,)
+            "SELECT * FROM assets WHERE content_hash = ?", (hash_key(content_hash, tenant),)
         )
         return self._asset(rows[0]) if rows else None
+
+    def find_by_audio_id(self, audio_id: str, tenant: str | None = None) -> Asset | None:
+        """The song holding ``audio_id`` in ``tenant``'s custom catalog (None: the
+        operator's); audio ids are per account."""
+        if tenant is None:
+            sql, params = "tenant IS NULL", []
+        else:
+            sql, params = "tenant = ?", [tenant]
+        rows = self.execute(
+            f"SELECT * FROM assets WHERE audio_id = ? AND {sql} ORDER BY asset_id DESC LIMIT 1",
+            [audio_id, *params],
+        )
+        return self._asset(rows[0]) if rows else None
+
+    def hidden_asset_ids(self, tenant: str | None) -> set[int]:
+        """The assets ``tenant`` may not see: other accounts' (``ALL_TENANTS``: none)."""
+        if tenant == ALL_TENANTS:
+            return set()
+        if tenant is None:
+            rows = self.execute("SELECT asset_id FROM assets WHERE tenant IS NOT NULL")
+        else:
+            rows = self.execute(
+                "SELECT asset_id FROM assets WHERE tenant IS NOT NULL AND tenant <> ?", (tenant,)
+            )
+        return {int(r[0]) for r in rows}
+
+    def asset_tenants(self, asset_ids: Sequence[str]) -> dict[str, str | None]:
+        """asset id -> its tenant (None: shared), for the ids that exist."""
+        ids = [int(a) for a in asset_ids if is_row_id(a)]
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        rows = self.execute(f"SELECT asset_id, tenant FROM assets WHERE asset_id IN ({marks})", ids)
+        return {str(r[0]): r[1] for r in rows}
 
     def update_asset(self, asset_id: str, fields: dict[str, Any]) -> Asset:
         cols = {k: v for k, v in fields.items() if k in ASSET_FIELDS and k != "content_hash"}
@@ -125,12 +184,17 @@ class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
             return bool(cur.rowcount > 0)
 
     def list_assets(
-        self, kind: str | None = None, limit: int | None = None, offset: int = 0
+        self,
+        kind: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        tenant: str | None = ALL_TENANTS,
     ) -> list[Asset]:
-        sql = "SELECT * FROM assets"
-        params: list[Any] = []
+        """A page of the assets ``tenant`` sees (default: all), in id order."""
+        cond, params = visible_to(tenant)
+        sql = f"SELECT * FROM assets WHERE {cond}"
         if kind:
-            sql += " WHERE kind = ?"
+            sql += " AND kind = ?"
             params.append(kind)
         sql += " ORDER BY asset_id LIMIT -1" if limit is None else " ORDER BY asset_id LIMIT ?"
         params += [] if limit is None else [limit]  # LIMIT -1: all (PostgreSQL: LIMIT ALL)
@@ -154,10 +218,13 @@ class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
                 yield self._asset(r)
             last = int(rows[-1]["asset_id"])
 
-    def count_assets(self, kind: str | None = None) -> int:
+    def count_assets(self, kind: str | None = None, tenant: str | None = ALL_TENANTS) -> int:
+        """How many assets ``tenant`` sees (default: all), of ``kind``."""
+        cond, params = visible_to(tenant)
         if kind:
-            return int(self.execute("SELECT COUNT(*) FROM assets WHERE kind = ?", (kind,))[0][0])
-        return int(self.execute("SELECT COUNT(*) FROM assets")[0][0])
+            cond += " AND kind = ?"
+            params.append(kind)
+        return int(self.execute(f"SELECT COUNT(*) FROM assets WHERE {cond}", params)[0][0])
 
     def file_in_use(self, file_path: str) -> bool:
         """Whether any asset stores its audio at ``file_path``."""
@@ -229,16 +296,45 @@ class SqlStore(ListingQueries, SearchQueries, VectorQueries, Records):
             row["tier"],
             row["created_at"],
             row["revoked_at"],
+            frozenset(s for s in (row["scopes"] or "").split(",") if s),
+            row["tenant"],
         )
 
-    def add_key(self, name: str, prefix: str, key_hash: str, tier: str = "free") -> ApiKey:
+    @staticmethod
+    def _scopes(scopes: Iterable[str]) -> str:
+        chosen = set(scopes)
+        unknown = chosen - set(SCOPES)
+        if unknown:
+            raise ValueError(f"unknown scope(s) {sorted(unknown)}; scopes are {', '.join(SCOPES)}")
+        return ",".join(s for s in SCOPES if s in chosen)
+
+    def add_key(
+        self,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        tier: str = "free",
+        scopes: Iterable[str] = ("read",),
+        tenant: str | None = None,
+    ) -> ApiKey:
         with self.transaction() as conn:
             row = conn.execute(
-                "INSERT INTO api_keys (name, prefix, key_hash, tier, created_at) "
-                "VALUES (?, ?, ?, ?, ?) RETURNING *",
-                (name, prefix, key_hash, tier, utcnow()),
+                "INSERT INTO api_keys (name, prefix, key_hash, tier, created_at, scopes, tenant) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                (name, prefix, key_hash, tier, utcnow(), self._scopes(scopes), tenant),
             ).fetchone()
         return self._key(row)
+
+    def key_tenant(self, key_id: int) -> str | None:
+        """The account of key ``key_id`` (None: the operator, or no such key)."""
+        rows = self.execute("SELECT tenant FROM api_keys WHERE key_id = ?", (key_id,))
+        return rows[0][0] if rows else None
+
+    def set_key_scopes(self, key_id: int, scopes: Iterable[str]) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE api_keys SET scopes = ? WHERE key_id = ?", (self._scopes(scopes), key_id)
+            )
 
     def key_by_hash(self, key_hash: str) -> ApiKey | None:
         rows = self.execute("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash,))

@@ -15,13 +15,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
 
-from tonearm.api.deps import AudioScapeKey, CatalogDep
+from tonearm.api.deps import (
+    AudioScapeKey,
+    AudioScapeWriter,
+    CatalogDep,
+    can_change,
+    can_see,
+    key_tenant,
+)
 from tonearm.api.errors import AudioScapeError
 from tonearm.api.routers.audioscape_paging import page_params
 from tonearm.catalog.context import Catalog
 from tonearm.discovery.index import Filters
 from tonearm.discovery.similar import NotFound, SimilarPage, mir_of, similar
-from tonearm.storage.base import METADATA_FIELDS, Asset
+from tonearm.storage.base import METADATA_FIELDS, ApiKey, Asset
 
 log = logging.getLogger("tonearm.api")
 
@@ -148,7 +155,7 @@ async def similar_music(
             "music",
             limit=limit,
             offset=offset,
-            filters=Filters(min_duration=lo, max_duration=hi),
+            filters=Filters(min_duration=lo, max_duration=hi, hidden=_hidden(catalog, key)),
         )
     except NotFound:
         raise AudioScapeError(400, "Invalid asset_id: no track with this asset_id") from None
@@ -240,6 +247,7 @@ async def sfx_similar(
         subcategories=_names(f.get("subcategories"), "subcategories"),
         min_duration=lo,
         max_duration=hi,
+        hidden=_hidden(catalog, key),
     )
     ms: float | None = None
     if max_score is not None and max_score.strip():
@@ -280,10 +288,24 @@ def _asset_json(catalog: Catalog, a: Asset) -> dict[str, Any]:
     return d
 
 
-def _get(catalog: Catalog, asset_id: str) -> Asset:
+def _hidden(catalog: Catalog, key: ApiKey) -> frozenset[int]:
+    """Other accounts' assets: never a seed nor a result for this key."""
+    return frozenset(catalog.store.hidden_asset_ids(key_tenant(key)))
+
+
+def _get(catalog: Catalog, asset_id: str, key: ApiKey) -> Asset:
+    """The asset, if ``key`` may see it (the shared catalog or its own account's)."""
     a = catalog.store.get_asset(asset_id) if asset_id.isdigit() else None
-    if a is None:
+    if a is None or not can_see(key, a.tenant):
         raise AudioScapeError(404, "asset_id not found")
+    return a
+
+
+def _own(catalog: Catalog, asset_id: str, key: ApiKey) -> Asset:
+    """The asset, if ``key`` may change it (its own account's)."""
+    a = _get(catalog, asset_id, key)
+    if not can_change(key, a.tenant):
+        raise AudioScapeError(403, "This API key cannot change the shared catalog")
     return a
 
 
@@ -310,7 +332,7 @@ def _metadata(raw: Any) -> dict[str, Any]:
 @router.post("/assets", status_code=201, summary="Upload an asset (tonearm)")
 async def upload_asset(
     catalog: CatalogDep,
-    key: AudioScapeKey,
+    key: AudioScapeWriter,
     file: Annotated[UploadFile, File(description="Audio file")],
     kind: Annotated[str, Form(description="music or sfx")] = "sfx",
     metadata: Annotated[
@@ -330,11 +352,17 @@ async def upload_asset(
     if not data:
         raise AudioScapeError(400, "file is empty")
     out = await asyncio.to_thread(
-        ingest_bytes, catalog, data, filename=file.filename or "upload", kind=kind, metadata=meta
+        ingest_bytes,
+        catalog,
+        data,
+        filename=file.filename or "upload",
+        kind=kind,
+        metadata=meta,
+        tenant=key_tenant(key),
     )
     if out.status == "failed":
         raise AudioScapeError(400, f"not a usable audio file: {out.reason}")
-    a = _get(catalog, out.asset_id or "")
+    a = _get(catalog, out.asset_id or "", key)
     return {"status": out.status, **_asset_json(catalog, a)}
 
 
@@ -350,23 +378,25 @@ def list_assets(
         raise AudioScapeError(400, "kind must be music or sfx")
     n_limit, n_offset = page_params(limit, offset, text=True)
     st = catalog.store
-    rows = st.list_assets(kind or None, limit=n_limit, offset=n_offset)
+    tenant = key_tenant(key)
+    rows = st.list_assets(kind or None, limit=n_limit, offset=n_offset, tenant=tenant)
+    total = st.count_assets(kind or None, tenant=tenant)
     return {
         "assets": [_asset_json(catalog, a) for a in rows],
-        "meta": {"total": st.count_assets(kind or None), "limit": n_limit, "offset": n_offset},
+        "meta": {"total": total, "limit": n_limit, "offset": n_offset},
     }
 
 
 @router.get("/assets/{asset_id}", summary="Get an asset (tonearm)")
 def get_asset(asset_id: str, catalog: CatalogDep, key: AudioScapeKey) -> dict[str, Any]:
-    return _asset_json(catalog, _get(catalog, asset_id))
+    return _asset_json(catalog, _get(catalog, asset_id, key))
 
 
 @router.patch("/assets/{asset_id}", summary="Update an asset's metadata (tonearm)")
 async def update_asset(
-    asset_id: str, request: Request, catalog: CatalogDep, key: AudioScapeKey
+    asset_id: str, request: Request, catalog: CatalogDep, key: AudioScapeWriter
 ) -> dict[str, Any]:
-    _get(catalog, asset_id)
+    _own(catalog, asset_id, key)
     try:
         body = await request.json()
     except Exception:
@@ -377,16 +407,16 @@ async def update_asset(
     fields = coerce(meta)
     # explicit nulls clear a field (coerce drops them)
     fields.update({k: None for k, v in meta.items() if v is None})
-    a = catalog.store.update_asset(asset_id, fields) if fields else _get(catalog, asset_id)
+    a = catalog.store.update_asset(asset_id, fields) if fields else _get(catalog, asset_id, key)
     return _asset_json(catalog, a)
 
 
 @router.delete("/assets/{asset_id}", summary="Delete an asset (tonearm)")
-def delete_asset(asset_id: str, catalog: CatalogDep, key: AudioScapeKey) -> dict[str, Any]:
+def delete_asset(asset_id: str, catalog: CatalogDep, key: AudioScapeWriter) -> dict[str, Any]:
     """Remove the asset, its analyses, its vector and its fingerprints, and its file when no
     other asset shares it."""
     from tonearm.catalog.assets import delete_asset as remove
 
-    a = _get(catalog, asset_id)
+    a = _own(catalog, asset_id, key)
     remove(catalog, a)
     return {"asset_id": a.asset_id, "deleted": True}

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
-from tonearm.api.deps import AudioScapeKey, CatalogDep
+from tonearm.api.deps import AudioScapeKey, CatalogDep, key_tenant
 from tonearm.api.errors import AudioScapeError
 from tonearm.api.routers.audioscape_paging import DEFAULT_LIMIT, MAX_LIMIT, page_params
 from tonearm.discovery import text as text_model
@@ -124,7 +124,7 @@ async def search_music(request: Request, key: AudioScapeKey, catalog: CatalogDep
     except Exception as e:
         raise _bad("Invalid JSON body") from e
     args = parse_request(body)
-    result = await run_in_threadpool(search, catalog, **args)
+    result = await run_in_threadpool(search, catalog, **args, tenant=key_tenant(key))
     return result.to_wire()
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from tonearm.api.deps import AudjustKey, CatalogDep
+from tonearm.api.deps import AudjustKey, AudjustScoped, CatalogDep
 from tonearm.api.errors import AudjustError
 from tonearm.catalog.context import Catalog
 from tonearm.editing import analyze_job as _analyze_job  # noqa: F401  (registers the job kind)
@@ -174,6 +174,10 @@ async def get_webhook_secret(key: AudjustKey, catalog: CatalogDep) -> dict[str, 
     }
 
 
+# checked in the handler: an AudD client's POST /upload is redirected before any key check
+UPLOAD_SCOPE = AudjustScoped("read")
+
+
 @router.post("/upload", summary="Upload a file to use as sourceFileUrl (Audjust)")
 async def upload(request: Request, catalog: CatalogDep) -> Response:
     if "x-api-key" not in request.headers and await _is_audd_call(request):
@@ -181,9 +185,7 @@ async def upload(request: Request, catalog: CatalogDep) -> Response:
         # request to AudD's endpoint
         target = request.url.replace(path="/upload/")
         return RedirectResponse(str(target), status_code=307)
-    from tonearm.api.deps import audjust_key
-
-    key = audjust_key(request, request.headers.get("x-api-key"))
+    key = UPLOAD_SCOPE(request, request.headers.get("x-api-key"))
     data, filename = await _read_upload_body(request, catalog.settings.max_upload_bytes)
     token, name, expires = save_upload(catalog, data, filename, key_id=key.key_id)
     url = f"{public_base(request, catalog)}/uploads/{token}/{name}"

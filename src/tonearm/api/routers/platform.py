@@ -1,9 +1,9 @@
-"""Platform API: key administration (admin token) and usage per key (the key itself).
+"""Platform API: key administration (admin token or admin key) and usage per key.
 
 - ``POST /admin/keys``, ``GET /admin/keys``, ``PATCH /admin/keys/{key}``,
   ``DELETE /admin/keys/{key}``, ``GET /admin/tiers``, ``GET /admin/usage/{key}``:
-  ``Authorization: Bearer $TONEARM_ADMIN_TOKEN`` (or ``X-Admin-Token``). Without an admin
-  token in the settings the admin API answers 403.
+  ``Authorization: Bearer $TONEARM_ADMIN_TOKEN`` (or ``X-Admin-Token``), or ``X-API-Key``
+  of a key with the ``admin`` scope. Without either the admin API answers 401/403.
 - ``GET /usage``: the calling key's tier, credits used in the last 30 days, requests per
   endpoint (count, errors, credits, duration) and its recent requests with their status.
   The key goes in ``X-API-Key`` or ``api_token`` (as its family sends it); an admin may
@@ -15,10 +15,11 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from tonearm.catalog.keys import verify_key
+from tonearm.api.deps import Scoped, missing_scope
+from tonearm.catalog.keys import account_name, parse_scopes, verify_key
 from tonearm.platform.service import Platform, get_platform
 from tonearm.platform.tiers import TIERS
 from tonearm.storage.base import ApiKey
@@ -51,13 +52,45 @@ def is_admin(request: Request) -> bool:
     return hmac.compare_digest(presented.encode(), expected.encode())
 
 
-def require_admin(request: Request) -> None:
-    if not request.app.state.settings.admin_token:
-        raise PlatformError(403, "The admin API is off: set TONEARM_ADMIN_TOKEN to enable it")
-    if not _admin_token(request):
+class AdminScoped(Scoped):
+    """The admin API: the operator's admin token, or an API key (``X-API-Key``) with the
+    ``admin`` scope. Answers in the platform API's format (``{"error": ...}``)."""
+
+    family = "platform"
+
+    def __call__(self, request: Request) -> ApiKey | None:
+        if _admin_token(request) is not None:
+            if not request.app.state.settings.admin_token:
+                raise PlatformError(
+                    403, "The admin API is off: set TONEARM_ADMIN_TOKEN to enable it"
+                )
+            if not is_admin(request):
+                raise PlatformError(401, "Invalid admin token")
+            return None
+        presented = request.headers.get("x-api-key")
+        if presented:
+            rec = verify_key(_platform(request).store, presented)
+            if rec is None:
+                raise PlatformError(401, "Invalid API key")
+            request.state.api_key = rec
+            return self.check(rec)
+        if not request.app.state.settings.admin_token:
+            raise PlatformError(
+                403,
+                "The admin API is off: set TONEARM_ADMIN_TOKEN to enable it, "
+                "or use a key with the admin scope (X-API-Key)",
+            )
         raise PlatformError(401, "Missing admin token (Authorization: Bearer <token>)")
-    if not is_admin(request):
-        raise PlatformError(401, "Invalid admin token")
+
+    def forbidden(self) -> Exception:
+        return PlatformError(403, missing_scope(self.scope))
+
+
+ADMIN = AdminScoped("admin")
+
+
+def require_admin(request: Request) -> None:
+    ADMIN(request)
 
 
 def _key_public(k: ApiKey, platform: Platform) -> dict[str, Any]:
@@ -67,6 +100,8 @@ def _key_public(k: ApiKey, platform: Platform) -> dict[str, Any]:
         "name": k.name,
         "prefix": k.prefix,
         "tier": k.tier,
+        "scopes": [s for s in ("read", "write", "admin") if s in k.scopes],
+        "account": account_name(k),
         "requestsPerMinute": lim.rate_limit_per_min,
         "monthlyCredits": lim.monthly_credits,
         "createdAt": k.created_at,
@@ -78,6 +113,14 @@ def _key_public(k: ApiKey, platform: Platform) -> dict[str, Any]:
 class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     tier: str = "free"
+    scopes: list[str] | None = Field(
+        default=None, description="read, write and/or admin (default: read)"
+    )
+    account: str | None = Field(
+        default=None,
+        description="The account (tenant) the key acts for; 'operator': the shared catalog's "
+        "owner; default: a new account of its own",
+    )
     requestsPerMinute: int | None = Field(
         default=None, description="Override the tier's limit (<= 0: no limit)"
     )
@@ -88,35 +131,38 @@ class NewKey(BaseModel):
 
 class KeyChange(BaseModel):
     tier: str | None = None
+    scopes: list[str] | None = None
     requestsPerMinute: int | None = None
     monthlyCredits: int | None = None
 
 
-@router.get("/admin/tiers")
+@router.get("/admin/tiers", dependencies=[Depends(ADMIN)])
 def list_tiers(request: Request) -> dict[str, Any]:
     """The tiers and their limits."""
-    require_admin(request)
     return {"tiers": [t.to_public() for t in TIERS.values()]}
 
 
-@router.post("/admin/keys", status_code=201)
+@router.post("/admin/keys", status_code=201, dependencies=[Depends(ADMIN)])
 def create_key(request: Request, body: Annotated[NewKey, Body()]) -> dict[str, Any]:
     """Create a key. The secret is in ``key``, returned this once only."""
-    require_admin(request)
     platform = _platform(request)
     try:
         secret, rec = platform.create_key(
-            body.name, body.tier, body.requestsPerMinute, body.monthlyCredits
+            body.name,
+            body.tier,
+            body.requestsPerMinute,
+            body.monthlyCredits,
+            scopes=parse_scopes(body.scopes),
+            account=body.account,
         )
     except ValueError as e:
         raise PlatformError(400, str(e)) from e
     return {**_key_public(rec, platform), "key": secret}
 
 
-@router.get("/admin/keys")
+@router.get("/admin/keys", dependencies=[Depends(ADMIN)])
 def list_keys(request: Request) -> dict[str, Any]:
     """Every key (never the secrets)."""
-    require_admin(request)
     platform = _platform(request)
     return {"keys": [_key_public(k, platform) for k in platform.store.list_keys()]}
 
@@ -128,23 +174,23 @@ def _find(platform: Platform, ident: str) -> ApiKey:
     return k
 
 
-@router.patch("/admin/keys/{key}")
+@router.patch("/admin/keys/{key}", dependencies=[Depends(ADMIN)])
 def change_key(request: Request, key: str, body: Annotated[KeyChange, Body()]) -> dict[str, Any]:
     """Change a key's tier or its own limits."""
-    require_admin(request)
     platform = _platform(request)
     k = _find(platform, key)
     try:
         platform.set_limits(k.key_id, body.tier, body.requestsPerMinute, body.monthlyCredits)
+        if body.scopes is not None:
+            platform.store.set_key_scopes(k.key_id, parse_scopes(body.scopes))
     except ValueError as e:
         raise PlatformError(400, str(e)) from e
     return _key_public(_find(platform, str(k.key_id)), platform)
 
 
-@router.delete("/admin/keys/{key}")
+@router.delete("/admin/keys/{key}", dependencies=[Depends(ADMIN)])
 def revoke_key(request: Request, key: str) -> dict[str, Any]:
     """Revoke a key (by id, prefix or name); it stops working at once."""
-    require_admin(request)
     platform = _platform(request)
     k = _find(platform, key)
     if k.revoked_at is None:
@@ -152,7 +198,7 @@ def revoke_key(request: Request, key: str) -> dict[str, Any]:
     return _key_public(_find(platform, str(k.key_id)), platform)
 
 
-@router.get("/admin/usage/{key}")
+@router.get("/admin/usage/{key}", dependencies=[Depends(ADMIN)])
 def admin_usage(
     request: Request,
     key: str,
@@ -160,7 +206,6 @@ def admin_usage(
     recent: Annotated[int, Query(ge=0, le=1000)] = 50,
 ) -> dict[str, Any]:
     """Usage of any key."""
-    require_admin(request)
     platform = _platform(request)
     return platform.report(_find(platform, key), days=days, recent=recent)
 

@@ -33,11 +33,11 @@ import numpy as np
 from fastapi import APIRouter, Cookie, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from tonearm.api.deps import CatalogDep, get_catalog
+from tonearm.api.deps import AudioScapeScoped, CatalogDep, get_catalog
 from tonearm.api.errors import AudioScapeError
 from tonearm.catalog.context import Catalog
 from tonearm.catalog.keys import verify_key
-from tonearm.storage.base import ApiKey, Asset
+from tonearm.storage.base import ALL_TENANTS, ApiKey, Asset
 
 router = APIRouter(tags=["web UI"], include_in_schema=True)
 
@@ -49,6 +49,9 @@ MAX_POINTS = 4000
 DUPES_CACHE = "web.duplicates"
 
 
+# every /ui/api helper reads (the catalog, renders, recognition): the read scope, answered
+# in AudioScape's format like the key errors
+READ = AudioScapeScoped("read")
 UI_COOKIE = "tonearm_ui_key"
 UI_COOKIE_PATH = "/ui/api"
 UI_COOKIE_MAX_AGE_S = 7 * 24 * 3600
@@ -71,7 +74,7 @@ def ui_key(
     if k is None:
         raise AudioScapeError(401, "Invalid API key")
     request.state.api_key = k
-    return k
+    return READ.check(k)
 
 
 def header_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
@@ -81,7 +84,7 @@ def header_key(request: Request, x_api_key: Annotated[str | None, Header()] = No
     if k is None:
         raise AudioScapeError(401, "Invalid API key")
     request.state.api_key = k
-    return k
+    return READ.check(k)
 
 
 UIKey = Annotated[ApiKey, Depends(ui_key)]
@@ -149,9 +152,10 @@ async def ui_static(name: str) -> FileResponse:
 
 
 # -- catalog browsing -------------------------------------------------------------------------
-def _asset(catalog: Catalog, asset_id: str) -> Asset:
+def _asset(catalog: Catalog, asset_id: str, key: ApiKey) -> Asset:
+    """The asset, if ``key`` may see it (the shared catalog or its account's own)."""
     a = catalog.store.get_asset(asset_id) if asset_id.isdigit() else None
-    if a is None:
+    if a is None or not (a.tenant is None or a.tenant == key.tenant):
         raise AudioScapeError(404, "asset_id not found")
     return a
 
@@ -213,8 +217,10 @@ def list_filtered(
     offset: int,
     min_duration: float | None = None,
     max_duration: float | None = None,
+    tenant: str | None = ALL_TENANTS,
 ) -> tuple[list[Asset], int]:
     return catalog.store.list_assets_filtered(
+        tenant=tenant,
         kind=kind,
         genre=genre,
         category=category,
@@ -252,7 +258,17 @@ def ui_assets(
     n_offset = _int(offset, "offset", 0, 0, 10**9)
     lo, hi = _float(min_duration, "min_duration"), _float(max_duration, "max_duration")
     rows, total = list_filtered(
-        catalog, kind, genre, category, subcategory, (q or "").strip(), n_limit, n_offset, lo, hi
+        catalog,
+        kind,
+        genre,
+        category,
+        subcategory,
+        (q or "").strip(),
+        n_limit,
+        n_offset,
+        lo,
+        hi,
+        tenant=key.tenant,
     )
     return {
         "assets": [_asset_json(catalog, a) for a in rows],
@@ -293,7 +309,7 @@ async def ui_duplicates(
         out = []
         for asset_id, score in g:
             a = catalog.store.get_asset(asset_id)
-            if a is not None:
+            if a is not None and (a.tenant is None or a.tenant == key.tenant):
                 out.append({**_asset_json(catalog, a), "score": score})
         return out
 
@@ -315,7 +331,7 @@ def _audio_path(catalog: Catalog, a: Asset) -> Path:
 @router.get("/ui/api/assets/{asset_id}/audio", summary="The stored audio (web UI)")
 def ui_audio(asset_id: str, catalog: CatalogDep, key: UIKey) -> FileResponse:
     """The original file as ingested; supports ``Range`` (seeking in ``<audio>``)."""
-    a = _asset(catalog, asset_id)
+    a = _asset(catalog, asset_id, key)
     path = _audio_path(catalog, a)
     ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if path.suffix.lower() == ".flac":
@@ -377,7 +393,7 @@ async def ui_waveform(
 ) -> dict[str, Any]:
     """``{"duration", "points", "peaks": [[min, max], ...]}`` (mono, -1..1)."""
     n = _int(points, "points", 800, 16, MAX_POINTS)
-    a = _asset(catalog, asset_id)
+    a = _asset(catalog, asset_id, key)
     return await asyncio.to_thread(waveform, catalog, a, n)
 
 
@@ -388,7 +404,7 @@ def ui_analysis(asset_id: str, catalog: CatalogDep, key: UIKey) -> dict[str, Any
     from tonearm.discovery.similar import mir_of
     from tonearm.editing.analyzer import stored_result
 
-    a = _asset(catalog, asset_id)
+    a = _asset(catalog, asset_id, key)
     return {
         "asset": _asset_json(catalog, a),
         "beats": stored_result(catalog, a.asset_id),
@@ -462,7 +478,7 @@ async def ui_render(
     if not isinstance(loop, bool):
         raise AudioScapeError(400, "loop must be true or false")
     segments = _segments(body.get("segments"))
-    a = _asset(catalog, asset_id)
+    a = _asset(catalog, asset_id, key)
     data = await asyncio.to_thread(render, catalog, a, segments, fmt, loop)
     ext = "wav" if fmt == "wav" else "mp3"
     safe = re.sub(r"[^A-Za-z0-9_-]+", "-", a.name or "edit").strip("-")[:60] or "edit"
@@ -500,7 +516,7 @@ async def ui_recognize(
         sig = decode_audio(catalog, data, Purpose.QUERY_EXCERPT)
         if sig.duration_s < 1.0:
             raise AudioScapeError(400, "the excerpt is shorter than 1 second")
-        return service.recognize(catalog, sig, top_k=n_top)
+        return service.recognize(catalog, sig, top_k=n_top, tenant=key.tenant)
 
     try:
         matches = await asyncio.to_thread(run)

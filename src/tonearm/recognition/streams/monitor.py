@@ -88,6 +88,8 @@ class StreamMonitor:
     ) -> None:
         self.catalog = catalog
         self.record = record
+        # the stream's key's account: its own songs and the shared catalog are recognized
+        self.tenant = catalog.store.key_tenant(record.key_id)
         self.emit = emit
         self.config = config or MonitorConfig()
         self.base_url = base_url
@@ -232,7 +234,9 @@ class StreamMonitor:
                         if self._unhealthy == NOTIFY_NO_MUSIC:
                             self._notify(NOTIFY_HEALTHY)
                         quiet_s = 0.0
-                        matches = service.recognize(self.catalog, Signal(w, sr), top_k=1)
+                        matches = service.recognize(
+                            self.catalog, Signal(w, sr), top_k=1, tenant=self.tenant
+                        )
                         if matches:
                             m = matches[0]
                             asset = self.catalog.store.get_asset(m.asset_id)

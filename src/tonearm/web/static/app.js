@@ -804,12 +804,18 @@ routes.keys = async (main) => {
     const name = h("input", { type: "text", name: "name", required: true, placeholder: "e.g. sound team laptop" });
     const tier = h("select", { name: "tier" }, tiers.tiers.map((t) => h("option", { value: t.name }, t.name)));
     const created = h("div", { "aria-live": "polite" });
-    const createForm = h("form", { class: "filters" }, field("New key name", name, "grow"), field("Tier", tier), h("button", { type: "submit" }, "Create key"));
+    // scopes: read (search, recognize, edit audio), write (change the catalog), admin (this page)
+    const scopeBoxes = ["read", "write", "admin"].map((s) => h("input", { type: "checkbox", name: `scope-${s}`, value: s, checked: s === "read" }));
+    const scopes = h("span", { class: "scopes" }, scopeBoxes.map((b) => h("label", {}, b, " " + b.value)));
+    const account = h("input", { type: "text", name: "account", placeholder: "new account; 'operator': shared catalog" });
+    const createForm = h("form", { class: "filters" }, field("New key name", name, "grow"), field("Tier", tier), field("Scopes", scopes), field("Account", account), h("button", { type: "submit" }, "Create key"));
     const usage = h("div", {});
     createForm.addEventListener("submit", async (e) => {
       e.preventDefault();
       try {
-        const k = await api("/admin/keys", { body: { name: name.value, tier: tier.value }, headers: adminHeaders(), noKey: true });
+        const body = { name: name.value, tier: tier.value, scopes: scopeBoxes.filter((b) => b.checked).map((b) => b.value) };
+        if (account.value.trim()) body.account = account.value.trim();
+        const k = await api("/admin/keys", { body, headers: adminHeaders(), noKey: true });
         created.replaceChildren(h("p", {}, "New key (shown once, copy it now):"), h("div", { class: "secret" }, k.key),
           h("button", { type: "button", onclick: () => { setKey(k.key); } }, "Use this key in the UI"));
         const again = created; await loadAdmin(); admin.prepend(again);
@@ -817,9 +823,10 @@ routes.keys = async (main) => {
     });
     admin.replaceChildren(createForm, created,
       h("table", { class: "list", "data-testid": "keys" },
-        h("thead", {}, h("tr", {}, ["Id", "Name", "Prefix", "Tier", "Requests/min", "Credits/30 d", "Created", "Status", ""].map((c) => h("th", {}, c)))),
+        h("thead", {}, h("tr", {}, ["Id", "Name", "Prefix", "Tier", "Scopes", "Account", "Requests/min", "Credits/30 d", "Created", "Status", ""].map((c) => h("th", {}, c)))),
         h("tbody", {}, keys.keys.map((k) => h("tr", {},
           h("td", {}, String(k.id)), h("td", {}, k.name), h("td", {}, h("code", {}, k.prefix)), h("td", {}, k.tier),
+          h("td", { "data-testid": "scopes" }, (k.scopes || []).join(", ") || "none"), h("td", {}, k.account || ""),
           h("td", {}, k.requestsPerMinute ? String(k.requestsPerMinute) : "none"),
           h("td", {}, k.monthlyCredits === null || k.monthlyCredits < 0 ? "unlimited" : String(k.monthlyCredits)),
           h("td", {}, (k.createdAt || "").slice(0, 10)), h("td", {}, k.active ? h("span", { class: "ok" }, "active") : "revoked"),
@@ -827,6 +834,12 @@ routes.keys = async (main) => {
             h("button", { type: "button", onclick: async () => {
               try { usage.replaceChildren(h("h2", {}, `Usage of ${k.name}`), usageView(await api(`/admin/usage/${k.id}`, { headers: adminHeaders(), noKey: true }))); usage.scrollIntoView(); } catch (e) { status(e.message, "error"); }
             } }, "Usage"),
+            k.active ? h("button", { type: "button", onclick: async () => {
+              const next = prompt(`Scopes of "${k.name}" (comma-separated: read, write, admin)`, (k.scopes || []).join(","));
+              if (next === null) return;
+              const list = next.split(",").map((x) => x.trim()).filter(Boolean);
+              try { await api(`/admin/keys/${k.id}`, { method: "PATCH", body: { scopes: list }, headers: adminHeaders(), noKey: true }); loadAdmin(); } catch (e) { status(e.message, "error"); }
+            } }, "Scopes") : null,
             k.active ? h("button", { type: "button", class: "danger", onclick: async () => {
               if (!confirm(`Revoke key "${k.name}"? It stops working at once.`)) return;
               try { await api(`/admin/keys/${k.id}`, { method: "DELETE", headers: adminHeaders(), noKey: true }); loadAdmin(); } catch (e) { status(e.message, "error"); }

@@ -72,6 +72,8 @@ def _key(request: Request, params: dict[str, Any], method: str) -> ApiKey:
     try:
         return audd_key(request, params, method)
     except AuddError as e:
+        if e.code == 904:  # a missing scope: its own text
+            raise audd_error(904, method, e.message) from e
         raise audd_error(e.code, method) from e
 
 

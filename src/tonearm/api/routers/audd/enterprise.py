@@ -104,6 +104,7 @@ async def enterprise_scan(request: Request) -> Response:
             "skip_first_seconds": opts.skip_first_seconds,
             "accurate_offsets": opts.accurate_offsets,
             "returns": list(opts.returns),
+            "tenant": key.tenant,  # the key's account: its own songs and the shared catalog
             "base_url": _base_url(request),
             "request_id": getattr(request.state, "request_id", None),
         }

@@ -28,7 +28,12 @@ _AUDIO_CODES = {"too_large": 400, "too_long": 400, "too_short": 300, "empty": 50
 
 
 async def recognize_bytes(
-    request: Request, data: bytes, returns: list[str], method: str = "recognize"
+    request: Request,
+    data: bytes,
+    returns: list[str],
+    method: str = "recognize",
+    *,
+    tenant: str | None,
 ) -> dict[str, Any]:
     """Decode and recognize one excerpt: AudD's success body (``result`` null: no match).
     Bad audio is AudD's error (400 over the 10 MB/25 s limits, 300 under 1 s, 500 not
@@ -37,7 +42,9 @@ async def recognize_bytes(
 
     catalog = _catalog(request)
     try:
-        matches = await anyio.to_thread.run_sync(lambda: recognize_excerpt(catalog, data, top_k=1))
+        matches = await anyio.to_thread.run_sync(
+            lambda: recognize_excerpt(catalog, data, top_k=1, tenant=tenant)
+        )
     except AudioError as e:
         raise audd_error(_AUDIO_CODES.get(e.reason, 500), method) from e
     for m in matches:
@@ -52,13 +59,14 @@ async def recognize_bytes(
 
 # -- recognize ------------------------------------------------------------------------------
 async def _recognize(request: Request, params: dict[str, Any]) -> dict[str, Any]:
-    _key(request, params, "recognize")
+    key = _key(request, params, "recognize")
     s = _catalog(request).settings
     data, _ = await audio_input(
         request, params, max_bytes=s.recognize_max_bytes, method="recognize"
     )
     # ``market`` is accepted; the catalog stores one version of the metadata
-    return await recognize_bytes(request, data, wire.parse_return(params.get("return")))
+    returns = wire.parse_return(params.get("return"))
+    return await recognize_bytes(request, data, returns, tenant=key.tenant)
 
 
 @router.api_route("/", methods=["POST"], summary="Recognize (AudD)")

@@ -22,9 +22,15 @@ from tonearm.catalog.context import Catalog
 
 # -- custom catalog ---------------------------------------------------------------------------
 def ingest_custom(
-    catalog: Catalog, data: bytes, filename: str, audio_id: int, analyses: list[str] | None = None
+    catalog: Catalog,
+    data: bytes,
+    filename: str,
+    audio_id: int,
+    analyses: list[str] | None = None,
+    tenant: str | None = None,
 ) -> str | None:
-    """Add a song under ``audio_id`` (replacing the song that held that slot).
+    """Add a song under ``audio_id`` in ``tenant``'s custom catalog (replacing the song that
+    held that slot in that account; None: the operator's, the shared catalog).
     Returns None on success, else why the audio was refused.
 
     AudD's custom catalog is a fingerprint catalog, so only ``fingerprint`` runs unless
@@ -35,7 +41,7 @@ def ingest_custom(
 
     names = list(dict.fromkeys(["fingerprint", *(analyses or [])]))
     analyzers = select_analyzers(names, catalog.plugins)
-    previous = catalog.store.find_by_audio_id(str(audio_id))
+    previous = catalog.store.find_by_audio_id(str(audio_id), tenant)
     outcome = ingest_bytes(
         catalog,
         data,
@@ -43,6 +49,7 @@ def ingest_custom(
         kind="music",
         metadata={"audio_id": str(audio_id)},
         analyzers=analyzers,
+        tenant=tenant,
     )
     if outcome.status == "failed" or outcome.asset_id is None:
         return outcome.reason or "the file is not audio"
@@ -62,7 +69,7 @@ async def upload(request: Request) -> dict[str, Any]:
     """AudD's custom catalog: ``api_token``, ``audio_id`` (integer) and ``url`` or ``file``.
     The song is ingested into the catalog; matches on it carry that ``audio_id``."""
     params = await audd_params(request)
-    _key(request, params, "upload")
+    key = _key(request, params, "upload")
     audio_id = _int_param(params, "audio_id", "upload")
     catalog = _catalog(request)
     data, name = await audio_input(
@@ -76,7 +83,7 @@ async def upload(request: Request) -> dict[str, Any]:
     except ValueError as e:
         raise audd_error(BAD_PARAM, "upload", f"{e}.") from e
     why = await anyio.to_thread.run_sync(
-        lambda: ingest_custom(catalog, data, name, audio_id, extra)
+        lambda: ingest_custom(catalog, data, name, audio_id, extra, key.tenant)
     )
     if why is not None:
         raise audd_error(500, "upload", f"the file you sent is not usable audio ({why}).")

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 from fastapi import WebSocket, WebSocketDisconnect
 
+from tonearm.api.deps import AUDD_METHOD_SCOPES, missing_scope
 from tonearm.api.errors import AUDD_MESSAGES, AuddError, audd_error_body
 from tonearm.api.routers.audd._common import _decode_base64, audd_error, router
 from tonearm.api.routers.audd.recognize import recognize_bytes
@@ -41,8 +42,14 @@ async def websocket_recognize(ws: WebSocket) -> None:
     token = params.get("api_token")
     key = verify_key(catalog.store, token) if token else None
     code = 901 if not token else (900 if key is None else 0)
+    if key is not None and AUDD_METHOD_SCOPES["recognize"] not in key.scopes:
+        code = 904
     if code or key is None:
-        err = audd_error(code, "recognize")
+        err = (
+            audd_error(904, "recognize", "authorization failed: " + missing_scope("read") + ".")
+            if code == 904
+            else audd_error(code, "recognize")
+        )
         await ws.send_json(audd_error_body(code, err.message, params, "recognize", "GET"))
         await ws.close(code=1008)
         return
@@ -68,7 +75,12 @@ async def websocket_recognize(ws: WebSocket) -> None:
             if len(data) > catalog.settings.recognize_max_bytes:
                 raise audd_error(400, "recognize")
             async with busy:
-                body = await recognize_bytes(ws, data, returns)  # type: ignore[arg-type]
+                body = await recognize_bytes(
+                    ws,  # type: ignore[arg-type]
+                    data,
+                    returns,
+                    tenant=key.tenant,
+                )
         except AuddError as e:
             body = audd_error_body(e.code, e.message, params, "recognize", "GET")
         except Exception:
