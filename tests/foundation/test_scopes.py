@@ -36,6 +36,10 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,  # load balancers probe it without a key
+    # Prometheus scrapes without a key: counts and latencies only, no catalog or key data
+    ("GET", "/metrics"): PUBLIC,
+    ("MOUNT", "/docs/assets"): PUBLIC,  # Swagger UI / ReDoc files, served offline
     # web UI: pages and static files are public, its API reads with a key
     ("GET", "/ui"): PUBLIC,
     ("GET", "/ui/"): PUBLIC,
@@ -110,7 +114,9 @@ def app_routes(client: TestClient) -> set[tuple[str, str]]:
     for r in _routes(client.app.routes):  # type: ignore[attr-defined]
         methods = getattr(r, "methods", None)
         if methods is None:
-            out.add(("WS", r.path))
+            # a mounted app (static files) serves GETs; anything else is a WebSocket route
+            kind = "MOUNT" if type(r).__name__ == "Mount" else "WS"
+            out.add((kind, r.path))
         else:
             out |= {(m, r.path) for m in methods if m != "HEAD"}
     return out
