@@ -1,0 +1,384 @@
+"""Discovery on real libraries (issue 15): similar SFX and duplicates, baselines in the same run.
+
+Sets (``bench/real_sets.py``, fixed from one run to the next):
+
+- ``sfx``: ~400 real sound effects from Debian game and desktop packages, ~200 of them
+  labelled by folder and file name in ~18 categories (the rest are distractors: retrieved,
+  never queried). Same-category precision@10 (precision over the first min(10, n-1)
+  results, n = the category size) and mAP, over all queries and per split (tuning /
+  held-out by file). Methods: ``tonearm`` (what similar-SFX ranks by today: the ``sfx``
+  embedding plus its re-ranking), ``aisfx-mean`` (plain mean-pooled aisfx windows: the
+  baseline to beat by 1.1x), ``mfcc-stats`` (20 MFCC mean and std, z-scored), ``random``.
+- ``sfx-dup``: 60 labelled clips x 5 near-duplicate edits (resampled 22.05 kHz, trimmed 5 %
+  each end, -9 dB, MP3 128k, 2 % faster) among all the clips of ``sfx``. A variant is
+  "caught" when the dedupe rule calls it a duplicate of its original; a distinct clip is
+  "kept" when the rule does not call it a duplicate of one of its 10 nearest distinct
+  neighbours (clips of one package with the same file stem, e.g. ``splash.wav`` /
+  ``splash.ogg``, are the same recording and not counted as distinct). Groups: what
+  ``tonearm duplicates`` would build over all clips + variants: variants in their
+  original's group, distinct clips left alone, groups that join different recordings.
+- ``music-dup``: 25 real music tracks x 5 edits (resampled, trimmed 3 s / 5 s, -6 dB,
+  MP3 128k, 2 % faster) among ~130 real game tracks (different songs of one game and
+  remixes included). Same measures; groups must never join two different songs.
+
+Run: ``/work/main/.venv/bin/python bench/real_discovery.py [--parts sfx,sfx-dup,music-dup]``
+Vectors are cached under /tmp/tonearm-bench-discovery (``TONEARM_BENCH_CACHE``). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import real_sets as rs  # noqa: E402
+from tonearm.core.audio.signal import Signal  # noqa: E402
+from tonearm.core.embeddings.base import l2_normalize  # noqa: E402
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def log(*a: Any) -> None:
+    print(*a, file=sys.stderr, flush=True)
+
+
+# -- vectors (cached) ------------------------------------------------------------------------
+def aisfx_windows(sig: Signal) -> np.ndarray:
+    from tonearm.core.embeddings.aisfx_model import window_embeddings
+
+    return window_embeddings(sig)
+
+
+def mfcc_stats(sig: Signal) -> np.ndarray:
+    import librosa
+
+    y = sig.mono()
+    if sig.sr != 22050:
+        from tonearm.core.audio.resample import resample
+
+        y = resample(y, sig.sr, 22050)
+    m = librosa.feature.mfcc(y=y.astype(np.float32), sr=22050, n_mfcc=20)
+    return np.concatenate([m.mean(axis=1), m.std(axis=1)]).astype(np.float32)
+
+
+class Vectors:
+    """Per-clip vectors of one method, cached by (method, file, edit)."""
+
+    def __init__(self, method: str, fn: Callable[[Signal], np.ndarray]) -> None:
+        self.method, self.fn = method, fn
+
+    def get(self, key: str, edit: str, signal: Callable[[], Signal | None]) -> np.ndarray:
+        def compute() -> np.ndarray:
+            s = signal()
+            if s is None:
+                return np.zeros(0, np.float32)
+            return self.fn(s)
+
+        return rs.cached(f"{self.method}/{rs.cache_key(key, edit)}", compute)
+
+
+def tonearm_sfx_vectors() -> tuple[str, Callable[[Signal], np.ndarray]]:
+    """(model id, embed) of what similar-SFX stores per clip today."""
+    from tonearm.core.embeddings import audio_embedder
+
+    e = audio_embedder("sfx", "model").embedder
+    return e.model_id, e.embed
+
+
+# -- metrics ---------------------------------------------------------------------------------
+def precision_at_k(
+    sims: np.ndarray, labels: list[str | None], queries: list[int], k: int = 10
+) -> dict[str, float]:
+    """Mean precision@k (over the first min(k, n-1) results) and mAP over ``queries``."""
+    lab = np.array([x or "" for x in labels])
+    p_at, aps = [], []
+    for i in queries:
+        li = labels[i]
+        rel = (lab == li) & (np.arange(len(lab)) != i)
+        s = sims[i].copy()
+        s[i] = -np.inf
+        order = np.argsort(-s, kind="stable")
+        hits = rel[order]
+        kk = min(k, int(rel.sum()))
+        p_at.append(hits[:kk].mean())
+        ranks = np.flatnonzero(hits) + 1
+        aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
+    return {f"precision@{k}": round(float(np.mean(p_at)), 4),
+            "mAP": round(float(np.mean(aps)), 4), "queries": len(p_at)}  # fmt: skip
+
+
+def zscore_l2(m: np.ndarray) -> np.ndarray:
+    mu, sd = m.mean(axis=0), m.std(axis=0) + 1e-6
+    return l2_normalize((m - mu) / sd)
+
+
+# -- parts -----------------------------------------------------------------------------------
+def sfx_vectors(clips: list[rs.Clip]) -> dict[str, np.ndarray]:
+    """Every method's (n, d) matrix over ``clips`` (rows L2-normalized)."""
+    model_id, embed = tonearm_sfx_vectors()
+    tv = Vectors(f"tonearm-{model_id.replace('/', '_')}", embed)
+    wv = Vectors("aisfx-windows", aisfx_windows)
+    mv = Vectors("mfcc-stats", mfcc_stats)
+    T, W, M = [], [], []
+    t0 = time.perf_counter()
+    for n, c in enumerate(clips):
+        sig: list[Signal | None] = []
+
+        def load(c: rs.Clip = c, sig: list[Signal | None] = sig) -> Signal | None:
+            if not sig:
+                sig.append(rs.load(c.path))
+            return sig[0]
+
+        T.append(tv.get(c.key, "orig", load))
+        W.append(wv.get(c.key, "orig", load))
+        M.append(mv.get(c.key, "orig", load))
+        if n % 50 == 49:
+            log(f"  {n + 1}/{len(clips)} clips embedded ({time.perf_counter() - t0:.0f} s)")
+    return {
+        "tonearm": l2_normalize(np.stack(T)),
+        "aisfx-mean": l2_normalize(np.stack([w.mean(axis=0) for w in W])),
+        "mfcc-stats": zscore_l2(np.stack(M)),
+        "_windows": np.array(W, dtype=object),
+    }
+
+
+def part_sfx() -> dict[str, Any]:
+    clips = rs.sfx_clips()
+    labels = [c.label for c in clips]
+    vecs = sfx_vectors(clips)
+    counts = {k: labels.count(k) for k in sorted({x for x in labels if x})}
+    queries = [i for i, lab in enumerate(labels) if lab and counts[lab] >= 3]
+    split = {h: [i for i in queries if rs.split_of(clips[i].key) == h]
+             for h in ("tuning", "held_out")}  # fmt: skip
+    out: dict[str, Any] = {
+        "clips": len(clips),
+        "labelled": sum(1 for x in labels if x),
+        "labels": counts,
+        "queries": {h: len(v) for h, v in split.items()},
+        "methods": {},
+    }
+    sims_by: dict[str, np.ndarray] = {m: v @ v.T for m, v in vecs.items() if not m.startswith("_")}
+    for m, sims in sims_by.items():
+        out["methods"][m] = {
+            "all": precision_at_k(sims, labels, queries),
+            **{h: precision_at_k(sims, labels, q) for h, q in split.items()},
+        }
+    rnd = [precision_at_k(np.random.default_rng(s).random((len(clips), len(clips))), labels,
+                          queries)["precision@10"] for s in range(5)]  # fmt: skip
+    out["methods"]["random"] = {"all": {"precision@10": round(float(np.mean(rnd)), 4)}}
+    base = out["methods"]["aisfx-mean"]["all"]["precision@10"]
+    out["tonearm_vs_plain"] = round(out["methods"]["tonearm"]["all"]["precision@10"] / base, 3)
+    return out
+
+
+def groups_single_linkage(sims: np.ndarray, thr: float, k: int = 20) -> list[list[int]]:
+    """What discovery.similar.duplicate_groups does today: connected components of the
+    pairs among each item's k nearest scoring >= thr (union-find)."""
+    n = len(sims)
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i in range(n):
+        s = sims[i].copy()
+        s[i] = -np.inf
+        for j in np.argsort(-s)[:k]:
+            if s[j] < thr:
+                break
+            parent[find(i)] = find(int(j))
+    comp: dict[int, list[int]] = {}
+    for i in range(n):
+        comp.setdefault(find(i), []).append(i)
+    return [g for g in comp.values() if len(g) > 1]
+
+
+def dup_report(
+    sims: np.ndarray,
+    rec: list[int],
+    is_variant: list[bool],
+    is_dup: Callable[[int, int], bool],
+    groups: list[list[int]],
+    names: list[str],
+) -> dict[str, Any]:
+    """Pair and group measures.
+
+    ``sims``: (n, n) over every item (distinct clips first, then variants); ``rec``: the
+    recording id of each item (a variant has its original's); ``is_dup(i, j)``: the rule.
+    """
+    n = len(rec)
+    rec_a = np.array(rec)
+    var = np.array(is_variant)
+    orig_of = {r: i for i, r in enumerate(rec) if not is_variant[i]}
+    caught = [is_dup(orig_of[rec[i]], i) for i in range(n) if var[i]]
+    kept, worst = [], []
+    dist_idx = np.flatnonzero(~var)
+    for i in dist_idx:
+        s = sims[i, dist_idx].copy()
+        s[rec_a[dist_idx] == rec[i]] = -np.inf
+        for j in dist_idx[np.argsort(-s)[:10]]:
+            d = is_dup(int(i), int(j))
+            kept.append(not d)
+            if d and i < j:
+                worst.append((names[i], names[j], round(float(sims[i, j]), 4)))
+    gid = {x: g for g, members in enumerate(groups) for x in members}
+    in_orig_group = [gid.get(i, -1) == gid.get(orig_of[rec[i]], -2) for i in range(n) if var[i]]
+    alone = []
+    for i in dist_idx:
+        g = gid.get(int(i))
+        alone.append(g is None or all(rec[j] == rec[i] for j in groups[g]))
+    mixed = [g for g in groups if len({rec[j] for j in g}) > 1]
+    return {
+        "variants": int(var.sum()),
+        "distinct": len(dist_idx),
+        "pairs": {
+            "variants_caught": round(float(np.mean(caught)), 4),
+            "distinct_kept_top10": round(float(np.mean(kept)), 4),
+            "distinct_pairs_called_duplicate": worst[:12],
+        },
+        "groups": {
+            "n_groups": len(groups),
+            "largest": max((len(g) for g in groups), default=0),
+            "variants_with_original": round(float(np.mean(in_orig_group)), 4),
+            "distinct_left_alone": round(float(np.mean(alone)), 4),
+            "groups_joining_recordings": len(mixed),
+            "example_mixed": [[names[j] for j in g][:6] for g in mixed[:5]],
+        },
+    }
+
+
+def variant_items(
+    bases: list[tuple[str, str]],
+    load: Callable[[str], Signal | None],
+    edits: Callable[[Signal], dict[str, Callable[[], Signal]]],
+) -> list[tuple[str, str, Callable[[], Signal | None]]]:
+    """(key, edit, lazy signal) of every edit of every base (key, path)."""
+    out = []
+    for key, path in bases:
+        holder: list[Any] = []
+
+        def base(path: str = path, holder: list[Any] = holder) -> Signal | None:
+            if not holder:
+                holder.append(load(path))
+            return holder[0]
+
+        for name in ("resampled_22k", "trimmed", "gain", "mp3_128", "faster_2pct"):
+
+            def make(base: Callable[[], Signal | None] = base, name: str = name) -> Signal | None:
+                s = base()
+                if s is None:
+                    return None
+                e = edits(s)
+                fn = next(v for k, v in e.items() if k.startswith(name))
+                return fn()
+
+            out.append((key, name, make))
+    return out
+
+
+def part_sfx_dup() -> dict[str, Any]:
+    from tonearm.discovery.similar import dedupe_threshold
+
+    clips = rs.sfx_clips()
+    rec_of = rs.same_recording_groups(clips)
+    labelled = [i for i, c in enumerate(clips) if c.label]
+    bases = [labelled[int(j)] for j in np.linspace(0, len(labelled) - 1, 60).round()]
+    model_id, embed = tonearm_sfx_vectors()
+    tv = Vectors(f"tonearm-{model_id.replace('/', '_')}", embed)
+    items = variant_items([(clips[i].key, clips[i].path) for i in bases], rs.load, rs.sfx_variants)
+    names = [c.key for c in clips] + [f"{k}~{e}" for k, e, _ in items]
+    rec = rec_of + [rec_of[bases[j // 5]] for j in range(len(items))]
+    is_var = [False] * len(clips) + [True] * len(items)
+    t0 = time.perf_counter()
+    vo = [tv.get(c.key, "orig", lambda c=c: rs.load(c.path)) for c in clips]
+    vv = []
+    for n, (k, e, f) in enumerate(items):
+        vv.append(tv.get(k, e, f))
+        if n % 50 == 49:
+            log(f"  {n + 1}/{len(items)} variants embedded ({time.perf_counter() - t0:.0f} s)")
+    v = l2_normalize(np.stack(vo + vv))
+    sims = np.clip(v @ v.T, 0, 1)
+    thr = dedupe_threshold(model_id)
+    out: dict[str, Any] = {"originals": len(bases), "clips": len(clips), "model": model_id}
+    out["tonearm"] = {
+        "rule": f"cosine >= {thr} (dedupe_threshold); groups: single-linkage union-find",
+        **dup_report(sims, rec, is_var, lambda i, j: bool(sims[i, j] >= thr),
+                     groups_single_linkage(sims, thr), names),
+    }  # fmt: skip
+    return out
+
+
+def part_music_dup() -> dict[str, Any]:
+    from tonearm.core.embeddings import audio_embedder
+    from tonearm.discovery.similar import dedupe_threshold
+
+    tracks = rs.music_tracks()
+    keys = [t.replace("/usr/share/", "") for t in tracks]
+    bases = [int(j) for j in np.linspace(0, len(tracks) - 1, 25).round()]
+    emb = audio_embedder("music", "model").embedder
+    tv = Vectors(f"tonearm-{emb.model_id.replace('/', '_')}", emb.embed)
+
+    def load(p: str) -> Signal | None:
+        return rs.load(p, max_s=600.0)
+
+    items = variant_items([(keys[i], tracks[i]) for i in bases], load, rs.music_variants)
+    names = keys + [f"{k}~{e}" for k, e, _ in items]
+    rec = list(range(len(tracks))) + [bases[j // 5] for j in range(len(items))]
+    is_var = [False] * len(tracks) + [True] * len(items)
+    t0 = time.perf_counter()
+    vo = []
+    for n, (k, p) in enumerate(zip(keys, tracks, strict=True)):
+        vo.append(tv.get(k, "orig", lambda p=p: load(p)))
+        if n % 20 == 19:
+            log(f"  {n + 1}/{len(tracks)} tracks embedded ({time.perf_counter() - t0:.0f} s)")
+    vv = []
+    for n, (k, e, f) in enumerate(items):
+        vv.append(tv.get(k, e, f))
+        if n % 20 == 19:
+            log(f"  {n + 1}/{len(items)} variants embedded ({time.perf_counter() - t0:.0f} s)")
+    v = l2_normalize(np.stack(vo + vv))
+    sims = np.clip(v @ v.T, 0, 1)
+    thr = dedupe_threshold(emb.model_id)
+    out: dict[str, Any] = {"originals": len(bases), "tracks": len(tracks), "model": emb.model_id}
+    out["tonearm"] = {
+        "rule": f"cosine >= {thr} (dedupe_threshold); groups: single-linkage union-find",
+        **dup_report(sims, rec, is_var, lambda i, j: bool(sims[i, j] >= thr),
+                     groups_single_linkage(sims, thr), names),
+    }  # fmt: skip
+    return out
+
+
+PARTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "sfx": part_sfx,
+    "sfx-dup": part_sfx_dup,
+    "music-dup": part_music_dup,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--parts", default=",".join(PARTS))
+    args = ap.parse_args()
+    result: dict[str, Any] = {"bench": "real_discovery", "cache": str(rs.CACHE)}
+    for p in [x.strip() for x in args.parts.split(",") if x.strip()]:
+        t = time.perf_counter()
+        result[p] = PARTS[p]()
+        result.setdefault("seconds", {})[p] = round(time.perf_counter() - t, 1)
+        log(f"{p} done in {time.perf_counter() - t:.0f} s")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
