@@ -17,11 +17,14 @@ Sets (``bench/real_sets.py``, fixed from one run to the next):
   ``splash.ogg``, are the same recording and not counted as distinct). Groups: what
   ``tonearm duplicates`` would build over all clips + variants: variants in their
   original's group, distinct clips left alone, groups that join different recordings.
-- ``music-dup``: 25 real music tracks x 5 edits (resampled, trimmed 3 s / 5 s, -6 dB,
-  MP3 128k, 2 % faster) among ~130 real game tracks (different songs of one game and
-  remixes included). Same measures; groups must never join two different songs.
+- ``music-dup``: 12 real music tracks x 5 edits (resampled, trimmed 3 s / 5 s, -6 dB,
+  MP3 128k, 2 % faster) among 48 real game tracks (evenly spaced over ~130; different
+  songs of one game and remixes included). Same measures; groups must never join two
+  different songs.
+- ``demo-dup``: the demo catalog's deliberate SFX duplicate pairs are found and nothing
+  else; its music (no duplicates) gives no group.
 
-Run: ``/work/main/.venv/bin/python bench/real_discovery.py [--parts sfx,sfx-dup,music-dup]``
+Run: ``.venv/bin/python bench/real_discovery.py [--parts sfx,sfx-dup,music-dup,demo-dup]``
 Vectors are cached under /tmp/tonearm-bench-discovery (``TONEARM_BENCH_CACHE``). Prints JSON.
 """
 
@@ -312,21 +315,111 @@ def part_sfx_dup() -> dict[str, Any]:
     sims = np.clip(v @ v.T, 0, 1)
     thr = dedupe_threshold(model_id)
     out: dict[str, Any] = {"originals": len(bases), "clips": len(clips), "model": model_id}
-    out["tonearm"] = {
+    out["embedding-threshold"] = {
         "rule": f"cosine >= {thr} (dedupe_threshold); groups: single-linkage union-find",
         **dup_report(sims, rec, is_var, lambda i, j: bool(sims[i, j] >= thr),
                      groups_single_linkage(sims, thr), names),
     }  # fmt: skip
+    out["tonearm"] = sfx_align_rule(clips, items, bases, sims, rec, is_var, names)
     return out
+
+
+def sfx_align_rule(
+    clips: list[rs.Clip],
+    items: list[tuple[str, str, Callable[[], Signal | None]]],
+    bases: list[int],
+    sims: np.ndarray,
+    rec: list[int],
+    is_var: list[bool],
+    names: list[str],
+) -> dict[str, Any]:
+    """discovery.duplicates: cosine prefilter + time alignment, complete-linkage groups;
+    with the calibration evidence (alignment scores of copies vs of distinct look-alikes)
+    per split (tuning / held-out by original file)."""
+    from tonearm.core.embeddings.alignment import VERSION, align_print, align_score
+    from tonearm.discovery import duplicates as dd
+
+    ap = Vectors(f"align-print-v{VERSION}", align_print)
+    t0 = time.perf_counter()
+    prints = [ap.get(c.key, "orig", lambda c=c: rs.load(c.path)) for c in clips]
+    prints += [ap.get(k, e, f) for k, e, f in items]
+    log(f"  align prints in {time.perf_counter() - t0:.0f} s")
+    n = len(names)
+    al: dict[tuple[int, int], float] = {}
+
+    def score(i: int, j: int) -> float:
+        key = (min(i, j), max(i, j))
+        if key not in al:
+            al[key] = align_score(prints[key[0]], prints[key[1]])
+        return al[key]
+
+    # every pair the rule can look at: the k nearest above the prefilter, and each
+    # original with its own variants (for the calibration evidence)
+    t0 = time.perf_counter()
+    for i in range(n):
+        s = sims[i].copy()
+        s[i] = -np.inf
+        for j in np.argsort(-s)[:20]:
+            if s[j] >= dd.SFX_PREFILTER:
+                score(i, int(j))
+    orig_of = {r: i for i, r in enumerate(rec) if not is_var[i]}
+    for i in range(n):
+        if is_var[i]:
+            score(orig_of[rec[i]], i)
+    log(f"  {len(al)} alignments in {time.perf_counter() - t0:.0f} s")
+
+    def is_dup(i: int, j: int) -> bool:
+        c = float(sims[i, j])
+        return c >= dd.SFX_PREFILTER and dd.sfx_is_duplicate(c, score(i, j))
+
+    edges = [(v, i, j) for (i, j), v in al.items() if is_dup(i, j)]
+    groups = dd.complete_linkage(n, edges)
+    split_of_rec = {rec[i]: rs.split_of(clips[i].key) for i in range(len(clips))}
+    calib: dict[str, Any] = {}
+    for h in ("tuning", "held_out"):
+        cv = [score(orig_of[rec[i]], i) for i in range(n) if is_var[i]
+              and split_of_rec[rec[i]] == h]  # fmt: skip
+        cc = [float(sims[orig_of[rec[i]], i]) for i in range(n) if is_var[i]
+              and split_of_rec[rec[i]] == h]  # fmt: skip
+        neg = [v for (i, j), v in al.items() if rec[i] != rec[j] and not is_var[i]
+               and not is_var[j] and split_of_rec[rec[i]] == h]  # fmt: skip
+        calib[h] = {
+            "copies": len(cv),
+            "copy_align_min": round(min(cv), 4),
+            "copy_align_p01": round(float(np.percentile(cv, 1)), 4),
+            "copy_cosine_min": round(min(cc), 4),
+            "distinct_candidate_pairs": len(neg),
+            "distinct_align_max": round(max(neg, default=0.0), 4),
+            "distinct_align_p99": round(float(np.percentile(neg, 99)) if neg else 0.0, 4),
+        }
+    rep = dup_report(sims, rec, is_var, is_dup, groups, names)
+    for h in ("tuning", "held_out"):
+        rows = [i for i in range(n) if split_of_rec[rec[i]] == h]
+        sub = [i for i in rows if is_var[i]]
+        rep["pairs"][f"variants_caught_{h}"] = round(
+            float(np.mean([is_dup(orig_of[rec[i]], i) for i in sub])), 4
+        )
+    return {
+        "rule": f"cosine >= {dd.SFX_PREFILTER} and align_score >= {dd.SFX_ALIGN_MIN}; "
+        "groups: complete linkage",
+        **rep,
+        "calibration": calib,
+    }
+
+
+N_MUSIC = 48
+N_MUSIC_ORIGINALS = 12
 
 
 def part_music_dup() -> dict[str, Any]:
     from tonearm.core.embeddings import audio_embedder
     from tonearm.discovery.similar import dedupe_threshold
 
-    tracks = rs.music_tracks()
+    every = rs.music_tracks()
+    # a fixed, evenly spaced subset keeps the embedding cost bounded on a shared machine
+    tracks = [every[int(j)] for j in np.linspace(0, len(every) - 1, N_MUSIC).round()]
     keys = [t.replace("/usr/share/", "") for t in tracks]
-    bases = [int(j) for j in np.linspace(0, len(tracks) - 1, 25).round()]
+    bases = [int(j) for j in np.linspace(0, len(tracks) - 1, N_MUSIC_ORIGINALS).round()]
     emb = audio_embedder("music", "model").embedder
     tv = Vectors(f"tonearm-{emb.model_id.replace('/', '_')}", emb.embed)
 
@@ -352,18 +445,134 @@ def part_music_dup() -> dict[str, Any]:
     sims = np.clip(v @ v.T, 0, 1)
     thr = dedupe_threshold(emb.model_id)
     out: dict[str, Any] = {"originals": len(bases), "tracks": len(tracks), "model": emb.model_id}
-    out["tonearm"] = {
+    out["embedding-threshold"] = {
         "rule": f"cosine >= {thr} (dedupe_threshold); groups: single-linkage union-find",
         **dup_report(sims, rec, is_var, lambda i, j: bool(sims[i, j] >= thr),
                      groups_single_linkage(sims, thr), names),
     }  # fmt: skip
+    loaders: list[Callable[[], Signal | None]] = [lambda p=p: load(p) for p in tracks]
+    loaders += [f for _, _, f in items]
+    fpr = music_fingerprint_groups(names, loaders, "music-dup")
+    pos = {k: i for i, k in enumerate(names)}
+    edge_set = {(min(pos[a], pos[b]), max(pos[a], pos[b])) for a, b, _ in fpr["edges"]}
+    groups = [[pos[k] for k in g] for g in fpr["groups"]]
+    out["tonearm"] = {
+        "rule": "fingerprint: 2 of 3 excerpts (20/50/80 %) found at one alignment, both "
+        "ways; groups: complete linkage",
+        **dup_report(sims, rec, is_var, lambda i, j: (min(i, j), max(i, j)) in edge_set,
+                     groups, names),
+    }  # fmt: skip
     return out
+
+
+def demo_items() -> tuple[list[Any], list[Any]]:
+    """(sfx items, music items) of the demo builder, wherever it lives."""
+    try:
+        from tonearm.demo import catalog as demo  # type: ignore[import-not-found]
+    except ImportError:
+        from tonearm.catalog import demo
+    return demo.sfx_items(), demo.music_items()
+
+
+def encoded(item: Any) -> Signal:
+    """A demo item as the catalog stores it (rendered, encoded in its format, decoded)."""
+    from tonearm.core.audio.decode import decode
+    from tonearm.core.audio.encode import encode
+
+    return decode(encode(item.render(), item.fmt), isolate=False)
+
+
+def part_demo_dup() -> dict[str, Any]:
+    """The demo's deliberate duplicate pairs found, and nothing else (SFX and music)."""
+    from tonearm.core.embeddings.alignment import VERSION, align_print, align_score
+    from tonearm.discovery import duplicates as dd
+    from tonearm.discovery.similar import dedupe_threshold
+
+    sfx, music = demo_items()
+    model_id, embed = tonearm_sfx_vectors()
+    tv = Vectors(f"demo-{model_id.replace('/', '_')}", embed)
+    ap = Vectors(f"demo-align-print-v{VERSION}", align_print)
+    v = l2_normalize(np.stack([tv.get(it.file, "orig", lambda it=it: encoded(it)) for it in sfx]))
+    prints = [ap.get(it.file, "orig", lambda it=it: encoded(it)) for it in sfx]
+    sims = np.clip(v @ v.T, 0, 1)
+    truth = {
+        tuple(sorted((i, j)))
+        for i, it in enumerate(sfx)
+        for j, o in enumerate(sfx)
+        if it.truth.get("duplicate_of") == o.file
+    }
+    thr = dedupe_threshold(model_id)
+    n = len(sfx)
+    old = groups_single_linkage(sims, thr)
+    edges = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            if sims[i, j] >= dd.SFX_PREFILTER:
+                a = align_score(prints[i], prints[j])
+                if dd.sfx_is_duplicate(float(sims[i, j]), a):
+                    edges.append((a, i, j))
+    new = dd.complete_linkage(n, edges)
+
+    def judge(groups: list[list[int]]) -> dict[str, Any]:
+        pairs = {tuple(sorted((a, b))) for g in groups for a in g for b in g if a < b}
+        return {
+            "groups": len(groups),
+            "largest": max((len(g) for g in groups), default=0),
+            "true_pairs_found": f"{len(pairs & truth)}/{len(truth)}",
+            "wrong_pairs": len(pairs - truth),
+            "examples_wrong": [[sfx[a].file, sfx[b].file] for a, b in sorted(pairs - truth)[:5]],
+        }
+
+    out: dict[str, Any] = {
+        "sfx": {"clips": n, "deliberate_pairs": len(truth),
+                "embedding-threshold (single linkage)": judge(old),
+                "tonearm": judge(new)},
+    }  # fmt: skip
+    out["music"] = music_fingerprint_groups(
+        [it.file for it in music], [lambda it=it: encoded(it) for it in music], "demo"
+    )
+    return out
+
+
+def music_fingerprint_groups(
+    keys: list[str], loaders: list[Callable[[], Signal | None]], tag: str
+) -> dict[str, Any]:
+    """discovery.duplicates' music rule over ``keys``: fingerprint every recording into a
+    fresh index, recognize each one's excerpts, keep mutual whole-length matches, group by
+    complete linkage. Returns the groups (as keys) and the edges."""
+    from tonearm.discovery import duplicates as dd
+    from tonearm.recognition import fingerprint as fp
+    from tonearm.recognition.index import FingerprintIndex
+
+    ix = FingerprintIndex()
+    sigs: dict[str, Signal] = {}
+    t0 = time.perf_counter()
+    for k, load in zip(keys, loaders, strict=True):
+        s = load()
+        if s is None:
+            continue
+        sigs[k] = s
+        h, t = fp.fingerprint(s)
+        ix.add(k, h, t)
+    log(f"  {tag}: {len(sigs)} recordings fingerprinted in {time.perf_counter() - t0:.0f} s")
+    t0 = time.perf_counter()
+    hits = {k: dd.excerpt_hits(ix, s) for k, s in sigs.items()}
+    log(f"  {tag}: excerpts recognized in {time.perf_counter() - t0:.0f} s")
+    ids = list(sigs)
+    edges = dd.music_duplicate_edges(ids, lambda a: hits[a])
+    groups = dd.complete_linkage(len(ids), edges)
+    return {
+        "recordings": len(ids),
+        "groups": [[ids[x] for x in g] for g in groups],
+        "edges": [[ids[i], ids[j], round(s, 3)] for s, i, j in edges],
+    }
 
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "sfx": part_sfx,
     "sfx-dup": part_sfx_dup,
     "music-dup": part_music_dup,
+    "demo-dup": part_demo_dup,
 }
 
 
