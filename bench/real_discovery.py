@@ -7,7 +7,8 @@ Sets (``bench/real_sets.py``, fixed from one run to the next):
   never queried). Same-category precision@10 (precision over the first min(10, n-1)
   results, n = the category size) and mAP, over all queries and per split (tuning /
   held-out by file). Methods: ``tonearm`` (what similar-SFX ranks by today: the ``sfx``
-  embedding plus its re-ranking), ``aisfx-mean`` (plain mean-pooled aisfx windows: the
+  embedding plus its re-ranking; ``tonearm-plain-cosine``: the same vectors without
+  it), ``aisfx-mean`` (plain mean-pooled aisfx windows: the
   baseline to beat by 1.1x), ``mfcc-stats`` (20 MFCC mean and std, z-scored), ``random``.
 - ``sfx-dup``: 60 labelled clips x 5 near-duplicate edits (resampled 22.05 kHz, trimmed 5 %
   each end, -9 dB, MP3 128k, 2 % faster) among all the clips of ``sfx``. A variant is
@@ -127,10 +128,26 @@ def zscore_l2(m: np.ndarray) -> np.ndarray:
 # -- parts -----------------------------------------------------------------------------------
 def sfx_vectors(clips: list[rs.Clip]) -> dict[str, np.ndarray]:
     """Every method's (n, d) matrix over ``clips`` (rows L2-normalized)."""
+    from tonearm.core.embeddings.aisfx_model import AisfxEmbedder
+
     model_id, embed = tonearm_sfx_vectors()
     tv = Vectors(f"tonearm-{model_id.replace('/', '_')}", embed)
     wv = Vectors("aisfx-windows", aisfx_windows)
     mv = Vectors("mfcc-stats", mfcc_stats)
+    pooled = None
+    if model_id in ("aisfx-ismir2022/v1", "aisfx-ismir2022/v2-max"):
+        # the stored vector is a pooling of the cached windows: derived from them (one CNN
+        # pass per clip), after checking on a few clips that it equals the embedder's output
+        pool = "max" if model_id.endswith("max") else "mean"
+        pooled = pool
+        for c in clips[:: max(1, len(clips) // 4)][:4]:
+            s = rs.load(c.path)
+            if s is None:
+                continue
+            direct = AisfxEmbedder(pool=pool).embed(s)
+            w = wv.get(c.key, "orig", lambda s=s: s)
+            derived = l2_normalize(w.max(axis=0) if pool == "max" else w.mean(axis=0))
+            assert np.allclose(direct, derived, atol=1e-4), c.key
     T, W, M = [], [], []
     t0 = time.perf_counter()
     for n, c in enumerate(clips):
@@ -141,8 +158,11 @@ def sfx_vectors(clips: list[rs.Clip]) -> dict[str, np.ndarray]:
                 sig.append(rs.load(c.path))
             return sig[0]
 
-        T.append(tv.get(c.key, "orig", load))
         W.append(wv.get(c.key, "orig", load))
+        if pooled is None:
+            T.append(tv.get(c.key, "orig", load))
+        else:
+            T.append(W[-1].max(axis=0) if pooled == "max" else W[-1].mean(axis=0))
         M.append(mv.get(c.key, "orig", load))
         if n % 50 == 49:
             log(f"  {n + 1}/{len(clips)} clips embedded ({time.perf_counter() - t0:.0f} s)")
@@ -152,6 +172,25 @@ def sfx_vectors(clips: list[rs.Clip]) -> dict[str, np.ndarray]:
         "mfcc-stats": zscore_l2(np.stack(M)),
         "_windows": np.array(W, dtype=object),
     }
+
+
+def tonearm_sfx_sims(v: np.ndarray) -> np.ndarray:
+    """What similar-SFX ranks by (discovery.sfx_rank), the set being the library: the
+    whitening fitted on every clip's vector (no labels), each query expanded among the
+    other clips."""
+    from tonearm.discovery import sfx_rank
+
+    n = len(v)
+    if n < sfx_rank.MIN_FIT:
+        return v @ v.T
+    w = sfx_rank.fit_whitening(v)
+    z = w.apply(v)
+    sims = np.zeros((n, n), np.float32)
+    for i in range(n):
+        others = np.arange(n) != i
+        sims[i, others] = sfx_rank.rerank_scores(z[i], z[others])
+        sims[i, i] = 1.0
+    return sims
 
 
 def part_sfx() -> dict[str, Any]:
@@ -170,6 +209,8 @@ def part_sfx() -> dict[str, Any]:
         "methods": {},
     }
     sims_by: dict[str, np.ndarray] = {m: v @ v.T for m, v in vecs.items() if not m.startswith("_")}
+    sims_by["tonearm-plain-cosine"] = sims_by["tonearm"]
+    sims_by["tonearm"] = tonearm_sfx_sims(vecs["tonearm"])
     for m, sims in sims_by.items():
         out["methods"][m] = {
             "all": precision_at_k(sims, labels, queries),
