@@ -346,7 +346,7 @@ def part_sfx_dup() -> dict[str, Any]:
     rec = rec_of + [rec_of[bases[j // 5]] for j in range(len(items))]
     is_var = [False] * len(clips) + [True] * len(items)
     t0 = time.perf_counter()
-    vo = [tv.get(c.key, "orig", lambda c=c: rs.load(c.path)) for c in clips]
+    vo = list(sfx_vectors(clips)["tonearm"])  # the originals' vectors (from cached windows)
     vv = []
     for n, (k, e, f) in enumerate(items):
         vv.append(tv.get(k, e, f))
