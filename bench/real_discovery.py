@@ -174,16 +174,16 @@ def sfx_vectors(clips: list[rs.Clip]) -> dict[str, np.ndarray]:
     }
 
 
-def tonearm_sfx_sims(v: np.ndarray) -> np.ndarray:
+def tonearm_sfx_sims(v: np.ndarray, fit_rows: np.ndarray | None = None) -> np.ndarray:
     """What similar-SFX ranks by (discovery.sfx_rank), the set being the library: the
-    whitening fitted on every clip's vector (no labels), each query expanded among the
-    other clips."""
+    whitening fitted on every clip's vector (no labels; or on ``fit_rows`` only), each
+    query expanded among the other clips."""
     from tonearm.discovery import sfx_rank
 
     n = len(v)
     if n < sfx_rank.MIN_FIT:
         return v @ v.T
-    w = sfx_rank.fit_whitening(v)
+    w = sfx_rank.fit_whitening(v if fit_rows is None else v[fit_rows])
     z = w.apply(v)
     sims = np.zeros((n, n), np.float32)
     for i in range(n):
@@ -216,6 +216,12 @@ def part_sfx() -> dict[str, Any]:
             "all": precision_at_k(sims, labels, queries),
             **{h: precision_at_k(sims, labels, q) for h, q in split.items()},
         }
+    # transfer check: whitening fitted on the tuning half's clips only, held-out queries
+    tm = np.array([rs.split_of(c.key) == "tuning" for c in clips])
+    out["methods"]["tonearm-whitening-fit-on-tuning-half-only"] = {
+        "held_out": precision_at_k(tonearm_sfx_sims(vecs["tonearm"], tm), labels,
+                                   split["held_out"])
+    }  # fmt: skip
     rnd = [precision_at_k(np.random.default_rng(s).random((len(clips), len(clips))), labels,
                           queries)["precision@10"] for s in range(5)]  # fmt: skip
     out["methods"]["random"] = {"all": {"precision@10": round(float(np.mean(rnd)), 4)}}
@@ -265,8 +271,11 @@ def dup_report(
     n = len(rec)
     rec_a = np.array(rec)
     var = np.array(is_variant)
-    orig_of = {r: i for i, r in enumerate(rec) if not is_variant[i]}
-    caught = [is_dup(orig_of[rec[i]], i) for i in range(n) if var[i]]
+    # a variant's original, by name ("<key>~<edit>"): a recording id may hold two
+    # originals (splash.wav / splash.ogg), the variants were made from one of them
+    pos = {x: i for i, x in enumerate(names)}
+    orig = {i: pos[names[i].rsplit("~", 1)[0]] for i in range(n) if is_variant[i]}
+    caught = [is_dup(orig[i], i) for i in range(n) if var[i]]
     kept, worst = [], []
     dist_idx = np.flatnonzero(~var)
     for i in dist_idx:
@@ -278,7 +287,7 @@ def dup_report(
             if d and i < j:
                 worst.append((names[i], names[j], round(float(sims[i, j]), 4)))
     gid = {x: g for g, members in enumerate(groups) for x in members}
-    in_orig_group = [gid.get(i, -1) == gid.get(orig_of[rec[i]], -2) for i in range(n) if var[i]]
+    in_orig_group = [gid.get(i, -1) == gid.get(orig[i], -2) for i in range(n) if var[i]]
     alone = []
     for i in dist_idx:
         g = gid.get(int(i))
@@ -345,6 +354,7 @@ def part_sfx_dup() -> dict[str, Any]:
     names = [c.key for c in clips] + [f"{k}~{e}" for k, e, _ in items]
     rec = rec_of + [rec_of[bases[j // 5]] for j in range(len(items))]
     is_var = [False] * len(clips) + [True] * len(items)
+    rec = identical_audio(clips, rec)
     t0 = time.perf_counter()
     vo = list(sfx_vectors(clips)["tonearm"])  # the originals' vectors (from cached windows)
     vv = []
@@ -365,6 +375,32 @@ def part_sfx_dup() -> dict[str, Any]:
     return out
 
 
+def identical_audio(clips: list[rs.Clip], rec: list[int]) -> list[int]:
+    """``rec`` with clips of identical decoded audio under different names (e.g. one
+    sample shipped twice by a game) given one recording id: they are duplicates, not
+    distinct sounds. Candidates: equal align prints; confirmed on the decoded samples."""
+    from tonearm.core.embeddings.alignment import VERSION, align_print
+
+    ap = Vectors(f"align-print-v{VERSION}", align_print)
+    prints = [ap.get(c.key, "orig", lambda c=c: rs.load(c.path)) for c in clips]
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, p in enumerate(prints):
+        by_shape.setdefault(p.shape, []).append(i)
+    out = list(rec)
+    for idx in by_shape.values():
+        for a_pos, a in enumerate(idx):
+            for b in idx[a_pos + 1 :]:
+                if out[a] == out[b] or not np.allclose(prints[a], prints[b], atol=1e-3):
+                    continue
+                sa, sb = rs.load(clips[a].path), rs.load(clips[b].path)
+                if (sa is not None and sb is not None and sa.samples.shape == sb.samples.shape
+                        and np.allclose(sa.samples, sb.samples, atol=1e-3)):  # fmt: skip
+                    old, new = out[b], out[a]
+                    out = [new if r == old else r for r in out]
+                    log(f"  identical audio: {clips[a].key} = {clips[b].key}")
+    return out
+
+
 def sfx_align_rule(
     clips: list[rs.Clip],
     items: list[tuple[str, str, Callable[[], Signal | None]]],
@@ -374,76 +410,113 @@ def sfx_align_rule(
     is_var: list[bool],
     names: list[str],
 ) -> dict[str, Any]:
-    """discovery.duplicates: cosine prefilter + time alignment, complete-linkage groups;
-    with the calibration evidence (alignment scores of copies vs of distinct look-alikes)
-    per split (tuning / held-out by original file)."""
-    from tonearm.core.embeddings.alignment import VERSION, align_print, align_score
+    """discovery.duplicates: cosine prefilter, picture alignment, waveform check,
+    complete-linkage groups; with the calibration evidence (waveform scores of copies vs
+    of distinct look-alikes) and a threshold grid per split (tuning / held-out by file)."""
+    from tonearm.core.embeddings.alignment import (
+        VERSION,
+        WAVE_VERSION,
+        align_best,
+        align_print,
+        wave_print,
+        wave_score,
+    )
     from tonearm.discovery import duplicates as dd
 
     ap = Vectors(f"align-print-v{VERSION}", align_print)
+    wp = Vectors(f"wave-print-v{WAVE_VERSION}", wave_print)
     t0 = time.perf_counter()
     prints = [ap.get(c.key, "orig", lambda c=c: rs.load(c.path)) for c in clips]
     prints += [ap.get(k, e, f) for k, e, f in items]
     log(f"  align prints in {time.perf_counter() - t0:.0f} s")
     n = len(names)
-    al: dict[tuple[int, int], float] = {}
+    waves: dict[int, np.ndarray] = {}
+
+    def wave_of(i: int) -> np.ndarray:
+        if i not in waves:
+            if i < len(clips):
+                c = clips[i]
+                waves[i] = wp.get(c.key, "orig", lambda c=c: rs.load(c.path))
+            else:
+                k, e, f = items[i - len(clips)]
+                waves[i] = wp.get(k, e, f)
+        return waves[i]
+
+    al: dict[tuple[int, int], float] = {}  # the waveform score (0 below the align filter)
 
     def score(i: int, j: int) -> float:
         key = (min(i, j), max(i, j))
         if key not in al:
-            al[key] = align_score(prints[key[0]], prints[key[1]])
+            a, sp = align_best(prints[key[0]], prints[key[1]])
+            al[key] = (
+                wave_score(wave_of(key[0]), wave_of(key[1]), sp) if a >= dd.SFX_ALIGN_MIN else 0.0
+            )
         return al[key]
 
-    # every pair the rule can look at: the k nearest above the prefilter, and each
-    # original with its own variants (for the calibration evidence)
     t0 = time.perf_counter()
+    pos = {x: i for i, x in enumerate(names)}
+    orig = {i: pos[names[i].rsplit("~", 1)[0]] for i in range(n) if is_var[i]}
     for i in range(n):
         s = sims[i].copy()
         s[i] = -np.inf
         for j in np.argsort(-s)[:20]:
             if s[j] >= dd.SFX_PREFILTER:
                 score(i, int(j))
-    orig_of = {r: i for i, r in enumerate(rec) if not is_var[i]}
     for i in range(n):
         if is_var[i]:
-            score(orig_of[rec[i]], i)
-    log(f"  {len(al)} alignments in {time.perf_counter() - t0:.0f} s")
+            score(orig[i], i)
+    log(f"  {len(al)} pairs scored in {time.perf_counter() - t0:.0f} s")
 
-    def is_dup(i: int, j: int) -> bool:
-        c = float(sims[i, j])
-        return c >= dd.SFX_PREFILTER and dd.sfx_is_duplicate(c, score(i, j))
+    def is_dup(i: int, j: int, t: float = dd.SFX_WAVE_MIN) -> bool:
+        return bool(sims[i, j] >= dd.SFX_PREFILTER) and score(i, j) >= t
 
     edges = [(v, i, j) for (i, j), v in al.items() if is_dup(i, j)]
     groups = dd.complete_linkage(n, edges)
     split_of_rec = {rec[i]: rs.split_of(clips[i].key) for i in range(len(clips))}
     calib: dict[str, Any] = {}
     for h in ("tuning", "held_out"):
-        cv = [score(orig_of[rec[i]], i) for i in range(n) if is_var[i]
-              and split_of_rec[rec[i]] == h]  # fmt: skip
-        cc = [float(sims[orig_of[rec[i]], i]) for i in range(n) if is_var[i]
-              and split_of_rec[rec[i]] == h]  # fmt: skip
+        cv = [score(orig[i], i) for i in range(n) if is_var[i] and split_of_rec[rec[i]] == h]
         neg = [v for (i, j), v in al.items() if rec[i] != rec[j] and not is_var[i]
                and not is_var[j] and split_of_rec[rec[i]] == h]  # fmt: skip
         calib[h] = {
             "copies": len(cv),
-            "copy_align_min": round(min(cv), 4),
-            "copy_align_p01": round(float(np.percentile(cv, 1)), 4),
-            "copy_cosine_min": round(min(cc), 4),
+            "copy_wave_min": round(min(cv), 4),
+            "copy_wave_p01": round(float(np.percentile(cv, 1)), 4),
             "distinct_candidate_pairs": len(neg),
-            "distinct_align_max": round(max(neg, default=0.0), 4),
-            "distinct_align_p99": round(float(np.percentile(neg, 99)) if neg else 0.0, 4),
+            "distinct_wave_max": round(max(neg, default=0.0), 4),
+            "distinct_wave_p99": round(float(np.percentile(neg, 99)) if neg else 0.0, 4),
         }
+    # the threshold grid, per split: variants caught and distinct top-10 neighbours kept
+    var_pairs = [(orig[i], i) for i in range(n) if is_var[i]]
+    dist = [i for i in range(n) if not is_var[i]]
+    top10 = []
+    for i in dist:
+        s_i = sims[i, dist].copy()
+        s_i[np.array([rec[j] == rec[i] for j in dist])] = -np.inf
+        top10 += [(i, dist[int(j)]) for j in np.argsort(-s_i)[:10]]
+    grid: dict[str, Any] = {}
+    for t in np.round(np.arange(0.50, 0.991, 0.05), 2):
+        row = {}
+        for h in ("tuning", "held_out"):
+            vp = [(a, b) for a, b in var_pairs if split_of_rec[rec[a]] == h]
+            tp = [(a, b) for a, b in top10 if split_of_rec[rec[a]] == h]
+            caught = float(np.mean([is_dup(a, b, float(t)) for a, b in vp]))
+            kept = 1 - float(np.mean([is_dup(a, b, float(t)) for a, b in tp]))
+            row[h] = {"caught": round(caught, 4), "kept": round(kept, 4)}
+        grid[f"{t:.2f}"] = row
+    calib["by_wave_threshold"] = grid
     rep = dup_report(sims, rec, is_var, is_dup, groups, names)
     for h in ("tuning", "held_out"):
-        rows = [i for i in range(n) if split_of_rec[rec[i]] == h]
-        sub = [i for i in rows if is_var[i]]
+        sub = [i for i in range(n) if is_var[i] and split_of_rec[rec[i]] == h]
         rep["pairs"][f"variants_caught_{h}"] = round(
-            float(np.mean([is_dup(orig_of[rec[i]], i) for i in sub])), 4
+            float(np.mean([is_dup(orig[i], i) for i in sub])), 4
         )
+    missed = [names[i] for i in range(n) if is_var[i] and not is_dup(orig[i], i)]
     return {
-        "rule": f"cosine >= {dd.SFX_PREFILTER} and align_score >= {dd.SFX_ALIGN_MIN}; "
-        "groups: complete linkage",
+        "rule": f"cosine >= {dd.SFX_PREFILTER}, align >= {dd.SFX_ALIGN_MIN}, wave >= "
+        f"{dd.SFX_WAVE_MIN}; groups: complete linkage",
         **rep,
+        "variants_missed": missed,
         "calibration": calib,
     }
 
@@ -525,7 +598,14 @@ def encoded(item: Any) -> Signal:
 
 def part_demo_dup() -> dict[str, Any]:
     """The demo's deliberate duplicate pairs found, and nothing else (SFX and music)."""
-    from tonearm.core.embeddings.alignment import VERSION, align_print, align_score
+    from tonearm.core.embeddings.alignment import (
+        VERSION,
+        WAVE_VERSION,
+        align_best,
+        align_print,
+        wave_print,
+        wave_score,
+    )
     from tonearm.discovery import duplicates as dd
     from tonearm.discovery.similar import dedupe_threshold
 
@@ -535,6 +615,8 @@ def part_demo_dup() -> dict[str, Any]:
     ap = Vectors(f"demo-align-print-v{VERSION}", align_print)
     v = l2_normalize(np.stack([tv.get(it.file, "orig", lambda it=it: encoded(it)) for it in sfx]))
     prints = [ap.get(it.file, "orig", lambda it=it: encoded(it)) for it in sfx]
+    wp = Vectors(f"demo-wave-print-v{WAVE_VERSION}", wave_print)
+    waves = [wp.get(it.file, "orig", lambda it=it: encoded(it)) for it in sfx]
     sims = np.clip(v @ v.T, 0, 1)
     truth = {
         tuple(sorted((i, j)))
@@ -549,9 +631,12 @@ def part_demo_dup() -> dict[str, Any]:
     for i in range(n):
         for j in range(i + 1, n):
             if sims[i, j] >= dd.SFX_PREFILTER:
-                a = align_score(prints[i], prints[j])
-                if dd.sfx_is_duplicate(float(sims[i, j]), a):
-                    edges.append((a, i, j))
+                a, sp = align_best(prints[i], prints[j])
+                if a < dd.SFX_ALIGN_MIN:
+                    continue
+                wv = wave_score(waves[i], waves[j], sp)
+                if dd.sfx_is_duplicate(float(sims[i, j]), a, wv):
+                    edges.append((wv, i, j))
     new = dd.complete_linkage(n, edges)
 
     def judge(groups: list[list[int]]) -> dict[str, Any]:

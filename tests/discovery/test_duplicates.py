@@ -7,6 +7,7 @@ import numpy as np
 from tonearm.core.audio.signal import Signal
 from tonearm.core.embeddings.alignment import align_print, align_score
 from tonearm.discovery.duplicates import (
+    SFX_WAVE_MIN,
     ExcerptHit,
     complete_linkage,
     music_is_duplicate,
@@ -68,3 +69,30 @@ def test_music_rule_needs_consistent_alignment_both_ways() -> None:
     assert music_pair_matches(scattered, "b") < 2 / 3
     assert music_is_duplicate(1.0, 2 / 3)
     assert not music_is_duplicate(1.0, 1 / 3)
+
+
+def _take(noise_seed: int) -> Signal:
+    """The same knock rhythm played again: same hit times, different noise in each hit."""
+    rng = np.random.default_rng(noise_seed)
+    y = np.zeros(int(1.2 * SR), np.float32)
+    t = np.arange(int(0.08 * SR)) / SR
+    for start in (0.1, 0.4, 0.7, 0.9):
+        a = int(start * SR)
+        y[a : a + t.size] += (rng.standard_normal(t.size) * np.exp(-t / 0.015)).astype(np.float32)
+    return Signal((0.5 * y / np.abs(y).max())[None, :], SR)
+
+
+def test_wave_score_tells_a_copy_from_another_take() -> None:
+    from tonearm.core.embeddings.alignment import align_best, wave_print, wave_score
+
+    a = _take(1)
+    faster = Signal(a.resample(int(SR / 1.02)).samples, SR)  # played 2 % faster
+    other = _take(2)
+    pa, wa = align_print(a), wave_print(a)
+    for copy in (Signal(a.samples * 0.3, SR), a.resample(16000), faster):
+        score, speed = align_best(pa, align_print(copy))
+        assert score > 0.9
+        assert wave_score(wa, wave_print(copy), speed) > SFX_WAVE_MIN
+    score, speed = align_best(pa, align_print(other))
+    assert score > 0.8  # the same rhythm and timbre: the picture alone cannot tell
+    assert wave_score(wa, wave_print(other), speed) < 0.5

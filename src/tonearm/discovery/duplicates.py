@@ -2,9 +2,12 @@
 sped up), never a different take, a similar sound or another song of the same album.
 
 - SFX: a pair is a duplicate when its embedding cosine passes :data:`SFX_PREFILTER` (a
-  cheap candidate filter every measured copy passes) AND the two clips line up frame by
-  frame over most of their length (:func:`~tonearm.core.embeddings.alignment.align_score`
-  >= :data:`SFX_ALIGN_MIN`). Both numbers are measured by ``bench/real_discovery.py``.
+  cheap candidate filter every measured copy passes), the two log-mel pictures line up
+  over most of their length (:func:`~tonearm.core.embeddings.alignment.align_best` >=
+  :data:`SFX_ALIGN_MIN`), AND the waveforms themselves line up at that speed
+  (:func:`~tonearm.core.embeddings.alignment.wave_score` >= :data:`SFX_WAVE_MIN`): two
+  takes of a footstep or two runs of an engine have the same picture but not the same
+  samples. The numbers are measured by ``bench/real_discovery.py --parts sfx-dup``.
 - Music: the audio fingerprint (``tonearm.recognition``): excerpts spread over each
   recording must be recognized in the other at one consistent alignment, both ways
   (:func:`music_pair_matches`). A timbre embedding cannot tell two songs of one album apart.
@@ -30,15 +33,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tonearm.discovery")
 
-SFX_PREFILTER = 0.80  # cosine of aisfx vectors; the lowest copy measured scores 0.86
-SFX_ALIGN_MIN = 0.90  # align_score of a copy; see bench/real_discovery.py --parts sfx-dup
+SFX_PREFILTER = 0.75  # cosine of aisfx vectors (v2-max); the lowest copy measured: 0.80
+SFX_ALIGN_MIN = 0.85  # align_score (log-mel pictures): a cheap second filter
+SFX_WAVE_MIN = 0.85  # wave_score (the waveforms line up): the decision
 
 # music: excerpts at these fractions of a recording, each MUSIC_EXCERPT_S long
 MUSIC_EXCERPT_AT = (0.2, 0.5, 0.8)
 MUSIC_EXCERPT_S = 10.0
 MUSIC_MIN_EXCERPTS = 2  # of 3 found in the other recording
 MUSIC_MIN_SCORE = 0.5  # recognition's calibrated score of each excerpt match
-MUSIC_OFFSET_TOL_S = 2.0  # the excerpts' matches must agree on one alignment (and speed)
+MUSIC_OFFSET_TOL_S = 4.0  # the excerpts' matches must agree on one alignment (and speed)
 
 
 # -- grouping ---------------------------------------------------------------------------------
@@ -84,9 +88,9 @@ def complete_linkage(n: int, edges: Iterable[tuple[float, int, int]]) -> list[li
 
 
 # -- SFX ----------------------------------------------------------------------------------------
-def sfx_is_duplicate(cosine: float, align: float) -> bool:
-    """The SFX rule on one pair's embedding cosine and alignment score."""
-    return cosine >= SFX_PREFILTER and align >= SFX_ALIGN_MIN
+def sfx_is_duplicate(cosine: float, align: float, wave: float) -> bool:
+    """The SFX rule on one pair's embedding cosine, picture alignment and waveform scores."""
+    return cosine >= SFX_PREFILTER and align >= SFX_ALIGN_MIN and wave >= SFX_WAVE_MIN
 
 
 # -- music --------------------------------------------------------------------------------------
@@ -100,29 +104,48 @@ class ExcerptHit:
 
 
 def excerpt_hits(ix: FingerprintIndex, signal: Signal, *, top_k: int = 8) -> list[list[ExcerptHit]]:
-    """Recognition results of the :data:`MUSIC_EXCERPT_AT` excerpts of one recording."""
+    """Recognition results of the :data:`MUSIC_EXCERPT_AT` excerpts of one recording.
+
+    Every tempo/pitch hypothesis of the engine is voted on: ``service.match_peaks`` stops
+    at the identity hypothesis when one asset matches strongly, and here the recording
+    itself (or an identical copy) always does, which would hide its sped-up copies.
+    """
     from tonearm.recognition import service
+    from tonearm.recognition.match import HYPOTHESES, vote
 
     out: list[list[ExcerptHit]] = []
     d = signal.duration_s
     for frac in MUSIC_EXCERPT_AT:
         start = max(0.0, min(d - MUSIC_EXCERPT_S, frac * d - MUSIC_EXCERPT_S / 2))
         ex = signal.slice_s(start, min(d, start + MUSIC_EXCERPT_S))
-        ms = service.match_peaks(ix, service.query_peaks(ex), top_k=top_k, min_score=0.0)
-        out.append([ExcerptHit(m.asset_id, start, m.offset_s, m.speed, m.score) for m in ms])
+        peaks = service.query_peaks(ex)
+        if len(ix) == 0 or len(peaks.t) < 2:
+            out.append([])
+            continue
+        q_span = int(peaks.t.max() - peaks.t.min())
+        cands, _, _ = vote(ix, peaks, list(range(len(HYPOTHESES))), max_candidates=top_k)
+        hits = []
+        for c in cands:
+            m = service._to_match(ix, c, q_span)
+            if m is not None:
+                hits.append(ExcerptHit(m.asset_id, start, m.offset_s, m.speed, m.score))
+        out.append(hits)
     return out
 
 
 def music_pair_matches(hits: list[list[ExcerptHit]], other: str) -> float:
     """Share of the excerpts found in ``other`` at one consistent alignment (0..1).
 
-    Consistent: ``offset - excerpt_start / speed`` (where the recording starts inside the
+    Consistent: ``offset - excerpt_start * speed`` (where the recording starts inside the
     other one) agrees within :data:`MUSIC_OFFSET_TOL_S` across the excerpts counted.
     """
     found = [h for per in hits for h in per if h.asset_id == other and h.score >= MUSIC_MIN_SCORE]
     if not found:
         return 0.0
-    starts = np.array([h.offset_s - h.excerpt_start_s / max(h.speed, 1e-6) for h in found])
+    # where the querying recording starts inside the other one; ``speed`` is the query's
+    # tempo vs the other (1.02: the query plays 2 % faster, so its second t is the other's
+    # second 1.02 t)
+    starts = np.array([h.offset_s - h.excerpt_start_s * h.speed for h in found])
     best = 0
     for s in starts:
         agree = {h.excerpt_start_s for h, x in zip(found, starts, strict=True)
@@ -194,14 +217,28 @@ def align_print_of(catalog: Catalog, asset_id: str) -> np.ndarray:
     return cache[asset_id]
 
 
+def wave_print_of(catalog: Catalog, asset_id: str) -> np.ndarray:
+    """The asset's :func:`wave_print` (computed from its file once per process)."""
+    from tonearm.core.embeddings.alignment import wave_print
+
+    cache: dict[str, np.ndarray] = catalog.cache.setdefault("wave_prints", {})
+    if asset_id not in cache:
+        s = _load(catalog, asset_id)
+        cache[asset_id] = wave_print(s) if s is not None else np.zeros(0, np.float32)
+    return cache[asset_id]
+
+
 def sfx_pair(catalog: Catalog, a: str, b: str, cosine: float) -> tuple[bool, float]:
-    """(is duplicate, alignment score) of two SFX assets with embedding ``cosine``."""
-    from tonearm.core.embeddings.alignment import align_score
+    """(is duplicate, waveform score) of two SFX assets with embedding ``cosine``."""
+    from tonearm.core.embeddings.alignment import align_best, wave_score
 
     if cosine < SFX_PREFILTER:
         return False, 0.0
-    al = align_score(align_print_of(catalog, a), align_print_of(catalog, b))
-    return sfx_is_duplicate(cosine, al), al
+    al, speed = align_best(align_print_of(catalog, a), align_print_of(catalog, b))
+    if al < SFX_ALIGN_MIN:
+        return False, 0.0
+    wv = wave_score(wave_print_of(catalog, a), wave_print_of(catalog, b), speed)
+    return sfx_is_duplicate(cosine, al, wv), wv
 
 
 def music_hits_of(catalog: Catalog, asset_id: str) -> list[list[ExcerptHit]]:
