@@ -128,10 +128,11 @@ def similar(
     hits = [(h.asset_id, h.score) for h in res.hits]
     total = res.total
     if full:
+        raw = dict(hits)  # plain cosine scores: what the duplicate rule's prefilter reads
         if kind == "sfx" and model_id.startswith("aisfx") and part is not None:
             hits = _reranked_sfx(catalog, model_id, part, seed.asset_id, q, hits)
         if dedupe:
-            dropped = _duplicates_of_seed(catalog, kind, seed.asset_id, hits)
+            dropped = _duplicates_of_seed(catalog, kind, seed.asset_id, raw)
             hits = [h for h in hits if h[0] not in dropped]
             total -= len(dropped)
         hits = hits[offset : offset + limit]
@@ -170,26 +171,21 @@ def _reranked_sfx(
 
 
 def _duplicates_of_seed(
-    catalog: Catalog, kind: str, seed_id: str, hits: list[tuple[str, float]]
+    catalog: Catalog, kind: str, seed_id: str, raw: dict[str, float]
 ) -> set[str]:
-    """Assets among ``hits`` that are the same recording as the seed (discovery.duplicates:
-    time alignment for SFX, the fingerprint both ways for music)."""
+    """Assets among ``raw`` (asset id -> plain cosine score to the seed) that are the same
+    recording as the seed (discovery.duplicates: alignment and waveform for SFX, the
+    fingerprint both ways for music)."""
     from tonearm.discovery import duplicates as dd
 
     if kind == "music":
         cands = {h.asset_id for per in dd.music_hits_of(catalog, seed_id) for h in per}
-        ids = {aid for aid, _ in hits}
-        return {b for b in cands & ids if dd.music_pair(catalog, seed_id, b)}
-    out: set[str] = set()
-    model_id, q = ensure_embedding(catalog, catalog.store.get_asset(seed_id))  # type: ignore[arg-type]
-    for aid, _ in hits:
-        got = asset_vector(catalog, aid)
-        if got is None or got[0] != model_id:
-            continue
-        cos = float(np.dot(got[1], q))
-        if cos >= dd.SFX_PREFILTER and dd.sfx_pair(catalog, seed_id, aid, cos)[0]:
-            out.add(aid)
-    return out
+        return {b for b in cands & set(raw) if dd.music_pair(catalog, seed_id, b)}
+    return {
+        aid
+        for aid, cos in raw.items()
+        if cos >= dd.SFX_PREFILTER and dd.sfx_pair(catalog, seed_id, aid, cos)[0]
+    }
 
 
 def mir_of(catalog: Catalog, asset_id: str) -> dict[str, Any]:
