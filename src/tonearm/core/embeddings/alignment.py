@@ -144,11 +144,11 @@ def align_score(a: np.ndarray, b: np.ndarray, min_cover: float = MIN_COVER) -> f
 
 
 # -- waveform check ----------------------------------------------------------------------------
-WAVE_VERSION = 2  # of the wave print (bench caches key on it)
+WAVE_VERSION = 3  # of the wave print (bench caches key on it)
 WAVE_SR = 2000
-WAVE_MAX_S = 8.0  # of the audible span compared (bounded cost)
+WAVE_MAX_S = 4.0  # of the audible span compared (bounded cost, and speed drift)
 WAVE_SPEED_STEP = 0.0005
-WAVE_SPEED_SPAN = 0.006  # +- around the speed the picture alignment found
+WAVE_SPEED_SPAN = 0.012  # +- around the speed the picture alignment found
 
 
 def wave_print(signal: Signal) -> np.ndarray:
@@ -179,11 +179,23 @@ def wave_score(a: np.ndarray, b: np.ndarray, speed: float = 1.0, min_cover: floa
 
     if len(a) == 0 or len(b) == 0:
         return 0.0
-    best = -1.0
-    for s in np.arange(speed - WAVE_SPEED_SPAN, speed + WAVE_SPEED_SPAN + 1e-9, WAVE_SPEED_STEP):
+
+    def at(s: float) -> float:
         # band-limited resampling: linear interpolation would blur the top octave and
         # cost a true copy its sample-level match
-        n = max(2, int(round(len(b) / float(s))))
+        n = max(2, int(round(len(b) / s)))
         bs = b if n == len(b) else np.asarray(fft_resample(b, n), np.float32)
-        best = max(best, _best_lag_corr(a[:, None], bs[:, None], min_cover, refine=True))
+        return _best_lag_corr(a[:, None], bs[:, None], min_cover, refine=True)
+
+    # coarse then fine: the picture alignment's speed is only good to a grid step, and the
+    # waveforms line up only within a fraction of a per mille
+    coarse = [speed + d for d in np.arange(-WAVE_SPEED_SPAN, WAVE_SPEED_SPAN + 1e-9, 0.002)]
+    coarse.append(1.0)
+    scored = {round(s, 6): at(s) for s in coarse}
+    s0 = max(scored, key=lambda k: scored[k])
+    for d in np.arange(-0.0015, 0.0016, WAVE_SPEED_STEP):
+        s = round(s0 + d, 6)
+        if s not in scored:
+            scored[s] = at(s)
+    best = max(scored.values())
     return best
