@@ -96,3 +96,11 @@ def test_wave_score_tells_a_copy_from_another_take() -> None:
     score, speed = align_best(pa, align_print(other))
     assert score > 0.8  # the same rhythm and timbre: the picture alone cannot tell
     assert wave_score(wa, wave_print(other), speed) < 0.5
+
+
+def test_music_match_at_another_tempo_must_hold_for_every_excerpt() -> None:
+    # two songs on one drum loop: found at their tempo ratio in 2 of 3 excerpts
+    loop = [[ExcerptHit("b", s, s * 1.016, 1.016, 0.9)] for s in (20.0, 50.0)] + [[]]
+    assert music_pair_matches(loop, "b") < 2 / 3
+    faster_copy = [[ExcerptHit("b", s, s * 1.02, 1.02, 0.9)] for s in (20.0, 50.0, 80.0)]
+    assert music_pair_matches(faster_copy, "b") == 1.0

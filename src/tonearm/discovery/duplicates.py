@@ -146,11 +146,15 @@ def music_pair_matches(hits: list[list[ExcerptHit]], other: str) -> float:
     # tempo vs the other (1.02: the query plays 2 % faster, so its second t is the other's
     # second 1.02 t)
     starts = np.array([h.offset_s - h.excerpt_start_s * h.speed for h in found])
-    best = 0
+    best = 0.0
     for s in starts:
-        agree = {h.excerpt_start_s for h, x in zip(found, starts, strict=True)
-                 if abs(x - s) <= MUSIC_OFFSET_TOL_S}  # fmt: skip
-        best = max(best, len(agree))
+        agree = [h for h, x in zip(found, starts, strict=True) if abs(x - s) <= MUSIC_OFFSET_TOL_S]
+        n = len({h.excerpt_start_s for h in agree})
+        # a match at another tempo is weaker evidence (two songs built on one drum loop
+        # line up at their tempo ratio): it must hold for every excerpt
+        if any(abs(h.speed - 1.0) > 1e-3 for h in agree) and n < len(hits):
+            n = min(n, MUSIC_MIN_EXCERPTS - 1)
+        best = max(best, float(n))
     return best / len(hits) if hits else 0.0
 
 
