@@ -5,9 +5,13 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   - ``demo-thin``: the same audio with every field but the title removed;
   - ``real``: Debian game music (supertux-data, asc-music), title = file name, album =
     game world;
+  - ``real-neutral``: the same audio with the metadata stripped (titles "Track NNN", no
+    album), the same queries (``n..`` = ``r..``) and judgments (the composers' file and
+    folder names, hidden from the search): what finds them is what the audio says;
   scored by nDCG@10 and recall@20 for hybrid (semantic + keyword, weighted RRF), keyword
   only (the baseline: the in-memory BM25F of discovery/bm25.py over the same fields, what
-  answers without the text model) and semantic only; plus the ablation "hybrid_plain_rrf"
+  answers without the text model), semantic only and ``random`` (expected nDCG of a random
+  order); plus the ablation "hybrid_plain_rrf"
   (the keyword list not weighted by query-word coverage). Queries with an odd number form
   the tuning half (the fusion rule was checked there), even numbers the held-out half;
   both halves are reported.
@@ -180,6 +184,57 @@ def real_catalog(work: Path) -> tuple[Catalog, dict[str, dict[str, Any]]]:
     return cat, truth
 
 
+def neutral_catalog(work: Path, real: Catalog, truth: dict[str, dict[str, Any]]):
+    """The ``real`` audio with its metadata stripped: titles "Track NNN" (numbered in a
+    fixed order that does not follow folders), no album; same analyses. The queries keep
+    the judgments of the ``real`` set (the composers' file and folder names, now hidden)."""
+    import hashlib
+
+    cat = open_catalog(work / "real-neutral")
+    existing = {a.content_hash: a.asset_id for a in cat.store.iter_assets("music")}
+    mapping: dict[str, str] = {}
+    assets = sorted(
+        real.store.iter_assets("music"),
+        key=lambda a: hashlib.md5(a.content_hash.encode()).hexdigest(),
+    )
+    for n, a in enumerate(assets, 1):
+        h = a.content_hash + "-neutral"
+        if h in existing:
+            mapping[existing[h]] = a.asset_id
+            continue
+        analyses = [
+            Analysis("", x.name, x.version, x.data, x.blob)
+            for x in (
+                real.store.get_analysis(a.asset_id, "search_text"),
+                real.store.get_analysis(a.asset_id, "embedding"),
+            )
+            if x is not None
+        ]
+        new = cat.store.add_asset(
+            {
+                "kind": "music",
+                "name": f"Track {n:03d}",
+                "duration": a.duration,
+                "content_hash": h,
+                "file_path": a.file_path,
+            },
+            analyses,
+        )
+        mapping[new.asset_id] = a.asset_id
+    return cat, {k: truth[v] for k, v in mapping.items() if v in truth}
+
+
+def random_ndcg(rel: set[str], ids: list[str], k: int = 10, draws: int = 50) -> float:
+    """Expected nDCG@k of a random ranking (mean of ``draws`` fixed-seed shuffles)."""
+    rng = random.Random(0)
+    out = []
+    for _ in range(draws):
+        order = ids[:]
+        rng.shuffle(order)
+        out.append(ndcg_at(order, rel, k))
+    return float(np.mean(out))
+
+
 # -- relevance -------------------------------------------------------------------------------
 def relevant_ids(rule: dict[str, Any], truth: dict[str, dict[str, Any]]) -> set[str]:
     out = set()
@@ -230,8 +285,10 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
         catalogs["demo"] = demo_catalog(work)
     if "demo-thin" in corpora:
         catalogs["demo-thin"] = thin_catalog(work, *catalogs["demo"])
-    if "real" in corpora:
+    if "real" in corpora or "real-neutral" in corpora:
         catalogs["real"] = real_catalog(work)
+    if "real-neutral" in corpora:
+        catalogs["real-neutral"] = neutral_catalog(work, *catalogs["real"])
     per_query = []
     for q in queries:
         if q["corpus"] not in corpora:
@@ -263,6 +320,8 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
             }
             if m == "hybrid":
                 row["matched_artist"] = res.matched_artist
+        row["random"] = {"ndcg@10": round(random_ndcg(rel, sorted(truth)), 4),
+                         "recall@20": round(min(1.0, 20 / max(1, len(truth))), 4)}  # fmt: skip
         per_query.append(row)
 
     def mean(rows: list[dict[str, Any]], m: str, metric: str) -> float:
@@ -273,7 +332,7 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
             "queries": len(rows),
             **{
                 m: {"ndcg@10": mean(rows, m, "ndcg@10"), "recall@20": mean(rows, m, "recall@20")}
-                for m in (*METHODS, ABLATION)
+                for m in (*METHODS, ABLATION, "random")
             },
         }
         for other in ("keyword", "semantic"):
@@ -648,7 +707,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/tonearm-bench-search"))
     ap.add_argument("--n-synthetic", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--corpora", default="demo,demo-thin,real")
+    ap.add_argument("--corpora", default="demo,demo-thin,real,real-neutral")
     ap.add_argument("--skip-relevance", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     args = ap.parse_args()

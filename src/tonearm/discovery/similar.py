@@ -1,9 +1,11 @@
 """Similar music and similar sound effects: services under the AudioScape routes and CLI.
 
 Scores are ``clip(cosine, 0, 1)`` of L2-normalized embeddings from one model: comparable
-across queries of the same model. ``dedupe`` uses :func:`dedupe_threshold`, measured per
-model by ``bench/similarity.py`` (re-encoded, trimmed, gain-changed and resampled copies
-score above it; different sounds of the same category below).
+across queries of the same model. Similar SFX of the aisfx model are re-scored in the
+library-whitened space with query expansion (discovery.sfx_rank) once the library holds
+enough sounds. ``dedupe`` drops the results that are the same recording as the seed
+(discovery.duplicates: time alignment for SFX, the audio fingerprint for music);
+:func:`dedupe_threshold` remains the plain-score threshold of ``bench/similarity.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tonearm.discovery.embeddings import (
     pack,
 )
 from tonearm.discovery.index import Filters, SearchResult, get_index
+from tonearm.discovery.sfx_rank import MIN_FIT, library_space, rerank_scores
 from tonearm.storage.base import Analysis, Asset
 
 if TYPE_CHECKING:
@@ -106,28 +109,84 @@ def similar(
     if seed is None or seed.kind != kind or int(seed.asset_id) in hidden:
         raise NotFound(asset_id)
     model_id, q = ensure_embedding(catalog, seed)
-    if max_score is None and dedupe:
-        max_score = dedupe_threshold(model_id)
+    dedupe = dedupe and max_score is None  # an explicit max_score wins
     idx = get_index(catalog)
+    part = idx.parts.get((kind, model_id))
+    n_all = len(part.rows) if part is not None else 0
+    # the whole filtered list is ranked when it is re-scored or de-duplicated (exact search)
+    full = dedupe or (kind == "sfx" and model_id.startswith("aisfx") and n_all >= MIN_FIT)
     res: SearchResult = idx.search(
         kind,
         model_id,
         q,
-        limit=limit,
-        offset=offset,
+        limit=max(1, n_all) if full else limit,
+        offset=0 if full else offset,
         filters=filters,
         exclude=seed.asset_id,
         max_score=max_score,
+        exact=full,
     )
+    hits = [(h.asset_id, h.score) for h in res.hits]
+    total = res.total
+    if full:
+        raw = dict(hits)  # plain cosine scores: what the duplicate rule's prefilter reads
+        if kind == "sfx" and model_id.startswith("aisfx") and part is not None:
+            hits = _reranked_sfx(catalog, model_id, part, seed.asset_id, q, hits)
+        if dedupe:
+            dropped = _duplicates_of_seed(catalog, kind, seed.asset_id, raw)
+            hits = [h for h in hits if h[0] not in dropped]
+            total -= len(dropped)
+        hits = hits[offset : offset + limit]
     items: list[tuple[Asset, float]] = []
     stale = 0
-    for h in res.hits:
-        a = catalog.store.get_asset(h.asset_id)
+    for aid, score in hits:
+        a = catalog.store.get_asset(aid)
         if a is None:  # deleted by another process since the last sync
             stale += 1
             continue
-        items.append((a, h.score))
-    return SimilarPage(seed, model_id, items, max(0, res.total - stale))
+        items.append((a, score))
+    return SimilarPage(seed, model_id, items, max(0, total - stale))
+
+
+def _reranked_sfx(
+    catalog: Catalog,
+    model_id: str,
+    part: Any,
+    seed_id: str,
+    q: np.ndarray,
+    hits: list[tuple[str, float]],
+) -> list[tuple[str, float]]:
+    """``hits`` re-scored in the library-whitened space with query expansion
+    (discovery.sfx_rank), best first; unchanged when the library is too small to fit."""
+    ids, m = part.packed()
+    space = library_space(catalog.cache, model_id, ids, m)
+    if space is None:
+        return hits
+    sids, z, w = space
+    keep = sids != (int(seed_id) if seed_id.isdigit() else -1)
+    scores = rerank_scores(w.apply(q), z[keep])
+    row = {int(k): i for i, k in enumerate(sids[keep].tolist())}
+    out = [(aid, float(scores[row[int(aid)]])) for aid, _ in hits if int(aid) in row]
+    out.sort(key=lambda h: (-round(h[1], 6), int(h[0])))
+    return out
+
+
+def _duplicates_of_seed(
+    catalog: Catalog, kind: str, seed_id: str, raw: dict[str, float]
+) -> set[str]:
+    """Assets among ``raw`` (asset id -> plain cosine score to the seed) that are the same
+    recording as the seed (discovery.duplicates: alignment and waveform for SFX, the
+    fingerprint both ways for music)."""
+    from tonearm.discovery import duplicates as dd
+
+    if kind == "music":
+        cands = {h.asset_id for per in dd.music_hits_of(catalog, seed_id) for h in per}
+        return {b for b in cands & set(raw) if dd.music_pair(catalog, seed_id, b)}
+    return {
+        aid
+        for aid, cos in raw.items()
+        if cos >= dd.SFX_PREFILTER and dd.sfx_pair(catalog, seed_id, aid, cos)[0]
+    }
 
 
 def mir_of(catalog: Catalog, asset_id: str) -> dict[str, Any]:
@@ -135,50 +194,20 @@ def mir_of(catalog: Catalog, asset_id: str) -> dict[str, Any]:
     return dict(a.data) if a else {}
 
 
-# -- near-duplicate groups and category suggestions ----------------------------------------
-def _find(parent: dict[int, int], x: int) -> int:
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
-
-
+# -- duplicate groups and category suggestions -------------------------------------------------
 def duplicate_groups(
     catalog: Catalog, kind: str = "sfx", threshold: float | None = None, k: int = 20
 ) -> list[list[tuple[str, float]]]:
-    """Groups of near-duplicates (connected components of pairs scoring >= threshold).
+    """Groups of duplicates (discovery.duplicates: the same recording; complete linkage).
+    ``threshold``: group by embedding score >= threshold instead (complete linkage too).
 
     Returns
     -------
     list of groups, largest first; each a list of (asset_id, best score to another member).
     """
-    idx = get_index(catalog)
-    groups: list[list[tuple[str, float]]] = []
-    for (pkind, model_id), part in list(idx.parts.items()):
-        if pkind != kind or not part.rows:
-            continue
-        thr = dedupe_threshold(model_id) if threshold is None else threshold
-        ids, m = part.packed()
-        parent = {int(i): int(i) for i in ids}
-        best: dict[int, float] = {}
+    from tonearm.discovery import duplicates
 
-        for row, key in enumerate(ids.tolist()):
-            res = idx.search(kind, model_id, m[row], limit=k, exclude=str(key))
-            for h in res.hits:
-                if h.score < thr:
-                    break
-                other = int(h.asset_id)
-                parent[_find(parent, key)] = _find(parent, other)
-                best[key] = max(best.get(key, 0.0), h.score)
-                best[other] = max(best.get(other, 0.0), h.score)
-        comp: dict[int, list[int]] = {}
-        for key in best:
-            comp.setdefault(_find(parent, key), []).append(key)
-        for members in comp.values():
-            if len(members) > 1:
-                groups.append([(str(x), round(best[x], 4)) for x in sorted(members)])
-    groups.sort(key=lambda g: (-len(g), g[0][0]))
-    return groups
+    return duplicates.duplicate_groups(catalog, kind, k=k, threshold=threshold)
 
 
 VOTE_TEMPERATURE = 0.05

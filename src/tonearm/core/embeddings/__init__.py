@@ -2,7 +2,8 @@
 
 ``audio_embedder(kind, prefer)`` picks the model for an asset kind:
 
-- ``sfx``: the aisfx CNN (``aisfx-ismir2022/v1``), else the DSP statistics (``dsp-stats/v1``);
+- ``sfx``: the aisfx CNN, max-pooled over windows (``aisfx-ismir2022/v2-max``), else the DSP
+  statistics (``dsp-stats/v1``);
 - ``music``: aisfx + beat-synchronous DSP (``music-aisfx+dsp/...``), else ``dsp-music/v1``.
 
 ``prefer`` (or ``TONEARM_AUDIO_EMBEDDING``): ``auto`` (default: the model when it loads),
@@ -63,7 +64,7 @@ def _choose(kind: str, prefer: str) -> ModelChoice:
         return ModelChoice(dsp, False, "DSP embedding chosen by configuration")
     try:
         model: AisfxEmbedder | MusicEmbedder = (
-            AisfxEmbedder() if kind == "sfx" else MusicEmbedder(use_model=True)
+            AisfxEmbedder(pool="max") if kind == "sfx" else MusicEmbedder(use_model=True)
         )
         model.load()
         return ModelChoice(model, False, "ok")

@@ -1,0 +1,106 @@
+"""Duplicates: complete-linkage groups, time alignment of copies, the music excerpt rule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tonearm.core.audio.signal import Signal
+from tonearm.core.embeddings.alignment import align_print, align_score
+from tonearm.discovery.duplicates import (
+    SFX_WAVE_MIN,
+    ExcerptHit,
+    complete_linkage,
+    music_is_duplicate,
+    music_pair_matches,
+)
+
+SR = 22050
+
+
+def test_complete_linkage_does_not_chain() -> None:
+    # a~b and b~c but not a~c: single linkage would join all three
+    groups = complete_linkage(4, [(0.99, 0, 1), (0.98, 1, 2)])
+    assert groups == [[0, 1]]
+
+
+def test_complete_linkage_joins_cliques() -> None:
+    edges = [(0.99, 0, 1), (0.97, 1, 2), (0.96, 0, 2), (0.95, 3, 4)]
+    assert complete_linkage(6, edges) == [[0, 1, 2], [3, 4]]
+
+
+def _knock(seed: int, n_hits: int = 4) -> Signal:
+    """A few decaying noise bursts at random times (a different 'take' per seed)."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(int(1.5 * SR), np.float32)
+    t = np.arange(int(0.08 * SR)) / SR
+    for start in np.sort(rng.uniform(0.05, 1.3, n_hits)):
+        a = int(start * SR)
+        burst = rng.standard_normal(t.size) * np.exp(-t / 0.015)
+        y[a : a + t.size] += burst[: y.size - a].astype(np.float32)
+    return Signal((0.5 * y / np.abs(y).max())[None, :], SR)
+
+
+def test_align_score_copies_vs_other_takes() -> None:
+    a = _knock(1)
+    quieter = Signal(a.samples * 0.3, SR)
+    resampled = a.resample(16000)
+    trimmed = Signal(a.samples[:, int(0.03 * SR) :], SR)
+    pa = align_print(a)
+    for copy in (quieter, resampled, trimmed):
+        assert align_score(pa, align_print(copy)) > 0.95
+    other = align_score(pa, align_print(_knock(2)))
+    assert other < 0.8
+
+
+def test_short_sound_inside_a_long_one_is_not_a_copy() -> None:
+    a = _knock(3)
+    long = Signal(np.concatenate([a.samples, _knock(4).samples, _knock(5).samples], 1), SR)
+    assert align_score(align_print(a), align_print(long)) == 0.0
+
+
+def test_music_rule_needs_consistent_alignment_both_ways() -> None:
+    def hits(other: str, offsets: list[float]) -> list[list[ExcerptHit]]:
+        starts = [20.0, 50.0, 80.0]
+        return [[ExcerptHit(other, s, o, 1.0, 0.9)] for s, o in zip(starts, offsets, strict=True)]
+
+    same = hits("b", [17.0, 47.0, 77.0])  # b starts 3 s later (trimmed copy)
+    assert music_pair_matches(same, "b") == 1.0
+    scattered = hits("b", [5.0, 90.0, 30.0])  # a shared loop found at random places
+    assert music_pair_matches(scattered, "b") < 2 / 3
+    assert music_is_duplicate(1.0, 2 / 3)
+    assert not music_is_duplicate(1.0, 1 / 3)
+
+
+def _take(noise_seed: int) -> Signal:
+    """The same knock rhythm played again: same hit times, different noise in each hit."""
+    rng = np.random.default_rng(noise_seed)
+    y = np.zeros(int(1.2 * SR), np.float32)
+    t = np.arange(int(0.08 * SR)) / SR
+    for start in (0.1, 0.4, 0.7, 0.9):
+        a = int(start * SR)
+        y[a : a + t.size] += (rng.standard_normal(t.size) * np.exp(-t / 0.015)).astype(np.float32)
+    return Signal((0.5 * y / np.abs(y).max())[None, :], SR)
+
+
+def test_wave_score_tells_a_copy_from_another_take() -> None:
+    from tonearm.core.embeddings.alignment import align_best, wave_print, wave_score
+
+    a = _take(1)
+    faster = Signal(a.resample(int(SR / 1.02)).samples, SR)  # played 2 % faster
+    other = _take(2)
+    pa, wa = align_print(a), wave_print(a)
+    for copy in (Signal(a.samples * 0.3, SR), a.resample(16000), faster):
+        score, speed = align_best(pa, align_print(copy))
+        assert score > 0.9
+        assert wave_score(wa, wave_print(copy), speed) > SFX_WAVE_MIN
+    score, speed = align_best(pa, align_print(other))
+    assert score > 0.8  # the same rhythm and timbre: the picture alone cannot tell
+    assert wave_score(wa, wave_print(other), speed) < 0.5
+
+
+def test_music_match_at_another_tempo_must_hold_for_every_excerpt() -> None:
+    # two songs on one drum loop: found at their tempo ratio in 2 of 3 excerpts
+    loop = [[ExcerptHit("b", s, s * 1.016, 1.016, 0.9)] for s in (20.0, 50.0)] + [[]]
+    assert music_pair_matches(loop, "b") < 2 / 3
+    faster_copy = [[ExcerptHit("b", s, s * 1.02, 1.02, 0.9)] for s in (20.0, 50.0, 80.0)]
+    assert music_pair_matches(faster_copy, "b") == 1.0
