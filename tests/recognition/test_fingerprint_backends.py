@@ -275,9 +275,10 @@ def test_engine_down_fails_fast_postgres(node_factory: Any) -> None:
     ix = node_factory("postgres", uuid.uuid4().hex[:12])
     h, t = _song(9)
     ix.add("a", h, t)
-    good = ix.store.url
+    good = ix.store.pool.url
     ix.store.close()
-    ix.store.url = f"postgresql://postgres@127.0.0.1:{_free_port()}/none"
+    # the engine is away: the store's pool reconnects to an address where nothing listens
+    ix.store.pool.url = f"postgresql://postgres@127.0.0.1:{_free_port()}/none"
     try:
         t0 = time.monotonic()
         with pytest.raises(FingerprintIndexUnavailable):
@@ -286,7 +287,7 @@ def test_engine_down_fails_fast_postgres(node_factory: Any) -> None:
             ix.add("b", h, t)
         assert time.monotonic() - t0 < 30
     finally:
-        ix.store.url = good
+        ix.store.pool.url = good
     assert {a for _, a, _ in _postings(ix, h[:10])} == {"a"}  # back once it is reachable
 
 
