@@ -226,3 +226,54 @@ def test_killed_ingest_resumes_to_the_clean_catalog(tmp_path: Path, sig: signal.
     assert len(hashes) == len(set(hashes)) == n
     leftovers = list((data / "files").rglob(".tmp-*"))
     assert not leftovers or sig == signal.SIGKILL  # only a hard kill can leave a temp file
+
+
+# -- spread over the job queue, and the CLI -------------------------------------------------
+def test_queue_batches_equal_sequential(tmp_path: Path, sfx_folder: Path) -> None:
+    from tonearm.catalog.bulk_jobs import files_with_metadata, submit_batches, wait_batches
+
+    seq = fresh_catalog(tmp_path, "seq")
+    ingest_paths(seq, [sfx_folder], kind="sfx")
+    cat = fresh_catalog(tmp_path, "queued")
+    files = files_with_metadata([sfx_folder])
+    ids = submit_batches(cat, files, kind="sfx", analyses=None, batch_files=2)
+    assert len(ids) == 3  # 6 files, 2 per job
+    summary = wait_batches(cat, ids, files, batch_files=2)  # embedded queue: runs them here
+    assert len(summary.added) == 3 and len(summary.skipped) == 1
+    assert {Path(f.path).name for f in summary.failed} == {"broken.mp3", "empty.wav"}
+    assert snapshot(cat) == snapshot(seq)
+
+
+def test_cli_ingest_workers_queue_and_device(tmp_path: Path, sfx_folder: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tonearm.cli import _register, app
+
+    _register()
+
+    runner = CliRunner()
+    base = ["ingest", "--kind", "sfx", "--analyses", "fingerprint,mir", "--json"]
+    r = runner.invoke(
+        app, [*base, str(sfx_folder), "--workers", "2", "--data", str(tmp_path / "a")]
+    )
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout[r.stdout.index("{") :])
+    assert got["added"] == 3 and got["skipped"] == 1 and len(got["failed"]) == 2
+    assert sum(got["failed_by_reason"].values()) == 2 and not got["interrupted"]
+    manifest = tmp_path / "list.txt"
+    manifest.write_text(
+        "# files\n" + "\n".join(str(p) for p in sorted(sfx_folder.rglob("*")) if p.is_file())
+    )
+    r = runner.invoke(
+        app, [*base, "--queue", "--manifest", str(manifest), "--data", str(tmp_path / "b")]
+    )
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout[r.stdout.index("{") :])
+    assert got["added"] == 3 and got["skipped"] == 1 and len(got["failed"]) == 2
+    a = fresh_catalog(tmp_path, "a")
+    b = fresh_catalog(tmp_path, "b")
+    assert snapshot(a) == snapshot(b)
+    r = runner.invoke(app, [*base, str(sfx_folder), "--device", "tpu9"])
+    assert r.exit_code == 2 and "device" in r.output

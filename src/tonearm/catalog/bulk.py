@@ -27,7 +27,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +66,21 @@ def file_hash(path: str | Path) -> str:
         while chunk := fh.read(HASH_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def check_device(device: str) -> None:
+    """Raise ``ValueError`` unless ``device`` is "cpu" or an accelerator torch can use here."""
+    if device == "cpu":
+        return
+    if not (device == "mps" or device == "cuda" or device.startswith("cuda:")):
+        raise ValueError(f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
+    try:
+        import torch
+    except ImportError as e:
+        raise ValueError(f"device {device!r} needs torch, which is not installed") from e
+    ok = torch.backends.mps.is_available() if device == "mps" else torch.cuda.is_available()
+    if not ok:
+        raise ValueError(f"device {device!r} is not available on this machine")
 
 
 def default_workers() -> int:
@@ -299,30 +314,6 @@ def _reason(err: TaskFailed) -> str:
     return f"{err.kind}: {err.message}"
 
 
-@dataclass
-class BulkOptions:
-    """How a bulk ingest runs.
-
-    Attributes
-    ----------
-    workers : int
-        Worker processes (default: the cores available).
-    batch_models : bool
-        Run the embedding model in this process over many files' windows at once (the
-        workers then never load torch); otherwise each worker runs it per file.
-    device : str
-        torch device of the batched model ("cpu", "cuda", "mps").
-    timeout_s : float, optional
-        Per-file limit for decode + analysis in a worker (default: the settings' decode
-        timeout plus analysis time proportional to it).
-    """
-
-    workers: int = 0
-    batch_models: bool = True
-    device: str = "cpu"
-    timeout_s: float | None = None
-
-
 def bulk_ingest(
     catalog: Catalog,
     paths: Iterable[str | Path],
@@ -333,13 +324,29 @@ def bulk_ingest(
     workers: int = 0,
     batch_models: bool = True,
     device: str = "cpu",
+    file_metadata: Mapping[str, dict[str, Any]] | None = None,
     on_progress: Callable[[IngestOutcome], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> IngestSummary:
     """Ingest every audio file under ``paths`` with a pool of ``workers`` processes
-    (0: one per core). Same outcomes and catalog as :func:`ingest_paths`."""
+    (0: one per core). Same outcomes and catalog as :func:`ingest_paths`.
+
+    Parameters
+    ----------
+    batch_models : bool
+        Run the embedding model here over many files' windows at once (workers never load
+        torch); otherwise each worker runs it per file.
+    device : str
+        torch device of the batched model: "cpu" (default), "cuda", "cuda:N" or "mps".
+    file_metadata : mapping, optional
+        User metadata by file path (as given), before the CSV sidecar's rows.
+
+    ``summary.interrupted`` is set when Ctrl-C stopped it (between files; what was added
+    stays, a rerun continues).
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    check_device(device)
     chosen = select_analyzers(analyses)
     by_name = {a.name: a for a in chosen}
     sidecar = read_sidecar(metadata_csv) if metadata_csv else {}
@@ -408,7 +415,9 @@ def bulk_ingest(
                 rel = str(f.relative_to(root))
             except ValueError:
                 rel = f.name
-            item = _Item(f, root, meta=coerce(sidecar.get(rel) or sidecar.get(f.name) or {}))
+            given = (file_metadata or {}).get(str(f))
+            row = given if given is not None else sidecar.get(rel) or sidecar.get(f.name) or {}
+            item = _Item(f, root, meta=coerce(row))
             src = str(f.resolve())
             k = known.get(src)
             if k is not None and _unchanged(catalog, f, k):

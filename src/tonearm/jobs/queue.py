@@ -782,6 +782,7 @@ class JobQueue:
 
 # Modules that register job kinds; a separate worker process imports them all.
 JOB_MODULES = (
+    "tonearm.catalog.bulk_jobs",
     "tonearm.editing.analyze_job",
     "tonearm.editing.export",
     "tonearm.recognition.enterprise",
