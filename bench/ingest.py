@@ -20,10 +20,11 @@ batched     the same pool, but model inference (aisfx windows) batched across fi
             parent.
 
 Each (set, configuration) runs in its own process on a fresh data directory; this process
-samples the resident memory of that process tree (sum over processes, every 0.1 s) and takes
-the tree's CPU time from ``getrusage(RUSAGE_CHILDREN)``. Figures: x realtime (audio seconds /
+samples the memory of that process tree (sum of proportional set sizes, every 0.1 s) and
+takes the tree's CPU time from ``getrusage(RUSAGE_CHILDREN)`` plus the forkserver's (which
+reaps decode children and pool workers). Figures: x realtime (audio seconds /
 wall seconds), clips/s, x realtime per CPU-second (``audio_s / cpu_s``: what one core does,
-much less disturbed by other load than wall time), peak tree RSS, and the 1-minute load
+much less disturbed by other load than wall time), peak tree PSS, and the 1-minute load
 average before and after. One JSON object per configuration is printed (and written under
 ``--out``).
 
@@ -109,10 +110,13 @@ def spread(items: list[Any], n: int) -> list[Any]:
     return [items[int(i * step)] for i in range(n)]
 
 
-def corpus(n_music: int, n_sfx: int) -> dict[str, list[tuple[Path, float]]]:
-    music = spread(_files(MUSIC_DIRS, MUSIC_MIN_S, 3600.0), n_music)
+def corpus(
+    n_music: int, n_sfx: int, n_fp: int | None = None
+) -> dict[str, list[tuple[Path, float]]]:
+    songs = _files(MUSIC_DIRS, MUSIC_MIN_S, 3600.0)
     sfx = spread(_files(SFX_DIRS, SFX_MIN_S, SFX_MAX_S), n_sfx)
-    return {"music": music, "sfx": sfx, "fp": music}
+    fp = spread(songs, n_music if n_fp is None else n_fp)
+    return {"music": spread(songs, n_music), "sfx": sfx, "fp": fp}
 
 
 # -- one configuration, in its own process ---------------------------------------------------
@@ -142,6 +146,8 @@ def run_one(args: argparse.Namespace) -> None:
         )
     wall = time.perf_counter() - t0
     catalog.close()
+    # let the forkserver reap the workers before we exit, so the bench sees their CPU time
+    time.sleep(1.0)
     print(
         json.dumps(
             {
@@ -155,7 +161,14 @@ def run_one(args: argparse.Namespace) -> None:
     )
 
 
-def _tree_rss(proc: Any) -> int:
+def _sample(proc: Any, cpu: dict[int, float]) -> int:
+    """Tree memory now (sum of proportional set sizes: shared pages of the forkserver's
+    children counted once), and the CPU seconds of every forkserver seen so far.
+
+    Decode children and pool workers are children of multiprocessing's forkserver, which
+    reaps them, so their CPU time lands in the forkserver's ``children_*`` times, not in
+    this process's ``RUSAGE_CHILDREN``; the forkserver itself is never waited for.
+    """
     import psutil
 
     total = 0
@@ -165,7 +178,13 @@ def _tree_rss(proc: Any) -> int:
         return 0
     for p in procs:
         with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
+            try:
+                total += p.memory_full_info().pss
+            except (psutil.AccessDenied, AttributeError):
+                total += p.memory_info().rss
+            if "multiprocessing.forkserver" in " ".join(p.cmdline()):
+                t = p.cpu_times()
+                cpu[p.pid] = t.user + t.system + t.children_user + t.children_system
     return total
 
 
@@ -195,8 +214,9 @@ def measure(cfg: str, set_name: str, files: list[Path], workers: int) -> dict[st
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(p.pid)
     peak = 0
+    forkservers: dict[int, float] = {}
     while p.poll() is None:
-        peak = max(peak, _tree_rss(ps))
+        peak = max(peak, _sample(ps, forkservers))
         time.sleep(0.1)
     stdout, stderr = p.communicate()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -206,6 +226,7 @@ def measure(cfg: str, set_name: str, files: list[Path], workers: int) -> dict[st
         return {"config": cfg, "set": set_name, "error": stderr.strip().splitlines()[-5:]}
     r = json.loads(stdout.strip().splitlines()[-1])
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    cpu += sum(forkservers.values())
     audio = r["audio_s"]
     return {
         "set": set_name,
@@ -221,7 +242,7 @@ def measure(cfg: str, set_name: str, files: list[Path], workers: int) -> dict[st
         "cpu_s": round(cpu, 2),
         "x_realtime_per_cpu_s": round(audio / cpu, 1) if cpu else None,
         "clips_per_cpu_s": round(r["added"] / cpu, 2) if cpu else None,
-        "peak_tree_rss_mb": round(peak / 2**20, 1),
+        "peak_tree_pss_mb": round(peak / 2**20, 1),
         "load_1min_before": round(load0[0], 2),
         "load_1min_after": round(load1[0], 2),
         "cores": os.cpu_count(),
@@ -232,6 +253,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--music", type=int, default=30, help="music tracks (0: all)")
     ap.add_argument("--sfx", type=int, default=200, help="short SFX clips (0: all)")
+    ap.add_argument("--fp", type=int, default=None, help="tracks of the fp set (default --music)")
     ap.add_argument("--sets", default="music,sfx,fp")
     ap.add_argument("--configs", default="sequential,pooled,batched")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -246,7 +268,7 @@ def main() -> None:
     if args.one:
         run_one(args)
         return
-    sets = corpus(args.music, args.sfx)
+    sets = corpus(args.music, args.sfx, args.fp)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     for set_name in args.sets.split(","):

@@ -50,6 +50,26 @@ def snapshot(catalog: Catalog) -> dict[str, Any]:
     return out
 
 
+def assert_same_catalog(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Equal snapshots; embedding vectors equal up to float rounding (the workers run
+    BLAS on one thread, so sums may be ordered differently than in a multi-threaded
+    process: ~1e-8)."""
+    assert a.keys() == b.keys()
+    for h in a:
+        (fa, an_a), (fb, an_b) = a[h], b[h]
+        assert fa == fb
+        assert an_a.keys() == an_b.keys()
+        for name in an_a:
+            (va, da, ba), (vb, db, bb) = an_a[name], an_b[name]
+            assert (va, da) == (vb, db), name
+            if name == "embedding":
+                assert np.allclose(
+                    np.frombuffer(ba, "<f4"), np.frombuffer(bb, "<f4"), rtol=0, atol=1e-6
+                )
+            else:
+                assert ba == bb, name
+
+
 def fresh_catalog(root: Path, name: str) -> Catalog:
     s = Settings(data=root / name)
     s.ensure_dirs()
@@ -123,7 +143,7 @@ def test_bulk_equals_sequential_sfx(tmp_path: Path, sfx_folder: Path) -> None:
     for batch in (True, False):
         cat = fresh_catalog(tmp_path, f"bulk-{batch}")
         s2 = bulk_ingest(cat, [sfx_folder], kind="sfx", workers=2, batch_models=batch)
-        assert snapshot(cat) == snapshot(seq)
+        assert_same_catalog(snapshot(cat), snapshot(seq))
         assert len(s2.added) == len(s1.added) == 3
         assert {Path(f.path).name for f in s2.failed} == {"broken.mp3", "empty.wav"}
         assert all(f.reason for f in s2.failed)
@@ -144,7 +164,7 @@ def test_bulk_equals_sequential_music(tmp_path: Path) -> None:
     cat = fresh_catalog(tmp_path, "bulk")
     s = bulk_ingest(cat, [d], kind="music", workers=2)
     assert len(s.added) == 3 and not s.failed
-    assert snapshot(cat) == snapshot(seq)
+    assert_same_catalog(snapshot(cat), snapshot(seq))
     names = {r[0] for r in cat.store.execute("SELECT DISTINCT name FROM analyses")}
     assert {"fingerprint", "beats", "embedding", "mir", "search_text"} <= names
 
@@ -241,7 +261,7 @@ def test_queue_batches_equal_sequential(tmp_path: Path, sfx_folder: Path) -> Non
     summary = wait_batches(cat, ids, files, batch_files=2)  # embedded queue: runs them here
     assert len(summary.added) == 3 and len(summary.skipped) == 1
     assert {Path(f.path).name for f in summary.failed} == {"broken.mp3", "empty.wav"}
-    assert snapshot(cat) == snapshot(seq)
+    assert_same_catalog(snapshot(cat), snapshot(seq))
 
 
 def test_cli_ingest_workers_queue_and_device(tmp_path: Path, sfx_folder: Path) -> None:
@@ -277,3 +297,29 @@ def test_cli_ingest_workers_queue_and_device(tmp_path: Path, sfx_folder: Path) -
     assert snapshot(a) == snapshot(b)
     r = runner.invoke(app, [*base, str(sfx_folder), "--device", "tpu9"])
     assert r.exit_code == 2 and "device" in r.output
+
+
+def test_model_batched_across_files_gives_each_files_vector() -> None:
+    from tonearm.core.embeddings.aisfx_model import (
+        AisfxEmbedder,
+        PendingEmbedding,
+        aisfx_available,
+        finish,
+        run_windows,
+    )
+    from tonearm.core.embeddings.music import MusicEmbedder
+
+    if not aisfx_available()[0]:
+        pytest.skip("aisfx/torch not installed")
+    song, _, _ = render_song(SongSpec(style="rock", bpm=120, bars=8, seed=3), sr=22050)
+    shot = render_sfx("IMPACTS", seed=2, sr=44100)
+    music, sfx = MusicEmbedder(), AisfxEmbedder()
+    pm, ps = music.prepare(song), sfx.prepare(shot)
+    assert isinstance(pm, PendingEmbedding) and isinstance(ps, PendingEmbedding)
+    both = run_windows(np.concatenate([pm.windows, ps.windows]), batch=64)
+    k = len(pm.windows)
+    assert np.allclose(finish(pm, both[:k]), music.embed(song), atol=1e-6)
+    assert np.allclose(finish(ps, both[k:]), sfx.embed(shot), atol=1e-6)
+    # silence needs no model: prepare returns the finished (zero) vector
+    silent = music.prepare(Signal(np.zeros(22050 * 3, dtype=np.float32), 22050))
+    assert isinstance(silent, np.ndarray) and not silent.any()
