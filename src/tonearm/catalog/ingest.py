@@ -32,6 +32,7 @@ class IngestOutcome:
     status: str  # "added" | "skipped" | "failed"
     asset_id: str | None = None
     reason: str | None = None
+    duration_s: float = 0.0  # seconds of audio added (0 unless added)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class IngestSummary:
     skipped: list[IngestOutcome] = field(default_factory=list)
     failed: list[IngestOutcome] = field(default_factory=list)
     seconds_of_audio: float = 0.0
+    interrupted: bool = False  # stopped by Ctrl-C; a rerun continues where it stopped
 
     def record(self, o: IngestOutcome) -> None:
         getattr(self, o.status).append(o)

@@ -117,7 +117,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def ingest(
-        paths: Annotated[list[Path], typer.Argument(help="Files or folders", exists=True)],
+        paths: Annotated[
+            list[Path] | None, typer.Argument(help="Files or folders", exists=True)
+        ] = None,
         kind: Annotated[str, typer.Option(help="music or sfx")] = "music",
         metadata: Annotated[
             Path | None, typer.Option(help="CSV sidecar with a 'file' column", exists=True)
@@ -125,6 +127,34 @@ def register(app: typer.Typer) -> None:
         analyses: Annotated[
             str | None, typer.Option(help="Comma-separated analyzers (default: all defaults)")
         ] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                "--workers",
+                "-w",
+                help="Worker processes decoding and analysing files (default: the cores; "
+                "0: one file at a time in this process, each decoded in a child process)",
+            ),
+        ] = None,
+        device: Annotated[
+            str,
+            typer.Option(help="torch device of the embedding model: cpu, cuda, cuda:N or mps"),
+        ] = "cpu",
+        queue: Annotated[
+            bool,
+            typer.Option(
+                "--queue",
+                help="Submit the files as ingest_batch jobs on the job queue (run by "
+                "`tonearm worker` processes that see the same paths) and wait for them",
+            ),
+        ] = False,
+        manifest: Annotated[
+            Path | None,
+            typer.Option(help="Text file listing files or folders, one per line", exists=True),
+        ] = None,
+        batch_files: Annotated[
+            int, typer.Option(help="Files per ingest_batch job (with --queue)")
+        ] = 16,
         data: DataOpt = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
         keep_original: Annotated[
@@ -137,17 +167,33 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Add audio files to the catalog (idempotent by content hash)."""
+        """Add audio files to the catalog (idempotent by content hash; an interrupted run
+        continues where it stopped when run again)."""
+        from tonearm.catalog.bulk import bulk_ingest, check_device, default_workers
         from tonearm.catalog.ingest import KINDS, ingest_paths
+        from tonearm.jobs.ingest_batch import (
+            files_with_metadata,
+            read_manifest,
+            submit_batches,
+            wait_batches,
+        )
 
         if kind not in KINDS:
             raise typer.BadParameter(f"--kind must be one of {', '.join(KINDS)}")
+        inputs: list[Path] = list(paths or []) + (read_manifest(manifest) if manifest else [])
+        if not inputs:
+            raise typer.BadParameter("give files or folders, or --manifest")
+        try:
+            check_device(device)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from e
         # --analyses "" (or "none") runs no analyzer; leaving it out runs the defaults
         names = (
             None
             if analyses is None
             else [a.strip() for a in analyses.split(",") if a.strip() and a.strip() != "none"]
         )
+        n_workers = default_workers() if workers is None else max(0, workers)
         catalog = open_catalog(data)
         if keep_original is not None:
             catalog.settings.keep_originals = keep_original
@@ -163,32 +209,63 @@ def register(app: typer.Typer) -> None:
             transient=False,
         )
         task = progress.add_task("ingest", total=None, rate="")
-        state = {"done": 0}
+        state: dict[str, float] = {"done": 0, "audio_s": 0.0}
 
         def on_start(n: int) -> None:
             progress.update(task, total=n)
 
         def on_progress(o: IngestOutcome) -> None:
             state["done"] += 1
+            state["audio_s"] += o.duration_s
             el = progress.tasks[0].elapsed or 1e-9
-            progress.update(task, advance=1, rate=f"{state['done'] / el:.1f} files/s")
+            rate = f"{state['done'] / el:.1f} files/s"
+            if state["audio_s"]:
+                rate += f", {state['audio_s'] / el:.0f}x realtime"
+            progress.update(task, advance=1, rate=rate)
             if o.status == "failed":
                 progress.console.print(f"[red]failed[/] {o.path}: {o.reason}")
 
         try:
             with progress:
-                summary = ingest_paths(
-                    catalog,
-                    paths,
-                    kind=kind,
-                    metadata_csv=metadata,
-                    analyses=names,
-                    on_start=on_start,
-                    on_progress=on_progress,
-                )
+                if queue:
+                    files = files_with_metadata(inputs, metadata)
+                    on_start(len(files))
+                    job_ids = submit_batches(
+                        catalog, files, kind=kind, analyses=names, batch_files=batch_files
+                    )
+                    progress.console.print(f"submitted {len(job_ids)} ingest_batch jobs")
+                    summary = wait_batches(
+                        catalog, job_ids, files, batch_files=batch_files, on_progress=on_progress
+                    )
+                elif n_workers == 0:
+                    summary = ingest_paths(
+                        catalog,
+                        inputs,
+                        kind=kind,
+                        metadata_csv=metadata,
+                        analyses=names,
+                        on_start=on_start,
+                        on_progress=on_progress,
+                    )
+                else:
+                    summary = bulk_ingest(
+                        catalog,
+                        inputs,
+                        kind=kind,
+                        metadata_csv=metadata,
+                        analyses=names,
+                        workers=n_workers,
+                        device=device,
+                        on_start=on_start,
+                        on_progress=on_progress,
+                    )
         except ValueError as e:
             console.print(f"[red]error:[/] {e}")
             raise typer.Exit(2) from e
+        by_reason: dict[str, int] = {}
+        for f in summary.failed:
+            key = (f.reason or "unknown").split(":")[0]
+            by_reason[key] = by_reason.get(key, 0) + 1
         if json_out:
             out.print_json(
                 json.dumps(
@@ -204,7 +281,9 @@ def register(app: typer.Typer) -> None:
                             {"path": o.path, "asset_id": o.asset_id} for o in summary.skipped
                         ],
                         "failed": [{"path": f.path, "reason": f.reason} for f in summary.failed],
+                        "failed_by_reason": by_reason,
                         "seconds_of_audio": round(summary.seconds_of_audio, 1),
+                        "interrupted": summary.interrupted,
                     }
                 )
             )
@@ -214,8 +293,16 @@ def register(app: typer.Typer) -> None:
                 f"catalog), failed {len(summary.failed)}; "
                 f"{summary.seconds_of_audio / 60:.1f} min of audio added"
             )
+            if by_reason:
+                out.print(
+                    "failures by reason: "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items()))
+                )
             for f in summary.failed:
                 out.print(f"  failed: {f.path}: {f.reason}")
+        if summary.interrupted:
+            console.print("interrupted: run the same command again to continue")
+            raise typer.Exit(130)
         if summary.failed and not summary.added and not summary.skipped:
             raise typer.Exit(1)
 

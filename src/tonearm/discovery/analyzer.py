@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -68,9 +68,18 @@ class EmbeddingAnalyzer:
         # music: the 22,050 Hz mono signal the beat and search analyzers read (the music
         # model works at that rate); sfx keeps the file's own rate
         v = model.embed(inp.at_rate(ANALYSIS_SR) if kind == "music" else inp.signal)
+        return self.result_for(v, model.model_id)
+
+    # bulk ingest runs the model itself, batched across files (catalog/bulk.py)
+    def batch_model(self, kind: str) -> Any:
+        """The embedding model this analyzer uses for ``kind``."""
+        return audio_embedding_model(None, kind)
+
+    def result_for(self, v: np.ndarray, model_id: str) -> AnalysisResult:
+        """The stored analysis of a finished vector (``ValueError`` if it is not finite)."""
         if not np.all(np.isfinite(v)):
             raise ValueError("embedding is not finite")
-        data, blob = pack(v, model.model_id)
+        data, blob = pack(v, model_id)
         return AnalysisResult(data=data, blob=blob)
 
     def after_commit(self, catalog: Catalog, asset: Asset, result: AnalysisResult) -> None:

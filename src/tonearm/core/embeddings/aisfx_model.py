@@ -119,8 +119,9 @@ class _Trunk:
     torch: Any
 
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
 _TRUNK: _Trunk | None = None
+_DEVICE_NETS: dict[str, Any] = {}
 
 
 def _checkpoint_path() -> Path:
@@ -162,37 +163,55 @@ def load_trunk() -> _Trunk:
         return _TRUNK
 
 
-def audible(signal: Signal, margin_s: float = 0.02) -> Signal:
-    """The clip cut to its audible region (:func:`~tonearm.core.audio.bounds.sound_bounds`)
-    plus ``margin_s`` each side; the clip itself when it is silent or all sound.
+def model_windows(signal: Signal, *, hop_frames: int = 50, max_windows: int = 32) -> np.ndarray:
+    """The model's input windows of a clip (the CPU half of :func:`window_embeddings`).
 
-    Leading and trailing silence or room tone would otherwise fill whole model windows
-    and pull the pooled vector of a short sound toward "silence".
+    Returns
+    -------
+    np.ndarray, shape (n_windows, WINDOW_FRAMES, N_MELS), float32 (see :func:`windows`).
     """
-    from tonearm.core.audio.bounds import sound_bounds
-
-    b = sound_bounds(signal.samples, signal.sr)
-    if b.start_s is None or b.end_s is None:
-        return signal
-    a = max(0, int((b.start_s - margin_s) * signal.sr))
-    e = min(signal.n_samples, int(np.ceil((b.end_s + margin_s) * signal.sr)))
-    if a == 0 and e == signal.n_samples or e - a < 64:
-        return signal
-    return Signal(signal.samples[:, a:e], signal.sr)
-
-
-def window_embeddings(
-    signal: Signal, *, hop_frames: int = 50, max_windows: int = 32, batch: int = 16
-) -> np.ndarray:
-    """Per-window aisfx vectors, shape (n_windows, 512), float32 (not normalized)."""
-    trunk = load_trunk()
     y = signal.mono()
     if signal.sr != AISFX_SR:
         from tonearm.core.audio.resample import resample
 
         y = resample(y, signal.sr, AISFX_SR)
-    w = windows(log_mel(y), hop_frames, max_windows)
+    return windows(log_mel(y), hop_frames, max_windows)
+
+
+def _net_on(device: str) -> Any:
+    """The trunk on ``device`` ("cpu", "cuda", "cuda:1", "mps"), moved there once."""
+    trunk = load_trunk()
+    if device == "cpu":
+        return trunk.net
+    with _LOCK:
+        net = _DEVICE_NETS.get(device)
+        if net is None:
+            import copy
+
+            net = copy.deepcopy(trunk.net).to(device)
+            net.eval()
+            _DEVICE_NETS[device] = net
+        return net
+
+
+def run_windows(w: np.ndarray, *, batch: int = 16, device: str = "cpu") -> np.ndarray:
+    """Model vectors of input windows, shape (n_windows, 512), float32 (not normalized).
+
+    Parameters
+    ----------
+    w : np.ndarray, shape (n_windows, WINDOW_FRAMES, N_MELS)
+        From :func:`model_windows`; windows of several clips may be stacked (bulk ingest
+        batches them across files).
+    batch : int
+        Windows per forward pass.
+    device : str
+        torch device ("cpu" default; "cuda" or "mps" where available).
+    """
+    trunk = load_trunk()
+    net = _net_on(device)
     torch = trunk.torch
+    if len(w) == 0:
+        return np.zeros((0, 512), dtype=np.float32)
     outs = []
     # one intra-op thread: this small CNN runs ~10x faster than with 2 threads on a busy
     # machine (OpenMP workers spin against other processes), and a server gets its
@@ -202,10 +221,61 @@ def window_embeddings(
     try:
         with torch.inference_mode():
             for i in range(0, len(w), batch):
-                outs.append(trunk.net(torch.from_numpy(w[i : i + batch])).numpy())
+                x = torch.from_numpy(np.ascontiguousarray(w[i : i + batch]))
+                if device != "cpu":
+                    x = x.to(device)
+                outs.append(net(x).float().cpu().numpy())
     finally:
         torch.set_num_threads(threads)
     return np.concatenate(outs).astype(np.float32)
+
+
+def window_embeddings(
+    signal: Signal, *, hop_frames: int = 50, max_windows: int = 32, batch: int = 16
+) -> np.ndarray:
+    """Per-window aisfx vectors, shape (n_windows, 512), float32 (not normalized)."""
+    load_trunk()
+    w = model_windows(signal, hop_frames=hop_frames, max_windows=max_windows)
+    return run_windows(w, batch=batch)
+
+
+@dataclass
+class PendingEmbedding:
+    """An embedding whose model half is still to run: bulk ingest computes the windows in a
+    worker process and runs the model over many files' windows at once (:func:`finish`).
+
+    Attributes
+    ----------
+    windows : np.ndarray, shape (n_windows, WINDOW_FRAMES, N_MELS), float32
+        Model input.
+    rest : np.ndarray or None, shape (k,)
+        Already weighted part appended after the model block (music: the DSP blocks).
+    w_model : float
+        Weight of the pooled, L2-normalized model block.
+    pool : {"mean", "max"}
+        How the window vectors are pooled (see :class:`AisfxEmbedder`).
+    """
+
+    windows: np.ndarray
+    rest: np.ndarray | None = None
+    w_model: float = 1.0
+    pool: str = "mean"
+
+
+def finish(p: PendingEmbedding, window_vectors: np.ndarray) -> np.ndarray:
+    """The final L2-normalized vector from the model's window vectors, shape (dim,)."""
+    w = np.asarray(window_vectors, dtype=np.float32)
+    v = l2_normalize(w.max(axis=0) if p.pool == "max" else w.mean(axis=0))
+    if p.rest is None:
+        return v
+    return l2_normalize(np.concatenate([p.w_model * v, p.rest]))
+
+
+def complete(p: np.ndarray | PendingEmbedding, *, device: str = "cpu") -> np.ndarray:
+    """Run the model half of a :class:`PendingEmbedding` (a finished vector passes through)."""
+    if isinstance(p, PendingEmbedding):
+        return finish(p, run_windows(p.windows, device=device))
+    return p
 
 
 class AisfxEmbedder:
@@ -231,8 +301,14 @@ class AisfxEmbedder:
     def load(self) -> None:
         load_trunk()
 
-    def embed(self, signal: Signal) -> np.ndarray:
+    def prepare(self, signal: Signal) -> np.ndarray | PendingEmbedding:
+        """The CPU half: the model windows (or the finished vector of digital silence)."""
         if not np.any(signal.samples):
             return np.zeros(self.dim, dtype=np.float32)
-        w = window_embeddings(signal, hop_frames=self.hop_frames, max_windows=self.max_windows)
-        return l2_normalize(w.max(axis=0) if self.pool == "max" else w.mean(axis=0))
+        return PendingEmbedding(
+            model_windows(signal, hop_frames=self.hop_frames, max_windows=self.max_windows),
+            pool=self.pool,
+        )
+
+    def embed(self, signal: Signal) -> np.ndarray:
+        return complete(self.prepare(signal))

@@ -16,10 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from tonearm.core.audio.signal import Signal
+from tonearm.core.embeddings.aisfx_model import PendingEmbedding, complete
 from tonearm.core.embeddings.base import l2_normalize
 from tonearm.core.embeddings.dsp import DSP_DIM, DSP_SR, HOP, N_FFT, dsp_features, prepare
 
 MAX_EXCERPT_S = 120.0
+# aisfx windows (2.32 s, no overlap) taken evenly over the excerpt
+MAX_WINDOWS = 24
 TEMPO_GRID_BPM = np.geomspace(50, 220, 12)
 BEAT_DIM = 24 + 38 + len(TEMPO_GRID_BPM) + 2
 
@@ -81,7 +84,13 @@ def beat_features(y: np.ndarray) -> np.ndarray:
 class MusicEmbedder:
     """Music "more like this" vector: optional aisfx block + DSP + beat-synchronous block."""
 
-    def __init__(self, use_model: bool = True, w_model: float = 1.0, w_dsp: float = 0.5) -> None:
+    def __init__(
+        self,
+        use_model: bool = True,
+        w_model: float = 1.0,
+        w_dsp: float = 0.5,
+        max_windows: int = MAX_WINDOWS,
+    ) -> None:
         self.use_model = use_model
         self.w_model = w_model
         self.w_dsp = w_dsp
@@ -93,20 +102,28 @@ class MusicEmbedder:
         if use_model:
             from tonearm.core.embeddings.aisfx_model import AisfxEmbedder
 
-            # no window overlap and at most 24 windows: bounded cost on long tracks
-            self._aisfx = AisfxEmbedder(hop_frames=100, max_windows=24)
+            # no window overlap and at most max_windows windows: bounded cost on long tracks
+            self._aisfx = AisfxEmbedder(hop_frames=100, max_windows=max_windows)
 
     def load(self) -> None:
         if self._aisfx is not None:
             self._aisfx.load()
 
-    def embed(self, signal: Signal) -> np.ndarray:
+    def prepare(self, signal: Signal) -> np.ndarray | PendingEmbedding:
+        """The CPU half (DSP blocks and the model's input windows); the model half runs in
+        :func:`~tonearm.core.embeddings.aisfx_model.complete` (bulk ingest batches it)."""
         if not np.any(signal.samples):
             return np.zeros(self.dim, dtype=np.float32)
         ex = excerpt(signal)
         y = prepare(ex.mono(), ex.sr)
         dsp = np.concatenate([dsp_features(y), beat_features(y)])
-        parts = [self.w_dsp * l2_normalize(dsp)]
-        if self._aisfx is not None:
-            parts.insert(0, self.w_model * self._aisfx.embed(ex))
-        return l2_normalize(np.concatenate(parts))
+        rest = (self.w_dsp * l2_normalize(dsp)).astype(np.float32)
+        if self._aisfx is None:
+            return l2_normalize(rest)
+        model_part = self._aisfx.prepare(ex)
+        if not isinstance(model_part, PendingEmbedding):  # the excerpt is digital silence
+            return l2_normalize(np.concatenate([self.w_model * model_part, rest]))
+        return PendingEmbedding(model_part.windows, rest=rest, w_model=self.w_model)
+
+    def embed(self, signal: Signal) -> np.ndarray:
+        return complete(self.prepare(signal))
