@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tonearm.demo.synth import SongSpec, render_sfx, render_song
 
 from tonearm.catalog.bulk import bulk_ingest
 from tonearm.catalog.context import Catalog
@@ -22,6 +21,7 @@ from tonearm.catalog.ingest import ingest_paths
 from tonearm.catalog.pool import TaskFailed, WorkerPool
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
+from tonearm.demo.synth import SongSpec, render_sfx, render_song
 from tonearm.settings import Settings
 
 
