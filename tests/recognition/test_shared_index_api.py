@@ -86,7 +86,7 @@ def test_upload_on_one_server_recognized_and_deleted_on_another(cluster: dict[st
     a = cluster["server"]("a")
     b = cluster["server"]("b")
     cat_a: Catalog = cluster["catalogs"][0]
-    key, _ = create_key(cat_a.store, "shared")
+    key, _ = create_key(cat_a.store, "shared", scopes="read,write", account="operator")
     y = song(41, 15.0)
     clip = excerpt(y, 5.0, 6.0)
     assert _recognized(b, key, clip) is None  # b has answered (and opened its index) first
@@ -128,7 +128,7 @@ def test_fingerprint_engine_down_gives_audd_error_100(tmp_path: Path) -> None:
     )
     s.ensure_dirs()
     cat = Catalog.open(s)
-    key, _ = create_key(cat.store, "down")
+    key, _ = create_key(cat.store, "down", scopes="read,write", account="operator")
     clip = excerpt(song(42, 8.0), 0, 8.0)
     try:
         with TestClient(create_app(catalog=cat)) as client:

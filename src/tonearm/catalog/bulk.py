@@ -101,6 +101,7 @@ class FileTask:
     kind: str
     files_dir: str
     limits: DecodeLimits
+    keep_original: bool = True  # False: catalog-only ingest (TONEARM_KEEP_ORIGINALS)
 
 
 @dataclass
@@ -219,8 +220,10 @@ def prepare_file(task: FileTask) -> Prepared:
             raise AudioError(e.reason, f"{a.name}: {e.message}") from e
         except Exception as e:
             raise RuntimeError(f"{a.name}: {type(e).__name__}: {e}") from e
-    dest = store_original(Path(task.files_dir), data, task.digest, path.suffix or ".bin")
-    stored = str(dest.relative_to(Path(task.files_dir).parent))
+    stored = ""
+    if task.keep_original:
+        dest = store_original(Path(task.files_dir), data, task.digest, path.suffix or ".bin")
+        stored = str(dest.relative_to(Path(task.files_dir).parent))
     return Prepared(fields, results, stored, pending)
 
 
@@ -426,7 +429,14 @@ def bulk_ingest(
                 )
                 continue
             seen[item.digest] = str(f)
-            task = FileTask(str(f), item.digest, kind, str(catalog.files_dir), lim)
+            task = FileTask(
+                str(f),
+                item.digest,
+                kind,
+                str(catalog.files_dir),
+                lim,
+                keep_original=catalog.settings.keep_originals,
+            )
             yield item, (task,)
 
     pool: WorkerPool[_Item] = WorkerPool(
