@@ -5,60 +5,12 @@ only that child."""
 from __future__ import annotations
 
 import contextlib
-import io
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from tonearm.core.audio.pcm import decode_context
-
-
-class _ChunkReader(io.RawIOBase):
-    """A non-seekable file over an iterator of byte chunks, for PyAV."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._it = chunks
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def readinto(self, b: Any) -> int:
-        while not self._buf:
-            try:
-                self._buf = next(self._it)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-
-_FORMATS = {
-    "audio/mpeg": "mp3",
-    "audio/mp3": "mp3",
-    "audio/aac": "aac",
-    "audio/aacp": "aac",
-    "audio/x-aac": "aac",
-    "audio/ogg": "ogg",
-    "application/ogg": "ogg",
-    "audio/opus": "ogg",
-    "audio/flac": "flac",
-    "audio/x-flac": "flac",
-    "audio/wav": "wav",
-    "audio/x-wav": "wav",
-    "audio/wave": "wav",
-}
-
-
-def _format_for(content_type: str | None) -> str | None:
-    ct = (content_type or "").split(";")[0].strip().lower()
-    return _FORMATS.get(ct)
+from tonearm.net.fetch import ChunkReader, stream_format
 
 
 def _reader_main(
@@ -98,9 +50,9 @@ def _reader_main(
                         return
                     backend.deadline.lift()
                     conn.send(("connected", resp.headers.get("content-type", "")))
-                    reader = _ChunkReader(resp.iter_bytes())
+                    reader = ChunkReader(resp.iter_bytes())
                     container = av.open(
-                        reader, mode="r", format=_format_for(resp.headers.get("content-type"))
+                        reader, mode="r", format=stream_format(resp.headers.get("content-type"))
                     )
                     try:
                         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
