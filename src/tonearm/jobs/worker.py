@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
@@ -21,7 +21,17 @@ from tonearm.jobs.registry import load_job_kinds
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
-    from tonearm.jobs.queue import JobQueue
+
+
+class WorkedQueue(Protocol):
+    """What the workers use of :class:`tonearm.jobs.queue.JobQueue`."""
+
+    catalog: Catalog
+    huey: Huey
+    watchdog_s: float
+
+    def recover_stale(self, grace_s: float = 30.0) -> int: ...
+
 
 log = logging.getLogger("tonearm.jobs")
 
@@ -53,7 +63,7 @@ def hourly() -> Callable[[datetime], bool]:
 class Workers:
     """The consumer threads and the watchdog of one process for ``queue``."""
 
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, queue: WorkedQueue) -> None:
         self.queue = queue
         self._consumer: _EmbeddedConsumer | None = None
         self._watchdog_stop = threading.Event()

@@ -54,6 +54,7 @@ DF_BITS = 7
 F_BITS = 8
 HASH_BITS = F_BITS + DF_BITS + DT_BITS  # 21
 
+ANALYSIS_NAME = "fingerprint"  # the name of a song's stored fingerprint analysis
 VERSION = 1  # bump when any parameter above changes: stored analyses are then rebuilt
 
 _EPS = 1e-10

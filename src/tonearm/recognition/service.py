@@ -30,7 +30,7 @@ from tonearm.recognition.index import FingerprintIndex
 from tonearm.recognition.match import HYPOTHESES, Candidate, vote
 from tonearm.storage.base import ALL_TENANTS
 
-ANALYSIS_NAME = "fingerprint"
+ANALYSIS_NAME = fp.ANALYSIS_NAME
 CACHE_KEY = "fingerprint_index"
 _load_lock = threading.Lock()
 

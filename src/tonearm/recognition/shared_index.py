@@ -117,13 +117,11 @@ def open_backend(catalog: Catalog) -> SharedFingerprintIndex:
 def _backfill(catalog: Catalog, backend: Any, *, clear: bool) -> None:
     """Fill the shared index from the store's ``fingerprint`` analyses (switching an
     existing catalog to a shared backend, or a rebuild)."""
-    from tonearm.recognition.service import ANALYSIS_NAME
-
     if clear:
         backend.clear()
     batch: list[tuple[str, np.ndarray, np.ndarray]] = []
     n = 0
-    for a in catalog.store.iter_analyses(ANALYSIS_NAME):
+    for a in catalog.store.iter_analyses(fp.ANALYSIS_NAME):
         if a.blob is None or a.data.get("version") != fp.VERSION:
             continue
         h, t = fp.unpack(a.blob)

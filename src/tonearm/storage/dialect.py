@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 
 def utcnow() -> str:
@@ -115,6 +115,16 @@ class Conn(Protocol):
 
     def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> Any: ...
+
+
+class SqlRunner:
+    """Base of the record mixins: the two calls they use (defined by the stores)."""
+
+    if TYPE_CHECKING:
+
+        def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Any]: ...
+
+        def transaction(self) -> AbstractContextManager[Any]: ...
 
 
 class SqlAccess(ABC):

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from tonearm.storage.records_protocol import SqlRunner
+from tonearm.storage.dialect import SqlRunner
 
 _ANY = object()  # no claim fence
 

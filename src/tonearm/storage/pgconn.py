@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -32,6 +32,16 @@ class Schema(Protocol):
 
     def primary_key(self, table: str) -> tuple[str, ...]: ...
     def identity_column(self, table: str) -> str | None: ...
+
+
+class PgStore(Schema, Protocol):
+    """What the pgvector and copy modules use of ``PostgresStore`` (typed here, so they
+    need not import the store that imports them)."""
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Any]: ...
+    def transaction(self) -> AbstractContextManager[PgConn]: ...
+    def has_extension(self, name: str) -> bool: ...
+    def has_vector_table(self) -> bool: ...
 
 
 class Row(dict):

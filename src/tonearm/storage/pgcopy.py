@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tonearm.storage.pgconn import PgStore
 from tonearm.storage.pgvector import backfill_vectors
-
-if TYPE_CHECKING:
-    from tonearm.storage.postgres import PostgresStore
 
 COPY_TABLES = (
     "assets",
@@ -24,7 +22,7 @@ COPY_TABLES = (
 )
 
 
-def copy_catalog(src: Any, dst: PostgresStore, batch: int = 500) -> dict[str, int]:
+def copy_catalog(src: Any, dst: PgStore, batch: int = 500) -> dict[str, int]:
     """Copy every row of ``src`` (a SqliteStore) into ``dst``, keeping ids (asset ids and
     key ids are on the wire and in clients' databases), skipping rows already there.
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
 from tonearm.storage.base import Analysis
-from tonearm.storage.pgconn import PgConn
-
-if TYPE_CHECKING:
-    from tonearm.storage.postgres import PostgresStore
+from tonearm.storage.pgconn import PgConn, PgStore
 
 _SPACE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 MAX_HNSW_DIM = 2000  # pgvector's HNSW limit for ``vector``
@@ -58,7 +55,7 @@ def put_vector(conn: PgConn, a: Analysis) -> None:
     )
 
 
-def backfill_vectors(store: PostgresStore) -> int:
+def backfill_vectors(store: PgStore) -> int:
     """Copy ``embedding`` analyses that have no ``asset_vectors`` row yet; returns how many."""
     n = 0
     while True:
@@ -80,7 +77,7 @@ def backfill_vectors(store: PostgresStore) -> int:
 
 
 def pgvector_search(
-    store: PostgresStore,
+    store: PgStore,
     model_id: str,
     query: Sequence[float],
     need: int,
@@ -181,7 +178,7 @@ class PgVectorIndex:
     filter whenever the index cannot guarantee them.
     """
 
-    def __init__(self, store: PostgresStore, space: str, dim: int) -> None:
+    def __init__(self, store: PgStore, space: str, dim: int) -> None:
         if not _SPACE.match(space):
             raise ValueError(f"invalid vector space name {space!r}")
         if not 1 <= dim <= 2000:  # HNSW's limit for vector

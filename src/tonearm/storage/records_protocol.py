@@ -9,21 +9,10 @@ provide; ``PostgresStore`` rewrites the text for PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from tonearm.storage.streams import Lease, StreamRecord
-
-
-class SqlRunner:
-    """Base of the record mixins: the two calls they use (defined by the stores)."""
-
-    if TYPE_CHECKING:
-
-        def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Any]: ...
-
-        def transaction(self) -> AbstractContextManager[Any]: ...
 
 
 class RecordStore(Protocol):
@@ -151,4 +140,4 @@ class RecordStore(Protocol):
     def running_streams(self, key_id: int, now_ms: int) -> set[int]: ...
 
 
-__all__ = ["RecordStore", "SqlRunner"]
+__all__ = ["RecordStore"]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tonearm.storage.records_protocol import SqlRunner
+from tonearm.storage.dialect import SqlRunner
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tonearm.storage.records_protocol import SqlRunner
+from tonearm.storage.dialect import SqlRunner
 
 USAGE_COLUMNS = (
     "key_id",

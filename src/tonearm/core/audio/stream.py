@@ -16,7 +16,7 @@ Usage for a file::
         for block in dec:  # np.ndarray (n,), float32, at 8000 Hz
             ...
 
-Usage for a live stream (recognition/streams.py's reader): pass an :data:`Opener`, a
+Usage for a live stream (recognition/streams/monitor.py): pass an :data:`Opener`, a
 picklable callable that opens the connection *in the child* and gives a file object and
 FFmpeg's format name, e.g. ``functools.partial(open_http_stream, url, allow_private,
 timeout_s)`` from ``tonearm.net.fetch``; use ``Purpose.STREAM`` (no length or total
@@ -262,6 +262,13 @@ class StreamingDecoder:
         if blocks:
             return np.concatenate(blocks, axis=-1)
         return np.zeros(0 if self.mono else (1, 0), dtype=np.float32)
+
+    def kill(self) -> None:
+        """End the child from another thread: the iterating thread then gets an
+        :class:`AudioError` (the decoder went away) at its next read."""
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.kill()
 
     def close(self) -> None:
         """Stop the child (safe to call twice)."""

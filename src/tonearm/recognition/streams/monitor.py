@@ -4,6 +4,7 @@ healthy again)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -15,10 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tonearm.catalog.decoding import stream_audio
+from tonearm.core.audio.errors import AudioError
+from tonearm.core.audio.limits import Purpose
 from tonearm.core.audio.signal import Signal
+from tonearm.core.audio.stream import StreamingDecoder
+from tonearm.net.fetch import open_http_stream
 from tonearm.recognition import wire
 from tonearm.recognition.streams.plays import Play, PlayEvent, PlayTracker
-from tonearm.recognition.streams.reader import _CTX, _reader_main
 from tonearm.recognition.streams.registry import _now_ms
 from tonearm.storage.streams import StreamRecord
 
@@ -63,6 +68,9 @@ def _no_music(x: np.ndarray, silence_rms: float) -> bool:
     if frames.shape[0] == 0:
         return False
     spec = np.abs(np.fft.rfft(frames * np.hanning(n), axis=1)) ** 2 + 1e-12
+    # the flatness of the band below the resampler's transition band (the top ~10 % of
+    # the spectrum is empty after any anti-alias filter, even for white noise)
+    spec = spec[:, 1 : int(0.85 * spec.shape[1])]
     flatness = np.exp(np.mean(np.log(spec), axis=1)) / np.mean(spec, axis=1)
     return float(np.median(flatness)) > 0.5
 
@@ -107,7 +115,7 @@ class StreamMonitor:
         self._thread = threading.Thread(
             target=self._run, name=f"stream-{record.key_id}-{record.radio_id}", daemon=True
         )
-        self._proc: Any = None
+        self._decoder: StreamingDecoder | None = None
         self._unhealthy: int | None = None  # code of the last problem notified
 
     def start(self) -> None:
@@ -115,9 +123,10 @@ class StreamMonitor:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
-        proc = self._proc
-        if proc is not None and proc.is_alive():
-            proc.kill()
+        decoder = self._decoder
+        if decoder is not None:
+            # ends the decoding child: the monitor's thread sees the pipe close and stops
+            decoder.kill()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout_s)
 
@@ -170,23 +179,25 @@ class StreamMonitor:
 
         sr = _engine_sr()
         cfg = self.config
-        parent, child = _CTX.Pipe(duplex=False)
-        proc = _CTX.Process(
-            target=_reader_main,
-            args=(
-                child,
-                self.record.url,
-                self.catalog.settings.allow_private_urls,
-                sr,
-                cfg.timeout_s,
-                min(1.0, cfg.hop_s),
-                tuple(self.catalog.settings.private_allowlist),
-            ),
-            daemon=True,
+        settings = self.catalog.settings
+        # the connection is opened in the decoding child (SSRF-guarded, pinned to the
+        # checked address), so a hostile stream can crash or hang only that child
+        opener = functools.partial(
+            open_http_stream,
+            self.record.url,
+            settings.allow_private_urls,
+            cfg.timeout_s,
+            allowlist=tuple(settings.private_allowlist),
         )
-        proc.start()
-        child.close()
-        self._proc = proc
+        decoder = stream_audio(
+            self.catalog,
+            opener,
+            Purpose.STREAM,
+            sr=sr,
+            block_s=min(1.0, cfg.hop_s),
+            stall_timeout_s=cfg.timeout_s,
+        )
+        self._decoder = decoder
         tracker = PlayTracker(min_hits=cfg.min_hits, end_gap_s=cfg.end_gap_s)
         window = int(cfg.window_s * sr)
         hop = max(1, int(cfg.hop_s * sr))
@@ -196,21 +207,18 @@ class StreamMonitor:
         next_at = window  # recognize the window ending at this sample
         quiet_s = 0.0
         got_audio = False
+        blocks = iter(decoder)
         try:
             while not self._stop.is_set():
-                if not parent.poll(cfg.timeout_s):
-                    log.info("stream %s: no data for %gs", self.record.radio_id, cfg.timeout_s)
-                    break
                 try:
-                    kind, payload = parent.recv()
-                except (EOFError, OSError):
+                    x = next(blocks)
+                except StopIteration:
+                    log.info("stream %s: %s", self.record.radio_id, decoder.end_reason)
                     break
-                if kind == "connected":
-                    continue
-                if kind in ("error", "eof"):
-                    log.info("stream %s: %s", self.record.radio_id, payload)
+                except AudioError as e:  # refused, HTTP error, undecodable, no data
+                    if not self._stop.is_set():
+                        log.info("stream %s: %s", self.record.radio_id, e.message)
                     break
-                x = np.frombuffer(payload, dtype=np.float32)
                 if x.size == 0:
                     continue
                 if not got_audio:
@@ -264,11 +272,8 @@ class StreamMonitor:
                 self._handle(ended)
             # stopped (deleteStream, shutdown, lease handed over): the song goes on, and
             # the next holder of the lease reports it
-            parent.close()
-            if proc.is_alive():
-                proc.kill()
-            proc.join(5)
-            self._proc = None
+            decoder.close()
+            self._decoder = None
         if not got_audio and not self._stop.is_set():
             self._notify(NOTIFY_CANT_CONNECT)
         return got_audio
