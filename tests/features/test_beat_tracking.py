@@ -171,7 +171,7 @@ def test_thirty_minute_file() -> None:
 
 # -- the trained activation (optional) ---------------------------------------------------
 needs_beatnet = pytest.mark.skipif(
-    not beatnet.beatnet_available(), reason="optional BeatNet wheel and torch not installed"
+    not beatnet.beatnet_available(), reason="optional BeatNet wheel not installed"
 )
 
 
@@ -190,12 +190,58 @@ def test_beatnet_filterbank_shape() -> None:
 
 
 @needs_beatnet
-def test_beatnet_loads_offline_from_the_wheel() -> None:
+def test_beatnet_loads_offline_from_the_wheel_without_torch() -> None:
+    import sys
+
     path = beatnet.checkpoint_path()
     assert path.is_file() and "BeatNet" in str(path)
-    model = beatnet.load_model()
-    assert not model.training
-    assert sum(p.numel() for p in model.parameters()) > 100_000
+    had_torch = "torch" in sys.modules
+    w = beatnet.load_weights()
+    assert had_torch or "torch" not in sys.modules
+    assert w["conv1.weight"].shape == (2, 1, 10)
+    assert w["lstm.weight_hh_l1"].shape == (600, 150)
+    assert sum(a.size for a in w.values()) > 100_000
+    assert all(a.dtype == np.float32 and np.all(np.isfinite(a)) for a in w.values())
+
+
+def test_checkpoint_reader_refuses_code(tmp_path: Path) -> None:
+    import pickle
+    import zipfile
+
+    class Evil:
+        def __reduce__(self):  # noqa: ANN204
+            return (print, ("ran",))
+
+    bad = tmp_path / "evil.pt"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"x": Evil()}, protocol=2))
+    with pytest.raises(pickle.UnpicklingError):
+        beatnet.load_state_dict(bad)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(zipfile.BadZipFile):
+        beatnet.load_state_dict(junk)
+
+
+@needs_beatnet
+def test_numpy_crnn_equals_torch() -> None:
+    torch = pytest.importorskip("torch")
+    from BeatNet.model import BDA
+
+    rng = np.random.default_rng(3)
+    beat = np.arange(0.5, 6.0, 0.45)
+    y = clicks(beat, 6.5) + 0.02 * rng.standard_normal(int(6.5 * SR)).astype(np.float32)
+    feats = beatnet.beatnet_features(y)
+    ours = beatnet.crnn_forward(feats, beatnet.load_weights())
+    model = BDA(272, 150, 2, "cpu")
+    model.load_state_dict(
+        torch.load(beatnet.checkpoint_path(), map_location="cpu", weights_only=True)
+    )
+    model.eval()
+    with torch.inference_mode():
+        out = model(torch.from_numpy(feats)[None])  # (1, 3, T), fresh zero LSTM state
+        theirs = torch.softmax(out[0], dim=0).T.numpy()
+    np.testing.assert_allclose(ours, theirs, atol=2e-5)
 
 
 @needs_beatnet

@@ -251,8 +251,9 @@ def default_activation() -> str:
 def activation_kind(requested: str = "auto") -> str:
     """The activation :func:`track_beats` uses for ``requested``.
 
-    "auto" is "blend" (BeatNet's CRNN averaged with the spectral flux) when ``torch`` and the
-    ``BeatNet`` wheel are installed, else "dsp" (the spectral flux alone).
+    "auto" is "blend" (BeatNet's CRNN averaged with the spectral flux) when the ``BeatNet``
+    wheel (its checkpoints; torch is not needed) is installed, else "dsp" (the spectral flux
+    alone).
     """
     if requested not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, not {requested!r}")
@@ -277,7 +278,7 @@ def dsp_activation(spec: Spectrogram) -> np.ndarray:
 def trained_activation(y: np.ndarray, sr: int, n_frames: int, fps: float) -> np.ndarray:
     """BeatNet's "any beat" probability (beat + downbeat) resampled to ``n_frames`` at ``fps``.
 
-    Shape (n_frames,), float32, in [0, 1]. Requires the optional ``BeatNet`` and ``torch``.
+    Shape (n_frames,), float32, in [0, 1]. Requires the optional ``BeatNet`` wheel.
     """
     from tonearm.core.features.beatnet import BEATNET_FPS, beatnet_activation
 
