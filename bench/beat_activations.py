@@ -39,13 +39,14 @@ def item_key(y: np.ndarray) -> str:
 
 def activations(y: np.ndarray, sr: int, key: str) -> dict[str, Any]:
     """Both activations at the spectrogram's frame rate (cached)."""
-    from tonearm.core.features.beats import dsp_activation, trained_activation
+    from tonearm.core.features.beats import dsp_activation
     from tonearm.core.features.onset import ANALYSIS_SR, spectrogram
 
     f = bb.CACHE / f"act-{key}.npz"
     if f.exists():
         d = np.load(f)
-        return {k: d[k] for k in d.files} | {"fps": float(d["fps"])}
+        if "down" in d.files:
+            return {k: d[k] for k in d.files} | {"fps": float(d["fps"])}
     if sr != ANALYSIS_SR:
         from tonearm.core.audio.resample import resample
 
@@ -54,9 +55,18 @@ def activations(y: np.ndarray, sr: int, key: str) -> dict[str, Any]:
     spec = spectrogram(y, ANALYSIS_SR)
     dsp = dsp_activation(spec)
     t1 = time.process_time()
-    net = trained_activation(y, ANALYSIS_SR, len(dsp), spec.fps)
+    from tonearm.core.features.beatnet import BEATNET_FPS, beatnet_activation
+
+    beat50, down50 = beatnet_activation(y, ANALYSIS_SR)
     t2 = time.process_time()
-    out = {"dsp": dsp, "beatnet": net, "fps": np.float64(spec.fps),
+    t = np.arange(len(dsp)) / spec.fps
+    t50 = np.arange(len(down50)) / BEATNET_FPS
+    net = np.interp(t, t50, beat50 + down50, right=0.0).astype(np.float32)  # trained_activation
+    down = np.interp(t, t50, down50, right=0.0)  # the downbeat part alone (bar cues)
+    if spec.energy.size:  # as track_beats_spectrogram does for the network's output
+        net[spec.energy <= 1e-6 * spec.energy.max()] = 0.0
+        down[spec.energy <= 1e-6 * spec.energy.max()] = 0.0
+    out = {"dsp": dsp, "beatnet": net, "down": down.astype(np.float32), "fps": np.float64(spec.fps),
            "cpu_dsp": np.float64(t1 - t0), "cpu_beatnet": np.float64(t2 - t1)}  # fmt: skip
     bb.CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(f, **out)

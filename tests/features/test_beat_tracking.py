@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tonearm.core.features import beatnet
-from tonearm.core.features.beats import activation_kind, track_beats
+from tonearm.core.features.beats import activation_kind, local_tempo, tempo_changes, track_beats
 
 SR = 22050
 
@@ -76,6 +76,21 @@ def test_bpm_hint_settles_the_metrical_level() -> None:
     slow = track_beats(y, SR, activation="dsp", bpm_hint=85.7)
     assert abs(slow.bpm - 85.7) < 85.7 * 0.04
     assert f_measure(beat[::2], slow.times_s) >= 0.9 or f_measure(beat[1::2], slow.times_s) >= 0.9
+
+
+def test_a_tempo_ramp_is_flagged_and_a_steady_tempo_is_not() -> None:
+    # clicks speeding up from 100 to 125 BPM over 30 s, and humanized steady clicks
+    ibi = 60.0 / np.linspace(100.0, 125.0, 56)
+    ramp = 0.5 + np.concatenate([[0.0], np.cumsum(ibi)])
+    steady = 0.5 + np.arange(56) * 0.5 + np.random.default_rng(1).normal(0, 0.008, 56)
+    got_ramp = track_beats(clicks(ramp, ramp[-1] + 1.0), SR, activation="dsp")
+    got_steady = track_beats(clicks(steady, steady[-1] + 1.0), SR, activation="dsp")
+    assert f_measure(ramp, got_ramp.times_s) >= 0.9
+    assert tempo_changes(got_ramp.times_s)
+    assert not tempo_changes(got_steady.times_s)
+    lt = local_tempo(got_ramp.times_s)
+    assert lt[0] < 108 and lt[-1] > 115
+    assert not tempo_changes(np.arange(5) * 0.5)  # too few beats to tell
 
 
 def test_old_call_style_still_works() -> None:

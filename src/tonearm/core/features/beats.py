@@ -236,6 +236,34 @@ def _refine(frames: np.ndarray, act: np.ndarray) -> np.ndarray:
     return f + np.clip(delta, -0.5, 0.5)
 
 
+TEMPO_CHANGE_RATIO = 1.1  # local tempo spread (90th / 10th percentile) that counts as a change
+
+
+def local_tempo(times_s: np.ndarray, beats_per_window: int = 8) -> np.ndarray:
+    """Tempo (BPM) around each beat: the median interval of ``beats_per_window`` beats.
+
+    Returns shape (max(n_beats - beats_per_window, 0),); empty for fewer beats.
+    """
+    ibi = np.diff(np.asarray(times_s, dtype=np.float64))
+    if len(ibi) < beats_per_window:
+        return np.zeros(0)
+    win = np.lib.stride_tricks.sliding_window_view(ibi, beats_per_window)
+    return np.asarray(60.0 / np.median(win, axis=1))
+
+
+def tempo_changes(times_s: np.ndarray, ratio: float = TEMPO_CHANGE_RATIO) -> bool:
+    """Whether the tempo of a beat sequence changes (a ramp, a new section's tempo).
+
+    True when the 90th percentile of :func:`local_tempo` is more than ``ratio`` times its
+    10th percentile; False for fewer than 16 beats (too short to tell).
+    """
+    lt = local_tempo(times_s)
+    if len(lt) < 8:
+        return False
+    lo, hi = np.percentile(lt, [10, 90])
+    return bool(hi > ratio * lo)
+
+
 ACTIVATIONS = ("auto", "dsp", "beatnet", "blend")
 # What track_beats decodes unless told otherwise. On bench/beats.py's sets the blend beat
 # the spectral flux alone on real recordings (agreement with madmom), LMMS and MuseScore
