@@ -33,7 +33,8 @@ def _seen(ix: FingerprintIndex, q: np.ndarray) -> list:
     owner, asset, frame = ix.lookup(q)
     ids = ix.asset_ids
     return sorted(
-        (int(o), ids[a], int(f)) for o, a, f in zip(owner.tolist(), asset.tolist(), frame.tolist())
+        (int(o), ids[a], int(f))
+        for o, a, f in zip(owner.tolist(), asset.tolist(), frame.tolist(), strict=True)
     )
 
 

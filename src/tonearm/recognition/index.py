@@ -79,7 +79,9 @@ class Source(NamedTuple):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def decode_key(k, base, lut, offset):  # type: ignore[no-untyped-def]  # pragma: no cover
+def decode_key(
+    k: int, base: np.ndarray, lut: np.ndarray, offset: int
+) -> tuple[np.int64, np.int64]:  # pragma: no cover - compiled
     """(asset_idx, frame) of one key of a ``Source`` (compiled)."""
     if len(base) == 0:
         a = np.int64((np.uint64(k) >> np.uint64(FRAME_BITS)) & np.uint64((1 << ASSET_BITS) - 1))
