@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from recognition import Q_SR, find_music, load, make_query  # noqa: E402
 from tonearm.recognition import fingerprint as fp  # noqa: E402
 from tonearm.recognition import service  # noqa: E402
-from tonearm.recognition.index import ASSET_BITS, FRAME_BITS, MAX_FRAME  # noqa: E402
+from tonearm.recognition.index import LAYOUT, timeline  # noqa: E402
 from tonearm.recognition.index import FingerprintIndex as EmbeddedIndex  # noqa: E402
 from tonearm.recognition.match import vote  # noqa: E402
 from tonearm.recognition.shared_index import SharedIndex  # noqa: E402
@@ -140,7 +140,12 @@ def build_filler(
     main = None
     if local_dir is not None:
         local_dir.mkdir(parents=True, exist_ok=True)
-        main = np.lib.format.open_memmap(local_dir / "main.npy", "w+", np.uint64, (total,))
+        main = np.lib.format.open_memmap(local_dir / "main.npy", "w+", np.uint32, (total,))
+        base = timeline(spans)[0]
+        np.save(local_dir / "base.npy", base)
+        np.save(
+            local_dir / "starts.npy", np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32)
+        )
     t_write = dict.fromkeys(targets, 0.0)
     pos = 0
     for c0 in range(0, len(counts), CHUNK_HASHES):
@@ -160,13 +165,12 @@ def build_filler(
             be.write_postings(uniq, post, starts)
             t_write[name] += time.perf_counter() - t0
         if main is not None:
-            keys = (
-                (hs << np.uint64(ASSET_BITS + FRAME_BITS))
-                | (k.astype(np.uint64) << np.uint64(FRAME_BITS))
-                | np.minimum(frame, MAX_FRAME).astype(np.uint64)
+            # timeline postings (recognition/index.py), sorted by hash then position
+            keys = (hs << np.uint64(32)) | (base[k] + np.minimum(frame, spans[k] - 1)).astype(
+                np.uint64
             )
             keys.sort()
-            main[pos : pos + m] = keys
+            main[pos : pos + m] = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         pos += m
         print(f"  filler: {pos / total:6.1%} of {total:,} postings", end="\r", file=sys.stderr)
     print(file=sys.stderr)
@@ -190,6 +194,8 @@ def build_filler(
             "segments": [],
             "deleted": [],
             "n_main": total,
+            "layout": LAYOUT,
+            "n_main_assets": n_songs,
         }
         (local_dir / "manifest.json").write_text(json.dumps(manifest))
     return {"postings": total, "write_s": t_write, "counts": counts}

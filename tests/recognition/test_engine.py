@@ -145,7 +145,12 @@ def test_index_add_delete_persist_reload(tmp_path: Path, songs) -> None:
     assert match_peaks(ix2, q1) == []
     q2 = query_peaks(songs[2].slice_s(3, 11))
     assert match_peaks(ix2, q2)[0].asset_id == "a2"
-    assert sorted(p.name for p in path.iterdir()) == ["main.npy", "manifest.json"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "base.npy",
+        "main.npy",
+        "manifest.json",
+        "starts.npy",
+    ]
 
     ix3 = FingerprintIndex.load(path)
     assert ix3 is not None and sorted(ix3.idx_of) == ["a0", "a2"]

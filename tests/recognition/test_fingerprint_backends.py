@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tonearm.recognition.index import FRAME_BITS
 from tonearm.recognition.index import FingerprintIndex as EmbeddedIndex
 from tonearm.recognition.shared_index import SharedIndex
 from tonearm.storage.fingerprints import FingerprintIndex, FingerprintIndexUnavailable
@@ -191,14 +190,12 @@ def test_ranges_equal_the_embedded_index(shared: Any) -> None:
     def seen(ix_: Any) -> list[list[tuple[str, int]]]:
         sources, dead = ix_.ranges(q)
         out: list[list[tuple[str, int]]] = [[] for _ in q]
-        for keys, lo, hi in sources:
+        for src in sources:
             for i in range(len(q)):
-                for k in keys[lo[i] : hi[i]]:
-                    a = int((int(k) >> FRAME_BITS) & ((1 << 22) - 1))
+                assets, frames = src.decode(src.keys[src.lo[i] : src.hi[i]])
+                for a, f in zip(assets.tolist(), frames.tolist(), strict=True):
                     if a < len(dead) and not dead[a]:
-                        out[i].append(
-                            (str(ix_.asset_ids[a]), int(int(k) & ((1 << FRAME_BITS) - 1)))
-                        )
+                        out[i].append((str(ix_.asset_ids[a]), f))
         return [sorted(x) for x in out]
 
     assert seen(view) == seen(local)

@@ -1,12 +1,22 @@
 """The fingerprint index: hash -> (asset, frame), with add, delete and persistence.
 
-Layout (embedded): one sorted ``uint64`` array of keys ``hash << 42 | asset_idx << 20 |
-frame`` (8 bytes per hash, memory-mapped from ``main.npy``), plus a bucket directory
-``starts[h]`` so a lookup is two array reads, plus small append-only segments for assets
-added since the last compaction. Deleted assets are tombstoned until the next compaction.
-Everything can be rebuilt from the stored ``fingerprint`` analyses (the blobs), and the
-same rows map one-to-one onto a PostgreSQL table ``fingerprints(hash int, asset_id bigint,
-frame int)`` with an index on ``hash``.
+Layout (embedded):
+
+- the compacted part (``main``): the assets numbered ``0 .. n_main_assets-1`` laid end to
+  end on one timeline (asset ``a`` owns positions ``base[a] .. base[a+1]-1``, one per
+  frame of its span); a posting is a timeline position, ``uint32`` while the timeline
+  holds < 2^32 frames (~38,000 hours of audio), else ``uint64``. Postings are sorted by
+  hash, then position; the bucket directory ``starts[h]`` (hash ``h``'s postings are
+  ``main[starts[h]:starts[h+1]]``) makes a lookup two array reads, and a position's asset
+  is found through ``lut`` (the asset at every 2^LUT_SHIFT-th position) plus a step or
+  two. 4 bytes per posting (8 with the hash bits before), memory-mapped from ``main.npy``.
+- recent additions: small per-asset segments of keys ``hash << 43 | (asset_idx -
+  n_main_assets) << 20 | frame`` (sorted), merged into ``main`` by ``compact``.
+- deleted assets are tombstoned until the next compaction.
+
+Everything can be rebuilt from the stored ``fingerprint`` analyses (the blobs, pair hashes
+and anchor frames: unchanged by this layout), and the same rows map one-to-one onto the
+shared backends' posting lists (``storage/fingerprints*.py``).
 """
 
 from __future__ import annotations
@@ -14,24 +24,77 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from tonearm.recognition import fingerprint as fp
 
-ASSET_BITS = 22
+LAYOUT = 2  # persisted layout (timeline postings); an index of another layout is rebuilt
+ASSET_BITS = 23  # assets added between two compactions (segments), and shared-index numbers
 FRAME_BITS = 20
 MAX_FRAME = (1 << FRAME_BITS) - 1
+LUT_SHIFT = 8  # one ``lut`` entry per 256 timeline positions (~8 s)
 _SHIFT_H = np.uint64(ASSET_BITS + FRAME_BITS)
 _SHIFT_A = np.uint64(FRAME_BITS)
 _MASK_A = np.uint64((1 << ASSET_BITS) - 1)
 _MASK_F = np.uint64((1 << FRAME_BITS) - 1)
 COMPACT_MIN = 2_000_000  # merge segments into main when they hold more keys than this ...
 COMPACT_FRACTION = 0.25  # ... and more than this fraction of main
+_NONE = np.zeros(0, np.int64)
+_GONE = -(1 << 62)  # compaction: a deleted asset's move
+
+
+class Source(NamedTuple):
+    """Where the postings of a batch of query hashes are: ``keys[lo[i]:hi[i]]`` for
+    ``hashes[i]``.
+
+    ``keys`` are timeline positions when ``base`` is given (the compacted part: asset =
+    the last ``a`` with ``base[a] <= key``, frame = ``key - base[a]``), else ``asset <<
+    FRAME_BITS | frame`` in the low bits (segments, shared backends); ``offset`` is added to
+    the decoded asset number.
+    """
+
+    keys: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    base: np.ndarray = _NONE  # int64, n_assets + 1 (sentinel: the timeline's end)
+    lut: np.ndarray = _NONE  # int64
+    offset: int = 0
+
+    def decode(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(asset_idx, frame) of some of this source's keys, int64 each."""
+        k = np.asarray(keys)
+        if len(self.base) == 0:
+            k = k.astype(np.uint64)
+            return (((k >> _SHIFT_A) & _MASK_A).astype(np.int64) + self.offset), (
+                k & _MASK_F
+            ).astype(np.int64)
+        p = k.astype(np.int64)
+        a = np.searchsorted(self.base, p, side="right").astype(np.int64) - 1
+        return a + self.offset, p - self.base[a]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def decode_key(
+    k: int, base: np.ndarray, lut: np.ndarray, offset: int
+) -> tuple[np.int64, np.int64]:  # pragma: no cover - compiled
+    """(asset_idx, frame) of one key of a ``Source`` (compiled)."""
+    if len(base) == 0:
+        a = np.int64((np.uint64(k) >> np.uint64(FRAME_BITS)) & np.uint64((1 << ASSET_BITS) - 1))
+        return a + offset, np.int64(np.uint64(k) & np.uint64(MAX_FRAME))
+    p = np.int64(k)
+    a = lut[p >> LUT_SHIFT]
+    while base[a + 1] <= p:
+        a += 1
+    return a + offset, p - base[a]
 
 
 def make_keys(hashes: np.ndarray, times: np.ndarray, asset_idx: int) -> np.ndarray:
+    """Segment keys ``hash << 43 | asset_idx << 20 | frame`` (frames clipped at MAX_FRAME)."""
     t = np.minimum(times.astype(np.uint64), np.uint64(MAX_FRAME))
     return ((hashes.astype(np.uint64) << _SHIFT_H) | (np.uint64(asset_idx) << _SHIFT_A) | t).astype(
         np.uint64
@@ -50,6 +113,67 @@ def _expand(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos, owner
 
 
+def timeline(spans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(base, lut) of assets of the given spans (frames) laid end to end."""
+    width = np.clip(np.asarray(spans, np.int64), 1, MAX_FRAME + 1)
+    base = np.zeros(len(width) + 1, np.int64)
+    np.cumsum(width, out=base[1:])
+    return base, lut_of(base)
+
+
+def lut_of(base: np.ndarray) -> np.ndarray:
+    """The asset at every 2^LUT_SHIFT-th timeline position (int64)."""
+    n_blocks = (int(base[-1]) >> LUT_SHIFT) + 1
+    lut = np.searchsorted(base[:-1], np.arange(n_blocks, dtype=np.int64) << LUT_SHIFT, "right")
+    return np.maximum(lut - 1, 0).astype(np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _merge(
+    main: np.ndarray,
+    starts: np.ndarray,
+    base: np.ndarray,
+    lut: np.ndarray,
+    moved: np.ndarray,
+    seg: np.ndarray,
+    seg_new: np.ndarray,
+    new_base: np.ndarray,
+    out: np.ndarray,
+    out_starts: np.ndarray,
+    count_only: bool,
+) -> None:  # pragma: no cover - compiled
+    """Compaction: per hash, the live postings of ``main`` (moved by ``moved[a]`` positions,
+    ``_GONE``: deleted) then those of the segments (``seg``: sorted keys, their assets' new
+    numbers ``seg_new[local asset]``, -1: deleted), written to ``out`` from
+    ``out_starts[h]`` (``count_only``: only count into ``out_starts[h + 1]``).
+
+    Live assets keep their order, so positions stay sorted within a hash."""
+    n_h = len(starts) - 1
+    j = 0
+    for h in range(n_h):
+        w = out_starts[h]
+        for i in range(starts[h], starts[h + 1]):
+            p = np.int64(main[i])
+            a = lut[p >> LUT_SHIFT]
+            while base[a + 1] <= p:
+                a += 1
+            if moved[a] != _GONE:
+                if not count_only:
+                    out[w] = p + moved[a]
+                w += 1
+        while j < len(seg) and np.int64(seg[j] >> np.uint64(ASSET_BITS + FRAME_BITS)) == h:
+            k = seg[j]
+            j += 1
+            na = seg_new[np.int64((k >> np.uint64(FRAME_BITS)) & np.uint64((1 << ASSET_BITS) - 1))]
+            if na >= 0:
+                if not count_only:
+                    f = np.int64(k & np.uint64(MAX_FRAME))
+                    out[w] = new_base[na] + min(f, new_base[na + 1] - new_base[na] - 1)
+                w += 1
+        if count_only:
+            out_starts[h + 1] = w - out_starts[h]
+
+
 class FingerprintIndex:
     """In-process index; thread-safe; persisted under ``path`` when given."""
 
@@ -60,8 +184,10 @@ class FingerprintIndex:
         self.idx_of: dict[str, int] = {}
         self.n_hashes: dict[int, int] = {}
         self.span_frames: dict[int, int] = {}  # last anchor frame + 1, per asset
-        self.main: np.ndarray = np.zeros(0, np.uint64)
-        self.starts = np.zeros((1 << fp.HASH_BITS) + 1, np.int64)
+        self.main: np.ndarray = np.zeros(0, np.uint32)  # timeline positions
+        self.starts = np.zeros((1 << fp.HASH_BITS) + 1, np.uint32)
+        self.n_main_assets = 0
+        self.base, self.lut = timeline(np.zeros(0, np.int64))
         self.segments: list[tuple[str, np.ndarray]] = []  # (file name, keys sorted)
         self._seg_all: np.ndarray | None = None
         self.deleted: set[int] = set()
@@ -76,6 +202,13 @@ class FingerprintIndex:
     def n_keys(self) -> int:
         return int(len(self.main) + sum(len(s) for _, s in self.segments))
 
+    @property
+    def nbytes(self) -> int:
+        """Memory of everything the index holds: arrays plus ~200 B per asset of metadata."""
+        n = int(np.asarray(self.main).nbytes + np.asarray(self.starts).nbytes)
+        n += int(self.base.nbytes + self.lut.nbytes) + sum(int(s.nbytes) for _, s in self.segments)
+        return n + 200 * len(self.asset_ids)
+
     def __contains__(self, asset_id: str) -> bool:
         return asset_id in self.idx_of
 
@@ -85,15 +218,14 @@ class FingerprintIndex:
         with self.lock:
             if asset_id in self.idx_of:
                 self.remove(asset_id)
-            idx = len(self.asset_ids)
-            if idx >= (1 << ASSET_BITS):
+            if len(self.asset_ids) - self.n_main_assets >= (1 << ASSET_BITS):
                 self.compact()
-                idx = len(self.asset_ids)
+            idx = len(self.asset_ids)
             self.asset_ids.append(asset_id)
             self.idx_of[asset_id] = idx
             self.n_hashes[idx] = int(len(hashes))
             self.span_frames[idx] = int(times.max()) + 1 if len(times) else 0
-            keys = np.sort(make_keys(hashes, times, idx))
+            keys = np.sort(make_keys(hashes, times, idx - self.n_main_assets))
             name = f"seg-{idx}.npy"
             self.segments.append((name, keys))
             self._seg_all = None
@@ -103,6 +235,31 @@ class FingerprintIndex:
                 self.compact()
             else:
                 self._save_manifest()
+
+    @classmethod
+    def build(cls, items: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> FingerprintIndex:
+        """A compacted index of (asset id, hashes, anchor frames), in memory ~1.5x its size
+        (bulk loads, benchmarks). Asset ids must be distinct."""
+        ix = cls(None)
+        parts: list[np.ndarray] = []
+        for aid, h, t in items:
+            idx = len(ix.asset_ids)
+            ix.asset_ids.append(aid)
+            ix.idx_of[aid] = idx
+            ix.n_hashes[idx] = int(len(h))
+            ix.span_frames[idx] = int(t.max()) + 1 if len(t) else 0
+            parts.append(make_keys(h, t, idx))
+        keys = np.empty(sum(len(p) for p in parts), np.uint64)
+        at = 0
+        parts.reverse()
+        while parts:  # one copy at a time
+            p = parts.pop()
+            keys[at : at + len(p)] = p
+            at += len(p)
+        keys.sort()
+        ix.segments = [("bulk", keys)]
+        ix.compact()
+        return ix
 
     def remove(self, asset_id: str) -> bool:
         with self.lock:
@@ -124,101 +281,68 @@ class FingerprintIndex:
     def compact(self) -> None:
         """Merge segments into main, drop deleted assets, renumber densely."""
         with self.lock:
-            parts = [np.asarray(self.main)] + [s for _, s in self.segments]
-            allkeys: np.ndarray = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
-            live = [(i, a) for i, a in enumerate(self.asset_ids) if a is not None]
-            remap = np.full(max(1, len(self.asset_ids)), -1, np.int64)
-            for new, (old, _) in enumerate(live):
-                remap[old] = new
-            a_old = ((allkeys >> _SHIFT_A) & _MASK_A).astype(np.int64)
-            new_a = remap[a_old] if len(allkeys) else a_old
-            keep = new_a >= 0
-            allkeys = allkeys[keep]
-            new_a = new_a[keep].astype(np.uint64)
-            allkeys = (allkeys & ~(_MASK_A << _SHIFT_A)) | (new_a << _SHIFT_A)
-            allkeys.sort()
-            old_segments = [name for name, _ in self.segments]
-            self.main = allkeys
-            self.n_hashes = {new: self.n_hashes.get(old, 0) for new, (old, _) in enumerate(live)}
-            self.span_frames = {
-                new: self.span_frames.get(old, 0) for new, (old, _) in enumerate(live)
-            }
-            self.asset_ids = [a for _, a in live]
+            live = [i for i, a in enumerate(self.asset_ids) if a is not None]
+            renum = np.full(len(self.asset_ids) + 1, -1, np.int64)
+            renum[live] = np.arange(len(live))
+            spans = np.array([self.span_frames.get(i, 0) for i in live], np.int64)
+            new_base, new_lut = timeline(spans)
+            n_main = self.n_main_assets
+            moved = np.full(n_main + 1, _GONE, np.int64)
+            keep = renum[:n_main] >= 0
+            moved[:n_main][keep] = new_base[renum[:n_main][keep]] - self.base[:n_main][keep]
+            segs = [s for _, s in self.segments]
+            seg = segs[0] if len(segs) == 1 else np.sort(np.concatenate(segs)) if segs else None
+            if seg is None:
+                seg = np.zeros(0, np.uint64)
+            seg_new = renum[n_main:]
+            total_frames = int(new_base[-1])
+            out_starts = np.zeros((1 << fp.HASH_BITS) + 1, np.int64)
+            main = np.asarray(self.main)
+            starts = np.asarray(self.starts).astype(np.int64)
+            args = (main, starts, self.base, self.lut, moved, seg, seg_new, new_base)
+            _merge(*args, np.zeros(0, np.uint32), out_starts, True)
+            np.cumsum(out_starts, out=out_starts)
+            out = np.empty(
+                int(out_starts[-1]), np.uint32 if total_frames < (1 << 32) else np.uint64
+            )
+            _merge(*args, out, out_starts, False)
+            del main, seg, segs
+            old_segments = [name for name, _ in self.segments if name != "bulk"]
+            self.main = out
+            self.starts = out_starts.astype(np.uint32 if len(out) < (1 << 32) else np.int64)
+            self.base, self.lut = new_base, new_lut
+            self.n_main_assets = len(live)
+            self.n_hashes = {new: self.n_hashes.get(old, 0) for new, old in enumerate(live)}
+            self.span_frames = {new: self.span_frames.get(old, 0) for new, old in enumerate(live)}
+            self.asset_ids = [self.asset_ids[i] for i in live]
             self.idx_of = {a: i for i, a in enumerate(self.asset_ids) if a is not None}
             self.segments = []
             self._seg_all = None
             self.deleted = set()
             self._deleted_arr = np.zeros(0, np.int64)
-            self._build_starts()
             if self.path is not None:
                 self._atomic_save_array(self.path / "main.npy", self.main)
+                self._atomic_save_array(self.path / "starts.npy", self.starts)
+                self._atomic_save_array(self.path / "base.npy", self.base)
                 self._save_manifest()
                 for name in old_segments:
                     (self.path / name).unlink(missing_ok=True)
 
-    def _build_starts(self) -> None:
-        edges = np.arange((1 << fp.HASH_BITS) + 1, dtype=np.uint64) << _SHIFT_H
-        starts = np.searchsorted(self.main, edges)
-        # uint32 halves the fixed-size directory while main has < 4 G entries
-        self.starts = starts.astype(np.uint32 if len(self.main) < (1 << 32) else np.int64)
-
     # -- lookup --------------------------------------------------------------------------
-    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every stored occurrence of every query hash.
-
-        Returns
-        -------
-        owner : np.ndarray, int64 -- index into ``hashes`` of the query hash that matched
-        asset_idx : np.ndarray, int64
-        frame : np.ndarray, int64 -- anchor frame in the reference
-        """
-        h = hashes.astype(np.int64)
-        with self.lock:
-            main, starts = self.main, self.starts
-            if self._seg_all is None:
-                segs = [s for _, s in self.segments]
-                self._seg_all = np.sort(np.concatenate(segs)) if segs else np.zeros(0, np.uint64)
-            seg = self._seg_all
-            deleted = self._deleted_arr
-        keys_parts, owner_parts = [], []
-        if len(main):
-            pos, owner = _expand(starts[h].astype(np.int64), starts[h + 1].astype(np.int64))
-            keys_parts.append(np.asarray(main[pos]))
-            owner_parts.append(owner)
-        if len(seg):
-            hu = h.astype(np.uint64)
-            lo = np.searchsorted(seg, hu << _SHIFT_H)
-            hi = np.searchsorted(seg, (hu + np.uint64(1)) << _SHIFT_H)
-            pos, owner = _expand(lo, hi)
-            keys_parts.append(seg[pos])
-            owner_parts.append(owner)
-        if not keys_parts:
-            z = np.zeros(0, np.int64)
-            return z, z, z
-        keys = np.concatenate(keys_parts)
-        owner = np.concatenate(owner_parts)
-        asset = ((keys >> _SHIFT_A) & _MASK_A).astype(np.int64)
-        frame = (keys & _MASK_F).astype(np.int64)
-        if len(deleted):
-            live = ~np.isin(asset, deleted)
-            owner, asset, frame = owner[live], asset[live], frame[live]
-        return owner, asset, frame
-
-    def ranges(
-        self, hashes: np.ndarray
-    ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+    def ranges(self, hashes: np.ndarray) -> tuple[list[Source], np.ndarray]:
         """Where every query hash's entries are, without materializing them.
 
         Returns
         -------
-        sources : list of (keys uint64, lo int64, hi int64)
-            ``keys[lo[i]:hi[i]]`` are the stored keys of ``hashes[i]`` (one source for the
-            compacted main array, one for the recent segments).
+        sources : list of Source
+            ``keys[lo[i]:hi[i]]`` of every source are the stored postings of ``hashes[i]``
+            (one source for the compacted main array, one for the recent segments).
         dead : np.ndarray, bool, one per asset index: tombstoned assets to skip.
         """
         h = hashes.astype(np.int64)
         with self.lock:
-            main, starts = self.main, self.starts
+            main, starts, base, lut = self.main, self.starts, self.base, self.lut
+            n_main = self.n_main_assets
             if self._seg_all is None:
                 segs = [s for _, s in self.segments]
                 self._seg_all = np.sort(np.concatenate(segs)) if segs else np.zeros(0, np.uint64)
@@ -229,18 +353,44 @@ class FingerprintIndex:
         sources = []
         if len(main):
             sources.append(
-                (
-                    np.asarray(main).view(np.uint64),
+                Source(
+                    np.asarray(main),
                     starts[h].astype(np.int64),
                     starts[h + 1].astype(np.int64),
+                    base,
+                    lut,
                 )
             )
         if len(seg):
             hu = h.astype(np.uint64)
             lo = np.searchsorted(seg, hu << _SHIFT_H).astype(np.int64)
             hi = np.searchsorted(seg, (hu + np.uint64(1)) << _SHIFT_H).astype(np.int64)
-            sources.append((seg, lo, hi))
+            sources.append(Source(seg, lo, hi, offset=n_main))
         return sources, dead
+
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored occurrence of every query hash.
+
+        Returns
+        -------
+        owner : np.ndarray, int64 -- index into ``hashes`` of the query hash that matched
+        asset_idx : np.ndarray, int64
+        frame : np.ndarray, int64 -- anchor frame in the reference
+        """
+        sources, dead = self.ranges(hashes)
+        owners, assets, frames = [], [], []
+        for src in sources:
+            pos, owner = _expand(src.lo, src.hi)
+            a, f = src.decode(src.keys[pos])
+            owners.append(owner)
+            assets.append(a)
+            frames.append(f)
+        if not owners:
+            z = np.zeros(0, np.int64)
+            return z, z, z
+        owner, asset, frame = (np.concatenate(x) for x in (owners, assets, frames))
+        live = ~dead[np.minimum(asset, len(dead) - 1)] & (asset < len(dead))
+        return owner[live], asset[live], frame[live]
 
     # -- persistence ---------------------------------------------------------------------
     @staticmethod
@@ -261,6 +411,8 @@ class FingerprintIndex:
             "segments": [name for name, _ in self.segments],
             "deleted": sorted(self.deleted),
             "n_main": int(len(self.main)),
+            "layout": LAYOUT,
+            "n_main_assets": self.n_main_assets,
         }
         tmp = self.path / f".tmp-{os.getpid()}-manifest.json"
         tmp.write_text(json.dumps(m))
@@ -274,6 +426,8 @@ class FingerprintIndex:
         with self.lock:
             self.path.mkdir(parents=True, exist_ok=True)
             self._atomic_save_array(self.path / "main.npy", self.main)
+            self._atomic_save_array(self.path / "starts.npy", self.starts)
+            self._atomic_save_array(self.path / "base.npy", self.base)
             for name, keys in self.segments:
                 self._atomic_save_array(self.path / name, keys)
             self._save_manifest()
@@ -284,7 +438,7 @@ class FingerprintIndex:
         mf = path / "manifest.json"
         try:
             m = json.loads(mf.read_text())
-            if m.get("version") != fp.VERSION:
+            if m.get("version") != fp.VERSION or m.get("layout") != LAYOUT:
                 return None
             ix = cls(path)
             ix.mtime = mf.stat().st_mtime
@@ -294,11 +448,14 @@ class FingerprintIndex:
             ix.span_frames = {int(k): int(v) for k, v in m.get("span_frames", {}).items()}
             ix.deleted = set(m.get("deleted", []))
             ix._deleted_arr = np.array(sorted(ix.deleted), np.int64)
-            if m.get("n_main", 0):
+            ix.n_main_assets = int(m["n_main_assets"])
+            if ix.n_main_assets:
                 ix.main = np.load(path / "main.npy", mmap_mode="r")
-                if len(ix.main) != m["n_main"]:
+                ix.starts = np.load(path / "starts.npy")
+                ix.base = np.load(path / "base.npy")
+                ix.lut = lut_of(ix.base)
+                if len(ix.main) != m["n_main"] or len(ix.base) != ix.n_main_assets + 1:
                     return None
-            ix._build_starts()
             ix.segments = [(name, np.load(path / name)) for name in m.get("segments", [])]
             return ix
         except (OSError, ValueError, KeyError, json.JSONDecodeError):

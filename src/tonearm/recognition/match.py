@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from tonearm.recognition import fingerprint as fp
-from tonearm.recognition.index import ASSET_BITS, FRAME_BITS, FingerprintIndex
+from tonearm.recognition.index import FingerprintIndex, decode_key
 
 
 def _hypotheses() -> list[tuple[float, float]]:
@@ -43,6 +43,20 @@ def _hypotheses() -> list[tuple[float, float]]:
 
 
 HYPOTHESES = _hypotheses()
+# a query hash with more postings than CAP_FACTOR x the mean posting list (and at least
+# CAP_MIN) is skipped (0: never)
+CAP_FACTOR = 0.0
+CAP_MIN = 256
+
+
+def max_postings(index: FingerprintIndex) -> int:
+    """Postings above which a query hash is not looked up (0: no cap)."""
+    if CAP_FACTOR <= 0:
+        return 0
+    mean = index.n_keys / float(1 << fp.HASH_BITS)
+    return int(max(CAP_MIN, CAP_FACTOR * mean))
+
+
 _TEMPO = np.array([a for a, _ in HYPOTHESES])
 OFFSET_BITS = 22
 TQ_BITS = 12
@@ -69,12 +83,15 @@ class QueryStats:
 
 
 def _hash_hypotheses(
-    peaks: fp.Peaks, hyp_ids: list[int], fan_out: int
+    peaks: fp.Peaks, hyp_ids: list[int], fan_out: int, anchor_stride: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     hs, ts, ids = [], [], []
     for i in hyp_ids:
         a, p = HYPOTHESES[i]
         h, t = fp.pair_hashes(peaks, fan_out=fan_out, tempo=a, shift_bands=p)
+        if anchor_stride > 1:  # a probe: the hashes of every ``anchor_stride``-th frame
+            keep = t % anchor_stride == 0
+            h, t = h[keep], t[keep]
         # one vote per distinct (hash, anchor) so a repeated pattern cannot stuff the ballot
         hs.append(h)
         ts.append(t)
@@ -92,6 +109,7 @@ def vote(
     *,
     fan_out: int = fp.QUERY_FAN_OUT,
     max_candidates: int = 5,
+    anchor_stride: int = 1,
 ) -> tuple[list[Candidate], int, int]:
     """Best (asset, hypothesis, offset) cells, one per asset, most votes first.
 
@@ -100,17 +118,28 @@ def vote(
     let a single coincidence look like a dozen independent agreements), counted with
     the two neighbouring offsets (+-1 frame of jitter).
 
+    Query hashes whose postings outnumber ``max_postings(index)`` are not looked up: a
+    pattern that common says little about which song this is, and such hashes cost most
+    of a query's work in a large catalog. ``anchor_stride`` > 1 keeps the hashes of every
+    ``anchor_stride``-th query frame only (a cheap probe).
+
     Returns (candidates, n_query_hashes, n_index_hits).
     """
-    hashes, tq, hyp = _hash_hypotheses(peaks, hyp_ids, fan_out)
+    hashes, tq, hyp = _hash_hypotheses(peaks, hyp_ids, fan_out, anchor_stride)
     if len(hashes) == 0:
         return [], 0, 0
     sources, dead = index.ranges(hashes)
+    cap = max_postings(index)
+    if cap > 0 and sources:
+        per_hash = sum((s.hi - s.lo for s in sources), np.zeros(len(hashes), np.int64))
+        common = per_hash > cap
+        if common.any():
+            sources = [s._replace(hi=np.where(common, s.lo, s.hi)) for s in sources]
     n_assets = len(dead)
     n_h = len(HYPOTHESES)
     counts = np.zeros(n_assets * n_h + 1, np.int64)
-    for keys, lo, hi in sources:
-        _count_hits(keys, lo, hi, hyp, dead, n_h, counts)
+    for s in sources:
+        _count_hits(s.keys, s.lo, s.hi, s.base, s.lut, s.offset, hyp, dead, n_h, counts)
     starts = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=starts[1:])
     n_hits = int(starts[-1])
@@ -119,8 +148,10 @@ def vote(
         return [], n_identity, 0
     vals = np.empty(n_hits, np.int64)
     fill = starts[:-1].copy()
-    for keys, lo, hi in sources:
-        _scatter_hits(keys, lo, hi, tq, hyp, _TEMPO, dead, n_h, fill, vals)
+    for s in sources:
+        _scatter_hits(
+            s.keys, s.lo, s.hi, s.base, s.lut, s.offset, tq, hyp, _TEMPO, dead, n_h, fill, vals
+        )
     best_votes, best_hyp, best_off = _best_cells(vals, starts, n_assets, n_h, max_candidates)
     order = np.argsort(-best_votes, kind="stable")[:max_candidates]
     out: list[Candidate] = []
@@ -179,8 +210,6 @@ def _repeat_hits(group: np.ndarray, off: int, votes: int, asset_hits: int, span:
 
 
 REPEAT_SHARE = 0.3
-_MASK_A = (1 << ASSET_BITS) - 1
-_MASK_F = (1 << FRAME_BITS) - 1
 _TQ_MASK = (1 << TQ_BITS) - 1
 
 
@@ -189,6 +218,9 @@ def _count_hits(
     keys: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
+    base: np.ndarray,
+    lut: np.ndarray,
+    offset: int,
     hyp: np.ndarray,
     dead: np.ndarray,
     n_h: int,
@@ -198,7 +230,7 @@ def _count_hits(
     for i in range(len(lo)):
         hy = hyp[i]
         for p in range(lo[i], hi[i]):
-            a = np.int64((keys[p] >> np.uint64(FRAME_BITS)) & np.uint64(_MASK_A))
+            a, _ = decode_key(keys[p], base, lut, offset)
             if a < len(dead) and not dead[a]:
                 counts[a * n_h + hy] += 1
 
@@ -208,6 +240,9 @@ def _scatter_hits(
     keys: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
+    base: np.ndarray,
+    lut: np.ndarray,
+    offset: int,
     tq: np.ndarray,
     hyp: np.ndarray,
     tempo: np.ndarray,
@@ -223,11 +258,9 @@ def _scatter_hits(
         shift = np.int64(np.rint(t * tempo[hy]))
         tbits = t & _TQ_MASK
         for p in range(lo[i], hi[i]):
-            k = keys[p]
-            a = np.int64((k >> np.uint64(FRAME_BITS)) & np.uint64(_MASK_A))
+            a, frame = decode_key(keys[p], base, lut, offset)
             if a >= len(dead) or dead[a]:
                 continue
-            frame = np.int64(k & np.uint64(_MASK_F))
             c = a * n_h + hy
             vals[fill[c]] = ((frame - shift + _OFFSET_BIAS) << TQ_BITS) | tbits
             fill[c] += 1

@@ -294,7 +294,7 @@ def match_peaks(
         and (cands[0].q_last - cands[0].q_first) >= STRONG_SPREAD * q_span
     )
     if not strong:
-        cands, _, _ = vote(ix, peaks, list(range(len(HYPOTHESES))), max_candidates=n_cand)
+        cands, _, _ = vote(ix, peaks, sweep_hypotheses(ix, peaks), max_candidates=n_cand)
     out: list[Match] = []
     for c in cands:
         m = _to_match(ix, c, q_span)
@@ -303,6 +303,22 @@ def match_peaks(
         if len(out) >= top_k:
             break
     return out
+
+
+# the tempo/pitch sweep: a probe with the hashes of every PROBE_STRIDE-th query frame under
+# every hypothesis picks the hypotheses of its PROBE_ASSETS best assets; only those are
+# voted on with every hash (PROBE_STRIDE = 1: every hypothesis is voted on in full)
+PROBE_STRIDE = 1
+PROBE_ASSETS = 4
+
+
+def sweep_hypotheses(ix: FingerprintIndex, peaks: fp.Peaks) -> list[int]:
+    """The tempo/pitch hypotheses worth a full vote for this query."""
+    every = list(range(len(HYPOTHESES)))
+    if PROBE_STRIDE <= 1:
+        return every
+    cands, _, _ = vote(ix, peaks, every, max_candidates=PROBE_ASSETS, anchor_stride=PROBE_STRIDE)
+    return sorted({0} | {c.hyp for c in cands})
 
 
 def query_peaks(signal: Signal) -> fp.Peaks:

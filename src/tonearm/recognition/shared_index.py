@@ -4,7 +4,7 @@
 when ``settings.fingerprint_index`` names a shared backend. It offers what matching reads
 from the embedded index (``ranges``, ``lookup``, ``asset_ids``, ``span_frames``, ``len``),
 built from the backend's postings: a posting ``asset_idx << 32 | frame`` becomes the key
-layout of ``recognition/index.py`` (``asset_idx << FRAME_BITS | frame``), so voting runs
+layout of ``recognition/index.py``'s segments (``asset_idx << FRAME_BITS | frame``), so voting runs
 unchanged on either. There is no per-node state to rebuild: every read goes to the engine.
 """
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tonearm.recognition import fingerprint as fp
-from tonearm.recognition.index import ASSET_BITS, FRAME_BITS, MAX_FRAME
+from tonearm.recognition.index import ASSET_BITS, FRAME_BITS, MAX_FRAME, Source
 from tonearm.storage.fingerprints import FRAME_MASK, IDX_SHIFT, SharedFingerprintIndex
 
 if TYPE_CHECKING:
@@ -69,9 +69,7 @@ class SharedIndex:
     def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.backend.lookup(hashes)
 
-    def ranges(
-        self, hashes: np.ndarray
-    ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+    def ranges(self, hashes: np.ndarray) -> tuple[list[Source], np.ndarray]:
         """As ``FingerprintIndex.ranges``: one source holding every fetched posting in the
         embedded key layout, and the assets to skip (removed or not yet committed)."""
         raw, lo, hi, alive = self.backend.postings(hashes)
@@ -87,7 +85,7 @@ class SharedIndex:
         keys <<= np.uint64(FRAME_BITS)
         keys |= frame
         del frame
-        return [(keys, lo, hi)], ~alive
+        return [Source(keys, lo, hi)], ~alive
 
 
 def open_backend(catalog: Catalog) -> SharedFingerprintIndex:
