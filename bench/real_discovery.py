@@ -419,28 +419,30 @@ def sfx_align_rule(
         align_best,
         align_print,
         wave_print,
-        wave_score,
+        wave_print_hi,
     )
     from tonearm.discovery import duplicates as dd
 
     ap = Vectors(f"align-print-v{VERSION}", align_print)
     wp = Vectors(f"wave-print-v{WAVE_VERSION}", wave_print)
+    wph = Vectors(f"wave-print-hi-v{WAVE_VERSION}", wave_print_hi)
     t0 = time.perf_counter()
     prints = [ap.get(c.key, "orig", lambda c=c: rs.load(c.path)) for c in clips]
     prints += [ap.get(k, e, f) for k, e, f in items]
     log(f"  align prints in {time.perf_counter() - t0:.0f} s")
     n = len(names)
-    waves: dict[int, np.ndarray] = {}
+    waves: dict[tuple[int, bool], np.ndarray] = {}
 
-    def wave_of(i: int) -> np.ndarray:
-        if i not in waves:
+    def wave_of(i: int, hi: bool = False) -> np.ndarray:
+        if (i, hi) not in waves:
+            vec = wph if hi else wp
             if i < len(clips):
                 c = clips[i]
-                waves[i] = wp.get(c.key, "orig", lambda c=c: rs.load(c.path))
+                waves[i, hi] = vec.get(c.key, "orig", lambda c=c: rs.load(c.path))
             else:
                 k, e, f = items[i - len(clips)]
-                waves[i] = wp.get(k, e, f)
-        return waves[i]
+                waves[i, hi] = vec.get(k, e, f)
+        return waves[i, hi]
 
     al: dict[tuple[int, int], float] = {}  # the waveform score (0 below the align filter)
 
@@ -448,8 +450,13 @@ def sfx_align_rule(
         key = (min(i, j), max(i, j))
         if key not in al:
             a, sp = align_best(prints[key[0]], prints[key[1]])
+            i0, i1 = key
             al[key] = (
-                wave_score(wave_of(key[0]), wave_of(key[1]), sp) if a >= dd.SFX_ALIGN_MIN else 0.0
+                dd.sfx_wave(
+                    (wave_of(i0), wave_of(i1)), lambda: (wave_of(i0, True), wave_of(i1, True)), sp
+                )
+                if a >= dd.SFX_ALIGN_MIN
+                else 0.0
             )
         return al[key]
 
@@ -604,7 +611,7 @@ def part_demo_dup() -> dict[str, Any]:
         align_best,
         align_print,
         wave_print,
-        wave_score,
+        wave_print_hi,
     )
     from tonearm.discovery import duplicates as dd
     from tonearm.discovery.similar import dedupe_threshold
