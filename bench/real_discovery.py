@@ -624,6 +624,7 @@ def part_demo_dup() -> dict[str, Any]:
     prints = [ap.get(it.file, "orig", lambda it=it: encoded(it)) for it in sfx]
     wp = Vectors(f"demo-wave-print-v{WAVE_VERSION}", wave_print)
     waves = [wp.get(it.file, "orig", lambda it=it: encoded(it)) for it in sfx]
+    wph = Vectors(f"demo-wave-print-hi-v{WAVE_VERSION}", wave_print_hi)
     sims = np.clip(v @ v.T, 0, 1)
     truth = {
         tuple(sorted((i, j)))
@@ -641,7 +642,14 @@ def part_demo_dup() -> dict[str, Any]:
                 a, sp = align_best(prints[i], prints[j])
                 if a < dd.SFX_ALIGN_MIN:
                     continue
-                wv = wave_score(waves[i], waves[j], sp)
+                wv = dd.sfx_wave(
+                    (waves[i], waves[j]),
+                    lambda i=i, j=j: (
+                        wph.get(sfx[i].file, "orig", lambda: encoded(sfx[i])),
+                        wph.get(sfx[j].file, "orig", lambda: encoded(sfx[j])),
+                    ),
+                    sp,
+                )
                 if dd.sfx_is_duplicate(float(sims[i, j]), a, wv):
                     edges.append((wv, i, j))
     new = dd.complete_linkage(n, edges)
