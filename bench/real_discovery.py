@@ -372,6 +372,10 @@ def part_sfx_dup() -> dict[str, Any]:
                      groups_single_linkage(sims, thr), names),
     }  # fmt: skip
     out["tonearm"] = sfx_align_rule(clips, items, bases, sims, rec, is_var, names)
+    # the rule before this version (align filter .85, 2 kHz wave print only), same run
+    out["tonearm-previous"] = sfx_align_rule(
+        clips, items, bases, sims, rec, is_var, names, align_min=0.85, hi_band=False
+    )
     return out
 
 
@@ -409,6 +413,8 @@ def sfx_align_rule(
     rec: list[int],
     is_var: list[bool],
     names: list[str],
+    align_min: float | None = None,
+    hi_band: bool = True,
 ) -> dict[str, Any]:
     """discovery.duplicates: cosine prefilter, picture alignment, waveform check,
     complete-linkage groups; with the calibration evidence (waveform scores of copies vs
@@ -420,9 +426,11 @@ def sfx_align_rule(
         align_print,
         wave_print,
         wave_print_hi,
+        wave_score,
     )
     from tonearm.discovery import duplicates as dd
 
+    align_min = dd.SFX_ALIGN_MIN if align_min is None else align_min
     ap = Vectors(f"align-print-v{VERSION}", align_print)
     wp = Vectors(f"wave-print-v{WAVE_VERSION}", wave_print)
     wph = Vectors(f"wave-print-hi-v{WAVE_VERSION}", wave_print_hi)
@@ -452,10 +460,16 @@ def sfx_align_rule(
             a, sp = align_best(prints[key[0]], prints[key[1]])
             i0, i1 = key
             al[key] = (
-                dd.sfx_wave(
-                    (wave_of(i0), wave_of(i1)), lambda: (wave_of(i0, True), wave_of(i1, True)), sp
+                (
+                    dd.sfx_wave(
+                        (wave_of(i0), wave_of(i1)),
+                        lambda: (wave_of(i0, True), wave_of(i1, True)),
+                        sp,
+                    )
+                    if hi_band
+                    else wave_score(wave_of(i0), wave_of(i1), sp)
                 )
-                if a >= dd.SFX_ALIGN_MIN
+                if a >= align_min
                 else 0.0
             )
         return al[key]
@@ -520,8 +534,8 @@ def sfx_align_rule(
         )
     missed = [names[i] for i in range(n) if is_var[i] and not is_dup(orig[i], i)]
     return {
-        "rule": f"cosine >= {dd.SFX_PREFILTER}, align >= {dd.SFX_ALIGN_MIN}, wave >= "
-        f"{dd.SFX_WAVE_MIN}; groups: complete linkage",
+        "rule": f"cosine >= {dd.SFX_PREFILTER}, align >= {align_min}, wave >= "
+        f"{dd.SFX_WAVE_MIN}{' (2 or 8 kHz)' if hi_band else ' (2 kHz)'}; groups: complete linkage",
         **rep,
         "variants_missed": missed,
         "calibration": calib,
