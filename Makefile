@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 # BeatNet: CRNN beat activation (CC BY 4.0 weights in the wheel); --no-deps: it pins an
 # ancient numba and wants madmom and pyaudio, none of which tonearm uses
 	$(BIN)/python -m pip install --quiet --no-deps 'BeatNet==1.1.3'
+# musicnn: music taggers (ISC, checkpoints in the wheel); --no-deps: it pins TensorFlow 1
+# and numpy<1.17, and tonearm reads the checkpoints without either
+	$(BIN)/python -m pip install --quiet --no-deps 'musicnn==0.1.0'
 	touch $@
 
 demo: install

@@ -372,6 +372,10 @@ def part_sfx_dup() -> dict[str, Any]:
                      groups_single_linkage(sims, thr), names),
     }  # fmt: skip
     out["tonearm"] = sfx_align_rule(clips, items, bases, sims, rec, is_var, names)
+    # the rule before this version (align filter .85, 2 kHz wave print only), same run
+    out["tonearm-previous"] = sfx_align_rule(
+        clips, items, bases, sims, rec, is_var, names, align_min=0.85, hi_band=False
+    )
     return out
 
 
@@ -409,6 +413,8 @@ def sfx_align_rule(
     rec: list[int],
     is_var: list[bool],
     names: list[str],
+    align_min: float | None = None,
+    hi_band: bool = True,
 ) -> dict[str, Any]:
     """discovery.duplicates: cosine prefilter, picture alignment, waveform check,
     complete-linkage groups; with the calibration evidence (waveform scores of copies vs
@@ -419,28 +425,32 @@ def sfx_align_rule(
         align_best,
         align_print,
         wave_print,
+        wave_print_hi,
         wave_score,
     )
     from tonearm.discovery import duplicates as dd
 
+    align_min = dd.SFX_ALIGN_MIN if align_min is None else align_min
     ap = Vectors(f"align-print-v{VERSION}", align_print)
     wp = Vectors(f"wave-print-v{WAVE_VERSION}", wave_print)
+    wph = Vectors(f"wave-print-hi-v{WAVE_VERSION}", wave_print_hi)
     t0 = time.perf_counter()
     prints = [ap.get(c.key, "orig", lambda c=c: rs.load(c.path)) for c in clips]
     prints += [ap.get(k, e, f) for k, e, f in items]
     log(f"  align prints in {time.perf_counter() - t0:.0f} s")
     n = len(names)
-    waves: dict[int, np.ndarray] = {}
+    waves: dict[tuple[int, bool], np.ndarray] = {}
 
-    def wave_of(i: int) -> np.ndarray:
-        if i not in waves:
+    def wave_of(i: int, hi: bool = False) -> np.ndarray:
+        if (i, hi) not in waves:
+            vec = wph if hi else wp
             if i < len(clips):
                 c = clips[i]
-                waves[i] = wp.get(c.key, "orig", lambda c=c: rs.load(c.path))
+                waves[i, hi] = vec.get(c.key, "orig", lambda c=c: rs.load(c.path))
             else:
                 k, e, f = items[i - len(clips)]
-                waves[i] = wp.get(k, e, f)
-        return waves[i]
+                waves[i, hi] = vec.get(k, e, f)
+        return waves[i, hi]
 
     al: dict[tuple[int, int], float] = {}  # the waveform score (0 below the align filter)
 
@@ -448,8 +458,19 @@ def sfx_align_rule(
         key = (min(i, j), max(i, j))
         if key not in al:
             a, sp = align_best(prints[key[0]], prints[key[1]])
+            i0, i1 = key
             al[key] = (
-                wave_score(wave_of(key[0]), wave_of(key[1]), sp) if a >= dd.SFX_ALIGN_MIN else 0.0
+                (
+                    dd.sfx_wave(
+                        (wave_of(i0), wave_of(i1)),
+                        lambda: (wave_of(i0, True), wave_of(i1, True)),
+                        sp,
+                    )
+                    if hi_band
+                    else wave_score(wave_of(i0), wave_of(i1), sp)
+                )
+                if a >= align_min
+                else 0.0
             )
         return al[key]
 
@@ -513,8 +534,8 @@ def sfx_align_rule(
         )
     missed = [names[i] for i in range(n) if is_var[i] and not is_dup(orig[i], i)]
     return {
-        "rule": f"cosine >= {dd.SFX_PREFILTER}, align >= {dd.SFX_ALIGN_MIN}, wave >= "
-        f"{dd.SFX_WAVE_MIN}; groups: complete linkage",
+        "rule": f"cosine >= {dd.SFX_PREFILTER}, align >= {align_min}, wave >= "
+        f"{dd.SFX_WAVE_MIN}{' (2 or 8 kHz)' if hi_band else ' (2 kHz)'}; groups: complete linkage",
         **rep,
         "variants_missed": missed,
         "calibration": calib,
@@ -604,7 +625,7 @@ def part_demo_dup() -> dict[str, Any]:
         align_best,
         align_print,
         wave_print,
-        wave_score,
+        wave_print_hi,
     )
     from tonearm.discovery import duplicates as dd
     from tonearm.discovery.similar import dedupe_threshold
@@ -617,6 +638,7 @@ def part_demo_dup() -> dict[str, Any]:
     prints = [ap.get(it.file, "orig", lambda it=it: encoded(it)) for it in sfx]
     wp = Vectors(f"demo-wave-print-v{WAVE_VERSION}", wave_print)
     waves = [wp.get(it.file, "orig", lambda it=it: encoded(it)) for it in sfx]
+    wph = Vectors(f"demo-wave-print-hi-v{WAVE_VERSION}", wave_print_hi)
     sims = np.clip(v @ v.T, 0, 1)
     truth = {
         tuple(sorted((i, j)))
@@ -634,7 +656,14 @@ def part_demo_dup() -> dict[str, Any]:
                 a, sp = align_best(prints[i], prints[j])
                 if a < dd.SFX_ALIGN_MIN:
                     continue
-                wv = wave_score(waves[i], waves[j], sp)
+                wv = dd.sfx_wave(
+                    (waves[i], waves[j]),
+                    lambda i=i, j=j: (
+                        wph.get(sfx[i].file, "orig", lambda: encoded(sfx[i])),
+                        wph.get(sfx[j].file, "orig", lambda: encoded(sfx[j])),
+                    ),
+                    sp,
+                )
                 if dd.sfx_is_duplicate(float(sims[i, j]), a, wv):
                     edges.append((wv, i, j))
     new = dd.complete_linkage(n, edges)

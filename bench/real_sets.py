@@ -246,3 +246,80 @@ def cached(name: str, fn: Callable[[], np.ndarray]) -> np.ndarray:
 
 def cache_key(*parts: str) -> str:
     return hashlib.md5("|".join(parts).encode()).hexdigest()
+
+
+# (GM program, label): the instrument a score is rendered with, for ``instrument_renders``
+RENDER_INSTRUMENTS = [
+    (0, "piano"),
+    (24, "acoustic-guitar"),
+    (48, "strings"),
+    (19, "organ"),
+    (73, "flute"),
+    (30, "distorted-guitar"),
+    (81, "synth-lead"),
+    (52, "choir"),
+    (61, "brass"),
+]
+RENDER_MAX_S = 40.0
+
+
+def instrument_renders(out: Path) -> list[tuple[Path, str, str]]:
+    """The MuseScore demo scores of Debian ``musescore3`` (via ``bench/beat_sets.py``), each
+    rendered by fluidsynth (FluidR3 GM) once per instrument of :data:`RENDER_INSTRUMENTS`:
+    every part's program set to that instrument, the drum channel dropped, the first
+    :data:`RENDER_MAX_S` seconds. Files are named ``track_NNN.wav`` in an order that follows
+    neither score nor instrument, so the name says nothing.
+
+    Returns (path, instrument label, score name) per render, sorted by path.
+    """
+    import json
+
+    import mido
+    import soundfile as sf
+
+    from beat_sets import CACHE as BEAT_CACHE
+    from beat_sets import render_musescore
+    from midi_render import render_midi
+
+    scores = BEAT_CACHE / "musescore"
+    render_musescore(scores)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        rows = json.loads(manifest.read_text())
+        return [(out / r[0], r[1], r[2]) for r in rows]
+    items = []
+    for mid_path in sorted(scores.glob("*.mid")):
+        for program, label in RENDER_INSTRUMENTS:
+            items.append((mid_path, program, label))
+    items.sort(key=lambda t: hashlib.md5(f"{t[0].stem}|{t[2]}".encode()).hexdigest())
+    rows = []
+    for n, (mid_path, program, label) in enumerate(items, 1):
+        mid = mido.MidiFile(str(mid_path))
+        for track in mid.tracks:
+            kept = mido.MidiTrack()
+            carry = 0
+            for msg in track:
+                if getattr(msg, "channel", None) == 9:
+                    carry += msg.time  # drop the drum channel, keep the timing
+                    continue
+                if msg.type == "program_change":
+                    msg = msg.copy(program=program)
+                kept.append(msg.copy(time=msg.time + carry))
+                carry = 0
+            # channels that never get a program change play program 0: set it first
+            chans = sorted({m.channel for m in kept if hasattr(m, "channel")})
+            for ch in chans:
+                kept.insert(0, mido.Message("program_change", channel=ch, program=program))
+            track[:] = kept
+        import io
+
+        buf = io.BytesIO()
+        mid.save(file=buf)
+        sig = render_midi(buf.getvalue(), sr=22050)
+        sig = sig.slice_s(0, min(RENDER_MAX_S, sig.duration_s))
+        name = f"track_{n:03d}.wav"
+        sf.write(str(out / name), sig.samples.T, sig.sr)
+        rows.append((name, label, mid_path.stem))
+    manifest.write_text(json.dumps(rows))
+    return [(out / r[0], r[1], r[2]) for r in rows]

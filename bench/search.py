@@ -11,7 +11,9 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   scored by nDCG@10 and recall@20 for hybrid (semantic + keyword, weighted RRF), keyword
   only (the baseline: the in-memory BM25F of discovery/bm25.py over the same fields, what
   answers without the text model), semantic only and ``random`` (expected nDCG of a random
-  order); plus the ablation "hybrid_plain_rrf"
+  order); plus the ablation "hybrid_plain_rrf", and every method again with the musicnn
+  tag words left out of the index (``*_no_tags``: what the version before the tagger
+  answers, measured in the same run on the same stored analyses)
   (the keyword list not weighted by query-word coverage). Queries with an odd number form
   the tuning half (the fusion rule was checked there), even numbers the held-out half;
   both halves are reported.
@@ -62,6 +64,7 @@ from tonearm.storage.base import Analysis  # noqa: E402
 HERE = Path(__file__).resolve().parent
 METHODS = ("hybrid", "keyword", "semantic")
 ABLATION = "hybrid_plain_rrf"
+NO_TAGS = "_no_tags"
 REAL_DIRS = {
     "/usr/share/games/supertux2/music": "SuperTux",
     "/usr/share/games/asc/music": "Advanced Strategic Command",
@@ -224,6 +227,29 @@ def neutral_catalog(work: Path, real: Catalog, truth: dict[str, dict[str, Any]])
     return cat, {k: truth[v] for k, v in mapping.items() if v in truth}
 
 
+def content_catalog(work: Path) -> tuple[Catalog, dict[str, dict[str, Any]]]:
+    """Instrument renders of real scores, named ``track_NNN`` (see the module docstring)."""
+    from tonearm.catalog.ingest import ingest_paths
+
+    sys.path.insert(0, str(HERE))
+    import real_sets
+
+    renders = real_sets.instrument_renders(work / "content-renders")
+    cat = open_catalog(work / "real-content")
+    if cat.store.count_assets("music") < len(renders):
+        log(f"ingesting {len(renders)} instrument renders...")
+        ingest_paths(cat, [p for p, _, _ in renders], kind="music", analyses=[])
+    n = backfill(cat)
+    if n:
+        log(f"  search_text computed for {n} tracks")
+    label = {p.name: (inst, score) for p, inst, score in renders}
+    truth = {}
+    for a in cat.store.iter_assets("music"):
+        inst, score = label.get(Path(a.source_path or "").name, ("", ""))
+        truth[a.asset_id] = {"instrument": inst, "score": score}
+    return cat, truth
+
+
 def random_ndcg(rel: set[str], ids: list[str], k: int = 10, draws: int = 50) -> float:
     """Expected nDCG@k of a random ranking (mean of ``draws`` fixed-seed shuffles)."""
     rng = random.Random(0)
@@ -256,6 +282,8 @@ def relevant_ids(rule: dict[str, Any], truth: dict[str, dict[str, Any]]) -> set[
             ok &= t.get("genre") != rule["genre_not"]
         if "files" in rule:
             ok &= t.get("file") in rule["files"]
+        if "instruments" in rule:
+            ok &= t.get("instrument") in rule["instruments"]
         if ok:
             out.add(aid)
     return out
@@ -277,7 +305,9 @@ def half(qid: str) -> str:
 
 
 def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
+    from tonearm.discovery import search_index
     from tonearm.discovery import search_ranking as search_mod
+    from tonearm.discovery.search import invalidate
 
     queries = json.loads((HERE / "search_queries.json").read_text())["queries"]
     catalogs: dict[str, tuple[Catalog, dict[str, dict[str, Any]]]] = {}
@@ -289,40 +319,47 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
         catalogs["real"] = real_catalog(work)
     if "real-neutral" in corpora:
         catalogs["real-neutral"] = neutral_catalog(work, *catalogs["real"])
-    per_query = []
-    for q in queries:
-        if q["corpus"] not in corpora:
-            continue
-        cat, truth = catalogs[q["corpus"]]
-        rel = relevant_ids(q["relevant"], truth)
-        if not rel:
-            log(f"query {q['id']} has no relevant tracks: skipped")
-            continue
-        row: dict[str, Any] = {
-            "id": q["id"],
-            "corpus": q["corpus"],
-            "query": q["query"],
-            "n_relevant": len(rel),
-        }
-        for m in (*METHODS, ABLATION):
-            gate = search_mod.KEYWORD_GATE
-            if m == ABLATION:
-                search_mod.KEYWORD_GATE = "none"
-            try:
-                res = search(cat, q["query"], limit=20, method="hybrid" if m == ABLATION else m)
-            finally:
-                search_mod.KEYWORD_GATE = gate
-            ranked = res.asset_ids
-            row[m] = {
-                "ndcg@10": round(ndcg_at(ranked, rel), 4),
-                "recall@20": round(recall_at(ranked, rel), 4),
-                "search_method": res.search_method,
-            }
-            if m == "hybrid":
-                row["matched_artist"] = res.matched_artist
-        row["random"] = {"ndcg@10": round(random_ndcg(rel, sorted(truth)), 4),
-                         "recall@20": round(min(1.0, 20 / max(1, len(truth))), 4)}  # fmt: skip
-        per_query.append(row)
+    if "real-content" in corpora:
+        catalogs["real-content"] = content_catalog(work)
+    rows_by_id: dict[str, dict[str, Any]] = {}
+    for use_tags in (True, False):
+        search_index.USE_TAGS = use_tags
+        for cat, _ in catalogs.values():
+            invalidate(cat)
+        suffix = "" if use_tags else NO_TAGS
+        for q in queries:
+            if q["corpus"] not in corpora:
+                continue
+            cat, truth = catalogs[q["corpus"]]
+            rel = relevant_ids(q["relevant"], truth)
+            if not rel:
+                log(f"query {q['id']} has no relevant tracks: skipped")
+                continue
+            row = rows_by_id.setdefault(
+                q["id"],
+                {"id": q["id"], "corpus": q["corpus"], "query": q["query"], "n_relevant": len(rel)},
+            )
+            for m in (*METHODS, ABLATION) if use_tags else METHODS:
+                gate = search_mod.KEYWORD_GATE
+                if m == ABLATION:
+                    search_mod.KEYWORD_GATE = "none"
+                try:
+                    res = search(cat, q["query"], limit=20, method="hybrid" if m == ABLATION else m)
+                finally:
+                    search_mod.KEYWORD_GATE = gate
+                ranked = res.asset_ids
+                row[m + suffix] = {
+                    "ndcg@10": round(ndcg_at(ranked, rel), 4),
+                    "recall@20": round(recall_at(ranked, rel), 4),
+                    "search_method": res.search_method,
+                }
+                if m == "hybrid" and use_tags:
+                    row["matched_artist"] = res.matched_artist
+                    row["top5"] = [truth.get(a, {}) for a in ranked[:5]]
+            row["random"] = {"ndcg@10": round(random_ndcg(rel, sorted(truth)), 4),
+                             "recall@20": round(min(1.0, 20 / max(1, len(truth))), 4)}  # fmt: skip
+    search_index.USE_TAGS = True
+    per_query = list(rows_by_id.values())
 
     def mean(rows: list[dict[str, Any]], m: str, metric: str) -> float:
         return round(float(np.mean([r[m][metric] for r in rows])), 4) if rows else 0.0
@@ -332,10 +369,10 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
             "queries": len(rows),
             **{
                 m: {"ndcg@10": mean(rows, m, "ndcg@10"), "recall@20": mean(rows, m, "recall@20")}
-                for m in (*METHODS, ABLATION, "random")
+                for m in (*METHODS, ABLATION, *(x + NO_TAGS for x in METHODS), "random")
             },
         }
-        for other in ("keyword", "semantic"):
+        for other in ("keyword", "semantic", "hybrid" + NO_TAGS):
             out[f"hybrid_wins_vs_{other}"] = sum(
                 r["hybrid"]["ndcg@10"] > r[other]["ndcg@10"] for r in rows
             )
@@ -702,14 +739,63 @@ def latency(work: Path, n: int, repeats: int) -> dict[str, Any]:
     return out
 
 
+def tag_cost(work: Path, n: int) -> dict[str, Any]:
+    """What the musicnn tags add to music ingest: ``n`` real tracks (evenly spaced over the
+    ``real`` set's files) ingested with the default analyzers into a fresh catalog, the
+    tagger's own time measured inside the same ingest (process CPU seconds)."""
+    import shutil
+
+    from tonearm.catalog.ingest import ingest_paths
+    from tonearm.discovery import describe, search_analyzer
+
+    files: list[Path] = []
+    for d in REAL_DIRS:
+        files += sorted(Path(d).rglob("*.ogg")) + sorted(Path(d).rglob("*.mp3"))
+    picked = [files[int(i)] for i in np.linspace(0, len(files) - 1, n).round()]
+    spent = [0.0]
+    real_tags = describe.audio_tags
+
+    def timed(inp: Any, **kw: Any) -> Any:
+        c = time.process_time()
+        try:
+            return real_tags(inp, **kw)
+        finally:
+            spent[0] += time.process_time() - c
+
+    root = work / "tag-cost"
+    shutil.rmtree(root, ignore_errors=True)
+    cat = open_catalog(root)
+    search_analyzer.audio_tags = timed  # type: ignore[assignment]
+    try:
+        c0, w0, l0 = time.process_time(), time.perf_counter(), loadavg()
+        ingest_paths(cat, picked, kind="music")
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    finally:
+        search_analyzer.audio_tags = real_tags  # type: ignore[assignment]
+    audio_s = sum(float(a.duration or 0) for a in cat.store.iter_assets("music"))
+    return {
+        "tracks": len(picked),
+        "audio_s": round(audio_s, 1),
+        "ingest_cpu_s": round(cpu, 1),
+        "ingest_wall_s": round(wall, 1),
+        "tagger_cpu_s": round(spent[0], 1),
+        "slowdown_vs_without_tagger": round(spent[0] / max(cpu - spent[0], 1e-9), 3),
+        "loadavg_before": l0,
+        "loadavg_after": loadavg(),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/tonearm-bench-search"))
     ap.add_argument("--n-synthetic", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--corpora", default="demo,demo-thin,real,real-neutral")
+    ap.add_argument("--corpora", default="demo,demo-thin,real,real-neutral,real-content")
     ap.add_argument("--skip-relevance", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument(
+        "--tag-cost", type=int, default=0, help="ingest N real tracks, timing the tagger"
+    )
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     enc = text_model.get_text_encoder()
@@ -723,6 +809,8 @@ def main() -> None:
         log("text model unavailable: semantic and hybrid equal keyword-only")
     if not args.skip_relevance:
         result["relevance"] = relevance(args.corpora.split(","), args.work)
+    if args.tag_cost:
+        result["tag_cost"] = tag_cost(args.work, args.tag_cost)
     if not args.skip_latency:
         result["latency"] = latency(args.work, args.n_synthetic, args.repeats)
     print(json.dumps(result, indent=1))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import pytest
 
 from tonearm.core.audio.signal import Signal
 from tonearm.core.embeddings.alignment import align_print, align_score
@@ -104,3 +107,29 @@ def test_music_match_at_another_tempo_must_hold_for_every_excerpt() -> None:
     assert music_pair_matches(loop, "b") < 2 / 3
     faster_copy = [[ExcerptHit("b", s, s * 1.02, 1.02, 0.9)] for s in (20.0, 50.0, 80.0)]
     assert music_pair_matches(faster_copy, "b") == 1.0
+
+
+MENU_CLICK = "/usr/share/games/frozen-bubble/snd/menu_change.ogg"  # frozen-bubble-data
+
+
+@pytest.mark.skipif(not os.path.exists(MENU_CLICK), reason="frozen-bubble-data not installed")
+def test_a_trimmed_high_click_is_a_copy_only_in_the_upper_band() -> None:
+    """A real 0.22 s menu click trimmed by 5 % at each end: its 2 kHz wave print keeps too
+    little of it to match; the 8 kHz print does (:func:`sfx_wave`), and another click of
+    the same game still does not."""
+    from tonearm.core.audio.decode import decode
+    from tonearm.core.embeddings.alignment import wave_print, wave_print_hi, wave_score
+    from tonearm.discovery.duplicates import sfx_wave
+
+    a = decode(MENU_CLICK, isolate=False)
+    cut = int(0.05 * a.n_samples)
+    trimmed = Signal(a.samples[:, cut:-cut], a.sr)
+    other = decode(MENU_CLICK.replace("menu_change", "menu_selected"), isolate=False)
+
+    def hi(b: Signal):  # type: ignore[no-untyped-def]
+        return lambda: (wave_print_hi(a), wave_print_hi(b))
+
+    lo = (wave_print(a), wave_print(trimmed))
+    assert wave_score(*lo) < SFX_WAVE_MIN  # the low band alone misses it
+    assert sfx_wave(lo, hi(trimmed), 1.0) >= SFX_WAVE_MIN
+    assert sfx_wave((wave_print(a), wave_print(other)), hi(other), 1.0) < SFX_WAVE_MIN

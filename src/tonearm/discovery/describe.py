@@ -232,3 +232,109 @@ def audio_words(features: dict[str, Any], bpm: float | None = None) -> list[str]
     elif perc <= 0.12 and onset_rate < 2.0:
         words += ["sustained", "smooth", "flowing", "beatless"]
     return words
+
+
+# -- learned tags (musicnn) ------------------------------------------------------------------
+TAG_MODELS = ("MTT_musicnn", "MSD_musicnn")
+TAG_MAX_S = 30.0  # seconds tagged, from the middle of the track (10 patches of 3 s)
+# A tag becomes a word when its probability is at least TAG_MIN and at least TAG_REL times
+# the model's best tag; at most TAG_TOP per model (bench/results/discovery/ for the choice).
+TAG_MIN = {"MTT_musicnn": 0.15, "MSD_musicnn": 0.12}
+TAG_REL = 0.35
+TAG_TOP = 5
+# tag -> the words a searcher uses for it ("" drops a tag that says nothing searchable);
+# positive words only ("no vocals" -> "instrumental"), as for the DSP words
+TAG_WORDS = {
+    "no vocals": "instrumental",
+    "no vocal": "instrumental",
+    "no voice": "instrumental",
+    "female": "female vocals",
+    "woman": "female vocals",
+    "female vocal": "female vocals",
+    "female voice": "female vocals",
+    "female vocalists": "female vocals",
+    "female vocalist": "female vocals",
+    "male": "male vocals",
+    "man": "male vocals",
+    "male vocal": "male vocals",
+    "male voice": "male vocals",
+    "male vocalists": "male vocals",
+    "vocal": "vocals",
+    "voice": "vocals",
+    "singing": "vocals",
+    "classic": "classical",
+    "choral": "choir",
+    "beats": "beat",
+    "weird": "experimental",
+    "Mellow": "mellow",
+    "Hip-Hop": "hip-hop",
+    "House": "house",
+    "Progressive rock": "progressive rock",
+    "00s": "",
+    "90s": "",
+    "sexy": "",
+    "catchy": "",
+    "solo": "solo instrument",
+}
+
+
+def audio_tags(signal: Signal | AnalysisInput, *, max_s: float = TAG_MAX_S) -> dict[str, Any]:
+    """musicnn tag probabilities of one track, per model, averaged over its 3 s patches.
+
+    Returns ``{model: {tag: probability}}`` (probabilities rounded to 3 decimals), or ``{}``
+    when the tagger cannot run here (torch or the ``musicnn`` wheel missing) or the excerpt
+    is silent.
+    """
+    from tonearm.core.embeddings.musicnn import SR, TaggerUnavailable, log_mel, patches
+
+    inp = AnalysisInput.of(signal)
+    y = inp.at_rate(SR).samples[0]
+    n_max = int(max_s * SR)
+    if y.shape[0] > n_max:
+        start = (y.shape[0] - n_max) // 2
+        y = y[start : start + n_max]
+    if y.size == 0 or float(np.max(np.abs(y))) < 1e-5:
+        return {}
+    mel = patches(log_mel(y))
+    out: dict[str, Any] = {}
+    for model in TAG_MODELS:
+        try:
+            probs = _tagger(model).patch_probs(mel).mean(axis=0)
+        except TaggerUnavailable:
+            return {}
+        out[model] = {
+            lab: round(float(p), 3) for lab, p in zip(_tagger(model).labels, probs, strict=True)
+        }
+    return out
+
+
+_TAGGERS: dict[str, Any] = {}
+
+
+def _tagger(model: str) -> Any:
+    from tonearm.core.embeddings.musicnn import MusicTagger
+
+    t = _TAGGERS.get(model)
+    if t is None:
+        t = _TAGGERS[model] = MusicTagger(model)
+    return t
+
+
+def tag_words(tags: dict[str, Any] | None) -> list[str]:
+    """Words for the confident tags of :func:`audio_tags` (most probable first, each once)."""
+    if not tags:
+        return []
+    scored: list[tuple[float, str]] = []
+    for model, probs in tags.items():
+        if not isinstance(probs, dict) or not probs:
+            continue
+        best = max(float(p) for p in probs.values())
+        floor = max(TAG_MIN.get(model, 0.15), TAG_REL * best)
+        top = sorted(((float(p), t) for t, p in probs.items() if float(p) >= floor), reverse=True)
+        scored += top[:TAG_TOP]
+    words: list[str] = []
+    for _, tag in sorted(scored, reverse=True):
+        w = TAG_WORDS.get(tag, tag.lower())
+        if w and w not in words:
+            words.append(w)
+    return words

@@ -5,7 +5,8 @@ sped up), never a different take, a similar sound or another song of the same al
   cheap candidate filter every measured copy passes), the two log-mel pictures line up
   over most of their length (:func:`~tonearm.core.embeddings.alignment.align_best` >=
   :data:`SFX_ALIGN_MIN`), AND the waveforms themselves line up at that speed
-  (:func:`~tonearm.core.embeddings.alignment.wave_score` >= :data:`SFX_WAVE_MIN`): two
+  (:func:`~tonearm.core.embeddings.alignment.wave_score` >= :data:`SFX_WAVE_MIN`, at
+  2 kHz, or at 8 kHz over the first second where 2 kHz falls short: :func:`sfx_wave`): two
   takes of a footstep or two runs of an engine have the same picture but not the same
   samples. The numbers are measured by ``bench/real_discovery.py --parts sfx-dup``.
 - Music: the audio fingerprint (``tonearm.recognition``): excerpts spread over each
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tonearm.discovery")
 
 SFX_PREFILTER = 0.75  # cosine of aisfx vectors (v2-max); the lowest copy measured: 0.80
-SFX_ALIGN_MIN = 0.85  # align_score (log-mel pictures): a cheap second filter
+SFX_ALIGN_MIN = 0.75  # align_score (log-mel pictures): a cheap second filter
 SFX_WAVE_MIN = 0.85  # wave_score (the waveforms line up): the decision
 
 # music: excerpts at these fractions of a recording, each MUSIC_EXCERPT_S long
@@ -91,6 +92,23 @@ def complete_linkage(n: int, edges: Iterable[tuple[float, int, int]]) -> list[li
 def sfx_is_duplicate(cosine: float, align: float, wave: float) -> bool:
     """The SFX rule on one pair's embedding cosine, picture alignment and waveform scores."""
     return cosine >= SFX_PREFILTER and align >= SFX_ALIGN_MIN and wave >= SFX_WAVE_MIN
+
+
+def sfx_wave(
+    lo: tuple[np.ndarray, np.ndarray],
+    hi: Callable[[], tuple[np.ndarray, np.ndarray]],
+    speed: float,
+) -> float:
+    """The waveform score of a pair: its 2 kHz prints (``lo``), and when those fall short
+    of :data:`SFX_WAVE_MIN`, the better of that and its 8 kHz prints (``hi()``, computed
+    only then): copies of high-pitched clicks only line up in the upper band."""
+    from tonearm.core.embeddings.alignment import wave_score
+
+    wv = wave_score(lo[0], lo[1], speed)
+    if wv < SFX_WAVE_MIN:
+        ha, hb = hi()
+        wv = max(wv, wave_score(ha, hb, speed))
+    return wv
 
 
 # -- music --------------------------------------------------------------------------------------
@@ -221,27 +239,35 @@ def align_print_of(catalog: Catalog, asset_id: str) -> np.ndarray:
     return cache[asset_id]
 
 
-def wave_print_of(catalog: Catalog, asset_id: str) -> np.ndarray:
-    """The asset's :func:`wave_print` (computed from its file once per process)."""
-    from tonearm.core.embeddings.alignment import wave_print
+def wave_print_of(catalog: Catalog, asset_id: str, *, hi: bool = False) -> np.ndarray:
+    """The asset's :func:`wave_print` (``hi``: :func:`wave_print_hi`), computed from its
+    file once per process."""
+    from tonearm.core.embeddings.alignment import wave_print, wave_print_hi
 
-    cache: dict[str, np.ndarray] = catalog.cache.setdefault("wave_prints", {})
+    cache: dict[str, np.ndarray] = catalog.cache.setdefault(
+        "wave_prints_hi" if hi else "wave_prints", {}
+    )
     if asset_id not in cache:
         s = _load(catalog, asset_id)
-        cache[asset_id] = wave_print(s) if s is not None else np.zeros(0, np.float32)
+        fn = wave_print_hi if hi else wave_print
+        cache[asset_id] = fn(s) if s is not None else np.zeros(0, np.float32)
     return cache[asset_id]
 
 
 def sfx_pair(catalog: Catalog, a: str, b: str, cosine: float) -> tuple[bool, float]:
     """(is duplicate, waveform score) of two SFX assets with embedding ``cosine``."""
-    from tonearm.core.embeddings.alignment import align_best, wave_score
+    from tonearm.core.embeddings.alignment import align_best
 
     if cosine < SFX_PREFILTER:
         return False, 0.0
     al, speed = align_best(align_print_of(catalog, a), align_print_of(catalog, b))
     if al < SFX_ALIGN_MIN:
         return False, 0.0
-    wv = wave_score(wave_print_of(catalog, a), wave_print_of(catalog, b), speed)
+    wv = sfx_wave(
+        (wave_print_of(catalog, a), wave_print_of(catalog, b)),
+        lambda: (wave_print_of(catalog, a, hi=True), wave_print_of(catalog, b, hi=True)),
+        speed,
+    )
     return sfx_is_duplicate(cosine, al, wv), wv
 
 

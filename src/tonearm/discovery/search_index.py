@@ -27,7 +27,7 @@ import numpy as np
 from tonearm.discovery import fts
 from tonearm.discovery.artists import ArtistIndex
 from tonearm.discovery.bm25 import KeywordIndex
-from tonearm.discovery.describe import audio_words
+from tonearm.discovery.describe import audio_words, tag_words
 from tonearm.discovery.quantized import VectorTable
 from tonearm.discovery.query import parse_query
 
@@ -45,6 +45,9 @@ EMBEDDING_ANALYSIS = "embedding"
 ANALYSES = (SEARCH_TEXT_ANALYSIS, EMBEDDING_ANALYSIS)  # the analyses the index reads
 FREEZE_MIN_TRACKS = 20_000  # index at least this big: gc.freeze() after building it
 COUNT_TTL_S = 1.0  # PostgreSQL: row counts (removals) rechecked at most this often
+# The musicnn tag words join each track's text (False: the DSP words only, as before the
+# tagger; kept for the comparison in bench/search.py)
+USE_TAGS = True
 
 
 def genre_key(genre: str) -> str:
@@ -269,13 +272,14 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
     store = catalog.store
     signature = catalog_signature(store)
     rows = store.search_fields("music")
-    described: dict[int, tuple[dict[str, Any], str]] = {}
+    described: dict[int, tuple[dict[str, Any], list[str], str]] = {}
     for r in store.analysis_rows(SEARCH_TEXT_ANALYSIS):
         try:
-            feats = json.loads(r["data"] or "{}").get("features") or {}
-            described[int(r["asset_id"])] = (feats, r["created_at"])
+            data = json.loads(r["data"] or "{}")
         except ValueError:
             continue
+        tags = tag_words(data.get("tags")) if USE_TAGS else []
+        described[int(r["asset_id"])] = (data.get("features") or {}, tags, r["created_at"])
 
     n = len(rows)
     ids = np.zeros(n, dtype=np.int64)
@@ -295,9 +299,10 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         aid = int(d["asset_id"])
         ids[i] = aid
         durations[i] = float(d["duration"] or 0.0)
-        feats, made = described.get(aid, ({}, ""))
+        feats, tagged, made = described.get(aid, ({}, [], ""))
         bpm = d["bpm"] if d["bpm"] else (feats.get("tempo_bpm") or None)
         words = audio_words(feats, d["bpm"])
+        words += [w for w in tagged if w not in words]
         names.append(d["name"] or "")
         artists.append(d["artist"] or "")
         albums.append(d["album"] or "")
@@ -306,7 +311,8 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         thumbs.append(d["thumbnail_url"] or "")
         texts.append(track_text(d, words))
         lexical, lacks = _split_negations(d)
-        fts_rows[aid] = (f"{d['updated_at']}|{made}", fts.fts_row(lexical, words, lacks))
+        sync_key = f"{d['updated_at']}|{made}|{len(tagged)}"
+        fts_rows[aid] = (sync_key, fts.fts_row(lexical, words, lacks))
         for k in genre_keys(d["genre"]):
             genre_rows.setdefault(k, []).append(i)
         if d["artist"]:
