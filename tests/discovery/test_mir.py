@@ -92,6 +92,27 @@ def test_true_peak_other_rates_and_silence() -> None:
     assert true_peak_dbtp(np.zeros((1, 0)), 44100) is None
 
 
+def test_true_peak_is_the_max_of_the_whole_oversampled_signal() -> None:
+    """Skipping quiet blocks and convolving phase by phase give the maximum of the plain
+    4x (2x) oversampled signal: a lone click in a quiet file, an intersample over across
+    a block edge, several rates and channel counts."""
+    from scipy.signal import upfirdn
+
+    from tonearm.core.audio.loudness import _interpolator, oversampling_factor, true_peak
+
+    rng = np.random.default_rng(7)
+    for sr, n_ch, n in [(44100, 2, 100_000), (48000, 1, 40_001), (96000, 2, 30_000)]:
+        x = (0.01 * rng.standard_normal((n_ch, n))).astype(np.float32)
+        at = (1 << 13) - 1  # the last sample of the first block and the first of the next
+        x[-1, at : at + 2] = 0.9  # an over between two equal samples
+        x[0, n // 2] = -0.95  # a lone click: the loudest sample
+        factor = oversampling_factor(sr)
+        full = upfirdn(_interpolator(factor), x.astype(np.float64), up=factor, axis=1)
+        want = float(np.max(np.abs(full)))
+        assert want > 0.95 + 1e-3  # the oversampled peak is above every sample
+        assert true_peak(x, sr) == pytest.approx(want, rel=1e-12, abs=0)
+
+
 def test_loudness_null_for_short_clips_and_silence() -> None:
     assert integrated_loudness(stereo((-20, 1.0)), SR) is None  # too short to be meaningful
     assert integrated_loudness(np.zeros((2, SR * 5)), SR) is None  # all below the gate

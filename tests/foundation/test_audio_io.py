@@ -53,6 +53,25 @@ def test_decode_from_path_mono_and_resample(tmp_path, tone: Signal) -> None:
     assert abs(out.duration_s - 2.0) < 0.01
 
 
+@pytest.mark.parametrize("fmt", ["ogg", "mp3_128", "flac"])
+def test_decode_blocks_do_not_change_the_samples(fmt: str, tone: Signal) -> None:
+    """The decode loop gathers codec frames into blocks; any block length gives the same
+    samples, also downmixed and resampled (soxr streams block by block)."""
+    from tonearm.core.audio.pcm import iter_pcm, open_container
+
+    data = encode(tone, fmt)
+
+    def run(block_s: float, **kw: object) -> np.ndarray:
+        with open_container(data) as c:
+            return np.concatenate([x for x, _ in iter_pcm(c, block_s=block_s, **kw)], axis=1)
+
+    for kw in ({}, {"mono": True, "sr": 11025}):
+        whole = run(1e3, **kw)
+        assert whole.shape[1] > 0
+        for block_s in (1e-4, 0.05, 1.0):
+            assert np.array_equal(run(block_s, **kw), whole), (block_s, kw)
+
+
 def test_signal_resample_keeps_pitch(tone: Signal) -> None:
     y = tone.resample(8000).mono()
     spec = np.abs(np.fft.rfft(y))

@@ -6,7 +6,9 @@
   gated block says little about how loud a sound is perceived (and AudioScape's own docs say
   "short clips have no reliable LUFS"); digital silence gets ``None`` too.
 - True peak: BS.1770-4 Annex 2, in float: 4x oversampling (2x at 96 kHz and above, 1x at
-  192 kHz) with a 48-taps-per-phase Kaiser-windowed sinc, max |x| over all channels.
+  192 kHz) with a 48-taps-per-phase Kaiser-windowed sinc, max |x| over all channels. Each
+  phase is one convolution; blocks that provably cannot exceed the peak found so far
+  (their input peak times the filter's L1 gain) are skipped.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import math
 import numpy as np
 
 MIN_LOUDNESS_S = 3.0
-_CHUNK = 1 << 18  # input frames per true-peak block: bounded memory on long files
+_CHUNK = 1 << 18  # input frames per loudness block: bounded memory on long files
 _TAPS_PER_PHASE = 48
-_SKIP_MARGIN_DB = 12.0  # a block whose sample peak is this far below the max so far is skipped
+_TP_BLOCK = 1 << 13  # input frames per true-peak block (a quiet block is skipped)
 
 
 def oversampling_factor(sr: int) -> int:
@@ -55,36 +57,43 @@ def true_peak(samples: np.ndarray, sr: int) -> float:
     float
         Linear true peak (``0.0`` for silence). Use :func:`to_dbtp` for dBTP.
     """
-    from scipy.signal import upfirdn
-
-    x = np.atleast_2d(np.asarray(samples, dtype=np.float64))
+    x = np.atleast_2d(np.asarray(samples))
     if x.size == 0:
         return 0.0
-    sample_peak = float(np.max(np.abs(x)))
     factor = oversampling_factor(sr)
+    n = x.shape[1]
+    # |x| is exact in the input's own precision: no float64 copy of the whole file
+    sample_peak = float(np.max(np.abs(x)))
     if factor == 1 or sample_peak == 0.0:
         return sample_peak
     h = _interpolator(factor)
+    phases = [h[p::factor] for p in range(factor)]
     half = len(h) // factor + 1  # input samples of filter support on each side
-    n = x.shape[1]
-    blocks = [(a, min(n, a + _CHUNK)) for a in range(0, n, _CHUNK)]
-    # loudest blocks first, so quiet ones can be skipped: an inter-sample over is never
-    # anywhere near 12 dB above the neighbouring samples in band-limited audio
-    peaks = [float(np.max(np.abs(x[:, a:b]))) for a, b in blocks]
-    order = np.argsort(peaks)[::-1]
+    delay = (len(h) - 1) // 2  # the filter's group delay, in output samples
+    # |y| <= gain * max|x| over the filter's support: a block whose inputs (with their
+    # margins) are below best / gain cannot raise the peak and is skipped, exactly
+    gain = max(float(np.sum(np.abs(hp))) for hp in phases)
+    blocks = [
+        (a, min(n, a + _TP_BLOCK), max(0, a - half), min(n, a + _TP_BLOCK + half))
+        for a in range(0, n, _TP_BLOCK)
+    ]
+    bounds = [gain * float(np.max(np.abs(x[:, lo:hi]))) for _a, _b, lo, hi in blocks]
     best = sample_peak
-    skip_below = 10 ** (-_SKIP_MARGIN_DB / 20)
-    for i in order:
-        if peaks[i] < best * skip_below:
+    for i in np.argsort(bounds)[::-1]:  # loudest first: best rises fast, the rest is skipped
+        if bounds[i] <= best:
             break
-        a, b = blocks[i]
-        lo, hi = max(0, a - half), min(n, b + half)
-        y = upfirdn(h, x[:, lo:hi], up=factor, axis=1)
-        # drop the filter's group delay edges that belong to neighbouring blocks
-        delay = (len(h) - 1) // 2
+        a, b, lo, hi = blocks[i]
+        # output j = p + factor*k of the oversampled signal is phase p's convolution at k;
+        # keep this block's outputs only (the edges belong to its neighbours)
         start = (a - lo) * factor + delay
         stop = (b - lo) * factor + delay
-        best = max(best, float(np.max(np.abs(y[:, start:stop]))))
+        for c in range(x.shape[0]):
+            xc = np.asarray(x[c, lo:hi], dtype=np.float64)
+            for p, hp in enumerate(phases):
+                k0, k1 = -(-(start - p) // factor), -(-(stop - p) // factor)
+                y = np.convolve(xc, hp)[k0:k1]
+                if y.size:
+                    best = max(best, float(np.max(np.abs(y))))
     return best
 
 
@@ -131,7 +140,7 @@ def integrated_loudness(
     """
     import pyebur128 as e
 
-    x = np.atleast_2d(np.asarray(samples, dtype=np.float64))
+    x = np.atleast_2d(np.asarray(samples))
     n_ch, n = x.shape
     if n == 0 or n / sr < min_duration_s:
         return None
@@ -140,7 +149,8 @@ def integrated_loudness(
     for i, t in enumerate(_channel_types(n_ch)):
         state.set_channel(i, t)
     for a in range(0, n, _CHUNK):
-        block = np.ascontiguousarray(x[:, a : a + _CHUNK].T).reshape(-1)
+        # float64 frames, interleaved, one block at a time (no copy of the whole file)
+        block = np.ascontiguousarray(x[:, a : a + _CHUNK].T, dtype=np.float64).reshape(-1)
         state.add_frames(block, block.size // n_ch)
     lufs = float(e.get_loudness_global(state))
     return lufs if math.isfinite(lufs) else None

@@ -27,6 +27,7 @@ from tonearm.core.audio.errors import AudioError
 Opener = Callable[[], AbstractContextManager[tuple[Any, str | None]]]
 Source = str | os.PathLike[str] | bytes
 RESAMPLE_QUALITY = "HQ"  # soxr recipe: the one Signal.resample uses
+PCM_BLOCK_S = 1.0  # input audio gathered per block of the decode loop
 
 
 def check_source(source: Source, max_bytes: int | None) -> int:
@@ -100,6 +101,7 @@ def iter_pcm(
     mono: bool = False,
     sr: int | None = None,
     max_duration_s: float | None = None,
+    block_s: float = PCM_BLOCK_S,
 ) -> Iterator[tuple[np.ndarray, int]]:
     """Decode the first audio stream of ``container`` block by block.
 
@@ -112,6 +114,11 @@ def iter_pcm(
         Output rate in Hz (soxr, streaming); default the stream's own rate.
     max_duration_s : float, optional
         Raise ``too_long`` as soon as the output passes this length.
+    block_s : float
+        Decoded frames are gathered (FFmpeg's audio FIFO) into blocks of about this many
+        seconds of input before they reach numpy: codec frames are small (~20 ms for
+        Vorbis), and per-frame array work cost more than the decode itself. Downmix and
+        soxr are blockwise arithmetic, so the samples do not depend on it.
 
     Yields
     ------
@@ -162,23 +169,37 @@ def iter_pcm(
             raise AudioError("too_long", f"audio is longer than the limit of {max_duration_s:g} s")
         return x
 
+    fifo = av.AudioFifo()
+    block = max(1, int(block_s * in_sr))
+
+    def drain() -> np.ndarray | None:
+        rf = fifo.read()  # everything buffered, as one frame
+        if rf is None:
+            return None
+        y = finish(np.asarray(rf.to_ndarray(), dtype=np.float32), last=False)
+        return emit(y) if y.shape[1] else None
+
     n_ch = 0
     try:
         for frame in container.decode(stream):
             for rf in converter.resample(frame):
-                x = np.asarray(rf.to_ndarray(), dtype=np.float32)
-                n_ch = n_ch or x.shape[0]
-                y = finish(x, last=False)
-                if y.shape[1]:
-                    yield emit(y), out_sr
+                if not rf.samples:
+                    continue
+                n_ch = n_ch or len(rf.layout.channels)
+                rf.pts = None  # the FIFO checks timestamps are contiguous; we need no pts
+                fifo.write(rf)
+                if fifo.samples >= block and (y := drain()) is not None:
+                    yield y, out_sr
         for rf in converter.resample(None):
-            y = finish(np.asarray(rf.to_ndarray(), dtype=np.float32), last=False)
-            if y.shape[1]:
-                yield emit(y), out_sr
+            if rf.samples:
+                rf.pts = None
+                fifo.write(rf)
     except av.error.FFmpegError as e:
         if not n_ch:
             raise AudioError("corrupt", f"audio data is corrupt: {e}") from e
         # a truncated tail: keep what decoded cleanly
+    if (y := drain()) is not None:
+        yield y, out_sr
     if rs is not None:  # soxr's delay line
         y = finish(np.zeros((1 if mono else n_ch, 0), dtype=np.float32), last=True)
         if y.shape[1]:

@@ -48,6 +48,11 @@ class Signal:
         """Channel mean, shape (n_samples,), float32."""
         if self.channels == 1:
             return self.samples[0]
+        if self.channels == 2:
+            # bit-identical to mean(axis=0) in float32 (halving is exact), 2x faster
+            y = np.add(self.samples[0], self.samples[1])
+            y *= np.float32(0.5)
+            return y
         return self.samples.mean(axis=0, dtype=np.float32)
 
     def to_mono(self) -> Signal:
