@@ -209,3 +209,41 @@ def test_marginal_evidence_confined_to_a_short_part_is_not_a_match() -> None:
     for v in (3, marginal, strong):
         for s in (0.0, narrow, wide, 1.0):
             assert service.verified_strength(v, 1.0, s) <= service.strength(v, 1.0)
+
+
+def test_very_common_hashes_are_not_looked_up(index, songs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A query hash with more postings than the cap adds no hit; the rest count in full."""
+    from tonearm.recognition import match
+
+    peaks = query_peaks(songs[1].slice_s(10.0, 19.0))
+    _, _, hits_all = vote(index, peaks, [0])
+    monkeypatch.setattr(match, "CAP_MIN", 4)
+    monkeypatch.setattr(match, "CAP_FACTOR", 2.0)
+    cap = match.max_postings(index)
+    cands, _, hits = vote(index, peaks, [0])
+    h, _, _ = match._hash_hypotheses(peaks, [0], fp.QUERY_FAN_OUT)
+    owner, _, _ = index.lookup(h)
+    per_hash = np.bincount(owner, minlength=len(h))
+    assert (per_hash > cap).any() and hits < hits_all
+    assert hits == per_hash[per_hash <= cap].sum()
+    assert cands and cands[0].asset_idx == index.idx_of["song1"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_probed_sweep_finds_degraded_excerpts(index, songs, case, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The probe (every 3rd query frame, every hypothesis) keeps the right hypothesis among
+    the few it passes on to the full vote; short excerpts get every hypothesis in full."""
+    from tonearm.recognition import service
+
+    monkeypatch.setattr(service, "PROBE_STRIDE", 3)
+    _, k, start, make, speed = case
+    peaks = query_peaks(make(songs[k], start))
+    hyps = service.sweep_hypotheses(index, peaks)
+    if (peaks.t.max() - peaks.t.min()) / fp.FPS < service.PROBE_MIN_S:
+        assert hyps == list(range(len(HYPOTHESES)))
+    else:
+        assert len(hyps) <= service.PROBE_ASSETS + 1 < len(HYPOTHESES)
+    m = match_peaks(index, peaks)
+    assert m and m[0].asset_id == f"song{k}"
+    assert abs(m[0].offset_s - start) <= 0.5
+    assert m[0].speed == pytest.approx(speed, abs=0.011)

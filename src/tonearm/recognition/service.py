@@ -305,17 +305,21 @@ def match_peaks(
     return out
 
 
-# the tempo/pitch sweep: a probe with the hashes of every PROBE_STRIDE-th query frame under
-# every hypothesis picks the hypotheses of its PROBE_ASSETS best assets; only those are
-# voted on with every hash (PROBE_STRIDE = 1: every hypothesis is voted on in full)
-PROBE_STRIDE = 1
+# the tempo/pitch sweep: on queries of at least PROBE_MIN_S seconds, a probe with the
+# hashes of every PROBE_STRIDE-th query frame under every hypothesis picks the hypotheses
+# of its PROBE_ASSETS best assets, and only those are voted on with every hash; shorter
+# queries (too few anchors for a third of them to find the right hypothesis) and
+# PROBE_STRIDE = 1 vote on every hypothesis in full. bench/results/recognition_scale/
+PROBE_STRIDE = 3
 PROBE_ASSETS = 4
+PROBE_MIN_S = 8.0
 
 
 def sweep_hypotheses(ix: FingerprintIndex, peaks: fp.Peaks) -> list[int]:
     """The tempo/pitch hypotheses worth a full vote for this query."""
     every = list(range(len(HYPOTHESES)))
-    if PROBE_STRIDE <= 1:
+    span_s = (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS if len(peaks.t) else 0.0
+    if PROBE_STRIDE <= 1 or span_s < PROBE_MIN_S:
         return every
     cands, _, _ = vote(ix, peaks, every, max_candidates=PROBE_ASSETS, anchor_stride=PROBE_STRIDE)
     return sorted({0} | {c.hyp for c in cands})
