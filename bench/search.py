@@ -65,6 +65,7 @@ HERE = Path(__file__).resolve().parent
 METHODS = ("hybrid", "keyword", "semantic")
 ABLATION = "hybrid_plain_rrf"
 NO_TAGS = "_no_tags"
+NO_TAG_RANKING = "hybrid_no_tag_ranking"  # tag words in the text, no tag ranking
 REAL_DIRS = {
     "/usr/share/games/supertux2/music": "SuperTux",
     "/usr/share/games/asc/music": "Advanced Strategic Command",
@@ -339,14 +340,16 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
                 q["id"],
                 {"id": q["id"], "corpus": q["corpus"], "query": q["query"], "n_relevant": len(rel)},
             )
-            for m in (*METHODS, ABLATION) if use_tags else METHODS:
+            for m in (*METHODS, ABLATION, NO_TAG_RANKING) if use_tags else METHODS:
                 gate = search_mod.KEYWORD_GATE
                 if m == ABLATION:
                     search_mod.KEYWORD_GATE = "none"
+                search_mod.USE_TAG_RANKING = m != NO_TAG_RANKING
                 try:
-                    res = search(cat, q["query"], limit=20, method="hybrid" if m == ABLATION else m)
+                    res = search(cat, q["query"], limit=20, method=m if m in METHODS else "hybrid")
                 finally:
                     search_mod.KEYWORD_GATE = gate
+                    search_mod.USE_TAG_RANKING = True
                 ranked = res.asset_ids
                 row[m + suffix] = {
                     "ndcg@10": round(ndcg_at(ranked, rel), 4),
@@ -369,10 +372,16 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
             "queries": len(rows),
             **{
                 m: {"ndcg@10": mean(rows, m, "ndcg@10"), "recall@20": mean(rows, m, "recall@20")}
-                for m in (*METHODS, ABLATION, *(x + NO_TAGS for x in METHODS), "random")
+                for m in (
+                    *METHODS,
+                    ABLATION,
+                    NO_TAG_RANKING,
+                    *(x + NO_TAGS for x in METHODS),
+                    "random",
+                )  # fmt: skip
             },
         }
-        for other in ("keyword", "semantic", "hybrid" + NO_TAGS):
+        for other in ("keyword", "semantic", "hybrid" + NO_TAGS, NO_TAG_RANKING):
             out[f"hybrid_wins_vs_{other}"] = sum(
                 r["hybrid"]["ndcg@10"] > r[other]["ndcg@10"] for r in rows
             )

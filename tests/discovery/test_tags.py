@@ -93,6 +93,34 @@ def test_untitled_track_is_found_by_its_tags(catalog: Catalog, tone: Signal) -> 
     assert res.asset_ids[:1] == [ids[0]]
 
 
+def test_tag_ranking_orders_untitled_tracks_by_the_named_tag(
+    catalog: Catalog, tone: Signal
+) -> None:
+    """With the text model: "solo piano" is close to the tag word "piano", so tracks rank
+    by how probably they are piano, also one whose piano tag is too weak to be among its
+    words (.3 next to a .9 techno tag)."""
+    from tonearm.discovery import text as text_model
+
+    if text_model.get_text_encoder() is None:
+        pytest.skip("text model not installed")
+    ids = {}
+    tracks = ((1.0, 0.3, "techno", 0.9), (0.7, 0.95, "guitar", 0.6), (0.5, 0.02, "harp", 0.6))
+    for gain, piano, other, p_other in tracks:
+        sig = Signal(tone.samples * gain, tone.sr)
+        out = ingest_bytes(
+            catalog, encode_wav(sig), filename=f"{gain}.wav", kind="music", analyzers=[]
+        )
+        assert out.asset_id
+        tags = {"MTT_musicnn": {"piano": piano, other: p_other}}
+        catalog.store.put_analysis(
+            Analysis(out.asset_id, search_analyzer.ANALYSIS_NAME, 2, {"features": {}, "tags": tags})
+        )
+        ids[piano] = out.asset_id
+    assert "piano" not in describe.tag_words({"MTT_musicnn": {"piano": 0.3, "techno": 0.9}})
+    res = search(catalog, "solo piano")
+    assert res.asset_ids[:2] == [ids[0.95], ids[0.3]]
+
+
 def test_backfill_adds_tags_to_rows_stored_before_the_tagger(
     catalog: Catalog, tone: Signal, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]

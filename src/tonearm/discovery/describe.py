@@ -338,3 +338,17 @@ def tag_words(tags: dict[str, Any] | None) -> list[str]:
         if w and w not in words:
             words.append(w)
     return words
+
+
+def tag_word_probs(tags: dict[str, Any] | None) -> dict[str, float]:
+    """Every tag of :func:`audio_tags` as its search word (:data:`TAG_WORDS`) with its
+    probability; a word several tags map to ("instrumental") keeps the highest."""
+    out: dict[str, float] = {}
+    for probs in (tags or {}).values():
+        if not isinstance(probs, dict):
+            continue
+        for tag, p in probs.items():
+            w = TAG_WORDS.get(tag, tag.lower())
+            if w:
+                out[w] = max(out.get(w, 0.0), float(p))
+    return out

@@ -12,7 +12,9 @@ How a query is answered (:func:`search`):
    - semantic: the query's all-MiniLM-L6-v2 vector against one vector per track, made from
      a text of its metadata *and* the words its audio supports (tempo, energy, brightness,
      mode, texture: :mod:`tonearm.discovery.describe`), so thinly tagged tracks are found;
-   - keyword: SQLite FTS5 BM25 over the same fields (:mod:`tonearm.discovery.fts`).
+   - keyword: SQLite FTS5 BM25 over the same fields (:mod:`tonearm.discovery.fts`);
+   - tags: when the query is close to some musicnn tag words ("solo piano" -> piano),
+     tracks by those tags' probabilities (:func:`~tonearm.discovery.search_ranking.tag_rows`).
    Without the text model, keywords alone answer and ``search_method`` is "text".
 
 The index of every track (:mod:`tonearm.discovery.search_index`) is built in memory and
@@ -52,6 +54,7 @@ from tonearm.discovery.search_ranking import (
     keyword_gate,
     keyword_rows,
     semantic_rows,
+    tag_rows,
 )
 from tonearm.storage.base import ALL_TENANTS
 
@@ -183,6 +186,9 @@ def search(
             qvec = encoder.encode_query(rest)
             clock.lap("embed")
             rankings.append((semantic_rows(idx, qvec, allowed), weight))
+            tagged = tag_rows(idx, qvec, allowed) if method == "hybrid" else None
+            if tagged is not None and tagged.size:
+                rankings.append((tagged, weight))
             used_semantic = True
             clock.lap("semantic")
         if method != "semantic" or not semantic_ok:

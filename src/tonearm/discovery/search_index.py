@@ -27,7 +27,7 @@ import numpy as np
 from tonearm.discovery import fts
 from tonearm.discovery.artists import ArtistIndex
 from tonearm.discovery.bm25 import KeywordIndex
-from tonearm.discovery.describe import audio_words, tag_words
+from tonearm.discovery.describe import audio_words, tag_word_probs, tag_words
 from tonearm.discovery.quantized import VectorTable
 from tonearm.discovery.query import parse_query
 
@@ -128,6 +128,11 @@ class SearchIndex:
     audio_ok: np.ndarray | None = None  # (n,) bool
     texts: list[str] = field(default_factory=list)
     keywords: KeywordIndex | None = None
+    # musicnn tags as a matrix: probability (n, t) of each tag word (t,), and the words'
+    # text vectors (t, 384) for the tag ranking (search_ranking.tag_rows)
+    tag_probs: np.ndarray | None = None
+    tag_names: list[str] = field(default_factory=list)
+    tag_vecs: np.ndarray | None = None
     # derived in __post_init__: int8-accelerated tables over the vectors, and per-row codes
     # of the artist and the (album, artist) for counting matches without a Python loop
     text_table: VectorTable | None = field(init=False, default=None)
@@ -273,6 +278,7 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
     signature = catalog_signature(store)
     rows = store.search_fields("music")
     described: dict[int, tuple[dict[str, Any], list[str], str]] = {}
+    probs_of: dict[int, dict[str, float]] = {}
     for r in store.analysis_rows(SEARCH_TEXT_ANALYSIS):
         try:
             data = json.loads(r["data"] or "{}")
@@ -280,6 +286,8 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
             continue
         tags = tag_words(data.get("tags")) if USE_TAGS else []
         described[int(r["asset_id"])] = (data.get("features") or {}, tags, r["created_at"])
+        if USE_TAGS and data.get("tags"):
+            probs_of[int(r["asset_id"])] = tag_word_probs(data["tags"])
 
     n = len(rows)
     ids = np.zeros(n, dtype=np.int64)
@@ -322,6 +330,18 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
     row_of = {int(a): i for i, a in enumerate(ids)}
     audio_vecs, audio_ok = _audio_vectors(store, row_of, n)
     text_vecs = _text_vectors(catalog, encoder, texts) if encoder is not None and n else None
+    tag_names = sorted({w for p in probs_of.values() for w in p})
+    tag_probs = tag_vecs = None
+    if tag_names:
+        col = {w: c for c, w in enumerate(tag_names)}
+        tag_probs = np.zeros((n, len(tag_names)), dtype=np.float32)
+        for aid, p in probs_of.items():
+            row = row_of.get(aid)
+            if row is not None:
+                for w, v in p.items():
+                    tag_probs[row, col[w]] = v
+        if encoder is not None:
+            tag_vecs = encoder.encode(tag_names)
     return SearchIndex(
         signature=signature,
         model=encoder.name if encoder is not None else None,
@@ -342,6 +362,9 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         audio_ok=audio_ok,
         texts=texts,
         keywords=keywords,
+        tag_probs=tag_probs,
+        tag_names=tag_names,
+        tag_vecs=tag_vecs,
     )
 
 

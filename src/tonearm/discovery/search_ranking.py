@@ -22,6 +22,14 @@ MAX_CANDIDATES = 1000  # per ranking; also the most a query can report in meta.t
 SEM_MIN_SIM = 0.15  # a semantic neighbour must be at least this close (cosine) ...
 SEM_WINDOW = 0.30  # ... and within this of the best one
 ARTIST_NEIGHBOURS = 200
+# The tag ranking: the query's MiniLM vector against each tag word's; the tags at least
+# TAG_QUERY_SIM close (at most TAG_QUERY_TOP of them) rank tracks by their probability,
+# weighted by how close each tag is; rows below TAG_MIN_PROB are left out. USE_TAG_RANKING
+# False: no tag ranking (the comparison in bench/search.py).
+USE_TAG_RANKING = True
+TAG_QUERY_SIM = 0.5
+TAG_QUERY_TOP = 3
+TAG_MIN_PROB = 0.1
 AGGREGATE_MAX = 20
 
 
@@ -35,6 +43,24 @@ def semantic_rows(
         floor = max(SEM_MIN_SIM, float(sims[0]) - SEM_WINDOW)
         rows = rows[sims >= floor]
     return rows
+
+
+def tag_rows(idx: SearchIndex, qvec: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    """Rows by the probability of the tags the query names (empty when it names none)."""
+    if not USE_TAG_RANKING or idx.tag_vecs is None or idx.tag_probs is None:
+        return np.zeros(0, dtype=np.int64)
+    sims = idx.tag_vecs @ np.asarray(qvec, dtype=np.float32)
+    pick = np.argsort(-sims)[:TAG_QUERY_TOP]
+    pick = pick[sims[pick] >= TAG_QUERY_SIM]
+    if pick.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    w = sims[pick] / sims[pick].sum()
+    score = idx.tag_probs[:, pick] @ w
+    ok = score >= TAG_MIN_PROB
+    if allowed is not None:
+        ok &= allowed
+    rows = np.flatnonzero(ok)
+    return rows[np.argsort(-score[rows], kind="stable")][:MAX_CANDIDATES]
 
 
 def keyword_rows(
