@@ -29,7 +29,9 @@ average before and after. One JSON object per configuration is printed (and writ
 ``--out``).
 
 Run: ``python bench/ingest.py [--music 30] [--sfx 200] [--sets music,sfx,fp]
-[--configs sequential,pooled,batched] [--workers N] [--out DIR]``
+[--configs sequential,pooled,batched] [--workers N] [--out DIR] [--baseline-src DIR]``
+(``--baseline-src``: each configuration also runs on that source tree, just before this
+one, so the two are compared under the same load).
 """
 
 from __future__ import annotations
@@ -188,7 +190,11 @@ def _sample(proc: Any, cpu: dict[int, float]) -> int:
     return total
 
 
-def measure(cfg: str, set_name: str, files: list[Path], workers: int) -> dict[str, Any]:
+def measure(
+    cfg: str, set_name: str, files: list[Path], workers: int, src: Path | None = None
+) -> dict[str, Any]:
+    """One configuration in its own process tree (``src``: run that source tree instead
+    of the one this process imports)."""
     import psutil
 
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-ingest-{set_name}-{cfg}-"))
@@ -211,7 +217,10 @@ def measure(cfg: str, set_name: str, files: list[Path], workers: int) -> dict[st
     ]
     load0 = os.getloadavg()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     ps = psutil.Process(p.pid)
     peak = 0
     forkservers: dict[int, float] = {}
@@ -229,6 +238,7 @@ def measure(cfg: str, set_name: str, files: list[Path], workers: int) -> dict[st
     cpu += sum(forkservers.values())
     audio = r["audio_s"]
     return {
+        "code": "baseline" if src is not None else "this",
         "set": set_name,
         "config": cfg,
         "workers": 1 if cfg == "sequential" else workers,
@@ -258,6 +268,13 @@ def main() -> None:
     ap.add_argument("--configs", default="sequential,pooled,batched")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=None, help="also write one JSON per config here")
+    ap.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="a source tree (its src/ folder) of the code to compare against: each "
+        "configuration runs with it and then with this checkout, one after the other",
+    )
     # internal: run one configuration
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", help=argparse.SUPPRESS)
@@ -282,11 +299,12 @@ def main() -> None:
         for cfg in args.configs.split(","):
             if set_name == "fp" and cfg == "batched":
                 continue  # no model to batch: the same as pooled
-            res = measure(cfg, set_name, files, args.workers)
-            line = json.dumps(res)
-            print(line, flush=True)
-            if args.out:
-                (args.out / f"{set_name}-{cfg}.json").write_text(json.dumps(res, indent=1) + "\n")
+            for src in [args.baseline_src, None] if args.baseline_src else [None]:
+                res = measure(cfg, set_name, files, args.workers, src)
+                print(json.dumps(res), flush=True)
+                if args.out:
+                    name = f"{set_name}-{cfg}{'-baseline' if src else ''}.json"
+                    (args.out / name).write_text(json.dumps(res, indent=1) + "\n")
 
 
 if __name__ == "__main__":

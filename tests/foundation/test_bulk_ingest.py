@@ -23,6 +23,7 @@ from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
 from tonearm.demo.synth import SongSpec, render_sfx, render_song
 from tonearm.settings import Settings
+from tonearm.storage.blobs import catalog_blobs
 
 
 def _clip(freq: float, seconds: float = 1.0, sr: int = 22050) -> Signal:
@@ -45,7 +46,8 @@ def snapshot(catalog: Catalog) -> dict[str, Any]:
             r["name"]: (r["version"], r["data"], None if r["blob"] is None else bytes(r["blob"]))
             for r in rows
         }
-        assert (catalog.data_dir / a.file_path).read_bytes()
+        if catalog.settings.keep_originals:  # the original is in the store
+            assert catalog_blobs(catalog).get(a.file_path)
         out[a.content_hash] = (fields, analyses)
     return out
 
@@ -262,6 +264,41 @@ def test_queue_batches_equal_sequential(tmp_path: Path, sfx_folder: Path) -> Non
     assert len(summary.added) == 3 and len(summary.skipped) == 1
     assert {Path(f.path).name for f in summary.failed} == {"broken.mp3", "empty.wav"}
     assert_same_catalog(snapshot(cat), snapshot(seq))
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_queue_through_the_blob_store_needs_no_shared_disk(
+    tmp_path: Path, sfx_folder: Path, keep: bool
+) -> None:
+    """A blob store that is not the data directory: the files are uploaded at submit time
+    and the jobs read them from there after the folder is gone (nothing reads the paths),
+    giving the sequential catalog; uploads no asset keeps are removed."""
+    from tonearm.jobs.ingest_batch import files_with_metadata, submit_batches, wait_batches
+
+    def node(name: str, blobs: str) -> Catalog:
+        s = Settings(data=tmp_path / name, blob_url=str(tmp_path / blobs), keep_originals=keep)
+        s.ensure_dirs()
+        return Catalog.open(s)
+
+    seq = node("seq", "seq-blobs")
+    ingest_paths(seq, [sfx_folder], kind="sfx")
+    queued = node("queued", "blobs")
+    files = files_with_metadata([sfx_folder])
+    ids = submit_batches(queued, files, kind="sfx", analyses=None, batch_files=2)
+    uploaded = sorted(p for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+    assert len(uploaded) == 5  # a, b, c, broken, empty (same-as-a is a's content)
+    for f in sorted(sfx_folder.rglob("*"), reverse=True):  # no shared disk from here on
+        f.unlink() if f.is_file() else f.rmdir()
+    summary = wait_batches(queued, ids, files, batch_files=2)
+    assert len(summary.added) == 3 and len(summary.skipped) == 1
+    assert {Path(f.path).name for f in summary.failed} == {"broken.mp3", "empty.wav"}
+    assert_same_catalog(snapshot(queued), snapshot(seq))
+    left = sorted(str(p.relative_to(tmp_path / "blobs")) for p in (tmp_path / "blobs").rglob("*"))
+    kept = sorted(a.file_path for a in queued.store.list_assets() if a.file_path)
+    assert [p for p in left if (tmp_path / "blobs" / p).is_file()] == kept
+    assert len(kept) == (3 if keep else 0)
+    for c in (seq, queued):
+        c.close()
 
 
 def test_cli_ingest_workers_queue_and_device(tmp_path: Path, sfx_folder: Path) -> None:

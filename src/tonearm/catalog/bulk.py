@@ -6,14 +6,16 @@ stored files), built differently:
 - **Parent** (this process): lists the files, skips the ones already in the catalog
   *before* decoding them (same source path, size and a modification time older than the
   asset: no read at all; otherwise the SHA-256 content hash), hands new files to the pool,
-  runs the embedding model over many files' windows at once (``batch_models``), and writes
-  each asset with all its analyses in ONE transaction, then the analyzers' ``after_commit``.
+  on an accelerator runs the embedding model over many files' windows at once
+  (``batch_models``), and writes each asset with all its analyses in ONE transaction, then
+  the analyzers' ``after_commit``.
 - **Workers** (:class:`~tonearm.catalog.pool.WorkerPool`, long-lived processes, one task at
   a time, a time limit per file, a crash fails only its file): read the file, check its hash,
   store the original under ``files/`` (temp file + rename, named by the hash), decode it in
   process under the catalog-file limits, build one
-  :class:`~tonearm.core.features.analysis_input.AnalysisInput` and run every analyzer on it;
-  with ``batch_models`` the embedding analyzer stops at the model's input windows
+  :class:`~tonearm.core.features.analysis_input.AnalysisInput` and run every analyzer on it
+  (on the CPU each worker loads the embedding model once and runs it itself); with
+  ``batch_models`` the embedding analyzer stops at the model's input windows
   (:meth:`prepare` of the embedders) and the parent finishes it.
 
 Resumable: an interrupted run (Ctrl-C, kill, reboot) leaves whole assets or nothing (a
@@ -22,6 +24,7 @@ stored original without its row is reused by the next run); a rerun skips what i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -42,12 +45,14 @@ from tonearm.catalog.ingest import (
     IngestOutcome,
     IngestSummary,
     iter_audio_files,
+    original_key,
 )
 from tonearm.catalog.metadata import coerce, read_sidecar, read_tags
 from tonearm.catalog.pool import TaskFailed, WorkerPool
 from tonearm.core.audio.errors import AudioError
 from tonearm.core.audio.limits import DecodeLimits
 from tonearm.storage.base import Analysis, DuplicateAsset
+from tonearm.storage.blobs import catalog_blobs, is_data_dir
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
@@ -101,7 +106,8 @@ class FileTask:
     kind: str
     files_dir: str
     limits: DecodeLimits
-    keep_original: bool = True  # False: catalog-only ingest (TONEARM_KEEP_ORIGINALS)
+    keep_original: bool = True  # False: catalog-only ingest, or the parent stores it
+    source_path: str = ""  # recorded as the asset's source (default: the path, resolved)
 
 
 @dataclass
@@ -138,9 +144,14 @@ class _WorkerState:
 _STATE: dict[str, _WorkerState] = {}
 
 
-def init_worker(analyses: list[str] | None, embedders: dict[str, Any] | None) -> None:
-    """Pool initializer: pick the analyzers once per worker (imports happen here)."""
-    _STATE["w"] = _WorkerState(select_analyzers(analyses), embedders or {})
+def init_worker(
+    analyses: list[str] | None, embedders: dict[str, Any] | None, kind: str | None = None
+) -> None:
+    """Pool initializer: pick the analyzers once per worker (imports happen here) and,
+    when the worker runs the embedding model itself, load it now (once per worker, before
+    the first file's time limit starts)."""
+    analyzers = select_analyzers(analyses)
+    _STATE["w"] = _WorkerState(analyzers, embedders or {})
     # one BLAS/OpenMP thread per worker: the pool is the parallelism
     try:
         from threadpoolctl import threadpool_limits
@@ -148,6 +159,12 @@ def init_worker(analyses: list[str] | None, embedders: dict[str, Any] | None) ->
         threadpool_limits(1)
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn/librosa
         pass
+    if kind is not None and not embedders:
+        for a in analyzers:
+            if a.name == EMBEDDING and kind in a.kinds:
+                model = a.batch_model(kind)  # type: ignore[attr-defined]
+                with contextlib.suppress(Exception):  # no model: the analyzer says why
+                    model.load()
 
 
 def store_original(files_dir: Path, data: bytes, digest: str, suffix: str) -> Path:
@@ -193,7 +210,7 @@ def prepare_file(task: FileTask) -> Prepared:
         "name": path.stem,
         "duration": round(signal.duration_s, 3),
         "content_hash": task.digest,
-        "source_path": str(path.resolve()),
+        "source_path": task.source_path or str(path.resolve()),
         "sample_rate": signal.sr,
         "channels": signal.channels,
     }
@@ -232,6 +249,7 @@ def prepare_file(task: FileTask) -> Prepared:
 class _Item:
     path: Path
     root: Path
+    label: str  # how outcomes name the file
     digest: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -295,6 +313,16 @@ def commit_prepared(
     return IngestOutcome(label, "added", asset.asset_id)
 
 
+def _put_original(catalog: Catalog, item: _Item) -> str:
+    """Upload a file's original to the catalog's blob store (once per content); its key."""
+    key = original_key(item.digest, item.path.suffix or ".bin")
+    blobs = catalog_blobs(catalog)
+    if not blobs.exists(key):
+        with open(item.path, "rb") as fh:
+            blobs.put(key, fh)
+    return key
+
+
 def _reason(err: TaskFailed) -> str:
     if err.kind == "AudioError" and err.payload and len(err.payload) == 2:
         return str(AudioError(err.payload[0], err.payload[1]))
@@ -315,9 +343,10 @@ def bulk_ingest(
     metadata_csv: str | Path | None = None,
     analyses: list[str] | None = None,
     workers: int = 0,
-    batch_models: bool = True,
+    batch_models: bool | None = None,
     device: str = "cpu",
     file_metadata: Mapping[str, dict[str, Any]] | None = None,
+    source_paths: Mapping[str, str] | None = None,
     on_progress: Callable[[IngestOutcome], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> IngestSummary:
@@ -326,13 +355,20 @@ def bulk_ingest(
 
     Parameters
     ----------
-    batch_models : bool
-        Run the embedding model here over many files' windows at once (workers never load
-        torch); otherwise each worker runs it per file.
+    batch_models : bool, optional
+        True: run the embedding model here over many files' windows at once (workers never
+        load torch). False: each worker loads the model once and runs it on its own files.
+        None (default): batched on an accelerator, in the workers on the CPU, where the
+        model is most of an SFX file's CPU time and one parent process running it for
+        every worker would use one core (bench/results/ingest/NOTES.md).
     device : str
-        torch device of the batched model: "cpu" (default), "cuda", "cuda:N" or "mps".
+        torch device of the batched model: "cpu" (default), "cuda", "cuda:N" or "mps"
+        (an accelerator implies ``batch_models``).
     file_metadata : mapping, optional
         User metadata by file path (as given), before the CSV sidecar's rows.
+    source_paths : mapping, optional
+        The source path to record and report, by file path (as given): a file fetched from
+        the blob store into a temporary folder keeps the path it was submitted from.
 
     ``summary.interrupted`` is set when Ctrl-C stopped it (between files; what was added
     stays, a rerun continues).
@@ -340,6 +376,8 @@ def bulk_ingest(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     check_device(device)
+    if batch_models is None:
+        batch_models = device != "cpu"
     chosen = select_analyzers(analyses)
     by_name = {a.name: a for a in chosen}
     sidecar = read_sidecar(metadata_csv) if metadata_csv else {}
@@ -364,6 +402,9 @@ def bulk_ingest(
     timeout_s = (lim.timeout_s or 120.0) * 3  # decode limit plus the analyses after it
     n = workers or default_workers()
     known = _known_sources(catalog)
+    keep = catalog.settings.keep_originals
+    # workers write originals straight into the data directory when that is the blob store
+    local_files = is_data_dir(catalog_blobs(catalog), catalog.data_dir)
     seen: dict[str, str] = {}  # content hash -> first file with it in this run
     waiting: list[tuple[_Item, Prepared]] = []  # prepared, their model half still to run
 
@@ -390,14 +431,21 @@ def bulk_ingest(
                 try:
                     prep.results.append((EMBEDDING, by_name[EMBEDDING].result_for(v, model_id)))  # type: ignore[attr-defined]
                 except ValueError as e:
-                    report(IngestOutcome(str(item.path), "failed", None, f"{EMBEDDING}: {e}"))
+                    report(IngestOutcome(item.label, "failed", None, f"{EMBEDDING}: {e}"))
                     continue
                 prep.pending = None
             finish_item(item, prep)
         waiting.clear()
 
     def finish_item(item: _Item, prep: Prepared) -> None:
-        o = commit_prepared(catalog, prep, by_name, label=str(item.path), user=item.meta)
+        if keep and not local_files:
+            # the blob store is elsewhere (S3...): the original goes there from here
+            try:
+                prep.stored = _put_original(catalog, item)
+            except Exception as e:  # a remote store fails in its own ways (botocore...)
+                report(IngestOutcome(item.label, "failed", None, f"cannot store: {e}"))
+                return
+        o = commit_prepared(catalog, prep, by_name, label=item.label, user=item.meta)
         report(o, float(prep.fields.get("duration") or 0.0) if o.status == "added" else 0.0)
 
     def tasks() -> Iterator[tuple[_Item, tuple]]:
@@ -408,41 +456,44 @@ def bulk_ingest(
                 rel = f.name
             given = (file_metadata or {}).get(str(f))
             row = given if given is not None else sidecar.get(rel) or sidecar.get(f.name) or {}
-            item = _Item(f, root, meta=coerce(row))
-            src = str(f.resolve())
+            given_src = (source_paths or {}).get(str(f), "")
+            item = _Item(f, root, given_src or str(f), meta=coerce(row))
+            src = given_src or str(f.resolve())
             k = known.get(src)
             if k is not None and _unchanged(catalog, f, k):
-                report(IngestOutcome(str(f), "skipped", k[0], "already in catalog"))
+                report(IngestOutcome(item.label, "skipped", k[0], "already in catalog"))
                 continue
             try:
                 item.digest = file_hash(f)
             except OSError as e:
-                report(IngestOutcome(str(f), "failed", None, f"cannot read: {e.strerror}"))
+                report(IngestOutcome(item.label, "failed", None, f"cannot read: {e.strerror}"))
                 continue
             existing = catalog.store.find_by_hash(item.digest)
             if existing is not None:
-                report(IngestOutcome(str(f), "skipped", existing.asset_id, "already in catalog"))
-                continue
-            if item.digest in seen:
                 report(
-                    IngestOutcome(str(f), "skipped", None, f"same content as {seen[item.digest]}")
+                    IngestOutcome(item.label, "skipped", existing.asset_id, "already in catalog")
                 )
                 continue
-            seen[item.digest] = str(f)
+            if item.digest in seen:
+                why = f"same content as {seen[item.digest]}"
+                report(IngestOutcome(item.label, "skipped", None, why))
+                continue
+            seen[item.digest] = item.label
             task = FileTask(
                 str(f),
                 item.digest,
                 kind,
                 str(catalog.files_dir),
                 lim,
-                keep_original=catalog.settings.keep_originals,
+                keep_original=keep and local_files,
+                source_path=given_src,
             )
             yield item, (task,)
 
     pool: WorkerPool[_Item] = WorkerPool(
         n,
         init=init_worker,
-        init_args=(analyses, embedders or None),
+        init_args=(analyses, embedders or None, kind),
         timeout_s=timeout_s,
     )
     stop = threading.Event()
@@ -463,7 +514,7 @@ def bulk_ingest(
             # a short wait, so a Ctrl-C is noticed between files, never inside a commit
             for item, res in pool.results(timeout_s=0.5):
                 if isinstance(res, TaskFailed):
-                    report(IngestOutcome(str(item.path), "failed", None, _reason(res)))
+                    report(IngestOutcome(item.label, "failed", None, _reason(res)))
                 elif res.pending is not None:
                     waiting.append((item, res))
                 else:
