@@ -187,8 +187,18 @@ def main() -> None:
     ap.add_argument("--outside", type=int, default=12, help="songs not in the catalog")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="2 mixes, clean and MP3+noise only")
+    ap.add_argument("--methods", default="scanner,baseline", help="comma-separated")
+    ap.add_argument("--conditions", default="", help="comma-separated (default: all)")
+    ap.add_argument("--dump", type=Path, help="write every mix's true and reported plays here")
     args = ap.parse_args()
     conds = CONDITIONS[:2] if args.quick else CONDITIONS
+    if args.conditions:
+        conds = tuple(c for c in args.conditions.split(",") if c)
+    methods = [
+        (name, fn)
+        for name, fn in (("scanner", scanner_plays), ("baseline", baseline_plays))
+        if name in args.methods.split(",")
+    ]
     n_mixes = 2 if args.quick else args.mixes
     rng = np.random.default_rng(args.seed)
 
@@ -229,6 +239,7 @@ def main() -> None:
                 songs.append(("", y))
         service.get_index(catalog)
         totals: dict[tuple[str, str], dict[str, object]] = {}
+        dump: list[dict[str, object]] = []
         for m in range(n_mixes):
             mix, truth = build_mix(songs, args.segments, rng)
             for cond in conds:
@@ -237,11 +248,20 @@ def main() -> None:
                 path = Path(tmp) / f"mix{m}_{cond}.mp3"
                 kbps = "mp3_64" if cond.startswith("mp3_64k") else "mp3_192"
                 path.write_bytes(encode(Signal(y, SR), kbps))
-                for method, fn in (("scanner", scanner_plays), ("baseline", baseline_plays)):
+                for method, fn in methods:
                     t0 = time.perf_counter()
                     found = fn(catalog, path)
                     wall = time.perf_counter() - t0
                     s = score(t_cond, found)
+                    dump.append(
+                        {
+                            "mix": m,
+                            "condition": cond,
+                            "method": method,
+                            "truth": [vars(p) for p in t_cond],
+                            "reported": [vars(p) for p in found],
+                        }
+                    )
                     acc = totals.setdefault(
                         (method, cond),
                         {
@@ -260,6 +280,8 @@ def main() -> None:
                     acc["audio_s"] = float(acc["audio_s"]) + len(y) / SR  # type: ignore[arg-type]
                     acc["wall_s"] = float(acc["wall_s"]) + wall  # type: ignore[arg-type]
         catalog.close()
+    if args.dump:
+        args.dump.write_text(json.dumps(dump, indent=1))
 
     for (method, cond), a in totals.items():
         errs = np.asarray(a["errs"], float)

@@ -119,9 +119,13 @@ class ChunkMatch:
     song_start_s: float  # the song's own time at file_start_s
     score: float
     speed: float = 1.0
+    shift_bands: float = 0.0  # the file's pitch above the song's, in fingerprint bands
     # other catalog songs heard over this play because they contain the passage being
     # played (a reused recording, a shared loop): reported inside the play, never as plays
     also: list[str] = field(default_factory=list)
+    # the alignments (anchor_s) of the chunk matches a merged play is made of: a repeated
+    # section moves the alignment inside one play
+    anchors: list[float] = field(default_factory=list)
 
     @property
     def anchor_s(self) -> float:
@@ -189,6 +193,7 @@ def merge_chunks(
         open_[cm.asset_id] = play
     for p in plays:
         _majority_alignment(p, pieces[id(p)])
+        p.anchors = sorted({round(c.anchor_s, 2) for c in pieces[id(p)]})
     plays = [
         p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
     ]
