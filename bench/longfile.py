@@ -14,9 +14,10 @@ and scanned from an MP3 file on disk by:
   of one song merged), the simple approach the issue names.
 
 Truth: a play spans from the midpoint of the crossfade that brings it in to the midpoint of
-the one that takes it out. A reported play is *found* when it names the true song and covers
-at least half of the true play; a reported play is *false* when no true play of that song
-overlaps half of it. Boundary errors are |reported - true| for found plays, starts and ends.
+the one that takes it out. A true play is *found* when a report names its song and covers at
+least half of it (the best such report is its match, one report per true play); every other
+report *did not happen* (a song that was not playing, or a second piece of one play).
+Boundary errors are |reported - true| for found plays, starts and ends.
 
 Run: ``.venv/bin/python bench/longfile.py [--mixes 6] [--catalog 40] [--quick]``; one JSON
 object per (method, condition) line, then a summary line.
@@ -149,32 +150,29 @@ def _overlap(a: Play, b: Play) -> float:
 
 
 def score(truth: list[Play], found: list[Play]) -> dict[str, object]:
+    """Found: a true play whose song is reported over at least half of it (its best such
+    report). Reported plays that did not happen: every report that is no true play's best
+    report (a song that was not playing, or a second piece of one play)."""
     hit, errs = 0, []
+    claimed: set[int] = set()
     for t in truth:
-        best = max(
-            (
-                f
-                for f in found
-                if f.asset == t.asset and _overlap(f, t) >= 0.5 * (t.end_s - t.start_s)
-            ),
-            key=lambda f: _overlap(f, t),
-            default=None,
-        )
-        if best is not None:
+        cands = [
+            i
+            for i, f in enumerate(found)
+            if f.asset == t.asset
+            and i not in claimed
+            and _overlap(f, t) >= 0.5 * (t.end_s - t.start_s)
+        ]
+        if cands:
+            i = max(cands, key=lambda i: _overlap(found[i], t))
+            claimed.add(i)
             hit += 1
-            errs += [abs(best.start_s - t.start_s), abs(best.end_s - t.end_s)]
-    false = sum(
-        1
-        for f in found
-        if not any(
-            t.asset == f.asset and _overlap(f, t) >= 0.5 * (f.end_s - f.start_s) for t in truth
-        )
-    )
+            errs += [abs(found[i].start_s - t.start_s), abs(found[i].end_s - t.end_s)]
     return {
         "true_plays": len(truth),
         "found": hit,
         "reported": len(found),
-        "false": false,
+        "false": len(found) - len(claimed),
         "errs": errs,
     }
 

@@ -142,14 +142,16 @@ RESTART_S = 3.0  # ...unless it is the song's first seconds again, after its las
 END_MARGIN_S = CHUNK_S / 2  # "its last ones": the play got this close to the song's end
 
 
-def _restarts(p: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
+def _restarts(p: ChunkMatch, last: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
     """``cm`` is the song started over after play ``p``: its beginning, right after ``p``
-    reached the song's end (without the duration: after the anchor moved forward)."""
+    reached the song's end (without the duration: after the anchor moved forward). How far
+    ``p`` got is read from its ``last`` chunk match (a section repeated inside the play
+    moved its alignment back)."""
     if cm.song_start_s >= RESTART_S:
         return False
     if duration is None or not math.isfinite(duration):
         return cm.anchor_s - p.anchor_s > RESTART_S
-    reached = p.song_start_s + (p.file_end_s - p.file_start_s) * p.speed
+    reached = (last.file_end_s - last.anchor_s) * last.speed
     return reached >= duration - END_MARGIN_S
 
 
@@ -175,7 +177,7 @@ def merge_chunks(
         follows_on = (
             p is not None
             and cm.file_start_s - p.file_end_s <= FOLLOWS_ON_S
-            and not _restarts(p, cm, (durations or {}).get(cm.asset_id))
+            and not _restarts(p, pieces[id(p)][-1], cm, (durations or {}).get(cm.asset_id))
         )
         if (
             p is not None
