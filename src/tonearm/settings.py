@@ -183,6 +183,17 @@ class Settings(BaseSettings):
         default=1,
         description="HTTP worker processes of `tonearm serve` (distinct from job threads)",
     )
+    audd_enterprise_port: int = Field(
+        default=0,
+        description="A second port `tonearm serve` listens on whose `/` is AudD's enterprise "
+        "(long-file) endpoint, for clients that take an enterprise base URL "
+        "(`AUDD_ENTERPRISE_BASE_URL`); 0: none",
+    )
+    audd_enterprise_hosts: list[str] = Field(
+        default=[],
+        description='Host names (JSON list, e.g. ["enterprise.example.org"]) whose `/` is '
+        "AudD's enterprise endpoint (behind a reverse proxy: one port, two host names)",
+    )
 
     @property
     def db_path(self) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -43,6 +43,10 @@ def serve_catalog(
     # any loopback client by default)
     proxies = list(settings.trusted_proxies)
     proxy_opts = {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+    if settings.audd_enterprise_port:
+        out.print(f"AudD enterprise endpoint: http://{host}:{settings.audd_enterprise_port}/")
+        _serve_two_ports(settings, host, port, proxy_opts)
+        return
     if settings.http_workers > 1:
         # each worker process builds its app from the environment: hand it these settings
         os.environ.update(settings_env(settings))
@@ -63,6 +67,32 @@ def serve_catalog(
         log_config=uvicorn_log_config(),
         **proxy_opts,  # type: ignore[arg-type]
     )
+
+
+def _serve_two_ports(settings: Settings, host: str, port: int, proxy_opts: dict[str, Any]) -> None:
+    """The API on ``port`` and AudD's enterprise endpoint at ``/`` of
+    ``settings.audd_enterprise_port``: one app, one server (or set of worker processes),
+    two listening sockets (the app tells them apart by the port a request arrived on)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from tonearm.api.app import create_app
+    from tonearm.api.ops import uvicorn_log_config
+
+    workers = max(1, settings.http_workers)
+    if workers > 1:
+        os.environ.update(settings_env(settings))
+    app: Any = "tonearm.api.app:create_app_from_env" if workers > 1 else create_app(settings)
+    common = {"host": host, "log_config": uvicorn_log_config(), **proxy_opts}
+    config = uvicorn.Config(app, port=port, factory=workers > 1, workers=workers, **common)
+    sockets = [
+        config.bind_socket(),
+        uvicorn.Config(app, port=settings.audd_enterprise_port, **common).bind_socket(),
+    ]
+    if workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        uvicorn.Server(config).run(sockets=sockets)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -26,6 +26,7 @@ chunk, and the start and end of each merged track.
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +37,8 @@ import numpy as np
 
 from tonearm.core.audio.errors import AudioError
 from tonearm.core.audio.signal import Signal
-from tonearm.recognition import wire
+from tonearm.recognition import alignment, wire
+from tonearm.recognition.fingerprint import BANDS_PER_SEMITONE
 from tonearm.recognition.longfile import (  # noqa: F401 - re-exported for callers
     AUDIO_ERROR_CODES,
     CSV_COLUMNS,
@@ -144,32 +146,213 @@ def _song_position(catalog: Catalog, audio: _Audio, c0: float, m: Any, duration:
     return 0.0  # the song starts inside this chunk: its beginning is what plays
 
 
-def refine_bounds(
-    catalog: Catalog, audio: _Audio, play: ChunkMatch, lo_s: float, hi_s: float
-) -> None:
-    """Chunks are 12 s apart, so a song that starts or ends near a chunk's edge is seen
-    late or lost early; look again at a window straddling each end (not before ``lo_s``
-    nor after ``hi_s``: the neighbouring plays) and keep the wider span."""
+ALIGN_REACH_S = 10.0  # a boundary is looked for this far either side of the chunks' estimate
+ALIGN_PAD_S = 2.0  # audio either side of the region, so its peaks are those of the file
+ALIGN_TOUCH_S = 1.0  # plays this close are one boundary (out of one, into the next)
+ALIGN_CLEAR_S = 3.0  # the rate of a song is measured this far inside its own side
+
+
+class _FilePeaks:
+    """The query peaks of the whole scan, in file frames, kept from the scan's own
+    fingerprinting (36 a second, 12 bytes each: ~1.5 MB an hour) for the boundary search."""
+
+    def __init__(self) -> None:
+        self._t: list[np.ndarray] = []
+        self._f: list[np.ndarray] = []
+        self.t = np.zeros(0)
+        self.f = np.zeros(0)
+
+    def add(self, t_frames: np.ndarray, f_bands: np.ndarray) -> None:
+        self._t.append(np.asarray(t_frames, dtype=np.float64))
+        self._f.append(np.asarray(f_bands, dtype=np.float32))
+
+    def freeze(self) -> None:
+        if self._t:
+            t, f = np.concatenate(self._t), np.concatenate(self._f)
+            order = np.argsort(t, kind="stable")
+            self.t, self.f = t[order], f[order].astype(np.float64)
+        self._t, self._f = [], []
+
+
+class _PeakWindow:
+    """The query peaks of one stretch of the file, in file frames."""
+
+    def __init__(self, peaks: _FilePeaks, a_s: float, b_s: float) -> None:
+        from tonearm.recognition import fingerprint as fp
+
+        i, j = np.searchsorted(peaks.t, [a_s * fp.FPS, b_s * fp.FPS])
+        self.t = peaks.t[i:j]
+        self.f = peaks.f[i:j]
+
+
+def _scan_windows(
+    catalog: Catalog,
+    signal: Signal,
+    keep_s: tuple[float, float],
+    file_s: float,
+    peaks_out: _FilePeaks,
+    progress: Callable[[float], None] | None = None,
+) -> list[Any]:
+    """``service.scan_windows`` (12 s windows every 12 s, top ``TOP_K``) that also keeps
+    the peaks it found between ``keep_s`` (seconds of ``signal``) in ``peaks_out``, in
+    file frames (``signal`` starts at ``file_s`` in the file)."""
+    from tonearm.recognition import fingerprint as fp
     from tonearm.recognition import service
 
-    half = CHUNK_S / 2
-    a = max(lo_s, play.file_start_s - half)
-    if play.file_start_s - a >= 1.0:
-        seg = audio.segment(a, play.file_start_s + half)
-        for m in service.recognize(catalog, seg, top_k=TOP_K):
-            if m.asset_id == play.asset_id and a + m.query_start_s < play.file_start_s:
-                new_start = a + m.query_start_s
-                play.song_start_s = max(0.0, play.song_start_s - (play.file_start_s - new_start))
-                play.file_start_s = new_start
-                break
-    b = min(hi_s, play.file_end_s + half)
-    if b - play.file_end_s >= 1.0:
-        c = play.file_end_s - half
-        seg = audio.segment(max(0.0, c), b)
-        for m in service.recognize(catalog, seg, top_k=TOP_K):
-            if m.asset_id == play.asset_id and max(0.0, c) + m.query_end_s > play.file_end_s:
-                play.file_end_s = max(0.0, c) + m.query_end_s
-                break
+    ix = service.get_index(catalog)
+    y = fp.prepare(signal)
+    all_peaks = fp.find_peaks(fp.log_spectrogram(y), fp.QUERY_DENSITY)
+    a, b = np.searchsorted(all_peaks.t, [keep_s[0] * fp.FPS, keep_s[1] * fp.FPS])
+    peaks_out.add(all_peaks.t[a:b] + file_s * fp.FPS, all_peaks.f[a:b])
+    if progress:
+        progress(0.05)
+    duration = len(y) / fp.SR
+    win_f = max(1, int(round(CHUNK_S * fp.FPS)))
+    last = max(0, all_peaks.n_frames - win_f)
+    starts = list(range(0, last + 1, win_f))
+    if starts[-1] < last:  # one more window flush with the end, so the tail is covered
+        starts.append(last)
+    out = []
+    for i, t0 in enumerate(starts):
+        ms = service.match_peaks(ix, all_peaks.select(t0, t0 + win_f), top_k=TOP_K)
+        out.append(service.WindowResult(t0 / fp.FPS, min(duration, (t0 + win_f) / fp.FPS), ms))
+        if progress:
+            progress(0.05 + 0.95 * (i + 1) / len(starts))
+    return out
+
+
+def _song_presence(
+    song: alignment.SongPeaks, win: _PeakWindow, play: ChunkMatch, side: tuple[float, float]
+) -> tuple[np.ndarray, float]:
+    """Per-peak presence of ``play``'s song over ``win`` (and the file frame its song starts
+    at), its rate measured on the peaks in ``side`` (file frames) under the best alignment."""
+    from tonearm.recognition import fingerprint as fp
+
+    anchors = [a * fp.FPS for a in [play.anchor_s, *play.anchors]]
+    own = (win.t >= side[0]) & (win.t < side[1])
+    if own.sum() < 20:
+        own = np.ones(win.t.shape, dtype=bool)
+    anchor, rate = alignment.best_anchor(
+        song, win.t[own], win.f[own], anchors, play.speed, play.shift_bands
+    )
+    hits = alignment.peak_hits(song, win.t, win.f, anchor, play.speed, play.shift_bands)
+    col = song.grid.mean(axis=0)
+    fr = np.clip(np.rint(win.f - play.shift_bands).astype(np.int64), 0, col.size - 1)
+    chance = max(alignment.CHANCE_MIN, float(col[fr].mean()))
+    if rate <= 2 * chance:  # the song is not heard here at all: no evidence either way
+        return np.full(win.t.shape, 0.5), anchor
+    return alignment.presence(hits, rate, chance), anchor
+
+
+FADE_UNSEEN_S = 3.0  # how far past the last crossing a fade into unknown audio may run
+
+
+def _fade_midpoint(audio: _Audio, lo_s: float, hi_s: float) -> float | None:
+    """:func:`alignment.fade_midpoint_s` of the file between ``lo_s`` and ``hi_s``."""
+    pad = 7.0
+    a = max(0.0, lo_s - pad)
+    seg = audio.segment(a, hi_s + pad)
+    env = alignment.power_envelope_db(seg.samples[0], seg.sr)
+    return alignment.fade_midpoint_s(env, a, max(a, lo_s), hi_s)
+
+
+def align_bounds(
+    catalog: Catalog,
+    audio: _Audio,
+    peaks: _FilePeaks,
+    plays: list[ChunkMatch],
+    t0: float,
+    t1: float,
+) -> None:
+    """Each play's start and end moved to where its song's peaks begin and stop lining up
+    with the file's (:mod:`tonearm.recognition.alignment`), within ``ALIGN_REACH_S`` of the
+    chunks' estimate; the song position at the start follows. ``plays`` is sorted by start;
+    changed in place.
+
+    Each end is where the song's presence falls through ``PRESENT`` and ``HEARD`` (the
+    middle of the two: a fade's midpoint), each start where it rises through them. Where
+    one play's song is still heard after the next one's is (a crossfade, a cut), both
+    share one boundary: the mean of the four crossings."""
+    from tonearm.recognition import fingerprint as fp
+
+    songs: dict[str, alignment.SongPeaks | None] = {}
+
+    def song_of(aid: str) -> alignment.SongPeaks | None:
+        if aid not in songs:
+            a = catalog.store.get_analysis(aid, fp.ANALYSIS_NAME)
+            songs[aid] = None
+            if a is not None and a.blob:
+                songs[aid] = alignment.song_peaks(*fp.unpack(a.blob))
+        return songs[aid]
+
+    fps = fp.FPS
+    levels = (alignment.PRESENT, alignment.HEARD)
+
+    def crossings(p: ChunkMatch, lo: float, hi: float, *, end: bool) -> list[float] | None:
+        song = song_of(p.asset_id)
+        if song is None or hi - lo < 1.0:
+            return None
+        win = _PeakWindow(peaks, lo, hi)
+        if win.t.size < 10:
+            return None
+        x = p.file_end_s if end else p.file_start_s
+        side = (
+            (lo * fps, (x - ALIGN_CLEAR_S) * fps) if end else ((x + ALIGN_CLEAR_S) * fps, hi * fps)
+        )
+        pres, anchor = _song_presence(song, win, p, side)
+        out = [alignment.crossing(win.t, pres, v, end=end) / fps for v in levels]
+        if not end:
+            anchors[id(p)] = anchor
+        return out
+
+    anchors: dict[int, float] = {}
+    ends: list[list[float] | None] = []
+    starts: list[list[float] | None] = []
+    for i, p in enumerate(plays):
+        nxt = plays[i + 1] if i + 1 < len(plays) else None
+        prv = plays[i - 1] if i > 0 else None
+        hi = min(t1, p.file_end_s + ALIGN_REACH_S)
+        if nxt is not None:
+            hi = min(hi, nxt.file_end_s - 0.5)
+        ends.append(
+            crossings(p, max(p.file_start_s + 0.5, p.file_end_s - ALIGN_REACH_S), hi, end=True)
+        )
+        lo = max(t0, p.file_start_s - ALIGN_REACH_S)
+        if prv is not None:
+            lo = max(lo, prv.file_start_s + 0.5)
+        starts.append(
+            crossings(p, lo, min(p.file_end_s - 0.5, p.file_start_s + ALIGN_REACH_S), end=False)
+        )
+    new_start = [
+        p.file_start_s if s_ is None else float(np.mean(s_))
+        for p, s_ in zip(plays, starts, strict=True)
+    ]
+    new_end = [
+        p.file_end_s if e is None else float(np.mean(e)) for p, e in zip(plays, ends, strict=True)
+    ]
+    for i in range(len(plays) - 1):
+        e, s_ = ends[i], starts[i + 1]
+        if e is not None and s_ is not None and max(e) >= min(s_) - ALIGN_TOUCH_S:
+            b_s = float(np.mean([*e, *s_]))
+            # songs of different loudness: the quieter one is heard late and lost early,
+            # so the power's crossing places the fade instead
+            mid = _fade_midpoint(audio, min(*e, *s_) - 1.0, max(*e, *s_) + 1.0)
+            new_end[i] = new_start[i + 1] = b_s if mid is None else mid
+            ends[i] = starts[i + 1] = None  # settled
+    # a play next to a song not in the catalog (or silence): the same, on its side only
+    for i in range(len(plays)):
+        e, s_ = ends[i], starts[i]
+        if e is not None:
+            mid = _fade_midpoint(audio, min(e) - 1.0, max(e) + FADE_UNSEEN_S)
+            new_end[i] = new_end[i] if mid is None else mid
+        if s_ is not None:
+            mid = _fade_midpoint(audio, min(s_) - FADE_UNSEEN_S, max(s_) + 1.0)
+            new_start[i] = new_start[i] if mid is None else mid
+    for i, p in enumerate(plays):
+        if id(p) in anchors:
+            p.song_start_s = max(0.0, (new_start[i] - anchors[id(p)] / fps) * p.speed)
+        p.file_start_s = new_start[i]
+        p.file_end_s = max(p.file_start_s, new_end[i])
 
 
 def scan_file(
@@ -182,7 +365,6 @@ def scan_file(
 ) -> dict[str, Any]:
     """The enterprise response body for a long file decoded whole into memory (without
     execution_time). :func:`scan_path` gives the same answer in bounded memory."""
-    from tonearm.recognition import service
 
     duration = signal.duration_s
     chunks = selected_chunks(duration, opts)
@@ -196,13 +378,13 @@ def scan_file(
     t1 = sf + (chunks[-1] + 2) * CHUNK_S
     t1 = duration if t1 >= duration else t1
     part = Signal(signal.samples[:, int(t0 * sr) : int(t1 * sr)], sr)
-    windows = service.scan_windows(
-        catalog, part, window_s=CHUNK_S, hop_s=HOP_S, top_k=TOP_K, progress=progress
-    )
+    peaks = _FilePeaks()
+    windows = _scan_windows(catalog, part, (0.0, math.inf), t0, peaks, progress=progress)
+    peaks.freeze()
     by_chunk: dict[int, tuple[list[Any], float]] = {}
     _assign_windows(by_chunk, windows, t0, sf, keep=lambda k: _is_selected(k, opts))
     return _chunks_and_tracks(
-        catalog, _SignalAudio(signal), duration, chunks, by_chunk, opts, base_url
+        catalog, _SignalAudio(signal), peaks, duration, chunks, by_chunk, opts, base_url
     )
 
 
@@ -224,7 +406,6 @@ def scan_stream(
     Block b holds chunks [b*block_chunks, (b+1)*block_chunks); it is fingerprinted with one
     chunk of audio before and after it, and only the windows on its own chunks are kept.
     Decoding stops once ``limit`` chunks (plus the look-ahead they need) are in."""
-    from tonearm.recognition import service
     from tonearm.recognition.inputs import fingerprint_sr
 
     sr = fingerprint_sr()
@@ -241,6 +422,7 @@ def scan_stream(
     if n_stop is not None and expected_s:
         expected_s = min(expected_s, n_stop / sr)
     spool = _Spool(spool_path, sr)
+    peaks = _FilePeaks()
     by_chunk: dict[int, tuple[list[Any], float]] = {}
     buf = np.zeros(0, dtype=np.float32)
     buf_start = 0  # sample index of buf[0]
@@ -266,13 +448,9 @@ def scan_stream(
                 done = lo_s + f * max(0.0, hi_s - lo_s)
                 progress(min(0.95, 0.95 * done / expected_s))
 
-        windows = service.scan_windows(
-            catalog,
-            Signal(seg.reshape(1, -1), sr),
-            window_s=CHUNK_S,
-            hop_s=HOP_S,
-            top_k=TOP_K,
-            progress=step,
+        keep = ((lo - a) / sr, math.inf if final else (hi - a) / sr)
+        windows = _scan_windows(
+            catalog, Signal(seg.reshape(1, -1), sr), keep, a / sr, peaks, progress=step
         )
         _assign_windows(
             by_chunk,
@@ -321,7 +499,8 @@ def scan_stream(
         chunks = selected_chunks(duration, opts)
         if not chunks:
             return {"status": "success", "result": [], "tracks": []}
-        body = _chunks_and_tracks(catalog, spool, duration, chunks, by_chunk, opts, base_url)
+        peaks.freeze()
+        body = _chunks_and_tracks(catalog, spool, peaks, duration, chunks, by_chunk, opts, base_url)
         if progress:
             progress(1.0)
         return body
@@ -332,6 +511,7 @@ def scan_stream(
 def _chunks_and_tracks(
     catalog: Catalog,
     audio: _Audio,
+    peaks: _FilePeaks,
     duration: float,
     chunks: list[int],
     by_chunk: dict[int, tuple[list[Any], float]],
@@ -379,7 +559,16 @@ def _chunks_and_tracks(
                 continue
             pos = _song_position(catalog, audio, base, m, duration)
             pos += (f_start - (base + m.query_start_s)) * speed
-            cm = ChunkMatch(m.asset_id, k, f_start, f_end, pos, m.score, speed)
+            cm = ChunkMatch(
+                m.asset_id,
+                k,
+                f_start,
+                f_end,
+                pos,
+                m.score,
+                speed,
+                shift_bands=m.pitch_semitones * BANDS_PER_SEMITONE,
+            )
             found.append(cm)
             song = wire.enterprise_song(
                 a, score=m.score, song_offset_s=pos, returns=opts.returns, base_url=base_url
@@ -398,10 +587,7 @@ def _chunks_and_tracks(
     # where chunks heard both songs at once (a crossfade), the boundary is the middle of that
     # stretch; then each end is looked at again, up to the neighbouring plays
     split_crossfades(plays)
-    for i, p in enumerate(plays):
-        lo = plays[i - 1].file_end_s if i > 0 else t0
-        hi = plays[i + 1].file_start_s if i + 1 < len(plays) else t1
-        refine_bounds(catalog, audio, p, max(t0, lo), min(t1, hi))
+    align_bounds(catalog, audio, peaks, plays, t0, t1)
     tracks = []
     for p in plays:
         a = asset(p.asset_id)

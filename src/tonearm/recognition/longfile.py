@@ -119,9 +119,13 @@ class ChunkMatch:
     song_start_s: float  # the song's own time at file_start_s
     score: float
     speed: float = 1.0
+    shift_bands: float = 0.0  # the file's pitch above the song's, in fingerprint bands
     # other catalog songs heard over this play because they contain the passage being
     # played (a reused recording, a shared loop): reported inside the play, never as plays
     also: list[str] = field(default_factory=list)
+    # the alignments (anchor_s) of the chunk matches a merged play is made of: a repeated
+    # section moves the alignment inside one play
+    anchors: list[float] = field(default_factory=list)
 
     @property
     def anchor_s(self) -> float:
@@ -138,14 +142,16 @@ RESTART_S = 3.0  # ...unless it is the song's first seconds again, after its las
 END_MARGIN_S = CHUNK_S / 2  # "its last ones": the play got this close to the song's end
 
 
-def _restarts(p: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
+def _restarts(p: ChunkMatch, last: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
     """``cm`` is the song started over after play ``p``: its beginning, right after ``p``
-    reached the song's end (without the duration: after the anchor moved forward)."""
+    reached the song's end (without the duration: after the anchor moved forward). How far
+    ``p`` got is read from its ``last`` chunk match (a section repeated inside the play
+    moved its alignment back)."""
     if cm.song_start_s >= RESTART_S:
         return False
     if duration is None or not math.isfinite(duration):
         return cm.anchor_s - p.anchor_s > RESTART_S
-    reached = p.song_start_s + (p.file_end_s - p.file_start_s) * p.speed
+    reached = (last.file_end_s - last.anchor_s) * last.speed
     return reached >= duration - END_MARGIN_S
 
 
@@ -171,7 +177,7 @@ def merge_chunks(
         follows_on = (
             p is not None
             and cm.file_start_s - p.file_end_s <= FOLLOWS_ON_S
-            and not _restarts(p, cm, (durations or {}).get(cm.asset_id))
+            and not _restarts(p, pieces[id(p)][-1], cm, (durations or {}).get(cm.asset_id))
         )
         if (
             p is not None
@@ -189,6 +195,7 @@ def merge_chunks(
         open_[cm.asset_id] = play
     for p in plays:
         _majority_alignment(p, pieces[id(p)])
+        p.anchors = sorted({round(c.anchor_s, 2) for c in pieces[id(p)]})
     plays = [
         p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
     ]

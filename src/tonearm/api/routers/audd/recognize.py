@@ -69,11 +69,32 @@ async def _recognize(request: Request, params: dict[str, Any]) -> dict[str, Any]
     return await recognize_bytes(request, data, returns, tenant=key.tenant)
 
 
+def is_enterprise_host(request: Request) -> bool:
+    """The request came to AudD's enterprise host: the enterprise port, or a host name
+    configured as the enterprise host."""
+    s = _catalog(request).settings
+    server = request.scope.get("server")
+    if s.audd_enterprise_port and server is not None and server[1] == s.audd_enterprise_port:
+        return True
+    if s.audd_enterprise_hosts:
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        return host in {h.lower() for h in s.audd_enterprise_hosts}
+    return False
+
+
 @router.api_route("/", methods=["POST"], summary="Recognize (AudD)")
 @router.api_route("/", methods=["GET"], include_in_schema=False)
 async def root(request: Request) -> Any:
     """AudD ``recognize``: ``api_token`` plus ``url``, ``file`` or ``audio`` (base64);
-    optional ``return`` and ``market``. ``GET /`` without parameters opens the web UI."""
+    optional ``return`` and ``market``. ``GET /`` without parameters opens the web UI.
+
+    On AudD's enterprise host (``TONEARM_AUDD_ENTERPRISE_PORT``, or a host name in
+    ``TONEARM_AUDD_ENTERPRISE_HOSTS``), ``/`` is the long-file endpoint: clients that take
+    two base URLs send enterprise requests to the root of the second one."""
+    if is_enterprise_host(request):
+        from tonearm.api.routers.audd.enterprise import enterprise_scan
+
+        return await enterprise_scan(request)
     if request.method == "GET" and not request.query_params:
         return RedirectResponse("/ui/", status_code=307)
     params = await audd_params(request)

@@ -1,0 +1,244 @@
+"""Where exactly a play begins and ends, at the resolution of the fingerprint's frames.
+
+Once a play's song, speed and position are known, every spectral peak of the file near a
+boundary can be checked against the song's own peaks at the aligned time: a peak the song
+has there is a *hit*. The song's peaks are rebuilt from its stored fingerprint hashes (each
+hash names its anchor peak and its target peak), so no reference audio is needed.
+
+Hits per query peak run at the song's own rate ``r`` (0.3-0.6 on clean audio) while the song
+plays and at the chance rate ``r0`` (a few %) when it does not. Each peak's evidence is
+normalized to ``(hit - r0) / (r - r0)`` (0 absent, 1 present, expected); the boundary between
+the outgoing side and the incoming side is the time that maximizes the evidence for the
+outgoing side before it and the incoming side after it. A side that is not a catalog play
+(a song not in the catalog, silence) counts as 0.5 everywhere, so a lone start or end is
+where the song's presence crosses half its own rate. In an equal-power crossfade both songs
+are half present at its midpoint, which is where the boundary lands.
+
+Pure functions over arrays (frames of ``fingerprint.HOP`` samples at ``fingerprint.SR``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tonearm.recognition import fingerprint as fp
+
+DT_MASK = (1 << fp.DT_BITS) - 1
+DF_MASK = (1 << fp.DF_BITS) - 1
+TIME_TOL_FRAMES = 1  # a query peak hits a song peak within this many frames...
+BAND_TOL = 1  # ...and this many bands
+JITTER_FRAMES = 4  # the play's alignment is searched this far either way
+CHANCE_MIN = 0.01
+
+
+@dataclass
+class SongPeaks:
+    """A song's own spectral peaks as a dilated occupancy grid.
+
+    Attributes
+    ----------
+    grid : np.ndarray, shape (n_frames, N_BANDS), bool
+        True where the song has a peak within ``TIME_TOL_FRAMES`` frames and ``BAND_TOL``
+        bands.
+    chance : float
+        Share of the grid that is True: the hit rate of unrelated audio.
+    """
+
+    grid: np.ndarray
+    chance: float
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.grid.shape[0])
+
+
+def song_peaks(hashes: np.ndarray, t_anchor: np.ndarray) -> SongPeaks:
+    """The peaks a song's fingerprint hashes were made from.
+
+    Parameters
+    ----------
+    hashes : np.ndarray, shape (m,), uint32
+        Hashes as :func:`tonearm.recognition.fingerprint.pair_hashes` packs them (anchor
+        band, band difference, frame difference).
+    t_anchor : np.ndarray, shape (m,), int
+        Anchor frame of each hash.
+    """
+    h = hashes.astype(np.int64)
+    t = t_anchor.astype(np.int64)
+    f1 = h >> (fp.DF_BITS + fp.DT_BITS)
+    df = ((h >> fp.DT_BITS) & DF_MASK) - fp.DF_MAX
+    dt = h & DT_MASK
+    ts = np.concatenate([t, t + dt])
+    fs = np.concatenate([f1, f1 + df])
+    ok = (fs >= 0) & (fs < fp.N_BANDS) & (ts >= 0)
+    ts, fs = ts[ok], fs[ok]
+    n = int(ts.max()) + 1 if ts.size else 1
+    grid = np.zeros((n, fp.N_BANDS), dtype=bool)
+    for dtt in range(-TIME_TOL_FRAMES, TIME_TOL_FRAMES + 1):
+        for dff in range(-BAND_TOL, BAND_TOL + 1):
+            tt, ff = ts + dtt, fs + dff
+            k = (tt >= 0) & (tt < n) & (ff >= 0) & (ff < fp.N_BANDS)
+            grid[tt[k], ff[k]] = True
+    return SongPeaks(grid, max(CHANCE_MIN, float(grid.mean())))
+
+
+def peak_hits(
+    song: SongPeaks,
+    t_frames: np.ndarray,
+    f_bands: np.ndarray,
+    anchor_frames: float,
+    speed: float = 1.0,
+    shift_bands: float = 0.0,
+) -> np.ndarray:
+    """Which query peaks the song has at the aligned place.
+
+    Parameters
+    ----------
+    t_frames : np.ndarray, shape (n,)
+        Query peak frames (file frames).
+    f_bands : np.ndarray, shape (n,)
+        Query peak bands.
+    anchor_frames : float
+        File frame where the song's frame 0 lies (the play's alignment).
+    speed : float
+        The file plays the song this many times faster.
+    shift_bands : float
+        The file's pitch is this many bands above the song's.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), bool
+    """
+    tr = np.rint((t_frames - anchor_frames) * speed).astype(np.int64)
+    fr = np.rint(f_bands - shift_bands).astype(np.int64)
+    ok = (tr >= 0) & (tr < song.n_frames) & (fr >= 0) & (fr < fp.N_BANDS)
+    out = np.zeros(t_frames.shape, dtype=bool)
+    out[ok] = song.grid[tr[ok], fr[ok]]
+    return out
+
+
+SWITCH_GAIN = 1.15  # another alignment must explain this many times more hits to win
+
+
+def best_anchor(
+    song: SongPeaks,
+    t_frames: np.ndarray,
+    f_bands: np.ndarray,
+    anchors: list[float],
+    speed: float = 1.0,
+    shift_bands: float = 0.0,
+) -> tuple[float, float]:
+    """The alignment under which the most query peaks hit (each candidate of ``anchors``
+    searched +-``JITTER_FRAMES``); returns (anchor frames, hit rate). A section heard twice
+    in the song fits two alignments equally well (within ``SWITCH_GAIN``): then the one
+    that puts the song's start latest in the file wins (the earlier song position: songs
+    are mostly played from their start, and the audio cannot tell the two apart)."""
+    if t_frames.size == 0 or not anchors:
+        return (anchors[0] if anchors else 0.0), 0.0
+    found: list[tuple[float, float]] = []
+    for a0 in anchors:
+        best = (a0, -1.0)
+        for j in range(-JITTER_FRAMES, JITTER_FRAMES + 1):
+            r = float(peak_hits(song, t_frames, f_bands, a0 + j, speed, shift_bands).mean())
+            if r > best[1]:
+                best = (a0 + j, r)
+        found.append(best)
+    top = max(r for _, r in found)
+    return max((x for x in found if x[1] * SWITCH_GAIN >= top), key=lambda x: x[0])
+
+
+def presence(hits: np.ndarray, rate: float, chance: float) -> np.ndarray:
+    """Per-peak evidence that the song plays: 0 at the chance rate, 1 at its own rate."""
+    span = max(1e-3, rate - chance)
+    return (hits.astype(np.float64) - chance) / span
+
+
+PRESENT = 0.7  # presence above this: the song is clearly playing...
+HEARD = 0.3  # ...above this: it can still be heard (the tail of a fade)
+
+
+def crossing(t_frames: np.ndarray, presence_: np.ndarray, level: float, *, end: bool) -> float:
+    """Where a song's per-peak presence crosses ``level`` for good: the end (``end``: the
+    split maximizing presence above ``level`` before it and below after it) or the start.
+
+    Parameters
+    ----------
+    t_frames : np.ndarray, shape (n,)
+        Peak frames, sorted ascending, n >= 1.
+    presence_ : np.ndarray, shape (n,)
+        Per-peak presence (:func:`presence`).
+
+    Returns
+    -------
+    float
+        A frame between two peaks (or just outside the first/last one).
+    """
+    ev = presence_ - level if end else level - presence_
+    score = np.concatenate([[0.0], np.cumsum(ev)])
+    i = int(np.argmax(score))
+    if i == 0:
+        return float(t_frames[0])
+    if i == t_frames.size:
+        return float(t_frames[-1]) + 1.0
+    return 0.5 * float(t_frames[i - 1] + t_frames[i])
+
+
+LEVEL_DB = 3.0  # two sides this much apart in loudness: the energy places the fade
+POWER_HOP_S = 0.1
+POWER_SMOOTH_S = 0.5
+
+
+def power_envelope_db(y: np.ndarray, sr: int) -> np.ndarray:
+    """Short-time power (dB) every ``POWER_HOP_S``, smoothed over ``POWER_SMOOTH_S``.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+    sr : int
+        Sample rate, Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (n // hop,)
+    """
+    hop = max(1, int(POWER_HOP_S * sr))
+    n = y.size // hop
+    if n == 0:
+        return np.zeros(0)
+    p = np.mean(y[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1)
+    k = max(1, int(round(POWER_SMOOTH_S / POWER_HOP_S)))
+    p = np.convolve(p, np.ones(k) / k, mode="same")
+    return 10.0 * np.log10(p + 1e-12)
+
+
+def fade_midpoint_s(power_db: np.ndarray, t0_s: float, a_s: float, b_s: float) -> float | None:
+    """Where a fade between two sides of different loudness is half way, in seconds.
+
+    An equal-power crossfade of two songs of powers Pa and Pb has power
+    Pa cos^2 + Pb sin^2, which is (Pa + Pb) / 2 exactly at its midpoint whatever the two
+    powers; so the midpoint is where the power crosses that level, looked for between
+    ``a_s`` and ``b_s`` (the stretch where both songs are heard), with Pa the median power
+    of the 6 s before it and Pb of the 6 s after. None when the two sides are within
+    ``LEVEL_DB`` of each other (the power says nothing then).
+
+    Parameters
+    ----------
+    power_db : np.ndarray, shape (m,)
+        :func:`power_envelope_db` of audio starting at ``t0_s``.
+    """
+    i = lambda t: int(round((t - t0_s) / POWER_HOP_S))  # noqa: E731
+    ia, ib = max(0, i(a_s)), min(power_db.size, i(b_s))
+    k = int(6.0 / POWER_HOP_S)
+    before, after = power_db[max(0, ia - k) : ia], power_db[ib : ib + k]
+    if ib - ia < 2 or before.size < k // 3 or after.size < k // 3:
+        return None
+    pa, pb = float(np.median(before)), float(np.median(after))
+    if abs(pa - pb) < LEVEL_DB:
+        return None
+    mid = 10.0 * np.log10(0.5 * (10 ** (pa / 10) + 10 ** (pb / 10)))
+    ev = (power_db[ia:ib] - mid) * np.sign(pa - pb)  # > 0: still the first side's level
+    score = np.concatenate([[0.0], np.cumsum(ev)])
+    j = int(np.argmax(score))
+    return t0_s + (ia + j) * POWER_HOP_S
