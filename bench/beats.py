@@ -32,6 +32,8 @@ real (21 songs, vs madmom) .766 -> .843 (dsp .774), librosa .697;
 lmms (25) .699 -> .907 (dsp .761), librosa .620, madmom .892;
 musescore (5) .428 -> .613 (dsp .453), librosa .377, madmom .700;
 midi (8) .956 -> .864 (dsp .956), librosa .888, madmom .875.
+Session 4 (numpy BeatNet, fresh LMMS renders; bench/results/beats/NOTES.md): real .843,
+lmms .863 (madmom .900), musescore .613 (madmom .700), midi .864 (librosa .888).
 The MuseScore renders sound ~25 ms after their MIDI grid: every tracker's median signed
 error there is +18 to +29 ms.
 """

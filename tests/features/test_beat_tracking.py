@@ -287,3 +287,14 @@ def test_healthz_says_which_beat_activation_runs(client) -> None:  # noqa: ANN00
 
     got = client.get("/healthz").json()["beat_activation"]
     assert got == default_activation() and got in ("dsp", "beatnet", "blend")
+
+
+def test_metre_level_prefers_the_level_whose_bars_fit_the_downbeats() -> None:
+    from tonearm.core.features.beats import metre_level
+
+    fps = 100.0
+    down = np.zeros(6000, dtype=np.float32)
+    down[::200] = 1.0  # a downbeat every 2 s: 3 beats of 90 BPM, 6 of 180
+    assert metre_level(180.0, down, fps, margin=0.05) == pytest.approx(90.0)
+    assert metre_level(90.0, down, fps, margin=0.05) == pytest.approx(90.0)
+    assert metre_level(180.0, np.zeros(6000), fps, margin=0.05) == 180.0  # no cue: unchanged

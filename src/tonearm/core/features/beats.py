@@ -16,6 +16,7 @@ ones and are computed in one vectorized numpy step: no numba, no compile on firs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,10 @@ LOW_WEIGHT = 0.5  # extra weight of their flux in the activation
 # onset: the median signed error is +1.6 ms on synthesized pieces and -0.7 ms against
 # madmom on real recordings (bench/beats.py), so no correction is applied.
 LATENCY_S = 0.0
-MIN_DURATION_S = 1.0  # shorter audio has no beats (two beats at most, no tempo)
+MIN_DURATION_S = 1.0
+# metre_level's margin (autocorrelation units). Off (inf): at 0.05-0.2 it halved correct
+# tempos on LMMS and real songs more often than it fixed wrong ones (bench/results/beats)
+METRE_MARGIN = float("inf")  # shorter audio has no beats (two beats at most, no tempo)
 
 
 @dataclass(frozen=True)
@@ -308,14 +312,63 @@ def trained_activation(y: np.ndarray, sr: int, n_frames: int, fps: float) -> np.
 
     Shape (n_frames,), float32, in [0, 1]. Requires the optional ``BeatNet`` wheel.
     """
+    return trained_activations(y, sr, n_frames, fps)[0]
+
+
+def trained_activations(
+    y: np.ndarray, sr: int, n_frames: int, fps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """BeatNet's "any beat" and "downbeat" probabilities at ``fps``, each (n_frames,) float32."""
     from tonearm.core.features.beatnet import BEATNET_FPS, beatnet_activation
 
     beat, down = beatnet_activation(y, sr)
-    p = beat + down
-    if p.size == 0:
-        return np.zeros(n_frames, dtype=np.float32)
+    if beat.size == 0:
+        z = np.zeros(n_frames, dtype=np.float32)
+        return z, z.copy()
     t = np.arange(n_frames) / fps
-    return np.interp(t, np.arange(len(p)) / BEATNET_FPS, p, right=0.0).astype(np.float32)
+    t50 = np.arange(len(beat)) / BEATNET_FPS
+    p = np.interp(t, t50, beat + down, right=0.0).astype(np.float32)
+    d = np.interp(t, t50, down, right=0.0).astype(np.float32)
+    return p, d
+
+
+def _autocorrelation(x: np.ndarray) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    a = a - a.mean()
+    n = len(a)
+    nfft = 1 << int(np.ceil(np.log2(2 * max(n, 1))))
+    spec = np.fft.rfft(a, nfft)
+    ac = np.fft.irfft(spec * np.conj(spec), nfft)[:n]
+    return np.asarray(ac / max(float(ac[0]), 1e-12))
+
+
+def metre_level(
+    tempo_bpm: float, downbeat: np.ndarray, fps: float, *, margin: float | None = None
+) -> float:
+    """The metrical level (``tempo_bpm``, its half or its double) whose bars fit the downbeats.
+
+    A bar holds 3 or 4 beats: each candidate scores the downbeat activation's
+    autocorrelation at 3 and 4 of its beat intervals (the better one), and another level
+    replaces ``tempo_bpm`` only when it scores ``margin`` more.
+    """
+    if margin is None:
+        margin = METRE_MARGIN
+    if tempo_bpm <= 0 or len(downbeat) < 4 or not np.any(downbeat > 0):
+        return tempo_bpm
+    ac = _autocorrelation(downbeat)
+    idx = np.arange(len(ac))
+
+    def bar_fit(bpm: float) -> float:
+        lag = 60.0 * fps / bpm
+        return float(max(np.interp(m * lag, idx, ac, right=0.0) for m in (3, 4)))
+
+    best, best_fit = tempo_bpm, bar_fit(tempo_bpm)
+    for cand in (tempo_bpm / 2, tempo_bpm * 2):
+        if MIN_BPM <= cand <= MAX_BPM:
+            fit = bar_fit(cand)
+            if fit > best_fit + margin:
+                best, best_fit = cand, fit
+    return best
 
 
 def track_beats_spectrogram(
@@ -345,21 +398,31 @@ def track_beats_spectrogram(
         Passed to :func:`decode_beats`.
     """
     kind = activation_kind(activation) if y is not None else "dsp"
+    down: np.ndarray | None = None  # BeatNet's downbeat activation (bar cues), if it runs
     if kind == "dsp":
         act = dsp_activation(spec)
     else:
         assert y is not None
-        net = trained_activation(y, spec.sr, len(spec.logspec), spec.fps)
+        net, down = trained_activations(y, spec.sr, len(spec.logspec), spec.fps)
         # the network's LSTM starts with a burst of "beat" on silence: no beats where the
         # audio is 60 dB below its loudest frame
         if spec.energy.size:
-            net[spec.energy <= 1e-6 * spec.energy.max()] = 0.0
+            quiet = spec.energy <= 1e-6 * spec.energy.max()
+            net[quiet] = 0.0
+            down[quiet] = 0.0
         act = net if kind == "beatnet" else 0.5 * (net + dsp_activation(spec))
-    return _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, **kwargs)
+    extra: dict[str, Any] = dict(kwargs)
+    return _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, **extra)
 
 
 def _decode(
-    act: np.ndarray, fps: float, *, bpm_hint: float | None, kind: str = "dsp", **kwargs: float
+    act: np.ndarray,
+    fps: float,
+    *,
+    bpm_hint: float | None,
+    kind: str = "dsp",
+    downbeat: np.ndarray | None = None,
+    **kwargs: Any,
 ) -> Beats:
     kw = dict(kwargs)
     if "preferred_bpm" not in kw:
@@ -368,6 +431,8 @@ def _decode(
         else:
             centre, sigma = TEMPO_PRIOR.get(kind, (PREFERRED_BPM, OCTAVE_SIGMA))
             tempo = estimate_tempo(act, fps, preferred_bpm=centre, octave_sigma=sigma)
+            if downbeat is not None and np.isfinite(METRE_MARGIN):
+                tempo = metre_level(tempo, downbeat, fps)
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
