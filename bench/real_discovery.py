@@ -18,6 +18,8 @@ Sets (``bench/real_sets.py``, fixed from one run to the next):
   ``splash.ogg``, are the same recording and not counted as distinct). Groups: what
   ``tonearm duplicates`` would build over all clips + variants: variants in their
   original's group, distinct clips left alone, groups that join different recordings.
+  ``tonearm-previous``: the rule before session 4 (picture filter .85, 2 kHz waveform only),
+  measured in the same run.
 - ``music-dup``: 12 real music tracks x 5 edits (resampled, trimmed 3 s / 5 s, -6 dB,
   MP3 128k, 2 % faster) among 48 real game tracks (evenly spaced over ~130; different
   songs of one game and remixes included). Same measures; groups must never join two

@@ -13,7 +13,9 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   answers without the text model), semantic only and ``random`` (expected nDCG of a random
   order); plus the ablation "hybrid_plain_rrf", and every method again with the musicnn
   tag words left out of the index (``*_no_tags``: what the version before the tagger
-  answers, measured in the same run on the same stored analyses)
+  answers, measured in the same run on the same stored analyses), and
+  ``hybrid_no_tag_ranking`` (tag words in the text, no tag ranking). ``--tag-cost N``: the
+  tagger's share of a default-analyzer ingest of N real tracks.
   (the keyword list not weighted by query-word coverage). Queries with an odd number form
   the tuning half (the fusion rule was checked there), even numbers the held-out half;
   both halves are reported.
