@@ -39,6 +39,7 @@ import numpy as np
 from tonearm.core.audio.errors import AudioError
 from tonearm.core.audio.limits import AudioLimits, DecodeLimits, Purpose
 from tonearm.core.audio.pcm import (
+    PCM_BLOCK_S,
     Opener,
     Source,
     check_source,
@@ -85,8 +86,13 @@ def _stream_child(
                 parts, n = [], 0
 
             try:
+                # the loop's own blocks no longer than ours: a live stream's latency stays
                 for x, out_sr in iter_pcm(
-                    container, mono=mono, sr=sr, max_duration_s=max_duration_s
+                    container,
+                    mono=mono,
+                    sr=sr,
+                    max_duration_s=max_duration_s,
+                    block_s=min(block_s, PCM_BLOCK_S),
                 ):
                     parts.append(x)
                     n += x.shape[1]
