@@ -165,9 +165,9 @@ def test_enterprise_progress_while_running(
 ) -> None:
     import threading
 
-    from tonearm.recognition import service
+    from tonearm.recognition import enterprise
 
-    original = service.scan_windows
+    original = enterprise._scan_windows
     release = threading.Event()
 
     def slow_scan(*args: Any, **kw: Any) -> Any:
@@ -176,7 +176,7 @@ def test_enterprise_progress_while_running(
         release.wait(30)
         return original(*args, **kw)
 
-    monkeypatch.setattr(service, "scan_windows", slow_scan)
+    monkeypatch.setattr(enterprise, "_scan_windows", slow_scan)
     out: dict[str, Any] = {}
 
     def run() -> None:

@@ -146,7 +146,8 @@ def _song_position(catalog: Catalog, audio: _Audio, c0: float, m: Any, duration:
     return 0.0  # the song starts inside this chunk: its beginning is what plays
 
 
-ALIGN_REACH_S = 10.0  # a boundary is looked for this far either side of the chunks' estimate
+ALIGN_REACH_S = 10.0  # a boundary is looked for this far inside the chunks' estimate...
+ALIGN_OUT_S = CHUNK_S + 2.0  # ...and this far outside it (a chunk lost to noise at an end)
 ALIGN_PAD_S = 2.0  # audio either side of the region, so its peaks are those of the file
 ALIGN_TOUCH_S = 1.0  # plays this close are one boundary (out of one, into the next)
 ALIGN_CLEAR_S = 3.0  # the rate of a song is measured this far inside its own side
@@ -311,13 +312,13 @@ def align_bounds(
     for i, p in enumerate(plays):
         nxt = plays[i + 1] if i + 1 < len(plays) else None
         prv = plays[i - 1] if i > 0 else None
-        hi = min(t1, p.file_end_s + ALIGN_REACH_S)
+        hi = min(t1, p.file_end_s + ALIGN_OUT_S)
         if nxt is not None:
             hi = min(hi, nxt.file_end_s - 0.5)
         ends.append(
             crossings(p, max(p.file_start_s + 0.5, p.file_end_s - ALIGN_REACH_S), hi, end=True)
         )
-        lo = max(t0, p.file_start_s - ALIGN_REACH_S)
+        lo = max(t0, p.file_start_s - ALIGN_OUT_S)
         if prv is not None:
             lo = max(lo, prv.file_start_s + 0.5)
         starts.append(
