@@ -79,7 +79,8 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Recompute embeddings made by another model (or missing), then rebuild the vector
-        index from the stored analyses and save it."""
+        index from the stored analyses and save it; describe (tag) music tracks stored
+        before the search tagger."""
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -135,6 +136,16 @@ def register(app: typer.Typer) -> None:
             idx = rebuild_index(catalog)
         n = sum(len(p.rows) for p in idx.parts.values())
         out.print(f"re-embedded {done} assets ({failed} failed); index: {n} vectors")
+        # tracks stored before the search_text analyzer or its tagger get their search words
+        from tonearm.discovery.search_analyzer import backfill
+
+        def failed_one(asset_id: str, message: str) -> None:
+            if message != "ok":
+                console.print(f"[yellow]asset {asset_id}: {message}[/yellow]")
+
+        with console.status("describing tracks for search..."):
+            described = backfill(catalog, on_progress=failed_one)
+        out.print(f"search words: {described} tracks described")
 
     @app.command()
     def duplicates(
