@@ -151,23 +151,29 @@ WAVE_SPEED_STEP = 0.0005
 WAVE_SPEED_SPAN = 0.012  # +- around the speed the picture alignment found
 
 
-def wave_print(signal: Signal) -> np.ndarray:
-    """The waveform the copy check compares: mono, 2 kHz, the audible span (frames within
-    EDGE_DB of the peak), at most WAVE_MAX_S seconds, unit RMS. Shape (n,), float32."""
+def _audible_wave(signal: Signal, sr: int, max_s: float) -> np.ndarray:
+    """Mono at ``sr`` Hz, the audible span (4 ms frames within EDGE_DB of the peak), at most
+    ``max_s`` seconds of it, unit RMS. Shape (n,), float32."""
     from tonearm.core.audio.resample import resample
 
     if not np.any(signal.samples):
         return np.zeros(0, np.float32)
-    y = resample(signal.mono(), signal.sr, WAVE_SR)
-    hop = WAVE_SR // 250  # 4 ms
+    y = resample(signal.mono(), signal.sr, sr)
+    hop = sr // 250  # 4 ms
     n = len(y) // hop
     if n == 0:
         return np.zeros(0, np.float32)
     env = 10 * np.log10(np.maximum((y[: n * hop].reshape(n, hop) ** 2).mean(axis=1), 1e-20))
     loud = np.flatnonzero(env >= env.max() - EDGE_DB)
-    y = y[loud[0] * hop : (loud[-1] + 1) * hop][: int(WAVE_MAX_S * WAVE_SR)]
+    y = y[loud[0] * hop : (loud[-1] + 1) * hop][: int(max_s * sr)]
     rms = float(np.sqrt(np.mean(y**2))) if y.size else 0.0
     return (y / rms).astype(np.float32) if rms > 0 else y.astype(np.float32)
+
+
+def wave_print(signal: Signal) -> np.ndarray:
+    """The waveform the copy check compares: mono, 2 kHz, the audible span (frames within
+    EDGE_DB of the peak), at most WAVE_MAX_S seconds, unit RMS. Shape (n,), float32."""
+    return _audible_wave(signal, WAVE_SR, WAVE_MAX_S)
 
 
 WAVE_HI_SR = 8000
@@ -179,20 +185,7 @@ def wave_print_hi(signal: Signal) -> np.ndarray:
     audible span: a click or chirp whose energy sits above 1 kHz has almost nothing left in
     the 2 kHz print (a 0.2 s menu click trimmed by 10 ms scored .58 against itself there,
     .96 here). Shape (n,), float32."""
-    from tonearm.core.audio.resample import resample
-
-    if not np.any(signal.samples):
-        return np.zeros(0, np.float32)
-    y = resample(signal.mono(), signal.sr, WAVE_HI_SR)
-    hop = WAVE_HI_SR // 250  # 4 ms
-    n = len(y) // hop
-    if n == 0:
-        return np.zeros(0, np.float32)
-    env = 10 * np.log10(np.maximum((y[: n * hop].reshape(n, hop) ** 2).mean(axis=1), 1e-20))
-    loud = np.flatnonzero(env >= env.max() - EDGE_DB)
-    y = y[loud[0] * hop : (loud[-1] + 1) * hop][: int(WAVE_HI_MAX_S * WAVE_HI_SR)]
-    rms = float(np.sqrt(np.mean(y**2))) if y.size else 0.0
-    return (y / rms).astype(np.float32) if rms > 0 else y.astype(np.float32)
+    return _audible_wave(signal, WAVE_HI_SR, WAVE_HI_MAX_S)
 
 
 def wave_score(a: np.ndarray, b: np.ndarray, speed: float = 1.0, min_cover: float = 0.6) -> float:
