@@ -256,11 +256,7 @@ class _Item:
 
 def _known_sources(catalog: Catalog) -> dict[str, tuple[str, str, str]]:
     """source path -> (asset id, stored file, created_at) of every asset that has one."""
-    rows = catalog.store.execute(
-        "SELECT source_path, asset_id, file_path, created_at FROM assets "
-        "WHERE source_path IS NOT NULL"
-    )
-    return {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
+    return catalog.store.asset_sources()
 
 
 def _unchanged(catalog: Catalog, f: Path, known: tuple[str, str, str]) -> bool:

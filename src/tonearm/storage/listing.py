@@ -86,3 +86,12 @@ class ListingQueries(SqlAccess):
             (kind,),
         )
         return [(str(r[0]), r[1], int(r[2])) for r in rows]
+
+    def asset_sources(self) -> dict[str, tuple[str, str, str]]:
+        """source path -> (asset id, stored file, created_at) of every asset ingested from
+        a path (bulk ingest skips the files it already has)."""
+        rows = self.execute(
+            "SELECT source_path, asset_id, file_path, created_at FROM assets "
+            "WHERE source_path IS NOT NULL"
+        )
+        return {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
