@@ -176,8 +176,8 @@ class StreamMonitor:
     def _session(self) -> bool:
         """One connection: returns whether any audio arrived."""
         from tonearm.recognition import service
+        from tonearm.recognition.fingerprint import SR as sr
 
-        sr = _engine_sr()
         cfg = self.config
         settings = self.catalog.settings
         # the connection is opened in the decoding child (SSRF-guarded, pinned to the
@@ -306,12 +306,3 @@ class StreamMonitor:
                 result["play_length"] = int(round(ev.play.play_length_s))
             result["results"] = [song]
             self.emit(self.record, {"status": "success", "result": result})
-
-
-def _engine_sr() -> int:
-    try:
-        from tonearm.recognition.fingerprint import SR
-
-        return int(SR)
-    except ImportError:  # pragma: no cover
-        return 8000
