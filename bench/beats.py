@@ -448,6 +448,8 @@ def run(items: list[dict[str, Any]], trackers: list[str]) -> dict[str, Any]:
         if ref is None:  # real: agreement with madmom, tempo stability
             ref = beats.get("madmom")
             row["reference"] = "madmom"
+        if ref is not None:
+            row["ref_bpm"] = round(float(it["bpm"] if it["bpm"] else tempo_of(ref)), 1)
         for name in trackers:
             b = beats[name]
             if len(b) > 2:

@@ -44,6 +44,11 @@ OCTAVE_SIGMA = 1.0  # spread (octaves) of the estimate's octave prior
 # x3/2, x2/3 and kept the level with the most beat-vs-midpoint contrast lost F on 3 of
 # the 4 sets with either activation, and is not used.
 TEMPO_PRIOR = {"dsp": (135.0, 0.7), "beatnet": (135.0, 1.0), "blend": (135.0, 1.0)}
+# Weight of BeatNet's downbeat salience in the global tempo estimate (0: beat activation
+# alone). 0.5-0.7 fixed 3:2 and x2 errors on our MIDI renders and LMMS and changed nothing
+# on real songs or MuseScore; 0.3 lost the MIDI fix, 1.0+ halved a tempo-ramp piece
+# (bench/results/beats/NOTES.md).
+DOWNBEAT_WEIGHT = 0.5
 HALF_PENALTY = 0.2  # strong periodicity at half the interval argues for the faster level
 LOW_BANDS = 16  # the lowest 16 bands (one FFT bin each, up to ~370 Hz): kick and bass
 LOW_WEIGHT = 0.5  # extra weight of their flux in the activation
@@ -181,12 +186,19 @@ def estimate_tempo(
     max_bpm: float = MAX_BPM,
     preferred_bpm: float = PREFERRED_BPM,
     octave_sigma: float = 1.0,
+    downbeat: np.ndarray | None = None,
+    downbeat_weight: float | None = None,
 ) -> float:
-    """Global tempo (BPM) from the activation's autocorrelation.
+    """Global tempo (BPM) from the activation's autocorrelation over the whole signal.
 
     Each candidate interval scores the autocorrelation at its first four multiples (a beat
     level is supported by the bar-level periodicities above it), weighted by a log-normal
     prior around ``preferred_bpm`` with ``octave_sigma`` octaves of spread.
+
+    ``downbeat`` (shape (n_frames,), BeatNet's downbeat probability) adds its own salience,
+    times ``downbeat_weight`` (default ``DOWNBEAT_WEIGHT``): the network marks bar starts
+    on the true beat grid, which settles 3:2 and double/half choices that the beat
+    activation alone leaves nearly tied.
     """
     lmin = int(np.floor(60.0 * fps / max_bpm))
     lmax = int(np.ceil(60.0 * fps / min_bpm))
@@ -195,6 +207,11 @@ def estimate_tempo(
     fine = np.linspace(lmin, lmax, 8 * (lmax - lmin + 1))
     bpm = 60.0 * fps / fine
     score = tempo_salience(act, fps, bpm, preferred_bpm=preferred_bpm, octave_sigma=octave_sigma)
+    weight = DOWNBEAT_WEIGHT if downbeat_weight is None else downbeat_weight
+    if downbeat is not None and weight > 0 and len(downbeat) == len(act) and np.any(downbeat > 0):
+        score = score + weight * tempo_salience(
+            downbeat, fps, bpm, preferred_bpm=preferred_bpm, octave_sigma=octave_sigma
+        )
     return float(bpm[int(np.argmax(score))])
 
 
@@ -430,7 +447,9 @@ def _decode(
             tempo = float(bpm_hint)
         else:
             centre, sigma = TEMPO_PRIOR.get(kind, (PREFERRED_BPM, OCTAVE_SIGMA))
-            tempo = estimate_tempo(act, fps, preferred_bpm=centre, octave_sigma=sigma)
+            tempo = estimate_tempo(
+                act, fps, preferred_bpm=centre, octave_sigma=sigma, downbeat=downbeat
+            )
             if downbeat is not None and np.isfinite(METRE_MARGIN):
                 tempo = metre_level(tempo, downbeat, fps)
         if tempo > 0:
