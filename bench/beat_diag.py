@@ -7,7 +7,8 @@ ok        F >= .9
 x2, /2    tempo at double / half the reference (4 % tolerance)
 3:2, 2:3  tempo at 3/2 or 2/3 of the reference
 offbeat   reference tempo, but F < .5 while AMLt >= .7 (beats between the reference's)
-timing    reference tempo and continuity (CMLt >= .7), beats > 70 ms from the reference
+timing    reference tempo, CMLt above F by > .15: continuity holds (beats within 17.5 % of
+          an interval) but beats fall > 70 ms from the reference
 partial   reference tempo, F between .5 and .9 (lost lock part of the time)
 other     anything else
 
@@ -35,10 +36,10 @@ def failure_class(row: dict[str, Any], ref_bpm: float) -> str:
         if abs(bpm / ref_bpm - r) <= 0.04 * r:
             return name
     if abs(bpm / ref_bpm - 1) <= 0.04:
+        if cmlt > f + 0.15:
+            return "timing"
         if f < 0.5 and amlt >= 0.7:
             return "offbeat"
-        if cmlt >= 0.7:
-            return "timing"
         return "partial"
     return "other"
 
