@@ -318,3 +318,20 @@ def test_downbeats_settle_a_tempo_the_beat_activation_leaves_at_3_2() -> None:
         assert estimate_tempo(act, fps, preferred_bpm=135.0, downbeat=bad) == pytest.approx(
             80.0, rel=0.02
         )
+
+
+def test_periodicity_at_two_thirds_of_the_interval_argues_against_a_tempo() -> None:
+    from tonearm.core.features.beats import estimate_tempo, tempo_salience
+
+    fps, n, lag = 100.0, 6000, 50  # beats every 0.5 s: 120 BPM
+    act = np.zeros(n, dtype=np.float32)
+    act[::lag] = 0.6
+    act[:: 3 * lag // 2] = 1.0  # a cross-rhythm every 1.5 beats, louder than the beat
+    assert estimate_tempo(act, fps, preferred_bpm=135.0) == pytest.approx(80.0, rel=0.02)
+    got = estimate_tempo(act, fps, preferred_bpm=135.0, third_penalty=0.3)
+    assert got == pytest.approx(120.0, rel=0.02)
+    # the penalty lowers the 80 BPM candidate (its 2/3 is the beat) and not the beat itself
+    bpm = np.array([80.0, 120.0])
+    plain = tempo_salience(act, fps, bpm, preferred_bpm=135.0)
+    pen = tempo_salience(act, fps, bpm, preferred_bpm=135.0, third_penalty=0.3)
+    assert pen[0] < plain[0] and pen[1] == pytest.approx(plain[1])
