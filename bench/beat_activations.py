@@ -117,7 +117,10 @@ def main() -> None:
             if kind == "blend":
                 act = 0.5 * (a["dsp"] + a["beatnet"])
             t0 = time.process_time()
-            res = tb._decode(act.astype(np.float32), a["fps"], bpm_hint=None, kind=kind)
+            down = None if kind == "dsp" else a["down"]
+            res = tb._decode(
+                act.astype(np.float32), a["fps"], bpm_hint=None, kind=kind, downbeat=down
+            )
             dc = time.process_time() - t0
             sc = bb.beat_scores(it["ref"], res.times_s)
             sc.update(bb.tempo_scores(it["bpm"], bb.tempo_of(res.times_s)))

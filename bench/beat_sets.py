@@ -62,6 +62,15 @@ def audible_span(wav: Path, floor_db: float = 45.0) -> tuple[float, float]:
     return float(on[0] * hop / sr), float((on[-1] + 1) * hop / sr)
 
 
+def audible(wav: Path) -> bool:
+    """Whether a render holds sound: a failed mscore3 render (e.g. its soundfont not yet
+    installed) writes a file of one constant sample value, which would score as silence."""
+    import soundfile as sf
+
+    y, _ = sf.read(str(wav), dtype="float32", always_2d=True)
+    return bool(y.size and float(np.ptp(y, axis=0).max()) > 1e-3)
+
+
 def _trim(beats: np.ndarray, wav: Path) -> np.ndarray:
     t0, t1 = audible_span(wav)
     return beats[(beats >= t0 - 0.1) & (beats <= t1)]
@@ -97,8 +106,9 @@ def render_lmms(out: Path) -> None:
             ["lmms", "--allowroot", "-r", f, "-o", str(wav), "-f", "wav", "-s", "44100"],
             capture_output=True, timeout=900, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
         )  # fmt: skip
-        if r.returncode != 0 or not wav.exists():
-            print(f"skip {f}: lmms exit {r.returncode}", file=sys.stderr)
+        if r.returncode != 0 or not wav.exists() or not audible(wav):
+            print(f"skip {f}: lmms exit {r.returncode} (or no sound)", file=sys.stderr)
+            wav.unlink(missing_ok=True)
             continue
         import soundfile as sf
 
@@ -188,8 +198,9 @@ def render_musescore(out: Path) -> None:
             subprocess.run(
                 ["mscore3", "-o", str(target), f], capture_output=True, timeout=900, env=env
             )
-        if not (wav.exists() and mid.exists()):
-            print(f"skip {f}: mscore3 failed", file=sys.stderr)
+        if not (wav.exists() and mid.exists()) or not audible(wav):
+            print(f"skip {f}: mscore3 failed (no file, or no sound in it)", file=sys.stderr)
+            wav.unlink(missing_ok=True)
             continue
         times, meter, changes = midi_beats(mid)
         beats = _trim(times, wav)

@@ -47,6 +47,7 @@ def main() -> None:
     acts: list[tuple[dict[str, Any], str, np.ndarray, float]] = []
     for it in items:
         a = activations(it["y"], it["sr"], it["key"])
+        it["down"] = a["down"]
         for kind in args.acts.split(","):
             act = a["beatnet"] if kind == "beatnet" else a["dsp"]
             if kind == "blend":
@@ -60,7 +61,8 @@ def main() -> None:
             setattr(tb, k, v)
         per: dict[str, dict[str, list[float]]] = {}
         for it, kind, act, fps in acts:
-            res = tb._decode(act, fps, bpm_hint=None, kind=kind)
+            down = None if kind == "dsp" else it["down"]
+            res = tb._decode(act, fps, bpm_hint=None, kind=kind, downbeat=down)
             sc = bb.beat_scores(it["ref"], res.times_s)
             sc.update(bb.tempo_scores(it["bpm"], bb.tempo_of(res.times_s)))
             d = per.setdefault(f"{kind}", {})

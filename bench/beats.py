@@ -34,8 +34,12 @@ musescore (5) .428 -> .613 (dsp .453), librosa .377, madmom .700;
 midi (8) .956 -> .864 (dsp .956), librosa .888, madmom .875.
 Session 4 (numpy BeatNet, fresh LMMS renders; bench/results/beats/NOTES.md): real .843,
 lmms .863 (madmom .900), musescore .613 (madmom .700), midi .864 (librosa .888).
-The MuseScore renders sound ~25 ms after their MIDI grid: every tracker's median signed
-error there is +18 to +29 ms.
+Session 5 (downbeat salience and a 2/3-interval penalty in the tempo estimate; NOTES.md,
+session5/): real .857, lmms .924 (madmom .902), musescore .613 (madmom .700), midi .938
+(librosa .888).
+The MuseScore renders' notes are on the score grid and mscore3 adds no latency; their string
+and brass samples rise slowly, so every tracker's median signed error there is +18 to +29 ms.
+Caches (renders, madmom/librosa beats) live under $TMPDIR/tonearm-bench-beats.
 """
 
 from __future__ import annotations
@@ -448,6 +452,8 @@ def run(items: list[dict[str, Any]], trackers: list[str]) -> dict[str, Any]:
         if ref is None:  # real: agreement with madmom, tempo stability
             ref = beats.get("madmom")
             row["reference"] = "madmom"
+        if ref is not None:
+            row["ref_bpm"] = round(float(it["bpm"] if it["bpm"] else tempo_of(ref)), 1)
         for name in trackers:
             b = beats[name]
             if len(b) > 2:

@@ -298,3 +298,40 @@ def test_metre_level_prefers_the_level_whose_bars_fit_the_downbeats() -> None:
     assert metre_level(180.0, down, fps, margin=0.05) == pytest.approx(90.0)
     assert metre_level(90.0, down, fps, margin=0.05) == pytest.approx(90.0)
     assert metre_level(180.0, np.zeros(6000), fps, margin=0.05) == 180.0  # no cue: unchanged
+
+
+def test_downbeats_settle_a_tempo_the_beat_activation_leaves_at_3_2() -> None:
+    from tonearm.core.features.beats import estimate_tempo
+
+    fps, n, lag = 100.0, 6000, 50  # beats every 0.5 s: 120 BPM
+    act = np.zeros(n, dtype=np.float32)
+    act[::lag] = 0.5
+    act[:: 3 * lag // 2] = 1.0  # a louder figure every 1.5 beats (80 BPM)
+    down = np.zeros(n, dtype=np.float32)
+    down[::lag] = 0.3
+    down[:: 4 * lag] = 1.0  # bars of 4 beats
+    assert estimate_tempo(act, fps, preferred_bpm=135.0) == pytest.approx(80.0, rel=0.02)
+    got = estimate_tempo(act, fps, preferred_bpm=135.0, downbeat=down)
+    assert got == pytest.approx(120.0, rel=0.02)
+    # no downbeat cue (all zero, or the wrong length): the beat activation alone decides
+    for bad in (np.zeros(n, dtype=np.float32), down[:100]):
+        assert estimate_tempo(act, fps, preferred_bpm=135.0, downbeat=bad) == pytest.approx(
+            80.0, rel=0.02
+        )
+
+
+def test_periodicity_at_two_thirds_of_the_interval_argues_against_a_tempo() -> None:
+    from tonearm.core.features.beats import estimate_tempo, tempo_salience
+
+    fps, n, lag = 100.0, 6000, 50  # beats every 0.5 s: 120 BPM
+    act = np.zeros(n, dtype=np.float32)
+    act[::lag] = 0.6
+    act[:: 3 * lag // 2] = 1.0  # a cross-rhythm every 1.5 beats, louder than the beat
+    assert estimate_tempo(act, fps, preferred_bpm=135.0) == pytest.approx(80.0, rel=0.02)
+    got = estimate_tempo(act, fps, preferred_bpm=135.0, third_penalty=0.3)
+    assert got == pytest.approx(120.0, rel=0.02)
+    # the penalty lowers the 80 BPM candidate (its 2/3 is the beat) and not the beat itself
+    bpm = np.array([80.0, 120.0])
+    plain = tempo_salience(act, fps, bpm, preferred_bpm=135.0)
+    pen = tempo_salience(act, fps, bpm, preferred_bpm=135.0, third_penalty=0.3)
+    assert pen[0] < plain[0] and pen[1] == pytest.approx(plain[1])

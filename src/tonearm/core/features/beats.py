@@ -44,7 +44,18 @@ OCTAVE_SIGMA = 1.0  # spread (octaves) of the estimate's octave prior
 # x3/2, x2/3 and kept the level with the most beat-vs-midpoint contrast lost F on 3 of
 # the 4 sets with either activation, and is not used.
 TEMPO_PRIOR = {"dsp": (135.0, 0.7), "beatnet": (135.0, 1.0), "blend": (135.0, 1.0)}
+# Weight of BeatNet's downbeat salience in the global tempo estimate (0: beat activation
+# alone). 0.5-0.7 fixed 3:2 and x2 errors on our MIDI renders and LMMS and changed nothing
+# on real songs or MuseScore; 0.3 lost the MIDI fix, 1.0+ halved a tempo-ramp piece
+# (bench/results/beats/NOTES.md).
+DOWNBEAT_WEIGHT = 0.5
 HALF_PENALTY = 0.2  # strong periodicity at half the interval argues for the faster level
+# Strong periodicity at two thirds of the interval argues against it: in duple or triple
+# metre the pulse divides the beat into halves or thirds, never into 2/3, so a candidate
+# there sits at 3/2 of the true beat (a 3-3-2 figure heard as the beat) or at 4/3. Per
+# activation: 0.2-0.5 fixed two LMMS songs' 2:3 and 4:3 tempos and one real song's with
+# BeatNet; 0.6 lost a MIDI piece; on the spectral flux alone it doubled a real song.
+THIRD_PENALTY = {"dsp": 0.0, "beatnet": 0.3, "blend": 0.3}
 LOW_BANDS = 16  # the lowest 16 bands (one FFT bin each, up to ~370 Hz): kick and bass
 LOW_WEIGHT = 0.5  # extra weight of their flux in the activation
 # Constant shift of the reported beats. Centred STFT frames put the flux maximum at the
@@ -181,12 +192,21 @@ def estimate_tempo(
     max_bpm: float = MAX_BPM,
     preferred_bpm: float = PREFERRED_BPM,
     octave_sigma: float = 1.0,
+    downbeat: np.ndarray | None = None,
+    downbeat_weight: float | None = None,
+    third_penalty: float = 0.0,
 ) -> float:
-    """Global tempo (BPM) from the activation's autocorrelation.
+    """Global tempo (BPM) from the activation's autocorrelation over the whole signal.
 
     Each candidate interval scores the autocorrelation at its first four multiples (a beat
     level is supported by the bar-level periodicities above it), weighted by a log-normal
     prior around ``preferred_bpm`` with ``octave_sigma`` octaves of spread.
+
+    ``downbeat`` (shape (n_frames,), BeatNet's downbeat probability) adds its own salience,
+    times ``downbeat_weight`` (default ``DOWNBEAT_WEIGHT``): the network marks bar starts
+    on the true beat grid, which settles 3:2 and double/half choices that the beat
+    activation alone leaves nearly tied. ``third_penalty`` weighs the periodicity at 2/3
+    of each candidate's interval against it (see ``THIRD_PENALTY``).
     """
     lmin = int(np.floor(60.0 * fps / max_bpm))
     lmax = int(np.ceil(60.0 * fps / min_bpm))
@@ -194,7 +214,13 @@ def estimate_tempo(
         return 0.0
     fine = np.linspace(lmin, lmax, 8 * (lmax - lmin + 1))
     bpm = 60.0 * fps / fine
-    score = tempo_salience(act, fps, bpm, preferred_bpm=preferred_bpm, octave_sigma=octave_sigma)
+    kw = {"preferred_bpm": preferred_bpm, "octave_sigma": octave_sigma}
+    score = tempo_salience(act, fps, bpm, third_penalty=third_penalty, **kw)
+    weight = DOWNBEAT_WEIGHT if downbeat_weight is None else downbeat_weight
+    if downbeat is not None and weight > 0 and len(downbeat) == len(act) and np.any(downbeat > 0):
+        score = score + weight * tempo_salience(
+            downbeat, fps, bpm, third_penalty=third_penalty, **kw
+        )
     return float(bpm[int(np.argmax(score))])
 
 
@@ -206,6 +232,7 @@ def tempo_salience(
     preferred_bpm: float = PREFERRED_BPM,
     octave_sigma: float = 1.0,
     half_penalty: float | None = None,
+    third_penalty: float = 0.0,
 ) -> np.ndarray:
     """How well each tempo in ``bpm`` explains the activation (see :func:`estimate_tempo`)."""
     if half_penalty is None:
@@ -225,6 +252,7 @@ def tempo_salience(
         score += w * np.interp(m * lags, idx, ac, right=0.0)
     # strong periodicity at half the interval means the beat is probably that faster level
     score -= half_penalty * np.maximum(np.interp(lags / 2, idx, ac), 0.0)
+    score -= third_penalty * np.maximum(np.interp(2 * lags / 3, idx, ac), 0.0)
     weight = np.exp(-0.5 * (np.log2(np.asarray(bpm) / preferred_bpm) / octave_sigma) ** 2)
     return np.asarray(np.maximum(score, 0.0) * weight)
 
@@ -430,7 +458,14 @@ def _decode(
             tempo = float(bpm_hint)
         else:
             centre, sigma = TEMPO_PRIOR.get(kind, (PREFERRED_BPM, OCTAVE_SIGMA))
-            tempo = estimate_tempo(act, fps, preferred_bpm=centre, octave_sigma=sigma)
+            tempo = estimate_tempo(
+                act,
+                fps,
+                preferred_bpm=centre,
+                octave_sigma=sigma,
+                downbeat=downbeat,
+                third_penalty=THIRD_PENALTY.get(kind, 0.0),
+            )
             if downbeat is not None and np.isfinite(METRE_MARGIN):
                 tempo = metre_level(tempo, downbeat, fps)
         if tempo > 0:
