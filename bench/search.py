@@ -16,7 +16,13 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   answers, measured in the same run on the same stored analyses), and
   ``hybrid_no_tag_ranking`` (tag words in the text, no tag ranking). ``--tag-cost N``: the
   tagger's share of a default-analyzer ingest of N real tracks.
-  (the keyword list not weighted by query-word coverage). Queries with an odd number form
+  (the keyword list not weighted by query-word coverage). Absolute scores: every row but
+  ``hybrid_calibrated`` (the default: ordered by absolute score, floor min_score .2) and
+  ``hybrid_calibrated_no_floor`` ranks as the version before them (fusion order, every match
+  kept); ``unmatched``: nonsense and out-of-domain queries (``search_queries.json``) vs the
+  real queries by best absolute score (AUC, flags, result counts now and before) for null
+  quantiles .90/.95/.99; ``floors``: nDCG@10 and unmatched queries still answered per floor.
+  Queries with an odd number form
   the tuning half (the fusion rule was checked there), even numbers the held-out half;
   both halves are reported.
 Latency: p50/p95 of the search service at N synthetic tracks (default 100k; metadata drawn
@@ -376,6 +382,10 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
                 if m == CALIBRATED[0]:
                     row[m]["best_score"] = res.best_score
                     row[m]["total"] = res.total
+                if m == CALIBRATED[1]:  # for the floor table: the page's scores
+                    row[m]["_ranked"] = ranked[:20]
+                    row[m]["_scores"] = [t["score"] for t in res.tracks]
+                    row[m]["_rel"] = sorted(rel)
                 if m == "hybrid" and use_tags:
                     row["matched_artist"] = res.matched_artist
                     row["top5"] = [truth.get(a, {}) for a in ranked[:5]]
@@ -384,6 +394,10 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
     search_index.USE_TAGS = True
     per_query = list(rows_by_id.values())
     unmatched = unmatched_check(catalogs, corpora, per_query)
+    floors = floor_table(corpora, per_query, unmatched)
+    for r in per_query:
+        for k in ("_ranked", "_scores", "_rel"):
+            r.get(CALIBRATED[1], {}).pop(k, None)
 
     def mean(rows: list[dict[str, Any]], m: str, metric: str) -> float:
         return round(float(np.mean([r[m][metric] for r in rows])), 4) if rows else 0.0
@@ -417,7 +431,51 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
         summary[corpus] = summarize(rows)
         for h in ("tuning", "held_out"):
             summary[corpus][h] = summarize([r for r in rows if half(r["id"]) == h])
-    return {"summary": summary, "unmatched": unmatched, "per_query": per_query}
+    return {
+        "summary": summary,
+        "floors": floors,
+        "unmatched": unmatched,
+        "per_query": per_query,
+    }
+
+
+FLOORS = (0.0, 0.2, 0.3, 0.4, 0.5)
+
+
+def floor_table(
+    corpora: list[str], per_query: list[dict[str, Any]], unmatched: dict[str, Any]
+) -> dict[str, Any]:
+    """For each min_score in FLOORS (at the default null quantile): nDCG@10 of the real
+    queries (the calibrated order cut at the floor) per half, and how many unmatched queries
+    still return a track."""
+    from tonearm.discovery import calibration
+
+    key = f"q{calibration.NULL_HIGH_Q}"
+    out: dict[str, Any] = {}
+    for corpus in corpora:
+        rows = [r for r in per_query if r["corpus"] == corpus and CALIBRATED[1] in r]
+        bad = [
+            v["best_score"] or 0.0
+            for v in unmatched.get(corpus, {}).get(key, {}).get("queries", {}).values()
+        ]
+        table = {}
+        for f in FLOORS:
+            nd: dict[str, list[float]] = {"all": [], "tuning": [], "held_out": []}
+            for r in rows:
+                c = r[CALIBRATED[1]]
+                kept = [a for a, sc in zip(c["_ranked"], c["_scores"], strict=False) if sc >= f]
+                v = ndcg_at(kept, set(c["_rel"]))
+                nd["all"].append(v)
+                nd[half(r["id"])].append(v)
+            table[str(f)] = {
+                **{
+                    f"ndcg@10_{h}": round(float(np.mean(x)), 4) if x else 0.0 for h, x in nd.items()
+                },  # fmt: skip
+                "unmatched_returning_tracks": sum(b >= f and b > 0 for b in bad),
+                "unmatched_queries": len(bad),
+            }
+        out[corpus] = table
+    return out
 
 
 def auc(pos: list[float], neg: list[float]) -> float:

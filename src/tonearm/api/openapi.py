@@ -96,7 +96,7 @@ class SearchRequest(BaseModel):
     offset: int = Field(0, ge=0)
     filters: MusicFilters | None = None
     min_score: float = Field(
-        0.5, ge=0, le=1, description="tonearm extension: drop results scoring below this"
+        0.2, ge=0, le=1, description="tonearm extension: drop results scoring below this"
     )
     sort: SortOrder = Field("score", description="tonearm extension: order of the results")
 

@@ -8,12 +8,14 @@ particular) are embedded once per process, and the best-hit cosine each gets on 
 library is kept (:func:`null_best_hits`). A track's cosine ``s`` then scores
 
     0                                  if s <= median of the null best hits (m50),
-    1 - 0.5 ** ((s - m50) / (m99 - m50)) otherwise,
+    1 - 0.5 ** ((s - m50) / (m95 - m50)) otherwise,
 
-so a cosine equal to the best hit of only 1 % of meaningless queries (m99) scores .5,
+so a cosine equal to the best hit of only 5 % of meaningless queries (m95) scores .5,
 each further step of the same size halves the distance to 1, and nothing reaches 1.
-Evidence of the three kinds is combined as independent signals (noisy-OR). A query whose
-best track stays below ``GOOD_MATCH`` (.5) matches nothing well.
+A track holding every word of the query counts ``KEYWORD_EVIDENCE`` (1), a part of them
+that share of it. Evidence of the kinds is combined as independent signals (noisy-OR). A query
+whose best track stays below ``GOOD_MATCH`` (.5) matches nothing well; tracks below
+``DEFAULT_MIN_SCORE`` (.2) are not returned unless the request asks for a lower floor.
 """
 
 from __future__ import annotations
@@ -27,9 +29,19 @@ import numpy as np
 NULL_QUERIES = 256
 NULL_SEED = 0
 NULL_WORDS = (2, 4)  # words per null phrase (inclusive)
-GOOD_MATCH = 0.5  # the default min_score: a result at least this good is a real match
-NULL_HIGH_Q = 0.99  # the quantile of the null best hits that scores GOOD_MATCH
-MIN_SPREAD = 0.02  # floor of m99 - m50 (a tiny library's null can be degenerate)
+GOOD_MATCH = 0.5  # a result at least this good is a real match (meta.no_good_match)
+# the default min_score: below it a track is about as close as a random-word query's best
+# hit (cosine ~1/3 of the way from the null median to m95); higher floors cut relevant
+# tracks of real queries (bench notes: floors .2-.5 compared)
+DEFAULT_MIN_SCORE = 0.2
+# the quantile of the null best hits that scores GOOD_MATCH: random vocabulary words include
+# music words ("tuba symphony"), so the null's top percent holds real queries; .95 (bench
+# notes: bench/results/discovery/NOTES.md, .90/.95/.99 compared)
+NULL_HIGH_Q = 0.95
+# a track holding every word of the query, on that evidence alone; .75 was measured against
+# 1.0 (bench notes): no better on the tuning halves, worse held out
+KEYWORD_EVIDENCE = 1.0
+MIN_SPREAD = 0.02  # floor of m95 - m50 (a tiny library's null can be degenerate)
 # Everyday words, used as the null vocabulary when the encoder has no tokenizer vocabulary
 # (test doubles); the real model draws from its own WordPiece vocabulary.
 FALLBACK_WORDS = [
@@ -140,16 +152,16 @@ def null_best_hits(text_vecs: np.ndarray, null_vecs: np.ndarray, chunk: int = 81
 
 
 def cosine_levels(null_best: np.ndarray) -> tuple[float, float]:
-    """(m50, m99): the median and the ``NULL_HIGH_Q`` quantile of the null best hits."""
+    """(m50, m95): the median and the ``NULL_HIGH_Q`` quantile of the null best hits."""
     m50 = float(np.quantile(null_best, 0.5))
-    m99 = float(np.quantile(null_best, NULL_HIGH_Q))
-    return m50, max(m99, m50 + MIN_SPREAD)
+    high = float(np.quantile(null_best, NULL_HIGH_Q))
+    return m50, max(high, m50 + MIN_SPREAD)
 
 
 def cosine_score(cos: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
     """Calibrated score in [0, 1) of cosines (any shape): see the module docstring."""
-    m50, m99 = levels
-    steps = np.maximum(np.asarray(cos, dtype=np.float64) - m50, 0.0) / (m99 - m50)
+    m50, high = levels
+    steps = np.maximum(np.asarray(cos, dtype=np.float64) - m50, 0.0) / (high - m50)
     return 1.0 - np.power(0.5, steps)
 
 

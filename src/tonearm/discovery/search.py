@@ -182,7 +182,8 @@ def search(
         bpm range, keys, loudness range (LUFS), instrumental.
     min_score : float, optional
         Leave out tracks whose absolute score (:mod:`tonearm.discovery.calibration`) is
-        below this; default ``calibration.GOOD_MATCH`` (.5); 0 keeps every match.
+        below this; default ``calibration.DEFAULT_MIN_SCORE`` (.2); 0 keeps every match.
+        Whatever the floor, ``no_good_match`` says when no track reaches .5.
     sort : {"score", "duration_asc", "duration_desc"}
         The order of the matches (ties: by score).
     """
@@ -190,7 +191,7 @@ def search(
         raise ValueError(f"method must be one of {METHODS}")
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {SORTS}")
-    floor = calibration.GOOD_MATCH if min_score is None else float(min_score)
+    floor = calibration.DEFAULT_MIN_SCORE if min_score is None else float(min_score)
     clock = _Clock()
     encoder = text_model.get_text_encoder()
     idx = get_index(catalog, encoder)
@@ -238,7 +239,8 @@ def search(
             gate = keyword_gate(idx, terms, kw_rows) if semantic_ok else 1.0
             rankings.append((kw_rows, gate * weight))
             if kw_rows.size and idx.keywords is not None:
-                ev.coverage = idx.keywords.coverage(terms)
+                cov = idx.keywords.coverage(terms)
+                ev.coverage = None if cov is None else cov * calibration.KEYWORD_EVIDENCE
             if pq.excluded:  # "without drums" also finds tracks whose metadata says so
                 lacking = keyword_rows(idx, sorted(pq.excluded), allowed, "lacks")
                 rankings.append((lacking, weight * 0.5))
@@ -317,7 +319,7 @@ class _Evidence:
     def __init__(self, n: int) -> None:
         self.n = n
         self.qvec: np.ndarray | None = None  # the query's text vector: calibrated cosine
-        self.coverage: np.ndarray | None = None  # (n,) share of the query's words present
+        self.coverage: np.ndarray | None = None  # (n,) share of the query's words, weighted
         self.tags: np.ndarray | None = None  # (n,) probability of the tags it names
         self.rowwise: dict[str, np.ndarray] = {}  # artist / lacks evidence per row (n,)
 

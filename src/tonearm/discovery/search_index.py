@@ -156,7 +156,7 @@ class SearchIndex:
     tag_probs: np.ndarray | None = None
     tag_names: list[str] = field(default_factory=list)
     tag_vecs: np.ndarray | None = None
-    # (m50, m99) of the best-hit cosines meaningless queries get on this library: what
+    # (m50, m95) of the best-hit cosines meaningless queries get on this library: what
     # calibrates the text-vector cosine to an absolute score (discovery.calibration)
     null_levels: tuple[float, float] | None = None
     # per row, from the search_text analysis: key ("C", "F#"), mode ("major"/"minor"),
@@ -510,7 +510,7 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
 def _null_levels(
     encoder: TextEncoder | None, text_vecs: np.ndarray | None
 ) -> tuple[float, float] | None:
-    """(m50, m99) of the null best hits on this library (discovery.calibration)."""
+    """(m50, m95) of the null best hits on this library (discovery.calibration)."""
     if encoder is None or text_vecs is None or not text_vecs.shape[0]:
         return None
     null = calibration.null_vectors(encoder)

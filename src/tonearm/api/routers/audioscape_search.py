@@ -74,9 +74,10 @@ _REQUEST_SCHEMA: dict[str, Any] = {
             "type": "number",
             "minimum": 0,
             "maximum": 1,
-            "default": 0.5,
+            "default": 0.2,
             "description": "tonearm extension: leave out tracks whose absolute score is below "
-            "this (scores are calibrated per library: .5 is a real match; 0 keeps every match)",
+            "this (scores are calibrated per library: .5 and up is a real match, below .2 about "
+            "what a random-word query gets; 0 keeps every match)",
         },
         "sort": SORT_SCHEMA,
     },
