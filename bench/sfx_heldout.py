@@ -8,7 +8,8 @@ clip of the set; queries are the labelled clips of each half (split by file). Fi
 tuning queries and the best setting is then reported on the held-out queries, beside the
 baseline of the same run.
 
-Run: ``.venv/bin/python bench/sfx_heldout.py`` (prints JSON).
+Run: ``.venv/bin/python bench/sfx_heldout.py [--trimmed]`` (prints JSON). ``--trimmed`` also
+embeds every clip cut to its audible span (``core.audio.bounds.sound_bounds``) first.
 """
 
 from __future__ import annotations
@@ -88,6 +89,25 @@ def window_match(windows: list[np.ndarray], fit: np.ndarray, whiten: bool) -> np
         a, b = starts[i], starts[i] + len(ws[i])
         one_way[i] = colmax[a:b].mean(axis=0)
     return 0.5 * (one_way + one_way.T)
+
+
+def trimmed_windows(clips: list[rs.Clip]) -> list[np.ndarray]:
+    """aisfx windows of each clip cut to its audible span (core.audio.bounds), cached."""
+    from tonearm.core.audio.bounds import sound_bounds
+
+    def trimmed(sig: Any) -> np.ndarray:
+        b = sound_bounds(sig.samples, sig.sr)
+        if b.end_s is not None and b.start_s is not None and b.end_s > b.start_s:
+            sig = sig.slice_s(b.start_s, b.end_s)
+        return rd.aisfx_windows(sig)
+
+    tv = rd.Vectors("aisfx-windows-trimmed", trimmed)
+    out = []
+    for n, c in enumerate(clips):
+        out.append(tv.get(c.key, "orig", lambda c=c: rs.load(c.path)))
+        if n % 50 == 49:
+            rd.log(f"  {n + 1}/{len(clips)} trimmed clips embedded")
+    return out
 
 
 def evaluate(
@@ -170,6 +190,19 @@ def main() -> None:
         labels,
         split,
     )
+    if "--trimmed" in sys.argv:
+        tw = trimmed_windows(clips)
+        t_mean = l2_normalize(np.stack([w.mean(axis=0) for w in tw]))
+        t_max = l2_normalize(np.stack([w.max(axis=0) for w in tw]))
+        zt = whiten_fit(t_max, fit)
+        t_tonearm = qe_sims(zt)
+        m["trimmed, aisfx-mean"] = evaluate("tr", lambda _: t_mean @ t_mean.T, [0], labels, split)
+        m["trimmed, tonearm (max whitened + QE)"] = evaluate(
+            "trt", lambda _: t_tonearm, [0], labels, split
+        )
+        m["tonearm + trimmed tonearm (weighted)"] = evaluate(
+            "tpt", lambda a: tonearm + a * t_tonearm, [0.5, 1.0, 2.0], labels, split
+        )
     base = m["aisfx-mean (baseline)"]["held_out"]["precision@10"]
     for v in m.values():
         v["held_out_vs_baseline"] = round(v["held_out"]["precision@10"] / base, 3)
