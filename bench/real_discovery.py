@@ -593,6 +593,7 @@ def part_music_dup() -> dict[str, Any]:
     pos = {k: i for i, k in enumerate(names)}
     edge_set = {(min(pos[a], pos[b]), max(pos[a], pos[b])) for a, b, _ in fpr["edges"]}
     groups = [[pos[k] for k in g] for g in fpr["groups"]]
+    out["variants_missed"] = fpr["variants_missed"]
     out["tonearm"] = {
         "rule": "fingerprint: 2 of 3 excerpts (20/50/80 %) found at one alignment, both "
         "ways; groups: complete linkage",
@@ -718,10 +719,27 @@ def music_fingerprint_groups(
     ids = list(sigs)
     edges = dd.music_duplicate_edges(ids, lambda a: hits[a])
     groups = dd.complete_linkage(len(ids), edges)
+    # each variant against its original, both ways: what the rule saw when it missed one
+    linked = {(ids[i], ids[j]) for _, i, j in edges} | {(ids[j], ids[i]) for _, i, j in edges}
+    missed = []
+    for k in ids:
+        if "~" not in k:
+            continue
+        o = k.rsplit("~", 1)[0]
+        if o in hits and (k, o) not in linked:
+            per = [[(h.asset_id == o, round(h.score, 3)) for h in x][:3] for x in hits[k]]
+            missed.append({
+                "variant": k,
+                "share_variant_in_original": dd.music_pair_matches(hits[k], o),
+                "share_original_in_variant": dd.music_pair_matches(hits[o], k),
+                "variant_excerpt_hits": per,
+                "duration_s": round(sigs[k].duration_s, 1),
+            })  # fmt: skip
     return {
         "recordings": len(ids),
         "groups": [[ids[x] for x in g] for g in groups],
         "edges": [[ids[i], ids[j], round(s, 3)] for s, i, j in edges],
+        "variants_missed": missed,
     }
 
 

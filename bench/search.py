@@ -16,7 +16,13 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   answers, measured in the same run on the same stored analyses), and
   ``hybrid_no_tag_ranking`` (tag words in the text, no tag ranking). ``--tag-cost N``: the
   tagger's share of a default-analyzer ingest of N real tracks.
-  (the keyword list not weighted by query-word coverage). Queries with an odd number form
+  (the keyword list not weighted by query-word coverage). Absolute scores: every row but
+  ``hybrid_calibrated`` (the default: ordered by absolute score, floor min_score .2) and
+  ``hybrid_calibrated_no_floor`` ranks as the version before them (fusion order, every match
+  kept); ``unmatched``: nonsense and out-of-domain queries (``search_queries.json``) vs the
+  real queries by best absolute score (AUC, flags, result counts now and before) for null
+  quantiles .90/.95/.99; ``floors``: nDCG@10 and unmatched queries still answered per floor.
+  Queries with an odd number form
   the tuning half (the fusion rule was checked there), even numbers the held-out half;
   both halves are reported.
 Latency: p50/p95 of the search service at N synthetic tracks (default 100k; metadata drawn
@@ -57,6 +63,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tonearm.catalog.context import Catalog  # noqa: E402
 from tonearm.demo.synth import STYLES  # noqa: E402
+from tonearm.discovery import search as search_service  # noqa: E402
 from tonearm.discovery import text as text_model  # noqa: E402
 from tonearm.discovery.search import search  # noqa: E402
 from tonearm.discovery.search_analyzer import backfill  # noqa: E402
@@ -68,6 +75,8 @@ METHODS = ("hybrid", "keyword", "semantic")
 ABLATION = "hybrid_plain_rrf"
 NO_TAGS = "_no_tags"
 NO_TAG_RANKING = "hybrid_no_tag_ranking"  # tag words in the text, no tag ranking
+# absolute scores: ordered by them with the default floor (min_score .5), and with no floor
+CALIBRATED = ("hybrid_calibrated", "hybrid_calibrated_no_floor")
 REAL_DIRS = {
     "/usr/share/games/supertux2/music": "SuperTux",
     "/usr/share/games/asc/music": "Advanced Strategic Command",
@@ -342,22 +351,41 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
                 q["id"],
                 {"id": q["id"], "corpus": q["corpus"], "query": q["query"], "n_relevant": len(rel)},
             )
-            for m in (*METHODS, ABLATION, NO_TAG_RANKING) if use_tags else METHODS:
+            for m in (*METHODS, ABLATION, NO_TAG_RANKING, *CALIBRATED) if use_tags else METHODS:
                 gate = search_mod.KEYWORD_GATE
                 if m == ABLATION:
                     search_mod.KEYWORD_GATE = "none"
                 search_mod.USE_TAG_RANKING = m != NO_TAG_RANKING
+                # every row but the calibrated ones: the previous ranking (fusion order,
+                # every match kept), so the baselines are what the previous version answers
+                new_scores = m in CALIBRATED
+                search_service.SCORE_ORDER = "calibrated" if new_scores else "rrf"
+                floor = None if m == CALIBRATED[0] else 0.0
                 try:
-                    res = search(cat, q["query"], limit=20, method=m if m in METHODS else "hybrid")
+                    res = search(
+                        cat,
+                        q["query"],
+                        limit=20,
+                        method=m if m in METHODS else "hybrid",
+                        min_score=floor,
+                    )
                 finally:
                     search_mod.KEYWORD_GATE = gate
                     search_mod.USE_TAG_RANKING = True
+                    search_service.SCORE_ORDER = "calibrated"
                 ranked = res.asset_ids
                 row[m + suffix] = {
                     "ndcg@10": round(ndcg_at(ranked, rel), 4),
                     "recall@20": round(recall_at(ranked, rel), 4),
                     "search_method": res.search_method,
                 }
+                if m == CALIBRATED[0]:
+                    row[m]["best_score"] = res.best_score
+                    row[m]["total"] = res.total
+                if m == CALIBRATED[1]:  # for the floor table: the page's scores
+                    row[m]["_ranked"] = ranked[:20]
+                    row[m]["_scores"] = [t["score"] for t in res.tracks]
+                    row[m]["_rel"] = sorted(rel)
                 if m == "hybrid" and use_tags:
                     row["matched_artist"] = res.matched_artist
                     row["top5"] = [truth.get(a, {}) for a in ranked[:5]]
@@ -365,6 +393,11 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
                              "recall@20": round(min(1.0, 20 / max(1, len(truth))), 4)}  # fmt: skip
     search_index.USE_TAGS = True
     per_query = list(rows_by_id.values())
+    unmatched = unmatched_check(catalogs, corpora, per_query)
+    floors = floor_table(corpora, per_query, unmatched)
+    for r in per_query:
+        for k in ("_ranked", "_scores", "_rel"):
+            r.get(CALIBRATED[1], {}).pop(k, None)
 
     def mean(rows: list[dict[str, Any]], m: str, metric: str) -> float:
         return round(float(np.mean([r[m][metric] for r in rows])), 4) if rows else 0.0
@@ -376,6 +409,7 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
                 m: {"ndcg@10": mean(rows, m, "ndcg@10"), "recall@20": mean(rows, m, "recall@20")}
                 for m in (
                     *METHODS,
+                    *CALIBRATED,
                     ABLATION,
                     NO_TAG_RANKING,
                     *(x + NO_TAGS for x in METHODS),
@@ -383,12 +417,11 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
                 )  # fmt: skip
             },
         }
-        for other in ("keyword", "semantic", "hybrid" + NO_TAGS, NO_TAG_RANKING):
-            out[f"hybrid_wins_vs_{other}"] = sum(
-                r["hybrid"]["ndcg@10"] > r[other]["ndcg@10"] for r in rows
-            )
-            out[f"hybrid_losses_vs_{other}"] = sum(
-                r["hybrid"]["ndcg@10"] < r[other]["ndcg@10"] for r in rows
+        for other in ("keyword", "semantic", "hybrid" + NO_TAGS, NO_TAG_RANKING, "hybrid"):
+            me = CALIBRATED[0] if other == "hybrid" else "hybrid"
+            out[f"{me}_wins_vs_{other}"] = sum(r[me]["ndcg@10"] > r[other]["ndcg@10"] for r in rows)
+            out[f"{me}_losses_vs_{other}"] = sum(
+                r[me]["ndcg@10"] < r[other]["ndcg@10"] for r in rows
             )
         return out
 
@@ -398,7 +431,157 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
         summary[corpus] = summarize(rows)
         for h in ("tuning", "held_out"):
             summary[corpus][h] = summarize([r for r in rows if half(r["id"]) == h])
-    return {"summary": summary, "per_query": per_query}
+    return {
+        "summary": summary,
+        "floors": floors,
+        "unmatched": unmatched,
+        "per_query": per_query,
+    }
+
+
+FLOORS = (0.0, 0.2, 0.3, 0.4, 0.5)
+
+
+def floor_table(
+    corpora: list[str], per_query: list[dict[str, Any]], unmatched: dict[str, Any]
+) -> dict[str, Any]:
+    """For each min_score in FLOORS (at the default null quantile): nDCG@10 of the real
+    queries (the calibrated order cut at the floor) per half, and how many unmatched queries
+    still return a track."""
+    from tonearm.discovery import calibration
+
+    key = f"q{calibration.NULL_HIGH_Q}"
+    out: dict[str, Any] = {}
+    for corpus in corpora:
+        rows = [r for r in per_query if r["corpus"] == corpus and CALIBRATED[1] in r]
+        bad = [
+            v["best_score"] or 0.0
+            for v in unmatched.get(corpus, {}).get(key, {}).get("queries", {}).values()
+        ]
+        table = {}
+        for f in FLOORS:
+            nd: dict[str, list[float]] = {"all": [], "tuning": [], "held_out": []}
+            for r in rows:
+                c = r[CALIBRATED[1]]
+                kept = [a for a, sc in zip(c["_ranked"], c["_scores"], strict=False) if sc >= f]
+                v = ndcg_at(kept, set(c["_rel"]))
+                nd["all"].append(v)
+                nd[half(r["id"])].append(v)
+            table[str(f)] = {
+                **{
+                    f"ndcg@10_{h}": round(float(np.mean(x)), 4) if x else 0.0 for h, x in nd.items()
+                },  # fmt: skip
+                "unmatched_returning_tracks": sum(b >= f and b > 0 for b in bad),
+                "unmatched_queries": len(bad),
+            }
+        out[corpus] = table
+    return out
+
+
+def auc(pos: list[float], neg: list[float]) -> float:
+    """P(a real query's best score > a meaningless query's), ties count half."""
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return round(wins / (len(pos) * len(neg)), 4)
+
+
+def unmatched_check(
+    catalogs: dict[str, tuple[Catalog, dict[str, dict[str, Any]]]],
+    corpora: list[str],
+    per_query: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Absolute scores: the queries of ``search_queries.json["unmatched"]`` (nonsense and
+    out-of-domain) against the real queries of each corpus, by the best absolute score
+    (hybrid), how many results each gets now and before, and what the default floor does
+    to nDCG@10, for the null quantile that scores .5 (``calibration.NULL_HIGH_Q``) at
+    .90, .95 and .99."""
+    from tonearm.discovery import calibration
+    from tonearm.discovery.search import get_index, invalidate
+
+    doc = json.loads((HERE / "search_queries.json").read_text())["unmatched"]
+    queries = json.loads((HERE / "search_queries.json").read_text())["queries"]
+    out: dict[str, Any] = {
+        "good_match": calibration.GOOD_MATCH,
+        "default_q": calibration.NULL_HIGH_Q,
+    }
+    default_q = calibration.NULL_HIGH_Q
+    for corpus in corpora:
+        cat, truth = catalogs[corpus]
+        real = [q for q in queries if q["corpus"] == corpus]
+        out[corpus] = {}
+        for hq in (0.9, 0.95, 0.99):
+            calibration.NULL_HIGH_Q = hq
+            invalidate(cat)
+            try:
+                idx = get_index(cat, text_model.get_text_encoder())
+                rows: dict[str, Any] = {"null_levels": idx.null_levels, "queries": {}}
+                for group, qs in doc.items():
+                    for q in qs:
+                        now = search(cat, q, limit=20)
+                        search_service.SCORE_ORDER = "rrf"
+                        try:
+                            before = search(cat, q, limit=20, min_score=0.0)
+                        finally:
+                            search_service.SCORE_ORDER = "calibrated"
+                        rows["queries"][q] = {
+                            "group": group,
+                            "best_score": now.best_score,
+                            "total": now.total,
+                            "total_before": before.total,
+                            "top_score_before": before.tracks[0]["score"]
+                            if before.tracks
+                            else None,
+                        }
+                good: dict[str, float] = {}
+                nd: dict[str, float] = {}
+                totals: list[int] = []
+                for q in real:
+                    rel = relevant_ids(q["relevant"], truth)
+                    if not rel:
+                        continue
+                    res = search(cat, q["query"], limit=20)
+                    good[q["id"]] = res.best_score or 0.0
+                    nd[q["id"]] = ndcg_at(res.asset_ids, rel)
+                    totals.append(res.total)
+                rows["real"] = {
+                    k: {"best_score": good[k], "ndcg@10": round(nd[k], 4)} for k in good
+                }
+            finally:
+                calibration.NULL_HIGH_Q = default_q
+                invalidate(cat)
+            bad = [v["best_score"] or 0.0 for v in rows["queries"].values()]
+            thr = calibration.GOOD_MATCH
+            g_all = list(good.values())
+            rows["summary"] = {
+                "real_queries": len(g_all),
+                "unmatched_queries": len(bad),
+                "auc_best_score": auc(g_all, bad),
+                "real_flagged_no_good_match": sum(g < thr for g in g_all),
+                "unmatched_flagged_no_good_match": sum(b < thr for b in bad),
+                "unmatched_with_results": sum(v["total"] > 0 for v in rows["queries"].values()),
+                "unmatched_mean_results": round(
+                    float(np.mean([v["total"] for v in rows["queries"].values()])), 2
+                ),
+                "unmatched_mean_results_before": round(
+                    float(np.mean([v["total_before"] for v in rows["queries"].values()])), 2
+                ),
+                "real_mean_results": round(float(np.mean(totals)), 2) if totals else 0.0,
+                "real_ndcg@10_with_floor": round(float(np.mean(list(nd.values()))), 4)
+                if nd
+                else 0.0,
+                "real_best_score_median": round(float(np.median(g_all)), 4) if g_all else None,
+                "unmatched_best_score_max": round(max(bad), 4) if bad else None,
+            }
+            for h in ("tuning", "held_out"):
+                ids = [k for k in good if half(k) == h]
+                rows["summary"][f"{h}_auc"] = auc([good[k] for k in ids], bad)
+                rows["summary"][f"{h}_real_flagged"] = sum(good[k] < thr for k in ids)
+                rows["summary"][f"{h}_ndcg@10_with_floor"] = (
+                    round(float(np.mean([nd[k] for k in ids])), 4) if ids else 0.0
+                )
+            out[corpus][f"q{hq}"] = rows
+    return out
 
 
 # -- latency ---------------------------------------------------------------------------------

@@ -109,6 +109,30 @@ def test_music_match_at_another_tempo_must_hold_for_every_excerpt() -> None:
     assert music_pair_matches(faster_copy, "b") == 1.0
 
 
+def test_a_recording_shorter_than_an_excerpt_is_one_excerpt() -> None:
+    """A 7 s jingle: its three excerpts would all be the whole jingle, and being found
+    counted 1 of 3 (a copy of it was never a duplicate). Taken once, found is found."""
+    from tonearm.discovery.duplicates import MUSIC_EXCERPT_S, excerpt_hits
+    from tonearm.recognition import fingerprint as fp
+    from tonearm.recognition.index import FingerprintIndex
+
+    rng = np.random.default_rng(3)
+    t = np.arange(int(7.0 * SR)) / SR
+    y = np.zeros_like(t)
+    for k, f in enumerate(rng.uniform(200, 2000, 28)):  # a note every .25 s
+        seg = (t >= k * 0.25) & (t < k * 0.25 + 0.22)
+        y[seg] += np.sin(2 * np.pi * f * t[seg]) * np.exp(-(t[seg] - k * 0.25) / 0.08)
+    jingle = Signal((0.5 * y / np.abs(y).max()).astype(np.float32)[None, :], SR)
+    assert jingle.duration_s < MUSIC_EXCERPT_S
+    ix = FingerprintIndex()
+    for key, s in (("jingle", jingle), ("quieter", Signal(jingle.samples * 0.5, SR))):
+        h, tt = fp.fingerprint(s)
+        ix.add(key, h, tt)
+    hits = excerpt_hits(ix, jingle)
+    assert len(hits) == 1
+    assert music_pair_matches(hits, "quieter") == 1.0
+
+
 MENU_CLICK = "/usr/share/games/frozen-bubble/snd/menu_change.ogg"  # frozen-bubble-data
 
 

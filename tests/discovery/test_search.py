@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -141,6 +142,10 @@ def test_response_has_the_documented_shape(post, model_loaded) -> None:  # type:
         "offset",
         "search_method",
         "matched_artist",
+        # extensions (docs/API.md)
+        "min_score",
+        "best_score",
+        "no_good_match",
     }
     assert body["meta"]["search_method"] == "semantic"
     assert body["meta"]["matched_artist"] is None
@@ -159,7 +164,8 @@ def test_response_has_the_documented_shape(post, model_loaded) -> None:  # type:
     }
     assert isinstance(t["asset_id"], str) and t["asset_id"].isdigit()
     assert isinstance(t["duration"], float) and t["duration"] > 0
-    assert 0 < t["score"] <= 1
+    assert 0.5 <= t["score"] <= 1  # absolute: .5 and up is a real match
+    assert body["meta"]["no_good_match"] is False
     scores = [x["score"] for x in body["tracks"]]
     assert scores == sorted(scores, reverse=True)
     for a in body["artists"]:
@@ -372,6 +378,45 @@ def test_index_follows_catalog_changes(search_env, model_loaded) -> None:  # typ
         ),
         ([1, 2], "Invalid JSON body"),
         ("query", "Invalid JSON body"),
+        # extensions
+        (
+            {"query": "a", "filters": {"bpm": 120}},
+            "Invalid field filters.bpm: must be an object with min and max",
+        ),
+        (
+            {"query": "a", "filters": {"bpm": {"min": 140, "max": 120}}},
+            "Invalid field filters.bpm: min is greater than max",
+        ),
+        (
+            {"query": "a", "filters": {"bpm": {"min": "fast"}}},
+            "Invalid field filters.bpm.min: must be a number",
+        ),
+        (
+            {"query": "a", "filters": {"bpm": {"max": 9000}}},
+            "Invalid field filters.bpm.max: must be between 1 and 400 BPM",
+        ),
+        (
+            {"query": "a", "filters": {"loudness": {"max": 5}}},
+            "Invalid field filters.loudness.max: must be between -70 and 0 LUFS",
+        ),
+        (
+            {"query": "a", "filters": {"key": "H minor"}},
+            'Invalid field filters.key: "H minor" is not a key (e.g. "A minor", "F# major", "Eb")',
+        ),
+        (
+            {"query": "a", "filters": {"key": [3]}},
+            "Invalid field filters.key: must be a key name or an array of them",
+        ),
+        (
+            {"query": "a", "filters": {"instrumental": "yes"}},
+            "Invalid field filters.instrumental: must be true or false",
+        ),
+        (
+            {"query": "a", "sort": "loudness"},
+            "Invalid field sort: must be one of score, duration_asc, duration_desc",
+        ),
+        ({"query": "a", "min_score": 2}, "Invalid field min_score: must be between 0 and 1"),
+        ({"query": "a", "min_score": "high"}, "Invalid field min_score: must be a number"),
     ],
 )
 def test_bad_requests(post, body, message) -> None:  # type: ignore[no-untyped-def]
@@ -412,3 +457,131 @@ def test_get_is_not_allowed(api, search_env) -> None:  # type: ignore[no-untyped
     r = api.get("/developer/v1/search", headers={"x-api-key": search_env[2]})
     assert r.status_code == 405
     assert "error" in r.json()
+
+
+# -- absolute scores (extension) --------------------------------------------------------------
+def test_nonsense_query_says_it_matches_nothing_well(post, model_loaded) -> None:  # type: ignore[no-untyped-def]
+    real = post({"query": "chill lo-fi beats to study to"}).json()
+    assert real["meta"]["no_good_match"] is False and real["meta"]["best_score"] >= 0.5
+    for q in ("quarterly tax invoice deadline", "blarg snorfle wumpus"):
+        junk = post({"query": q}).json()
+        assert junk["meta"]["no_good_match"] is True, q
+        assert (junk["meta"]["best_score"] or 0.0) < 0.5, q
+        assert junk["meta"]["min_score"] == 0.2  # the default floor
+        assert all(t["score"] >= 0.2 for t in junk["tracks"]), q
+        assert junk["meta"]["total"] < real["meta"]["total"], q
+        # min_score 0 shows whatever it found anyway, scored as low as it is
+        every = post({"query": q, "min_score": 0}).json()
+        assert every["meta"]["min_score"] == 0
+        if every["tracks"]:
+            assert every["tracks"][0]["score"] == junk["meta"]["best_score"]
+
+
+def test_min_score_is_a_floor(post, model_loaded) -> None:  # type: ignore[no-untyped-def]
+    loose = post({"query": "epic orchestral music", "min_score": 0, "limit": 100}).json()
+    strict = post({"query": "epic orchestral music", "min_score": 0.8, "limit": 100}).json()
+    assert [t for t in loose["tracks"] if t["score"] >= 0.8] == strict["tracks"]
+    assert strict["meta"]["total"] < loose["meta"]["total"]
+
+
+# -- filters and sort (extensions) --------------------------------------------------------------
+def _features(catalog: Catalog, asset_id: str) -> dict[str, Any]:
+    a = catalog.store.get_analysis(asset_id, "search_text")
+    assert a is not None
+    return dict(a.data["features"])
+
+
+def test_bpm_filter(post, model_loaded) -> None:  # type: ignore[no-untyped-def]
+    body = post(
+        {"query": "dance music", "min_score": 0, "filters": {"bpm": {"min": 120, "max": 130}}}
+    ).json()
+    # 128 and 124 BPM by their metadata (a track without any has its measured tempo)
+    assert {"Club Sunrise", "Neon Rush"} <= set(names(body))
+    assert all(120 <= t["bpm"] <= 130 for t in body["tracks"])
+    every = post({"query": "dance music", "min_score": 0, "limit": 100}).json()
+    assert len(body["tracks"]) < len(every["tracks"])
+
+
+def test_key_filter(post, search_env, model_loaded) -> None:  # type: ignore[no-untyped-def]
+    from tonearm.discovery.search_index import key_name
+
+    catalog, ids, _ = search_env
+    every = post({"query": "music", "min_score": 0, "limit": 100}).json()
+    keyed = {t["asset_id"]: _features(catalog, t["asset_id"]) for t in every["tracks"]}
+    some = next(f for f in keyed.values() if f["key"])
+    query = f"{some['key']} {some['mode']}"
+    body = post({"query": "music", "min_score": 0, "filters": {"key": query}}).json()
+    assert body["tracks"]
+    for t in body["tracks"]:
+        f = keyed[t["asset_id"]]
+        assert key_name(f["key"]) == key_name(some["key"]) and f["mode"] == some["mode"]
+    want = {a for a, f in keyed.items() if key_name(f["key"]) == key_name(some["key"])}
+    any_mode = post({"query": "music", "min_score": 0, "filters": {"key": [some["key"]]}}).json()
+    assert {t["asset_id"] for t in any_mode["tracks"]} == want
+
+
+def test_instrumental_filter_splits_the_tagged_tracks(post, search_env, model_loaded) -> None:  # type: ignore[no-untyped-def]
+    from tonearm.discovery.search import get_index
+
+    catalog = search_env[0]
+    idx = get_index(catalog, text_model.get_text_encoder())
+    if idx.instrumental is None or not (idx.instrumental >= 0).any():
+        pytest.skip("the musicnn tagger is not installed: no track is tagged")
+    q = {"query": "music", "min_score": 0, "limit": 100}
+    yes = post({**q, "filters": {"instrumental": True}}).json()
+    no = post({**q, "filters": {"instrumental": False}}).json()
+    yes_ids = {t["asset_id"] for t in yes["tracks"]}
+    no_ids = {t["asset_id"] for t in no["tracks"]}
+    assert not yes_ids & no_ids
+    for aid in yes_ids | no_ids:
+        row = idx.row_of[int(aid)]
+        assert idx.instrumental[row] == (1 if aid in yes_ids else 0)
+
+
+def test_loudness_filter_leaves_out_unknown_loudness(post, search_env, model_loaded) -> None:  # type: ignore[no-untyped-def]
+    from tonearm.discovery.search import TrackFilters, get_index
+
+    catalog = search_env[0]
+    idx = get_index(catalog, text_model.get_text_encoder())
+    saved = idx.loudness
+    try:
+        idx.loudness = np.linspace(-30.0, -5.0, idx.size)
+        idx.loudness[0] = np.nan
+        mask = idx.allowed(None, None, None, (), TrackFilters(loudness_min=-20, loudness_max=-10))
+        assert mask is not None
+        assert mask.tolist() == [(-20 <= v <= -10) for v in idx.loudness.tolist()]
+    finally:
+        idx.loudness = saved
+
+
+def test_sort_by_duration(post, model_loaded) -> None:  # type: ignore[no-untyped-def]
+    q = {"query": "music", "min_score": 0, "limit": 100}
+    up = post({**q, "sort": "duration_asc"}).json()
+    down = post({**q, "sort": "duration_desc"}).json()
+    d_up = [t["duration"] for t in up["tracks"]]
+    assert d_up == sorted(d_up) and len(d_up) > 2
+    assert [t["duration"] for t in down["tracks"]] == sorted(d_up, reverse=True)
+
+
+def test_similar_music_filters_and_sort(api, search_env, model_loaded) -> None:  # type: ignore[no-untyped-def]
+    _, ids, secret = search_env
+
+    def sim(body: dict[str, Any]) -> Any:
+        return api.post("/developer/v1/similar", json=body, headers={"x-api-key": secret})
+
+    seed = ids["Night Study"]
+    r = sim({"asset_id": seed, "filters": {"bpm": {"min": 120, "max": 130}}})
+    assert r.status_code == 200
+    got = {t["name"] for t in r.json()["tracks"]}
+    assert {"Club Sunrise", "Neon Rush"} <= got and "Night Study" not in got
+    tracks = sim({"asset_id": seed, "limit": 100}).json()["tracks"]
+    bpm_of = {t["name"]: t["bpm"] for t in tracks}
+    assert all(bpm_of[n] is None or 120 <= bpm_of[n] <= 130 for n in got - {"track_0042"})
+    assert len(got) < len(tracks)
+    r = sim({"asset_id": seed, "sort": "duration_desc", "limit": 100})
+    d = [t["duration"] for t in r.json()["tracks"]]
+    assert d == sorted(d, reverse=True)
+    r = sim({"asset_id": seed, "filters": {"key": "Q"}})
+    assert r.status_code == 400 and "filters.key" in r.json()["error"]
+    r = sim({"asset_id": seed, "sort": "name"})
+    assert r.status_code == 400 and r.json()["error"].startswith("Invalid field sort")

@@ -185,6 +185,23 @@ def test_sfx_filters(world: dict[str, Any]) -> None:
     assert 0 < r["meta"]["total"] < n_all
 
 
+def test_sfx_sort_by_duration(world: dict[str, Any]) -> None:
+    seed = world["ids"]["METAL0"]
+    by_score = sfx(world, asset_id=seed, limit=100).json()["tracks"]
+    up = sfx(world, asset_id=seed, limit=100, sort="duration_asc").json()
+    down = sfx(world, asset_id=seed, limit=100, sort="duration_desc").json()["tracks"]
+    d = [t["duration"] for t in up["tracks"]]
+    assert d == sorted(d) and len(set(d)) > 1
+    assert [t["duration"] for t in down] == sorted(d, reverse=True)
+    assert {t["asset_id"] for t in up["tracks"]} == {t["asset_id"] for t in by_score}
+    page = sfx(world, asset_id=seed, limit=3, offset=2, sort="duration_asc").json()
+    assert [t["asset_id"] for t in page["tracks"]] == [t["asset_id"] for t in up["tracks"][2:5]]
+    assert page["meta"]["total"] == up["meta"]["total"]
+    r = sfx(world, asset_id=seed, sort="loudest")
+    assert r.status_code == 400
+    assert r.json() == {"error": "sort must be one of score, duration_asc, duration_desc"}
+
+
 def test_sfx_max_score_and_dedupe(world: dict[str, Any]) -> None:
     seed = world["ids"]["METAL0"]
     copy = int(world["ids"]["METAL0_quiet"])

@@ -66,9 +66,28 @@ class DurationFilter(BaseModel):
     max: float | None = Field(None, description="seconds")
 
 
+class RangeFilter(BaseModel):
+    min: float | None = None
+    max: float | None = None
+
+
+SortOrder = Literal["score", "duration_asc", "duration_desc"]
+
+
 class MusicFilters(BaseModel):
     genres: list[str] | None = None
     duration: DurationFilter | None = None
+    # tonearm extensions (docs/API.md)
+    bpm: RangeFilter | None = Field(None, description="tonearm extension: tempo range, BPM")
+    key: str | list[str] | None = Field(
+        None, description='tonearm extension: key(s), e.g. "A minor", "F# major", "Eb"'
+    )
+    loudness: RangeFilter | None = Field(
+        None, description="tonearm extension: integrated loudness range, LUFS"
+    )
+    instrumental: bool | None = Field(
+        None, description="tonearm extension: true: no vocals heard; false: vocals"
+    )
 
 
 class SearchRequest(BaseModel):
@@ -76,6 +95,10 @@ class SearchRequest(BaseModel):
     limit: int = Field(20, ge=1, le=100)
     offset: int = Field(0, ge=0)
     filters: MusicFilters | None = None
+    min_score: float = Field(
+        0.2, ge=0, le=1, description="tonearm extension: drop results scoring below this"
+    )
+    sort: SortOrder = Field("score", description="tonearm extension: order of the results")
 
 
 class SimilarRequest(BaseModel):
@@ -83,6 +106,7 @@ class SimilarRequest(BaseModel):
     limit: int = Field(20, ge=1, le=100)
     offset: int = Field(0, ge=0)
     filters: MusicFilters | None = None
+    sort: SortOrder = Field("score", description="tonearm extension: order of the results")
 
 
 class Track(BaseModel):
@@ -106,6 +130,14 @@ class Meta(BaseModel):
 class SearchMeta(Meta):
     search_method: Literal["semantic", "text"]
     matched_artist: str | None = None
+    # tonearm extensions: absolute scores (docs/API.md)
+    min_score: float | None = Field(None, description="tonearm extension: the floor applied")
+    best_score: float | None = Field(
+        None, description="tonearm extension: best absolute score of any match (null: none)"
+    )
+    no_good_match: bool | None = Field(
+        None, description="tonearm extension: true when no track scores .5 or more"
+    )
 
 
 class ArtistCount(BaseModel):

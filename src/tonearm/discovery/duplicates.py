@@ -122,7 +122,8 @@ class ExcerptHit:
 
 
 def excerpt_hits(ix: FingerprintIndex, signal: Signal, *, top_k: int = 8) -> list[list[ExcerptHit]]:
-    """Recognition results of the :data:`MUSIC_EXCERPT_AT` excerpts of one recording.
+    """Recognition results of the :data:`MUSIC_EXCERPT_AT` excerpts of one recording (one
+    list per distinct excerpt: a recording no longer than :data:`MUSIC_EXCERPT_S` has one).
 
     Every tempo/pitch hypothesis of the engine is voted on: ``service.match_peaks`` stops
     at the identity hypothesis when one asset matches strongly, and here the recording
@@ -133,8 +134,14 @@ def excerpt_hits(ix: FingerprintIndex, signal: Signal, *, top_k: int = 8) -> lis
 
     out: list[list[ExcerptHit]] = []
     d = signal.duration_s
+    taken: set[float] = set()
     for frac in MUSIC_EXCERPT_AT:
         start = max(0.0, min(d - MUSIC_EXCERPT_S, frac * d - MUSIC_EXCERPT_S / 2))
+        if round(start, 3) in taken:
+            # a recording shorter than one excerpt: its excerpts are all the whole of it,
+            # counted once (else the whole recording found scores 1 of 3)
+            continue
+        taken.add(round(start, 3))
         ex = signal.slice_s(start, min(d, start + MUSIC_EXCERPT_S))
         peaks = service.query_peaks(ex)
         if len(ix) == 0 or len(peaks.t) < 2:

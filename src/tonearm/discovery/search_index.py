@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tonearm.discovery import fts
+from tonearm.discovery import calibration, fts
 from tonearm.discovery.artists import ArtistIndex
 from tonearm.discovery.bm25 import KeywordIndex
 from tonearm.discovery.describe import audio_words, tag_word_probs, tag_words
@@ -43,6 +43,29 @@ TEXT_VECTORS_FILE = "search_text_vectors.npz"
 SEARCH_TEXT_ANALYSIS = "search_text"
 EMBEDDING_ANALYSIS = "embedding"
 ANALYSES = (SEARCH_TEXT_ANALYSIS, EMBEDDING_ANALYSIS)  # the analyses the index reads
+MIR_ANALYSIS = "mir"  # loudness for the filter
+# confident tag words that mean a voice is heard (describe.TAG_WORDS)
+VOCAL_WORDS = frozenset({"vocals", "female vocals", "male vocals", "choir", "rap"})
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLATS = {"DB": "C#", "EB": "D#", "GB": "F#", "AB": "G#", "BB": "A#", "CB": "B", "FB": "E"}
+
+
+def key_name(value: Any) -> str | None:
+    """A key's tonic as one of :data:`PITCH_CLASSES` ("Eb", "e flat", "D#" -> "D#"; "E#" ->
+    "F"), or None when ``value`` is not a key name."""
+    if not isinstance(value, str):
+        return None
+    v = value.strip().upper().replace(" FLAT", "B").replace(" SHARP", "#")
+    v = v.replace("♭", "B").replace("♯", "#")
+    if v in PITCH_CLASSES:
+        return v
+    if v in _FLATS:
+        return _FLATS[v]
+    if len(v) == 2 and v[1] == "#" and v[0] in "EB":
+        return {"E": "F", "B": "C"}[v[0]]
+    return None
+
+
 FREEZE_MIN_TRACKS = 20_000  # index at least this big: gc.freeze() after building it
 COUNT_TTL_S = 1.0  # PostgreSQL: row counts (removals) rechecked at most this often
 # The musicnn tag words join each track's text (False: the DSP words only, as before the
@@ -133,6 +156,16 @@ class SearchIndex:
     tag_probs: np.ndarray | None = None
     tag_names: list[str] = field(default_factory=list)
     tag_vecs: np.ndarray | None = None
+    # (m50, m95) of the best-hit cosines meaningless queries get on this library: what
+    # calibrates the text-vector cosine to an absolute score (discovery.calibration)
+    null_levels: tuple[float, float] | None = None
+    # per row, from the search_text analysis: key ("C", "F#"), mode ("major"/"minor"),
+    # loudness (dBFS RMS, or LUFS when the mir analysis has it), instrumental (a tag said
+    # so: "no vocals" or "instrumental" above its confidence); None/NaN where unknown
+    keys: list[str | None] = field(default_factory=list)
+    modes: list[str | None] = field(default_factory=list)
+    loudness: np.ndarray | None = None  # (n,) float64, NaN: unknown
+    instrumental: np.ndarray | None = None  # (n,) int8: 1 yes, 0 no (vocals), -1 unknown
     # derived in __post_init__: int8-accelerated tables over the vectors, and per-row codes
     # of the artist and the (album, artist) for counting matches without a Python loop
     text_table: VectorTable | None = field(init=False, default=None)
@@ -172,10 +205,14 @@ class SearchIndex:
         dmin: float | None,
         dmax: float | None,
         hidden: Collection[int] = (),
+        extra: TrackFilters | None = None,
     ):
         """Boolean mask (n,) of rows passing the filters, or None when nothing is filtered.
-        ``hidden``: asset ids left out (other accounts' assets)."""
+        ``hidden``: asset ids left out (other accounts' assets); ``extra``: the tonearm
+        filters (bpm, key, loudness, instrumental)."""
         mask: np.ndarray | None = None
+        if extra is not None and not extra.empty:
+            mask = self._extra_mask(extra)
         if hidden:
             mask = ~np.isin(self.ids, np.fromiter(hidden, dtype=np.int64))
         if genres:
@@ -193,6 +230,83 @@ class SearchIndex:
                 m &= self.durations <= dmax
             mask = m if mask is None else mask & m
         return mask
+
+    def _extra_mask(self, f: TrackFilters) -> np.ndarray:
+        m = np.ones(self.size, dtype=bool)
+        if f.bpm_min is not None or f.bpm_max is not None:
+            bpm = np.array([b if b else np.nan for b in self.bpms], dtype=np.float64)
+            with np.errstate(invalid="ignore"):  # NaN (unknown tempo) never passes
+                if f.bpm_min is not None:
+                    m &= bpm >= f.bpm_min
+                if f.bpm_max is not None:
+                    m &= bpm <= f.bpm_max
+        if f.keys:
+            k = np.zeros(self.size, dtype=bool)
+            for tonic, mode in f.keys:
+                k |= np.array(
+                    [
+                        kk == tonic and (mode is None or mo == mode)
+                        for kk, mo in zip(self.keys, self.modes, strict=True)
+                    ],
+                    dtype=bool,
+                ).reshape(-1)
+            m &= k
+        if f.loudness_min is not None or f.loudness_max is not None:
+            lv = self.loudness if self.loudness is not None else np.full(self.size, np.nan)
+            with np.errstate(invalid="ignore"):
+                if f.loudness_min is not None:
+                    m &= lv >= f.loudness_min
+                if f.loudness_max is not None:
+                    m &= lv <= f.loudness_max
+        if f.instrumental is not None:
+            inst = self.instrumental
+            if inst is None:
+                inst = np.full(self.size, -1, dtype=np.int8)
+            m &= inst == (1 if f.instrumental else 0)
+        return m
+
+
+def parse_key(text: str) -> tuple[str, str | None] | None:
+    """ "A minor", "F# major", "Eb", "c#m", "Bbmin" -> (tonic, mode or None); None when it
+    is not a key."""
+    t = " ".join(str(text).strip().split())
+    m = re.fullmatch(r"(?i)([a-g](?:[#b♯♭]| sharp| flat)?)\s*(major|maj|minor|min|m)?", t)
+    if m is None:
+        return None
+    tonic = key_name(m.group(1))
+    if tonic is None:
+        return None
+    mode = m.group(2)
+    if mode is None:
+        return tonic, None
+    return tonic, "major" if mode.lower().startswith("maj") else "minor"
+
+
+@dataclass(frozen=True)
+class TrackFilters:
+    """The tonearm search/similar filters beyond AudioScape's genres and duration.
+
+    A track whose value is unknown (no tempo, no key, no loudness, no tags) never passes a
+    filter on that value.
+    """
+
+    bpm_min: float | None = None
+    bpm_max: float | None = None
+    keys: tuple[tuple[str, str | None], ...] = ()  # (tonic as in PITCH_CLASSES, mode|None)
+    loudness_min: float | None = None  # LUFS
+    loudness_max: float | None = None
+    instrumental: bool | None = None
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.bpm_min is None
+            and self.bpm_max is None
+            and not self.keys
+            and self.loudness_min is None
+            and self.loudness_max is None
+            and self.instrumental is None
+        )
 
 
 def catalog_signature(store: Store, counts: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
@@ -289,8 +403,23 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         if USE_TAGS and data.get("tags"):
             probs_of[int(r["asset_id"])] = tag_word_probs(data["tags"])
 
+    # loudness for the filter: integrated LUFS of the mir analysis (written at ingest with
+    # search_text, so the signature's search_text maxima see it change)
+    lufs_of: dict[int, float] = {}
+    for r in store.analysis_rows(MIR_ANALYSIS):
+        try:
+            v = json.loads(r["data"] or "{}").get("loudness_lufs")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(v, int | float) and np.isfinite(v):
+            lufs_of[int(r["asset_id"])] = float(v)
+
     n = len(rows)
     ids = np.zeros(n, dtype=np.int64)
+    keys: list[str | None] = []
+    modes: list[str | None] = []
+    loudness = np.full(n, np.nan)
+    instrumental = np.full(n, -1, dtype=np.int8)
     durations = np.zeros(n, dtype=np.float64)
     names: list[str] = []
     artists: list[str] = []
@@ -308,6 +437,11 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         ids[i] = aid
         durations[i] = float(d["duration"] or 0.0)
         feats, tagged, made = described.get(aid, ({}, [], ""))
+        keys.append(key_name(feats.get("key")))
+        modes.append(feats.get("mode") if feats.get("mode") in ("major", "minor") else None)
+        loudness[i] = lufs_of.get(aid, np.nan)
+        if aid in probs_of:  # tagged: vocal unless no confident tag says voice
+            instrumental[i] = 0 if any(w in VOCAL_WORDS for w in tagged) else 1
         bpm = d["bpm"] if d["bpm"] else (feats.get("tempo_bpm") or None)
         words = audio_words(feats, d["bpm"])
         words += [w for w in tagged if w not in words]
@@ -365,7 +499,22 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         tag_probs=tag_probs,
         tag_names=tag_names,
         tag_vecs=tag_vecs,
+        null_levels=_null_levels(encoder, text_vecs),
+        keys=keys,
+        modes=modes,
+        loudness=loudness,
+        instrumental=instrumental,
     )
+
+
+def _null_levels(
+    encoder: TextEncoder | None, text_vecs: np.ndarray | None
+) -> tuple[float, float] | None:
+    """(m50, m95) of the null best hits on this library (discovery.calibration)."""
+    if encoder is None or text_vecs is None or not text_vecs.shape[0]:
+        return None
+    null = calibration.null_vectors(encoder)
+    return calibration.cosine_levels(calibration.null_best_hits(text_vecs, null))
 
 
 def _state(catalog: Catalog) -> dict[str, Any]:

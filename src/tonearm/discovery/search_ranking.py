@@ -45,17 +45,29 @@ def semantic_rows(
     return rows
 
 
-def tag_rows(idx: SearchIndex, qvec: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
-    """Rows by the probability of the tags the query names (empty when it names none)."""
+def tag_scores(idx: SearchIndex, qvec: np.ndarray) -> np.ndarray | None:
+    """Per row (n,), the probability of the tags the query names (weighted by how close
+    each is to the query); None when it names none."""
     if not USE_TAG_RANKING or idx.tag_vecs is None or idx.tag_probs is None:
-        return np.zeros(0, dtype=np.int64)
+        return None
     sims = idx.tag_vecs @ np.asarray(qvec, dtype=np.float32)
     pick = np.argsort(-sims)[:TAG_QUERY_TOP]
     pick = pick[sims[pick] >= TAG_QUERY_SIM]
     if pick.size == 0:
-        return np.zeros(0, dtype=np.int64)
+        return None
     w = sims[pick] / sims[pick].sum()
-    score = idx.tag_probs[:, pick] @ w
+    return np.asarray(idx.tag_probs[:, pick] @ w, dtype=np.float64)
+
+
+def tag_rows(
+    idx: SearchIndex, qvec: np.ndarray, allowed: np.ndarray | None, score: np.ndarray | None = None
+) -> np.ndarray:
+    """Rows by the probability of the tags the query names (empty when it names none);
+    ``score``: :func:`tag_scores` when already computed."""
+    if score is None:
+        score = tag_scores(idx, qvec)
+    if score is None:
+        return np.zeros(0, dtype=np.int64)
     ok = score >= TAG_MIN_PROB
     if allowed is not None:
         ok &= allowed
@@ -82,7 +94,7 @@ def keyword_rows(
 
 def _centroid_rows(
     table: VectorTable, ok: np.ndarray | None, members: np.ndarray, allowed: np.ndarray | None
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, np.ndarray] | None:
     use = members if ok is None else members[ok[members]]
     if use.size == 0:
         return None
@@ -91,28 +103,30 @@ def _centroid_rows(
     if norm == 0:
         return None
     mask = ok if allowed is None else (allowed if ok is None else ok & allowed)
-    rows, _ = table.top(c / norm, ARTIST_NEIGHBOURS, mask)
-    return rows
+    rows, sims = table.top(c / norm, ARTIST_NEIGHBOURS, mask)
+    return rows, sims
 
 
 def artist_rows(
     idx: SearchIndex, name: str, allowed: np.ndarray | None, *, vectors: bool = True
-) -> tuple[np.ndarray, bool]:
-    """Tracks that sound like ``name``: (rows best first, found by embeddings?).
+) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Tracks that sound like ``name``: (rows best first, found by embeddings?, evidence).
 
     Audio-embedding centroid of the artist's tracks when they have embeddings; else the
     centroid of their text vectors; else (no model at all) their own tracks and then the
-    tracks sharing their genres.
+    tracks sharing their genres. ``evidence`` (per returned row, in [0, 1]): 1 for the
+    artist's own tracks, else the cosine to the centroid clipped to [0, 1] (the scale of
+    similar music), or .5 for a track that only shares a genre.
     """
     members = idx.artist_rows.get(name, np.zeros(0, dtype=np.int64))
-    if vectors and idx.audio_table is not None:
-        rows = _centroid_rows(idx.audio_table, idx.audio_ok, members, allowed)
-        if rows is not None:
-            return rows, True
-    if vectors and idx.text_table is not None:
-        rows = _centroid_rows(idx.text_table, None, members, allowed)
-        if rows is not None:
-            return rows, True
+    own = np.zeros(idx.size, dtype=bool)
+    own[members] = True
+    for table, ok in ((idx.audio_table, idx.audio_ok), (idx.text_table, None)):
+        if vectors and table is not None:
+            got = _centroid_rows(table, ok, members, allowed)
+            if got is not None:
+                rows, sims = got
+                return rows, True, np.where(own[rows], 1.0, np.clip(sims, 0.0, 1.0))
     keys = sorted({k for m in members.tolist() for k in genre_keys(idx.genres[m])})
     cand = np.concatenate(
         [members.astype(np.int64), *(idx.genre_rows[k] for k in keys if k in idx.genre_rows)]
@@ -120,7 +134,8 @@ def artist_rows(
     if allowed is not None and cand.size:
         cand = cand[allowed[cand]]
     _, first = np.unique(cand, return_index=True)  # each row once, where it first appears
-    return cand[np.sort(first)][:ARTIST_NEIGHBOURS], False
+    rows = cand[np.sort(first)][:ARTIST_NEIGHBOURS]
+    return rows, False, np.where(own[rows], 1.0, 0.5)
 
 
 def keyword_gate(idx: SearchIndex, terms: list[str], rows: np.ndarray) -> np.ndarray | float:

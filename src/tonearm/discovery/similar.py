@@ -11,7 +11,7 @@ enough sounds. ``dedupe`` drops the results that are the same recording as the s
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from tonearm.discovery.embeddings import (
     pack,
 )
 from tonearm.discovery.index import Filters, SearchResult, get_index
+from tonearm.discovery.search_index import TrackFilters
 from tonearm.discovery.sfx_rank import MIN_FIT, library_space, rerank_scores
 from tonearm.storage.base import Analysis, Asset
 
@@ -96,8 +97,14 @@ def similar(
     filters: Filters | None = None,
     max_score: float | None = None,
     dedupe: bool = False,
+    extra: TrackFilters | None = None,
+    sort: str = "score",
 ) -> SimilarPage:
     """Assets of ``kind`` most similar to ``asset_id`` (itself excluded), best first.
+
+    ``extra`` (music): the search filters bpm, key, loudness, instrumental, read from the
+    search index (:class:`~tonearm.discovery.search_index.TrackFilters`). ``sort``:
+    "score" (default), "duration_asc" or "duration_desc" (ties: by score).
 
     Raises
     ------
@@ -110,11 +117,18 @@ def similar(
         raise NotFound(asset_id)
     model_id, q = ensure_embedding(catalog, seed)
     dedupe = dedupe and max_score is None  # an explicit max_score wins
+    if extra is not None and not extra.empty:
+        filters = replace(filters or Filters(), hidden=hidden | _failing(catalog, extra))
     idx = get_index(catalog)
     part = idx.parts.get((kind, model_id))
     n_all = len(part.rows) if part is not None else 0
-    # the whole filtered list is ranked when it is re-scored or de-duplicated (exact search)
-    full = dedupe or (kind == "sfx" and model_id.startswith("aisfx") and n_all >= MIN_FIT)
+    # the whole filtered list is ranked when it is re-scored, de-duplicated or sorted by
+    # another key (exact search)
+    full = (
+        dedupe
+        or sort != "score"
+        or (kind == "sfx" and model_id.startswith("aisfx") and n_all >= MIN_FIT)
+    )
     res: SearchResult = idx.search(
         kind,
         model_id,
@@ -136,6 +150,10 @@ def similar(
             dropped = _duplicates_of_seed(catalog, kind, seed.asset_id, raw)
             hits = [h for h in hits if h[0] not in dropped]
             total -= len(dropped)
+        if sort != "score":
+            dur = {aid: _duration(idx, aid) for aid, _ in hits}
+            sign = 1.0 if sort == "duration_asc" else -1.0
+            hits.sort(key=lambda h: sign * dur[h[0]])  # stable: ties keep the score order
         hits = hits[offset : offset + limit]
     items: list[tuple[Asset, float]] = []
     stale = 0
@@ -146,6 +164,23 @@ def similar(
             continue
         items.append((a, score))
     return SimilarPage(seed, model_id, items, max(0, total - stale))
+
+
+def _duration(idx: Any, asset_id: str) -> float:
+    m = idx.meta.get(int(asset_id))
+    return float(m.duration) if m is not None else 0.0
+
+
+def _failing(catalog: Catalog, extra: TrackFilters) -> frozenset[int]:
+    """Music asset ids that do not pass ``extra`` (from the search index)."""
+    from tonearm.discovery import text as text_model
+    from tonearm.discovery.search_index import get_index as search_index
+
+    sidx = search_index(catalog, text_model.get_text_encoder())
+    mask = sidx.allowed(None, None, None, (), extra)
+    if mask is None:
+        return frozenset()
+    return frozenset(int(a) for a in sidx.ids[~mask].tolist())
 
 
 def _reranked_sfx(

@@ -25,8 +25,10 @@ from tonearm.api.deps import (
 )
 from tonearm.api.errors import AudioScapeError
 from tonearm.api.routers.audioscape_paging import page_params
+from tonearm.api.routers.audioscape_search import parse_extensions
 from tonearm.catalog.context import Catalog
 from tonearm.discovery.index import Filters
+from tonearm.discovery.search import SORTS
 from tonearm.discovery.similar import NotFound, SimilarPage, mir_of, similar
 from tonearm.storage.base import METADATA_FIELDS, ApiKey, Asset
 
@@ -147,6 +149,7 @@ async def similar_music(
     if filters is not None and not isinstance(filters, dict):
         raise AudioScapeError(400, "filters must be an object")
     lo, hi = _duration((filters or {}).get("duration"), (None, None))
+    extra, sort = parse_extensions(filters or {}, body.get("sort"))
     try:
         page = await asyncio.to_thread(
             similar,
@@ -156,6 +159,8 @@ async def similar_music(
             limit=limit,
             offset=offset,
             filters=Filters(min_duration=lo, max_duration=hi, hidden=_hidden(catalog, key)),
+            extra=extra,
+            sort=sort,
         )
     except NotFound:
         raise AudioScapeError(400, "Invalid asset_id: no track with this asset_id") from None
@@ -225,6 +230,10 @@ async def sfx_similar(
     dedupe: Annotated[
         str | None, Query(description="Drop near-duplicates (a measured default max_score)")
     ] = None,
+    sort: Annotated[
+        str | None,
+        Query(description="tonearm extension: score (default), duration_asc, duration_desc"),
+    ] = None,
 ) -> dict[str, Any]:
     """Sound effects that sound like the given one (itself excluded), best first, with the
     MIR fields ``true_peak_dbtp``, ``sound_start_sec`` and ``sound_end_sec`` (may be null)."""
@@ -255,6 +264,9 @@ async def sfx_similar(
         if not 0.0 <= ms <= 1.0:
             raise AudioScapeError(400, "max_score must be between 0 and 1")
     dd = _bool(dedupe, "dedupe")
+    order = (sort or "").strip() or "score"
+    if order not in SORTS:
+        raise AudioScapeError(400, f"sort must be one of {', '.join(SORTS)}")
     try:
         page = await asyncio.to_thread(
             similar,
@@ -266,6 +278,7 @@ async def sfx_similar(
             filters=flt,
             max_score=ms,
             dedupe=dd,
+            sort=order,
         )
     except NotFound:
         raise AudioScapeError(404, "asset_id not found") from None
