@@ -11,7 +11,14 @@ and scanned from an MP3 file on disk by:
 - ``scanner``: tonearm's one long-file scanner (AudD ``/enterprise/`` and ``tonearm scan``:
   ``recognition.enterprise.scan_path``), end to end (decode included);
 - ``baseline``: majority vote over fixed 12 s windows (top-1 per window, consecutive windows
-  of one song merged), the simple approach the issue names.
+  of one song merged), the simple approach the issue names;
+- ``stream``: the AudD stream monitor (the same scanner, fed window by window) on a local
+  HTTP stream playing the mix's MP3 (served as fast as it is read); also reports its
+  callbacks and |``play_length`` - true length| (one callback per play is the target).
+
+``--segments 70 --mixes 1`` makes one mix of about an hour (the timing target). Speed:
+``x_realtime`` is wall clock (the machine's load changes it), ``x_realtime_cpu`` the CPU
+seconds of the scan (this process and the decoding child).
 
 Truth: a play spans from the midpoint of the crossfade that brings it in to the midpoint of
 the one that takes it out. A true play is *found* when a report names its song and covers at
