@@ -389,6 +389,8 @@ class PlayScanner:
             n = 0
             while n < len(plays) and all(_heard(q)[1] < cutoff for q in plays[: n + 1]):
                 n += 1
+        # a play announced but since folded into another (a shared passage) is no play
+        self._announced = [a for a in self._announced if any(self.same_play(p, a) for p in plays)]
         events: list[ScanEvent] = []
         for p in plays[n:]:
             i = next((i for i, a in enumerate(self._announced) if self.same_play(p, a)), None)

@@ -305,7 +305,8 @@ class StreamMonitor:
         before = self.record.callbacks == "before"
         for ev in events:
             if ev.kind == "start":
-                self._announced.append((ev.play, time.time()))
+                # (a play folded into another before its end never ends: keep a few)
+                self._announced = [*self._announced[-31:], (ev.play, time.time())]
                 if self._inherited is not None:
                     asset_id, seen_ms = self._inherited
                     self._inherited = None
