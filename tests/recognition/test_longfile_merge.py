@@ -122,6 +122,15 @@ def test_scanner_emits_each_play_once_as_the_batch_merge_finds_it() -> None:
     ]
 
 
+def test_stream_scanner_needs_more_than_one_passage_heard_by_overlapping_windows() -> None:
+    """Windows of 10 s every 3 s (a stream): three windows hear the same 7 s another song
+    shares with catalog song C; that is not a play of C. A real play is."""
+    shared = [cm("C", k, 100.0 + 0.3 * k, 107.0, 20.0 + 0.3 * k, 0.95) for k in range(3)]
+    real = [cm("A", k, 3.0 * k, 3.0 * k + 10.0, 3.0 * k) for k in range(10)]
+    scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000, min_pieces=2, min_span_s=13)
+    assert _feed(scanner, [*real, *shared], 200.0, hop_s=3.0) == [("start", "A"), ("end", "A")]
+
+
 def test_scanner_ends_a_play_only_after_a_dropout_could_no_longer_continue_it() -> None:
     """After 20 s unheard the play is still open (a dropout); the song back at the same
     alignment continues it, so one end event, not two."""

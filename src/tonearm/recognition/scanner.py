@@ -317,6 +317,9 @@ class PlayScanner:
         Where the scan starts (file seconds).
     min_pieces : int
         Chunk matches a play needs (a stream's lone window of a song is not a play).
+    min_span_s : float
+        Seconds of the file a play's chunk matches must span (a stream's overlapping
+        windows all hear the same few seconds a song shares with another: not a play).
     keep_s : float or None
         Forget peaks and power this long before the earliest play still open (a live
         stream; None: keep everything, a file).
@@ -330,6 +333,7 @@ class PlayScanner:
         sr: int,
         t0_s: float = 0.0,
         min_pieces: int = 1,
+        min_span_s: float = 0.0,
         keep_s: float | None = None,
     ) -> None:
         self.song_of = song_of
@@ -338,6 +342,7 @@ class PlayScanner:
         self.power = PowerTrack(sr)
         self.t0_s = t0_s
         self.min_pieces = max(1, int(min_pieces))
+        self.min_span_s = min_span_s
         self.keep_s = keep_s
         self.now_s = t0_s  # audio fed so far (file seconds)
         self._pending: list[ChunkMatch] = []
@@ -429,7 +434,8 @@ class PlayScanner:
         return events
 
     def _counts(self, p: ChunkMatch) -> bool:
-        return p.pieces >= self.min_pieces
+        h0, h1 = _heard(p)
+        return p.pieces >= self.min_pieces and h1 - h0 >= self.min_span_s
 
     @staticmethod
     def same_play(p: ChunkMatch, a: ChunkMatch) -> bool:

@@ -49,7 +49,9 @@ class MonitorConfig:
 
     window_s: float = 10.0  # audio recognized at a time
     hop_s: float = 3.0  # stream time between recognitions
-    min_hits: int = 2  # windows that must hear a play before it counts (one stray is none)
+    # windows that must hear a play before it counts (one stray is none), spanning at least
+    # window_s + hop_s of the stream (overlapping windows all hear one shared passage)
+    min_hits: int = 2
     end_gap_s: float = 10.0  # a song stops being "playing" this long after its last window
     no_music_s: float = 60.0  # silence/noise this long -> notification 651
     silence_rms: float = 10 ** (-55 / 20)  # below -55 dBFS counts as silence
@@ -215,6 +217,7 @@ class StreamMonitor:
             duration_of,
             sr=sr,
             min_pieces=cfg.min_hits,
+            min_span_s=cfg.window_s + cfg.hop_s,
             keep_s=120.0,
         )
         peaks_to = 0  # stream frames whose peaks the scanner has
