@@ -95,8 +95,9 @@ def test_scanner_emits_each_play_once_as_the_batch_merge_finds_it() -> None:
     a = [cm("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k) for k in (0, 1, 2, 5, 6)]
     a.append(cm("A", 7, 84.0, 94.0, 70.0))  # a repeat: song 70 again at file 84
     b = [cm("B", k, 12.0 * k + 2.0, 12.0 * k + 12.0, 12.0 * (k - 8)) for k in range(8, 14)]
-    stray = cm("C", 20, 240.0, 246.0, 50.0, score=0.95)
-    chunks = [*a, *b, stray]
+    stray = cm("C", 20, 240.0, 250.0, 50.0, score=0.95)
+    blip = cm("D", 21, 252.0, 257.0, 80.0)  # 5 s of a song: a shared passage, no play
+    chunks = [*a, *b, stray, blip]
     batch = merge_chunks(chunks)
     assert [p.asset_id for p in batch] == ["A", "B", "C"]
 

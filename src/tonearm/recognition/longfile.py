@@ -137,8 +137,9 @@ class ChunkMatch:
         return self.file_start_s - self.song_start_s / self.speed
 
 
-MIN_PLAY_S = 2.0  # a lone, weak blip shorter than this is not a track played
-SURE_SCORE = 0.9
+# a song heard for less than this is a passage it shares with what plays (a sample, a reused
+# recording inside another track), not a track played; the chunks still list it
+MIN_PLAY_S = 8.0
 
 ANCHOR_TOL_S = 2.0  # two pieces whose song t=0 lies this close in the file: one alignment
 DROPOUT_S = 2 * CHUNK_S + 1.0  # a play whose alignment holds may go unheard this long...
@@ -204,9 +205,7 @@ def merge_chunks(
         p.anchors = sorted({round(c.anchor_s, 2) for c in pieces[id(p)]})
         p.heard_s = (p.file_start_s, p.file_end_s)
         p.pieces = len(pieces[id(p)])
-    plays = [
-        p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
-    ]
+    plays = [p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
     plays = _fold_shared_passages(plays)
     plays.sort(key=lambda x: x.file_start_s)
     return plays
