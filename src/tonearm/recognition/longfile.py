@@ -205,8 +205,9 @@ def merge_chunks(
         p.anchors = sorted({round(c.anchor_s, 2) for c in pieces[id(p)]})
         p.heard_s = (p.file_start_s, p.file_end_s)
         p.pieces = len(pieces[id(p)])
-    plays = [p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
+    # a short passage inside another song's play is listed in its also_matches first
     plays = _fold_shared_passages(plays)
+    plays = [p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
     plays.sort(key=lambda x: x.file_start_s)
     return plays
 
