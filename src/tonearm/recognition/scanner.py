@@ -26,7 +26,13 @@ import numpy as np
 
 from tonearm.recognition import alignment
 from tonearm.recognition import fingerprint as fp
-from tonearm.recognition.longfile import DROPOUT_S, ChunkMatch, merge_chunks, split_crossfades
+from tonearm.recognition.longfile import (
+    DROPOUT_S,
+    MIN_PLAY_S,
+    ChunkMatch,
+    merge_chunks,
+    split_crossfades,
+)
 from tonearm.recognition.wire import CHUNK_S
 
 if TYPE_CHECKING:
@@ -420,6 +426,11 @@ class PlayScanner:
             m for m in self._pending if m.file_end_s > done_to or m.file_start_s >= open_from
         ]
         for p in closed:
+            if p.file_end_s - p.file_start_s < MIN_PLAY_S:
+                # squeezed by its neighbours' boundaries (a song sharing their recording):
+                # no play, whether it was announced or not
+                self._announced = [a for a in self._announced if not self.same_play(p, a)]
+                continue
             # a play not announced yet (a file's plays, or one heard only at the end) starts
             # and ends at once
             if not any(self.same_play(p, a) for a in self._announced):
