@@ -23,12 +23,12 @@ from tonearm.recognition.enterprise import (
     ChunkMatch,
     ScanOptions,
     decode_for_scan,
-    merge_chunks,
     scan_file,
     scan_path,
     scan_stream,
 )
 from tonearm.recognition.fingerprint import SR as FP_SR
+from tonearm.recognition.longfile import merge_chunks
 from tonearm.settings import Settings
 
 BLOCK = 2  # chunks per block: 24 s blocks, so this 70 s file has boundaries at 24 and 48 s

@@ -21,7 +21,7 @@ from tonearm.catalog.context import Catalog
 from tonearm.catalog.keys import create_key
 from tonearm.core.audio.encode import encode
 from tonearm.core.audio.signal import Signal
-from tonearm.recognition.streams import MonitorConfig, PlayTracker
+from tonearm.recognition.streams import MonitorConfig
 from tonearm.settings import Settings
 
 FAST = MonitorConfig(
@@ -286,32 +286,6 @@ def test_stream_methods_api(radio: dict[str, Any], tmp_path: Path) -> None:
         assert set(lp) == set(fixture("longpoll_no_events.json"))
         assert client.get("/longpoll/").json()["error"]["error_code"] == 50
     c.close()
-
-
-def test_play_tracker_counts_each_play_once() -> None:
-    tr = PlayTracker(min_hits=2, end_gap_s=6.0)
-    events = []
-    # song "a" (30 s long) from t=0 to 20, then "b" from 20 to 40, one stray window of "c"
-    for w0 in np.arange(0, 40, 2.0):
-        w1 = w0 + 6.0
-        if w1 <= 21:
-            events += tr.update(w0, w1, "a", w0, 0.9, 30.0)
-        elif w0 == 24:
-            events += tr.update(w0, w1, "c", 3.0, 0.6, 30.0)
-        elif w0 >= 19:
-            events += tr.update(w0, w1, "b", w0 - 20, 0.95, 30.0)
-        else:
-            events += tr.update(w0, w1, None)
-    events += tr.flush()
-    assert [(e.kind, e.play.asset_id) for e in events] == [
-        ("start", "a"),
-        ("end", "a"),
-        ("start", "b"),
-        ("end", "b"),
-    ]
-    a, b = events[1].play, events[3].play
-    assert abs(a.start_s - 0) <= 0.5 and abs(a.end_s - 20) <= 2.5
-    assert abs(b.start_s - 20) <= 2.5 and abs(b.end_s - 44) <= 0.5  # the last window ends at 44
 
 
 def test_reconnects_with_backoff_and_reports_recovery(

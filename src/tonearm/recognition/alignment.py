@@ -185,7 +185,7 @@ def crossing(t_frames: np.ndarray, presence_: np.ndarray, level: float, *, end: 
     return 0.5 * float(t_frames[i - 1] + t_frames[i])
 
 
-LEVEL_DB = 3.0  # two sides this much apart in loudness: the energy places the fade
+LEVEL_DB = 4.5  # two sides this much apart in loudness: the energy places the fade
 POWER_HOP_S = 0.1
 POWER_SMOOTH_S = 0.5
 

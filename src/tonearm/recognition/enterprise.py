@@ -37,7 +37,7 @@ import numpy as np
 
 from tonearm.core.audio.errors import AudioError
 from tonearm.core.audio.signal import Signal
-from tonearm.recognition import alignment, wire
+from tonearm.recognition import wire
 from tonearm.recognition.fingerprint import BANDS_PER_SEMITONE
 from tonearm.recognition.longfile import (  # noqa: F401 - re-exported for callers
     AUDIO_ERROR_CODES,
@@ -49,13 +49,12 @@ from tonearm.recognition.longfile import (  # noqa: F401 - re-exported for calle
     _is_selected,
     _last_selected,
     audio_error_code,
-    merge_chunks,
     parse_failure,
     selected_chunks,
-    split_crossfades,
     timecode_from_url,
     to_csv,
 )
+from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_songs
 from tonearm.recognition.wire import CHUNK_S
 
 if TYPE_CHECKING:
@@ -146,52 +145,12 @@ def _song_position(catalog: Catalog, audio: _Audio, c0: float, m: Any, duration:
     return 0.0  # the song starts inside this chunk: its beginning is what plays
 
 
-ALIGN_REACH_S = 10.0  # a boundary is looked for this far inside the chunks' estimate...
-ALIGN_OUT_S = CHUNK_S + 2.0  # ...and this far outside it (a chunk lost to noise at an end)
-ALIGN_PAD_S = 2.0  # audio either side of the region, so its peaks are those of the file
-ALIGN_TOUCH_S = 1.0  # plays this close are one boundary (out of one, into the next)
-ALIGN_CLEAR_S = 3.0  # the rate of a song is measured this far inside its own side
-
-
-class _FilePeaks:
-    """The query peaks of the whole scan, in file frames, kept from the scan's own
-    fingerprinting (36 a second, 12 bytes each: ~1.5 MB an hour) for the boundary search."""
-
-    def __init__(self) -> None:
-        self._t: list[np.ndarray] = []
-        self._f: list[np.ndarray] = []
-        self.t = np.zeros(0)
-        self.f = np.zeros(0)
-
-    def add(self, t_frames: np.ndarray, f_bands: np.ndarray) -> None:
-        self._t.append(np.asarray(t_frames, dtype=np.float64))
-        self._f.append(np.asarray(f_bands, dtype=np.float32))
-
-    def freeze(self) -> None:
-        if self._t:
-            t, f = np.concatenate(self._t), np.concatenate(self._f)
-            order = np.argsort(t, kind="stable")
-            self.t, self.f = t[order], f[order].astype(np.float64)
-        self._t, self._f = [], []
-
-
-class _PeakWindow:
-    """The query peaks of one stretch of the file, in file frames."""
-
-    def __init__(self, peaks: _FilePeaks, a_s: float, b_s: float) -> None:
-        from tonearm.recognition import fingerprint as fp
-
-        i, j = np.searchsorted(peaks.t, [a_s * fp.FPS, b_s * fp.FPS])
-        self.t = peaks.t[i:j]
-        self.f = peaks.f[i:j]
-
-
 def _scan_windows(
     catalog: Catalog,
     signal: Signal,
     keep_s: tuple[float, float],
     file_s: float,
-    peaks_out: _FilePeaks,
+    peaks_out: PlayScanner,
     progress: Callable[[float], None] | None = None,
 ) -> list[Any]:
     """``service.scan_windows`` (12 s windows every 12 s, top ``TOP_K``) that also keeps
@@ -204,7 +163,7 @@ def _scan_windows(
     y = fp.prepare(signal)
     all_peaks = fp.find_peaks(fp.log_spectrogram(y), fp.QUERY_DENSITY)
     a, b = np.searchsorted(all_peaks.t, [keep_s[0] * fp.FPS, keep_s[1] * fp.FPS])
-    peaks_out.add(all_peaks.t[a:b] + file_s * fp.FPS, all_peaks.f[a:b])
+    peaks_out.add_peaks(all_peaks.t[a:b] + file_s * fp.FPS, all_peaks.f[a:b])
     if progress:
         progress(0.05)
     duration = len(y) / fp.SR
@@ -214,146 +173,24 @@ def _scan_windows(
     if starts[-1] < last:  # one more window flush with the end, so the tail is covered
         starts.append(last)
     out = []
+    hint = None  # the previous window's tempo/pitch: a play keeps its speed
     for i, t0 in enumerate(starts):
-        ms = service.match_peaks(ix, all_peaks.select(t0, t0 + win_f), top_k=TOP_K)
+        ms = service.match_peaks(ix, all_peaks.select(t0, t0 + win_f), top_k=TOP_K, hint=hint)
+        hint = ms[0].hyp if ms else None
         out.append(service.WindowResult(t0 / fp.FPS, min(duration, (t0 + win_f) / fp.FPS), ms))
         if progress:
             progress(0.05 + 0.95 * (i + 1) / len(starts))
     return out
 
 
-def _song_presence(
-    song: alignment.SongPeaks, win: _PeakWindow, play: ChunkMatch, side: tuple[float, float]
-) -> tuple[np.ndarray, float]:
-    """Per-peak presence of ``play``'s song over ``win`` (and the file frame its song starts
-    at), its rate measured on the peaks in ``side`` (file frames) under the best alignment."""
-    from tonearm.recognition import fingerprint as fp
+def _new_scanner(catalog: Catalog, t0_s: float) -> PlayScanner:
+    from tonearm.recognition.inputs import fingerprint_sr
 
-    anchors = [a * fp.FPS for a in [play.anchor_s, *play.anchors]]
-    own = (win.t >= side[0]) & (win.t < side[1])
-    if own.sum() < 20:
-        own = np.ones(win.t.shape, dtype=bool)
-    anchor, rate = alignment.best_anchor(
-        song, win.t[own], win.f[own], anchors, play.speed, play.shift_bands
-    )
-    hits = alignment.peak_hits(song, win.t, win.f, anchor, play.speed, play.shift_bands)
-    col = song.grid.mean(axis=0)
-    fr = np.clip(np.rint(win.f - play.shift_bands).astype(np.int64), 0, col.size - 1)
-    chance = max(alignment.CHANCE_MIN, float(col[fr].mean()))
-    if rate <= 2 * chance:  # the song is not heard here at all: no evidence either way
-        return np.full(win.t.shape, 0.5), anchor
-    return alignment.presence(hits, rate, chance), anchor
+    def duration_of(aid: str) -> float | None:
+        a = catalog.store.get_asset(aid)
+        return float(a.duration) if a is not None and a.duration else None
 
-
-FADE_UNSEEN_S = 3.0  # how far past the last crossing a fade into unknown audio may run
-
-
-def _fade_midpoint(audio: _Audio, lo_s: float, hi_s: float) -> float | None:
-    """:func:`alignment.fade_midpoint_s` of the file between ``lo_s`` and ``hi_s``."""
-    pad = 7.0
-    a = max(0.0, lo_s - pad)
-    seg = audio.segment(a, hi_s + pad)
-    env = alignment.power_envelope_db(seg.samples[0], seg.sr)
-    return alignment.fade_midpoint_s(env, a, max(a, lo_s), hi_s)
-
-
-def align_bounds(
-    catalog: Catalog,
-    audio: _Audio,
-    peaks: _FilePeaks,
-    plays: list[ChunkMatch],
-    t0: float,
-    t1: float,
-) -> None:
-    """Each play's start and end moved to where its song's peaks begin and stop lining up
-    with the file's (:mod:`tonearm.recognition.alignment`), within ``ALIGN_REACH_S`` of the
-    chunks' estimate; the song position at the start follows. ``plays`` is sorted by start;
-    changed in place.
-
-    Each end is where the song's presence falls through ``PRESENT`` and ``HEARD`` (the
-    middle of the two: a fade's midpoint), each start where it rises through them. Where
-    one play's song is still heard after the next one's is (a crossfade, a cut), both
-    share one boundary: the mean of the four crossings."""
-    from tonearm.recognition import fingerprint as fp
-
-    songs: dict[str, alignment.SongPeaks | None] = {}
-
-    def song_of(aid: str) -> alignment.SongPeaks | None:
-        if aid not in songs:
-            a = catalog.store.get_analysis(aid, fp.ANALYSIS_NAME)
-            songs[aid] = None
-            if a is not None and a.blob:
-                songs[aid] = alignment.song_peaks(*fp.unpack(a.blob))
-        return songs[aid]
-
-    fps = fp.FPS
-    levels = (alignment.PRESENT, alignment.HEARD)
-
-    def crossings(p: ChunkMatch, lo: float, hi: float, *, end: bool) -> list[float] | None:
-        song = song_of(p.asset_id)
-        if song is None or hi - lo < 1.0:
-            return None
-        win = _PeakWindow(peaks, lo, hi)
-        if win.t.size < 10:
-            return None
-        x = p.file_end_s if end else p.file_start_s
-        side = (
-            (lo * fps, (x - ALIGN_CLEAR_S) * fps) if end else ((x + ALIGN_CLEAR_S) * fps, hi * fps)
-        )
-        pres, anchor = _song_presence(song, win, p, side)
-        out = [alignment.crossing(win.t, pres, v, end=end) / fps for v in levels]
-        if not end:
-            anchors[id(p)] = anchor
-        return out
-
-    anchors: dict[int, float] = {}
-    ends: list[list[float] | None] = []
-    starts: list[list[float] | None] = []
-    for i, p in enumerate(plays):
-        nxt = plays[i + 1] if i + 1 < len(plays) else None
-        prv = plays[i - 1] if i > 0 else None
-        hi = min(t1, p.file_end_s + ALIGN_OUT_S)
-        if nxt is not None:
-            hi = min(hi, nxt.file_end_s - 0.5)
-        ends.append(
-            crossings(p, max(p.file_start_s + 0.5, p.file_end_s - ALIGN_REACH_S), hi, end=True)
-        )
-        lo = max(t0, p.file_start_s - ALIGN_OUT_S)
-        if prv is not None:
-            lo = max(lo, prv.file_start_s + 0.5)
-        starts.append(
-            crossings(p, lo, min(p.file_end_s - 0.5, p.file_start_s + ALIGN_REACH_S), end=False)
-        )
-    new_start = [
-        p.file_start_s if s_ is None else float(np.mean(s_))
-        for p, s_ in zip(plays, starts, strict=True)
-    ]
-    new_end = [
-        p.file_end_s if e is None else float(np.mean(e)) for p, e in zip(plays, ends, strict=True)
-    ]
-    for i in range(len(plays) - 1):
-        e, s_ = ends[i], starts[i + 1]
-        if e is not None and s_ is not None and max(e) >= min(s_) - ALIGN_TOUCH_S:
-            b_s = float(np.mean([*e, *s_]))
-            # songs of different loudness: the quieter one is heard late and lost early,
-            # so the power's crossing places the fade instead
-            mid = _fade_midpoint(audio, min(*e, *s_) - 1.0, max(*e, *s_) + 1.0)
-            new_end[i] = new_start[i + 1] = b_s if mid is None else mid
-            ends[i] = starts[i + 1] = None  # settled
-    # a play next to a song not in the catalog (or silence): the same, on its side only
-    for i in range(len(plays)):
-        e, s_ = ends[i], starts[i]
-        if e is not None:
-            mid = _fade_midpoint(audio, min(e) - 1.0, max(e) + FADE_UNSEEN_S)
-            new_end[i] = new_end[i] if mid is None else mid
-        if s_ is not None:
-            mid = _fade_midpoint(audio, min(s_) - FADE_UNSEEN_S, max(s_) + 1.0)
-            new_start[i] = new_start[i] if mid is None else mid
-    for i, p in enumerate(plays):
-        if id(p) in anchors:
-            p.song_start_s = max(0.0, (new_start[i] - anchors[id(p)] / fps) * p.speed)
-        p.file_start_s = new_start[i]
-        p.file_end_s = max(p.file_start_s, new_end[i])
+    return PlayScanner(catalog_songs(catalog), duration_of, sr=fingerprint_sr(), t0_s=t0_s)
 
 
 def scan_file(
@@ -379,13 +216,13 @@ def scan_file(
     t1 = sf + (chunks[-1] + 2) * CHUNK_S
     t1 = duration if t1 >= duration else t1
     part = Signal(signal.samples[:, int(t0 * sr) : int(t1 * sr)], sr)
-    peaks = _FilePeaks()
-    windows = _scan_windows(catalog, part, (0.0, math.inf), t0, peaks, progress=progress)
-    peaks.freeze()
+    scanner = _new_scanner(catalog, t0)
+    scanner.add_audio(signal.samples[0])
+    windows = _scan_windows(catalog, part, (0.0, math.inf), t0, scanner, progress=progress)
     by_chunk: dict[int, tuple[list[Any], float]] = {}
     _assign_windows(by_chunk, windows, t0, sf, keep=lambda k: _is_selected(k, opts))
     return _chunks_and_tracks(
-        catalog, _SignalAudio(signal), peaks, duration, chunks, by_chunk, opts, base_url
+        catalog, _SignalAudio(signal), scanner, duration, chunks, by_chunk, opts, base_url
     )
 
 
@@ -423,7 +260,7 @@ def scan_stream(
     if n_stop is not None and expected_s:
         expected_s = min(expected_s, n_stop / sr)
     spool = _Spool(spool_path, sr)
-    peaks = _FilePeaks()
+    scanner = _new_scanner(catalog, sf)
     by_chunk: dict[int, tuple[list[Any], float]] = {}
     buf = np.zeros(0, dtype=np.float32)
     buf_start = 0  # sample index of buf[0]
@@ -451,7 +288,7 @@ def scan_stream(
 
         keep = ((lo - a) / sr, math.inf if final else (hi - a) / sr)
         windows = _scan_windows(
-            catalog, Signal(seg.reshape(1, -1), sr), keep, a / sr, peaks, progress=step
+            catalog, Signal(seg.reshape(1, -1), sr), keep, a / sr, scanner, progress=step
         )
         _assign_windows(
             by_chunk,
@@ -471,6 +308,7 @@ def scan_stream(
             else:
                 x = np.asarray(x, dtype=np.float32).reshape(-1)
                 spool.append(x)
+                scanner.add_audio(x)
                 buf = np.concatenate([buf, x]) if buf.size else x
                 total += x.size
                 if n_stop is not None and total >= n_stop:
@@ -500,8 +338,9 @@ def scan_stream(
         chunks = selected_chunks(duration, opts)
         if not chunks:
             return {"status": "success", "result": [], "tracks": []}
-        peaks.freeze()
-        body = _chunks_and_tracks(catalog, spool, peaks, duration, chunks, by_chunk, opts, base_url)
+        body = _chunks_and_tracks(
+            catalog, spool, scanner, duration, chunks, by_chunk, opts, base_url
+        )
         if progress:
             progress(1.0)
         return body
@@ -512,7 +351,7 @@ def scan_stream(
 def _chunks_and_tracks(
     catalog: Catalog,
     audio: _Audio,
-    peaks: _FilePeaks,
+    scanner: PlayScanner,
     duration: float,
     chunks: list[int],
     by_chunk: dict[int, tuple[list[Any], float]],
@@ -523,7 +362,6 @@ def _chunks_and_tracks(
     from tonearm.recognition import service
 
     sf = opts.skip_first_seconds
-    t0 = sf + chunks[0] * CHUNK_S
     t1 = min(duration, sf + (chunks[-1] + 1) * CHUNK_S)
     assets: dict[str, Any] = {}
 
@@ -535,7 +373,7 @@ def _chunks_and_tracks(
             assets[aid] = a
         return assets[aid]
 
-    found: list[ChunkMatch] = []
+    events: list[ScanEvent] = []
     chunk_results: list[dict[str, Any]] = []
     for k in chunks:
         c0 = sf + k * CHUNK_S
@@ -551,6 +389,7 @@ def _chunks_and_tracks(
                 catalog, audio.segment(base, duration), top_k=TOP_K, tenant=opts.tenant
             )
         songs = []
+        found: list[ChunkMatch] = []
         for m in matches:
             a = asset(m.asset_id)
             speed = m.speed or 1.0
@@ -582,13 +421,9 @@ def _chunks_and_tracks(
             songs.append(song)
         if songs:
             chunk_results.append({"songs": songs, "offset": wire.mmss(c0)})
-
-    durations = {aid: float(a.duration) for aid, a in assets.items() if a is not None}
-    plays = merge_chunks(found, durations=durations)
-    # where chunks heard both songs at once (a crossfade), the boundary is the middle of that
-    # stretch; then each end is looked at again, up to the neighbouring plays
-    split_crossfades(plays)
-    align_bounds(catalog, audio, peaks, plays, t0, t1)
+        events += scanner.add_matches(found, c1)
+    events += scanner.finish(t1)
+    plays = sorted((e.play for e in events if e.kind == "end"), key=lambda p: p.file_start_s)
     tracks = []
     for p in plays:
         a = asset(p.asset_id)

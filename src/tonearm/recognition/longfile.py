@@ -126,6 +126,10 @@ class ChunkMatch:
     # the alignments (anchor_s) of the chunk matches a merged play is made of: a repeated
     # section moves the alignment inside one play
     anchors: list[float] = field(default_factory=list)
+    # where the chunks heard the song (first and last vote of the play's pieces), in file
+    # seconds: the evidence a boundary refinement may not move far from
+    heard_s: tuple[float, float] | None = None
+    pieces: int = 1  # the chunk matches a merged play is made of
 
     @property
     def anchor_s(self) -> float:
@@ -133,58 +137,61 @@ class ChunkMatch:
         return self.file_start_s - self.song_start_s / self.speed
 
 
-SHORT_PIECE_S = 5.0
-MIN_PLAY_S = 2.0  # a lone, weak blip shorter than this is not a track played
-SURE_SCORE = 0.9
+# a song heard for less than this is a passage it shares with what plays (a sample, a reused
+# recording inside another track), not a track played; the chunks still list it
+MIN_PLAY_S = 8.0
 
-FOLLOWS_ON_S = 3.0  # a piece starting this soon after the play's end continues it...
-RESTART_S = 3.0  # ...unless it is the song's first seconds again, after its last ones
-END_MARGIN_S = CHUNK_S / 2  # "its last ones": the play got this close to the song's end
+ANCHOR_TOL_S = 2.0  # two pieces whose song t=0 lies this close in the file: one alignment
+DROPOUT_S = 2 * CHUNK_S + 1.0  # a play whose alignment holds may go unheard this long...
+JUMP_GAP_S = CHUNK_S + 1.0  # ...one whose song position jumps (a repeated section), this long
+RESTART_S = 3.0  # slack for a restart: the song ran out this soon after the next piece begins
 
 
-def _restarts(p: ChunkMatch, last: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
-    """``cm`` is the song started over after play ``p``: its beginning, right after ``p``
-    reached the song's end (without the duration: after the anchor moved forward). How far
-    ``p`` got is read from its ``last`` chunk match (a section repeated inside the play
-    moved its alignment back)."""
-    if cm.song_start_s >= RESTART_S:
+def _restarts(last: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
+    """``cm`` is the song started over after the play whose last chunk match is ``last``:
+    its song position went back, and the play's own alignment ran out of song before ``cm``
+    (a song has nothing past its end; ``cm``'s position itself may be a repeated section's
+    other occurrence). Without the duration: the song's beginning lies in the gap."""
+    if cm.anchor_s - last.anchor_s <= RESTART_S:
         return False
     if duration is None or not math.isfinite(duration):
-        return cm.anchor_s - p.anchor_s > RESTART_S
-    reached = (last.file_end_s - last.anchor_s) * last.speed
-    return reached >= duration - END_MARGIN_S
+        gap = max(0.0, cm.file_start_s - last.file_end_s)
+        return cm.song_start_s / cm.speed - gap < RESTART_S
+    return last.anchor_s + duration / last.speed <= cm.file_start_s + RESTART_S
+
+
+def continues(pieces: list[ChunkMatch], cm: ChunkMatch, duration: float | None = None) -> bool:
+    """The merge rule: chunk match ``cm`` (same song, starting no earlier than the play's
+    last piece) belongs to the play made of ``pieces``.
+
+    A play is a stretch where one song's alignment holds: ``cm`` continues it when its song
+    t=0 lies where one of the play's pieces puts it (``ANCHOR_TOL_S``) and the song went
+    unheard at most ``DROPOUT_S`` (chunks lost in noise, a quiet passage). Songs repeat
+    sections (choruses, loops, a DJ's loop) and a repeat may be matched at the other
+    occurrence, which moves the alignment: a piece that follows within ``JUMP_GAP_S`` still
+    continues the play, unless it is the song starting over after its end
+    (:func:`_restarts`)."""
+    last = max(pieces, key=lambda c: c.file_end_s)
+    gap = cm.file_start_s - last.file_end_s
+    if any(abs(cm.anchor_s - c.anchor_s) <= ANCHOR_TOL_S for c in pieces):
+        return gap <= DROPOUT_S
+    return gap <= JUMP_GAP_S and not _restarts(last, cm, duration)
 
 
 def merge_chunks(
     matches: list[ChunkMatch],
     *,
-    gap_s: float = CHUNK_S + 1.0,
     durations: dict[str, float] | None = None,
 ) -> list[ChunkMatch]:
-    """One entry per track played: chunk matches of the same song that follow each other
-    (gap <= ``gap_s``) with the same alignment (anchor within 2 s) are one play.
-
-    Songs repeat sections exactly (choruses, loops), and a repeat may be matched at the
-    other occurrence, which moves the anchor; so a piece that follows on at once (gap <=
-    ``FOLLOWS_ON_S``) continues the play whatever its alignment, unless it is the song
-    starting over (see :func:`_restarts`; ``durations``: asset id -> song length)."""
+    """One entry per track played (the merge rule is :func:`continues`; ``durations``:
+    asset id -> song length, for telling a restart from a repeat). Plays of different songs
+    over the same stretch are folded into one (:func:`_fold_shared_passages`)."""
     plays: list[ChunkMatch] = []
     open_: dict[str, ChunkMatch] = {}
     pieces: dict[int, list[ChunkMatch]] = {}  # play -> the chunk matches it is made of
     for cm in sorted(matches, key=lambda x: (x.file_start_s, -x.score)):
         p = open_.get(cm.asset_id)
-        short = min(cm.file_end_s - cm.file_start_s, p.file_end_s - p.file_start_s) if p else 0
-        follows_on = (
-            p is not None
-            and cm.file_start_s - p.file_end_s <= FOLLOWS_ON_S
-            and not _restarts(p, pieces[id(p)][-1], cm, (durations or {}).get(cm.asset_id))
-        )
-        if (
-            p is not None
-            and cm.file_start_s - p.file_end_s <= gap_s
-            # same alignment; a piece of a few seconds may carry a poor offset estimate
-            and (abs(cm.anchor_s - p.anchor_s) <= 2.0 or short < SHORT_PIECE_S or follows_on)
-        ):
+        if p is not None and continues(pieces[id(p)], cm, (durations or {}).get(cm.asset_id)):
             p.file_end_s = max(p.file_end_s, cm.file_end_s)
             p.score = max(p.score, cm.score)
             pieces[id(p)].append(cm)
@@ -196,10 +203,11 @@ def merge_chunks(
     for p in plays:
         _majority_alignment(p, pieces[id(p)])
         p.anchors = sorted({round(c.anchor_s, 2) for c in pieces[id(p)]})
-    plays = [
-        p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S or p.score >= SURE_SCORE
-    ]
+        p.heard_s = (p.file_start_s, p.file_end_s)
+        p.pieces = len(pieces[id(p)])
+    # a short passage inside another song's play is listed in its also_matches first
     plays = _fold_shared_passages(plays)
+    plays = [p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
     plays.sort(key=lambda x: x.file_start_s)
     return plays
 

@@ -99,6 +99,7 @@ class Match:
     query_end_s: float = 0.0
     background: float = 0.0  # chance votes expected in the winning cell
     spread: float = 1.0  # share of the query's span covered by the consistent votes
+    hyp: int = 0  # index of its tempo/pitch hypothesis (match.HYPOTHESES)
 
 
 @dataclass
@@ -273,21 +274,33 @@ def _to_match(ix: FingerprintIndex, c: Candidate, q_span: int) -> Match | None:
         query_end_s=round((c.q_last + 1) / fp.FPS, 3),
         background=round(bg, 4),
         spread=round(spread, 3),
+        hyp=c.hyp,
     )
 
 
 def match_peaks(
-    ix: FingerprintIndex, peaks: fp.Peaks, *, top_k: int = 1, min_score: float = MIN_SCORE
+    ix: FingerprintIndex,
+    peaks: fp.Peaks,
+    *,
+    top_k: int = 1,
+    min_score: float = MIN_SCORE,
+    hint: int | None = None,
 ) -> list[Match]:
-    """Recognize from precomputed query peaks (query density)."""
+    """Recognize from precomputed query peaks (query density).
+
+    ``hint``: a tempo/pitch hypothesis to try with the identity first (a long file's
+    previous window matched under it: a mix played 3 % fast stays 3 % fast), so a window
+    of the same play needs no sweep of all the others."""
     if len(ix) == 0 or len(peaks.t) < 2:
         return []
     n_cand = top_k + 2
-    cands, _, _ = vote(ix, peaks, [0], max_candidates=n_cand)
+    first = [0] if not hint else [0, hint]
+    cands, _, _ = vote(ix, peaks, first, max_candidates=n_cand)
     n_q = len(peaks.t)
-    # only an unmistakable identity hit skips the other hypotheses. A tempo-shifted query
-    # also collects votes at identity, but only within a short stretch of the query (the
-    # alignment drifts by the tempo error), so require votes spread over most of it.
+    # only an unmistakable hit (identity, or the hint) skips the other hypotheses. A
+    # tempo-shifted query also collects votes at identity, but only within a short stretch
+    # of the query (the alignment drifts by the tempo error), so require votes spread over
+    # most of it.
     q_span = int(peaks.t.max() - peaks.t.min()) if len(peaks.t) else 0
     strong = bool(cands) and (
         cands[0].votes >= max(STRONG_VOTES, STRONG_SHARE * n_q)
@@ -349,11 +362,27 @@ def recognize(
         Whose catalog: the shared catalog plus this account's own assets (None: the
         shared catalog only); ``ALL_TENANTS`` (default): every asset.
     """
+    return recognize_peaks(
+        catalog, query_peaks(signal), top_k=top_k, min_score=min_score, tenant=tenant
+    )
+
+
+def recognize_peaks(
+    catalog: Catalog,
+    peaks: fp.Peaks,
+    *,
+    top_k: int = 1,
+    min_score: float = MIN_SCORE,
+    tenant: str | None = ALL_TENANTS,
+    hint: int | None = None,
+) -> list[Match]:
+    """:func:`recognize` from the excerpt's query peaks (:func:`query_peaks`), for a caller
+    that keeps the peaks (the stream monitor's boundary search); ``hint`` as for
+    :func:`match_peaks`."""
     ix = get_index(catalog)
-    peaks = query_peaks(signal)
     want = top_k if tenant == ALL_TENANTS else top_k + 2
     while True:
-        matches = match_peaks(ix, peaks, top_k=want, min_score=min_score)
+        matches = match_peaks(ix, peaks, top_k=want, min_score=min_score, hint=hint)
         live = _visible(catalog, matches, tenant)
         # other accounts' assets took the top places: ask for more candidates
         if len(live) >= top_k or len(matches) < want or want >= MAX_TENANT_CANDIDATES:

@@ -4,8 +4,9 @@ window continuously, and report ONE event per song played (not one per window).
 Pieces, top to bottom:
 
 - :mod:`.registry`: callback URLs, streams and longpoll events (``storage/streams.py``);
-- :mod:`.plays`: :class:`PlayTracker`, a pure state machine turning per-window matches into
-  song plays (start, end, play length);
+- :mod:`.plays`: :class:`Play`, one song played as reported; the plays come from the one
+  long-file scanner (:class:`tonearm.recognition.scanner.PlayScanner`, the same merge rule
+  and boundary search as ``/enterprise/`` and ``tonearm scan``), fed window by window;
 - :mod:`.reader`: the stream reader, a child process that connects (SSRF-guarded), decodes
   with PyAV as the bytes arrive and sends mono PCM back through a pipe, so a hostile stream
   can crash or hang only that child;
@@ -43,7 +44,7 @@ from tonearm.recognition.streams.monitor import (
     MonitorConfig,
     StreamMonitor,
 )
-from tonearm.recognition.streams.plays import Play, PlayEvent, PlayTracker
+from tonearm.recognition.streams.plays import Play
 from tonearm.recognition.streams.registry import (
     EMPTY_CALLBACK_URL,
     EVENT_RETENTION_S,
@@ -72,8 +73,6 @@ __all__ = [
     "Lease",
     "MonitorConfig",
     "Play",
-    "PlayEvent",
-    "PlayTracker",
     "StreamManager",
     "StreamMonitor",
     "StreamRecord",

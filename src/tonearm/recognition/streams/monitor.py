@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +22,9 @@ from tonearm.core.audio.signal import Signal
 from tonearm.core.audio.stream import StreamingDecoder
 from tonearm.net.fetch import open_http_stream
 from tonearm.recognition import wire
-from tonearm.recognition.streams.plays import Play, PlayEvent, PlayTracker
+from tonearm.recognition.longfile import ChunkMatch
+from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_songs
+from tonearm.recognition.streams.plays import Play
 from tonearm.recognition.streams.registry import _now_ms
 from tonearm.storage.streams import StreamRecord
 
@@ -48,8 +49,10 @@ class MonitorConfig:
 
     window_s: float = 10.0  # audio recognized at a time
     hop_s: float = 3.0  # stream time between recognitions
-    min_hits: int = 2  # consecutive windows that must agree before a song counts
-    end_gap_s: float = 10.0  # a song ends this long after its last matching window
+    # windows that must hear a play before it counts (one stray is none), spanning at least
+    # window_s + hop_s of the stream (overlapping windows all hear one shared passage)
+    min_hits: int = 2
+    end_gap_s: float = 10.0  # a song stops being "playing" this long after its last window
     no_music_s: float = 60.0  # silence/noise this long -> notification 651
     silence_rms: float = 10 ** (-55 / 20)  # below -55 dBFS counts as silence
     timeout_s: float = 20.0  # connect/read timeout
@@ -117,6 +120,7 @@ class StreamMonitor:
         )
         self._decoder: StreamingDecoder | None = None
         self._unhealthy: int | None = None  # code of the last problem notified
+        self._announced: list[tuple[ChunkMatch, float]] = []  # plays started, wall clock
 
     def start(self) -> None:
         self._thread.start()
@@ -175,7 +179,9 @@ class StreamMonitor:
 
     def _session(self) -> bool:
         """One connection: returns whether any audio arrived."""
+        from tonearm.recognition import fingerprint as fp
         from tonearm.recognition import service
+        from tonearm.recognition.enterprise import TOP_K
         from tonearm.recognition.fingerprint import SR as sr
 
         cfg = self.config
@@ -198,7 +204,25 @@ class StreamMonitor:
             stall_timeout_s=cfg.timeout_s,
         )
         self._decoder = decoder
-        tracker = PlayTracker(min_hits=cfg.min_hits, end_gap_s=cfg.end_gap_s)
+        store = self.catalog.store
+
+        def duration_of(aid: str) -> float | None:
+            a = store.get_asset(aid)
+            return float(a.duration) if a is not None and a.duration else None
+
+        # the one long-file scanner, fed as the stream plays: the peaks and power of the
+        # last minutes are all it keeps
+        scanner = PlayScanner(
+            catalog_songs(self.catalog),
+            duration_of,
+            sr=sr,
+            min_pieces=cfg.min_hits,
+            min_span_s=cfg.window_s + cfg.hop_s,
+            keep_s=120.0,
+        )
+        peaks_to = 0  # stream frames whose peaks the scanner has
+        k = 0  # windows recognized
+        hint: int | None = None  # the previous window's tempo/pitch hypothesis
         window = int(cfg.window_s * sr)
         hop = max(1, int(cfg.hop_s * sr))
         buf = np.zeros(0, dtype=np.float32)
@@ -228,6 +252,7 @@ class StreamMonitor:
                         self._notify(NOTIFY_HEALTHY)
                 buf = np.concatenate([buf, x])
                 total += x.size
+                scanner.add_audio(x)
                 while total >= next_at and not self._stop.is_set():
                     lo = max(0, next_at - window - buf_start)
                     w = buf[lo : next_at - buf_start]
@@ -237,22 +262,24 @@ class StreamMonitor:
                         quiet_s += cfg.hop_s
                         if quiet_s >= cfg.no_music_s:
                             self._notify(NOTIFY_NO_MUSIC)
-                        events = tracker.update(w0, w1, None)
+                        events = scanner.add_matches([], w1)
                     else:
                         if self._unhealthy == NOTIFY_NO_MUSIC:
                             self._notify(NOTIFY_HEALTHY)
                         quiet_s = 0.0
-                        matches = service.recognize(
-                            self.catalog, Signal(w, sr), top_k=1, tenant=self.tenant
+                        peaks = service.query_peaks(Signal(w, sr))
+                        matches = service.recognize_peaks(
+                            self.catalog, peaks, top_k=TOP_K, tenant=self.tenant, hint=hint
                         )
-                        if matches:
-                            m = matches[0]
-                            asset = self.catalog.store.get_asset(m.asset_id)
-                            dur = asset.duration if asset else math.inf
-                            events = tracker.update(w0, w1, m.asset_id, m.offset_s, m.score, dur)
-                        else:
-                            events = tracker.update(w0, w1, None)
-                    cur = tracker.current
+                        hint = matches[0].hyp if matches else None
+                        # each peak once: the part of the window the previous one lacked
+                        t = peaks.t + int(round(w0 * fp.FPS))
+                        new = t >= peaks_to
+                        scanner.add_peaks(t[new], peaks.f[new])
+                        peaks_to = max(peaks_to, int(round(w1 * fp.FPS)))
+                        events = scanner.add_matches(_chunk_matches(matches, k, w0), w1)
+                    k += 1
+                    cur = scanner.playing(cfg.end_gap_s)
                     playing = cur.asset_id if cur is not None else None
                     if cur is not None:
                         self.playing_seen_ms = _now_ms()
@@ -267,9 +294,8 @@ class StreamMonitor:
                         buf = buf[drop:]
                         buf_start += drop
         finally:
-            ended = tracker.flush()
             if not self._stop.is_set():  # the stream ended or broke: the song ended
-                self._handle(ended)
+                self._handle(scanner.finish(total / sr))
             # stopped (deleteStream, shutdown, lease handed over): the song goes on, and
             # the next holder of the lease reports it
             decoder.close()
@@ -278,31 +304,67 @@ class StreamMonitor:
             self._notify(NOTIFY_CANT_CONNECT)
         return got_audio
 
-    def _handle(self, events: list[PlayEvent]) -> None:
+    def _handle(self, events: list[ScanEvent]) -> None:
         before = self.record.callbacks == "before"
         for ev in events:
-            if ev.kind == "end":
-                self.plays.append(ev.play)
-            if ev.kind == "start" and self._inherited is not None:
-                asset_id, seen_ms = self._inherited
-                self._inherited = None
-                if asset_id == ev.play.asset_id and _now_ms() - seen_ms <= self._inherit_ms:
-                    continue  # announced by the previous holder before the handover
-            if (ev.kind == "start") != before:
-                continue
-            asset = self.catalog.store.get_asset(ev.play.asset_id)
-            if asset is None:
-                continue
-            song = wire.callback_song(
-                asset, score=ev.play.score, returns=self.returns_for(), base_url=self.base_url
+            if ev.kind == "start":
+                # (a play folded into another before its end never ends: keep a few)
+                self._announced = [*self._announced[-31:], (ev.play, time.time())]
+                if self._inherited is not None:
+                    asset_id, seen_ms = self._inherited
+                    self._inherited = None
+                    if asset_id == ev.play.asset_id and _now_ms() - seen_ms <= self._inherit_ms:
+                        continue  # announced by the previous holder before the handover
+                if not before:
+                    continue
+                play = Play.of(ev.play, time.time())
+            else:
+                seen = [x for x in self._announced if PlayScanner.same_play(ev.play, x[0])]
+                self._announced = [x for x in self._announced if x not in seen]
+                asset = self.catalog.store.get_asset(ev.play.asset_id)
+                dur = float(asset.duration) if asset is not None and asset.duration else None
+                play = Play.of(ev.play, seen[0][1] if seen else time.time(), dur)
+                self.plays.append(play)
+                if before:
+                    continue
+            self._callback(play, with_length=not before)
+
+    def _callback(self, play: Play, *, with_length: bool) -> None:
+        asset = self.catalog.store.get_asset(play.asset_id)
+        if asset is None:
+            return
+        song = wire.callback_song(
+            asset, score=play.score, returns=self.returns_for(), base_url=self.base_url
+        )
+        result: dict[str, Any] = {
+            "radio_id": self.record.radio_id,
+            "timestamp": datetime.fromtimestamp(play.detected_at, UTC).strftime(
+                "%Y-%m-%d %H:%M:%S"
+            ),
+        }
+        if with_length:
+            result["play_length"] = int(round(play.play_length_s))
+        result["results"] = [song]
+        self.emit(self.record, {"status": "success", "result": result})
+
+
+def _chunk_matches(matches: list[Any], k: int, w0: float) -> list[ChunkMatch]:
+    """A window's matches as the scanner's chunk matches (stream seconds)."""
+    from tonearm.recognition.fingerprint import BANDS_PER_SEMITONE
+
+    out = []
+    for m in matches:
+        speed = m.speed or 1.0
+        out.append(
+            ChunkMatch(
+                m.asset_id,
+                k,
+                w0 + m.query_start_s,
+                w0 + m.query_end_s,
+                float(m.offset_s + m.query_start_s * speed),
+                m.score,
+                speed,
+                shift_bands=m.pitch_semitones * BANDS_PER_SEMITONE,
             )
-            result: dict[str, Any] = {
-                "radio_id": self.record.radio_id,
-                "timestamp": datetime.fromtimestamp(ev.play.detected_at, UTC).strftime(
-                    "%Y-%m-%d %H:%M:%S"
-                ),
-            }
-            if not before:
-                result["play_length"] = int(round(ev.play.play_length_s))
-            result["results"] = [song]
-            self.emit(self.record, {"status": "success", "result": result})
+        )
+    return out

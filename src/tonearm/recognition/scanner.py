@@ -1,0 +1,458 @@
+"""The one long-file scanner: chunk matches in, one play per track played out, each with
+its boundaries refined on the song's own peaks.
+
+:class:`PlayScanner` is fed incrementally, in file (or stream) time: the query peaks and
+the PCM's power as they are computed, then the chunk matches of each recognition window.
+Plays come out as events: ``start`` once a play is established, ``end`` once nothing that
+can still arrive could change it (its song unheard for longer than the merge rule's
+dropout, and its boundary search region complete), with its start and end refined. The
+long-file job (:mod:`tonearm.recognition.enterprise`: AudD ``/enterprise/``, ``tonearm
+scan``) and the stream monitors (:mod:`tonearm.recognition.streams.monitor`) both use it,
+so a file and a stream playing the same audio get the same plays.
+
+The merge rule itself (which chunk matches are one play) is pure, in
+:mod:`tonearm.recognition.longfile`; the peak arithmetic in
+:mod:`tonearm.recognition.alignment`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tonearm.recognition import alignment
+from tonearm.recognition import fingerprint as fp
+from tonearm.recognition.longfile import (
+    DROPOUT_S,
+    MIN_PLAY_S,
+    ChunkMatch,
+    merge_chunks,
+    split_crossfades,
+)
+from tonearm.recognition.wire import CHUNK_S
+
+if TYPE_CHECKING:
+    from tonearm.catalog.context import Catalog
+
+ALIGN_OUT_S = CHUNK_S + 2.0  # a boundary is looked for this far outside the chunks' evidence
+ALIGN_TOUCH_S = 1.0  # plays this close are one boundary (out of one, into the next)
+ALIGN_CLEAR_S = 3.0  # the rate of a song is measured this far inside its own side...
+ALIGN_MEASURE_S = 10.0  # ...up to this far inside the play
+HEARD_INWARD_S = 4.0  # a boundary may lie this far inside where the chunks heard the song
+# (half of an 8 s crossfade: the outgoing song is still heard until its end)
+FADE_UNSEEN_S = 3.0  # how far past the last crossing a fade into unknown audio may run
+# a play is final once its song has gone unheard this long: no chunk match still to come can
+# continue it (DROPOUT_S) and the audio its end's boundary search looks at is in
+HOLD_S = DROPOUT_S + ALIGN_OUT_S + 2.0
+
+
+class PeakStore:
+    """Query peaks in file frames (36 a second, 12 bytes each: ~1.5 MB an hour), appended
+    as they are found, read back by time range for the boundary search."""
+
+    def __init__(self) -> None:
+        self._t: list[np.ndarray] = []
+        self._f: list[np.ndarray] = []
+        self.t = np.zeros(0)
+        self.f = np.zeros(0)
+
+    def add(self, t_frames: np.ndarray, f_bands: np.ndarray) -> None:
+        self._t.append(np.asarray(t_frames, dtype=np.float64))
+        self._f.append(np.asarray(f_bands, dtype=np.float64))
+
+    def _settle(self) -> None:
+        if self._t:
+            t = np.concatenate([self.t, *self._t])
+            f = np.concatenate([self.f, *self._f])
+            order = np.argsort(t, kind="stable")
+            self.t, self.f = t[order], f[order]
+            self._t, self._f = [], []
+
+    def window(self, a_s: float, b_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """(frames, bands) of the peaks between ``a_s`` and ``b_s`` (file seconds)."""
+        self._settle()
+        i, j = np.searchsorted(self.t, [a_s * fp.FPS, b_s * fp.FPS])
+        return self.t[i:j], self.f[i:j]
+
+    def drop_before(self, t_s: float) -> None:
+        """Forget the peaks before ``t_s`` (a live stream's memory stays bounded)."""
+        self._settle()
+        i = int(np.searchsorted(self.t, t_s * fp.FPS))
+        self.t, self.f = self.t[i:], self.f[i:]
+
+
+class PowerTrack:
+    """The PCM's mean power every ``alignment.POWER_HOP_S`` (10 floats a second), appended
+    block by block, for placing a fade between songs of different loudness."""
+
+    def __init__(self, sr: int) -> None:
+        self.hop = max(1, int(alignment.POWER_HOP_S * sr))
+        self._rest = np.zeros(0, dtype=np.float64)
+        self._p: list[np.ndarray] = []
+        self.first = 0  # index of the first hop kept
+        self.n = 0  # hops seen
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.concatenate([self._rest, np.asarray(x, dtype=np.float64).reshape(-1)])
+        m = x.size // self.hop
+        if m:
+            self._p.append(np.mean(x[: m * self.hop].reshape(m, self.hop) ** 2, axis=1))
+            self.n += m
+        self._rest = x[m * self.hop :]
+
+    def envelope_db(self, a_s: float, b_s: float) -> tuple[float, np.ndarray]:
+        """(start s, :func:`alignment.power_envelope_db` of the audio from ``a_s`` to
+        ``b_s``), smoothed the same way."""
+        if len(self._p) > 1:
+            self._p = [np.concatenate(self._p)]
+        p = self._p[0] if self._p else np.zeros(0)
+        hop_s = alignment.POWER_HOP_S
+        i = max(self.first, int(round(a_s / hop_s)))
+        j = max(i, min(self.n, int(round(b_s / hop_s))))
+        seg = p[i - self.first : j - self.first]
+        k = max(1, int(round(alignment.POWER_SMOOTH_S / hop_s)))
+        seg = np.convolve(seg, np.ones(k) / k, mode="same") if seg.size else seg
+        return i * hop_s, 10.0 * np.log10(seg + 1e-12)
+
+    def drop_before(self, t_s: float) -> None:
+        i = int(t_s / alignment.POWER_HOP_S)
+        if i <= self.first or not self._p:
+            return
+        p = np.concatenate(self._p)
+        cut = min(p.size, i - self.first)
+        self._p = [p[cut:]]
+        self.first += cut
+
+
+def _fade_midpoint(power: PowerTrack, lo_s: float, hi_s: float) -> float | None:
+    """:func:`alignment.fade_midpoint_s` of the audio between ``lo_s`` and ``hi_s``."""
+    pad = 7.0
+    t0, env = power.envelope_db(max(0.0, lo_s - pad), hi_s + pad)
+    return alignment.fade_midpoint_s(env, t0, max(t0, lo_s), hi_s)
+
+
+def _song_presence(
+    song: alignment.SongPeaks,
+    t: np.ndarray,
+    f: np.ndarray,
+    play: ChunkMatch,
+    side: tuple[float, float],
+) -> tuple[np.ndarray, float]:
+    """Per-peak presence of ``play``'s song over the peaks (``t`` file frames, ``f`` bands)
+    and the file frame its song starts at; its rate measured on the peaks in ``side`` (file
+    frames) under the best alignment."""
+    anchors = [a * fp.FPS for a in [play.anchor_s, *play.anchors]]
+    own = (t >= side[0]) & (t < side[1])
+    if own.sum() < 20:
+        own = np.ones(t.shape, dtype=bool)
+    anchor, rate = alignment.best_anchor(
+        song, t[own], f[own], anchors, play.speed, play.shift_bands
+    )
+    hits = alignment.peak_hits(song, t, f, anchor, play.speed, play.shift_bands)
+    col = song.grid.mean(axis=0)
+    fr = np.clip(np.rint(f - play.shift_bands).astype(np.int64), 0, col.size - 1)
+    chance = max(alignment.CHANCE_MIN, float(col[fr].mean()))
+    if rate <= 2 * chance:  # the song is not heard here at all: no evidence either way
+        return np.full(t.shape, 0.5), anchor
+    return alignment.presence(hits, rate, chance), anchor
+
+
+def _heard(p: ChunkMatch) -> tuple[float, float]:
+    return p.heard_s or (p.file_start_s, p.file_end_s)
+
+
+def _bounds(
+    plays: list[ChunkMatch], i: int, t0: float, t1: float
+) -> tuple[float, float, float, float]:
+    """Where play ``i``'s start and end may lie: (start lo, start hi, end lo, end hi).
+
+    At most ``HEARD_INWARD_S`` inside the stretch its chunks heard it (further where the
+    neighbour was heard already: a long crossfade), at most ``ALIGN_OUT_S`` outside it
+    (a chunk lost to noise at an end), and not past the neighbour's own evidence (plus
+    ``HEARD_INWARD_S``)."""
+    h0, h1 = _heard(plays[i])
+    s_lo, s_hi = max(t0, h0 - ALIGN_OUT_S), h0 + HEARD_INWARD_S
+    e_lo, e_hi = h1 - HEARD_INWARD_S, min(t1, h1 + ALIGN_OUT_S)
+    if i > 0:
+        q0, q1 = _heard(plays[i - 1])
+        s_lo = max(s_lo, min(q1 - HEARD_INWARD_S, h0), q0 + 0.5)
+        s_hi = max(s_hi, min(q1, h1 - 0.5))
+    if i + 1 < len(plays):
+        n0, n1 = _heard(plays[i + 1])
+        e_hi = min(e_hi, max(n0 + HEARD_INWARD_S, h1), n1 - 0.5)
+        e_lo = min(e_lo, max(n0, h0 + 0.5))
+    return s_lo, max(s_lo, s_hi), e_lo, max(e_lo, e_hi)
+
+
+SongPeaksOf = Callable[[str], "alignment.SongPeaks | None"]
+
+
+def catalog_songs(catalog: Catalog) -> SongPeaksOf:
+    """Asset id -> its song's peaks, rebuilt from the stored fingerprint (cached)."""
+    songs: dict[str, alignment.SongPeaks | None] = {}
+
+    def song_of(aid: str) -> alignment.SongPeaks | None:
+        if aid not in songs:
+            a = catalog.store.get_analysis(aid, fp.ANALYSIS_NAME)
+            songs[aid] = None
+            if a is not None and a.blob:
+                songs[aid] = alignment.song_peaks(*fp.unpack(a.blob))
+        return songs[aid]
+
+    return song_of
+
+
+def align_bounds(
+    song_of: SongPeaksOf,
+    power: PowerTrack,
+    peaks: PeakStore,
+    plays: list[ChunkMatch],
+    t0: float,
+    t1: float,
+) -> None:
+    """Each play's start and end moved to where its song's peaks begin and stop lining up
+    with the file's (:mod:`tonearm.recognition.alignment`), within the bounds the chunks'
+    evidence sets (:func:`_bounds`); the song position at the start follows. ``plays`` is
+    sorted by start; changed in place.
+
+    Each end is where the song's presence falls through ``PRESENT`` and ``HEARD`` (the
+    middle of the two: a fade's midpoint), each start where it rises through them. Where
+    one play's song is still heard after the next one's is (a crossfade, a cut), both
+    share one boundary: the mean of the four crossings (or the power's midpoint, when the
+    two songs differ in loudness)."""
+    fps = fp.FPS
+    levels = (alignment.PRESENT, alignment.HEARD)
+    anchors: dict[int, float] = {}
+
+    def crossings(p: ChunkMatch, lo: float, hi: float, *, end: bool) -> list[float] | None:
+        song = song_of(p.asset_id)
+        if song is None or hi - lo < 1.0:
+            return None
+        # the song's rate and alignment are measured on its own side, up to
+        # ALIGN_MEASURE_S inside the play; the crossing is looked for between lo and hi
+        x = p.file_end_s if end else p.file_start_s
+        inner = max(x, p.file_start_s + 0.5) - ALIGN_MEASURE_S if end else x + ALIGN_MEASURE_S
+        inner = max(inner, p.file_start_s + 0.5) if end else min(inner, p.file_end_s - 0.5)
+        a, b = (min(lo, inner), hi) if end else (lo, max(hi, inner))
+        t, f = peaks.window(a, b)
+        if t.size < 10:
+            return None
+        side = (a * fps, (x - ALIGN_CLEAR_S) * fps) if end else ((x + ALIGN_CLEAR_S) * fps, b * fps)
+        pres, anchor = _song_presence(song, t, f, p, side)
+        keep = (t >= lo * fps) & (t < hi * fps)
+        if keep.sum() < 10:
+            return None
+        t, pres = t[keep], pres[keep]
+        out = [alignment.crossing(t, pres, v, end=end) / fps for v in levels]
+        if not end:
+            anchors[id(p)] = anchor
+        return out
+
+    ends: list[list[float] | None] = []
+    starts: list[list[float] | None] = []
+    bounds = [_bounds(plays, i, t0, t1) for i in range(len(plays))]
+    for p, (s_lo, s_hi, e_lo, e_hi) in zip(plays, bounds, strict=True):
+        ends.append(crossings(p, max(p.file_start_s + 0.5, e_lo), e_hi, end=True))
+        starts.append(crossings(p, s_lo, min(p.file_end_s - 0.5, s_hi), end=False))
+    new_start = [
+        p.file_start_s if s_ is None else float(np.mean(s_))
+        for p, s_ in zip(plays, starts, strict=True)
+    ]
+    new_end = [
+        p.file_end_s if e is None else float(np.mean(e)) for p, e in zip(plays, ends, strict=True)
+    ]
+    for i in range(len(plays) - 1):
+        e, s_ = ends[i], starts[i + 1]
+        if e is not None and s_ is not None and max(e) >= min(s_) - ALIGN_TOUCH_S:
+            b_s = float(np.mean([*e, *s_]))
+            # songs of different loudness: the quieter one is heard late and lost early,
+            # so the power's crossing places the fade instead
+            mid = _fade_midpoint(power, min(*e, *s_) - 1.0, max(*e, *s_) + 1.0)
+            new_end[i] = new_start[i + 1] = b_s if mid is None else mid
+            ends[i] = starts[i + 1] = None  # settled
+    # a play next to a song not in the catalog (or silence): the same, on its side only
+    for i in range(len(plays)):
+        e, s_ = ends[i], starts[i]
+        if e is not None:
+            mid = _fade_midpoint(power, min(e) - 1.0, max(e) + FADE_UNSEEN_S)
+            new_end[i] = new_end[i] if mid is None else mid
+        if s_ is not None:
+            mid = _fade_midpoint(power, min(s_) - FADE_UNSEEN_S, max(s_) + 1.0)
+            new_start[i] = new_start[i] if mid is None else mid
+    # the chunks heard each song: a boundary stays near that evidence (in noise a quiet
+    # passage loses its peaks' hits, and a crossing would land inside a proven play)
+    for i in range(len(plays)):
+        s_lo, s_hi, e_lo, e_hi = bounds[i]
+        new_start[i] = min(max(new_start[i], s_lo), s_hi)
+        new_end[i] = min(max(new_end[i], e_lo), e_hi)
+    for i in range(len(plays) - 1):
+        if new_end[i] > new_start[i + 1]:  # the two bounds disagreed: meet half way
+            new_end[i] = new_start[i + 1] = 0.5 * (new_end[i] + new_start[i + 1])
+    for i, p in enumerate(plays):
+        if id(p) in anchors:
+            p.song_start_s = max(0.0, (new_start[i] - anchors[id(p)] / fps) * p.speed)
+        p.file_start_s = new_start[i]
+        p.file_end_s = max(p.file_start_s, new_end[i])
+
+
+@dataclass
+class ScanEvent:
+    """A play established (``start``) or final (``end``, its boundaries refined)."""
+
+    kind: str  # "start" | "end"
+    play: ChunkMatch
+
+
+class PlayScanner:
+    """The incremental scanner: feed it peaks, power and chunk matches in time order; it
+    merges them into plays with the one merge rule and emits each play once.
+
+    Parameters
+    ----------
+    song_of : callable
+        Asset id -> the song's :class:`alignment.SongPeaks` (None: no boundary refinement).
+    duration_of : callable
+        Asset id -> the song's length in seconds (None: unknown).
+    sr : int
+        Rate of the PCM given to :meth:`add_audio`.
+    t0_s : float
+        Where the scan starts (file seconds).
+    min_pieces : int
+        Chunk matches a play needs (a stream's lone window of a song is not a play).
+    min_span_s : float
+        Seconds of the file a play's chunk matches must span (a stream's overlapping
+        windows all hear the same few seconds a song shares with another: not a play).
+    keep_s : float or None
+        Forget peaks and power this long before the earliest play still open (a live
+        stream; None: keep everything, a file).
+    """
+
+    def __init__(
+        self,
+        song_of: SongPeaksOf,
+        duration_of: Callable[[str], float | None],
+        *,
+        sr: int,
+        t0_s: float = 0.0,
+        min_pieces: int = 1,
+        min_span_s: float = 0.0,
+        keep_s: float | None = None,
+    ) -> None:
+        self.song_of = song_of
+        self.duration_of = duration_of
+        self.peaks = PeakStore()
+        self.power = PowerTrack(sr)
+        self.t0_s = t0_s
+        self.min_pieces = max(1, int(min_pieces))
+        self.min_span_s = min_span_s
+        self.keep_s = keep_s
+        self.now_s = t0_s  # audio fed so far (file seconds)
+        self._pending: list[ChunkMatch] = []
+        self._durations: dict[str, float] = {}
+        self._last: ChunkMatch | None = None  # the last play emitted: its end is settled
+        self._announced: list[ChunkMatch] = []  # plays started and not yet ended
+
+    # -- input
+    def add_audio(self, x: np.ndarray) -> None:
+        self.power.add(x)
+
+    def add_peaks(self, t_frames: np.ndarray, f_bands: np.ndarray) -> None:
+        """Query peaks in file frames (each found once: windows that overlap give only
+        their new part)."""
+        self.peaks.add(t_frames, f_bands)
+
+    def add_matches(self, matches: list[ChunkMatch], heard_until_s: float) -> list[ScanEvent]:
+        """The chunk matches of one recognition window; ``heard_until_s``: the file time
+        the recognition has covered (the window's end)."""
+        for m in matches:
+            if m.asset_id not in self._durations:
+                d = self.duration_of(m.asset_id)
+                if d is not None:
+                    self._durations[m.asset_id] = d
+        self._pending.extend(matches)
+        self.now_s = max(self.now_s, heard_until_s)
+        return self._step(final=False)
+
+    def finish(self, end_s: float | None = None) -> list[ScanEvent]:
+        """The file (or stream) ended at ``end_s``: every play still open is final."""
+        if end_s is not None:
+            self.now_s = max(self.now_s, end_s)
+        return self._step(final=True)
+
+    # -- state
+    def playing(self, within_s: float) -> ChunkMatch | None:
+        """The established play whose song was heard in the last ``within_s`` seconds."""
+        live = [p for p in self._announced if _heard(p)[1] >= self.now_s - within_s]
+        return max(live, key=lambda p: _heard(p)[1]) if live else None
+
+    # -- the merge
+    def _step(self, *, final: bool) -> list[ScanEvent]:
+        plays = [
+            p for p in merge_chunks(self._pending, durations=self._durations) if self._counts(p)
+        ]
+        n = len(plays)
+        if not final:
+            cutoff = self.now_s - HOLD_S
+            n = 0
+            while n < len(plays) and all(_heard(q)[1] < cutoff for q in plays[: n + 1]):
+                n += 1
+        # a play announced but since folded into another (a shared passage) is no play
+        self._announced = [a for a in self._announced if any(self.same_play(p, a) for p in plays)]
+        events: list[ScanEvent] = []
+        for p in plays[n:]:
+            i = next((i for i, a in enumerate(self._announced) if self.same_play(p, a)), None)
+            if i is None:
+                self._announced.append(p)
+                events.append(ScanEvent("start", copy.copy(p)))
+            else:
+                self._announced[i] = p  # the same play, heard further
+        if n == 0:
+            return events
+        closed = plays[:n]
+        ctx = [copy.copy(self._last)] if self._last is not None else []
+        seq = [*ctx, *closed, *plays[n : n + 1]]
+        split_crossfades(seq)
+        align_bounds(self.song_of, self.power, self.peaks, seq, self.t0_s, self.now_s)
+        if ctx:
+            # the previous play's end was settled when it was emitted
+            closed[0].file_start_s = max(closed[0].file_start_s, self._last.file_end_s)  # type: ignore[union-attr]
+        done_to = max(_heard(p)[1] for p in closed)
+        open_from = min((_heard(p)[0] for p in plays[n:]), default=np.inf)
+        self._pending = [
+            m for m in self._pending if m.file_end_s > done_to or m.file_start_s >= open_from
+        ]
+        for p in closed:
+            if p.file_end_s - p.file_start_s < MIN_PLAY_S:
+                # squeezed by its neighbours' boundaries (a song sharing their recording):
+                # no play, whether it was announced or not
+                self._announced = [a for a in self._announced if not self.same_play(p, a)]
+                continue
+            # a play not announced yet (a file's plays, or one heard only at the end) starts
+            # and ends at once
+            if not any(self.same_play(p, a) for a in self._announced):
+                events.append(ScanEvent("start", copy.copy(p)))
+            self._announced = [a for a in self._announced if not self.same_play(p, a)]
+            events.append(ScanEvent("end", p))
+        self._last = copy.copy(closed[-1])
+        if self.keep_s is not None:
+            keep_from = min(open_from, self.now_s) - self.keep_s
+            self.peaks.drop_before(keep_from)
+            self.power.drop_before(keep_from)
+        return events
+
+    def _counts(self, p: ChunkMatch) -> bool:
+        h0, h1 = _heard(p)
+        return p.pieces >= self.min_pieces and h1 - h0 >= self.min_span_s
+
+    @staticmethod
+    def same_play(p: ChunkMatch, a: ChunkMatch) -> bool:
+        """``p`` is the play announced as ``a`` (its first piece, or the span it covers)."""
+        if p.asset_id != a.asset_id:
+            return False
+        h0, h1 = _heard(p)
+        a0 = _heard(a)[0]
+        return h0 - 0.5 <= a0 <= h1
