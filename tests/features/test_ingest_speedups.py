@@ -1,0 +1,98 @@
+"""Faster forms of ingest's analyses give the same outputs as the forms they replace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tonearm.core.features.hpss import hpss, median_filter_axis
+
+REAL_TRACK = Path("/usr/share/games/frozen-bubble/snd/introzik.ogg")  # fb-music-high
+
+
+def _test_spectrogram(n_frames: int) -> np.ndarray:
+    """A magnitude spectrogram with harmonic lines, clicks, silence and exact ties."""
+    rng = np.random.default_rng(7)
+    s = np.abs(rng.standard_normal((1025, n_frames))).astype(np.float32) * 0.01
+    s[[40, 41, 200], :] += 3.0  # steady partials
+    s[:, ::9] += 2.0  # broadband clicks
+    s[:, : n_frames // 5] = 0.0  # digital silence (the soft masks' 0/0 cells)
+    s[500:520, :] = 0.25  # a plateau: many equal values in one median window
+    return s
+
+
+@pytest.mark.parametrize("n_frames", [5, 63, 64, 700])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_median_filter_axis_equals_scipy_2d(n_frames: int, axis: int) -> None:
+    from scipy.ndimage import median_filter
+
+    s = _test_spectrogram(n_frames)
+    ref = median_filter(s, size=(1, 17) if axis == 1 else (17, 1), mode="reflect")
+    assert np.array_equal(median_filter_axis(s, 17, axis), ref)
+
+
+@pytest.mark.parametrize("n_frames", [7, 400])
+def test_hpss_equals_librosa_bit_for_bit(n_frames: int) -> None:
+    import librosa
+
+    s = _test_spectrogram(n_frames)
+    h, p = hpss(s, kernel_size=17)
+    h_ref, p_ref = librosa.decompose.hpss(s, kernel_size=17)
+    assert h.dtype == h_ref.dtype == np.float32
+    assert np.array_equal(h, h_ref) and np.array_equal(p, p_ref)
+    assert float((p**2).sum()) > 0 and float((h**2).sum()) > 0
+
+
+@pytest.mark.skipif(not REAL_TRACK.exists(), reason="fb-music-high is not installed")
+def test_hpss_equals_librosa_on_real_music() -> None:
+    import librosa
+
+    from tonearm.core.audio.decode import decode
+
+    sig = decode(REAL_TRACK.read_bytes(), max_duration_s=600)
+    y = librosa.resample(sig.mono().astype(np.float32), orig_sr=sig.sr, target_sr=22050)
+    s = np.abs(librosa.stft(y[: 22050 * 20], n_fft=2048, hop_length=512))
+    for a, b in zip(hpss(s, 17), librosa.decompose.hpss(s, kernel_size=17), strict=True):
+        assert np.array_equal(a, b)
+
+
+def _musicnn_or_skip():  # type: ignore[no-untyped-def]
+    from tonearm.core.embeddings import musicnn
+
+    ok, why = musicnn.musicnn_available()
+    if not ok:
+        pytest.skip(why)
+    return musicnn
+
+
+@pytest.mark.parametrize("model", ["MTT_musicnn", "MSD_musicnn"])
+def test_musicnn_fast_front_end_is_bit_identical(model: str) -> None:
+    import importlib.util
+
+    import torch
+
+    musicnn = _musicnn_or_skip()
+    spec = importlib.util.find_spec("musicnn")
+    assert spec is not None and spec.submodule_search_locations
+    root = Path(next(iter(spec.submodule_search_locations))) / model
+    w = musicnn.read_tf_bundle(f"{root}/")
+    fast, ref = musicnn._build_net(w), musicnn._build_net(w, reference=True)
+    rng = np.random.default_rng(3)
+    t = np.arange(musicnn.SR * 9) / musicnn.SR
+    y = 0.3 * np.sin(2 * np.pi * 220 * t) * (rng.random(t.size) > 0.5)
+    y += 0.05 * rng.standard_normal(t.size)
+    mels = [musicnn.patches(musicnn.log_mel(y.astype(np.float32)))]
+    if REAL_TRACK.exists():
+        from tonearm.core.audio.decode import decode
+        from tonearm.core.audio.resample import resample
+
+        sig = decode(REAL_TRACK.read_bytes(), max_duration_s=600)
+        mels.append(musicnn.patches(musicnn.log_mel(resample(sig.mono(), sig.sr, musicnn.SR))))
+    with torch.inference_mode():
+        for mel in mels:
+            x = torch.from_numpy(np.ascontiguousarray(mel[:6]))
+            a, b = fast(x), ref(x)
+            assert a.shape == (len(x), 50)
+            assert torch.equal(a, b)
