@@ -96,3 +96,61 @@ def test_musicnn_fast_front_end_is_bit_identical(model: str) -> None:
             a, b = fast(x), ref(x)
             assert a.shape == (len(x), 50)
             assert torch.equal(a, b)
+
+
+def _wav_bytes(codec: str, channels: int, seconds: float = 3.0) -> bytes:
+    """A WAV file of ``codec`` made here with PyAV (FFmpeg's encoders)."""
+    import io
+
+    import av
+
+    rate = 22050 if codec.startswith("adpcm") else 44100
+    t = np.arange(int(rate * seconds)) / rate
+    y = 0.4 * np.sin(2 * np.pi * 330 * t) * np.exp(-((t % 0.5) * 6))
+    pcm = (np.tile(y, (channels, 1)) * 32767).astype(np.int16)
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="wav") as out:
+        st = out.add_stream(codec, rate=rate, layout="stereo" if channels == 2 else "mono")
+        frame = av.AudioFrame.from_ndarray(
+            pcm.T.reshape(1, -1).copy(), format="s16", layout=st.layout.name
+        )
+        frame.rate = rate
+        for p in st.encode(frame):
+            out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "codec", ["pcm_s16le", "pcm_s24le", "pcm_f32le", "pcm_mulaw", "adpcm_ms", "adpcm_ima_wav"]
+)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_wav_short_probe_decodes_the_same_samples(
+    codec: str, channels: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tonearm.core.audio import pcm
+    from tonearm.core.audio.decode import decode
+
+    try:
+        data = _wav_bytes(codec, channels)
+    except Exception as e:  # an FFmpeg build without this encoder
+        pytest.skip(f"cannot encode {codec}: {e}")
+    assert pcm.probe_options(data[:12]) == {"probesize": str(pcm.WAV_PROBE_BYTES)}
+    f = tmp_path / "x.wav"
+    f.write_bytes(data)
+    fast = [decode(data, isolate=False), decode(f, isolate=False, mono=True, sr=16000)]
+    monkeypatch.setattr(pcm, "probe_options", lambda head: {})
+    slow = [decode(data, isolate=False), decode(f, isolate=False, mono=True, sr=16000)]
+    for a, b in zip(fast, slow, strict=True):
+        assert (a.sr, a.channels) == (b.sr, b.channels)
+        assert a.samples.shape[-1] > 0 and np.array_equal(a.samples, b.samples)
+
+
+def test_probe_options_only_shorten_wav() -> None:
+    from tonearm.core.audio.pcm import probe_options
+
+    assert probe_options(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    assert probe_options(b"RF64\xff\xff\xff\xffWAVEds64")
+    for head in (b"OggS\x00\x02", b"fLaC\x00\x00", b"ID3\x04", b"RIFF\x00\x00\x00\x00AVI ", b""):
+        assert probe_options(head) == {}
