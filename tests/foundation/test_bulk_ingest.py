@@ -172,6 +172,57 @@ def test_bulk_equals_sequential_music(tmp_path: Path) -> None:
     assert {"fingerprint", "beats", "embedding", "mir", "search_text"} <= names
 
 
+def test_fingerprint_only_bulk_decodes_straight_to_the_fingerprint_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fingerprint-only: the worker decodes to mono 8 kHz (no full-rate copy); the catalog
+    (fields: duration, rate, channels; fingerprints) equals the sequential ingest's."""
+    from tonearm.catalog import bulk
+
+    d = tmp_path / "fp"
+    d.mkdir()
+    rng = np.random.default_rng(2)
+    for name, sr, ch, fmt, n in [
+        ("stereo44", 44100, 2, "ogg", 44100 * 3 + 37),
+        ("mono22", 22050, 1, "flac", 22050 * 2 + 11),
+        ("six48", 48000, 6, "wav", 48000 * 2 + 5),
+        ("stereo32", 32000, 2, "mp3", 32000 * 3),
+    ]:
+        t = np.arange(n) / sr
+        y = 0.3 * np.sin(2 * np.pi * (200 + 300 * t)[None, :] * t) + 0.05 * rng.standard_normal(
+            (ch, n)
+        )
+        (d / f"{name}.{fmt}").write_bytes(encode(Signal(y.astype(np.float32), sr), fmt))
+    real = Path("/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg")  # fb-music-high
+    if real.exists():
+        (d / real.name).write_bytes(real.read_bytes())
+    assert bulk._common_mono_rate(bulk.select_analyzers(["fingerprint"])) == 8000
+    assert bulk._common_mono_rate(bulk.select_analyzers(["fingerprint", "mir"])) is None
+    seq = fresh_catalog(tmp_path, "seq")
+    ingest_paths(seq, [d], kind="music", analyses=["fingerprint"])
+    cat = fresh_catalog(tmp_path, "bulk")
+    s = bulk_ingest(cat, [d], kind="music", analyses=["fingerprint"], workers=1)
+    assert len(s.added) == (5 if real.exists() else 4) and not s.failed
+    assert_same_catalog(snapshot(cat), snapshot(seq))
+    # and in process, against the full-rate path of the same worker code
+    task = bulk.FileTask(
+        str(d / "six48.wav"),
+        bulk.file_hash(d / "six48.wav"),
+        "music",
+        str(tmp_path),
+        bulk.audio_limits(Settings()).catalog_file,
+        keep_original=False,
+    )
+    bulk.init_worker(["fingerprint"], None)
+    fast = bulk.prepare_file(task)
+    monkeypatch.setattr(bulk, "_common_mono_rate", lambda analyzers: None)
+    slow = bulk.prepare_file(task)
+    assert fast.fields == slow.fields and fast.fields["channels"] == 6
+    assert [(n, r.data, r.blob) for n, r in fast.results] == [
+        (n, r.data, r.blob) for n, r in slow.results
+    ]
+
+
 # -- resumable ----------------------------------------------------------------------------
 RUN = """
 import sys

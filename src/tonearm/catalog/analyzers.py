@@ -47,6 +47,8 @@ class Analyzer(Protocol):
     version: int
     kinds: frozenset[str]  # asset kinds it applies to ("music", "sfx")
     default: bool  # runs when --analyses is not given
+    # optional ``mono_sr: int``: the analyzer reads only the mono signal at that rate, so
+    # bulk ingest may decode straight to it when every analyzer of the file says the same
 
     def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult: ...
 

@@ -185,6 +185,16 @@ def store_original(files_dir: Path, data: bytes, digest: str, suffix: str) -> Pa
     return dest
 
 
+def _common_mono_rate(analyzers: list[Analyzer]) -> int | None:
+    """The one mono rate every analyzer reads (its ``mono_sr``), or None: decode the file
+    at its own rate and channels."""
+    rates = {getattr(a, "mono_sr", None) for a in analyzers}
+    if len(rates) != 1:
+        return None
+    rate = rates.pop()
+    return int(rate) if rate else None
+
+
 def prepare_file(task: FileTask) -> Prepared:
     """Read, check, store, decode and analyse one file (runs in a worker).
 
@@ -193,6 +203,8 @@ def prepare_file(task: FileTask) -> Prepared:
     AudioError, FileChanged, OSError, or an analyzer's exception (its name is prefixed).
     """
     from tonearm.core.audio.decode import check_source, decode
+    from tonearm.core.audio.pcm import decode_inprocess
+    from tonearm.core.audio.signal import Signal
     from tonearm.core.features.analysis_input import AnalysisInput
     from tonearm.core.features.onset import ANALYSIS_SR
 
@@ -203,24 +215,34 @@ def prepare_file(task: FileTask) -> Prepared:
         raise FileChanged("the file changed while it was being ingested")
     lim = task.limits
     check_source(data, lim.max_bytes)
+    active = [a for a in state.analyzers if task.kind in a.kinds]
+    mono_sr = _common_mono_rate(active)
     # the worker process is the isolation (the pool enforces the time limit)
-    signal = decode(data, max_duration_s=lim.max_duration_s, isolate=False)
+    if mono_sr is None:
+        signal = decode(data, max_duration_s=lim.max_duration_s, isolate=False)
+        sr, channels, duration_s = signal.sr, signal.channels, signal.duration_s
+        inp = AnalysisInput(signal)
+    else:
+        # e.g. fingerprint-only: decode straight to mono at its rate (the same samples as
+        # the file's signal downmixed and resampled afterwards; no full-rate copy)
+        info: dict[str, int] = {}
+        samples, out_sr = decode_inprocess(data, lim.max_duration_s, True, mono_sr, info)
+        sr, channels = info["sr"], info["channels"]
+        duration_s = info["frames"] / sr
+        inp = AnalysisInput(Signal(samples, out_sr), source_duration_s=duration_s)
     fields: dict[str, Any] = {
         "kind": task.kind,
         "name": path.stem,
-        "duration": round(signal.duration_s, 3),
+        "duration": round(duration_s, 3),
         "content_hash": task.digest,
         "source_path": task.source_path or str(path.resolve()),
-        "sample_rate": signal.sr,
-        "channels": signal.channels,
+        "sample_rate": sr,
+        "channels": channels,
     }
     fields.update(read_tags(path))
-    inp = AnalysisInput(signal)
     results: list[tuple[str, AnalysisResult]] = []
     pending = None
-    for a in state.analyzers:
-        if task.kind not in a.kinds:
-            continue
+    for a in active:
         try:
             embedder = state.embedder.get(task.kind) if a.name == EMBEDDING else None
             if embedder is not None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from tonearm.core.audio.signal import Signal
 from tonearm.core.features.analysis_input import AnalysisInput
+from tonearm.core.features.hpss import hpss
 
 ANALYSIS_SR = 22050
 HOP = 512
@@ -144,7 +145,7 @@ def audio_features(signal: Signal | AnalysisInput, *, max_s: float = 30.0) -> di
         centroid = (freqs[:, None] * mag).sum(0) / np.maximum(mag.sum(0), 1e-12)
         out["centroid_hz"] = round(float(np.median(centroid)), 1)
 
-    harm, perc = librosa.decompose.hpss(stft, kernel_size=17)
+    harm, perc = hpss(stft, kernel_size=17)  # librosa's, bit for bit, faster
     h_e, p_e = float((harm**2).sum()), float((perc**2).sum())
     if h_e + p_e > 0:
         out["percussive_ratio"] = round(p_e / (h_e + p_e), 4)

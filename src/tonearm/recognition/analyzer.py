@@ -18,16 +18,19 @@ class FingerprintAnalyzer:
     version = fp.VERSION
     kinds = frozenset({"music", "sfx"})
     default = True
+    # all it reads: the mono signal at the fingerprint rate (bulk ingest decodes straight
+    # to it when no other analyzer runs)
+    mono_sr = fp.SR
 
     def analyze(self, inp: AnalysisInput, kind: str) -> AnalysisResult:
-        signal = AnalysisInput.of(inp).signal
-        hashes, times = fp.fingerprint(signal)
+        inp = AnalysisInput.of(inp)
+        hashes, times = fp.fingerprint(inp.signal)
         return AnalysisResult(
             data={
                 "version": fp.VERSION,
                 "n_hashes": int(len(hashes)),
                 "fps": fp.FPS,
-                "duration_s": round(signal.duration_s, 3),
+                "duration_s": round(inp.duration_s, 3),
             },
             blob=fp.pack(hashes, times),
         )

@@ -191,7 +191,12 @@ def patches(mel: np.ndarray, n_frames: int = PATCH_FRAMES) -> np.ndarray:
 
 
 # -- the network -------------------------------------------------------------------------------
-def _build_net(w: dict[str, np.ndarray]) -> Any:
+def _build_net(w: dict[str, np.ndarray], *, reference: bool = False) -> Any:
+    """The tagger's forward pass ``(B, 187, 96) mel -> (B, 50)`` probabilities.
+
+    ``reference=True``: the front end's layers in their literal order (relu and batch
+    norm over every (time, frequency) cell, then the max over frequency), the slow form
+    the fast one is tested against."""
     import torch
     import torch.nn.functional as F
 
@@ -219,10 +224,19 @@ def _build_net(w: dict[str, np.ndarray]) -> Any:
         return x * scale.view(shape) + shift.view(shape)
 
     def block(x: torch.Tensor, ci: int, bi: int, pad: tuple[int, int]) -> torch.Tensor:
-        """conv (padded in time only) -> relu -> bn -> max over frequency: (B, C, T)."""
+        """conv (padded in time only) -> relu -> bn -> max over frequency: (B, C, T).
+
+        relu and the batch norm's ``y * scale + shift`` are monotone in y (decreasing
+        where scale < 0), and float rounding keeps them so: the max over frequency is
+        taken first (of the conv output's max, or its min where scale < 0), which gives
+        the same bits as normalising every (T, F') cell and costs a quarter of it."""
         k, b = convs[ci]
-        y = F.relu(F.conv2d(F.pad(x, (0, 0, *pad)), k, b))  # (B, C, T, F')
-        return apply_bn(y, bi, 1).amax(dim=3)
+        if reference:
+            return apply_bn(F.relu(F.conv2d(F.pad(x, (0, 0, *pad)), k, b)), bi, 1).amax(dim=3)
+        scale = bns[bi][0]
+        lo, hi = torch.aminmax(F.conv2d(F.pad(x, (0, 0, *pad)), k, b), dim=3)  # (B, C, T)
+        y = torch.where((scale >= 0).view(1, -1, 1), hi, lo)
+        return apply_bn(F.relu(y), bi, 1)
 
     def forward(mel: torch.Tensor) -> torch.Tensor:
         x = apply_bn(mel.unsqueeze(1), 0, 1)  # (B, 1, T, 96)

@@ -36,8 +36,15 @@ class AnalysisInput:
     Not thread-safe: one ingest builds one input and runs its analyzers in turn.
     """
 
-    def __init__(self, signal: Signal, *, bpm_hint: float | None = None) -> None:
+    def __init__(
+        self,
+        signal: Signal,
+        *,
+        bpm_hint: float | None = None,
+        source_duration_s: float | None = None,
+    ) -> None:
         self.signal = signal
+        self.source_duration_s = source_duration_s
         self.bpm_hint = bpm_hint if bpm_hint and 30.0 <= bpm_hint <= 300.0 else None
         self._cache: dict[Any, Any] = {}
 
@@ -48,6 +55,11 @@ class AnalysisInput:
 
     @property
     def duration_s(self) -> float:
+        """The file's duration: ``source_duration_s`` when the signal was decoded straight
+        to an analysis rate (its own length is then rounded to that rate), else the
+        signal's."""
+        if self.source_duration_s is not None:
+            return self.source_duration_s
         return self.signal.duration_s
 
     def _cached(self, key: Any, make: Any) -> Any:
