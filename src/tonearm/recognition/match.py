@@ -259,7 +259,9 @@ class _TimelineVote:
         self.n_hits = int(starts[-1])
         vals = np.empty(self.n_hits, np.int64)
         fill = starts[:-1].copy()
-        _scatter_tl(src.keys, src.lo, src.hi, self.pad - self.shift, tq, col, self.n_blocks, fill, vals)
+        _scatter_tl(
+            src.keys, src.lo, src.hi, self.pad - self.shift, tq, col, self.n_blocks, fill, vals
+        )
         self.vals = vals
         self.cols = cols
         self.best_votes, self.best_hyp, self.best_off = _best_cells_tl(
@@ -534,7 +536,9 @@ def _scatter_tl(
 
 
 @njit(cache=True, nogil=True)
-def _bucket_bounds(vals: np.ndarray, starts: np.ndarray, n_blocks: int) -> np.ndarray:  # pragma: no cover
+def _bucket_bounds(
+    vals: np.ndarray, starts: np.ndarray, n_blocks: int
+) -> np.ndarray:  # pragma: no cover
     """``_group_bounds`` of the timeline buckets: the most hits in two adjacent 8-frame
     bins of ``g``, the bins at a bucket's edges completed by its neighbour's (a cell
     counts its neighbouring frames, which may lie in the next bucket)."""
