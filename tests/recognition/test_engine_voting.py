@@ -335,3 +335,27 @@ def test_timeline_vote_exact_when_the_match_straddles_a_bucket_edge(songs, delta
     assert [(x.votes, x.offset_frames, x.asset_hits) for x in a] == [
         (x.votes, x.offset_frames, x.asset_hits) for x in b
     ]
+
+
+def test_vote_on_a_few_assets_equals_the_full_vote(songs) -> None:  # type: ignore[no-untyped-def]
+    """``vote_assets`` (binary search of each asset's run of postings) finds exactly the
+    candidates the full vote finds for those assets: compacted, tombstoned or in
+    segments."""
+    from tonearm.recognition.match import vote_assets
+
+    main = _build(songs, compact=True)
+    main.remove("d7")
+    keyed = _keyed_twin(main)
+    every = list(range(len(HYPOTHESES)))
+    for _, k, start, make, _ in CASES[:4]:
+        q = query_peaks(make(songs[k], start))
+        for ix in (main, keyed):
+            full, _, _ = vote(ix, q, every, max_candidates=5)
+            top = [c.asset_idx for c in full]
+            assert full[0].asset_idx == ix.idx_of[f"song{k}"]
+            dead = ix.idx_of.get("d7", main.idx_of.get("d6", 0) + 1)
+            few = vote_assets(ix, q, every, [*reversed(top), dead], max_candidates=5)
+            assert [vars(c) for c in few] == [vars(c) for c in full]
+            # one asset alone: its own best cell, as in the full vote
+            (one,) = vote_assets(ix, q, every, [top[2]], max_candidates=5)
+            assert vars(one) == vars(full[2])

@@ -21,7 +21,14 @@ import numpy as np
 from numba import njit
 
 from tonearm.recognition import fingerprint as fp
-from tonearm.recognition.index import LUT_SHIFT, FingerprintIndex, Source, decode_key
+from tonearm.recognition.index import (
+    FRAME_BITS,
+    LUT_SHIFT,
+    FingerprintIndex,
+    Source,
+    _expand,
+    decode_key,
+)
 
 
 def _hypotheses() -> list[tuple[float, float]]:
@@ -110,6 +117,7 @@ def vote(
     fan_out: int = fp.QUERY_FAN_OUT,
     max_candidates: int = 5,
     anchor_stride: int = 1,
+    rarest: float = 1.0,
 ) -> tuple[list[Candidate], int, int]:
     """Best (asset, hypothesis, offset) cells, one per asset, most votes first.
 
@@ -121,7 +129,8 @@ def vote(
     Query hashes whose postings outnumber ``max_postings(index)`` are not looked up: a
     pattern that common says little about which song this is, and such hashes cost most
     of a query's work in a large catalog. ``anchor_stride`` > 1 keeps the hashes of every
-    ``anchor_stride``-th query frame only (a cheap probe).
+    ``anchor_stride``-th query frame only (a cheap probe); ``rarest`` < 1 keeps that
+    share of the query hashes, those with the fewest postings (another probe).
 
     Returns (candidates, n_query_hashes, n_index_hits).
     """
@@ -135,6 +144,15 @@ def vote(
         common = per_hash > cap
         if common.any():
             sources = [s._replace(hi=np.where(common, s.lo, s.hi)) for s in sources]
+    if rarest < 1.0 and sources:
+        per_hash = sum((s.hi - s.lo for s in sources), np.zeros(len(hashes), np.int64))
+        n_keep = int(np.ceil(rarest * len(hashes)))
+        if n_keep < len(hashes):
+            drop = np.argsort(per_hash, kind="stable")[n_keep:]
+            for k, s in enumerate(sources):
+                hi = s.hi.copy()
+                hi[drop] = s.lo[drop]
+                sources[k] = s._replace(hi=hi)
     n_assets = len(dead)
     n_identity = int(np.count_nonzero(hyp == 0)) if 0 in hyp_ids else len(hashes)
     best_votes = np.zeros(n_assets, np.int64)
@@ -164,24 +182,126 @@ def vote(
         off = int(best_off[a_idx])
         on_timeline = tl is not None and int(a_idx) < tl.n_assets
         group = (tl if on_timeline else kv).group(int(a_idx), h_id)  # type: ignore[union-attr]
-        g_off = (group >> TQ_BITS) - _OFFSET_BIAS
-        sel = np.abs(g_off - off) <= 1
-        q_frames = group[sel] & ((1 << TQ_BITS) - 1)
-        span = index.span_frames.get(int(a_idx), 0) + int(q_frames.max() - q_frames.min()) + 1
-        repeats = _repeat_hits(group, off, int(best_votes[a_idx]), len(group), span)
+        out.append(_candidate(index, group, int(a_idx), h_id, off, int(best_votes[a_idx])))
+    return out, n_identity, n_hits
+
+
+def vote_assets(
+    index: FingerprintIndex,
+    peaks: fp.Peaks,
+    hyp_ids: list[int],
+    assets: list[int],
+    *,
+    fan_out: int = fp.QUERY_FAN_OUT,
+    max_candidates: int = 5,
+) -> list[Candidate]:
+    """``vote`` restricted to a few assets: their candidates, exactly as ``vote`` finds
+    them (votes, cell, hits, repeats), from only their postings.
+
+    On the compacted timeline an asset's postings of one hash are one run of positions
+    (``base[a] .. base[a+1]``), found by binary search: the cost follows the query and
+    the number of assets, not the catalog. Segment and shared-backend postings are
+    filtered by asset instead.
+    """
+    hashes, tq, hyp = _hash_hypotheses(peaks, hyp_ids, fan_out)
+    live = [a for a in sorted(set(assets)) if 0 <= a < len(index.asset_ids)]
+    if len(hashes) == 0 or not live:
+        return []
+    sources, dead = index.ranges(hashes)
+    wanted = np.array([a for a in live if not dead[a]], np.int64)
+    if len(wanted) == 0:
+        return []
+    n_q = len(hashes)
+    parts: list[np.ndarray] = []  # (query hash, local asset << FRAME_BITS | frame) keys
+    owners: list[np.ndarray] = []
+    for s in sources:
+        if len(s.base):
+            pos, owner = _runs_of(s.keys, s.lo, s.hi, s.base[wanted], s.base[wanted + 1])
+            a_loc = np.searchsorted(s.base[wanted], pos, side="right") - 1
+            frame = pos - s.base[wanted][a_loc]
+        else:
+            pos, owner = _expand(s.lo, s.hi)
+            a_all, frame = s.decode(s.keys[pos])
+            keep = np.isin(a_all, wanted)
+            owner, frame = owner[keep], frame[keep]
+            a_loc = np.searchsorted(wanted, a_all[keep])
+        parts.append((a_loc.astype(np.uint64) << np.uint64(FRAME_BITS)) | frame.astype(np.uint64))
+        owners.append(owner)
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    keys = np.concatenate(parts)[order]
+    bounds = np.searchsorted(owner[order], np.arange(n_q + 1))
+    src = Source(keys, bounds[:-1].astype(np.int64), bounds[1:].astype(np.int64))
+    kv = _KeyedVote([src], tq, hyp, np.zeros(len(wanted), bool), max_candidates)
+    if kv.n_hits == 0:
+        return []
+    order_a = np.argsort(-kv.best_votes, kind="stable")[:max_candidates]
+    out: list[Candidate] = []
+    for a_loc in order_a:
+        if kv.best_votes[a_loc] <= 0:
+            break
+        a_idx = int(wanted[a_loc])
         out.append(
-            Candidate(
-                asset_idx=int(a_idx),
-                hyp=h_id,
-                offset_frames=float(np.median(g_off[sel])),
-                votes=int(best_votes[a_idx]),
-                q_first=int(q_frames.min()),
-                q_last=int(q_frames.max()),
-                asset_hits=len(group),
-                repeat_hits=repeats,
+            _candidate(
+                index,
+                kv.group(int(a_loc), int(kv.best_hyp[a_loc])),
+                a_idx,
+                int(kv.best_hyp[a_loc]),
+                int(kv.best_off[a_loc]),
+                int(kv.best_votes[a_loc]),
             )
         )
-    return out, n_identity, n_hits
+    return out
+
+
+def _candidate(
+    index: FingerprintIndex, group: np.ndarray, a_idx: int, h_id: int, off: int, votes: int
+) -> Candidate:
+    g_off = (group >> TQ_BITS) - _OFFSET_BIAS
+    sel = np.abs(g_off - off) <= 1
+    q_frames = group[sel] & ((1 << TQ_BITS) - 1)
+    span = index.span_frames.get(a_idx, 0) + int(q_frames.max() - q_frames.min()) + 1
+    return Candidate(
+        asset_idx=a_idx,
+        hyp=h_id,
+        offset_frames=float(np.median(g_off[sel])),
+        votes=votes,
+        q_first=int(q_frames.min()),
+        q_last=int(q_frames.max()),
+        asset_hits=len(group),
+        repeat_hits=_repeat_hits(group, off, votes, len(group), span),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _runs_of(
+    keys: np.ndarray, lo: np.ndarray, hi: np.ndarray, a_lo: np.ndarray, a_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Positions in [a_lo[k], a_hi[k]) (sorted, disjoint runs) among every hash's sorted
+    postings ``keys[lo[i]:hi[i]]``, by binary search, and the hash each came from."""
+    n = 0
+    for _ in range(2):
+        pos = np.empty(n, np.int64)
+        own = np.empty(n, np.int64)
+        m = 0
+        for i in range(len(lo)):
+            run = keys[lo[i] : hi[i]]
+            if len(run) == 0:
+                continue
+            for k in range(len(a_lo)):
+                j0 = np.searchsorted(run, a_lo[k])
+                j1 = np.searchsorted(run, a_hi[k])
+                for j in range(j0, j1):
+                    if n > 0:
+                        pos[m] = run[j]
+                        own[m] = i
+                    m += 1
+        if n > 0:
+            return pos, own
+        n = m
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.zeros(0, np.int64), np.zeros(0, np.int64)
 
 
 class _KeyedVote:

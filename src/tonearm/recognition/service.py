@@ -27,7 +27,7 @@ from tonearm.catalog.context import Catalog
 from tonearm.core.audio.signal import Signal
 from tonearm.recognition import fingerprint as fp
 from tonearm.recognition.index import FingerprintIndex
-from tonearm.recognition.match import HYPOTHESES, Candidate, vote
+from tonearm.recognition.match import HYPOTHESES, Candidate, vote, vote_assets
 from tonearm.storage.base import ALL_TENANTS
 
 ANALYSIS_NAME = fp.ANALYSIS_NAME
@@ -294,7 +294,18 @@ def match_peaks(
         and (cands[0].q_last - cands[0].q_first) >= STRONG_SPREAD * q_span
     )
     if not strong:
-        cands, _, _ = vote(ix, peaks, sweep_hypotheses(ix, peaks), max_candidates=n_cand)
+        probe = _probe(ix, peaks)
+        if probe is None:  # every hypothesis in full
+            cands, _, _ = vote(ix, peaks, list(range(len(HYPOTHESES))), max_candidates=n_cand)
+        else:
+            hyps = sorted({0} | {c.hyp for c in probe})
+            if SHORTLIST:
+                # the identity pass covered every asset at hypothesis 0; the probe found
+                # the assets that can win under another hypothesis: vote on those only
+                shortlist = [c.asset_idx for c in probe + cands]
+                cands = vote_assets(ix, peaks, hyps, shortlist, max_candidates=n_cand)
+            else:
+                cands, _, _ = vote(ix, peaks, hyps, max_candidates=n_cand)
     out: list[Match] = []
     for c in cands:
         m = _to_match(ix, c, q_span)
@@ -313,16 +324,31 @@ def match_peaks(
 PROBE_STRIDE = 3
 PROBE_ASSETS = 4
 PROBE_MIN_S = 8.0
+PROBE_RAREST = 1.0  # < 1: the probe takes this share of the rarest hashes, not a stride
+SHORTLIST = False  # the full vote covers only the probe's and the identity pass's assets
+
+
+def _probe(ix: FingerprintIndex, peaks: fp.Peaks) -> list[Candidate] | None:
+    """The probe's leading (asset, hypothesis) cells; None: no probe for this query."""
+    every = list(range(len(HYPOTHESES)))
+    span_s = (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS if len(peaks.t) else 0.0
+    if span_s < PROBE_MIN_S or (PROBE_STRIDE <= 1 and PROBE_RAREST >= 1.0):
+        return None
+    if PROBE_RAREST < 1.0:
+        cands, _, _ = vote(ix, peaks, every, max_candidates=PROBE_ASSETS, rarest=PROBE_RAREST)
+    else:
+        cands, _, _ = vote(
+            ix, peaks, every, max_candidates=PROBE_ASSETS, anchor_stride=PROBE_STRIDE
+        )
+    return cands
 
 
 def sweep_hypotheses(ix: FingerprintIndex, peaks: fp.Peaks) -> list[int]:
     """The tempo/pitch hypotheses worth a full vote for this query."""
-    every = list(range(len(HYPOTHESES)))
-    span_s = (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS if len(peaks.t) else 0.0
-    if PROBE_STRIDE <= 1 or span_s < PROBE_MIN_S:
-        return every
-    cands, _, _ = vote(ix, peaks, every, max_candidates=PROBE_ASSETS, anchor_stride=PROBE_STRIDE)
-    return sorted({0} | {c.hyp for c in cands})
+    probe = _probe(ix, peaks)
+    if probe is None:
+        return list(range(len(HYPOTHESES)))
+    return sorted({0} | {c.hyp for c in probe})
 
 
 def query_peaks(signal: Signal) -> fp.Peaks:
