@@ -130,7 +130,7 @@ def vote(
     pattern that common says little about which song this is, and such hashes cost most
     of a query's work in a large catalog. ``anchor_stride`` > 1 keeps the hashes of every
     ``anchor_stride``-th query frame only (a cheap probe); ``rarest`` < 1 keeps that
-    share of the query hashes, those with the fewest postings (another probe).
+    share of every hypothesis' query hashes, those with the fewest postings.
 
     Returns (candidates, n_query_hashes, n_index_hits).
     """
@@ -146,9 +146,13 @@ def vote(
             sources = [s._replace(hi=np.where(common, s.lo, s.hi)) for s in sources]
     if rarest < 1.0 and sources:
         per_hash = sum((s.hi - s.lo for s in sources), np.zeros(len(hashes), np.int64))
-        n_keep = int(np.ceil(rarest * len(hashes)))
-        if n_keep < len(hashes):
-            drop = np.argsort(per_hash, kind="stable")[n_keep:]
+        # per hypothesis: a wrong hypothesis maps real pairs onto unusual, rare hashes
+        order = np.lexsort((per_hash, hyp))
+        first = np.searchsorted(hyp[order], hyp[order], side="left")
+        rank = np.arange(len(hashes)) - first
+        n_of = np.bincount(hyp, minlength=len(HYPOTHESES))[hyp[order]]
+        drop = order[rank >= np.ceil(rarest * n_of)]
+        if len(drop):
             for k, s in enumerate(sources):
                 hi = s.hi.copy()
                 hi[drop] = s.lo[drop]
@@ -699,7 +703,7 @@ def _bucket_bounds(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _asset_at(p: int, base: np.ndarray, lut: np.ndarray) -> np.int64:  # pragma: no cover
+def _asset_at(p: int | np.int64, base: np.ndarray, lut: np.ndarray) -> np.int64:  # pragma: no cover
     a = lut[p >> LUT_SHIFT]
     while base[a + 1] <= p:
         a += 1

@@ -283,7 +283,16 @@ def match_peaks(
     if len(ix) == 0 or len(peaks.t) < 2:
         return []
     n_cand = top_k + 2
-    cands, _, _ = vote(ix, peaks, [0], max_candidates=n_cand)
+    long_query = len(peaks.t) > 0 and (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS >= (
+        PROBE_MIN_S
+    )
+    if SHORTLIST and IDENTITY_RAREST < 1.0 and long_query:
+        # the identity pass on the rarest hashes finds the leading assets; their exact
+        # votes (every hash) decide whether the identity hit is clear
+        cands, _, _ = vote(ix, peaks, [0], max_candidates=n_cand, rarest=IDENTITY_RAREST)
+        cands = vote_assets(ix, peaks, [0], [c.asset_idx for c in cands], max_candidates=n_cand)
+    else:
+        cands, _, _ = vote(ix, peaks, [0], max_candidates=n_cand)
     n_q = len(peaks.t)
     # only an unmistakable identity hit skips the other hypotheses. A tempo-shifted query
     # also collects votes at identity, but only within a short stretch of the query (the
@@ -326,6 +335,7 @@ PROBE_ASSETS = 4
 PROBE_MIN_S = 8.0
 PROBE_RAREST = 1.0  # < 1: the probe takes this share of the rarest hashes, not a stride
 SHORTLIST = False  # the full vote covers only the probe's and the identity pass's assets
+IDENTITY_RAREST = 1.0  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
 
 
 def _probe(ix: FingerprintIndex, peaks: fp.Peaks) -> list[Candidate] | None:
