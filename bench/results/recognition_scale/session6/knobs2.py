@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # bench/
 import numpy as np
-import recognition_scale as rs
 
+import recognition_scale as rs
 from tonearm.core.audio.signal import Signal
 from tonearm.recognition import match, service
 from tonearm.recognition.index import FingerprintIndex
