@@ -30,7 +30,8 @@ where = Path(f"/tmp/scale/ix_{n}")
 ix = FingerprintIndex.load(where) if (where / "manifest.json").exists() else None
 info = {"n": n, "queries": len(queries)}
 if ix is None:
-    ix, audio_s, bcpu = rs.build_index(refs, n, 7)
+    spill = f"/tmp/scale/spill_{n}" if n >= 30000 else ""
+    ix, audio_s, bcpu = rs.build_index(refs, n, 7, spill)
     where.mkdir(parents=True, exist_ok=True)
     ix.path = where
     ix.save()
