@@ -359,3 +359,22 @@ def test_vote_on_a_few_assets_equals_the_full_vote(songs) -> None:  # type: igno
             # one asset alone: its own best cell, as in the full vote
             (one,) = vote_assets(ix, q, every, [top[2]], max_candidates=5)
             assert vars(one) == vars(full[2])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_shortlisted_sweep_reports_what_the_full_sweep_reports(
+    index, songs, case, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """With SHORTLIST the sweep's full vote covers only the probe's and the identity
+    pass's assets: the reported match (asset, timecode, votes, score) is the one the
+    catalog-wide vote on the probe's hypotheses reports."""
+    from tonearm.recognition import service
+
+    _, k, start, make, _ = case
+    peaks = query_peaks(make(songs[k], start))
+    got = {}
+    for on in (False, True):
+        monkeypatch.setattr(service, "SHORTLIST", on)
+        got[on] = match_peaks(index, peaks, top_k=1)
+    assert got[True] and got[True][0].asset_id == f"song{k}"
+    assert got[True] == got[False]

@@ -327,14 +327,16 @@ def match_peaks(
 
 # the tempo/pitch sweep: on queries of at least PROBE_MIN_S seconds, a probe with the
 # hashes of every PROBE_STRIDE-th query frame under every hypothesis picks the hypotheses
-# of its PROBE_ASSETS best assets, and only those are voted on with every hash; shorter
-# queries (too few anchors for a third of them to find the right hypothesis) and
-# PROBE_STRIDE = 1 vote on every hypothesis in full. bench/results/recognition_scale/
+# of its PROBE_ASSETS best assets, and only those are voted on with every hash (SHORTLIST:
+# only for those assets and the identity pass's leading ones, by binary search, at a cost
+# that does not grow with the catalog); shorter queries (too few anchors for a third of
+# them to find the right hypothesis) and PROBE_STRIDE = 1 vote on every hypothesis in
+# full. bench/results/recognition_scale/
 PROBE_STRIDE = 3
 PROBE_ASSETS = 4
 PROBE_MIN_S = 8.0
 PROBE_RAREST = 1.0  # < 1: the probe takes this share of the rarest hashes, not a stride
-SHORTLIST = False  # the full vote covers only the probe's and the identity pass's assets
+SHORTLIST = True  # the full vote covers only the probe's and the identity pass's assets
 IDENTITY_RAREST = 1.0  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
 
 
