@@ -249,17 +249,23 @@ def test_probed_sweep_finds_degraded_excerpts(index, songs, case, monkeypatch) -
     assert m[0].speed == pytest.approx(speed, abs=0.011)
 
 
+def _all_postings(ix: FingerprintIndex) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every live asset's (hashes, frames) as the index holds them."""
+    owner, asset, frame = ix.lookup(np.arange(1 << fp.HASH_BITS, dtype=np.uint32))
+    return {
+        aid: (owner[asset == a].astype(np.uint32), frame[asset == a])
+        for a, aid in enumerate(ix.asset_ids)
+        if aid is not None
+    }
+
+
 def _keyed_twin(ix: FingerprintIndex) -> FingerprintIndex:
     """The same postings as ``ix`` (compacted), held as segment keys (not compacted), so
     ``vote`` counts them per (asset, hypothesis) after decoding each posting's asset."""
     twin = FingerprintIndex()
-    owner, asset, frame = ix.lookup(np.arange(1 << fp.HASH_BITS, dtype=np.uint32))
-    for a, aid in enumerate(ix.asset_ids):
-        if aid is None:
-            continue
-        sel = asset == a
-        twin.add(aid, owner[sel].astype(np.uint32), frame[sel])
-        twin.span_frames[twin.idx_of[aid]] = ix.span_frames[a]
+    for aid, (h, t) in _all_postings(ix).items():
+        twin.add(aid, h, t)
+        twin.span_frames[twin.idx_of[aid]] = ix.span_frames[ix.idx_of[aid]]
     assert twin.segments and len(twin.main) == 0
     return twin
 
@@ -346,14 +352,24 @@ def test_vote_on_a_few_assets_equals_the_full_vote(songs) -> None:  # type: igno
     main = _build(songs, compact=True)
     main.remove("d7")
     keyed = _keyed_twin(main)
+    # compacted distractors plus the songs (and more distractors) added since, in segments
+    post = _all_postings(main)
+    mixed = FingerprintIndex()
+    for i in range(40):
+        mixed.add(f"x{i}", *post[f"d{i + 10}"])
+    mixed.compact()
+    for k in range(N_SONGS):
+        mixed.add(f"song{k}", *post[f"song{k}"])
+        mixed.add(f"y{k}", *post[f"d{k + 60}"])
+    assert mixed.segments and len(mixed.main)
     every = list(range(len(HYPOTHESES)))
     for _, k, start, make, _ in CASES[:4]:
         q = query_peaks(make(songs[k], start))
-        for ix in (main, keyed):
+        for ix in (main, keyed, mixed):
             full, _, _ = vote(ix, q, every, max_candidates=5)
             top = [c.asset_idx for c in full]
             assert full[0].asset_idx == ix.idx_of[f"song{k}"]
-            dead = ix.idx_of.get("d7", main.idx_of.get("d6", 0) + 1)
+            dead = main.idx_of["d6"] + 1 if ix is main else len(ix.asset_ids) - 1
             few = vote_assets(ix, q, every, [*reversed(top), dead], max_candidates=5)
             assert [vars(c) for c in few] == [vars(c) for c in full]
             # one asset alone: its own best cell, as in the full vote

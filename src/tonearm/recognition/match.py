@@ -220,9 +220,11 @@ def vote_assets(
     owners: list[np.ndarray] = []
     for s in sources:
         if len(s.base):
-            pos, owner = _runs_of(s.keys, s.lo, s.hi, s.base[wanted], s.base[wanted + 1])
-            a_loc = np.searchsorted(s.base[wanted], pos, side="right") - 1
-            frame = pos - s.base[wanted][a_loc]
+            # the compacted assets (0 .. len(base) - 2) are a prefix of the sorted wanted
+            w = wanted[wanted < len(s.base) - 1]
+            pos, owner = _runs_of(s.keys, s.lo, s.hi, s.base[w], s.base[w + 1])
+            a_loc = np.searchsorted(s.base[w], pos, side="right") - 1
+            frame = pos - s.base[w][a_loc]
         else:
             pos, owner = _expand(s.lo, s.hi)
             a_all, frame = s.decode(s.keys[pos])
