@@ -1,6 +1,11 @@
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if '"answers"' in l]
+"""Settings of one knobs2.py output side by side: cmp.py FILE (answers changed vs the first)."""
+
+import json
+import sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if '"answers"' in line]
 ref = rows[0]["answers"]
 for r in rows:
-    d = sum(a != b for a, b in zip(ref, r["answers"]))
-    print({k: v for k, v in r.items() if k not in ("answers", "misses")}, "diff_vs_first:", d, "misses:", r["misses"][:4])
+    d = sum(a != b for a, b in zip(ref, r["answers"], strict=True))
+    head = {k: v for k, v in r.items() if k not in ("answers", "misses")}
+    print(head, "diff_vs_first:", d, "misses:", r["misses"][:4])
