@@ -2,8 +2,11 @@
 
 import json
 import sys
+from pathlib import Path
 
-rows = [json.loads(line) for line in open(sys.argv[1]) if '"answers"' in line]
+rows = [
+    json.loads(line) for line in Path(sys.argv[1]).read_text().splitlines() if '"answers"' in line
+]
 ref = rows[0]["answers"]
 for r in rows:
     d = sum(a != b for a, b in zip(ref, r["answers"], strict=True))
