@@ -329,15 +329,18 @@ def match_peaks(
 # hashes of every PROBE_STRIDE-th query frame under every hypothesis picks the hypotheses
 # of its PROBE_ASSETS best assets, and only those are voted on with every hash (SHORTLIST:
 # only for those assets and the identity pass's leading ones, by binary search, at a cost
-# that does not grow with the catalog); shorter queries (too few anchors for a third of
+# that does not grow with the catalog); shorter queries (too few anchors for a fraction of
 # them to find the right hypothesis) and PROBE_STRIDE = 1 vote on every hypothesis in
-# full. bench/results/recognition_scale/
-PROBE_STRIDE = 3
-PROBE_ASSETS = 4
+# full. From PROBE_MIN_S up, with SHORTLIST, the identity pass also finds its leading
+# assets from the rarer half of the hashes and votes exactly on those.
+# bench/results/recognition_scale/ (session 6: stride 5 / 8 assets / rarest half changed no
+# answer at 1k, 10k and 30k songs)
+PROBE_STRIDE = 5
+PROBE_ASSETS = 8
 PROBE_MIN_S = 8.0
 PROBE_RAREST = 1.0  # < 1: the probe takes this share of the rarest hashes, not a stride
 SHORTLIST = True  # the full vote covers only the probe's and the identity pass's assets
-IDENTITY_RAREST = 1.0  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
+IDENTITY_RAREST = 0.5  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
 
 
 def _probe(ix: FingerprintIndex, peaks: fp.Peaks) -> list[Candidate] | None:
