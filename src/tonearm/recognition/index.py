@@ -316,14 +316,12 @@ class FingerprintIndex:
         total = int(starts[-1])
         main = np.empty(total, np.uint32 if at < (1 << 32) else np.uint64)
         fill = starts[:-1].copy()
-        hs_all = np.memmap(h_file, np.uint32, "r") if total else np.zeros(0, np.uint32)
-        pos_all = np.memmap(p_file, np.int64, "r") if total else np.zeros(0, np.int64)
         chunk = 1 << 25
-        for i in range(0, total, chunk):  # assets in order: each hash's positions ascend
-            _place(
-                np.asarray(hs_all[i : i + chunk]), np.asarray(pos_all[i : i + chunk]), fill, main
-            )
-        del hs_all, pos_all
+        # read, not mapped: mapped file pages would count in the process's RSS
+        with open(h_file, "rb") as fh, open(p_file, "rb") as fpos:
+            for _ in range(0, total, chunk):  # assets in order: each hash's positions ascend
+                hs = np.fromfile(fh, np.uint32, count=chunk)
+                _place(hs, np.fromfile(fpos, np.int64, count=len(hs)), fill, main)
         h_file.unlink()
         p_file.unlink()
         ix.main = main
