@@ -314,9 +314,10 @@ def index_nbytes(ix: FingerprintIndex) -> int:
 
 
 def build_index(
-    refs: list[tuple[str, fp.Peaks, float]], n_songs: int, seed: int
+    refs: list[tuple[str, fp.Peaks, float]], n_songs: int, seed: int, spill_dir: str = ""
 ) -> tuple[FingerprintIndex, float, float]:
-    """The catalog: every indexed real song plus fillers up to ``n_songs``.
+    """The catalog: every indexed real song plus fillers up to ``n_songs``; with
+    ``spill_dir``, built in ~4 bytes of RAM per posting (postings spilled to files there).
     Returns (index, seconds of audio, build CPU seconds)."""
     rng = np.random.default_rng(seed)
     pool = [p for _, p, _ in refs]
@@ -331,7 +332,9 @@ def build_index(
             yield ref_entry(f"filler-{i}", q)
 
     items.seconds = sum(d for _, _, d in refs)  # type: ignore[attr-defined]
-    if hasattr(FingerprintIndex, "build"):
+    if spill_dir:
+        ix = FingerprintIndex.build(items(), spill_dir=Path(spill_dir))
+    elif hasattr(FingerprintIndex, "build"):
         ix = FingerprintIndex.build(items())
     else:
         ix = _bulk_build_v1(items())
@@ -372,9 +375,13 @@ def rss_mb() -> float:
 
 
 def run_size(
-    refs: list[tuple[str, fp.Peaks, float]], queries: list[Query], n_songs: int, seed: int
+    refs: list[tuple[str, fp.Peaks, float]],
+    queries: list[Query],
+    n_songs: int,
+    seed: int,
+    spill_dir: str = "",
 ) -> dict:
-    ix, audio_s, build_cpu_s = build_index(refs, n_songs, seed)
+    ix, audio_s, build_cpu_s = build_index(refs, n_songs, seed, spill_dir)
     nbytes = index_nbytes(ix)
     rss_built = rss_mb()
     rows = []
@@ -437,9 +444,9 @@ def run_size(
     }
 
 
-def _child(refs, queries, n, seed, conn) -> None:  # type: ignore[no-untyped-def]
+def _child(refs, queries, n, seed, conn, spill_dir="") -> None:  # type: ignore[no-untyped-def]
     try:
-        conn.send(run_size(refs, queries, n, seed))
+        conn.send(run_size(refs, queries, n, seed, spill_dir))
     except BaseException as e:  # noqa: BLE001 - report any failure (MemoryError too)
         conn.send({"kind": "size", "songs": n, "error": repr(e)})
     conn.close()
@@ -453,6 +460,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
         "--cache", default="", help="pickle of the decoded corpus (peaks + query audio) to reuse"
+    )
+    ap.add_argument(
+        "--spill",
+        default="",
+        help="directory for the low-memory build (~4 bytes of RAM per posting; 12 on disk)",
     )
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -481,7 +493,7 @@ def main() -> None:
     first: dict | None = None
     for n in sizes:
         a, b = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_child, args=(refs, queries, n, args.seed, b))
+        p = ctx.Process(target=_child, args=(refs, queries, n, args.seed, b, args.spill))
         p.start()
         b.close()
         try:

@@ -247,3 +247,150 @@ def test_probed_sweep_finds_degraded_excerpts(index, songs, case, monkeypatch) -
     assert m and m[0].asset_id == f"song{k}"
     assert abs(m[0].offset_s - start) <= 0.5
     assert m[0].speed == pytest.approx(speed, abs=0.011)
+
+
+def _all_postings(ix: FingerprintIndex) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every live asset's (hashes, frames) as the index holds them."""
+    owner, asset, frame = ix.lookup(np.arange(1 << fp.HASH_BITS, dtype=np.uint32))
+    return {
+        aid: (owner[asset == a].astype(np.uint32), frame[asset == a])
+        for a, aid in enumerate(ix.asset_ids)
+        if aid is not None
+    }
+
+
+def _keyed_twin(ix: FingerprintIndex) -> FingerprintIndex:
+    """The same postings as ``ix`` (compacted), held as segment keys (not compacted), so
+    ``vote`` counts them per (asset, hypothesis) after decoding each posting's asset."""
+    twin = FingerprintIndex()
+    for aid, (h, t) in _all_postings(ix).items():
+        twin.add(aid, h, t)
+        twin.span_frames[twin.idx_of[aid]] = ix.span_frames[ix.idx_of[aid]]
+    assert twin.segments and len(twin.main) == 0
+    return twin
+
+
+def _shifted(p: fp.Peaks, frames: int) -> fp.Peaks:
+    """A query whose peaks come ``frames`` later (query frames past 2^12)."""
+    return fp.Peaks(p.t + frames, p.f, p.strength, p.n_frames + frames)
+
+
+def test_timeline_vote_equals_keyed_vote(songs) -> None:  # type: ignore[no-untyped-def]
+    """Voting on the compacted timeline (no posting mapped to its asset until its bucket
+    is evaluated) gives exactly the candidates of per-asset voting over the same postings:
+    assets, votes, hypothesis, offset, query span, hits and repeats; with assets deleted
+    from the compacted part, and for queries whose anchors lie past query frame 4095."""
+    main = _build(songs, compact=True)
+    for aid in ("d3", "d150", "song2"):
+        main.remove(aid)  # tombstones in the compacted part
+    assert len(main.segments) == 0 and main.deleted
+    keyed = _keyed_twin(main)
+    queries = [query_peaks(make(songs[k], start)) for _, k, start, make, _ in CASES[:5]] + [
+        query_peaks(songs[2].slice_s(5.0, 14.0)),
+        query_peaks(songs[0].slice_s(3.0, 8.0)),
+    ]
+    queries += [_shifted(queries[0], 5000), _shifted(queries[3], 70000)]
+    every = list(range(len(HYPOTHESES)))
+    for q in queries:
+        for hyps in ([0], every, [0, 3, 11]):
+            for stride in (1, 3):
+                a, _, hits_a = vote(main, q, hyps, max_candidates=5, anchor_stride=stride)
+                b, _, hits_b = vote(keyed, q, hyps, max_candidates=5, anchor_stride=stride)
+                ids_a = [main.asset_ids[c.asset_idx] for c in a]
+                ids_b = [keyed.asset_ids[c.asset_idx] for c in b]
+                assert ids_a == ids_b
+                strip = [(c.hyp, c.offset_frames, c.votes, c.q_first, c.q_last) for c in a]
+                assert strip == [(c.hyp, c.offset_frames, c.votes, c.q_first, c.q_last) for c in b]
+                assert [(c.asset_hits, c.repeat_hits) for c in a] == [
+                    (c.asset_hits, c.repeat_hits) for c in b
+                ]
+                # deleted assets' postings are still in the compacted part until the next
+                # compaction (and counted as hits there), never in the twin
+                assert hits_a >= hits_b
+    assert "song2" not in {main.asset_ids[c.asset_idx] for c in a if main.asset_ids[c.asset_idx]}
+
+
+@pytest.mark.parametrize("delta", [-2, -1, 0, 1])
+def test_timeline_vote_exact_when_the_match_straddles_a_bucket_edge(songs, delta) -> None:  # type: ignore[no-untyped-def]
+    """The timeline is cut into buckets of 2^BLOCK_SHIFT frames; a match whose cell (and
+    its +-1 frame neighbours: a sped-up excerpt spreads its votes over two offsets) lies
+    on a bucket edge keeps every vote."""
+    from tonearm.recognition import match
+
+    _, k, start, make, _ = CASES[0]
+    q = query_peaks(make(songs[k], start))
+    song = fp.pair_hashes(fp.signal_peaks(songs[k], fp.REF_DENSITY), fan_out=fp.FAN_OUT)
+    alone = FingerprintIndex.build([("song", *song)])
+    (c,), _, _ = vote(alone, q, list(range(len(HYPOTHESES))), max_candidates=1)
+    _, tq, _ = match._hash_hypotheses(q, [c.hyp], fp.QUERY_FAN_OUT)
+    pad = int(np.rint(tq * HYPOTHESES[c.hyp][0]).max()) + 1
+    # a first asset whose span puts the winning cell at the edge + delta
+    width = (1 << match.BLOCK_SHIFT) - int(round(c.offset_frames)) - pad + delta
+    filler = (np.array([5, 6, 7], np.uint32), np.array([0, 3, width - 1], np.int32))
+    ix = FingerprintIndex.build([("filler", *filler), ("song", *song)])
+    assert ix.base[1] == width
+    keyed = _keyed_twin(ix)
+    a, _, _ = vote(ix, q, [c.hyp], max_candidates=2)
+    b, _, _ = vote(keyed, q, [c.hyp], max_candidates=2)
+    assert a[0].asset_idx == ix.idx_of["song"]
+    assert (a[0].votes, a[0].offset_frames, a[0].asset_hits) == (
+        c.votes,
+        c.offset_frames,
+        c.asset_hits,
+    )
+    assert [(x.votes, x.offset_frames, x.asset_hits) for x in a] == [
+        (x.votes, x.offset_frames, x.asset_hits) for x in b
+    ]
+
+
+def test_vote_on_a_few_assets_equals_the_full_vote(songs) -> None:  # type: ignore[no-untyped-def]
+    """``vote_assets`` (binary search of each asset's run of postings) finds exactly the
+    candidates the full vote finds for those assets: compacted, tombstoned or in
+    segments."""
+    from tonearm.recognition.match import vote_assets
+
+    main = _build(songs, compact=True)
+    main.remove("d7")
+    keyed = _keyed_twin(main)
+    # compacted distractors plus the songs (and more distractors) added since, in segments
+    post = _all_postings(main)
+    mixed = FingerprintIndex()
+    for i in range(40):
+        mixed.add(f"x{i}", *post[f"d{i + 10}"])
+    mixed.compact()
+    for k in range(N_SONGS):
+        mixed.add(f"song{k}", *post[f"song{k}"])
+        mixed.add(f"y{k}", *post[f"d{k + 60}"])
+    assert mixed.segments and len(mixed.main)
+    every = list(range(len(HYPOTHESES)))
+    for _, k, start, make, _ in CASES[:4]:
+        q = query_peaks(make(songs[k], start))
+        for ix in (main, keyed, mixed):
+            full, _, _ = vote(ix, q, every, max_candidates=5)
+            top = [c.asset_idx for c in full]
+            assert full[0].asset_idx == ix.idx_of[f"song{k}"]
+            dead = main.idx_of["d6"] + 1 if ix is main else len(ix.asset_ids) - 1
+            few = vote_assets(ix, q, every, [*reversed(top), dead], max_candidates=5)
+            assert [vars(c) for c in few] == [vars(c) for c in full]
+            # one asset alone: its own best cell, as in the full vote
+            (one,) = vote_assets(ix, q, every, [top[2]], max_candidates=5)
+            assert vars(one) == vars(full[2])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_shortlisted_sweep_reports_what_the_full_sweep_reports(
+    index, songs, case, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """With SHORTLIST the sweep's full vote covers only the probe's and the identity
+    pass's assets: the reported match (asset, timecode, votes, score) is the one the
+    catalog-wide vote on the probe's hypotheses reports."""
+    from tonearm.recognition import service
+
+    _, k, start, make, _ = case
+    peaks = query_peaks(make(songs[k], start))
+    got = {}
+    for on in (False, True):
+        monkeypatch.setattr(service, "SHORTLIST", on)
+        got[on] = match_peaks(index, peaks, top_k=1)
+    assert got[True] and got[True][0].asset_id == f"song{k}"
+    assert got[True] == got[False]

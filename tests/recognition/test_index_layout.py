@@ -90,3 +90,25 @@ def test_index_of_another_layout_is_rebuilt(tmp_path: Path) -> None:
     m = (tmp_path / "manifest.json").read_text().replace('"layout": 2', '"layout": 1')
     (tmp_path / "manifest.json").write_text(m)
     assert FingerprintIndex.load(tmp_path) is None
+
+
+def test_spilled_build_equals_in_memory_build(tmp_path: Path) -> None:
+    """The low-memory bulk build (postings spilled to files, placed in one pass) gives
+    the very arrays of the in-memory build, frames past MAX_FRAME and empty assets
+    included, and the files are gone afterwards."""
+    from tonearm.recognition.index import MAX_FRAME
+
+    items = [(f"a{k}", *_asset(k, span=100 + 900 * k)) for k in range(6)]
+    items.insert(2, ("empty", np.zeros(0, np.uint32), np.zeros(0, np.int32)))
+    long_h, long_t = _asset(9, span=MAX_FRAME + 5000)
+    items.append(("long", long_h, long_t))
+    mem = FingerprintIndex.build(items)
+    spilled = FingerprintIndex.build(items, spill_dir=tmp_path / "spill")
+    for name in ("main", "starts", "base", "lut"):
+        a, b = getattr(mem, name), getattr(spilled, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert spilled.asset_ids == mem.asset_ids and spilled.span_frames == mem.span_frames
+    assert spilled.n_main_assets == mem.n_main_assets == len(items)
+    assert list((tmp_path / "spill").iterdir()) == []
+    q = (np.arange(64, dtype=np.uint32) * 977 % (1 << fp.HASH_BITS)).astype(np.uint32)
+    assert _seen(spilled, q) == _seen(mem, q) != []

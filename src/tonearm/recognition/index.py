@@ -174,6 +174,22 @@ def _merge(
             out_starts[h + 1] = w - out_starts[h]
 
 
+@njit(cache=True, nogil=True)
+def _count_into(hs: np.ndarray, counts: np.ndarray) -> None:  # pragma: no cover - compiled
+    for h in hs:
+        counts[h] += 1
+
+
+@njit(cache=True, nogil=True)
+def _place(
+    hs: np.ndarray, pos: np.ndarray, fill: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    for i in range(len(hs)):
+        h = hs[i]
+        out[fill[h]] = pos[i]
+        fill[h] += 1
+
+
 class FingerprintIndex:
     """In-process index; thread-safe; persisted under ``path`` when given."""
 
@@ -237,9 +253,15 @@ class FingerprintIndex:
                 self._save_manifest()
 
     @classmethod
-    def build(cls, items: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> FingerprintIndex:
-        """A compacted index of (asset id, hashes, anchor frames), in memory ~1.5x its size
-        (bulk loads, benchmarks). Asset ids must be distinct."""
+    def build(
+        cls, items: Iterable[tuple[str, np.ndarray, np.ndarray]], spill_dir: Path | None = None
+    ) -> FingerprintIndex:
+        """A compacted index of (asset id, hashes, anchor frames), in memory ~3x its size
+        (bulk loads, benchmarks); with ``spill_dir``, in memory its own size plus the
+        directory: the postings go to files there (12 bytes each) and are placed in one
+        pass over them. Asset ids must be distinct."""
+        if spill_dir is not None:
+            return cls._build_spilled(items, spill_dir)
         ix = cls(None)
         parts: list[np.ndarray] = []
         for aid, h, t in items:
@@ -259,6 +281,53 @@ class FingerprintIndex:
         keys.sort()
         ix.segments = [("bulk", keys)]
         ix.compact()
+        return ix
+
+    @classmethod
+    def _build_spilled(
+        cls, items: Iterable[tuple[str, np.ndarray, np.ndarray]], spill_dir: Path
+    ) -> FingerprintIndex:
+        ix = cls(None)
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        h_file, p_file = spill_dir / "hashes.u32", spill_dir / "positions.i64"
+        counts = np.zeros((1 << fp.HASH_BITS) + 1, np.int64)
+        widths: list[int] = []
+        at = 0
+        with open(h_file, "wb") as fh, open(p_file, "wb") as fpos:
+            for aid, h, t in items:
+                idx = len(ix.asset_ids)
+                ix.asset_ids.append(aid)
+                ix.idx_of[aid] = idx
+                ix.n_hashes[idx] = int(len(h))
+                span = int(t.max()) + 1 if len(t) else 0
+                ix.span_frames[idx] = span
+                width = min(max(span, 1), MAX_FRAME + 1)
+                keys = np.sort(make_keys(h, t, 0))  # by hash, then frame
+                hs = (keys >> _SHIFT_H).astype(np.uint32)
+                pos = at + np.minimum((keys & _MASK_F).astype(np.int64), width - 1)
+                _count_into(hs, counts)
+                fh.write(hs.tobytes())
+                fpos.write(pos.tobytes())
+                widths.append(width)
+                at += width
+        base, lut = timeline(np.array(widths, np.int64))
+        starts = np.zeros(len(counts), np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        total = int(starts[-1])
+        main = np.empty(total, np.uint32 if at < (1 << 32) else np.uint64)
+        fill = starts[:-1].copy()
+        chunk = 1 << 25
+        # read, not mapped: mapped file pages would count in the process's RSS
+        with open(h_file, "rb") as fh, open(p_file, "rb") as fpos:
+            for _ in range(0, total, chunk):  # assets in order: each hash's positions ascend
+                hs = np.fromfile(fh, np.uint32, count=chunk)
+                _place(hs, np.fromfile(fpos, np.int64, count=len(hs)), fill, main)
+        h_file.unlink()
+        p_file.unlink()
+        ix.main = main
+        ix.starts = starts.astype(np.uint32 if total < (1 << 32) else np.int64)
+        ix.base, ix.lut = base, lut
+        ix.n_main_assets = len(widths)
         return ix
 
     def remove(self, asset_id: str) -> bool:

@@ -21,7 +21,14 @@ import numpy as np
 from numba import njit
 
 from tonearm.recognition import fingerprint as fp
-from tonearm.recognition.index import FingerprintIndex, decode_key
+from tonearm.recognition.index import (
+    FRAME_BITS,
+    LUT_SHIFT,
+    FingerprintIndex,
+    Source,
+    _expand,
+    decode_key,
+)
 
 
 def _hypotheses() -> list[tuple[float, float]]:
@@ -110,6 +117,7 @@ def vote(
     fan_out: int = fp.QUERY_FAN_OUT,
     max_candidates: int = 5,
     anchor_stride: int = 1,
+    rarest: float = 1.0,
 ) -> tuple[list[Candidate], int, int]:
     """Best (asset, hypothesis, offset) cells, one per asset, most votes first.
 
@@ -121,7 +129,8 @@ def vote(
     Query hashes whose postings outnumber ``max_postings(index)`` are not looked up: a
     pattern that common says little about which song this is, and such hashes cost most
     of a query's work in a large catalog. ``anchor_stride`` > 1 keeps the hashes of every
-    ``anchor_stride``-th query frame only (a cheap probe).
+    ``anchor_stride``-th query frame only (a cheap probe); ``rarest`` < 1 keeps that
+    share of every hypothesis' query hashes, those with the fewest postings.
 
     Returns (candidates, n_query_hashes, n_index_hits).
     """
@@ -135,24 +144,39 @@ def vote(
         common = per_hash > cap
         if common.any():
             sources = [s._replace(hi=np.where(common, s.lo, s.hi)) for s in sources]
+    if rarest < 1.0 and sources:
+        per_hash = sum((s.hi - s.lo for s in sources), np.zeros(len(hashes), np.int64))
+        # per hypothesis: a wrong hypothesis maps real pairs onto unusual, rare hashes
+        order = np.lexsort((per_hash, hyp))
+        first = np.searchsorted(hyp[order], hyp[order], side="left")
+        rank = np.arange(len(hashes)) - first
+        n_of = np.bincount(hyp, minlength=len(HYPOTHESES))[hyp[order]]
+        drop = order[rank >= np.ceil(rarest * n_of)]
+        if len(drop):
+            for k, s in enumerate(sources):
+                hi = s.hi.copy()
+                hi[drop] = s.lo[drop]
+                sources[k] = s._replace(hi=hi)
     n_assets = len(dead)
-    n_h = len(HYPOTHESES)
-    counts = np.zeros(n_assets * n_h + 1, np.int64)
-    for s in sources:
-        _count_hits(s.keys, s.lo, s.hi, s.base, s.lut, s.offset, hyp, dead, n_h, counts)
-    starts = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=starts[1:])
-    n_hits = int(starts[-1])
     n_identity = int(np.count_nonzero(hyp == 0)) if 0 in hyp_ids else len(hashes)
+    best_votes = np.zeros(n_assets, np.int64)
+    best_hyp = np.zeros(n_assets, np.int64)
+    best_off = np.zeros(n_assets, np.int64)
+    # the compacted part (one timeline of assets) and keyed sources (segments, shared
+    # backends) hold disjoint assets: each finds its own leading assets exactly
+    timeline = [s for s in sources if len(s.base)]
+    keyed = [s for s in sources if not len(s.base)]
+    tl = _TimelineVote(timeline[0], tq, hyp, dead, max_candidates) if timeline else None
+    kv = _KeyedVote(keyed, tq, hyp, dead, max_candidates) if keyed else None
+    n_hits = (tl.n_hits if tl else 0) + (kv.n_hits if kv else 0)
     if n_hits == 0:
         return [], n_identity, 0
-    vals = np.empty(n_hits, np.int64)
-    fill = starts[:-1].copy()
-    for s in sources:
-        _scatter_hits(
-            s.keys, s.lo, s.hi, s.base, s.lut, s.offset, tq, hyp, _TEMPO, dead, n_h, fill, vals
-        )
-    best_votes, best_hyp, best_off = _best_cells(vals, starts, n_assets, n_h, max_candidates)
+    for part in (tl, kv):
+        if part is not None:
+            won = part.best_votes > best_votes
+            best_votes[won] = part.best_votes[won]
+            best_hyp[won] = part.best_hyp[won]
+            best_off[won] = part.best_off[won]
     order = np.argsort(-best_votes, kind="stable")[:max_candidates]
     out: list[Candidate] = []
     for a_idx in order:
@@ -160,26 +184,239 @@ def vote(
             break
         h_id = int(best_hyp[a_idx])
         off = int(best_off[a_idx])
-        ah = int(a_idx) * n_h + h_id
-        group = vals[starts[ah] : starts[ah + 1]]
-        g_off = (group >> TQ_BITS) - _OFFSET_BIAS
-        sel = np.abs(g_off - off) <= 1
-        q_frames = group[sel] & ((1 << TQ_BITS) - 1)
-        span = index.span_frames.get(int(a_idx), 0) + int(q_frames.max() - q_frames.min()) + 1
-        repeats = _repeat_hits(group, off, int(best_votes[a_idx]), int(counts[ah]), span)
+        on_timeline = tl is not None and int(a_idx) < tl.n_assets
+        group = (tl if on_timeline else kv).group(int(a_idx), h_id)  # type: ignore[union-attr]
+        out.append(_candidate(index, group, int(a_idx), h_id, off, int(best_votes[a_idx])))
+    return out, n_identity, n_hits
+
+
+def vote_assets(
+    index: FingerprintIndex,
+    peaks: fp.Peaks,
+    hyp_ids: list[int],
+    assets: list[int],
+    *,
+    fan_out: int = fp.QUERY_FAN_OUT,
+    max_candidates: int = 5,
+) -> list[Candidate]:
+    """``vote`` restricted to a few assets: their candidates, exactly as ``vote`` finds
+    them (votes, cell, hits, repeats), from only their postings.
+
+    On the compacted timeline an asset's postings of one hash are one run of positions
+    (``base[a] .. base[a+1]``), found by binary search: the cost follows the query and
+    the number of assets, not the catalog. Segment and shared-backend postings are
+    filtered by asset instead.
+    """
+    hashes, tq, hyp = _hash_hypotheses(peaks, hyp_ids, fan_out)
+    live = [a for a in sorted(set(assets)) if 0 <= a < len(index.asset_ids)]
+    if len(hashes) == 0 or not live:
+        return []
+    sources, dead = index.ranges(hashes)
+    wanted = np.array([a for a in live if not dead[a]], np.int64)
+    if len(wanted) == 0:
+        return []
+    n_q = len(hashes)
+    parts: list[np.ndarray] = []  # (query hash, local asset << FRAME_BITS | frame) keys
+    owners: list[np.ndarray] = []
+    for s in sources:
+        if len(s.base):
+            # the compacted assets (0 .. len(base) - 2) are a prefix of the sorted wanted
+            w = wanted[wanted < len(s.base) - 1]
+            pos, owner = _runs_of(s.keys, s.lo, s.hi, s.base[w], s.base[w + 1])
+            a_loc = np.searchsorted(s.base[w], pos, side="right") - 1
+            frame = pos - s.base[w][a_loc]
+        else:
+            pos, owner = _expand(s.lo, s.hi)
+            a_all, frame = s.decode(s.keys[pos])
+            keep = np.isin(a_all, wanted)
+            owner, frame = owner[keep], frame[keep]
+            a_loc = np.searchsorted(wanted, a_all[keep])
+        parts.append((a_loc.astype(np.uint64) << np.uint64(FRAME_BITS)) | frame.astype(np.uint64))
+        owners.append(owner)
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    keys = np.concatenate(parts)[order]
+    bounds = np.searchsorted(owner[order], np.arange(n_q + 1))
+    src = Source(keys, bounds[:-1].astype(np.int64), bounds[1:].astype(np.int64))
+    kv = _KeyedVote([src], tq, hyp, np.zeros(len(wanted), bool), max_candidates)
+    if kv.n_hits == 0:
+        return []
+    order_a = np.argsort(-kv.best_votes, kind="stable")[:max_candidates]
+    out: list[Candidate] = []
+    for a_loc in order_a:
+        if kv.best_votes[a_loc] <= 0:
+            break
+        a_idx = int(wanted[a_loc])
         out.append(
-            Candidate(
-                asset_idx=int(a_idx),
-                hyp=h_id,
-                offset_frames=float(np.median(g_off[sel])),
-                votes=int(best_votes[a_idx]),
-                q_first=int(q_frames.min()),
-                q_last=int(q_frames.max()),
-                asset_hits=int(counts[ah]),
-                repeat_hits=repeats,
+            _candidate(
+                index,
+                kv.group(int(a_loc), int(kv.best_hyp[a_loc])),
+                a_idx,
+                int(kv.best_hyp[a_loc]),
+                int(kv.best_off[a_loc]),
+                int(kv.best_votes[a_loc]),
             )
         )
-    return out, n_identity, n_hits
+    return out
+
+
+def _candidate(
+    index: FingerprintIndex, group: np.ndarray, a_idx: int, h_id: int, off: int, votes: int
+) -> Candidate:
+    g_off = (group >> TQ_BITS) - _OFFSET_BIAS
+    sel = np.abs(g_off - off) <= 1
+    q_frames = group[sel] & ((1 << TQ_BITS) - 1)
+    span = index.span_frames.get(a_idx, 0) + int(q_frames.max() - q_frames.min()) + 1
+    return Candidate(
+        asset_idx=a_idx,
+        hyp=h_id,
+        offset_frames=float(np.median(g_off[sel])),
+        votes=votes,
+        q_first=int(q_frames.min()),
+        q_last=int(q_frames.max()),
+        asset_hits=len(group),
+        repeat_hits=_repeat_hits(group, off, votes, len(group), span),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _runs_of(
+    keys: np.ndarray, lo: np.ndarray, hi: np.ndarray, a_lo: np.ndarray, a_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Positions in [a_lo[k], a_hi[k]) (sorted, disjoint runs) among every hash's sorted
+    postings ``keys[lo[i]:hi[i]]``, by binary search, and the hash each came from."""
+    n = 0
+    for _ in range(2):
+        pos = np.empty(n, np.int64)
+        own = np.empty(n, np.int64)
+        m = 0
+        for i in range(len(lo)):
+            run = keys[lo[i] : hi[i]]
+            if len(run) == 0:
+                continue
+            for k in range(len(a_lo)):
+                j0 = np.searchsorted(run, a_lo[k])
+                j1 = np.searchsorted(run, a_hi[k])
+                for j in range(j0, j1):
+                    if n > 0:
+                        pos[m] = run[j]
+                        own[m] = i
+                    m += 1
+        if n > 0:
+            return pos, own
+        n = m
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.zeros(0, np.int64), np.zeros(0, np.int64)
+
+
+class _KeyedVote:
+    """Voting over sources whose keys carry the asset (segments, shared backends): hits
+    bucketed by (asset, hypothesis)."""
+
+    def __init__(
+        self,
+        sources: list[Source],
+        tq: np.ndarray,
+        hyp: np.ndarray,
+        dead: np.ndarray,
+        max_candidates: int,
+    ) -> None:
+        n_assets = len(dead)
+        n_h = len(HYPOTHESES)
+        self.n_h = n_h
+        counts = np.zeros(n_assets * n_h + 1, np.int64)
+        for s in sources:
+            _count_hits(s.keys, s.lo, s.hi, s.offset, hyp, dead, n_h, counts)
+        starts = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=starts[1:])
+        self.n_hits = int(starts[-1])
+        self.starts = starts
+        vals = np.empty(self.n_hits, np.int64)
+        if self.n_hits == 0:
+            self.vals = vals
+            self.best_votes = self.best_hyp = self.best_off = np.zeros(n_assets, np.int64)
+            return
+        fill = starts[:-1].copy()
+        for s in sources:
+            _scatter_hits(s.keys, s.lo, s.hi, s.offset, tq, hyp, _TEMPO, dead, n_h, fill, vals)
+        self.vals = vals
+        self.best_votes, self.best_hyp, self.best_off = _best_cells(
+            vals, starts, n_assets, n_h, max_candidates
+        )
+
+    def group(self, a_idx: int, h_id: int) -> np.ndarray:
+        """Every hit of one asset under one hypothesis, ``(offset + bias) << TQ_BITS | tq``."""
+        ah = a_idx * self.n_h + h_id
+        return self.vals[self.starts[ah] : self.starts[ah + 1]]
+
+
+class _TimelineVote:
+    """Voting on the compacted part's timeline without finding any posting's asset.
+
+    A hit at timeline position ``p`` from a query hash anchored at ``tq`` under tempo
+    ``a`` lands at ``g = p - rint(a * tq)`` (+ a pad keeping it >= 0): for asset ``x``
+    and offset ``o`` that is ``base[x] + o``, so a cell of (asset, offset) is a cell of
+    ``g``, and the hits are bucketed by (hypothesis, block of 2^BLOCK_SHIFT of ``g``)
+    with no lookup at all. Each bucket gets the upper bound of ``_group_bounds`` (hits
+    of two neighbouring assets may share a ``g``: that only loosens it); only buckets
+    that can still reach the leading assets are evaluated, and only their hits are
+    mapped to assets (through the position table), so the result is that of the keyed
+    voting, exactly.
+    """
+
+    def __init__(
+        self, src: Source, tq: np.ndarray, hyp: np.ndarray, dead: np.ndarray, max_candidates: int
+    ) -> None:
+        self.src = src
+        self.n_assets = len(src.base) - 1
+        cols = np.unique(hyp)
+        self.col_of = {int(h): i for i, h in enumerate(cols)}
+        col = np.searchsorted(cols, hyp).astype(np.int64)
+        self.shift = np.rint(tq * _TEMPO[hyp]).astype(np.int64)
+        self.max_shift = int(self.shift.max()) if len(self.shift) else 0
+        self.pad = self.max_shift + 1
+        self.n_blocks = ((int(src.base[-1]) + self.pad) >> BLOCK_SHIFT) + 1
+        counts = np.zeros(len(cols) * self.n_blocks, np.int64)
+        _count_tl(src.keys, src.lo, src.hi, self.pad - self.shift, col, self.n_blocks, counts)
+        starts = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=starts[1:])
+        self.starts = starts
+        self.n_hits = int(starts[-1])
+        vals = np.empty(self.n_hits, np.int64)
+        fill = starts[:-1].copy()
+        _scatter_tl(
+            src.keys, src.lo, src.hi, self.pad - self.shift, tq, col, self.n_blocks, fill, vals
+        )
+        self.vals = vals
+        self.cols = cols
+        self.best_votes, self.best_hyp, self.best_off = _best_cells_tl(
+            vals,
+            starts,
+            self.n_blocks,
+            cols.astype(np.int64),
+            _TEMPO,
+            self.pad,
+            src.base,
+            src.lut,
+            dead,
+            max_candidates,
+        )
+
+    def group(self, a_idx: int, h_id: int) -> np.ndarray:
+        """Every hit of one asset under one hypothesis, ``(offset + bias) << TQ_BITS | tq``."""
+        return _gather_tl(
+            self.vals,
+            self.starts,
+            self.col_of[h_id] * self.n_blocks,
+            self.n_blocks,
+            a_idx,
+            float(_TEMPO[h_id]),
+            self.pad,
+            self.max_shift,
+            self.src.base,
+            self.src.lut,
+        )
 
 
 def _repeat_hits(group: np.ndarray, off: int, votes: int, asset_hits: int, span: int) -> int:
@@ -218,8 +455,6 @@ def _count_hits(
     keys: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
-    base: np.ndarray,
-    lut: np.ndarray,
     offset: int,
     hyp: np.ndarray,
     dead: np.ndarray,
@@ -230,7 +465,7 @@ def _count_hits(
     for i in range(len(lo)):
         hy = hyp[i]
         for p in range(lo[i], hi[i]):
-            a, _ = decode_key(keys[p], base, lut, offset)
+            a, _ = decode_key(keys[p], _NO_BASE, _NO_BASE, offset)
             if a < len(dead) and not dead[a]:
                 counts[a * n_h + hy] += 1
 
@@ -240,8 +475,6 @@ def _scatter_hits(
     keys: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
-    base: np.ndarray,
-    lut: np.ndarray,
     offset: int,
     tq: np.ndarray,
     hyp: np.ndarray,
@@ -258,7 +491,7 @@ def _scatter_hits(
         shift = np.int64(np.rint(t * tempo[hy]))
         tbits = t & _TQ_MASK
         for p in range(lo[i], hi[i]):
-            a, frame = decode_key(keys[p], base, lut, offset)
+            a, frame = decode_key(keys[p], _NO_BASE, _NO_BASE, offset)
             if a >= len(dead) or dead[a]:
                 continue
             c = a * n_h + hy
@@ -375,3 +608,252 @@ def _best_cells(
                 top_a[pos], top_a[pos - 1] = top_a[pos - 1], top_a[pos]
                 pos -= 1
     return best_votes, best_hyp, best_off
+
+
+# -- voting on the timeline ---------------------------------------------------------------
+_NO_BASE = np.zeros(0, np.int64)
+BLOCK_SHIFT = 14  # timeline buckets of 2^14 frames (~9 min)
+_BINS = 1 << (BLOCK_SHIFT - _BOUND_SHIFT)  # 8-frame bins in one bucket
+_ASSET_SHIFT = OFFSET_BITS + TQ_BITS
+_TL_TQ_BITS = 20  # timeline bucket values keep the whole query frame
+_TL_TQ_MASK = (1 << _TL_TQ_BITS) - 1
+
+
+@njit(cache=True, nogil=True)
+def _count_tl(
+    keys: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    move: np.ndarray,
+    col: np.ndarray,
+    n_blocks: int,
+    counts: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """counts[col * n_blocks + block(g)] += 1 for every hit, ``g = position + move``."""
+    for i in range(len(lo)):
+        row = col[i] * n_blocks
+        m = move[i]
+        for p in range(lo[i], hi[i]):
+            counts[row + ((np.int64(keys[p]) + m) >> BLOCK_SHIFT)] += 1
+
+
+@njit(cache=True, nogil=True)
+def _scatter_tl(
+    keys: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    move: np.ndarray,
+    tq: np.ndarray,
+    col: np.ndarray,
+    n_blocks: int,
+    fill: np.ndarray,
+    vals: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Bucket every hit as ``g << _TL_TQ_BITS | tq``."""
+    for i in range(len(lo)):
+        row = col[i] * n_blocks
+        m = move[i]
+        tbits = tq[i] & _TL_TQ_MASK
+        for p in range(lo[i], hi[i]):
+            g = np.int64(keys[p]) + m
+            c = row + (g >> BLOCK_SHIFT)
+            vals[fill[c]] = (g << _TL_TQ_BITS) | tbits
+            fill[c] += 1
+
+
+@njit(cache=True, nogil=True)
+def _bucket_bounds(
+    vals: np.ndarray, starts: np.ndarray, n_blocks: int
+) -> np.ndarray:  # pragma: no cover
+    """``_group_bounds`` of the timeline buckets: the most hits in two adjacent 8-frame
+    bins of ``g``, the bins at a bucket's edges completed by its neighbour's (a cell
+    counts its neighbouring frames, which may lie in the next bucket)."""
+    n_c = len(starts) - 1
+    first = np.zeros(n_c, np.int64)  # hits in a bucket's first / last 8-frame bin
+    last = np.zeros(n_c, np.int64)
+    for c in range(n_c):
+        for p in range(starts[c], starts[c + 1]):
+            b = (vals[p] >> (_TL_TQ_BITS + _BOUND_SHIFT)) & (_BINS - 1)
+            if b == 0:
+                first[c] += 1
+            elif b == _BINS - 1:
+                last[c] += 1
+    bound = np.zeros(n_c, np.int64)
+    hist = np.zeros(_BINS, np.int64)
+    for c in range(n_c):
+        s0 = starts[c]
+        s1 = starts[c + 1]
+        if s1 == s0:
+            continue
+        blk = c % n_blocks
+        left = last[c - 1] if blk > 0 else 0
+        right = first[c + 1] if blk < n_blocks - 1 else 0
+        for p in range(s0, s1):
+            hist[(vals[p] >> (_TL_TQ_BITS + _BOUND_SHIFT)) & (_BINS - 1)] += 1
+        best = 0
+        for p in range(s0, s1):
+            b = (vals[p] >> (_TL_TQ_BITS + _BOUND_SHIFT)) & (_BINS - 1)
+            lo_n = hist[b - 1] if b > 0 else left
+            hi_n = hist[b + 1] if b < _BINS - 1 else right
+            x = hist[b] + max(lo_n, hi_n)
+            if x > best:
+                best = x
+        for p in range(s0, s1):
+            hist[(vals[p] >> (_TL_TQ_BITS + _BOUND_SHIFT)) & (_BINS - 1)] = 0
+        bound[c] = best
+    return bound
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _asset_at(p: int | np.int64, base: np.ndarray, lut: np.ndarray) -> np.int64:  # pragma: no cover
+    a = lut[p >> LUT_SHIFT]
+    while base[a + 1] <= p:
+        a += 1
+    return a
+
+
+@njit(cache=True, nogil=True)
+def _best_cells_tl(
+    vals: np.ndarray,
+    starts: np.ndarray,
+    n_blocks: int,
+    cols: np.ndarray,
+    tempo: np.ndarray,
+    pad: int,
+    base: np.ndarray,
+    lut: np.ndarray,
+    dead: np.ndarray,
+    max_candidates: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """``_best_cells`` on timeline buckets: per asset, the best (hypothesis, offset) cell,
+    exact for the ``max_candidates`` best assets. Buckets are evaluated best bound first;
+    an evaluated bucket's hits (and its neighbours' hits one frame past its edges) are
+    mapped to (asset, offset) and its cells counted as ``_best_cells`` counts them."""
+    n_assets = len(dead)
+    best_votes = np.zeros(n_assets, np.int64)
+    best_hyp = np.zeros(n_assets, np.int64)
+    best_off = np.zeros(n_assets, np.int64)
+    bound = _bucket_bounds(vals, starts, n_blocks)
+    order = np.argsort(-bound, kind="mergesort")
+    top = np.zeros(max_candidates, np.int64)
+    top_a = np.full(max_candidates, -1, np.int64)
+    buf = np.empty(0, np.int64)
+    touched = np.empty(0, np.int64)
+    for c in order:
+        if bound[c] == 0 or bound[c] < top[max_candidates - 1]:
+            break
+        blk = c % n_blocks
+        h = cols[c // n_blocks]
+        a_tempo = tempo[h]
+        g0 = np.int64(blk) << BLOCK_SHIFT
+        g1 = g0 + (1 << BLOCK_SHIFT)
+        lo_c = starts[c - 1] if blk > 0 else starts[c]
+        hi_c = starts[c + 2] if blk < n_blocks - 1 else starts[c + 1]
+        if len(buf) < hi_c - lo_c:
+            buf = np.empty(hi_c - lo_c, np.int64)
+            touched = np.empty(hi_c - lo_c, np.int64)
+        # (asset - a0, offset + bias, tq) of the hits with g in [g0 - 1, g1]
+        m = 0
+        a0 = np.int64(-1)
+        for p in range(lo_c, hi_c):
+            v = vals[p]
+            g = v >> _TL_TQ_BITS
+            if g < g0 - 1 or g > g1:
+                continue
+            t = v & _TL_TQ_MASK
+            pos = g - pad + np.int64(np.rint(t * a_tempo))
+            a = _asset_at(pos, base, lut)
+            if dead[a]:
+                continue
+            if a0 < 0:
+                a0 = max(np.int64(0), _asset_at(max(np.int64(0), g0 - 1 - pad), base, lut))
+            o = g - pad - base[a] + _OFFSET_BIAS
+            buf[m] = ((a - a0) << _ASSET_SHIFT) | (o << TQ_BITS) | (t & _TQ_MASK)
+            m += 1
+        if m == 0:
+            continue
+        g_sorted = np.sort(buf[:m])
+        # distinct (asset, offset, tq) -> votes per (asset, offset)
+        k = 0
+        prev = np.int64(-1)
+        for v in g_sorted:
+            if v == prev:
+                continue
+            prev = v
+            cell = v >> TQ_BITS
+            if k > 0 and buf[k - 1] == cell:
+                touched[k - 1] += 1
+            else:
+                buf[k] = cell
+                touched[k] = 1
+                k += 1
+        for j in range(k):
+            cell = buf[j]
+            a = a0 + (cell >> OFFSET_BITS)
+            o = (cell & ((1 << OFFSET_BITS) - 1)) - _OFFSET_BIAS
+            g = base[a] + o + pad
+            if g < g0 or g >= g1:  # a cell of the neighbouring bucket
+                continue
+            sm = touched[j]
+            if j > 0 and buf[j - 1] == cell - 1:
+                sm += touched[j - 1]
+            if j + 1 < k and buf[j + 1] == cell + 1:
+                sm += touched[j + 1]
+            if sm > best_votes[a] or (
+                sm == best_votes[a] and (h < best_hyp[a] or (h == best_hyp[a] and o < best_off[a]))
+            ):
+                best_votes[a] = sm
+                best_hyp[a] = h
+                best_off[a] = o
+                # refresh the leading assets
+                vv = best_votes[a]
+                ps = -1
+                for i in range(max_candidates):
+                    if top_a[i] == a:
+                        ps = i
+                        break
+                if ps < 0 and vv > top[max_candidates - 1]:
+                    ps = max_candidates - 1
+                    top_a[ps] = a
+                if ps >= 0:
+                    top[ps] = vv
+                    while ps > 0 and top[ps] > top[ps - 1]:
+                        top[ps], top[ps - 1] = top[ps - 1], top[ps]
+                        top_a[ps], top_a[ps - 1] = top_a[ps - 1], top_a[ps]
+                        ps -= 1
+    return best_votes, best_hyp, best_off
+
+
+@njit(cache=True, nogil=True)
+def _gather_tl(
+    vals: np.ndarray,
+    starts: np.ndarray,
+    row: int,
+    n_blocks: int,
+    asset: int,
+    a_tempo: float,
+    pad: int,
+    max_shift: int,
+    base: np.ndarray,
+    lut: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Every hit of ``asset`` in one hypothesis' buckets (from ``row``), as
+    ``(offset + bias) << TQ_BITS | tq``."""
+    g_lo = base[asset] + pad - max_shift
+    g_hi = base[asset + 1] - 1 + pad
+    b_lo = max(np.int64(0), g_lo >> BLOCK_SHIFT)
+    b_hi = min(np.int64(n_blocks - 1), g_hi >> BLOCK_SHIFT)
+    out = np.empty(starts[row + b_hi + 1] - starts[row + b_lo], np.int64)
+    m = 0
+    for p in range(starts[row + b_lo], starts[row + b_hi + 1]):
+        v = vals[p]
+        g = v >> _TL_TQ_BITS
+        if g < g_lo or g > g_hi:
+            continue
+        t = v & _TL_TQ_MASK
+        pos = g - pad + np.int64(np.rint(t * a_tempo))
+        if pos < base[asset] or pos >= base[asset + 1]:
+            continue
+        out[m] = ((g - pad - base[asset] + _OFFSET_BIAS) << TQ_BITS) | (t & _TQ_MASK)
+        m += 1
+    return out[:m]

@@ -27,7 +27,7 @@ from tonearm.catalog.context import Catalog
 from tonearm.core.audio.signal import Signal
 from tonearm.recognition import fingerprint as fp
 from tonearm.recognition.index import FingerprintIndex
-from tonearm.recognition.match import HYPOTHESES, Candidate, vote
+from tonearm.recognition.match import HYPOTHESES, Candidate, vote, vote_assets
 from tonearm.storage.base import ALL_TENANTS
 
 ANALYSIS_NAME = fp.ANALYSIS_NAME
@@ -295,7 +295,16 @@ def match_peaks(
         return []
     n_cand = top_k + 2
     first = [0] if not hint else [0, hint]
-    cands, _, _ = vote(ix, peaks, first, max_candidates=n_cand)
+    long_query = len(peaks.t) > 0 and (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS >= (
+        PROBE_MIN_S
+    )
+    if SHORTLIST and IDENTITY_RAREST < 1.0 and long_query:
+        # the identity pass on the rarest hashes finds the leading assets; their exact
+        # votes (every hash) decide whether the identity hit is clear
+        cands, _, _ = vote(ix, peaks, first, max_candidates=n_cand, rarest=IDENTITY_RAREST)
+        cands = vote_assets(ix, peaks, first, [c.asset_idx for c in cands], max_candidates=n_cand)
+    else:
+        cands, _, _ = vote(ix, peaks, first, max_candidates=n_cand)
     n_q = len(peaks.t)
     # only an unmistakable hit (identity, or the hint) skips the other hypotheses. A
     # tempo-shifted query also collects votes at identity, but only within a short stretch
@@ -307,7 +316,18 @@ def match_peaks(
         and (cands[0].q_last - cands[0].q_first) >= STRONG_SPREAD * q_span
     )
     if not strong:
-        cands, _, _ = vote(ix, peaks, sweep_hypotheses(ix, peaks), max_candidates=n_cand)
+        probe = _probe(ix, peaks)
+        if probe is None:  # every hypothesis in full
+            cands, _, _ = vote(ix, peaks, list(range(len(HYPOTHESES))), max_candidates=n_cand)
+        else:
+            hyps = sorted({0} | {c.hyp for c in probe})
+            if SHORTLIST:
+                # the identity pass covered every asset at hypothesis 0; the probe found
+                # the assets that can win under another hypothesis: vote on those only
+                shortlist = [c.asset_idx for c in probe + cands]
+                cands = vote_assets(ix, peaks, hyps, shortlist, max_candidates=n_cand)
+            else:
+                cands, _, _ = vote(ix, peaks, hyps, max_candidates=n_cand)
     out: list[Match] = []
     for c in cands:
         m = _to_match(ix, c, q_span)
@@ -320,22 +340,43 @@ def match_peaks(
 
 # the tempo/pitch sweep: on queries of at least PROBE_MIN_S seconds, a probe with the
 # hashes of every PROBE_STRIDE-th query frame under every hypothesis picks the hypotheses
-# of its PROBE_ASSETS best assets, and only those are voted on with every hash; shorter
-# queries (too few anchors for a third of them to find the right hypothesis) and
-# PROBE_STRIDE = 1 vote on every hypothesis in full. bench/results/recognition_scale/
-PROBE_STRIDE = 3
-PROBE_ASSETS = 4
+# of its PROBE_ASSETS best assets, and only those are voted on with every hash (SHORTLIST:
+# only for those assets and the identity pass's leading ones, by binary search, at a cost
+# that does not grow with the catalog); shorter queries (too few anchors for a fraction of
+# them to find the right hypothesis) and PROBE_STRIDE = 1 vote on every hypothesis in
+# full. From PROBE_MIN_S up, with SHORTLIST, the identity pass also finds its leading
+# assets from the rarer half of the hashes and votes exactly on those.
+# bench/results/recognition_scale/ (session 6: stride 5 / 8 assets / rarest half changed no
+# answer at 1k, 10k and 30k songs)
+PROBE_STRIDE = 5
+PROBE_ASSETS = 8
 PROBE_MIN_S = 8.0
+PROBE_RAREST = 1.0  # < 1: the probe takes this share of the rarest hashes, not a stride
+SHORTLIST = True  # the full vote covers only the probe's and the identity pass's assets
+IDENTITY_RAREST = 0.5  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
+
+
+def _probe(ix: FingerprintIndex, peaks: fp.Peaks) -> list[Candidate] | None:
+    """The probe's leading (asset, hypothesis) cells; None: no probe for this query."""
+    every = list(range(len(HYPOTHESES)))
+    span_s = (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS if len(peaks.t) else 0.0
+    if span_s < PROBE_MIN_S or (PROBE_STRIDE <= 1 and PROBE_RAREST >= 1.0):
+        return None
+    if PROBE_RAREST < 1.0:
+        cands, _, _ = vote(ix, peaks, every, max_candidates=PROBE_ASSETS, rarest=PROBE_RAREST)
+    else:
+        cands, _, _ = vote(
+            ix, peaks, every, max_candidates=PROBE_ASSETS, anchor_stride=PROBE_STRIDE
+        )
+    return cands
 
 
 def sweep_hypotheses(ix: FingerprintIndex, peaks: fp.Peaks) -> list[int]:
     """The tempo/pitch hypotheses worth a full vote for this query."""
-    every = list(range(len(HYPOTHESES)))
-    span_s = (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS if len(peaks.t) else 0.0
-    if PROBE_STRIDE <= 1 or span_s < PROBE_MIN_S:
-        return every
-    cands, _, _ = vote(ix, peaks, every, max_candidates=PROBE_ASSETS, anchor_stride=PROBE_STRIDE)
-    return sorted({0} | {c.hyp for c in cands})
+    probe = _probe(ix, peaks)
+    if probe is None:
+        return list(range(len(HYPOTHESES)))
+    return sorted({0} | {c.hyp for c in probe})
 
 
 def query_peaks(signal: Signal) -> fp.Peaks:
