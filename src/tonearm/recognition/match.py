@@ -532,6 +532,32 @@ def _group_bounds(vals: np.ndarray, starts: np.ndarray) -> np.ndarray:  # pragma
     return bound
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _lift_leader(
+    top: np.ndarray,
+    top_a: np.ndarray,
+    a: int | np.int64,
+    votes: int | np.int64,
+    max_candidates: int,
+) -> None:  # pragma: no cover - compiled
+    """Asset ``a``'s best votes rose to ``votes``: keep ``top`` (descending) and ``top_a``,
+    the leading assets' votes and indices, in place."""
+    pos = -1
+    for i in range(max_candidates):
+        if top_a[i] == a:
+            pos = i
+            break
+    if pos < 0 and votes > top[max_candidates - 1]:
+        pos = max_candidates - 1
+        top_a[pos] = a
+    if pos >= 0:
+        top[pos] = votes
+        while pos > 0 and top[pos] > top[pos - 1]:
+            top[pos], top[pos - 1] = top[pos - 1], top[pos]
+            top_a[pos], top_a[pos - 1] = top_a[pos - 1], top_a[pos]
+            pos -= 1
+
+
 @njit(cache=True, nogil=True)
 def _best_cells(
     vals: np.ndarray, starts: np.ndarray, n_assets: int, n_h: int, max_candidates: int
@@ -591,22 +617,7 @@ def _best_cells(
                 best_votes[a] = sm
                 best_hyp[a] = h
                 best_off[a] = o
-        # refresh the leading assets
-        v = best_votes[a]
-        pos = -1
-        for i in range(max_candidates):
-            if top_a[i] == a:
-                pos = i
-                break
-        if pos < 0 and v > top[max_candidates - 1]:
-            pos = max_candidates - 1
-            top_a[pos] = a
-        if pos >= 0:
-            top[pos] = v
-            while pos > 0 and top[pos] > top[pos - 1]:
-                top[pos], top[pos - 1] = top[pos - 1], top[pos]
-                top_a[pos], top_a[pos - 1] = top_a[pos - 1], top_a[pos]
-                pos -= 1
+        _lift_leader(top, top_a, a, best_votes[a], max_candidates)
     return best_votes, best_hyp, best_off
 
 
@@ -805,22 +816,7 @@ def _best_cells_tl(
                 best_votes[a] = sm
                 best_hyp[a] = h
                 best_off[a] = o
-                # refresh the leading assets
-                vv = best_votes[a]
-                ps = -1
-                for i in range(max_candidates):
-                    if top_a[i] == a:
-                        ps = i
-                        break
-                if ps < 0 and vv > top[max_candidates - 1]:
-                    ps = max_candidates - 1
-                    top_a[ps] = a
-                if ps >= 0:
-                    top[ps] = vv
-                    while ps > 0 and top[ps] > top[ps - 1]:
-                        top[ps], top[ps - 1] = top[ps - 1], top[ps]
-                        top_a[ps], top_a[ps - 1] = top_a[ps - 1], top_a[ps]
-                        ps -= 1
+                _lift_leader(top, top_a, a, best_votes[a], max_candidates)
     return best_votes, best_hyp, best_off
 
 
