@@ -533,6 +533,28 @@ def _group_bounds(vals: np.ndarray, starts: np.ndarray) -> np.ndarray:  # pragma
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _votes_per_cell(
+    keys: np.ndarray, cells: np.ndarray, votes: np.ndarray
+) -> int:  # pragma: no cover - compiled
+    """Sorted hit keys ``(cell << TQ_BITS) | tq`` -> each cell's number of distinct query
+    frames, written to ``cells`` / ``votes`` (in key order); returns how many cells."""
+    m = 0
+    prev = np.int64(-1)
+    for v in keys:
+        if v == prev:
+            continue
+        prev = v
+        cell = v >> TQ_BITS
+        if m > 0 and cells[m - 1] == cell:
+            votes[m - 1] += 1
+        else:
+            cells[m] = cell
+            votes[m] = 1
+            m += 1
+    return m
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _lift_leader(
     top: np.ndarray,
     top_a: np.ndarray,
@@ -589,19 +611,7 @@ def _best_cells(
             offs = np.empty(s1 - s0, np.int64)
             cnts = np.empty(s1 - s0, np.int64)
         # distinct (offset, tq) -> votes per offset
-        m = 0
-        prev = np.int64(-1)
-        for v in g:
-            if v == prev:
-                continue
-            prev = v
-            o = v >> TQ_BITS
-            if m > 0 and offs[m - 1] == o:
-                cnts[m - 1] += 1
-            else:
-                offs[m] = o
-                cnts[m] = 1
-                m += 1
+        m = _votes_per_cell(g, offs, cnts)
         a = c // n_h
         h = c - a * n_h
         for k in range(m):
@@ -785,19 +795,7 @@ def _best_cells_tl(
             continue
         g_sorted = np.sort(buf[:m])
         # distinct (asset, offset, tq) -> votes per (asset, offset)
-        k = 0
-        prev = np.int64(-1)
-        for v in g_sorted:
-            if v == prev:
-                continue
-            prev = v
-            cell = v >> TQ_BITS
-            if k > 0 and buf[k - 1] == cell:
-                touched[k - 1] += 1
-            else:
-                buf[k] = cell
-                touched[k] = 1
-                k += 1
+        k = _votes_per_cell(g_sorted, buf, touched)
         for j in range(k):
             cell = buf[j]
             a = a0 + (cell >> OFFSET_BITS)
