@@ -344,7 +344,7 @@ def test_redis_node_restart_mid_traffic(one_node_cluster: dict[str, Any]) -> Non
         ix.add("b", h, t)  # reported, never silently lost
     assert time.monotonic() - t0 < 20
     one_node_cluster["start"]()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # generous: a loaded CI machine replays the AOF slowly
     while True:  # the client finds the node again by itself
         try:
             got = _postings(ix, h[:20])
