@@ -11,6 +11,9 @@ midi      MIDI written here (piano, strings, guitar, bass; half without drums; w
 lmms      LMMS demo projects rendered headless, exact grid from the project's tempo
 musescore MuseScore demo scores rendered by mscore3, grid from the score's tempo map and
           time signatures (both rendered by bench/beat_sets.py, cached, kept fixed)
+gmidi     MIDI files from Debian packages (openttd-openmsx, planetblupi-music-midi: 35
+          hand-made sequences whose notes sit on their tempo map) rendered with fluidsynth
+          by bench/beat_sets.py
 real      first 60 s of recordings from the Debian music packages (asc-music,
           drascula-music, planetblupi-music-ogg, fb-music-high, supertux, colobot,
           boswars, fillets-ng): no annotations, so each tracker is scored against madmom's
@@ -515,7 +518,7 @@ def main() -> None:
             items = synth_set(args.quick)
         elif set_name == "midi":
             items = midi_set(args.quick)
-        elif set_name in ("lmms", "musescore"):
+        elif set_name in ("lmms", "musescore", "gmidi"):
             items = rendered_set(set_name, args.quick, args.rendered_seconds)
         else:
             items = real_set(args.real_n, args.real_seconds)
