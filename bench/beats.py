@@ -40,6 +40,9 @@ lmms .863 (madmom .900), musescore .613 (madmom .700), midi .864 (librosa .888).
 Session 5 (downbeat salience and a 2/3-interval penalty in the tempo estimate; NOTES.md,
 session5/): real .857, lmms .924 (madmom .902), musescore .613 (madmom .700), midi .938
 (librosa .888).
+Session 6 (no tracker change; new gmidi set; NOTES.md, session6/): real .857, lmms .944
+(madmom .899, fresh renders), musescore .613, midi .938, gmidi (35) .736 (madmom .824,
+librosa .602).
 The MuseScore renders' notes are on the score grid and mscore3 adds no latency; their string
 and brass samples rise slowly, so every tracker's median signed error there is +18 to +29 ms.
 Caches (renders, madmom/librosa beats) live under $TMPDIR/tonearm-bench-beats.
