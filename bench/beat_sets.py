@@ -8,6 +8,13 @@ lmms       the demo and "shorties" projects of Debian ``lmms-common``
            (/usr/share/lmms/projects), rendered headless with ``lmms -r``. The project's
            ``<head bpm=... timesig_*>`` gives the grid: LMMS songs start at tick 0 and none
            of these projects automates the tempo, so beat k is at ``k * 60 / bpm``.
+gmidi      MIDI files shipped in Debian packages (``openttd-openmsx``: 31 pieces by several
+           composers; ``planetblupi-music-midi``: 10), rendered with fluidsynth and
+           FluidR3_GM (``fluid-soundfont-gm``); grid from the file's tempo map and time
+           signatures as for MuseScore. Hand-written sequences, not our generator. A file
+           is kept only when its notes sit on its grid (at least 60 % of note-ons within
+           25 ms of a beat or a beat's half, third or quarter): a performance recorded
+           without a click would have a tempo map that says nothing about its beats.
 musescore  the demo scores of Debian ``musescore3`` (/usr/share/mscore3-*/demos), rendered
            with ``mscore3 -o x.wav``; the grid comes from the same score exported as MIDI
            (its tempo map holds the score's tempo marks, and its time signatures give the
@@ -42,6 +49,11 @@ LMMS_GLOBS = [
     "/usr/share/lmms/projects/shorties/*.mmp*",
 ]
 MUSESCORE_GLOB = "/usr/share/mscore3-*/demos/*.msc[xz]"
+GMIDI_GLOBS = [
+    "/usr/share/games/openttd/baseset/openmsx/*.mid",
+    "/usr/share/planetblupi/music/*.mid",
+]
+SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 
 
 def _slug(path: str) -> str:
@@ -184,6 +196,65 @@ def midi_beats(mid_path: Path) -> tuple[np.ndarray, int, bool]:
     return times, int(np.bincount(meters).argmax()), changes
 
 
+def on_grid_fraction(mid_path: Path, beats_s: np.ndarray, tol_s: float = 0.025) -> float:
+    """Share of note-ons within ``tol_s`` of a beat or of a half, third or quarter of one."""
+    import mido
+
+    grid = [beats_s]
+    ibi = np.diff(beats_s)
+    for k in (2, 3, 4):
+        for j in range(1, k):
+            grid.append(beats_s[:-1] + ibi * j / k)
+    g = np.sort(np.concatenate(grid))
+    ons, t = [], 0.0
+    for msg in mido.MidiFile(str(mid_path)):
+        t += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            ons.append(t)
+    if not ons or len(g) < 2:
+        return 0.0
+    o = np.asarray(ons)
+    o = o[(o >= g[0]) & (o <= g[-1])]
+    if not len(o):
+        return 0.0
+    i = np.clip(np.searchsorted(g, o), 1, len(g) - 1)
+    d = np.minimum(np.abs(o - g[i - 1]), np.abs(o - g[i]))
+    return float(np.mean(d <= tol_s))
+
+
+def render_gmidi(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted({f for g in GMIDI_GLOBS for f in glob.glob(g)}):
+        name = _slug(f)
+        wav, meta = out / f"{name}.wav", out / f"{name}.json"
+        if meta.exists():
+            continue
+        try:
+            times, meter, changes = midi_beats(Path(f))
+        except Exception as e:  # noqa: BLE001
+            print(f"skip {f}: {e}", file=sys.stderr)
+            continue
+        frac = on_grid_fraction(Path(f), times)
+        if frac < 0.6:
+            print(f"skip {f}: only {frac:.0%} of its notes on its grid", file=sys.stderr)
+            continue
+        subprocess.run(
+            ["fluidsynth", "-ni", "-q", "-g", "0.6", "-F", str(wav), "-r", "44100", SF2, f],
+            capture_output=True, timeout=900,
+        )  # fmt: skip
+        if not wav.exists() or not audible(wav):
+            print(f"skip {f}: fluidsynth wrote no sound", file=sys.stderr)
+            wav.unlink(missing_ok=True)
+            continue
+        beats = _trim(times, wav)
+        bpm = float(60.0 / np.median(np.diff(beats)))
+        meta.write_text(json.dumps({"beats": beats.round(6).tolist(), "bpm": bpm, "meter": meter,
+                                    "source": f, "tempo_changes": changes,
+                                    "on_grid": round(frac, 3)}))  # fmt: skip
+        print(f"gmidi {name}: {bpm:.1f} BPM, {meter} per bar, changes={changes}, "
+              f"on grid {frac:.0%}", file=sys.stderr)  # fmt: skip
+
+
 def render_musescore(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
@@ -227,6 +298,8 @@ def main() -> None:
         render_musescore(CACHE / "musescore")
     if "lmms" in sets:
         render_lmms(CACHE / "lmms")
+    if "gmidi" in sets:
+        render_gmidi(CACHE / "gmidi")
 
 
 if __name__ == "__main__":

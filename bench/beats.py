@@ -11,6 +11,9 @@ midi      MIDI written here (piano, strings, guitar, bass; half without drums; w
 lmms      LMMS demo projects rendered headless, exact grid from the project's tempo
 musescore MuseScore demo scores rendered by mscore3, grid from the score's tempo map and
           time signatures (both rendered by bench/beat_sets.py, cached, kept fixed)
+gmidi     MIDI files from Debian packages (openttd-openmsx, planetblupi-music-midi: 35
+          hand-made sequences whose notes sit on their tempo map) rendered with fluidsynth
+          by bench/beat_sets.py
 real      first 60 s of recordings from the Debian music packages (asc-music,
           drascula-music, planetblupi-music-ogg, fb-music-high, supertux, colobot,
           boswars, fillets-ng): no annotations, so each tracker is scored against madmom's
@@ -37,6 +40,9 @@ lmms .863 (madmom .900), musescore .613 (madmom .700), midi .864 (librosa .888).
 Session 5 (downbeat salience and a 2/3-interval penalty in the tempo estimate; NOTES.md,
 session5/): real .857, lmms .924 (madmom .902), musescore .613 (madmom .700), midi .938
 (librosa .888).
+Session 6 (no tracker change; new gmidi set; NOTES.md, session6/): real .857, lmms .944
+(madmom .899, fresh renders), musescore .613, midi .938, gmidi (35) .736 (madmom .824,
+librosa .602).
 The MuseScore renders' notes are on the score grid and mscore3 adds no latency; their string
 and brass samples rise slowly, so every tracker's median signed error there is +18 to +29 ms.
 Caches (renders, madmom/librosa beats) live under $TMPDIR/tonearm-bench-beats.
@@ -515,7 +521,7 @@ def main() -> None:
             items = synth_set(args.quick)
         elif set_name == "midi":
             items = midi_set(args.quick)
-        elif set_name in ("lmms", "musescore"):
+        elif set_name in ("lmms", "musescore", "gmidi"):
             items = rendered_set(set_name, args.quick, args.rendered_seconds)
         else:
             items = real_set(args.real_n, args.real_seconds)

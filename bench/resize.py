@@ -40,8 +40,19 @@ similarity string, search, format 20 candidates), after one warm-up call (numba'
 compiled kernels load once per process), median of 3 runs per target; ``load_average``
 is ``/proc/loadavg`` at the start and end.
 
-Run: ``.venv/bin/python bench/resize.py [--quick] [--songs N] [--targets 30s,1.5x]``
-(default: the 8 shortest, every target).
+Per-seam detail (``seams`` in the JSON, tonearm's best edit only): the song, the target,
+the cut (source time left and landing time), the seam's flux ratio and the flux ratio the
+*source* has at the landing beat (the same measure on the unedited song around the beat the
+edit lands on): a seam whose ratio is about the landing beat's own is the song's own accent
+(a crash on a downbeat), not a change the cut made. ``tonearm_seams_over_1_5x_made_by_the_cut``
+counts the seams over 1.5x where the source stays at or under 1.5x at the landing beat.
+
+Song sets (``--set``): ``default`` (the list below), ``real`` (the real-recording set of
+bench/beats.py: 21 songs from 8 Debian packages, whole songs) and ``lmms`` (the LMMS demo
+renders of bench/beat_sets.py).
+
+Run: ``.venv/bin/python bench/resize.py [--quick] [--songs N] [--targets 30s,1.5x]
+[--set real] [--no-naive] [--reference-beats 40]`` (default: the 8 shortest, every target).
 """
 
 from __future__ import annotations
@@ -72,6 +83,35 @@ SONGS = [  # shortest first (71 s to 7:21)
     "/usr/share/games/asc/music/time_to_strike.mp3",
     "/usr/share/games/asc/music/frontiers.mp3",
 ]
+
+
+def song_files(which: str) -> list[str]:
+    """Audio files of a song set (see the module docstring)."""
+    if which == "default":
+        return [p for p in SONGS if Path(p).is_file()]
+    sys.path.insert(0, str(Path(__file__).parent))
+    if which == "lmms":
+        from beat_sets import load_set
+
+        return [str(it["wav"]) for it in load_set("lmms")]
+    if which == "real":
+        import glob
+
+        from beats import REAL_GLOBS
+
+        by_pkg: dict[str, list[str]] = {}
+        for g in REAL_GLOBS:
+            for f in sorted(glob.glob(g)):
+                by_pkg.setdefault(str(Path(f).parent), []).append(f)
+        picked: list[str] = []  # round robin over the packages, as bench/beats.py's real set
+        while len(picked) < 24 and any(by_pkg.values()):
+            for k in list(by_pkg):
+                if by_pkg[k] and len(picked) < 24:
+                    picked.append(by_pkg[k].pop(0))
+        return picked
+    raise SystemExit(f"unknown set {which}")
+
+
 FEATURE_SR = 22050
 HOP = 512
 
@@ -143,6 +183,16 @@ def seams_of(segments_s: list[list[float]]) -> list[float]:
     return out
 
 
+def flux_ratio_at(y: np.ndarray, sr: int, t: float, flux_p995: float) -> float | None:
+    """Largest SuperFlux within 50 ms of ``t`` (on 2 s of ``y`` around it) over ``flux_p995``."""
+    a = max(0, int((t - 1.0) * sr))
+    b = min(len(y), int((t + 1.0) * sr))
+    fl, ffps = flux(y[a:b], sr)
+    c = int(round((t - a / sr) * ffps))
+    near = fl[max(0, c - 5) : c + 6]
+    return float(near.max() / max(flux_p995, 1e-9)) if near.size else None
+
+
 def measure(
     sig: Any,
     segments_s: list[list[float]],
@@ -161,13 +211,9 @@ def measure(
     for t in seams:
         # spectral change at the seam (largest flux within 50 ms of it) relative to the
         # song's own 99.5th percentile: above 1.0 the seam is a change the song never makes
-        a = max(0, int((t - 1.0) * out.sr))
-        b = min(len(y), int((t + 1.0) * out.sr))
-        fl, ffps = flux(y[a:b], out.sr)
-        c = int(round((t - a / out.sr) * ffps))
-        near = fl[max(0, c - 5) : c + 6]
-        if near.size:
-            flux_ratio.append(float(near.max() / max(base["flux_p995"], 1e-9)))
+        fr = flux_ratio_at(y, out.sr, t, base["flux_p995"])
+        if fr is not None:
+            flux_ratio.append(fr)
         a = max(0, int((t - 3 * win_s) * out.sr))
         b = min(len(y), int((t + 3 * win_s) * out.sr))
         mel, chroma, fps = features(y[a:b], out.sr)
@@ -260,14 +306,20 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="the 3 shortest songs")
     ap.add_argument("--songs", type=int, default=None)
     ap.add_argument("--targets", default="", help="subset, e.g. 30s,1.5x")
+    ap.add_argument("--set", default="default", help="default, real or lmms")
+    ap.add_argument("--no-naive", action="store_true", help="tonearm's edits only")
+    ap.add_argument("--no-loops", action="store_true")
+    ap.add_argument("--reference-beats", type=int, default=40)
+    ap.add_argument("--max-minutes", type=float, default=30.0, help="skip longer songs")
     args = ap.parse_args()
-    n_songs = args.songs or (3 if args.quick else 8)
+    files = song_files(args.set)
+    n_songs = args.songs or (3 if args.quick else (8 if args.set == "default" else len(files)))
 
     from tonearm.core.audio.decode import decode
     from tonearm.editing.analyze import analyze_signal
     from tonearm.editing.loop import find_loops
     from tonearm.editing.resize import resize
-    from tonearm.editing.resize_service import inputs_from_analysis, run_resize
+    from tonearm.editing.resize_service import RequestError, inputs_from_analysis, run_resize
     from tonearm.editing.similarity import encode_similarity
 
     load_start = Path("/proc/loadavg").read_text().split()[:3]
@@ -277,8 +329,15 @@ def main() -> None:
     per_method: dict[str, dict[str, list[dict[str, Any]]]] = {}
     songs_out = []
     resize_times = []
-    for path in [p for p in SONGS if Path(p).is_file()][:n_songs]:
-        sig = decode(path, isolate=False)
+    seam_rows: list[dict[str, Any]] = []
+    for path in files[:n_songs]:
+        try:
+            sig = decode(path, isolate=False, max_duration_s=None, timeout_s=None)
+        except Exception as e:  # noqa: BLE001
+            print(f"skip {path}: {e}", file=sys.stderr)
+            continue
+        if sig.duration_s < 20 or sig.duration_s > args.max_minutes * 60:
+            continue
         t0 = time.process_time()
         analysis = analyze_signal(sig)
         t_an = time.process_time() - t0
@@ -306,10 +365,14 @@ def main() -> None:
                 "boundaries": wire_bounds,
             }
             times = []
-            for _ in range(3):
-                t0 = time.process_time()  # CPU time: the machine may be shared
-                answer = run_resize("bench", body)
-                times.append(time.process_time() - t0)
+            try:
+                for _ in range(3):
+                    t0 = time.process_time()  # CPU time: the machine may be shared
+                    answer = run_resize("bench", body)
+                    times.append(time.process_time() - t0)
+            except RequestError as e:  # e.g. 1.5x of a 20-minute file: over the search's limit
+                print(f"skip {path} {tname}: {e}", file=sys.stderr)
+                continue
             dt = float(np.median(times))
             song_row["resize_cpu_s"][tname] = round(dt, 3)
             resize_times.append((sig.duration_s, dt))
@@ -317,17 +380,33 @@ def main() -> None:
             sb = best["segmentsBeats"]
             jumps = [sb[k + 1][0] - sb[k][1] for k in range(len(sb) - 1)]
             methods = {"tonearm": [list(s) for s in best["segmentsSeconds"]]}
-            methods.update(naive_edits(sig.duration_s, target, bounds, rng))
+            if not args.no_naive:
+                methods.update(naive_edits(sig.duration_s, target, bounds, rng))
             for m, segs in methods.items():
                 r = measure(sig, segs, target, base, beat_s)
                 if m == "tonearm":
                     r["whole_bar_jumps"] = [j % 4 == 0 for j in jumps]
+                    segs_s = methods[m]
+                    y_src = sig.mono()
+                    for k, (t_out, fr) in enumerate(
+                        zip(seams_of(segs_s), r["seam_flux_ratio"], strict=False)
+                    ):
+                        left, land = segs_s[k][1], segs_s[k + 1][0]
+                        seam_rows.append({
+                            "file": path, "target": tname, "seam_s": round(t_out, 2),
+                            "cut_from_s": left, "land_s": land, "beats_jumped": jumps[k],
+                            "flux_ratio": round(fr, 3),
+                            "landing_own_ratio": round(
+                                flux_ratio_at(y_src, sig.sr, land, base["flux_p995"]) or 0.0, 3
+                            ),
+                        })  # fmt: skip
                 per_method.setdefault(tname, {}).setdefault(m, []).append(r)
         # reference: the song's own beat transitions, rendered and scored like seams
         # (its own random generator and 40 beats per song: a stable reference)
         inner = np.arange(2, len(bounds) - 2)
         ref_rng = np.random.default_rng(1)
-        for k in ref_rng.choice(inner, size=min(40, len(inner)), replace=False):
+        n_ref = min(args.reference_beats, len(inner))
+        for k in ref_rng.choice(inner, size=n_ref, replace=False):
             t = float(bounds[k])
             segs = [[max(0.0, t - 4 * beat_s), t], [t, min(sig.duration_s, t + 4 * beat_s)]]
             r = measure(sig, segs, segs[1][1] - segs[0][0], base, beat_s)
@@ -337,7 +416,7 @@ def main() -> None:
         # loops: the wrap from the loop's end back to its start is one seam (rendered as
         # two passes); baseline: a loop of the target length from a random beat
         for lname, target in (("loop_15s", 15.0), ("loop_30s", 30.0)):
-            if target > bounds[-1] - bounds[0]:
+            if args.no_loops or target > bounds[-1] - bounds[0]:
                 continue
             loops = find_loops(sim, bounds, target)
             if loops:
@@ -355,7 +434,9 @@ def main() -> None:
 
     report: dict[str, Any] = {
         "benchmark": "resize",
+        "set": args.set,
         "songs": songs_out,
+        "seams": seam_rows,
         "seam_score": "per seam: mean of (log-mel dB RMS change, chroma cosine distance) "
         "between the beat before and after the seam, each divided by the song's own median "
         "beat-to-beat change; 1.0 = ordinary",
@@ -364,6 +445,12 @@ def main() -> None:
             for t, methods in per_method.items()
         },
         "overall": {},
+        # tonearm's seams over 1.5x, and those of them where the source itself stays under
+        # 1.5x at the landing beat (a change the cut made, not the song's own accent)
+        "tonearm_seams_over_1_5x": sum(r["flux_ratio"] > 1.5 for r in seam_rows),
+        "tonearm_seams_over_1_5x_made_by_the_cut": sum(
+            r["flux_ratio"] > 1.5 and r["landing_own_ratio"] <= 1.5 for r in seam_rows
+        ),
     }
     all_methods = sorted({m for ms in per_method.values() for m in ms})
     for m in all_methods:
