@@ -11,7 +11,7 @@ Sets (``bench/real_sets.py``, fixed from one run to the next):
   it), ``aisfx-mean`` (plain mean-pooled aisfx windows: the
   baseline to beat by 1.1x), ``mfcc-stats`` (20 MFCC mean and std, z-scored), ``random``.
 - ``sfx2``: the second SFX set (session 6, ``real_sets.SFX2_ROOTS``: Wesnoth, Hedgewars,
-  Teeworlds, LinCity-NG, Pingus; ~600 clips, ~350 labelled in 23 categories), same
+  Teeworlds, LinCity-NG, Pingus; 595 clips, 345 labelled in 22 categories), same
   measures.
 - ``sfx-dup``: 60 labelled clips x 5 near-duplicate edits (resampled 22.05 kHz, trimmed 5 %
   each end, -9 dB, MP3 128k, 2 % faster) among all the clips of ``sfx``. A variant is
