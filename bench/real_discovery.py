@@ -580,7 +580,7 @@ def part_music_dup() -> dict[str, Any]:
     loaders += [f for _, _, f in items]
     fpr = music_fingerprint_groups(names, loaders, "music-dup")
     pos = {k: i for i, k in enumerate(names)}
-    for rule in ("tonearm", "tonearm-previous"):
+    for rule in ("tonearm", "tonearm-no-repeats", "tonearm-previous"):
         got = fpr[rule]
         edge_set = {(min(pos[a], pos[b]), max(pos[a], pos[b])) for a, b, _ in got["edges"]}
         groups = [[pos[k] for k in g] for g in got["groups"]]
@@ -742,7 +742,7 @@ def part_demo_dup() -> dict[str, Any]:
     )
     out["music"] = {"recordings": fpr["recordings"], **{
         rule: {"groups": fpr[rule]["groups"], "edges": fpr[rule]["edges"]}
-        for rule in ("tonearm", "tonearm-previous")}}  # fmt: skip
+        for rule in ("tonearm", "tonearm-no-repeats", "tonearm-previous")}}  # fmt: skip
     return out
 
 
@@ -775,17 +775,27 @@ def music_fingerprint_groups(
     log(f"  {tag}: excerpts recognized in {time.perf_counter() - t0:.0f} s")
     ids = list(sigs)
     out: dict[str, Any] = {"recordings": len(ids)}
+    # the vote's own hits (one per asset and excerpt, first), without the repeats of a
+    # looping track that duplicates.repeat_hits appends after them
+    voted = {k: [list({h.asset_id: h for h in reversed(per)}.values()) for per in v]
+             for k, v in hits.items()}  # fmt: skip
     rules = {
         "tonearm": (
+            hits,
             lambda a: sigs[a].duration_s,
             "fingerprint: 2 of 3 excerpts (20/50/80 %) found at one alignment both ways, or "
             f"the shorter found wholly in a longer one <= {dd.MUSIC_TRIM_MAX_S:g} s longer; "
-            "groups: complete linkage",
+            "every repeat of a sure excerpt match in a looping track; groups: complete linkage",
         ),
-        "tonearm-previous": (None, "fingerprint, both ways only (before session 6)"),
+        "tonearm-no-repeats": (
+            voted,
+            lambda a: sigs[a].duration_s,
+            "the same without the repeats of looping tracks",
+        ),
+        "tonearm-previous": (voted, None, "fingerprint, both ways only (before session 6)"),
     }
-    for name, (dur, desc) in rules.items():
-        edges = dd.music_duplicate_edges(ids, lambda a: hits[a], dur)
+    for name, (hh, dur, desc) in rules.items():
+        edges = dd.music_duplicate_edges(ids, lambda a, hh=hh: hh[a], dur)
         groups = dd.complete_linkage(len(ids), edges)
         # each variant against its original: what the rule saw when it missed one
         linked = {(ids[i], ids[j]) for _, i, j in edges} | {(ids[j], ids[i]) for _, i, j in edges}
@@ -794,12 +804,12 @@ def music_fingerprint_groups(
             if "~" not in k:
                 continue
             o = k.rsplit("~", 1)[0]
-            if o in hits and (k, o) not in linked:
-                per = [[(h.asset_id == o, round(h.score, 3)) for h in x][:3] for x in hits[k]]
+            if o in hh and (k, o) not in linked:
+                per = [[(h.asset_id == o, round(h.score, 3)) for h in x][:3] for x in hh[k]]
                 missed.append({
                     "variant": k,
-                    "share_variant_in_original": dd.music_pair_matches(hits[k], o),
-                    "share_original_in_variant": dd.music_pair_matches(hits[o], k),
+                    "share_variant_in_original": dd.music_pair_matches(hh[k], o),
+                    "share_original_in_variant": dd.music_pair_matches(hh[o], k),
                     "variant_excerpt_hits": per,
                     "duration_s": round(sigs[k].duration_s, 1),
                     "original_duration_s": round(sigs[o].duration_s, 1),
