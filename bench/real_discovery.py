@@ -10,6 +10,9 @@ Sets (``bench/real_sets.py``, fixed from one run to the next):
   embedding plus its re-ranking; ``tonearm-plain-cosine``: the same vectors without
   it), ``aisfx-mean`` (plain mean-pooled aisfx windows: the
   baseline to beat by 1.1x), ``mfcc-stats`` (20 MFCC mean and std, z-scored), ``random``.
+- ``sfx2``: the second SFX set (session 6, ``real_sets.SFX2_ROOTS``: Wesnoth, Hedgewars,
+  Teeworlds, LinCity-NG, Pingus; 595 clips, 345 labelled in 22 categories), same
+  measures.
 - ``sfx-dup``: 60 labelled clips x 5 near-duplicate edits (resampled 22.05 kHz, trimmed 5 %
   each end, -9 dB, MP3 128k, 2 % faster) among all the clips of ``sfx``. A variant is
   "caught" when the dedupe rule calls it a duplicate of its original; a distinct clip is
@@ -20,10 +23,11 @@ Sets (``bench/real_sets.py``, fixed from one run to the next):
   original's group, distinct clips left alone, groups that join different recordings.
   ``tonearm-previous``: the rule before session 4 (picture filter .85, 2 kHz waveform only),
   measured in the same run.
-- ``music-dup``: 12 real music tracks x 5 edits (resampled, trimmed 3 s / 5 s, -6 dB,
-  MP3 128k, 2 % faster) among 48 real game tracks (evenly spaced over ~130; different
-  songs of one game and remixes included). Same measures; groups must never join two
-  different songs.
+- ``music-dup``: 30 real music tracks x 5 edits (resampled, trimmed 3 s / 5 s, -6 dB,
+  MP3 128k, 2 % faster) among every real game track of ``real_sets.music_tracks`` (~160;
+  different songs of one game, remixes and Hedgewars' "sudden death" versions included).
+  Variants caught per split (by original song); distinct kept over every pair; groups
+  must never join two different songs. The rule before session 6 on the same hits.
 - ``demo-dup``: the demo catalog's deliberate SFX duplicate pairs are found and nothing
   else; its music (no duplicates) gives no group.
 
@@ -195,8 +199,8 @@ def tonearm_sfx_sims(v: np.ndarray, fit_rows: np.ndarray | None = None) -> np.nd
     return sims
 
 
-def part_sfx() -> dict[str, Any]:
-    clips = rs.sfx_clips()
+def part_sfx(which: str = "sfx") -> dict[str, Any]:
+    clips = rs.sfx_clips(which)
     labels = [c.label for c in clips]
     vecs = sfx_vectors(clips)
     counts = {k: labels.count(k) for k in sorted({x for x in labels if x})}
@@ -544,21 +548,19 @@ def sfx_align_rule(
     }
 
 
-N_MUSIC = 48
-N_MUSIC_ORIGINALS = 12
+N_MUSIC_ORIGINALS = 30
 
 
 def part_music_dup() -> dict[str, Any]:
-    from tonearm.core.embeddings import audio_embedder
-    from tonearm.discovery.similar import dedupe_threshold
-
-    every = rs.music_tracks()
-    # a fixed, evenly spaced subset keeps the embedding cost bounded on a shared machine
-    tracks = [every[int(j)] for j in np.linspace(0, len(every) - 1, N_MUSIC).round()]
+    """Every real music track of ``real_sets.music_tracks`` (distinct songs), 30 of them x 5
+    edits. The rule (``tonearm``) and the rule before session 6 (``tonearm-previous``: both
+    ways only, no trimmed-copy rule) are judged on the same excerpt hits. A distinct track is
+    "kept" when the rule pairs it with no other distinct track (every pair is checked, not
+    only nearest neighbours). ``--music-embedding`` adds the embedding-cosine baseline
+    (slow: the music embedder over every track)."""
+    tracks = rs.music_tracks()
     keys = [t.replace("/usr/share/", "") for t in tracks]
     bases = [int(j) for j in np.linspace(0, len(tracks) - 1, N_MUSIC_ORIGINALS).round()]
-    emb = audio_embedder("music", "model").embedder
-    tv = Vectors(f"tonearm-{emb.model_id.replace('/', '_')}", emb.embed)
 
     def load(p: str) -> Signal | None:
         return rs.load(p, max_s=600.0)
@@ -567,40 +569,89 @@ def part_music_dup() -> dict[str, Any]:
     names = keys + [f"{k}~{e}" for k, e, _ in items]
     rec = list(range(len(tracks))) + [bases[j // 5] for j in range(len(items))]
     is_var = [False] * len(tracks) + [True] * len(items)
-    t0 = time.perf_counter()
-    vo = []
-    for n, (k, p) in enumerate(zip(keys, tracks, strict=True)):
-        vo.append(tv.get(k, "orig", lambda p=p: load(p)))
-        if n % 20 == 19:
-            log(f"  {n + 1}/{len(tracks)} tracks embedded ({time.perf_counter() - t0:.0f} s)")
-    vv = []
-    for n, (k, e, f) in enumerate(items):
-        vv.append(tv.get(k, e, f))
-        if n % 20 == 19:
-            log(f"  {n + 1}/{len(items)} variants embedded ({time.perf_counter() - t0:.0f} s)")
-    v = l2_normalize(np.stack(vo + vv))
-    sims = np.clip(v @ v.T, 0, 1)
-    thr = dedupe_threshold(emb.model_id)
-    out: dict[str, Any] = {"originals": len(bases), "tracks": len(tracks), "model": emb.model_id}
-    out["embedding-threshold"] = {
-        "rule": f"cosine >= {thr} (dedupe_threshold); groups: single-linkage union-find",
-        **dup_report(sims, rec, is_var, lambda i, j: bool(sims[i, j] >= thr),
-                     groups_single_linkage(sims, thr), names),
-    }  # fmt: skip
+    split_of = [rs.split_of(keys[r]) for r in rec]  # by original song
+    out: dict[str, Any] = {
+        "originals": len(bases),
+        "tracks": len(tracks),
+        "variants": len(items),
+        "split": "tuning / held-out by original song (md5 of its path)",
+    }
     loaders: list[Callable[[], Signal | None]] = [lambda p=p: load(p) for p in tracks]
     loaders += [f for _, _, f in items]
     fpr = music_fingerprint_groups(names, loaders, "music-dup")
     pos = {k: i for i, k in enumerate(names)}
-    edge_set = {(min(pos[a], pos[b]), max(pos[a], pos[b])) for a, b, _ in fpr["edges"]}
-    groups = [[pos[k] for k in g] for g in fpr["groups"]]
-    out["variants_missed"] = fpr["variants_missed"]
-    out["tonearm"] = {
-        "rule": "fingerprint: 2 of 3 excerpts (20/50/80 %) found at one alignment, both "
-        "ways; groups: complete linkage",
-        **dup_report(sims, rec, is_var, lambda i, j: (min(i, j), max(i, j)) in edge_set,
-                     groups, names),
-    }  # fmt: skip
+    for rule in ("tonearm", "tonearm-no-repeats", "tonearm-previous"):
+        got = fpr[rule]
+        edge_set = {(min(pos[a], pos[b]), max(pos[a], pos[b])) for a, b, _ in got["edges"]}
+        groups = [[pos[k] for k in g] for g in got["groups"]]
+        out[rule] = {
+            "rule": got["rule"],
+            **fingerprint_dup_report(rec, is_var, split_of, edge_set, groups, names),
+            "variants_missed": got["variants_missed"],
+        }
+    if "--music-embedding" in sys.argv:
+        from tonearm.core.embeddings import audio_embedder
+        from tonearm.discovery.similar import dedupe_threshold
+
+        emb = audio_embedder("music", "model").embedder
+        tv = Vectors(f"tonearm-{emb.model_id.replace('/', '_')}", emb.embed)
+        vo = [tv.get(k, "orig", lambda p=p: load(p)) for k, p in zip(keys, tracks, strict=True)]
+        vv = [tv.get(k, e, f) for k, e, f in items]
+        v = l2_normalize(np.stack(vo + vv))
+        sims = np.clip(v @ v.T, 0, 1)
+        thr = dedupe_threshold(emb.model_id)
+        out["embedding-threshold"] = {
+            "rule": f"cosine >= {thr} (dedupe_threshold); groups: single-linkage union-find",
+            **dup_report(sims, rec, is_var, lambda i, j: bool(sims[i, j] >= thr),
+                         groups_single_linkage(sims, thr), names),
+        }  # fmt: skip
     return out
+
+
+def fingerprint_dup_report(
+    rec: list[int],
+    is_var: list[bool],
+    split_of: list[str],
+    edge_set: set[tuple[int, int]],
+    groups: list[list[int]],
+    names: list[str],
+) -> dict[str, Any]:
+    """Variants caught (per split), distinct tracks kept (over every pair), groups."""
+    n = len(rec)
+    pos = {x: i for i, x in enumerate(names)}
+    orig = {i: pos[names[i].rsplit("~", 1)[0]] for i in range(n) if is_var[i]}
+
+    def linked(i: int, j: int) -> bool:
+        return (min(i, j), max(i, j)) in edge_set
+
+    caught = {h: [linked(orig[i], i) for i in orig if split_of[i] == h]
+              for h in ("tuning", "held_out")}  # fmt: skip
+    dist = [i for i in range(n) if not is_var[i]]
+    wrong = sorted((a, b) for a, b in edge_set if rec[a] != rec[b])
+    joined = {x for a, b in wrong for x in (a, b) if not is_var[x]}
+    gid = {x: g for g, members in enumerate(groups) for x in members}
+    mixed = [g for g in groups if len({rec[j] for j in g}) > 1]
+    all_caught = caught["tuning"] + caught["held_out"]
+    return {
+        "variants": len(orig),
+        "distinct": len(dist),
+        "pairs": {
+            "variants_caught": round(float(np.mean(all_caught)), 4),
+            "variants_caught_n": f"{sum(all_caught)}/{len(all_caught)}",
+            **{f"variants_caught_{h}": round(float(np.mean(v)), 4) for h, v in caught.items()},
+            "distinct_kept_all_pairs": round(1 - len(joined) / len(dist), 4),
+            "pairs_joining_recordings": [[names[a], names[b]] for a, b in wrong[:12]],
+        },
+        "groups": {
+            "n_groups": len(groups),
+            "largest": max((len(g) for g in groups), default=0),
+            "variants_with_original": round(
+                float(np.mean([gid.get(i, -1) == gid.get(o, -2) for i, o in orig.items()])), 4
+            ),
+            "groups_joining_recordings": len(mixed),
+            "example_mixed": [[names[j] for j in g][:6] for g in mixed[:5]],
+        },
+    }
 
 
 def demo_items() -> tuple[list[Any], list[Any]]:
@@ -686,9 +737,12 @@ def part_demo_dup() -> dict[str, Any]:
                 "embedding-threshold (single linkage)": judge(old),
                 "tonearm": judge(new)},
     }  # fmt: skip
-    out["music"] = music_fingerprint_groups(
+    fpr = music_fingerprint_groups(
         [it.file for it in music], [lambda it=it: encoded(it) for it in music], "demo"
     )
+    out["music"] = {"recordings": fpr["recordings"], **{
+        rule: {"groups": fpr[rule]["groups"], "edges": fpr[rule]["edges"]}
+        for rule in ("tonearm", "tonearm-no-repeats", "tonearm-previous")}}  # fmt: skip
     return out
 
 
@@ -709,6 +763,9 @@ def music_fingerprint_groups(
         s = load()
         if s is None:
             continue
+        # kept as the fingerprint sees it (mono at its rate): ~20x less memory for ~300
+        # full-length recordings; fingerprints and excerpt peaks are computed from it anyway
+        s = s.to_mono().resample(fp.SR)
         sigs[k] = s
         h, t = fp.fingerprint(s)
         ix.add(k, h, t)
@@ -717,34 +774,58 @@ def music_fingerprint_groups(
     hits = {k: dd.excerpt_hits(ix, s) for k, s in sigs.items()}
     log(f"  {tag}: excerpts recognized in {time.perf_counter() - t0:.0f} s")
     ids = list(sigs)
-    edges = dd.music_duplicate_edges(ids, lambda a: hits[a])
-    groups = dd.complete_linkage(len(ids), edges)
-    # each variant against its original, both ways: what the rule saw when it missed one
-    linked = {(ids[i], ids[j]) for _, i, j in edges} | {(ids[j], ids[i]) for _, i, j in edges}
-    missed = []
-    for k in ids:
-        if "~" not in k:
-            continue
-        o = k.rsplit("~", 1)[0]
-        if o in hits and (k, o) not in linked:
-            per = [[(h.asset_id == o, round(h.score, 3)) for h in x][:3] for x in hits[k]]
-            missed.append({
-                "variant": k,
-                "share_variant_in_original": dd.music_pair_matches(hits[k], o),
-                "share_original_in_variant": dd.music_pair_matches(hits[o], k),
-                "variant_excerpt_hits": per,
-                "duration_s": round(sigs[k].duration_s, 1),
-            })  # fmt: skip
-    return {
-        "recordings": len(ids),
-        "groups": [[ids[x] for x in g] for g in groups],
-        "edges": [[ids[i], ids[j], round(s, 3)] for s, i, j in edges],
-        "variants_missed": missed,
+    out: dict[str, Any] = {"recordings": len(ids)}
+    # the vote's own hits (one per asset and excerpt, first), without the repeats of a
+    # looping track that duplicates.repeat_hits appends after them
+    voted = {k: [list({h.asset_id: h for h in reversed(per)}.values()) for per in v]
+             for k, v in hits.items()}  # fmt: skip
+    rules = {
+        "tonearm": (
+            hits,
+            lambda a: sigs[a].duration_s,
+            "fingerprint: 2 of 3 excerpts (20/50/80 %) found at one alignment both ways, or "
+            f"the shorter found wholly in a longer one <= {dd.MUSIC_TRIM_MAX_S:g} s longer; "
+            "every repeat of a sure excerpt match in a looping track; groups: complete linkage",
+        ),
+        "tonearm-no-repeats": (
+            voted,
+            lambda a: sigs[a].duration_s,
+            "the same without the repeats of looping tracks",
+        ),
+        "tonearm-previous": (voted, None, "fingerprint, both ways only (before session 6)"),
     }
+    for name, (hh, dur, desc) in rules.items():
+        edges = dd.music_duplicate_edges(ids, lambda a, hh=hh: hh[a], dur)
+        groups = dd.complete_linkage(len(ids), edges)
+        # each variant against its original: what the rule saw when it missed one
+        linked = {(ids[i], ids[j]) for _, i, j in edges} | {(ids[j], ids[i]) for _, i, j in edges}
+        missed = []
+        for k in ids:
+            if "~" not in k:
+                continue
+            o = k.rsplit("~", 1)[0]
+            if o in hh and (k, o) not in linked:
+                per = [[(h.asset_id == o, round(h.score, 3)) for h in x][:3] for x in hh[k]]
+                missed.append({
+                    "variant": k,
+                    "share_variant_in_original": dd.music_pair_matches(hh[k], o),
+                    "share_original_in_variant": dd.music_pair_matches(hh[o], k),
+                    "variant_excerpt_hits": per,
+                    "duration_s": round(sigs[k].duration_s, 1),
+                    "original_duration_s": round(sigs[o].duration_s, 1),
+                })  # fmt: skip
+        out[name] = {
+            "rule": desc,
+            "groups": [[ids[x] for x in g] for g in groups],
+            "edges": [[ids[i], ids[j], round(s, 3)] for s, i, j in edges],
+            "variants_missed": missed,
+        }
+    return out
 
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "sfx": part_sfx,
+    "sfx2": lambda: part_sfx("sfx2"),
     "sfx-dup": part_sfx_dup,
     "music-dup": part_music_dup,
     "demo-dup": part_demo_dup,

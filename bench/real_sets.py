@@ -46,7 +46,67 @@ SFX_ROOTS = {
     "/usr/share/games/fillets-ng/sound": "fillets-ng",
     "/usr/share/games/colobot/sounds": "colobot",
 }
-AUDIO_EXT = (".wav", ".ogg", ".oga")
+AUDIO_EXT = (".wav", ".ogg", ".oga", ".wv")
+
+# The second SFX set (session 6): other games, other studios, a different mix of foley,
+# weapons, creatures, UI and city ambience. Packages: wesnoth-1.16-data, hedgewars-data,
+# teeworlds-data (WavPack .wv), lincity-ng-data, pingus-data.
+SFX2_ROOTS = {
+    "/usr/share/games/wesnoth/1.16/data/core/sounds": "wesnoth",
+    "/usr/share/games/wesnoth/1.16/sounds": "wesnoth-ui",
+    "/usr/share/games/hedgewars/Data/Sounds": "hedgewars",
+    "/usr/share/games/teeworlds/data/audio": "teeworlds",
+    "/usr/share/games/lincity-ng/sounds": "lincity",
+    "/usr/share/games/pingus/data/sounds": "pingus",
+}
+# files left out of the second set: hedgewars' ten other voice packs (the same ~60 lines
+# each: one pack, Default, stays), music
+SFX2_EXCLUDE = r"hedgewars/voices/(?!default/)|teeworlds/music_|ride_of_the_valkyries"
+_CREATURE = r"(wolf|gryphon|horse|drake|bat|tusker|yeti|hiss|naga|mermaid|mermen)"
+_HUMANOID = r"(human|human-female|human-old|orc|orc-small|dwarf|elf|goblin|troll|ogre)"
+_MELEE = r"(sword|axe|mace|club|flail|hatchet|staff|spear|knife|dagger|fist|claws|pincers)"
+# (regex on "<root name>/<path below the root>", lower case) -> label; first match wins.
+# Written from the file names alone, before any embedding of these files was computed.
+SFX2_LABELS: list[tuple[str, str]] = [
+    # voiced pain and death cries of people and humanoids
+    (rf"wesnoth/{_HUMANOID}-(hit|die)(-\d)?\.", "pain-cry"),
+    (r"teeworlds/vo_teefault_(pain|cry)", "pain-cry"),
+    (r"hedgewars/voices/default/(ow\d|ooff\d|ouch|nooo)", "pain-cry"),
+    # animals and monsters hit, dying, growling
+    (rf"wesnoth/{_CREATURE}-(hit|die|growl|shriek)", "creature"),
+    (r"wesnoth/(hiss|hiss-big|hiss-die|hiss-hit)\.", "creature"),
+    # a melee weapon that misses: the swing through the air; throws
+    (rf"wesnoth/{_MELEE}(-\d)?-miss|wesnoth/miss-\d|wesnoth/throw-\d|wesnoth/dagger-swish",
+     "swing"),
+    (r"teeworlds/wp_hammer_swing|teeworlds/wp_ninja_attack", "swing"),
+    # a melee weapon that lands
+    (rf"wesnoth/{_MELEE}(-\d)?\.", "melee-hit"),
+    (r"teeworlds/wp_(hammer|ninja)_hit|hedgewars/(baseballbat|hammer|firepunch_hit)\.",
+     "melee-hit"),
+    (r"wesnoth/(bow|crossbow|sling|throwing-knife|dart|bow-puny)(-big)?(-fire)?(-miss)?\.",
+     "bow"),
+    (r"wesnoth/(gunshot|thunderstick|dragonstick)|teeworlds/wp_(gun|shotty)_fire"
+     r"|hedgewars/(gun|shotgunfire|minigun)\.", "gunfire"),
+    (r"wesnoth/magic|wesnoth/(lightning|heal|slowed|petrified|entangle)", "magic"),
+    (r"explosion|teeworlds/wp_flump_explo|hedgewars/(grenade|mine|airmine|melon)impact",
+     "explosion"),
+    (r"teeworlds/foley_foot|hedgewars/steps|wesnoth/horse(-elf)?-canter", "footsteps"),
+    (r"teeworlds/(foley_body|foley_land|sfx_hit_)|hedgewars/(bump|graveimpact)\.", "impact"),
+    (r"wesnoth-ui/(button|checkbox|select|slider|expand|contract)|lincity/(click|window)",
+     "ui-click"),
+    (r"wesnoth-ui/(chat|receive|join|leave|arrive)|teeworlds/sfx_msg", "ui-chime"),
+    (r"teeworlds/(sfx_pickup|sfx_spawn_wpn)|hedgewars/collectcrate|wesnoth/gold\.", "pickup"),
+    (r"hedgewars/voices/default/|pingus/(goodidea|letsgo|ohno|yipee)", "speech"),
+    (r"splash|droplet|water|lincity/parklandlake", "water"),
+    (r"lincity/(industry|coalmine|oremine|mill|blacksmith|powercoal|substation)", "industry"),
+    (r"lincity/(trafic|railtrain|dirttrack)|hedgewars/(plane|rcplane|ufo)\.", "vehicle"),
+    (r"wesnoth/(fire|flame|torch|melee-fire)|hedgewars/(flamethrower|blowtorch)"
+     r"|lincity/fire", "fire"),
+    (r"lincity/(build|raze|monumentconstruction)", "construction"),
+    (r"wesnoth/horn-signals/", "horn"),
+    (r"hedgewars/\d[a-g]\.", "musical-note"),
+    (r"teeworlds/wp_laser", "laser"),
+]  # fmt: skip
 
 # (regex on "<root name>/<path below the root>", lower case) -> label; first match wins.
 SFX_LABELS: list[tuple[str, str]] = [
@@ -102,16 +162,16 @@ class Clip:
     key: str  # "<root name>/<relative path>", the name used in reports
 
 
-def _rel(path: Path) -> str:
-    for r, name in SFX_ROOTS.items():
+def _rel(path: Path, roots: dict[str, str] | None = None) -> str:
+    for r, name in (SFX_ROOTS if roots is None else roots).items():
         if str(path).startswith(r + "/"):
             return f"{name}/{str(path)[len(r) + 1 :]}"
     return str(path)
 
 
-def label_of(key: str) -> str | None:
+def label_of(key: str, rules: list[tuple[str, str]] | None = None) -> str | None:
     k = key.lower()
-    for pat, lab in SFX_LABELS:
+    for pat, lab in SFX_LABELS if rules is None else rules:
         if re.search(pat, k):
             return lab
     return None
@@ -122,10 +182,12 @@ def split_of(key: str) -> str:
     return "tuning" if hashlib.md5(key.encode()).digest()[0] % 2 == 0 else "held_out"
 
 
-def sfx_clips() -> list[Clip]:
-    """The real SFX set (labelled + distractors), deterministic order."""
+def sfx_clips(which: str = "sfx") -> list[Clip]:
+    """The real SFX set (labelled + distractors), deterministic order. ``which``: "sfx"
+    (the first set, :data:`SFX_ROOTS`) or "sfx2" (:data:`SFX2_ROOTS`)."""
+    roots, rules = (SFX_ROOTS, SFX_LABELS) if which == "sfx" else (SFX2_ROOTS, SFX2_LABELS)
     files: list[Path] = []
-    for r in SFX_ROOTS:
+    for r in roots:
         files += sorted(p for p in Path(r).rglob("*") if p.suffix.lower() in AUDIO_EXT)
     seen: set[str] = set()
     clips: list[Clip] = []
@@ -136,8 +198,10 @@ def sfx_clips() -> list[Clip]:
         if h in seen:
             continue
         seen.add(h)
-        key = _rel(p)
-        clips.append(Clip(str(p), label_of(key), key))
+        key = _rel(p, roots)
+        if which == "sfx2" and re.search(SFX2_EXCLUDE, key.lower()):
+            continue
+        clips.append(Clip(str(p), label_of(key, rules), key))
     by_label: dict[str, list[int]] = {}
     for i, c in enumerate(clips):
         if c.label:
@@ -214,6 +278,9 @@ MUSIC_DIRS = [
     "/usr/share/games/fillets-ng/music",
     "/usr/share/games/supertux2/music",
     "/usr/share/games/xmoto/Textures/Musics",
+    # session 6: more songs, among them Hedgewars' "sudden death" versions of its themes
+    "/usr/share/games/hedgewars/Data/Music",
+    "/usr/share/games/lincity-ng/music",
 ]
 
 

@@ -8,8 +8,12 @@ clip of the set; queries are the labelled clips of each half (split by file). Fi
 tuning queries and the best setting is then reported on the held-out queries, beside the
 baseline of the same run.
 
-Run: ``.venv/bin/python bench/sfx_heldout.py [--trimmed]`` (prints JSON). ``--trimmed`` also
-embeds every clip cut to its audible span (``core.audio.bounds.sound_bounds``) first.
+Run: ``.venv/bin/python bench/sfx_heldout.py [--set sfx|sfx2] [--trimmed]`` (prints JSON).
+``--set``: the first real set (default) or the second one (``real_sets.SFX2_ROOTS``, run
+``real_discovery.py --parts sfx2`` first). ``--trimmed`` also embeds every clip cut to its
+audible span (``core.audio.bounds.sound_bounds``) first. Each method's held-out ratio to the
+baseline comes with a 95 % bootstrap interval over the held-out queries (the same resampled
+queries for both).
 """
 
 from __future__ import annotations
@@ -110,6 +114,21 @@ def trimmed_windows(clips: list[rs.Clip]) -> list[np.ndarray]:
     return out
 
 
+def per_query_p10(sims: np.ndarray, labels: list[str | None], queries: list[int]) -> np.ndarray:
+    """Precision@10 of each query (as :func:`real_discovery.precision_at_k` averages it)."""
+    return np.array([rd.precision_at_k(sims, labels, [i])["precision@10"] for i in queries])
+
+
+def bootstrap_ratio(
+    p: np.ndarray, base: np.ndarray, n: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95 % interval of mean(p) / mean(base) over queries resampled with replacement."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(p), (n, len(p)))
+    r = p[idx].mean(axis=1) / np.maximum(base[idx].mean(axis=1), 1e-12)
+    return float(np.percentile(r, 2.5)), float(np.percentile(r, 97.5))
+
+
 def evaluate(
     name: str,
     make: Callable[[Any], np.ndarray],
@@ -129,6 +148,7 @@ def evaluate(
     assert best is not None
     _, g, sims = best
     return {
+        "_per_query": per_query_p10(sims, labels, split["held_out"]),
         "setting": str(g),
         "tuning": rd.precision_at_k(sims, labels, split["tuning"]),
         "held_out": rd.precision_at_k(sims, labels, split["held_out"]),
@@ -137,7 +157,8 @@ def evaluate(
 
 
 def main() -> None:
-    clips = rs.sfx_clips()
+    which = sys.argv[sys.argv.index("--set") + 1] if "--set" in sys.argv else "sfx"
+    clips = rs.sfx_clips(which)
     labels = [c.label for c in clips]
     vecs = rd.sfx_vectors(clips)
     windows = list(vecs["_windows"])
@@ -154,6 +175,7 @@ def main() -> None:
     z_mean = whiten_fit(mean_v, fit)
     tonearm = qe_sims(z_max)
     out: dict[str, Any] = {
+        "set": which,
         "clips": len(clips),
         "queries": {h: len(q) for h, q in split.items()},
         "fit": "whitening and every parameter on the tuning half's clips / queries only",
@@ -165,6 +187,11 @@ def main() -> None:
     m["mean whitened"] = evaluate("mw", lambda _: z_mean @ z_mean.T, [0], labels, split)
     m["max whitened"] = evaluate("xw", lambda _: z_max @ z_max.T, [0], labels, split)
     m["tonearm (max whitened + QE)"] = evaluate("t", lambda _: tonearm, [0], labels, split)
+    # what the service does: the whitening fitted on every clip of the library (no labels)
+    shipped = qe_sims(whiten_fit(max_v, np.ones(len(clips), bool)))
+    m["tonearm as shipped (whitening fit on every clip)"] = evaluate(
+        "ts", lambda _: shipped, [0], labels, split
+    )
     m["mean whitened + QE"] = evaluate("mq", lambda _: qe_sims(z_mean), [0], labels, split)
     m["tonearm + k-reciprocal"] = evaluate(
         "kr",
@@ -204,8 +231,11 @@ def main() -> None:
             "tpt", lambda a: tonearm + a * t_tonearm, [0.5, 1.0, 2.0], labels, split
         )
     base = m["aisfx-mean (baseline)"]["held_out"]["precision@10"]
+    base_q = m["aisfx-mean (baseline)"]["_per_query"]
     for v in m.values():
         v["held_out_vs_baseline"] = round(v["held_out"]["precision@10"] / base, 3)
+        lo, hi = bootstrap_ratio(v.pop("_per_query"), base_q)
+        v["held_out_vs_baseline_ci95"] = [round(lo, 3), round(hi, 3)]
     print(json.dumps(out, indent=1))
 
 

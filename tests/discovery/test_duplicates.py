@@ -157,3 +157,66 @@ def test_a_trimmed_high_click_is_a_copy_only_in_the_upper_band() -> None:
     assert wave_score(*lo) < SFX_WAVE_MIN  # the low band alone misses it
     assert sfx_wave(lo, hi(trimmed), 1.0) >= SFX_WAVE_MIN
     assert sfx_wave((wave_print(a), wave_print(other)), hi(other), 1.0) < SFX_WAVE_MIN
+
+
+def _notes(seed: int, dur_s: float) -> np.ndarray:
+    """A melody of short decaying tones, a note every .25 s (mono samples at SR)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(dur_s * SR)) / SR
+    y = np.zeros_like(t)
+    for k, f in enumerate(rng.uniform(200, 2000, int(dur_s / 0.25) + 1)):
+        seg = (t >= k * 0.25) & (t < k * 0.25 + 0.22)
+        y[seg] += np.sin(2 * np.pi * f * t[seg]) * np.exp(-(t[seg] - k * 0.25) / 0.08)
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+def _pair(a: Signal, b: Signal) -> tuple[bool, float]:
+    from tonearm.discovery.duplicates import excerpt_hits, music_pair_is_duplicate
+    from tonearm.recognition import fingerprint as fp
+    from tonearm.recognition.index import FingerprintIndex
+
+    ix = FingerprintIndex()
+    for key, s in (("a", a), ("b", b)):
+        h, tt = fp.fingerprint(s)
+        ix.add(key, h, tt)
+    return music_pair_is_duplicate(
+        excerpt_hits(ix, a), excerpt_hits(ix, b), "a", "b", (a.duration_s, b.duration_s)
+    )
+
+
+def test_a_trimmed_remnant_is_a_duplicate_but_a_jingle_inside_a_song_is_not() -> None:
+    """A 3.6 s remnant of an 11.6 s track (3 s cut at the head, 5 s at the tail) holds
+    only one of the track's excerpts, so "both ways" missed it; the same jingle placed
+    inside a 40 s song of other notes is found just as wholly, but the song holds far
+    more than a trim's worth of other audio."""
+    track = _notes(5, 11.6)
+    remnant = Signal(track[None, int(3.0 * SR) : int(6.6 * SR)], SR)
+    assert 3.0 < remnant.duration_s < 4.0
+    dup, _ = _pair(Signal(track[None, :], SR), remnant)
+    assert dup
+    song = _notes(6, 40.0)
+    at = int(15.0 * SR)
+    song[at : at + remnant.n_samples] = remnant.samples[0]
+    dup, _ = _pair(Signal(song[None, :], SR), remnant)
+    assert not dup
+    # and a whole 11.6 s jingle inside the song, in both orders of the arguments
+    song2 = _notes(7, 40.0)
+    song2[at : at + track.size] = track
+    assert not _pair(Signal(song2[None, :], SR), Signal(track[None, :], SR))[0]
+    assert not _pair(Signal(track[None, :], SR), Signal(song2[None, :], SR))[0]
+
+
+def test_a_copy_of_a_looping_track_is_a_duplicate_but_two_songs_on_one_loop_are_not() -> None:
+    """A track that repeats one 4 s bar note for note: each excerpt matches at every
+    repeat and the vote keeps an arbitrary one, so the excerpts of a plain -6 dB copy
+    disagreed on the alignment. Two songs over the same bar with different melodies on
+    top also match each other's excerpts surely at every repeat, but at each only about
+    60 % of an excerpt's anchors line up (the bar's, not the melody's): no repeats are
+    taken for them, and they stay apart."""
+    bar = _notes(8, 4.0)
+    loop = np.tile(bar, 12)
+    track = Signal(loop[None, :], SR)
+    assert _pair(track, Signal(track.samples * 0.5, SR))[0]
+    a = (loop + 0.8 * _notes(11, loop.size / SR)[: loop.size]) / 1.8
+    b = (loop + 0.8 * _notes(12, loop.size / SR)[: loop.size]) / 1.8
+    assert not _pair(Signal(a[None, :], SR), Signal(b[None, :], SR))[0]

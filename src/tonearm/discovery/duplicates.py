@@ -12,6 +12,10 @@ sped up), never a different take, a similar sound or another song of the same al
 - Music: the audio fingerprint (``tonearm.recognition``): excerpts spread over each
   recording must be recognized in the other at one consistent alignment, both ways
   (:func:`music_pair_matches`). A timbre embedding cannot tell two songs of one album apart.
+  A short trimmed remnant cannot hold most of the longer recording's excerpts, so one way
+  also suffices when every excerpt of the shorter is found in the longer at one alignment
+  and the longer holds at most :data:`MUSIC_TRIM_MAX_S` of audio beyond it
+  (:func:`music_trimmed_copy`): a jingle reused inside a longer song still is no duplicate.
 - Groups (:func:`complete_linkage`): every two members of a group are duplicates of each
   other, so a chain a~b~c never joins a and c when they are not duplicates themselves
   (single-linkage union-find did: footsteps ended up with door knocks).
@@ -30,6 +34,7 @@ from tonearm.core.audio.signal import Signal
 
 if TYPE_CHECKING:
     from tonearm.catalog.context import Catalog
+    from tonearm.recognition.fingerprint import Peaks
     from tonearm.recognition.index import FingerprintIndex
 
 log = logging.getLogger("tonearm.discovery")
@@ -44,6 +49,17 @@ MUSIC_EXCERPT_S = 10.0
 MUSIC_MIN_EXCERPTS = 2  # of 3 found in the other recording
 MUSIC_MIN_SCORE = 0.5  # recognition's calibrated score of each excerpt match
 MUSIC_OFFSET_TOL_S = 4.0  # the excerpts' matches must agree on one alignment (and speed)
+# one way is enough when the longer recording holds at most this much audio (seconds, in
+# total) beyond the shorter one found wholly inside it: a trimmed copy
+MUSIC_TRIM_MAX_S = 10.0
+# a track that loops (the same bars repeated note for note) matches an excerpt equally well
+# at every repeat, and the vote keeps one per asset: other offsets of an identity match that
+# gather this share of its votes are kept too, when the match is this sure (the same audio)
+MUSIC_REPEAT_SHARE = 0.9
+MUSIC_REPEAT_MIN_SCORE = 0.9
+# ... and when its best offset holds this share of the excerpt's query anchor frames: copies
+# measured .79-1.0 (MP3 included), two songs over one loop with a melody at -2 dB .59
+MUSIC_REPEAT_MIN_COVERAGE = 0.75
 
 
 # -- grouping ---------------------------------------------------------------------------------
@@ -154,24 +170,76 @@ def excerpt_hits(ix: FingerprintIndex, signal: Signal, *, top_k: int = 8) -> lis
             m = service._to_match(ix, c, q_span)
             if m is not None:
                 hits.append(ExcerptHit(m.asset_id, start, m.offset_s, m.speed, m.score))
+        sure = {h.asset_id: h for h in hits if abs(h.speed - 1.0) < 1e-9}
+        sure = {a: h for a, h in sure.items() if h.score >= MUSIC_REPEAT_MIN_SCORE}
+        if sure:
+            hits += repeat_hits(ix, peaks, start, sure)
         out.append(hits)
     return out
 
 
-def music_pair_matches(hits: list[list[ExcerptHit]], other: str) -> float:
-    """Share of the excerpts found in ``other`` at one consistent alignment (0..1).
+def repeat_hits(
+    ix: FingerprintIndex, peaks: Peaks, start_s: float, best: dict[str, ExcerptHit]
+) -> list[ExcerptHit]:
+    """More offsets of an excerpt in assets it already matches at identity speed: each
+    offset whose votes (distinct query anchor frames, +-1 frame) reach
+    :data:`MUSIC_REPEAT_SHARE` of that asset's best offset, at least
+    :data:`MUSIC_OFFSET_TOL_S` away from a stronger one, when the best offset holds
+    :data:`MUSIC_REPEAT_MIN_COVERAGE` of the excerpt's anchor frames. A looping track
+    holds its excerpts at every repeat, and which repeat the vote keeps is arbitrary.
+
+    ``best``: asset id -> its identity-speed hit (:func:`excerpt_hits`)."""
+    from tonearm.recognition import fingerprint as fp
+
+    h, tq = fp.pair_hashes(peaks, fan_out=fp.QUERY_FAN_OUT)
+    if len(h) == 0:
+        return []
+    owner, asset, frame = ix.lookup(h)
+    pos = {a: k for k, a in enumerate(ix.asset_ids) if a in best}
+    out: list[ExcerptHit] = []
+    sep = int(MUSIC_OFFSET_TOL_S * fp.FPS)
+    for aid, k in pos.items():
+        sel = asset == k
+        if not sel.any():
+            continue
+        delta = frame[sel].astype(np.int64) - tq[owner[sel]].astype(np.int64)
+        anchor = tq[owner[sel]].astype(np.int64)
+        # one vote per distinct (offset, query anchor frame)
+        pairs = np.unique(delta * (1 << 32) + anchor)
+        d = pairs >> 32
+        lo = int(d.min())
+        votes = np.bincount(d - lo)
+        votes = votes + np.r_[0, votes[:-1]] + np.r_[votes[1:], 0]  # +-1 frame of jitter
+        top = int(votes.max())
+        if top < MUSIC_REPEAT_MIN_COVERAGE * len(np.unique(tq)):
+            continue  # not the same audio throughout: a shared loop under other parts
+        taken = [int(round(best[aid].offset_s * fp.FPS)) - lo]
+        for x in np.argsort(-votes, kind="stable"):
+            if votes[x] < MUSIC_REPEAT_SHARE * top:
+                break
+            if all(abs(int(x) - t) > sep for t in taken):
+                taken.append(int(x))
+                out.append(ExcerptHit(aid, start_s, (int(x) + lo) / fp.FPS, 1.0,
+                                      best[aid].score * float(votes[x]) / top))  # fmt: skip
+    return out
+
+
+def music_alignment(hits: list[list[ExcerptHit]], other: str) -> tuple[float, float, float]:
+    """(share, start_s, speed): the share of the excerpts found in ``other`` at one
+    consistent alignment (0..1), where the querying recording starts inside ``other`` at
+    that alignment (seconds) and its speed there.
 
     Consistent: ``offset - excerpt_start * speed`` (where the recording starts inside the
     other one) agrees within :data:`MUSIC_OFFSET_TOL_S` across the excerpts counted.
     """
     found = [h for per in hits for h in per if h.asset_id == other and h.score >= MUSIC_MIN_SCORE]
-    if not found:
-        return 0.0
+    if not found or not hits:
+        return 0.0, 0.0, 1.0
     # where the querying recording starts inside the other one; ``speed`` is the query's
     # tempo vs the other (1.02: the query plays 2 % faster, so its second t is the other's
     # second 1.02 t)
     starts = np.array([h.offset_s - h.excerpt_start_s * h.speed for h in found])
-    best = 0.0
+    best = (0.0, 0.0, 1.0)
     for s in starts:
         agree = [h for h, x in zip(found, starts, strict=True) if abs(x - s) <= MUSIC_OFFSET_TOL_S]
         n = len({h.excerpt_start_s for h in agree})
@@ -179,8 +247,34 @@ def music_pair_matches(hits: list[list[ExcerptHit]], other: str) -> float:
         # line up at their tempo ratio): it must hold for every excerpt
         if any(abs(h.speed - 1.0) > 1e-3 for h in agree) and n < len(hits):
             n = min(n, MUSIC_MIN_EXCERPTS - 1)
-        best = max(best, float(n))
-    return best / len(hits) if hits else 0.0
+        if n / len(hits) > best[0]:
+            best = (n / len(hits), float(s), float(np.median([h.speed for h in agree])))
+    return best
+
+
+def music_pair_matches(hits: list[list[ExcerptHit]], other: str) -> float:
+    """Share of the excerpts found in ``other`` at one consistent alignment (0..1), see
+    :func:`music_alignment`."""
+    return music_alignment(hits, other)[0]
+
+
+def music_trimmed_copy(
+    hits: list[list[ExcerptHit]], other: str, duration_s: float, other_duration_s: float
+) -> bool:
+    """Whether the querying recording (``hits``, ``duration_s`` long) is a trimmed copy of
+    the longer ``other``: every one of its excerpts found there at one alignment, its
+    whole span inside ``other``, and ``other`` no more than :data:`MUSIC_TRIM_MAX_S`
+    longer than that span. A jingle found inside a song, with the rest of the song
+    around it, fails the last condition."""
+    share, start, speed = music_alignment(hits, other)
+    if share < 1.0 - 1e-9:
+        return False
+    # the query's span inside the other recording, in the other's seconds
+    end = start + duration_s * speed
+    tol = MUSIC_OFFSET_TOL_S
+    if start < -tol or end > other_duration_s + tol:
+        return False
+    return other_duration_s - duration_s * speed <= MUSIC_TRIM_MAX_S
 
 
 def music_is_duplicate(share_ab: float, share_ba: float) -> bool:
@@ -189,10 +283,37 @@ def music_is_duplicate(share_ab: float, share_ba: float) -> bool:
     return share_ab >= need - 1e-9 and share_ba >= need - 1e-9
 
 
+def music_pair_is_duplicate(
+    hits_a: list[list[ExcerptHit]],
+    hits_b: list[list[ExcerptHit]],
+    a: str,
+    b: str,
+    durations_s: tuple[float, float] | None = None,
+) -> tuple[bool, float]:
+    """(duplicate, score) of recordings ``a`` and ``b`` from their excerpt hits: found in
+    each other both ways (:func:`music_is_duplicate`), or, with their ``durations_s``
+    known, the shorter a trimmed copy of the longer (:func:`music_trimmed_copy`). The
+    score is the smaller share of the two ways (the shorter's share for a trimmed copy)."""
+    ab = music_pair_matches(hits_a, b)
+    ba = music_pair_matches(hits_b, a)
+    if music_is_duplicate(ab, ba):
+        return True, min(ab, ba)
+    if durations_s is not None:
+        da, db = durations_s
+        if da <= db and music_trimmed_copy(hits_a, b, da, db):
+            return True, ab
+        if db < da and music_trimmed_copy(hits_b, a, db, da):
+            return True, ba
+    return False, min(ab, ba)
+
+
 def music_duplicate_edges(
-    ids: list[str], hits: Callable[[str], list[list[ExcerptHit]]]
+    ids: list[str],
+    hits: Callable[[str], list[list[ExcerptHit]]],
+    duration_s: Callable[[str], float] | None = None,
 ) -> list[tuple[float, int, int]]:
-    """(score, i, j) of every duplicate pair among ``ids``, from each one's excerpt hits."""
+    """(score, i, j) of every duplicate pair among ``ids``, from each one's excerpt hits
+    (and, when given, its duration: trimmed copies, :func:`music_pair_is_duplicate`)."""
     pos = {a: i for i, a in enumerate(ids)}
     cache = {a: hits(a) for a in ids}
     pairs: set[tuple[int, int]] = set()
@@ -204,10 +325,11 @@ def music_duplicate_edges(
                     pairs.add((min(i, j), max(i, j)))
     edges = []
     for i, j in sorted(pairs):
-        ab = music_pair_matches(cache[ids[i]], ids[j])
-        ba = music_pair_matches(cache[ids[j]], ids[i])
-        if music_is_duplicate(ab, ba):
-            edges.append((min(ab, ba), i, j))
+        a, b = ids[i], ids[j]
+        durs = None if duration_s is None else (duration_s(a), duration_s(b))
+        dup, score = music_pair_is_duplicate(cache[a], cache[b], a, b, durs)
+        if dup:
+            edges.append((score, i, j))
     return edges
 
 
@@ -283,18 +405,31 @@ def music_hits_of(catalog: Catalog, asset_id: str) -> list[list[ExcerptHit]]:
     from tonearm.recognition import service
 
     cache: dict[str, list[list[ExcerptHit]]] = catalog.cache.setdefault("dup_music_hits", {})
+    durs: dict[str, float] = catalog.cache.setdefault("dup_music_duration_s", {})
     if asset_id not in cache:
         s = _load(catalog, asset_id)
         cache[asset_id] = excerpt_hits(service.get_index(catalog), s) if s is not None else []
+        durs[asset_id] = s.duration_s if s is not None else 0.0
     return cache[asset_id]
 
 
+def music_duration_of(catalog: Catalog, asset_id: str) -> float:
+    """The decoded duration of a music asset (seconds), cached with its excerpt hits."""
+    music_hits_of(catalog, asset_id)
+    durs: dict[str, float] = catalog.cache["dup_music_duration_s"]
+    return durs.get(asset_id, 0.0)
+
+
 def music_pair(catalog: Catalog, a: str, b: str) -> bool:
-    """Whether two music assets are the same recording (fingerprint, both ways)."""
-    return music_is_duplicate(
-        music_pair_matches(music_hits_of(catalog, a), b),
-        music_pair_matches(music_hits_of(catalog, b), a),
-    )
+    """Whether two music assets are the same recording (fingerprint: both ways, or the
+    shorter a trimmed copy of the longer)."""
+    return music_pair_is_duplicate(
+        music_hits_of(catalog, a),
+        music_hits_of(catalog, b),
+        a,
+        b,
+        (music_duration_of(catalog, a), music_duration_of(catalog, b)),
+    )[0]
 
 
 def duplicate_groups(
@@ -310,7 +445,9 @@ def duplicate_groups(
 
         ids = [a for a in service.get_index(catalog).asset_ids if a is not None]
         ids = [a for a in ids if (x := catalog.store.get_asset(a)) is not None and x.kind == kind]
-        edges = music_duplicate_edges(ids, lambda a: music_hits_of(catalog, a))
+        edges = music_duplicate_edges(
+            ids, lambda a: music_hits_of(catalog, a), lambda a: music_duration_of(catalog, a)
+        )
     else:
         idx = get_index(catalog)
         ids, edges = [], []
