@@ -208,3 +208,28 @@ def test_a_song_sharing_part_of_the_play_is_listed_not_chosen_by_the_tie_rule() 
     three = [cm("3", k, 12.0 * k, 12.0 * k + 12.0, 100.0 + 12.0 * k) for k in (1, 2, 3)]
     plays = merge_chunks([*three, *nine])
     assert [(p.asset_id, p.also) for p in plays] == [("9", ["3"])]
+
+
+def test_a_song_squeezed_out_by_its_neighbours_is_listed_in_the_play_it_shares() -> None:
+    """Song 12 heard at 52-64 s over the end of song 5's play (0-60) and the start of
+    C's (62-): too little of it inside either to fold, and the crossfade midpoints leave
+    it 7 s, under MIN_PLAY_S: no play of 12, but it is in the also_matches of the play
+    whose chunks heard it over the longest stretch (5), not lost."""
+    five = [cm("5", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k) for k in range(5)]
+    twelve = [cm("12", 4, 52.0, 64.0, 30.0)]
+    c = [
+        cm("C", k, 62.0 + 12.0 * (k - 5), 72.0 + 12.0 * (k - 5), 12.0 * (k - 5))
+        for k in range(5, 10)
+    ]
+    scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
+    events = []
+    t = 12.0
+    while t <= 200.0:
+        events += scanner.add_matches(
+            [copy.copy(x) for x in [*five, *twelve, *c] if t - 12.0 <= x.file_start_s < t], t
+        )
+        t += 12.0
+    events += scanner.finish(200.0)
+    ends = [e.play for e in events if e.kind == "end"]
+    assert [p.asset_id for p in ends] == ["5", "C"]
+    assert ends[0].also == ["12"]
