@@ -79,3 +79,26 @@ def test_fade_midpoint_between_songs_of_different_loudness() -> None:
     # two sides of equal loudness: the power says nothing
     same = rng.standard_normal(n).astype(np.float32)
     assert alignment.fade_midpoint_s(alignment.power_envelope_db(same, sr), 0.0, 15, 25) is None
+
+
+def test_a_fade_midpoint_must_lie_where_both_songs_were_heard() -> None:
+    """A 2 s crossfade at 20 s from a quiet song into a loud one whose first 4 s are quiet
+    (an intro): the power reaches the mean level only at 24 s, at the end of the stretch
+    where both songs' peaks place the fade (18-24 s). That crossing is the intro's end,
+    not the fade's midpoint: with ``inside`` it is no midpoint (the peaks decide); a
+    crossing well inside the stretch still is one."""
+    sr = 8000
+    rng = np.random.default_rng(5)
+    n = 40 * sr
+    t = np.arange(n) / sr
+    theta = np.clip((t - 19.0) / 2.0, 0, 1) * np.pi / 2
+    loud = np.where(t < 24.0, 0.2, 1.0)  # the incoming song's quiet intro
+    y = 0.2 * rng.standard_normal(n) * np.cos(theta) + loud * rng.standard_normal(n) * np.sin(theta)
+    env = alignment.power_envelope_db(y.astype(np.float32), sr)
+    edge = alignment.fade_midpoint_s(env, 0.0, 18.0, 24.0)
+    assert edge is not None and edge > 23.0, edge  # what the power alone says
+    assert alignment.fade_midpoint_s(env, 0.0, 18.0, 24.0, inside=True) is None
+    quiet_in = np.where(t < 20.0, 0.2, 1.0) * rng.standard_normal(n)
+    env = alignment.power_envelope_db(quiet_in.astype(np.float32), sr)
+    mid = alignment.fade_midpoint_s(env, 0.0, 17.0, 23.0, inside=True)
+    assert mid is not None and abs(mid - 20.0) < 0.5, mid

@@ -173,3 +173,63 @@ def test_boundary_refinement_stays_near_the_chunks_evidence() -> None:
     (play,) = [e.play for e in events if e.kind == "end"]
     assert abs(play.file_start_s) <= 1.0
     assert play.file_end_s >= 60.0 - HEARD_INWARD_S
+
+
+def test_two_songs_of_one_recording_report_the_earliest_ingested_with_the_other_listed() -> None:
+    """Catalog songs 12 and 5 are one recording (a game ships it under two names): every
+    chunk matches both at the same alignment, the later-ingested one a little higher in
+    this noise. Which was played the audio cannot tell: the tie rule reports the earliest
+    ingested (5), whatever the scores' noise and the input order, with 12 in its
+    also_matches and never as a play of its own."""
+    twin12 = [cm("12", k, 12.0 * k, 12.0 * k + 12.0, 30.0 + 12.0 * k, 1.0) for k in range(5)]
+    twin5 = [cm("5", k, 12.0 * k + 0.5, 12.0 * k + 12.0, 30.5 + 12.0 * k, 0.93) for k in range(5)]
+    for chunks in ([*twin12, *twin5], [*twin5, *twin12]):
+        plays = merge_chunks(chunks)
+        assert [(p.asset_id, p.also) for p in plays] == [("5", ["12"])]
+    # the same through the incremental scanner (the stream path), chunk by chunk
+    scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
+    events = []
+    t = 12.0
+    while t <= 120.0:
+        events += scanner.add_matches(
+            [copy.copy(c) for c in [*twin12, *twin5] if t - 12.0 <= c.file_start_s < t], t
+        )
+        t += 12.0
+    events += scanner.finish(120.0)
+    assert [(e.kind, e.play.asset_id) for e in events] == [("start", "5"), ("end", "5")]
+    assert events[-1].play.also == ["12"]
+
+
+def test_a_song_sharing_part_of_the_play_is_listed_not_chosen_by_the_tie_rule() -> None:
+    """Song 3 (ingested first) shares 36 s of the 60 s song 9 plays: 9's alignment holds
+    over the whole play, so 9 is reported and 3 listed; the tie rule is only for songs the
+    audio cannot rank."""
+    nine = [cm("9", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k) for k in range(5)]
+    three = [cm("3", k, 12.0 * k, 12.0 * k + 12.0, 100.0 + 12.0 * k) for k in (1, 2, 3)]
+    plays = merge_chunks([*three, *nine])
+    assert [(p.asset_id, p.also) for p in plays] == [("9", ["3"])]
+
+
+def test_a_song_squeezed_out_by_its_neighbours_is_listed_in_the_play_it_shares() -> None:
+    """Song 12 heard at 52-64 s over the end of song 5's play (0-60) and the start of
+    C's (62-): too little of it inside either to fold, and the crossfade midpoints leave
+    it 7 s, under MIN_PLAY_S: no play of 12, but it is in the also_matches of the play
+    whose chunks heard it over the longest stretch (5), not lost."""
+    five = [cm("5", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k) for k in range(5)]
+    twelve = [cm("12", 4, 52.0, 64.0, 30.0)]
+    c = [
+        cm("C", k, 62.0 + 12.0 * (k - 5), 72.0 + 12.0 * (k - 5), 12.0 * (k - 5))
+        for k in range(5, 10)
+    ]
+    scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
+    events = []
+    t = 12.0
+    while t <= 200.0:
+        events += scanner.add_matches(
+            [copy.copy(x) for x in [*five, *twelve, *c] if t - 12.0 <= x.file_start_s < t], t
+        )
+        t += 12.0
+    events += scanner.finish(200.0)
+    ends = [e.play for e in events if e.kind == "end"]
+    assert [p.asset_id for p in ends] == ["5", "C"]
+    assert ends[0].also == ["12"]

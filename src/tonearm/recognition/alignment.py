@@ -213,7 +213,12 @@ def power_envelope_db(y: np.ndarray, sr: int) -> np.ndarray:
     return 10.0 * np.log10(p + 1e-12)
 
 
-def fade_midpoint_s(power_db: np.ndarray, t0_s: float, a_s: float, b_s: float) -> float | None:
+FADE_EDGE_S = 0.3  # (inside) a midpoint this close to the search range's ends is none
+
+
+def fade_midpoint_s(
+    power_db: np.ndarray, t0_s: float, a_s: float, b_s: float, *, inside: bool = False
+) -> float | None:
     """Where a fade between two sides of different loudness is half way, in seconds.
 
     An equal-power crossfade of two songs of powers Pa and Pb has power
@@ -222,6 +227,10 @@ def fade_midpoint_s(power_db: np.ndarray, t0_s: float, a_s: float, b_s: float) -
     ``a_s`` and ``b_s`` (the stretch where both songs are heard), with Pa the median power
     of the 6 s before it and Pb of the 6 s after. None when the two sides are within
     ``LEVEL_DB`` of each other (the power says nothing then).
+
+    ``inside``: the midpoint must lie inside ``a_s``..``b_s`` (both songs' peaks were
+    heard around it): a level crossing within ``FADE_EDGE_S`` of either end is a quiet or
+    loud passage of one song outside the fade (music dynamics), None.
 
     Parameters
     ----------
@@ -241,4 +250,7 @@ def fade_midpoint_s(power_db: np.ndarray, t0_s: float, a_s: float, b_s: float) -
     ev = (power_db[ia:ib] - mid) * np.sign(pa - pb)  # > 0: still the first side's level
     score = np.concatenate([[0.0], np.cumsum(ev)])
     j = int(np.argmax(score))
+    edge = int(round(FADE_EDGE_S / POWER_HOP_S))
+    if inside and (j < edge or j > ib - ia - edge):
+        return None
     return t0_s + (ia + j) * POWER_HOP_S

@@ -236,14 +236,53 @@ def _overlap_s(a: ChunkMatch, b: ChunkMatch) -> float:
     return max(0.0, min(a.file_end_s, b.file_end_s) - max(a.file_start_s, b.file_start_s))
 
 
+SAME_EDGE_S = 2.0  # two songs heard from and to the same second (to this much)...
+SAME_SCORE = 0.1  # ...with scores this close are one recording over the play
+
+
+def ingest_order(asset_id: str) -> tuple[int, int, str]:
+    """Sort key: earliest ingested first (asset ids are increasing row ids; others after,
+    by name)."""
+    if asset_id.isascii() and asset_id.isdigit():
+        return (0, int(asset_id), "")
+    return (1, 0, asset_id)
+
+
+def same_recording(a: ChunkMatch, b: ChunkMatch) -> bool:
+    """``a`` and ``b`` (plays of two songs) are one recording over the play: their songs
+    are heard from and to the same second (``SAME_EDGE_S``) at scores within
+    ``SAME_SCORE``: the audio cannot tell them apart (game packages ship one recording
+    under two names)."""
+    return (
+        a.asset_id != b.asset_id
+        and abs(a.file_start_s - b.file_start_s) <= SAME_EDGE_S
+        and abs(a.file_end_s - b.file_end_s) <= SAME_EDGE_S
+        and abs(a.score - b.score) <= SAME_SCORE
+    )
+
+
+def _fold_order(plays: list[ChunkMatch]) -> list[ChunkMatch]:
+    """Plays in the order they claim the file: the song whose alignment holds over the
+    longest stretch first, then the higher score; among songs that are one recording over
+    the play (:func:`same_recording`), which the audio cannot rank, the earliest ingested
+    first (a deterministic tie rule: the same song is reported every time)."""
+    order = sorted(plays, key=lambda p: (-(p.file_end_s - p.file_start_s), -p.score))
+    out: list[ChunkMatch] = []
+    for p in order:
+        if p in out:
+            continue
+        ties = [q for q in order if q is p or (q not in out and same_recording(p, q))]
+        out += sorted(ties, key=lambda q: ingest_order(q.asset_id))
+    return out
+
+
 def _fold_shared_passages(plays: list[ChunkMatch]) -> list[ChunkMatch]:
     """One play per stretch of the file: when several catalog songs contain the passage
     being played, the song whose alignment holds over the longest stretch (then the higher
-    score) is the play; the others go to its ``also`` list. A song that overlaps another
-    only at its edge (a crossfade) stays a play of its own."""
-    order = sorted(plays, key=lambda p: (-(p.file_end_s - p.file_start_s), -p.score))
+    score; :func:`_fold_order`) is the play; the others go to its ``also`` list. A song
+    that overlaps another only at its edge (a crossfade) stays a play of its own."""
     kept: list[ChunkMatch] = []
-    for p in order:
+    for p in _fold_order(plays):
         host = next(
             (
                 q

@@ -128,11 +128,13 @@ class PowerTrack:
         self.first += cut
 
 
-def _fade_midpoint(power: PowerTrack, lo_s: float, hi_s: float) -> float | None:
+def _fade_midpoint(
+    power: PowerTrack, lo_s: float, hi_s: float, *, inside: bool = False
+) -> float | None:
     """:func:`alignment.fade_midpoint_s` of the audio between ``lo_s`` and ``hi_s``."""
     pad = 7.0
     t0, env = power.envelope_db(max(0.0, lo_s - pad), hi_s + pad)
-    return alignment.fade_midpoint_s(env, t0, max(t0, lo_s), hi_s)
+    return alignment.fade_midpoint_s(env, t0, max(t0, lo_s), hi_s, inside=inside)
 
 
 def _song_presence(
@@ -186,6 +188,22 @@ def _bounds(
         e_hi = min(e_hi, max(n0 + HEARD_INWARD_S, h1), n1 - 0.5)
         e_lo = min(e_lo, max(n0, h0 + 0.5))
     return s_lo, max(s_lo, s_hi), e_lo, max(e_lo, e_hi)
+
+
+def _list_in_host(p: ChunkMatch, hosts: list[ChunkMatch]) -> None:
+    """``p`` (a song squeezed out by its neighbours) goes to the ``also`` list of the play
+    whose chunks heard it over the same stretch (the most), if any."""
+
+    def shared(h: ChunkMatch) -> float:
+        (a0, a1), (b0, b1) = _heard(p), _heard(h)
+        return min(a1, b1) - max(a0, b0)
+
+    cands = [h for h in hosts if h.asset_id != p.asset_id and shared(h) > 0]
+    if cands:
+        host = max(cands, key=shared)
+        for aid in (p.asset_id, *p.also):
+            if aid != host.asset_id and aid not in host.also:
+                host.also.append(aid)
 
 
 SongPeaksOf = Callable[[str], "alignment.SongPeaks | None"]
@@ -271,7 +289,9 @@ def align_bounds(
             b_s = float(np.mean([*e, *s_]))
             # songs of different loudness: the quieter one is heard late and lost early,
             # so the power's crossing places the fade instead
-            mid = _fade_midpoint(power, min(*e, *s_) - 1.0, max(*e, *s_) + 1.0)
+            # (both songs' peaks place the fade: a level change outside them is a song's
+            # own dynamics)
+            mid = _fade_midpoint(power, min(*e, *s_) - 1.0, max(*e, *s_) + 1.0, inside=True)
             new_end[i] = new_start[i + 1] = b_s if mid is None else mid
             ends[i] = starts[i + 1] = None  # settled
     # a play next to a song not in the catalog (or silence): the same, on its side only
@@ -354,6 +374,7 @@ class PlayScanner:
         self._pending: list[ChunkMatch] = []
         self._durations: dict[str, float] = {}
         self._last: ChunkMatch | None = None  # the last play emitted: its end is settled
+        self._last_emitted: ChunkMatch | None = None  # ...the object its end event carried
         self._announced: list[ChunkMatch] = []  # plays started and not yet ended
 
     # -- input
@@ -425,11 +446,13 @@ class PlayScanner:
         self._pending = [
             m for m in self._pending if m.file_end_s > done_to or m.file_start_s >= open_from
         ]
+        hosts = [h for h in (self._last_emitted, *closed) if h is not None]
         for p in closed:
             if p.file_end_s - p.file_start_s < MIN_PLAY_S:
                 # squeezed by its neighbours' boundaries (a song sharing their recording):
-                # no play, whether it was announced or not
+                # no play, whether it was announced or not; listed in the play it shares
                 self._announced = [a for a in self._announced if not self.same_play(p, a)]
+                _list_in_host(p, [h for h in hosts if h is not p])
                 continue
             # a play not announced yet (a file's plays, or one heard only at the end) starts
             # and ends at once
@@ -438,6 +461,8 @@ class PlayScanner:
             self._announced = [a for a in self._announced if not self.same_play(p, a)]
             events.append(ScanEvent("end", p))
         self._last = copy.copy(closed[-1])
+        kept = [p for p in closed if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
+        self._last_emitted = kept[-1] if kept else self._last_emitted
         if self.keep_s is not None:
             keep_from = min(open_from, self.now_s) - self.keep_s
             self.peaks.drop_before(keep_from)
