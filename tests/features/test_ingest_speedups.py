@@ -370,3 +370,21 @@ def test_direct_formats_are_the_decoders_own() -> None:
         with av.open(io.BytesIO(_encoded(fmt, codec, 2))) as c:
             seen.add(next(c.decode(c.streams.audio[0])).format.name)
     assert seen <= set(DIRECT_FORMATS)
+
+
+def test_a_codec_ffmpeg_cannot_decode_is_an_audio_error() -> None:
+    """A WAV whose codec tag FFmpeg has no decoder for (lmms-common ships such files, named
+    .ogg) fails as ``unsupported``, not with an AttributeError."""
+    import struct
+
+    from tonearm.core.audio.errors import AudioError
+    from tonearm.core.audio.pcm import decode_inprocess
+
+    body = b"\x00" * 4000
+    fmt = struct.pack("<HHIIHH", 0x1234, 1, 22050, 22050, 1, 8)
+    head = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    data = head + b"data" + struct.pack("<I", len(body)) + body
+    wav = b"RIFF" + struct.pack("<I", len(data)) + data
+    with pytest.raises(AudioError) as e:
+        decode_inprocess(wav, None, False, None)
+    assert e.value.reason == "unsupported"

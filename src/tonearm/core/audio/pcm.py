@@ -162,6 +162,8 @@ def iter_pcm(
     if not container.streams.audio:
         raise AudioError("not_audio", "no audio stream found")
     stream = container.streams.audio[0]
+    if stream.codec_context is None:  # e.g. Speex in Ogg: a codec this FFmpeg cannot decode
+        raise AudioError("unsupported", "no decoder for this audio codec")
     in_sr = int(stream.codec_context.sample_rate or stream.rate or 0)
     if in_sr <= 0:
         raise AudioError("corrupt", "audio stream has no sample rate")
