@@ -28,7 +28,7 @@ much less disturbed by other load than wall time), peak tree PSS, and the 1-minu
 average before and after. One JSON object per configuration is printed (and written under
 ``--out``).
 
-Run: ``python bench/ingest.py [--music 30] [--sfx 200] [--sets music,sfx,fp]
+Run: ``python bench/ingest.py [--music 30] [--sfx 200] [--more-sfx] [--sets music,sfx,fp]
 [--configs sequential,pooled,batched] [--workers N] [--out DIR] [--baseline-src DIR]``
 (``--baseline-src``: each configuration also runs on that source tree, just before this
 one, so the two are compared under the same load).
@@ -72,6 +72,16 @@ SFX_DIRS = [
     "/usr/share/games/boswars/sounds",
     "/usr/share/games/xmoto/Textures/Sounds",
 ]
+# --more-sfx: short sounds of planetblupi-common, lincity-ng-data, pingus-data,
+# wesnoth-1.16-data and lmms-common (installed with the packages above), for a
+# set of several hundred clips; not in the default set, so earlier runs stay comparable
+MORE_SFX_DIRS = [
+    "/usr/share/planetblupi/sound/en",
+    "/usr/share/games/lincity-ng/sounds",
+    "/usr/share/games/pingus/data/sounds",
+    "/usr/share/games/wesnoth/1.16/sounds",
+    "/usr/share/lmms/samples",
+]
 SFX_MIN_S, SFX_MAX_S = 0.2, 5.0
 AUDIO_EXT = {".ogg", ".oga", ".mp3", ".wav", ".flac"}
 SETS = {"music": ("music", None), "sfx": ("sfx", None), "fp": ("music", ["fingerprint"])}
@@ -113,10 +123,11 @@ def spread(items: list[Any], n: int) -> list[Any]:
 
 
 def corpus(
-    n_music: int, n_sfx: int, n_fp: int | None = None
+    n_music: int, n_sfx: int, n_fp: int | None = None, more_sfx: bool = False
 ) -> dict[str, list[tuple[Path, float]]]:
     songs = _files(MUSIC_DIRS, MUSIC_MIN_S, 3600.0)
-    sfx = spread(_files(SFX_DIRS, SFX_MIN_S, SFX_MAX_S), n_sfx)
+    sfx_dirs = SFX_DIRS + (MORE_SFX_DIRS if more_sfx else [])
+    sfx = spread(_files(sfx_dirs, SFX_MIN_S, SFX_MAX_S), n_sfx)
     fp = spread(songs, n_music if n_fp is None else n_fp)
     return {"music": spread(songs, n_music), "sfx": sfx, "fp": fp}
 
@@ -264,6 +275,7 @@ def main() -> None:
     ap.add_argument("--music", type=int, default=30, help="music tracks (0: all)")
     ap.add_argument("--sfx", type=int, default=200, help="short SFX clips (0: all)")
     ap.add_argument("--fp", type=int, default=None, help="tracks of the fp set (default --music)")
+    ap.add_argument("--more-sfx", action="store_true", help="add MORE_SFX_DIRS to the sfx set")
     ap.add_argument("--sets", default="music,sfx,fp")
     ap.add_argument("--configs", default="sequential,pooled,batched")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -285,7 +297,7 @@ def main() -> None:
     if args.one:
         run_one(args)
         return
-    sets = corpus(args.music, args.sfx, args.fp)
+    sets = corpus(args.music, args.sfx, args.fp, args.more_sfx)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     for set_name in args.sets.split(","):

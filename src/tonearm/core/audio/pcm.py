@@ -162,6 +162,8 @@ def iter_pcm(
     if not container.streams.audio:
         raise AudioError("not_audio", "no audio stream found")
     stream = container.streams.audio[0]
+    if stream.codec_context is None:  # e.g. Speex in Ogg: a codec this FFmpeg cannot decode
+        raise AudioError("unsupported", "no decoder for this audio codec")
     in_sr = int(stream.codec_context.sample_rate or stream.rate or 0)
     if in_sr <= 0:
         raise AudioError("corrupt", "audio stream has no sample rate")
@@ -169,6 +171,12 @@ def iter_pcm(
     # FFmpeg only converts to planar float at the stream's own rate (a rate change
     # mid-stream is brought back to it); the layout is fixed by the first frame
     converter = av.AudioResampler(format="fltp", layout=None, rate=in_sr)
+    # the decoder's own integer or float samples go to the FIFO as they are when the
+    # first frame is at the stream's rate: numpy converts each 1 s block (the same values
+    # as FFmpeg's conversion) instead of a filter graph call per codec frame
+    direct: str | None = None
+    layout0: Any = None
+    decided = False
     rs: Any = None  # soxr.ResampleStream, once the channel count is known
     limit = None if max_duration_s is None else int(max_duration_s * out_sr) + 1
     n_out = 0
@@ -202,13 +210,35 @@ def iter_pcm(
         rf = fifo.read()  # everything buffered, as one frame
         if rf is None:
             return None
-        y = finish(np.asarray(rf.to_ndarray(), dtype=np.float32), last=False)
+        if direct is None:
+            x = np.asarray(rf.to_ndarray(), dtype=np.float32)
+        else:
+            x = to_float_planar(rf, direct, n_ch, mono=mono)
+        y = finish(x, last=False)
         return emit(y) if y.shape[1] else None
 
     n_ch = 0
     n_in = 0
     try:
         for frame in container.decode(stream):
+            if not decided:
+                decided = True
+                fmt = frame.format.name
+                if fmt in DIRECT_FORMATS and frame.sample_rate == in_sr:
+                    direct = fmt
+                    # planar float is FFmpeg's pass-through (no layout check): kept as it was
+                    layout0 = None if fmt == "fltp" else frame.layout
+            if direct is not None:
+                if layout0 is not None and frame.layout != layout0:
+                    raise ValueError("Frame does not match AudioResampler setup.")
+                if frame.samples:
+                    n_ch = n_ch or len(frame.layout.channels)
+                    n_in += frame.samples
+                    frame.pts = None
+                    fifo.write(frame)  # checks the format and rate
+                    if fifo.samples >= block and (y := drain()) is not None:
+                        yield y, out_sr
+                continue
             for rf in converter.resample(frame):
                 if not rf.samples:
                     continue
@@ -235,6 +265,63 @@ def iter_pcm(
         y = finish(np.zeros((1 if mono else n_ch, 0), dtype=np.float32), last=True)
         if y.shape[1]:
             yield emit(y), out_sr
+
+
+# sample formats taken straight from the decoder -> (offset, scale) of FFmpeg's conversion
+# to float, ``(x - offset) * scale``: integers become float32 by rounding to nearest (exact
+# up to 24 bits) and the scale is a power of two, so numpy gives the same values
+DIRECT_FORMATS: dict[str, tuple[float, float]] = {
+    "u8": (128.0, 1.0 / (1 << 7)),
+    "s16": (0.0, 1.0 / (1 << 15)),
+    "s32": (0.0, 1.0 / (1 << 31)),
+    "flt": (0.0, 1.0),
+    "dbl": (0.0, 1.0),
+}
+DIRECT_FORMATS.update({f"{k}p": v for k, v in DIRECT_FORMATS.items()})
+
+
+_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "flt": np.float32, "dbl": np.float64}
+
+
+def frame_channels(frame: Any, fmt: str, channels: int) -> list[np.ndarray]:
+    """Views of each channel's samples of an audio frame in one of :data:`DIRECT_FORMATS`
+    (no copy), shape (n,) each, in the decoder's own dtype."""
+    n = frame.samples
+    dtype = _DTYPES[fmt.rstrip("p")]
+    if fmt.endswith("p"):
+        return [np.frombuffer(frame.planes[c], dtype=dtype, count=n) for c in range(channels)]
+    x = np.frombuffer(frame.planes[0], dtype=dtype, count=n * channels)
+    return [x[c::channels] for c in range(channels)]
+
+
+def _as_float(x: np.ndarray, fmt: str, out: np.ndarray) -> np.ndarray:
+    offset, scale = DIRECT_FORMATS[fmt]
+    out[...] = x  # to float32: rounds to nearest, as FFmpeg's conversion does
+    if offset:
+        out -= np.float32(offset)
+    if scale != 1.0:
+        out *= np.float32(scale)
+    return out
+
+
+def to_float_planar(frame: Any, fmt: str, channels: int, *, mono: bool = False) -> np.ndarray:
+    """An audio frame in one of :data:`DIRECT_FORMATS` as planar float32, shape
+    (channels, n), or (1, n) with ``mono``: the channel mean, the same values as
+    ``x.mean(axis=0, dtype=np.float32)`` of the planar samples (the channels added in
+    order, then divided by their number) without the planar copy."""
+    rows = frame_channels(frame, fmt, channels)
+    n = frame.samples
+    if not mono or channels == 1:
+        out = np.empty((channels, n), dtype=np.float32)
+        for c, r in enumerate(rows):
+            _as_float(r, fmt, out[c])
+        return out
+    acc = _as_float(rows[0], fmt, np.empty((1, n), dtype=np.float32)[0])
+    tmp = np.empty(n, dtype=np.float32)
+    for r in rows[1:]:
+        acc += _as_float(r, fmt, tmp)
+    np.true_divide(acc, channels, out=acc)
+    return acc[None, :]
 
 
 def decode_inprocess(

@@ -21,8 +21,9 @@ from tonearm.core.embeddings.base import l2_normalize
 from tonearm.core.embeddings.dsp import DSP_DIM, DSP_SR, HOP, N_FFT, dsp_features, prepare
 
 MAX_EXCERPT_S = 120.0
-# aisfx windows (2.32 s, no overlap) taken evenly over the excerpt
-MAX_WINDOWS = 24
+# aisfx windows (2.32 s, no overlap) taken evenly over the excerpt (of up to 52): 20 rank
+# tracks as 24 did (bench/music_windows.py, bench/results/ingest/NOTES.md, session 6)
+MAX_WINDOWS = 20
 TEMPO_GRID_BPM = np.geomspace(50, 220, 12)
 BEAT_DIM = 24 + 38 + len(TEMPO_GRID_BPM) + 2
 
