@@ -345,16 +345,18 @@ def match_peaks(
     return out
 
 
-# the tempo/pitch sweep: on queries of at least PROBE_MIN_S seconds, a probe with the
-# hashes of every PROBE_STRIDE-th query frame under every hypothesis picks the hypotheses
-# of its PROBE_ASSETS best assets, and only those are voted on with every hash (SHORTLIST:
-# only for those assets and the identity pass's leading ones, by binary search, at a cost
-# that does not grow with the catalog); shorter queries (too few anchors for a fraction of
-# them to find the right hypothesis) and PROBE_STRIDE = 1 vote on every hypothesis in
-# full. From PROBE_MIN_S up, with SHORTLIST, the identity pass also finds its leading
-# assets from the rarer half of the hashes and votes exactly on those.
-# bench/results/recognition_scale/ (session 6: stride 5 / 8 assets / rarest half changed no
-# answer at 1k, 10k and 30k songs)
+# the tempo/pitch sweep: on queries of at least PROBE_MIN_S seconds, a probe picks the
+# hypotheses of its PROBE_ASSETS best assets, and only those are voted on with every hash
+# (SHORTLIST: only for those assets and the identity pass's leading ones, by binary search,
+# at a cost that does not grow with the catalog). The probe looks up, under every
+# hypothesis, the PROBE_RAREST share of the hashes with postings that have the fewest
+# (a rare hash is both cheaper and more telling than a common one), of every
+# PROBE_STRIDE-th query frame, up to PROBE_BUDGET postings per hypothesis when > 0.
+# Shorter queries (too few anchors for a part of them to find the right hypothesis) vote
+# on every hypothesis in full. From PROBE_MIN_S up, with SHORTLIST, the identity pass also
+# finds its leading assets from the rarer half of the hashes and votes exactly on those.
+# bench/results/recognition_scale/README.md (session 6: the rarest fifth changed no answer
+# of the quick bench and at 10k songs; a fixed budget lost answers at 10k)
 PROBE_STRIDE = 1
 PROBE_ASSETS = 8
 PROBE_MIN_S = 8.0
