@@ -349,18 +349,19 @@ def match_peaks(
 # hypotheses of its PROBE_ASSETS best assets, and only those are voted on with every hash
 # (SHORTLIST: only for those assets and the identity pass's leading ones, by binary search,
 # at a cost that does not grow with the catalog). The probe looks up, under every
-# hypothesis, the PROBE_RAREST share of the hashes with postings that have the fewest
-# (a rare hash is both cheaper and more telling than a common one), of every
-# PROBE_STRIDE-th query frame, up to PROBE_BUDGET postings per hypothesis when > 0.
-# Shorter queries (too few anchors for a part of them to find the right hypothesis) vote
-# on every hypothesis in full. From PROBE_MIN_S up, with SHORTLIST, the identity pass also
-# finds its leading assets from the rarer half of the hashes and votes exactly on those.
-# bench/results/recognition_scale/README.md (session 6: the rarest fifth changed no answer
-# of the quick bench and at 10k songs; a fixed budget lost answers at 10k)
-PROBE_STRIDE = 1
+# hypothesis, the hashes of every PROBE_STRIDE-th query frame; PROBE_RAREST < 1 instead
+# keeps that share of each hypothesis' hashes with postings that have the fewest, up to
+# PROBE_BUDGET postings per hypothesis when > 0 (both off: the rarest fifth halved query
+# CPU at 10k and 100k songs with the same answers up to 10k, but lost 3 of 312 catalog
+# excerpts at 100k; a budget lost answers at 10k). Shorter queries (too few anchors for a
+# part of them to find the right hypothesis) vote on every hypothesis in full. From
+# PROBE_MIN_S up, with SHORTLIST, the identity pass also finds its leading assets from the
+# rarer half of the hashes with postings and votes exactly on those.
+# bench/results/recognition_scale/README.md (session 6, scale helper)
+PROBE_STRIDE = 5
 PROBE_ASSETS = 8
 PROBE_MIN_S = 8.0
-PROBE_RAREST = 0.2  # < 1: the probe takes this share of every hypothesis' rarest hashes
+PROBE_RAREST = 1.0  # < 1: the probe takes this share of every hypothesis' rarest hashes
 PROBE_BUDGET = 0  # > 0: ... and at most this many postings per hypothesis
 SHORTLIST = True  # the full vote covers only the probe's and the identity pass's assets
 IDENTITY_RAREST = 0.5  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
