@@ -229,13 +229,16 @@ def test_very_common_hashes_are_not_looked_up(index, songs, monkeypatch) -> None
     assert cands and cands[0].asset_idx == index.idx_of["song1"]
 
 
+@pytest.mark.parametrize("probe", [(3, 1.0), (1, 0.2)], ids=["every_3rd_frame", "rarest_fifth"])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_probed_sweep_finds_degraded_excerpts(index, songs, case, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The probe (every 3rd query frame, every hypothesis) keeps the right hypothesis among
-    the few it passes on to the full vote; short excerpts get every hypothesis in full."""
+def test_probed_sweep_finds_degraded_excerpts(index, songs, case, probe, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The probe (every 3rd query frame, or every hypothesis' rarest fifth of the hashes,
+    every hypothesis) keeps the right hypothesis among the few it passes on to the full
+    vote; short excerpts get every hypothesis in full."""
     from tonearm.recognition import service
 
-    monkeypatch.setattr(service, "PROBE_STRIDE", 3)
+    monkeypatch.setattr(service, "PROBE_STRIDE", probe[0])
+    monkeypatch.setattr(service, "PROBE_RAREST", probe[1])
     _, k, start, make, speed = case
     peaks = query_peaks(make(songs[k], start))
     hyps = service.sweep_hypotheses(index, peaks)
@@ -394,3 +397,46 @@ def test_shortlisted_sweep_reports_what_the_full_sweep_reports(
         got[on] = match_peaks(index, peaks, top_k=1)
     assert got[True] and got[True][0].asset_id == f"song{k}"
     assert got[True] == got[False]
+
+
+def test_rarest_hashes_take_each_hypothesis_rarest_first_within_the_budget() -> None:
+    """Per hypothesis: fewest postings first, stopped by the share of the hashes that have
+    postings (absent ones cost nothing and are kept) and by the budget."""
+    from tonearm.recognition.match import rarest_hashes
+
+    per_hash = np.array([50, 1, 7, 0, 30, 0, 2, 9, 400, 3])
+    hyp = np.array([0, 0, 0, 0, 0, 0, 3, 3, 3, 3])
+    assert rarest_hashes(per_hash, hyp).all()
+    # half of hypothesis 0's four hashes with postings (1, 7) and its two absent ones;
+    # half of hypothesis 3's four (2, 3)
+    keep = rarest_hashes(per_hash, hyp, share=0.5)
+    assert np.flatnonzero(keep).tolist() == [1, 2, 3, 5, 6, 9]
+    # a budget of 10: hypothesis 0 takes 0, 0, 1, 7 (8 postings), not 30; hypothesis 3
+    # takes 2, 3 (5), not 9 (14)
+    keep = rarest_hashes(per_hash, hyp, budget=10)
+    assert np.flatnonzero(keep).tolist() == [1, 2, 3, 5, 6, 9]
+    keep = rarest_hashes(per_hash, hyp, share=0.25, budget=10)
+    assert np.flatnonzero(keep).tolist() == [1, 3, 5, 6]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_budgeted_passes_find_degraded_excerpts(index, songs, case, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With postings budgets that let the identity pass and the probe read only a small
+    part of what they would (the rarest hashes), the song is still found at its timecode
+    and speed among the distractors, and the probe reads no more than its budget."""
+    from tonearm.recognition import service
+
+    _, k, start, make, speed = case
+    peaks = query_peaks(make(songs[k], start))
+    every = list(range(len(HYPOTHESES)))
+    _, _, probe_all = vote(index, peaks, every)
+    budget = 60  # postings per hypothesis
+    _, _, probe_budgeted = vote(index, peaks, every, budget=budget)
+    assert probe_budgeted <= budget * len(HYPOTHESES) < probe_all / 8
+    monkeypatch.setattr(service, "PROBE_STRIDE", 1)
+    monkeypatch.setattr(service, "PROBE_BUDGET", budget)
+    monkeypatch.setattr(service, "IDENTITY_BUDGET", 4 * budget)
+    m = match_peaks(index, peaks)
+    assert m and m[0].asset_id == f"song{k}"
+    assert abs(m[0].offset_s - start) <= 0.5
+    assert m[0].speed == pytest.approx(speed, abs=0.011)

@@ -21,6 +21,7 @@ shared backends' posting lists (``storage/fingerprints*.py``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -44,6 +45,8 @@ _MASK_A = np.uint64((1 << ASSET_BITS) - 1)
 _MASK_F = np.uint64((1 << FRAME_BITS) - 1)
 COMPACT_MIN = 2_000_000  # merge segments into main when they hold more keys than this ...
 COMPACT_FRACTION = 0.25  # ... and more than this fraction of main
+JOURNAL_MIN = 256  # rewrite manifest.json when the journal holds more entries than this ...
+JOURNAL_FRACTION = 0.125  # ... and more than this fraction of the assets
 _NONE = np.zeros(0, np.int64)
 _GONE = -(1 << 62)  # compaction: a deleted asset's move
 
@@ -180,13 +183,19 @@ def _count_into(hs: np.ndarray, counts: np.ndarray) -> None:  # pragma: no cover
         counts[h] += 1
 
 
+SPILL_PART_BITS = 6  # the spilled build places its postings in 2^6 hash ranges
+_SPILL_POS_BITS = 40  # a spilled posting: low hash bits << 40 | timeline position
+
+
 @njit(cache=True, nogil=True)
-def _place(
-    hs: np.ndarray, pos: np.ndarray, fill: np.ndarray, out: np.ndarray
+def _place_part(
+    spilled: np.ndarray, fill: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
-    for i in range(len(hs)):
-        h = hs[i]
-        out[fill[h]] = pos[i]
+    """Place spilled postings ``low hash << 40 | position`` of one hash range."""
+    mask = np.uint64((1 << _SPILL_POS_BITS) - 1)
+    for i in range(len(spilled)):
+        h = np.int64(spilled[i] >> np.uint64(_SPILL_POS_BITS))
+        out[fill[h]] = spilled[i] & mask
         fill[h] += 1
 
 
@@ -209,6 +218,9 @@ class FingerprintIndex:
         self.deleted: set[int] = set()
         self._deleted_arr = np.zeros(0, np.int64)
         self.mtime = 0.0
+        self.generation = 0  # of manifest.json; its journal is journal-<generation>.jsonl
+        self._journal_n = 0  # entries in the journal
+        self._stamp: tuple[int, int] | None = None  # (manifest mtime ns, journal bytes)
 
     # -- size ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -250,16 +262,26 @@ class FingerprintIndex:
             if self._should_compact():
                 self.compact()
             else:
-                self._save_manifest()
+                self._log(
+                    {
+                        "op": "add",
+                        "idx": idx,
+                        "id": asset_id,
+                        "n": self.n_hashes[idx],
+                        "span": self.span_frames[idx],
+                        "seg": name,
+                    }
+                )
 
     @classmethod
     def build(
         cls, items: Iterable[tuple[str, np.ndarray, np.ndarray]], spill_dir: Path | None = None
     ) -> FingerprintIndex:
         """A compacted index of (asset id, hashes, anchor frames), in memory ~3x its size
-        (bulk loads, benchmarks); with ``spill_dir``, in memory its own size plus the
-        directory: the postings go to files there (12 bytes each) and are placed in one
-        pass over them. Asset ids must be distinct."""
+        (bulk loads, benchmarks); with ``spill_dir``, the postings go to files there (8
+        bytes each, by hash range) and each range is placed in memory and written to
+        ``spill_dir/main.npy``, which the index keeps memory-mapped: RAM ~ the directory
+        plus one range. Asset ids must be distinct."""
         if spill_dir is not None:
             return cls._build_spilled(items, spill_dir)
         ix = cls(None)
@@ -289,11 +311,16 @@ class FingerprintIndex:
     ) -> FingerprintIndex:
         ix = cls(None)
         spill_dir.mkdir(parents=True, exist_ok=True)
-        h_file, p_file = spill_dir / "hashes.u32", spill_dir / "positions.i64"
+        low_bits = fp.HASH_BITS - SPILL_PART_BITS
+        n_parts = 1 << SPILL_PART_BITS
+        # postings spilled by hash range, so each range is placed in a buffer of its own
+        # size and written out in order: RAM ~1/n_parts of the postings, not all of them
+        files = [spill_dir / f"part-{k:03d}.u64" for k in range(n_parts)]
         counts = np.zeros((1 << fp.HASH_BITS) + 1, np.int64)
         widths: list[int] = []
         at = 0
-        with open(h_file, "wb") as fh, open(p_file, "wb") as fpos:
+        with contextlib.ExitStack() as stack:
+            outs = [stack.enter_context(open(f, "wb")) for f in files]
             for aid, h, t in items:
                 idx = len(ix.asset_ids)
                 ix.asset_ids.append(aid)
@@ -303,28 +330,44 @@ class FingerprintIndex:
                 ix.span_frames[idx] = span
                 width = min(max(span, 1), MAX_FRAME + 1)
                 keys = np.sort(make_keys(h, t, 0))  # by hash, then frame
-                hs = (keys >> _SHIFT_H).astype(np.uint32)
+                hs = (keys >> _SHIFT_H).astype(np.int64)
                 pos = at + np.minimum((keys & _MASK_F).astype(np.int64), width - 1)
                 _count_into(hs, counts)
-                fh.write(hs.tobytes())
-                fpos.write(pos.tobytes())
+                spilled = ((hs & ((1 << low_bits) - 1)) << _SPILL_POS_BITS) | pos
+                cut = np.searchsorted(hs >> low_bits, np.arange(n_parts + 1))
+                for k in range(n_parts):
+                    if cut[k + 1] > cut[k]:
+                        outs[k].write(spilled[cut[k] : cut[k + 1]].astype(np.uint64).tobytes())
                 widths.append(width)
                 at += width
         base, lut = timeline(np.array(widths, np.int64))
         starts = np.zeros(len(counts), np.int64)
         np.cumsum(counts[:-1], out=starts[1:])
         total = int(starts[-1])
-        main = np.empty(total, np.uint32 if at < (1 << 32) else np.uint64)
-        fill = starts[:-1].copy()
-        chunk = 1 << 25
-        # read, not mapped: mapped file pages would count in the process's RSS
-        with open(h_file, "rb") as fh, open(p_file, "rb") as fpos:
-            for _ in range(0, total, chunk):  # assets in order: each hash's positions ascend
-                hs = np.fromfile(fh, np.uint32, count=chunk)
-                _place(hs, np.fromfile(fpos, np.int64, count=len(hs)), fill, main)
-        h_file.unlink()
-        p_file.unlink()
-        ix.main = main
+        dtype = np.dtype(np.uint32 if at < (1 << 32) else np.uint64)
+        out_path = spill_dir / "main.npy"
+        with open(out_path, "wb") as out:
+            np.lib.format.write_array_header_2_0(
+                out,
+                {
+                    "descr": np.lib.format.dtype_to_descr(dtype),
+                    "fortran_order": False,
+                    "shape": (total,),
+                },
+            )
+            for k, f in enumerate(files):
+                h0, h1 = k << low_bits, (k + 1) << low_bits
+                region = np.empty(int(starts[h1] - starts[h0]), dtype)
+                fill = starts[h0:h1] - starts[h0]
+                with open(f, "rb") as part:  # read, not mapped (mapped pages count in RSS)
+                    while len(chunk := np.fromfile(part, np.uint64, count=1 << 25)):
+                        # assets in order: each hash's positions ascend
+                        _place_part(chunk, fill, region)
+                out.write(region.tobytes())
+                del region
+                f.unlink()
+        # read-only and memory-mapped, like a loaded index
+        ix.main = np.load(out_path, mmap_mode="r")
         ix.starts = starts.astype(np.uint32 if total < (1 << 32) else np.int64)
         ix.base, ix.lut = base, lut
         ix.n_main_assets = len(widths)
@@ -340,7 +383,7 @@ class FingerprintIndex:
             self.span_frames.pop(idx, None)
             self.deleted.add(idx)
             self._deleted_arr = np.array(sorted(self.deleted), np.int64)
-            self._save_manifest()
+            self._log({"op": "remove", "idx": idx})
             return True
 
     def _should_compact(self) -> bool:
@@ -469,11 +512,49 @@ class FingerprintIndex:
             np.save(fh, np.ascontiguousarray(arr))
         os.replace(tmp, dest)
 
-    def _save_manifest(self) -> None:
+    def _journal(self) -> Path:
+        assert self.path is not None
+        return self.path / f"journal-{self.generation}.jsonl"
+
+    def _log(self, entry: dict[str, object]) -> None:
+        """Record one add or remove: a line appended to the journal (cost independent of
+        the catalog), and manifest.json rewritten with everything once the journal has
+        grown to a fraction of the assets (amortized: a constant per change)."""
         if self.path is None:
             return
+        if self._stamp is None or self._journal_n >= max(
+            JOURNAL_MIN, JOURNAL_FRACTION * len(self.asset_ids)
+        ):
+            self._save_manifest()
+            return
+        # one write per line, led by a newline: a line torn by a crash stays a line of
+        # its own, which load() skips (its asset file may exist; the asset does not)
+        with open(self._journal(), "a") as fh:
+            fh.write("\n" + json.dumps(entry))
+        self._journal_n += 1
+        self._stamp = self._disk_stamp()
+
+    def _disk_stamp(self) -> tuple[int, int] | None:
+        assert self.path is not None
+        try:
+            m = (self.path / "manifest.json").stat().st_mtime_ns
+        except OSError:
+            return None
+        try:
+            j = self._journal().stat().st_size
+        except OSError:
+            j = -1
+        return (m, j)
+
+    def _save_manifest(self) -> None:
+        """Checkpoint: everything into a new manifest.json of the next generation (atomic),
+        then the previous generation's journal, now included, is removed."""
+        if self.path is None:
+            return
+        old_journal = self._journal()
         m = {
             "version": fp.VERSION,
+            "generation": self.generation + 1,
             "asset_ids": self.asset_ids,
             "n_hashes": {str(k): v for k, v in self.n_hashes.items()},
             "span_frames": {str(k): v for k, v in self.span_frames.items()},
@@ -483,10 +564,51 @@ class FingerprintIndex:
             "layout": LAYOUT,
             "n_main_assets": self.n_main_assets,
         }
+        # a journal of that generation left by an index this one replaced is not ours
+        (self.path / f"journal-{self.generation + 1}.jsonl").unlink(missing_ok=True)
         tmp = self.path / f".tmp-{os.getpid()}-manifest.json"
         tmp.write_text(json.dumps(m))
         os.replace(tmp, self.path / "manifest.json")
+        self.generation += 1
+        self._journal_n = 0
+        old_journal.unlink(missing_ok=True)
         self.mtime = (self.path / "manifest.json").stat().st_mtime
+        self._stamp = self._disk_stamp()
+
+    def _replay(self, journal: Path) -> None:
+        """Apply the journal's entries (load); torn or foreign lines are skipped."""
+        try:
+            lines = journal.read_text().split("\n")
+        except FileNotFoundError:
+            return
+        for line in lines:
+            try:
+                e = json.loads(line) if line.strip() else None
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(e, dict):
+                continue
+            self._journal_n += 1
+            idx = int(e["idx"])
+            if e["op"] == "add" and idx == len(self.asset_ids):
+                try:
+                    keys = np.load(self.path / e["seg"])
+                except OSError:
+                    continue
+                self.asset_ids.append(e["id"])
+                self.idx_of[e["id"]] = idx
+                self.n_hashes[idx] = int(e["n"])
+                self.span_frames[idx] = int(e["span"])
+                self.segments.append((e["seg"], keys))
+            elif e["op"] == "remove" and idx < len(self.asset_ids):
+                aid = self.asset_ids[idx]
+                if aid is not None:
+                    self.idx_of.pop(aid, None)
+                    self.asset_ids[idx] = None
+                    self.n_hashes.pop(idx, None)
+                    self.span_frames.pop(idx, None)
+                    self.deleted.add(idx)
+        self._deleted_arr = np.array(sorted(self.deleted), np.int64)
 
     def save(self) -> None:
         """Persist everything (normally done incrementally by add/remove/compact)."""
@@ -526,6 +648,9 @@ class FingerprintIndex:
                 if len(ix.main) != m["n_main"] or len(ix.base) != ix.n_main_assets + 1:
                     return None
             ix.segments = [(name, np.load(path / name)) for name in m.get("segments", [])]
+            ix.generation = int(m.get("generation", 0))
+            ix._replay(ix._journal())
+            ix._stamp = ix._disk_stamp()
             return ix
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
             return None
@@ -534,7 +659,5 @@ class FingerprintIndex:
         """True when another process updated the persisted index since we loaded it."""
         if self.path is None:
             return False
-        try:
-            return (self.path / "manifest.json").stat().st_mtime != self.mtime
-        except OSError:
-            return False
+        stamp = self._disk_stamp()
+        return stamp is not None and stamp != self._stamp

@@ -118,6 +118,7 @@ def vote(
     max_candidates: int = 5,
     anchor_stride: int = 1,
     rarest: float = 1.0,
+    budget: int = 0,
 ) -> tuple[list[Candidate], int, int]:
     """Best (asset, hypothesis, offset) cells, one per asset, most votes first.
 
@@ -130,7 +131,9 @@ def vote(
     pattern that common says little about which song this is, and such hashes cost most
     of a query's work in a large catalog. ``anchor_stride`` > 1 keeps the hashes of every
     ``anchor_stride``-th query frame only (a cheap probe); ``rarest`` < 1 keeps that
-    share of every hypothesis' query hashes, those with the fewest postings.
+    share of every hypothesis' query hashes, those with the fewest postings, and
+    ``budget`` > 0 stops every hypothesis' rarest hashes at that many postings
+    (``rarest_hashes``).
 
     Returns (candidates, n_query_hashes, n_index_hits).
     """
@@ -144,19 +147,12 @@ def vote(
         common = per_hash > cap
         if common.any():
             sources = [s._replace(hi=np.where(common, s.lo, s.hi)) for s in sources]
-    if rarest < 1.0 and sources:
+    if (rarest < 1.0 or budget > 0) and sources:
         per_hash = sum((s.hi - s.lo for s in sources), np.zeros(len(hashes), np.int64))
-        # per hypothesis: a wrong hypothesis maps real pairs onto unusual, rare hashes
-        order = np.lexsort((per_hash, hyp))
-        first = np.searchsorted(hyp[order], hyp[order], side="left")
-        rank = np.arange(len(hashes)) - first
-        n_of = np.bincount(hyp, minlength=len(HYPOTHESES))[hyp[order]]
-        drop = order[rank >= np.ceil(rarest * n_of)]
-        if len(drop):
+        drop = ~rarest_hashes(per_hash, hyp, rarest, budget)
+        if drop.any():
             for k, s in enumerate(sources):
-                hi = s.hi.copy()
-                hi[drop] = s.lo[drop]
-                sources[k] = s._replace(hi=hi)
+                sources[k] = s._replace(hi=np.where(drop, s.lo, s.hi))
     n_assets = len(dead)
     n_identity = int(np.count_nonzero(hyp == 0)) if 0 in hyp_ids else len(hashes)
     best_votes = np.zeros(n_assets, np.int64)
@@ -188,6 +184,52 @@ def vote(
         group = (tl if on_timeline else kv).group(int(a_idx), h_id)  # type: ignore[union-attr]
         out.append(_candidate(index, group, int(a_idx), h_id, off, int(best_votes[a_idx])))
     return out, n_identity, n_hits
+
+
+def rarest_hashes(
+    per_hash: np.ndarray, hyp: np.ndarray, share: float = 1.0, budget: int = 0
+) -> np.ndarray:
+    """Which query hashes to look up: per hypothesis, the rarest ones (fewest postings
+    first), at most ``share`` of those with postings and, with ``budget`` > 0, while
+    their postings add up to at most ``budget``.
+
+    A rare hash says more about which song this is than a common one, and costs less to
+    look up: a fixed budget keeps the cost of a pass flat as the catalog grows (it then
+    covers a smaller share of the query), while a small catalog's pass reads the same
+    hashes as without it.
+
+    Parameters
+    ----------
+    per_hash : np.ndarray, shape (m,), int
+        Postings of every query hash.
+    hyp : np.ndarray, shape (m,), int
+        Hypothesis of every query hash (a wrong hypothesis maps real pairs onto unusual,
+        rare hashes: ranked over all hypotheses at once they would crowd out the right
+        one's, so every hypothesis is ranked on its own).
+
+    Returns
+    -------
+    keep : np.ndarray, shape (m,), bool
+    """
+    n = len(per_hash)
+    keep = np.ones(n, bool)
+    if n == 0 or (share >= 1.0 and budget <= 0):
+        return keep
+    # hashes absent from the index cost nothing and cannot vote: the share is of the rest
+    order = np.lexsort((per_hash, hyp))
+    h_sorted = hyp[order]
+    p_sorted = per_hash[order]
+    first = np.searchsorted(h_sorted, h_sorted, side="left")
+    n_absent = np.bincount(hyp, weights=per_hash == 0).astype(np.int64)[h_sorted]
+    rank = np.arange(n) - first - n_absent  # among the hashes with postings
+    n_of = np.bincount(hyp)[h_sorted] - n_absent
+    out = rank >= np.ceil(share * n_of)
+    if budget > 0:
+        c = np.cumsum(p_sorted)
+        cum = c - (c[first] - p_sorted[first])  # within the hypothesis, inclusive
+        out |= cum > budget
+    keep[order[out]] = False
+    return keep
 
 
 def vote_assets(
@@ -284,30 +326,45 @@ def _runs_of(
     keys: np.ndarray, lo: np.ndarray, hi: np.ndarray, a_lo: np.ndarray, a_hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """Positions in [a_lo[k], a_hi[k]) (sorted, disjoint runs) among every hash's sorted
-    postings ``keys[lo[i]:hi[i]]``, by binary search, and the hash each came from."""
-    n = 0
-    for _ in range(2):
-        pos = np.empty(n, np.int64)
-        own = np.empty(n, np.int64)
-        m = 0
-        for i in range(len(lo)):
-            run = keys[lo[i] : hi[i]]
-            if len(run) == 0:
+    postings ``keys[lo[i]:hi[i]]``, by binary search, and the hash each came from.
+
+    One pass: the search for the next run starts where the previous one ended, and a
+    hash's search stops at the end of its postings."""
+    cap = 1024
+    pos = np.empty(cap, np.int64)
+    own = np.empty(cap, np.int64)
+    m = 0
+    n_a = len(a_lo)
+    for i in range(len(lo)):
+        j = lo[i]
+        end = hi[i]
+        for k in range(n_a):
+            if j >= end:
+                break
+            # first posting >= a_lo[k] in [j, end)
+            x, y = j, end
+            while x < y:
+                mid = (x + y) >> 1
+                if keys[mid] < a_lo[k]:
+                    x = mid + 1
+                else:
+                    y = mid
+            j = x
+            if j >= end or keys[j] >= a_hi[k]:
                 continue
-            for k in range(len(a_lo)):
-                j0 = np.searchsorted(run, a_lo[k])
-                j1 = np.searchsorted(run, a_hi[k])
-                for j in range(j0, j1):
-                    if n > 0:
-                        pos[m] = run[j]
-                        own[m] = i
-                    m += 1
-        if n > 0:
-            return pos, own
-        n = m
-        if n == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            while j < end and keys[j] < a_hi[k]:
+                if m == cap:
+                    cap *= 2
+                    pos2 = np.empty(cap, np.int64)
+                    own2 = np.empty(cap, np.int64)
+                    pos2[:m] = pos[:m]
+                    own2[:m] = own[:m]
+                    pos, own = pos2, own2
+                pos[m] = keys[j]
+                own[m] = i
+                m += 1
+                j += 1
+    return pos[:m], own[:m]
 
 
 class _KeyedVote:

@@ -298,10 +298,17 @@ def match_peaks(
     long_query = len(peaks.t) > 0 and (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS >= (
         PROBE_MIN_S
     )
-    if SHORTLIST and IDENTITY_RAREST < 1.0 and long_query:
+    if SHORTLIST and (IDENTITY_RAREST < 1.0 or IDENTITY_BUDGET > 0) and long_query:
         # the identity pass on the rarest hashes finds the leading assets; their exact
         # votes (every hash) decide whether the identity hit is clear
-        cands, _, _ = vote(ix, peaks, first, max_candidates=n_cand, rarest=IDENTITY_RAREST)
+        cands, _, _ = vote(
+            ix,
+            peaks,
+            first,
+            max_candidates=n_cand,
+            rarest=IDENTITY_RAREST,
+            budget=IDENTITY_BUDGET,
+        )
         cands = vote_assets(ix, peaks, first, [c.asset_idx for c in cands], max_candidates=n_cand)
     else:
         cands, _, _ = vote(ix, peaks, first, max_candidates=n_cand)
@@ -338,36 +345,44 @@ def match_peaks(
     return out
 
 
-# the tempo/pitch sweep: on queries of at least PROBE_MIN_S seconds, a probe with the
-# hashes of every PROBE_STRIDE-th query frame under every hypothesis picks the hypotheses
-# of its PROBE_ASSETS best assets, and only those are voted on with every hash (SHORTLIST:
-# only for those assets and the identity pass's leading ones, by binary search, at a cost
-# that does not grow with the catalog); shorter queries (too few anchors for a fraction of
-# them to find the right hypothesis) and PROBE_STRIDE = 1 vote on every hypothesis in
-# full. From PROBE_MIN_S up, with SHORTLIST, the identity pass also finds its leading
-# assets from the rarer half of the hashes and votes exactly on those.
-# bench/results/recognition_scale/ (session 6: stride 5 / 8 assets / rarest half changed no
-# answer at 1k, 10k and 30k songs)
+# the tempo/pitch sweep: on queries of at least PROBE_MIN_S seconds, a probe picks the
+# hypotheses of its PROBE_ASSETS best assets, and only those are voted on with every hash
+# (SHORTLIST: only for those assets and the identity pass's leading ones, by binary search,
+# at a cost that does not grow with the catalog). The probe looks up, under every
+# hypothesis, the hashes of every PROBE_STRIDE-th query frame; PROBE_RAREST < 1 instead
+# keeps that share of each hypothesis' hashes with postings that have the fewest, up to
+# PROBE_BUDGET postings per hypothesis when > 0 (both off: the rarest fifth halved query
+# CPU at 10k and 100k songs with the same answers up to 10k, but lost 3 of 312 catalog
+# excerpts at 100k; a budget lost answers at 10k). Shorter queries (too few anchors for a
+# part of them to find the right hypothesis) vote on every hypothesis in full. From
+# PROBE_MIN_S up, with SHORTLIST, the identity pass also finds its leading assets from the
+# rarer half of the hashes with postings and votes exactly on those.
+# bench/results/recognition_scale/README.md (session 6, scale helper)
 PROBE_STRIDE = 5
 PROBE_ASSETS = 8
 PROBE_MIN_S = 8.0
-PROBE_RAREST = 1.0  # < 1: the probe takes this share of the rarest hashes, not a stride
+PROBE_RAREST = 1.0  # < 1: the probe takes this share of every hypothesis' rarest hashes
+PROBE_BUDGET = 0  # > 0: ... and at most this many postings per hypothesis
 SHORTLIST = True  # the full vote covers only the probe's and the identity pass's assets
 IDENTITY_RAREST = 0.5  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
+IDENTITY_BUDGET = 0  # > 0: ... and at most this many of their postings
 
 
 def _probe(ix: FingerprintIndex, peaks: fp.Peaks) -> list[Candidate] | None:
     """The probe's leading (asset, hypothesis) cells; None: no probe for this query."""
     every = list(range(len(HYPOTHESES)))
     span_s = (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS if len(peaks.t) else 0.0
-    if span_s < PROBE_MIN_S or (PROBE_STRIDE <= 1 and PROBE_RAREST >= 1.0):
+    if span_s < PROBE_MIN_S or (PROBE_STRIDE <= 1 and PROBE_RAREST >= 1.0 and PROBE_BUDGET <= 0):
         return None
-    if PROBE_RAREST < 1.0:
-        cands, _, _ = vote(ix, peaks, every, max_candidates=PROBE_ASSETS, rarest=PROBE_RAREST)
-    else:
-        cands, _, _ = vote(
-            ix, peaks, every, max_candidates=PROBE_ASSETS, anchor_stride=PROBE_STRIDE
-        )
+    cands, _, _ = vote(
+        ix,
+        peaks,
+        every,
+        max_candidates=PROBE_ASSETS,
+        anchor_stride=PROBE_STRIDE,
+        rarest=PROBE_RAREST,
+        budget=PROBE_BUDGET,
+    )
     return cands
 
 
