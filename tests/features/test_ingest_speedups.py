@@ -334,6 +334,8 @@ def test_direct_sample_formats_decode_like_ffmpegs_conversion(
 ) -> None:
     from tonearm.core.audio import pcm
 
+    if codec == "libmp3lame" and channels > 2:
+        pytest.skip("MP3 carries at most two channels")
     try:
         data = _encoded(fmt, codec, channels)
     except Exception as e:  # an FFmpeg build without this encoder
