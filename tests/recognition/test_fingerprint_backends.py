@@ -5,6 +5,7 @@ TONEARM_TEST_REDIS_URL; PostgreSQL: TONEARM_TEST_POSTGRES_URL), plus engine faul
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -255,6 +256,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _free_cluster_port() -> int:
+    """A free port for a Redis Cluster node: its bus listens 10,000 above it, so the port
+    must be at most 55535 (the kernel's ephemeral ports often are not) and both free."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 55536)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 def test_engine_down_fails_fast_redis() -> None:
     from tonearm.storage.fingerprints_redis import RedisFingerprintIndex
 
@@ -294,7 +311,7 @@ def one_node_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     if not server or not cli:
         pytest.skip("redis-server not installed")
-    port = _free_port()
+    port = _free_cluster_port()
     d = tmp_path / "redis"
     d.mkdir()
 
