@@ -166,12 +166,14 @@ def excerpt_hits(ix: FingerprintIndex, signal: Signal, *, top_k: int = 8) -> lis
         q_span = int(peaks.t.max() - peaks.t.min())
         cands, _, _ = vote(ix, peaks, list(range(len(HYPOTHESES))), max_candidates=top_k)
         hits = []
+        sure: dict[int, ExcerptHit] = {}  # asset number -> its sure identity-speed hit
         for c in cands:
             m = service._to_match(ix, c, q_span)
             if m is not None:
-                hits.append(ExcerptHit(m.asset_id, start, m.offset_s, m.speed, m.score))
-        sure = {h.asset_id: h for h in hits if abs(h.speed - 1.0) < 1e-9}
-        sure = {a: h for a, h in sure.items() if h.score >= MUSIC_REPEAT_MIN_SCORE}
+                hit = ExcerptHit(m.asset_id, start, m.offset_s, m.speed, m.score)
+                hits.append(hit)
+                if abs(hit.speed - 1.0) < 1e-9 and hit.score >= MUSIC_REPEAT_MIN_SCORE:
+                    sure[c.asset_idx] = hit
         if sure:
             hits += repeat_hits(ix, peaks, start, sure)
         out.append(hits)
@@ -179,7 +181,7 @@ def excerpt_hits(ix: FingerprintIndex, signal: Signal, *, top_k: int = 8) -> lis
 
 
 def repeat_hits(
-    ix: FingerprintIndex, peaks: Peaks, start_s: float, best: dict[str, ExcerptHit]
+    ix: FingerprintIndex, peaks: Peaks, start_s: float, best: dict[int, ExcerptHit]
 ) -> list[ExcerptHit]:
     """More offsets of an excerpt in assets it already matches at identity speed: each
     offset whose votes (distinct query anchor frames, +-1 frame) reach
@@ -188,17 +190,17 @@ def repeat_hits(
     :data:`MUSIC_REPEAT_MIN_COVERAGE` of the excerpt's anchor frames. A looping track
     holds its excerpts at every repeat, and which repeat the vote keeps is arbitrary.
 
-    ``best``: asset id -> its identity-speed hit (:func:`excerpt_hits`)."""
+    ``best``: asset number in ``ix`` -> its identity-speed hit (:func:`excerpt_hits`)."""
     from tonearm.recognition import fingerprint as fp
 
     h, tq = fp.pair_hashes(peaks, fan_out=fp.QUERY_FAN_OUT)
     if len(h) == 0:
         return []
     owner, asset, frame = ix.lookup(h)
-    pos = {a: k for k, a in enumerate(ix.asset_ids) if a in best}
     out: list[ExcerptHit] = []
     sep = int(MUSIC_OFFSET_TOL_S * fp.FPS)
-    for aid, k in pos.items():
+    for k in sorted(best):
+        aid = best[k].asset_id
         sel = asset == k
         if not sel.any():
             continue
@@ -213,14 +215,14 @@ def repeat_hits(
         top = int(votes.max())
         if top < MUSIC_REPEAT_MIN_COVERAGE * len(np.unique(tq)):
             continue  # not the same audio throughout: a shared loop under other parts
-        taken = [int(round(best[aid].offset_s * fp.FPS)) - lo]
+        taken = [int(round(best[k].offset_s * fp.FPS)) - lo]
         for x in np.argsort(-votes, kind="stable"):
             if votes[x] < MUSIC_REPEAT_SHARE * top:
                 break
             if all(abs(int(x) - t) > sep for t in taken):
                 taken.append(int(x))
                 out.append(ExcerptHit(aid, start_s, (int(x) + lo) / fp.FPS, 1.0,
-                                      best[aid].score * float(votes[x]) / top))  # fmt: skip
+                                      best[k].score * float(votes[x]) / top))  # fmt: skip
     return out
 
 
