@@ -231,21 +231,16 @@ def iter_pcm(
             if direct is not None:
                 if layout0 is not None and frame.layout != layout0:
                     raise ValueError("Frame does not match AudioResampler setup.")
-                if frame.samples:
-                    n_ch = n_ch or len(frame.layout.channels)
-                    n_in += frame.samples
-                    frame.pts = None
-                    fifo.write(frame)  # checks the format and rate
-                    if fifo.samples >= block and (y := drain()) is not None:
-                        yield y, out_sr
-                continue
-            for rf in converter.resample(frame):
+                ready: Any = (frame,)
+            else:
+                ready = converter.resample(frame)
+            for rf in ready:
                 if not rf.samples:
                     continue
                 n_ch = n_ch or len(rf.layout.channels)
                 n_in += rf.samples
                 rf.pts = None  # the FIFO checks timestamps are contiguous; we need no pts
-                fifo.write(rf)
+                fifo.write(rf)  # checks the format and rate
                 if fifo.samples >= block and (y := drain()) is not None:
                     yield y, out_sr
         for rf in converter.resample(None):
