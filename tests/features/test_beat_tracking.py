@@ -351,7 +351,7 @@ def _swung(bpm: float, duration_s: float, beat_gain: float, upbeat_gain: float):
 @pytest.mark.parametrize("activation", ["dsp", "auto"])
 def test_accented_swung_offbeats_do_not_take_the_beat(activation: str) -> None:
     # jazz accents the swung off-beat: the decoder alone locks onto it (beats 2/3 late)
-    beat, y = _swung(120.0, 30.0, beat_gain=0.6, upbeat_gain=1.0)
+    beat, y = _swung(120.0, 30.0, beat_gain=0.8, upbeat_gain=1.0)
     b = track_beats(y, SR, activation=activation)
     assert abs(b.bpm - 120.0) / 120.0 < 0.04
     assert f_measure(beat, b.times_s) >= 0.9

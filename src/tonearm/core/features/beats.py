@@ -71,7 +71,7 @@ METRE_MARGIN = float("inf")  # shorter audio has no beats (two beats at most, no
 # SWING_MIN_REL of the one at the beats (bench/results/beats/NOTES.md, session 7).
 SWING_WINDOW = 16
 SWING_RATIO = 2.0
-SWING_MIN_REL = 0.5
+SWING_MIN_REL = 0.65
 
 
 @dataclass(frozen=True)
