@@ -43,6 +43,8 @@ session5/): real .857, lmms .924 (madmom .902), musescore .613 (madmom .700), mi
 Session 6 (no tracker change; new gmidi set; NOTES.md, session6/): real .857, lmms .944
 (madmom .899, fresh renders), musescore .613, midi .938, gmidi (35) .736 (madmom .824,
 librosa .602).
+Session 7 (swing check; NOTES.md, session7/): real .857, lmms .901 (madmom .897, fresh
+renders), musescore .622, midi .938, gmidi .770 (main .736; madmom .824).
 The MuseScore renders' notes are on the score grid and mscore3 adds no latency; their string
 and brass samples rise slowly, so every tracker's median signed error there is +18 to +29 ms.
 Caches (renders, madmom/librosa beats) live under $TMPDIR/tonearm-bench-beats.

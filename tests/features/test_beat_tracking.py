@@ -335,3 +335,42 @@ def test_periodicity_at_two_thirds_of_the_interval_argues_against_a_tempo() -> N
     plain = tempo_salience(act, fps, bpm, preferred_bpm=135.0)
     pen = tempo_salience(act, fps, bpm, preferred_bpm=135.0, third_penalty=0.3)
     assert pen[0] < plain[0] and pen[1] == pytest.approx(plain[1])
+
+
+# -- swing -------------------------------------------------------------------------------
+def _swung(bpm: float, duration_s: float, beat_gain: float, upbeat_gain: float):
+    """Beats and long-short swung eighths (the off-beat 2/3 of a beat later)."""
+    beat = np.arange(0.5, duration_s - 0.5, 60.0 / bpm)
+    up = beat + (2.0 / 3.0) * 60.0 / bpm
+    times = np.concatenate([beat, up])
+    gains = np.concatenate([np.full(len(beat), beat_gain), np.full(len(up), upbeat_gain)])
+    order = np.argsort(times)
+    return beat, clicks(times[order], duration_s, gains=gains[order])
+
+
+@pytest.mark.parametrize("activation", ["dsp", "auto"])
+def test_accented_swung_offbeats_do_not_take_the_beat(activation: str) -> None:
+    # jazz accents the swung off-beat: the decoder alone locks onto it (beats 2/3 late)
+    beat, y = _swung(120.0, 30.0, beat_gain=0.8, upbeat_gain=1.0)
+    b = track_beats(y, SR, activation=activation)
+    assert abs(b.bpm - 120.0) / 120.0 < 0.04
+    assert f_measure(beat, b.times_s) >= 0.9
+
+
+def test_swing_phase_moves_only_beats_locked_to_a_swung_offbeat() -> None:
+    from tonearm.core.features.beats import swing_phase
+
+    interval, n = 60, 40  # frames per beat, beats
+    beats = np.arange(n) * interval + 30
+    act = np.zeros(n * interval + 120)
+    act[beats] = 1.0
+    act[beats + 2 * interval // 3] = 0.8  # swung eighths
+    locked = beats + 2 * interval // 3  # the decoder on the off-beat
+    moved = swing_phase(locked[:-1], act)
+    assert np.abs(moved - beats[1:]).max() <= 1
+    # on the beat already: nothing moves
+    assert np.array_equal(swing_phase(beats, act), beats)
+    # straight triplets (onsets at 1/3 and 2/3 alike) are no swing: nothing moves either
+    trip = act.copy()
+    trip[beats + interval // 3] = 0.8
+    assert np.array_equal(swing_phase(locked[:-1], trip), locked[:-1])

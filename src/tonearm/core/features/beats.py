@@ -66,6 +66,12 @@ MIN_DURATION_S = 1.0
 # metre_level's margin (autocorrelation units). Off (inf): at 0.05-0.2 it halved correct
 # tempos on LMMS and real songs more often than it fixed wrong ones (bench/results/beats)
 METRE_MARGIN = float("inf")  # shorter audio has no beats (two beats at most, no tempo)
+# Swing check (swing_phase): a run of SWING_WINDOW beats moves to the onset 1/3 of an
+# interval later when the activation there is SWING_RATIO times the one at 2/3 and at least
+# SWING_MIN_REL of the one at the beats (bench/results/beats/NOTES.md, session 7).
+SWING_WINDOW = 16
+SWING_RATIO = 2.0
+SWING_MIN_REL = 0.65
 
 
 @dataclass(frozen=True)
@@ -399,6 +405,71 @@ def metre_level(
     return best
 
 
+def _peak_near(act: np.ndarray, pos: np.ndarray, half_width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame and value of the activation's maximum within ``half_width`` frames of each ``pos``."""
+    idx = np.clip(np.round(pos).astype(np.int64), half_width, len(act) - half_width - 1)
+    win = np.stack([act[idx + k] for k in range(-half_width, half_width + 1)])
+    best = np.argmax(win, axis=0)
+    return idx + best - half_width, np.take_along_axis(win, best[None, :], axis=0)[0]
+
+
+def swing_phase(
+    frames: np.ndarray,
+    act: np.ndarray,
+    *,
+    window: int = SWING_WINDOW,
+    ratio: float = SWING_RATIO,
+    min_rel: float = SWING_MIN_REL,
+) -> np.ndarray:
+    """Move beats that sit on a swung off-beat back onto the beat.
+
+    Swung eighths are long-short: onsets at 0 and about 2/3 of each beat. A decoder locked
+    to the swung off-beat has them at 0 and 1/3 of its own interval instead, so the check is
+    asymmetric and straight or triplet rhythms (onsets at 1/3 and 2/3 alike) never trigger
+    it: over a sliding run of ``window`` beats, when the activation 1/3 of an interval after
+    the beats is ``ratio`` times the one at 2/3 and at least ``min_rel`` of the one at the
+    beats, those beats move to the activation peak 1/3 of an interval later.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_beats,), int
+        Decoded beat frames, increasing.
+    act : np.ndarray, shape (n_frames,)
+        The activation they were decoded from.
+
+    Returns
+    -------
+    np.ndarray, shape (n_out,), int64
+        Beat frames, increasing (``frames`` itself when nothing moves).
+    """
+    n = len(frames)
+    if n < 4 or len(act) < 16:
+        return frames
+    f = frames.astype(np.float64)
+    ibi = np.diff(f)
+    ibi = np.append(ibi, ibi[-1])
+    a = np.asarray(act, dtype=np.float64)
+    at0 = _peak_near(a, f, 2)[1]
+    at13 = _peak_near(a, f + ibi / 3, 2)[1]
+    at23 = _peak_near(a, f + 2 * ibi / 3, 2)[1]
+    box = np.ones(min(window, n)) / min(window, n)
+    m0, m13, m23 = (np.convolve(x, box, mode="same") for x in (at0, at13, at23))
+    move = (m13 > ratio * m23) & (m13 > min_rel * m0)
+    # only runs of at least half a window: a fill or a triplet figure moves nothing
+    edges = np.diff(np.concatenate([[0], move.astype(np.int8), [0]]))
+    for start, stop in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
+        if stop - start < min(window, n) // 2:
+            move[start:stop] = False
+    if not move.any():
+        return frames
+    out = frames.astype(np.int64).copy()
+    out[move] = _peak_near(a, f[move] + ibi[move] / 3, 3)[0]
+    out = np.unique(out)
+    # where a moved run meets an unmoved one two beats can land on one onset
+    keep = np.concatenate([[True], np.diff(out) > 0.3 * np.median(ibi)])
+    return out[keep]
+
+
 def track_beats_spectrogram(
     spec: Spectrogram,
     *,
@@ -471,7 +542,7 @@ def _decode(
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
-    frames = decode_beats(act, fps, **kw)
+    frames = swing_phase(decode_beats(act, fps, **kw), act)
     if frames.size == 0:
         return Beats(np.zeros(0), 0.0, act, fps)
     times = _refine(frames, act) / fps - LATENCY_S
