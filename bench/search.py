@@ -15,7 +15,10 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   tag words left out of the index (``*_no_tags``: what the version before the tagger
   answers, measured in the same run on the same stored analyses), and
   ``hybrid_no_tag_ranking`` (tag words in the text, no tag ranking). ``--tag-cost N``: the
-  tagger's share of a default-analyzer ingest of N real tracks.
+  tagger's share of a default-analyzer ingest of N real tracks. ``--tag-sentence
+  always,untitled,max``: the whole relevance run once per place of the tag words in the
+  track sentences (``search_index.TAG_SENTENCE``), on the same stored analyses (the tagger
+  runs once, at the catalog's backfill; only the sentence vectors change).
   (the keyword list not weighted by query-word coverage). Absolute scores: every row but
   ``hybrid_calibrated`` (the default: ordered by absolute score, floor min_score .2) and
   ``hybrid_calibrated_no_floor`` ranks as the version before them (fusion order, every match
@@ -38,6 +41,7 @@ Usage::
 
     .venv/bin/python bench/search.py [--work DIR] [--n-synthetic 100000]
         [--skip-relevance] [--skip-latency] [--corpora demo,demo-thin,real]
+        [--tag-sentence always,untitled,max]
 
 Catalogs are built once under ``--work`` (default /tmp/tonearm-bench-search) and reused.
 Prints one JSON document.
@@ -988,6 +992,12 @@ def main() -> None:
     ap.add_argument("--skip-relevance", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument(
+        "--tag-sentence",
+        default="",
+        help="compare where tag words go in the track sentences (search_index.TAG_SENTENCE):"
+        " comma-separated variants, e.g. always,untitled,max; the relevance runs once each",
+    )
+    ap.add_argument(
         "--tag-cost", type=int, default=0, help="ingest N real tracks, timing the tagger"
     )
     args = ap.parse_args()
@@ -1001,7 +1011,17 @@ def main() -> None:
     }
     if enc is None:
         log("text model unavailable: semantic and hybrid equal keyword-only")
-    if not args.skip_relevance:
+    if not args.skip_relevance and args.tag_sentence:
+        from tonearm.discovery import search_index
+
+        by: dict[str, Any] = {}
+        for variant in args.tag_sentence.split(","):
+            search_index.TAG_SENTENCE = variant
+            log(f"tag words in the sentences: {variant}")
+            by[variant] = relevance(args.corpora.split(","), args.work)
+        search_index.TAG_SENTENCE = "always"
+        result["relevance_by_tag_sentence"] = by
+    elif not args.skip_relevance:
         result["relevance"] = relevance(args.corpora.split(","), args.work)
     if args.tag_cost:
         result["tag_cost"] = tag_cost(args.work, args.tag_cost)
