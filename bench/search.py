@@ -16,7 +16,7 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   answers, measured in the same run on the same stored analyses), and
   ``hybrid_no_tag_ranking`` (tag words in the text, no tag ranking). ``--tag-cost N``: the
   tagger's share of a default-analyzer ingest of N real tracks. ``--tag-sentence
-  always,untitled,max``: the whole relevance run once per place of the tag words in the
+  always,undescribed``: the whole relevance run once per place of the tag words in the
   track sentences (``search_index.TAG_SENTENCE``), on the same stored analyses (the tagger
   runs once, at the catalog's backfill; only the sentence vectors change).
   (the keyword list not weighted by query-word coverage). Absolute scores: every row but
@@ -41,7 +41,7 @@ Usage::
 
     .venv/bin/python bench/search.py [--work DIR] [--n-synthetic 100000]
         [--skip-relevance] [--skip-latency] [--corpora demo,demo-thin,real]
-        [--tag-sentence always,untitled,max]
+        [--tag-sentence always,undescribed]
 
 Catalogs are built once under ``--work`` (default /tmp/tonearm-bench-search) and reused.
 Prints one JSON document.
@@ -995,7 +995,7 @@ def main() -> None:
         "--tag-sentence",
         default="",
         help="compare where tag words go in the track sentences (search_index.TAG_SENTENCE):"
-        " comma-separated variants, e.g. always,untitled,max; the relevance runs once each",
+        " comma-separated variants, e.g. always,undescribed; the relevance runs once each",
     )
     ap.add_argument(
         "--tag-cost", type=int, default=0, help="ingest N real tracks, timing the tagger"
@@ -1015,11 +1015,12 @@ def main() -> None:
         from tonearm.discovery import search_index
 
         by: dict[str, Any] = {}
+        default = search_index.TAG_SENTENCE
         for variant in args.tag_sentence.split(","):
             search_index.TAG_SENTENCE = variant
             log(f"tag words in the sentences: {variant}")
             by[variant] = relevance(args.corpora.split(","), args.work)
-        search_index.TAG_SENTENCE = "always"
+        search_index.TAG_SENTENCE = default
         result["relevance_by_tag_sentence"] = by
     elif not args.skip_relevance:
         result["relevance"] = relevance(args.corpora.split(","), args.work)

@@ -34,6 +34,7 @@ import numpy as np
 from tonearm.discovery import calibration, fts
 from tonearm.discovery import text as text_model
 from tonearm.discovery.artists import ArtistMatch, normalize_name
+from tonearm.discovery.quantized import exact_scores
 from tonearm.discovery.query import parse_query
 from tonearm.discovery.search_index import (
     CACHE_KEY,
@@ -45,7 +46,6 @@ from tonearm.discovery.search_index import (
     get_index,
     invalidate,
     parse_key,
-    text_cosines,
     track_text,
 )
 from tonearm.discovery.search_ranking import (
@@ -332,7 +332,7 @@ class _Evidence:
             return np.zeros(0)
         parts: list[np.ndarray | None] = []
         if self.qvec is not None and idx.text_vecs is not None and idx.null_levels is not None:
-            cos = text_cosines(idx, np.asarray(self.qvec, dtype=np.float32), rows)
+            cos = exact_scores(idx.text_vecs, np.asarray(self.qvec, dtype=np.float32), rows)
             parts.append(calibration.cosine_score(cos, idx.null_levels))
         for full in (self.coverage, self.tags, *self.rowwise.values()):
             parts.append(None if full is None else full[rows])

@@ -28,7 +28,7 @@ from tonearm.discovery import calibration, fts
 from tonearm.discovery.artists import ArtistIndex
 from tonearm.discovery.bm25 import KeywordIndex
 from tonearm.discovery.describe import audio_words, tag_word_probs, tag_words
-from tonearm.discovery.quantized import VectorTable, exact_scores
+from tonearm.discovery.quantized import VectorTable
 from tonearm.discovery.query import parse_query
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ log = logging.getLogger("tonearm.search")
 
 CACHE_KEY = "discovery.search"
 TEXT_VECTORS_FILE = "search_text_vectors.npz"
-ALT_TEXT_VECTORS_FILE = "search_text_vectors_tagged.npz"
 SEARCH_TEXT_ANALYSIS = "search_text"
 EMBEDDING_ANALYSIS = "embedding"
 ANALYSES = (SEARCH_TEXT_ANALYSIS, EMBEDDING_ANALYSIS)  # the analyses the index reads
@@ -73,12 +72,12 @@ COUNT_TTL_S = 1.0  # PostgreSQL: row counts (removals) rechecked at most this of
 # tagger; kept for the comparison in bench/search.py)
 USE_TAGS = True
 # Where the tag words go in the sentence a track is embedded as (they always reach the
-# keyword index and the tag ranking): "always" appends them to every track's sentence;
-# "untitled" only to tracks without an artist, album or genre of their own (tag words
-# pull a described track's vector away from its own metadata); "max" embeds a tagged
-# track twice, with and without them, and takes the better cosine. Compared in
-# bench/search.py --tag-sentence.
-TAG_SENTENCE = "always"
+# keyword index and the tag ranking): "undescribed" (default) only into the sentences of
+# tracks without an artist, album or genre of their own, because appended to a described
+# track's sentence they pull its vector away from what its metadata says; "always" into
+# every track's sentence (the previous behaviour; compared in bench/search.py
+# --tag-sentence).
+TAG_SENTENCE = "undescribed"
 
 
 def genre_key(genre: str) -> str:
@@ -155,9 +154,6 @@ class SearchIndex:
     artist_rows: dict[str, np.ndarray]
     artist_index: ArtistIndex
     text_vecs: np.ndarray | None = None  # (n, 384) float32, unit rows
-    # TAG_SENTENCE "max": the sentences with the tag words (n, 384); a track's text cosine
-    # is the better of the two
-    alt_text_vecs: np.ndarray | None = None
     audio_vecs: np.ndarray | None = None  # (n, d) float32, unit rows (zeros where missing)
     audio_ok: np.ndarray | None = None  # (n,) bool
     texts: list[str] = field(default_factory=list)
@@ -180,7 +176,6 @@ class SearchIndex:
     # derived in __post_init__: int8-accelerated tables over the vectors, and per-row codes
     # of the artist and the (album, artist) for counting matches without a Python loop
     text_table: VectorTable | None = field(init=False, default=None)
-    alt_text_table: VectorTable | None = field(init=False, default=None)
     audio_table: VectorTable | None = field(init=False, default=None)
     artist_code: np.ndarray = field(init=False, repr=False)  # (n,) int32, -1: none
     album_code: np.ndarray = field(init=False, repr=False)  # (n,) int32, -1: none
@@ -190,8 +185,6 @@ class SearchIndex:
     def __post_init__(self) -> None:
         if self.text_vecs is not None:
             self.text_table = VectorTable(self.text_vecs)
-        if self.alt_text_vecs is not None:
-            self.alt_text_table = VectorTable(self.alt_text_vecs)
         if self.audio_vecs is not None:
             self.audio_table = VectorTable(self.audio_vecs)
         codes: dict[Any, int] = {}
@@ -339,11 +332,9 @@ def _text_hash(model: str, text: str) -> bytes:
     return hashlib.sha1(f"{model}\n{text}".encode()).digest()
 
 
-def _text_vectors(
-    catalog: Catalog, encoder: TextEncoder, texts: list[str], file: str = TEXT_VECTORS_FILE
-) -> np.ndarray:
-    """Vectors of ``texts``, reusing the on-disk cache ``file``; only new texts are embedded."""
-    path = catalog.index_dir / file
+def _text_vectors(catalog: Catalog, encoder: TextEncoder, texts: list[str]) -> np.ndarray:
+    """Vectors of ``texts``, reusing the on-disk cache; only new texts are embedded."""
+    path = catalog.index_dir / TEXT_VECTORS_FILE
     cached: dict[bytes, np.ndarray] = {}
     try:
         with np.load(path) as z:
@@ -444,7 +435,6 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
     bpms: list[float | None] = []
     thumbs: list[str] = []
     texts: list[str] = []
-    alt_texts: list[str] = []  # TAG_SENTENCE "max": the sentences with the tag words
     fts_rows: dict[int, tuple[str, tuple[str, ...]]] = {}
     genre_rows: dict[str, list[int]] = {}
     artist_rows: dict[str, list[int]] = {}
@@ -468,11 +458,8 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         genres.append(d["genre"] or "")
         bpms.append(round(float(bpm), 1) if bpm else None)
         thumbs.append(d["thumbnail_url"] or "")
-        own_meta = any(d.get(c) for c in ("artist", "album", "genre"))
-        if TAG_SENTENCE == "max":
-            texts.append(track_text(d, plain))
-            alt_texts.append(track_text(d, words))
-        elif TAG_SENTENCE == "untitled" and own_meta:
+        described_by_metadata = any(d[c] for c in ("artist", "album", "genre"))
+        if TAG_SENTENCE == "undescribed" and described_by_metadata:
             texts.append(track_text(d, plain))
         else:
             texts.append(track_text(d, words))
@@ -488,12 +475,6 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
     row_of = {int(a): i for i, a in enumerate(ids)}
     audio_vecs, audio_ok = _audio_vectors(store, row_of, n)
     text_vecs = _text_vectors(catalog, encoder, texts) if encoder is not None and n else None
-    alt_text_vecs = None
-    if text_vecs is not None and encoder is not None and alt_texts and alt_texts != texts:
-        alt_text_vecs = _text_vectors(catalog, encoder, alt_texts, ALT_TEXT_VECTORS_FILE)
-    null_rows = text_vecs  # a meaningless query's best hit: over both sentences with "max"
-    if text_vecs is not None and alt_text_vecs is not None:
-        null_rows = np.vstack([text_vecs, alt_text_vecs])
     tag_names = sorted({w for p in probs_of.values() for w in p})
     tag_probs = tag_vecs = None
     if tag_names:
@@ -522,7 +503,6 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         artist_rows={k: np.array(v, dtype=np.int64) for k, v in artist_rows.items()},
         artist_index=ArtistIndex(list(artist_rows)),
         text_vecs=text_vecs,
-        alt_text_vecs=alt_text_vecs,
         audio_vecs=audio_vecs,
         audio_ok=audio_ok,
         texts=texts,
@@ -530,23 +510,12 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         tag_probs=tag_probs,
         tag_names=tag_names,
         tag_vecs=tag_vecs,
-        null_levels=_null_levels(encoder, null_rows),
+        null_levels=_null_levels(encoder, text_vecs),
         keys=keys,
         modes=modes,
         loudness=loudness,
         instrumental=instrumental,
     )
-
-
-def text_cosines(idx: SearchIndex, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Cosine of the query vector ``q`` (d,) to the text of each of ``rows`` (m,): the
-    better of a track's two sentences when it has two (``TAG_SENTENCE`` "max")."""
-    assert idx.text_vecs is not None
-    q = np.asarray(q, dtype=np.float32)
-    cos = exact_scores(idx.text_vecs, q, rows)
-    if idx.alt_text_vecs is not None:
-        np.maximum(cos, exact_scores(idx.alt_text_vecs, q, rows), out=cos)
-    return cos
 
 
 def _null_levels(

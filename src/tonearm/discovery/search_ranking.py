@@ -10,7 +10,7 @@ import numpy as np
 
 from tonearm.discovery import bm25
 from tonearm.discovery.quantized import VectorTable
-from tonearm.discovery.search_index import SearchIndex, genre_keys, text_cosines
+from tonearm.discovery.search_index import SearchIndex, genre_keys
 
 RRF_K = 60
 # How much a keyword-ranked track counts in the fusion: "row": the fraction of the query's
@@ -39,12 +39,6 @@ def semantic_rows(
     """Rows by cosine of the track text vectors to ``qvec``, best first."""
     assert idx.text_table is not None
     rows, sims = idx.text_table.top(qvec, MAX_CANDIDATES, allowed)
-    if idx.alt_text_table is not None:  # two sentences per track: the better cosine
-        alt, _ = idx.alt_text_table.top(qvec, MAX_CANDIDATES, allowed)
-        rows = np.union1d(rows, alt)
-        sims = text_cosines(idx, qvec, rows)
-        order = np.lexsort((rows, -sims))[:MAX_CANDIDATES]
-        rows, sims = rows[order], sims[order]
     if cutoff and rows.size:
         floor = max(SEM_MIN_SIM, float(sims[0]) - SEM_WINDOW)
         rows = rows[sims >= floor]
