@@ -20,7 +20,9 @@ queries, against plain and against shipped.
 - the whitening's dimensions and power, and query expansion's k and alpha, re-chosen;
 - looped short clips: a clip shorter than one 2.32 s aisfx window is repeated to fill it
   instead of being zero-padded (one more aisfx pass per short clip, cached), alone and
-  added to shipped.
+  added to shipped;
+- unpadded short clips: such a clip embedded at its own length (aisfx's trunk pools over
+  time globally, so it takes any length; at least 16 frames), alone and added to shipped.
 
 Run: ``.venv/bin/python bench/sfx_candidates.py`` (prints JSON).
 """
@@ -100,6 +102,23 @@ def looped_windows(sig: Signal) -> np.ndarray:
     return rd.aisfx_windows(Signal(s, sig.sr))
 
 
+def unpadded_windows(sig: Signal) -> np.ndarray:
+    """aisfx windows with a clip shorter than one window embedded at its own length."""
+    from tonearm.core.embeddings import aisfx_model as am
+
+    y = sig.mono()
+    if sig.sr != am.AISFX_SR:
+        from tonearm.core.audio.resample import resample
+
+        y = resample(y, sig.sr, am.AISFX_SR)
+    spec = am.log_mel(y)
+    if spec.shape[0] >= am.WINDOW_FRAMES:
+        return am.run_windows(am.windows(spec, 50, 32))
+    if spec.shape[0] < 16:  # three 2x2 poolings need a few frames
+        spec = np.pad(spec, ((0, 16 - spec.shape[0]), (0, 0)))
+    return am.run_windows(spec[None])
+
+
 def one_set(which: str) -> dict[str, Any]:
     clips = rs.sfx_clips(which)
     labels = [c.label for c in clips]
@@ -117,6 +136,10 @@ def one_set(which: str) -> dict[str, Any]:
     lw = [lv.get(c.key, "orig", lambda c=c: rs.load(c.path)) for c in clips]
     l_ship, _ = shipped_sims(l2_normalize(np.stack([w.max(axis=0) for w in lw])))
     l_mean = l2_normalize(np.stack([w.mean(axis=0) for w in lw]))
+    uv = rd.Vectors("aisfx-windows-unpadded", unpadded_windows)
+    uw = [uv.get(c.key, "orig", lambda c=c: rs.load(c.path)) for c in clips]
+    u_ship, _ = shipped_sims(l2_normalize(np.stack([w.max(axis=0) for w in uw])))
+    u_mean = l2_normalize(np.stack([w.mean(axis=0) for w in uw]))
     mw = max_over_windows(windows)
     m: dict[str, Any] = {}
 
@@ -142,6 +165,11 @@ def one_set(which: str) -> dict[str, Any]:
     ev("looped short clips, mean-pooled", lambda _: l_mean @ l_mean.T, [0])
     ev("looped short clips, shipped pipeline", lambda _: l_ship, [0])
     ev("shipped + a x looped shipped", lambda a: ship + a * l_ship, [0.5, 1.0, 2.0])
+    ev("unpadded short clips, mean-pooled", lambda _: u_mean @ u_mean.T, [0])
+    ev("unpadded short clips, shipped pipeline", lambda _: u_ship, [0])
+    ev("shipped + a x unpadded shipped", lambda a: ship + a * u_ship, [0.5, 1.0, 2.0])
+    ev("shipped + a x plain mean-pooled", lambda a: ship + a * (mean_v @ mean_v.T),
+       [0.25, 0.5, 1.0, 2.0])  # fmt: skip
     base = m["aisfx mean-pooled (baseline)"]
     base_h, base_q = base["held_out"]["precision@10"], base["_per_query"]
     ship_q = m["tonearm as shipped"]["_per_query"]
