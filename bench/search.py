@@ -8,6 +8,9 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   - ``real-neutral``: the same audio with the metadata stripped (titles "Track NNN", no
     album), the same queries (``n..`` = ``r..``) and judgments (the composers' file and
     folder names, hidden from the search): what finds them is what the audio says;
+  - ``real-content``: instrument renders of real scores named ``track_NNN``;
+    ``real-content-artist``: the same with a neutral artist per score ("Artist A"), the
+    same queries (``a..`` = ``c..``): metadata that says nothing about the sound;
   scored by nDCG@10 and recall@20 for hybrid (semantic + keyword, weighted RRF), keyword
   only (the baseline: the in-memory BM25F of discovery/bm25.py over the same fields, what
   answers without the text model), semantic only and ``random`` (expected nDCG of a random
@@ -266,6 +269,44 @@ def content_catalog(work: Path) -> tuple[Catalog, dict[str, dict[str, Any]]]:
     return cat, truth
 
 
+def content_artist_catalog(work: Path, content: Catalog, truth: dict[str, dict[str, Any]]):
+    """The ``real-content`` renders with an artist each (a neutral "Artist A".."E", one per
+    score, as a composer would be): a library whose tracks have metadata that says nothing
+    of the instruments. Same stored analyses; the queries are ``real-content``'s (``a..`` =
+    ``c..``)."""
+    cat = open_catalog(work / "real-content-artist")
+    existing = {a.content_hash: a.asset_id for a in cat.store.iter_assets("music")}
+    scores = sorted({t["score"] for t in truth.values() if t.get("score")})
+    artist_of = {sc: f"Artist {chr(65 + i)}" for i, sc in enumerate(scores)}
+    mapping: dict[str, str] = {}
+    for a in content.store.iter_assets("music"):
+        h = a.content_hash + "-artist"
+        if h in existing:
+            mapping[existing[h]] = a.asset_id
+            continue
+        analyses = [
+            Analysis("", x.name, x.version, x.data, x.blob)
+            for x in (
+                content.store.get_analysis(a.asset_id, "search_text"),
+                content.store.get_analysis(a.asset_id, "embedding"),
+            )
+            if x is not None
+        ]
+        new = cat.store.add_asset(
+            {
+                "kind": "music",
+                "name": a.name,
+                "artist": artist_of.get(truth.get(a.asset_id, {}).get("score", ""), ""),
+                "duration": a.duration,
+                "content_hash": h,
+                "file_path": a.file_path,
+            },
+            analyses,
+        )
+        mapping[new.asset_id] = a.asset_id
+    return cat, {k: truth[v] for k, v in mapping.items() if v in truth}
+
+
 def random_ndcg(rel: set[str], ids: list[str], k: int = 10, draws: int = 50) -> float:
     """Expected nDCG@k of a random ranking (mean of ``draws`` fixed-seed shuffles)."""
     rng = random.Random(0)
@@ -335,8 +376,15 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
         catalogs["real"] = real_catalog(work)
     if "real-neutral" in corpora:
         catalogs["real-neutral"] = neutral_catalog(work, *catalogs["real"])
-    if "real-content" in corpora:
+    if "real-content" in corpora or "real-content-artist" in corpora:
         catalogs["real-content"] = content_catalog(work)
+    if "real-content-artist" in corpora:
+        catalogs["real-content-artist"] = content_artist_catalog(work, *catalogs["real-content"])
+        queries = queries + [
+            {**q, "id": "a" + q["id"][1:], "corpus": "real-content-artist"}
+            for q in queries
+            if q["corpus"] == "real-content"
+        ]
     rows_by_id: dict[str, dict[str, Any]] = {}
     for use_tags in (True, False):
         search_index.USE_TAGS = use_tags

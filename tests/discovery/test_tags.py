@@ -13,7 +13,6 @@ from tonearm.core.audio.signal import Signal
 from tonearm.core.embeddings import musicnn
 from tonearm.discovery import describe, search_analyzer
 from tonearm.discovery.search import search
-from tonearm.discovery.search_index import build_index
 from tonearm.storage.base import Analysis
 
 needs_musicnn = pytest.mark.skipif(
@@ -136,37 +135,3 @@ def test_backfill_adds_tags_to_rows_stored_before_the_tagger(
     a = catalog.store.get_analysis(out.asset_id, search_analyzer.ANALYSIS_NAME)
     assert a is not None and a.data["tags"] == {"MTT_musicnn": {"harp": 0.8}}
     assert search_analyzer.backfill(catalog) == 0  # tagged rows are left alone
-
-
-def _tagged_pair(catalog: Catalog, tone: Signal) -> dict[str, str]:
-    """Two tracks tagged "techno": one with an album of its own, one with nothing else."""
-    ids = {}
-    for gain, name, album in ((1.0, "castle.wav", "Castle Fortress"), (0.5, "x.wav", None)):
-        sig = Signal(tone.samples * gain, tone.sr)
-        out = ingest_bytes(catalog, encode_wav(sig), filename=name, kind="music", analyzers=[])
-        assert out.asset_id
-        if album:
-            catalog.store.update_asset(out.asset_id, {"album": album})
-        tags = {"MTT_musicnn": {"techno": 0.9}}
-        catalog.store.put_analysis(
-            Analysis(out.asset_id, search_analyzer.ANALYSIS_NAME, 2, {"features": {}, "tags": tags})
-        )
-        ids[name] = out.asset_id
-    return ids
-
-
-def test_tag_words_stay_out_of_the_sentence_of_a_track_with_its_own_metadata(
-    catalog: Catalog, tone: Signal
-) -> None:
-    """A track with an album is embedded by its metadata alone (tag words appended moved a
-    titled track away from its title on the real set); a track with nothing but a name
-    gets them. Both are still found by the tag word through the keyword index."""
-    ids = _tagged_pair(catalog, tone)
-    idx = build_index(catalog, None)
-    text_of = {idx.names[r]: idx.texts[r] for r in range(idx.size)}
-    described = next(t for n, t in text_of.items() if "castle" in n)
-    bare = next(t for n, t in text_of.items() if "castle" not in n)
-    assert "Castle Fortress" in described and "techno" not in described
-    assert "techno" in bare
-    res = search(catalog, "techno", method="keyword")
-    assert sorted(res.asset_ids) == sorted(ids.values())

@@ -72,12 +72,11 @@ COUNT_TTL_S = 1.0  # PostgreSQL: row counts (removals) rechecked at most this of
 # tagger; kept for the comparison in bench/search.py)
 USE_TAGS = True
 # Where the tag words go in the sentence a track is embedded as (they always reach the
-# keyword index and the tag ranking): "undescribed" (default) only into the sentences of
-# tracks without an artist, album or genre of their own, because appended to a described
-# track's sentence they pull its vector away from what its metadata says; "always" into
-# every track's sentence (the previous behaviour; compared in bench/search.py
-# --tag-sentence).
-TAG_SENTENCE = "undescribed"
+# keyword index and the tag ranking): "always" into every track's sentence; "undescribed"
+# only into the sentences of tracks without an artist, album or genre of their own. Kept
+# for the comparison in bench/search.py --tag-sentence: "undescribed" wins on tracks whose
+# metadata names what they sound like and loses where it does not (an artist name alone).
+TAG_SENTENCE = "always"
 
 
 def genre_key(genre: str) -> str:
