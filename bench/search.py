@@ -8,6 +8,9 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   - ``real-neutral``: the same audio with the metadata stripped (titles "Track NNN", no
     album), the same queries (``n..`` = ``r..``) and judgments (the composers' file and
     folder names, hidden from the search): what finds them is what the audio says;
+  - ``real-content``: instrument renders of real scores named ``track_NNN``;
+    ``real-content-artist``: the same with a neutral artist per score ("Artist A"), the
+    same queries (``a..`` = ``c..``): metadata that says nothing about the sound;
   scored by nDCG@10 and recall@20 for hybrid (semantic + keyword, weighted RRF), keyword
   only (the baseline: the in-memory BM25F of discovery/bm25.py over the same fields, what
   answers without the text model), semantic only and ``random`` (expected nDCG of a random
@@ -15,7 +18,10 @@ Relevance: the labelled queries of ``bench/search_queries.json`` over three cata
   tag words left out of the index (``*_no_tags``: what the version before the tagger
   answers, measured in the same run on the same stored analyses), and
   ``hybrid_no_tag_ranking`` (tag words in the text, no tag ranking). ``--tag-cost N``: the
-  tagger's share of a default-analyzer ingest of N real tracks.
+  tagger's share of a default-analyzer ingest of N real tracks. ``--tag-sentence
+  always,undescribed``: the whole relevance run once per place of the tag words in the
+  track sentences (``search_index.TAG_SENTENCE``), on the same stored analyses (the tagger
+  runs once, at the catalog's backfill; only the sentence vectors change).
   (the keyword list not weighted by query-word coverage). Absolute scores: every row but
   ``hybrid_calibrated`` (the default: ordered by absolute score, floor min_score .2) and
   ``hybrid_calibrated_no_floor`` ranks as the version before them (fusion order, every match
@@ -38,6 +44,7 @@ Usage::
 
     .venv/bin/python bench/search.py [--work DIR] [--n-synthetic 100000]
         [--skip-relevance] [--skip-latency] [--corpora demo,demo-thin,real]
+        [--tag-sentence always,undescribed]
 
 Catalogs are built once under ``--work`` (default /tmp/tonearm-bench-search) and reused.
 Prints one JSON document.
@@ -262,6 +269,44 @@ def content_catalog(work: Path) -> tuple[Catalog, dict[str, dict[str, Any]]]:
     return cat, truth
 
 
+def content_artist_catalog(work: Path, content: Catalog, truth: dict[str, dict[str, Any]]):
+    """The ``real-content`` renders with an artist each (a neutral "Artist A".."E", one per
+    score, as a composer would be): a library whose tracks have metadata that says nothing
+    of the instruments. Same stored analyses; the queries are ``real-content``'s (``a..`` =
+    ``c..``)."""
+    cat = open_catalog(work / "real-content-artist")
+    existing = {a.content_hash: a.asset_id for a in cat.store.iter_assets("music")}
+    scores = sorted({t["score"] for t in truth.values() if t.get("score")})
+    artist_of = {sc: f"Artist {chr(65 + i)}" for i, sc in enumerate(scores)}
+    mapping: dict[str, str] = {}
+    for a in content.store.iter_assets("music"):
+        h = a.content_hash + "-artist"
+        if h in existing:
+            mapping[existing[h]] = a.asset_id
+            continue
+        analyses = [
+            Analysis("", x.name, x.version, x.data, x.blob)
+            for x in (
+                content.store.get_analysis(a.asset_id, "search_text"),
+                content.store.get_analysis(a.asset_id, "embedding"),
+            )
+            if x is not None
+        ]
+        new = cat.store.add_asset(
+            {
+                "kind": "music",
+                "name": a.name,
+                "artist": artist_of.get(truth.get(a.asset_id, {}).get("score", ""), ""),
+                "duration": a.duration,
+                "content_hash": h,
+                "file_path": a.file_path,
+            },
+            analyses,
+        )
+        mapping[new.asset_id] = a.asset_id
+    return cat, {k: truth[v] for k, v in mapping.items() if v in truth}
+
+
 def random_ndcg(rel: set[str], ids: list[str], k: int = 10, draws: int = 50) -> float:
     """Expected nDCG@k of a random ranking (mean of ``draws`` fixed-seed shuffles)."""
     rng = random.Random(0)
@@ -331,8 +376,15 @@ def relevance(corpora: list[str], work: Path) -> dict[str, Any]:
         catalogs["real"] = real_catalog(work)
     if "real-neutral" in corpora:
         catalogs["real-neutral"] = neutral_catalog(work, *catalogs["real"])
-    if "real-content" in corpora:
+    if "real-content" in corpora or "real-content-artist" in corpora:
         catalogs["real-content"] = content_catalog(work)
+    if "real-content-artist" in corpora:
+        catalogs["real-content-artist"] = content_artist_catalog(work, *catalogs["real-content"])
+        queries = queries + [
+            {**q, "id": "a" + q["id"][1:], "corpus": "real-content-artist"}
+            for q in queries
+            if q["corpus"] == "real-content"
+        ]
     rows_by_id: dict[str, dict[str, Any]] = {}
     for use_tags in (True, False):
         search_index.USE_TAGS = use_tags
@@ -988,6 +1040,12 @@ def main() -> None:
     ap.add_argument("--skip-relevance", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument(
+        "--tag-sentence",
+        default="",
+        help="compare where tag words go in the track sentences (search_index.TAG_SENTENCE):"
+        " comma-separated variants, e.g. always,undescribed; the relevance runs once each",
+    )
+    ap.add_argument(
         "--tag-cost", type=int, default=0, help="ingest N real tracks, timing the tagger"
     )
     args = ap.parse_args()
@@ -1001,7 +1059,18 @@ def main() -> None:
     }
     if enc is None:
         log("text model unavailable: semantic and hybrid equal keyword-only")
-    if not args.skip_relevance:
+    if not args.skip_relevance and args.tag_sentence:
+        from tonearm.discovery import search_index
+
+        by: dict[str, Any] = {}
+        default = search_index.TAG_SENTENCE
+        for variant in args.tag_sentence.split(","):
+            search_index.TAG_SENTENCE = variant
+            log(f"tag words in the sentences: {variant}")
+            by[variant] = relevance(args.corpora.split(","), args.work)
+        search_index.TAG_SENTENCE = default
+        result["relevance_by_tag_sentence"] = by
+    elif not args.skip_relevance:
         result["relevance"] = relevance(args.corpora.split(","), args.work)
     if args.tag_cost:
         result["tag_cost"] = tag_cost(args.work, args.tag_cost)

@@ -71,6 +71,12 @@ COUNT_TTL_S = 1.0  # PostgreSQL: row counts (removals) rechecked at most this of
 # The musicnn tag words join each track's text (False: the DSP words only, as before the
 # tagger; kept for the comparison in bench/search.py)
 USE_TAGS = True
+# Where the tag words go in the sentence a track is embedded as (they always reach the
+# keyword index and the tag ranking): "always" into every track's sentence; "undescribed"
+# only into the sentences of tracks without an artist, album or genre of their own. Kept
+# for the comparison in bench/search.py --tag-sentence: "undescribed" wins on tracks whose
+# metadata names what they sound like and loses where it does not (an artist name alone).
+TAG_SENTENCE = "always"
 
 
 def genre_key(genre: str) -> str:
@@ -443,15 +449,19 @@ def build_index(catalog: Catalog, encoder: TextEncoder | None) -> SearchIndex:
         if aid in probs_of:  # tagged: vocal unless no confident tag says voice
             instrumental[i] = 0 if any(w in VOCAL_WORDS for w in tagged) else 1
         bpm = d["bpm"] if d["bpm"] else (feats.get("tempo_bpm") or None)
-        words = audio_words(feats, d["bpm"])
-        words += [w for w in tagged if w not in words]
+        plain = audio_words(feats, d["bpm"])
+        words = plain + [w for w in tagged if w not in plain]
         names.append(d["name"] or "")
         artists.append(d["artist"] or "")
         albums.append(d["album"] or "")
         genres.append(d["genre"] or "")
         bpms.append(round(float(bpm), 1) if bpm else None)
         thumbs.append(d["thumbnail_url"] or "")
-        texts.append(track_text(d, words))
+        described_by_metadata = any(d[c] for c in ("artist", "album", "genre"))
+        if TAG_SENTENCE == "undescribed" and described_by_metadata:
+            texts.append(track_text(d, plain))
+        else:
+            texts.append(track_text(d, words))
         lexical, lacks = _split_negations(d)
         sync_key = f"{d['updated_at']}|{made}|{len(tagged)}"
         fts_rows[aid] = (sync_key, fts.fts_row(lexical, words, lacks))

@@ -20,7 +20,7 @@ on the catalog itself. Below :data:`MIN_FIT` vectors the plain cosine is used.
 On a second real set (``--parts sfx2``: 595 clips of five other games, 22 categories) it
 scores what plain mean-pooled vectors do (1.02x; held-out .99x, 95 % interval .96-1.03):
 the gain depends on the library, and no measured alternative did better there
-(bench/results/discovery/NOTES.md, session 6).
+(bench/results/discovery/NOTES.md, sessions 6 and 7).
 """
 
 from __future__ import annotations
