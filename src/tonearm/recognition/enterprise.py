@@ -54,7 +54,7 @@ from tonearm.recognition.longfile import (  # noqa: F401 - re-exported for calle
     timecode_from_url,
     to_csv,
 )
-from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_songs
+from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_audio, catalog_songs
 from tonearm.recognition.wire import CHUNK_S
 
 if TYPE_CHECKING:
@@ -190,7 +190,13 @@ def _new_scanner(catalog: Catalog, t0_s: float) -> PlayScanner:
         a = catalog.store.get_asset(aid)
         return float(a.duration) if a is not None and a.duration else None
 
-    return PlayScanner(catalog_songs(catalog), duration_of, sr=fingerprint_sr(), t0_s=t0_s)
+    return PlayScanner(
+        catalog_songs(catalog),
+        duration_of,
+        sr=fingerprint_sr(),
+        t0_s=t0_s,
+        song_audio=catalog_audio(catalog),
+    )
 
 
 def scan_file(

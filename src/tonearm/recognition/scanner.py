@@ -128,6 +128,94 @@ class PowerTrack:
         self.first += cut
 
 
+class PcmTrack:
+    """The PCM itself for the few seconds around each boundary a fade fit reads
+    (:func:`alignment.fade_fit_s`), appended block by block, forgotten once no boundary
+    can still need it (a file keeps a few minutes at a time, not the whole hour)."""
+
+    def __init__(self, sr: int) -> None:
+        self.sr = sr
+        self._blocks: list[np.ndarray] = []
+        self.first = 0  # sample index of the first sample kept
+        self.n = 0  # samples seen
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        self._blocks.append(x)
+        self.n += x.size
+
+    def segment(self, a_s: float, n: int) -> tuple[float, np.ndarray] | None:
+        """(start s, ``n`` samples from ``a_s`` on the sample grid), None unless all of
+        them are kept."""
+        a = int(round(a_s * self.sr))
+        if a < self.first or a + n > self.n or n <= 0:
+            return None
+        if len(self._blocks) > 1:
+            self._blocks = [np.concatenate(self._blocks)]
+        return a / self.sr, self._blocks[0][a - self.first : a - self.first + n]
+
+    def drop_before(self, t_s: float) -> None:
+        i = int(t_s * self.sr)
+        if i <= self.first or not self._blocks:
+            return
+        x = np.concatenate(self._blocks)
+        cut = min(x.size, i - self.first)
+        self._blocks = [x[cut:]]
+        self.first += cut
+
+
+SongAudioOf = Callable[[str], "np.ndarray | None"]
+FIT_WINDOW_S = 10.0  # a fade fit reads this much audio either side of the boundary
+FIT_SIDE_S = 5.0  # ...and aligns each song on this much of its own side
+
+
+def _speed_line(p: ChunkMatch) -> bool:
+    """The play's pitch moves with its tempo (or neither changes): resampling the song's
+    audio reproduces what the file plays."""
+    bands = 12.0 * fp.BANDS_PER_SEMITONE * float(np.log2(max(p.speed, 1e-6)))
+    return abs(p.shift_bands - bands) <= 0.5
+
+
+def _audio_fade(
+    pcm: PcmTrack,
+    song_audio: SongAudioOf,
+    out: tuple[ChunkMatch, float] | None,
+    into: tuple[ChunkMatch, float] | None,
+    guess_s: float,
+) -> float | None:
+    """The fade midpoint near ``guess_s`` from the songs' own audio
+    (:func:`alignment.fade_fit_s`): ``out`` the play fading out and ``into`` the one
+    fading in, each with its alignment (file seconds of the song's t=0); None for a side
+    that is no catalog play. None when the audio cannot say (no audio kept, a song
+    without its audio, a tempo-only or pitch-only change, no song aligned)."""
+    sr = pcm.sr
+    n = int(round(2 * FIT_WINDOW_S * sr))
+    got = pcm.segment(guess_s - FIT_WINDOW_S, n)
+    if got is None:
+        return None
+    lo, x = got
+    k = int(FIT_SIDE_S * sr)
+    refs: list[np.ndarray | None] = []
+    for side, sl in ((out, slice(0, k)), (into, slice(n - k, n))):
+        if side is None:
+            refs.append(None)
+            continue
+        p, anchor_s = side
+        song = song_audio(p.asset_id) if _speed_line(p) else None
+        if song is None:
+            return None
+        r = alignment.placed_song(song, sr, anchor_s, p.speed, lo, n)
+        lag, corr = alignment.fine_lag(x[sl], r[sl], int(alignment.FIT_LAG_S * sr))
+        ok = corr >= alignment.FIT_MIN_CORR
+        refs.append(
+            alignment.placed_song(song, sr, anchor_s + lag / sr, p.speed, lo, n) if ok else None
+        )
+    if refs[0] is None and refs[1] is None:
+        return None
+    m = alignment.fade_fit_s(x, refs[0], refs[1], sr)
+    return None if m is None else lo + m
+
+
 def _fade_midpoint(
     power: PowerTrack, lo_s: float, hi_s: float, *, inside: bool = False
 ) -> float | None:
@@ -224,6 +312,41 @@ def catalog_songs(catalog: Catalog) -> SongPeaksOf:
     return song_of
 
 
+SONG_AUDIO_CACHE = 6  # songs' PCM kept decoded (a boundary reads two; each song two boundaries)
+
+
+def catalog_audio(catalog: Catalog) -> SongAudioOf:
+    """Asset id -> its song's PCM at the fingerprint rate, decoded from the kept original
+    the way the fingerprint was made (None: no original kept, or undecodable); the last
+    few kept."""
+    from tonearm.catalog.decoding import decode_audio
+    from tonearm.catalog.ingest import asset_path
+    from tonearm.core.audio.errors import AudioError
+    from tonearm.core.audio.limits import Purpose
+
+    cache: dict[str, np.ndarray | None] = {}
+
+    def audio_of(aid: str) -> np.ndarray | None:
+        if aid in cache:
+            cache[aid] = cache.pop(aid)  # most recent last
+            return cache[aid]
+        y = None
+        a = catalog.store.get_asset(aid)
+        if a is not None and a.file_path:
+            path = asset_path(catalog, a)
+            if path.exists():
+                try:
+                    y = fp.prepare(decode_audio(catalog, path, Purpose.CATALOG_FILE))
+                except AudioError:
+                    y = None
+        cache[aid] = y
+        while len(cache) > SONG_AUDIO_CACHE:
+            cache.pop(next(iter(cache)))
+        return y
+
+    return audio_of
+
+
 def align_bounds(
     song_of: SongPeaksOf,
     power: PowerTrack,
@@ -231,6 +354,7 @@ def align_bounds(
     plays: list[ChunkMatch],
     t0: float,
     t1: float,
+    audio: tuple[PcmTrack, SongAudioOf] | None = None,
 ) -> None:
     """Each play's start and end moved to where its song's peaks begin and stop lining up
     with the file's (:mod:`tonearm.recognition.alignment`), within the bounds the chunks'
@@ -241,10 +365,13 @@ def align_bounds(
     middle of the two: a fade's midpoint), each start where it rises through them. Where
     one play's song is still heard after the next one's is (a crossfade, a cut), both
     share one boundary: the mean of the four crossings (or the power's midpoint, when the
-    two songs differ in loudness)."""
+    two songs differ in loudness). Where the songs' own audio is at hand (``audio``: the
+    file's PCM and asset id -> the song's PCM), each boundary then goes to the fade the
+    audio shows (:func:`_audio_fade`)."""
     fps = fp.FPS
     levels = (alignment.PRESENT, alignment.HEARD)
     anchors: dict[int, float] = {}
+    end_anchors: dict[int, float] = {}
 
     def crossings(p: ChunkMatch, lo: float, hi: float, *, end: bool) -> list[float] | None:
         song = song_of(p.asset_id)
@@ -266,8 +393,7 @@ def align_bounds(
             return None
         t, pres = t[keep], pres[keep]
         out = [alignment.crossing(t, pres, v, end=end) / fps for v in levels]
-        if not end:
-            anchors[id(p)] = anchor
+        (end_anchors if end else anchors)[id(p)] = anchor
         return out
 
     ends: list[list[float] | None] = []
@@ -283,6 +409,7 @@ def align_bounds(
     new_end = [
         p.file_end_s if e is None else float(np.mean(e)) for p, e in zip(plays, ends, strict=True)
     ]
+    shared: set[int] = set()  # boundaries i | i + 1 that the two plays share
     for i in range(len(plays) - 1):
         e, s_ = ends[i], starts[i + 1]
         if e is not None and s_ is not None and max(e) >= min(s_) - ALIGN_TOUCH_S:
@@ -294,6 +421,7 @@ def align_bounds(
             mid = _fade_midpoint(power, min(*e, *s_) - 1.0, max(*e, *s_) + 1.0, inside=True)
             new_end[i] = new_start[i + 1] = b_s if mid is None else mid
             ends[i] = starts[i + 1] = None  # settled
+            shared.add(i)
     # a play next to a song not in the catalog (or silence): the same, on its side only
     for i in range(len(plays)):
         e, s_ = ends[i], starts[i]
@@ -303,6 +431,26 @@ def align_bounds(
         if s_ is not None:
             mid = _fade_midpoint(power, min(s_) - FADE_UNSEEN_S, max(s_) + 1.0)
             new_start[i] = new_start[i] if mid is None else mid
+    if audio is not None:
+        pcm, song_audio = audio
+
+        def side(i: int, end: bool) -> tuple[ChunkMatch, float] | None:
+            a = (end_anchors if end else anchors).get(id(plays[i]))
+            return None if a is None else (plays[i], a / fps)
+
+        for i in range(len(plays)):
+            if i in shared:
+                out, into = side(i, True), side(i + 1, False)
+                if out is not None or into is not None:
+                    m = _audio_fade(pcm, song_audio, out, into, new_end[i])
+                    if m is not None:
+                        new_end[i] = new_start[i + 1] = m
+            elif id(plays[i]) in end_anchors:
+                m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i])
+                new_end[i] = new_end[i] if m is None else m
+            if (i - 1) not in shared and id(plays[i]) in anchors:
+                m = _audio_fade(pcm, song_audio, None, side(i, False), new_start[i])
+                new_start[i] = new_start[i] if m is None else m
     # the chunks heard each song: a boundary stays near that evidence (in noise a quiet
     # passage loses its peaks' hits, and a crossing would land inside a proven play)
     for i in range(len(plays)):
@@ -349,6 +497,10 @@ class PlayScanner:
     keep_s : float or None
         Forget peaks and power this long before the earliest play still open (a live
         stream; None: keep everything, a file).
+    song_audio : callable or None
+        Asset id -> the song's PCM at ``sr`` (None: unknown): boundaries are then placed
+        on the songs' own audio (:func:`_audio_fade`); the scanner keeps the file's PCM
+        for the boundaries still open.
     """
 
     def __init__(
@@ -361,8 +513,11 @@ class PlayScanner:
         min_pieces: int = 1,
         min_span_s: float = 0.0,
         keep_s: float | None = None,
+        song_audio: SongAudioOf | None = None,
     ) -> None:
         self.song_of = song_of
+        self.song_audio = song_audio
+        self.pcm = PcmTrack(sr) if song_audio is not None else None
         self.duration_of = duration_of
         self.peaks = PeakStore()
         self.power = PowerTrack(sr)
@@ -380,6 +535,8 @@ class PlayScanner:
     # -- input
     def add_audio(self, x: np.ndarray) -> None:
         self.power.add(x)
+        if self.pcm is not None:
+            self.pcm.add(x)
 
     def add_peaks(self, t_frames: np.ndarray, f_bands: np.ndarray) -> None:
         """Query peaks in file frames (each found once: windows that overlap give only
@@ -437,7 +594,10 @@ class PlayScanner:
         ctx = [copy.copy(self._last)] if self._last is not None else []
         seq = [*ctx, *closed, *plays[n : n + 1]]
         split_crossfades(seq)
-        align_bounds(self.song_of, self.power, self.peaks, seq, self.t0_s, self.now_s)
+        audio = None
+        if self.pcm is not None and self.song_audio is not None:
+            audio = (self.pcm, self.song_audio)
+        align_bounds(self.song_of, self.power, self.peaks, seq, self.t0_s, self.now_s, audio)
         if ctx:
             # the previous play's end was settled when it was emitted
             closed[0].file_start_s = max(closed[0].file_start_s, self._last.file_end_s)  # type: ignore[union-attr]
@@ -463,6 +623,11 @@ class PlayScanner:
         self._last = copy.copy(closed[-1])
         kept = [p for p in closed if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
         self._last_emitted = kept[-1] if kept else self._last_emitted
+        if self.pcm is not None:
+            # the next boundary to place is the last emitted play's end (or later)
+            self.pcm.drop_before(
+                min(open_from, self.now_s, self._last.file_end_s) - FIT_WINDOW_S - ALIGN_OUT_S
+            )
         if self.keep_s is not None:
             keep_from = min(open_from, self.now_s) - self.keep_s
             self.peaks.drop_before(keep_from)

@@ -23,7 +23,7 @@ from tonearm.core.audio.stream import StreamingDecoder
 from tonearm.net.fetch import open_http_stream
 from tonearm.recognition import wire
 from tonearm.recognition.longfile import ChunkMatch
-from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_songs
+from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_audio, catalog_songs
 from tonearm.recognition.streams.plays import Play
 from tonearm.recognition.streams.registry import _now_ms
 from tonearm.storage.streams import StreamRecord
@@ -219,6 +219,7 @@ class StreamMonitor:
             min_pieces=cfg.min_hits,
             min_span_s=cfg.window_s + cfg.hop_s,
             keep_s=120.0,
+            song_audio=catalog_audio(self.catalog),
         )
         peaks_to = 0  # stream frames whose peaks the scanner has
         k = 0  # windows recognized
