@@ -233,3 +233,33 @@ def test_a_song_squeezed_out_by_its_neighbours_is_listed_in_the_play_it_shares()
     ends = [e.play for e in events if e.kind == "end"]
     assert [p.asset_id for p in ends] == ["5", "C"]
     assert ends[0].also == ["12"]
+
+
+def test_a_play_sent_never_changes_when_a_song_is_listed_in_it_later() -> None:
+    """Song 5's play (0-60 s) ends and is sent; song 12, heard at 57-68 s over its end and
+    C's start, is squeezed out one step later and listed in 5's play: the play that was
+    sent keeps the also list it was sent with (a stream's callback stands), and an
+    ``also`` event carries the grown list (a file's answer takes it)."""
+    five = [cm("5", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k) for k in range(5)]
+    twelve = [cm("12", 4, 57.0, 68.0, 30.0)]
+    c = [
+        cm("C", k, 62.0 + 12.0 * (k - 5), 74.0 + 12.0 * (k - 5), 12.0 * (k - 5))
+        for k in range(5, 12)
+    ]
+    scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
+    events = []
+    t = 12.0
+    while t <= 200.0:
+        events += scanner.add_matches(
+            [copy.copy(x) for x in [*five, *twelve, *c] if t - 12.0 <= x.file_start_s < t], t
+        )
+        t += 12.0
+    events += scanner.finish(200.0)
+    ends = [e.play for e in events if e.kind == "end"]
+    assert [p.asset_id for p in ends] == ["5", "C"]
+    assert ends[0].also == []  # as it was sent
+    (amend,) = [e.play for e in events if e.kind == "also"]
+    assert amend.asset_id == "5" and amend.also == ["12"]
+    assert amend.file_start_s == ends[0].file_start_s
+    starts = [e.play for e in events if e.kind == "start"]
+    assert all(p.also == [] for p in starts)

@@ -429,7 +429,13 @@ def _chunks_and_tracks(
             chunk_results.append({"songs": songs, "offset": wire.mmss(c0)})
         events += scanner.add_matches(found, c1)
     events += scanner.finish(t1)
-    plays = sorted((e.play for e in events if e.kind == "end"), key=lambda p: p.file_start_s)
+    ended = [e.play for e in events if e.kind == "end"]
+    for e in events:
+        if e.kind == "also":  # a play's also_matches grew after its end
+            for p in ended:
+                if PlayScanner.same_play(e.play, p) and p.file_start_s == e.play.file_start_s:
+                    p.also = list(e.play.also)
+    plays = sorted(ended, key=lambda p: p.file_start_s)
     tracks = []
     for p in plays:
         a = asset(p.asset_id)

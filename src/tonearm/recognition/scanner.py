@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -278,9 +278,9 @@ def _bounds(
     return s_lo, max(s_lo, s_hi), e_lo, max(e_lo, e_hi)
 
 
-def _list_in_host(p: ChunkMatch, hosts: list[ChunkMatch]) -> None:
+def _list_in_host(p: ChunkMatch, hosts: list[ChunkMatch]) -> ChunkMatch | None:
     """``p`` (a song squeezed out by its neighbours) goes to the ``also`` list of the play
-    whose chunks heard it over the same stretch (the most), if any."""
+    whose chunks heard it over the same stretch (the most), if any: that play."""
 
     def shared(h: ChunkMatch) -> float:
         (a0, a1), (b0, b1) = _heard(p), _heard(h)
@@ -292,6 +292,14 @@ def _list_in_host(p: ChunkMatch, hosts: list[ChunkMatch]) -> None:
         for aid in (p.asset_id, *p.also):
             if aid != host.asset_id and aid not in host.also:
                 host.also.append(aid)
+        return host
+    return None
+
+
+def _snapshot(p: ChunkMatch) -> ChunkMatch:
+    """A copy of ``p`` for an event: what was sent never changes with the scanner's own
+    plays (their ``also`` lists grow)."""
+    return replace(p, also=list(p.also), anchors=list(p.anchors))
 
 
 SongPeaksOf = Callable[[str], "alignment.SongPeaks | None"]
@@ -469,9 +477,12 @@ def align_bounds(
 
 @dataclass
 class ScanEvent:
-    """A play established (``start``) or final (``end``, its boundaries refined)."""
+    """A play established (``start``), final (``end``, its boundaries refined), or a play
+    already ended whose ``also`` list grew (``also``: a song squeezed out next to it,
+    listed in it after its end was sent; a file's answer takes it, a stream's callback
+    was sent)."""
 
-    kind: str  # "start" | "end"
+    kind: str  # "start" | "end" | "also"
     play: ChunkMatch
 
 
@@ -585,7 +596,7 @@ class PlayScanner:
             i = next((i for i, a in enumerate(self._announced) if self.same_play(p, a)), None)
             if i is None:
                 self._announced.append(p)
-                events.append(ScanEvent("start", copy.copy(p)))
+                events.append(ScanEvent("start", _snapshot(p)))
             else:
                 self._announced[i] = p  # the same play, heard further
         if n == 0:
@@ -607,19 +618,25 @@ class PlayScanner:
             m for m in self._pending if m.file_end_s > done_to or m.file_start_s >= open_from
         ]
         hosts = [h for h in (self._last_emitted, *closed) if h is not None]
+        amended: list[ChunkMatch] = []
         for p in closed:
             if p.file_end_s - p.file_start_s < MIN_PLAY_S:
                 # squeezed by its neighbours' boundaries (a song sharing their recording):
                 # no play, whether it was announced or not; listed in the play it shares
                 self._announced = [a for a in self._announced if not self.same_play(p, a)]
-                _list_in_host(p, [h for h in hosts if h is not p])
+                host = _list_in_host(p, [h for h in hosts if h is not p])
+                if host is not None and host is self._last_emitted and host not in amended:
+                    amended.append(host)
+        for p in closed:
+            if p.file_end_s - p.file_start_s < MIN_PLAY_S:
                 continue
             # a play not announced yet (a file's plays, or one heard only at the end) starts
             # and ends at once
             if not any(self.same_play(p, a) for a in self._announced):
-                events.append(ScanEvent("start", copy.copy(p)))
+                events.append(ScanEvent("start", _snapshot(p)))
             self._announced = [a for a in self._announced if not self.same_play(p, a)]
-            events.append(ScanEvent("end", p))
+            events.append(ScanEvent("end", _snapshot(p)))
+        events += [ScanEvent("also", _snapshot(h)) for h in amended]
         self._last = copy.copy(closed[-1])
         kept = [p for p in closed if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
         self._last_emitted = kept[-1] if kept else self._last_emitted

@@ -319,7 +319,7 @@ class StreamMonitor:
                 if not before:
                     continue
                 play = Play.of(ev.play, time.time())
-            else:
+            elif ev.kind == "end":
                 seen = [x for x in self._announced if PlayScanner.same_play(ev.play, x[0])]
                 self._announced = [x for x in self._announced if x not in seen]
                 asset = self.catalog.store.get_asset(ev.play.asset_id)
@@ -328,6 +328,8 @@ class StreamMonitor:
                 self.plays.append(play)
                 if before:
                     continue
+            else:  # "also": the play's callback was sent, and what was sent stands
+                continue
             self._callback(play, with_length=not before)
 
     def _callback(self, play: Play, *, with_length: bool) -> None:
