@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -164,6 +164,15 @@ class PcmTrack:
         self.first += cut
 
 
+class PcmSource(Protocol):
+    """Where the file's PCM around a boundary is read (a file's spool on disk, or the
+    scanner's own :class:`PcmTrack` for a live stream)."""
+
+    sr: int
+
+    def segment(self, a_s: float, n: int) -> tuple[float, np.ndarray] | None: ...
+
+
 SongAudioOf = Callable[[str], "np.ndarray | None"]
 FIT_WINDOW_S = 10.0  # a fade fit reads this much audio either side of the boundary
 FIT_SIDE_S = 5.0  # ...and aligns each song on this much of its own side
@@ -177,7 +186,7 @@ def _speed_line(p: ChunkMatch) -> bool:
 
 
 def _audio_fade(
-    pcm: PcmTrack,
+    pcm: PcmSource,
     song_audio: SongAudioOf,
     out: tuple[ChunkMatch, float] | None,
     into: tuple[ChunkMatch, float] | None,
@@ -362,7 +371,7 @@ def align_bounds(
     plays: list[ChunkMatch],
     t0: float,
     t1: float,
-    audio: tuple[PcmTrack, SongAudioOf] | None = None,
+    audio: tuple[PcmSource, SongAudioOf] | None = None,
 ) -> None:
     """Each play's start and end moved to where its song's peaks begin and stop lining up
     with the file's (:mod:`tonearm.recognition.alignment`), within the bounds the chunks'
@@ -510,8 +519,10 @@ class PlayScanner:
         stream; None: keep everything, a file).
     song_audio : callable or None
         Asset id -> the song's PCM at ``sr`` (None: unknown): boundaries are then placed
-        on the songs' own audio (:func:`_audio_fade`); the scanner keeps the file's PCM
-        for the boundaries still open.
+        on the songs' own audio (:func:`_audio_fade`).
+    pcm : PcmSource or None
+        Where the file's PCM is read back (a file's spool). None: the scanner keeps what
+        :meth:`add_audio` gives it for the boundaries still open (a stream).
     """
 
     def __init__(
@@ -525,10 +536,12 @@ class PlayScanner:
         min_span_s: float = 0.0,
         keep_s: float | None = None,
         song_audio: SongAudioOf | None = None,
+        pcm: PcmSource | None = None,
     ) -> None:
         self.song_of = song_of
         self.song_audio = song_audio
-        self.pcm = PcmTrack(sr) if song_audio is not None else None
+        self._own_pcm = PcmTrack(sr) if song_audio is not None and pcm is None else None
+        self.pcm: PcmSource | None = pcm if pcm is not None else self._own_pcm
         self.duration_of = duration_of
         self.peaks = PeakStore()
         self.power = PowerTrack(sr)
@@ -546,8 +559,8 @@ class PlayScanner:
     # -- input
     def add_audio(self, x: np.ndarray) -> None:
         self.power.add(x)
-        if self.pcm is not None:
-            self.pcm.add(x)
+        if self._own_pcm is not None:
+            self._own_pcm.add(x)
 
     def add_peaks(self, t_frames: np.ndarray, f_bands: np.ndarray) -> None:
         """Query peaks in file frames (each found once: windows that overlap give only
@@ -640,9 +653,9 @@ class PlayScanner:
         self._last = copy.copy(closed[-1])
         kept = [p for p in closed if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
         self._last_emitted = kept[-1] if kept else self._last_emitted
-        if self.pcm is not None:
+        if self._own_pcm is not None:
             # the next boundary to place is the last emitted play's end (or later)
-            self.pcm.drop_before(
+            self._own_pcm.drop_before(
                 min(open_from, self.now_s, self._last.file_end_s) - FIT_WINDOW_S - ALIGN_OUT_S
             )
         if self.keep_s is not None:
