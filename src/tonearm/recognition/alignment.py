@@ -400,10 +400,10 @@ def fade_fit_s(
                 best = (float(gain[j]), float(ms[j]), float(fade))
         return best
 
-    # coarse (0.1 s, 1 s fades), then to the frame around the best
-    g, m, fade = fit(inner[:: max(1, int(round(0.1 * sr / FIT_HOP)))], np.arange(0.0, 10.5, 1.0))
+    # coarse (0.2 s, 2 s fades), then to the frame and a quarter second around the best
+    g, m, fade = fit(inner[:: max(1, int(round(0.2 * sr / FIT_HOP)))], np.arange(0.0, 10.5, 2.0))
     if not np.isfinite(g):
         return None
-    near = inner[np.abs(inner - m) <= 0.25]
-    g, m, fade = fit(near, np.clip(fade + np.arange(-0.75, 1.0, 0.25), 0.0, None))
+    near = inner[np.abs(inner - m) <= 0.3]
+    g, m, fade = fit(near, np.unique(np.clip(fade + np.arange(-1.0, 1.1, 0.25), 0.0, None)))
     return m if np.isfinite(g) else None
