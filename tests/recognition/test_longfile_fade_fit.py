@@ -134,3 +134,16 @@ def test_scanner_places_a_crossfade_on_the_songs_audio() -> None:
     assert abs(with_audio[1].song_start_s - 4.0) < 0.1  # the song position follows
     peaks_only = run(None)
     assert abs(peaks_only[0].file_end_s - 40.0) > 0.5, peaks_only  # what the audio fixes here
+
+
+def test_the_stream_scanner_keeps_minutes_of_pcm_not_hours() -> None:
+    """A stream of two hours with no catalog song: no play ever closes, yet the PCM the
+    scanner keeps for its fade fits stays bounded."""
+    scanner = PlayScanner(lambda aid: None, lambda aid: None, sr=SR, song_audio=lambda aid: None)
+    block = np.zeros(10 * SR, dtype=np.float32)
+    for k in range(720):
+        scanner.add_audio(block)
+        scanner.add_matches([], 10.0 * (k + 1))
+    kept = scanner._own_pcm
+    assert kept is not None and kept.n - kept.first <= 11 * 60 * SR
+    assert kept.segment(7200.0 - 30.0, 20 * SR) is not None  # the last minutes are there

@@ -133,8 +133,10 @@ class PcmTrack:
     (:func:`alignment.fade_fit_s`), appended block by block, forgotten once no boundary
     can still need it (a file keeps a few minutes at a time, not the whole hour)."""
 
-    def __init__(self, sr: int) -> None:
+    def __init__(self, sr: int, max_s: float = 600.0) -> None:
         self.sr = sr
+        self.max_n = int(max_s * sr)  # never more than this (a song open for longer
+        # loses its start's fit: the peaks place it)
         self._blocks: list[np.ndarray] = []
         self.first = 0  # sample index of the first sample kept
         self.n = 0  # samples seen
@@ -143,6 +145,8 @@ class PcmTrack:
         x = np.asarray(x, dtype=np.float32).reshape(-1)
         self._blocks.append(x)
         self.n += x.size
+        if self.n - self.first > self.max_n + self.sr * 60:
+            self.drop_before((self.n - self.max_n) / self.sr)
 
     def segment(self, a_s: float, n: int) -> tuple[float, np.ndarray] | None:
         """(start s, ``n`` samples from ``a_s`` on the sample grid), None unless all of
