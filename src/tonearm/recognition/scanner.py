@@ -376,6 +376,7 @@ def align_bounds(
     t0: float,
     t1: float,
     audio: tuple[PcmSource, SongAudioOf] | None = None,
+    final: tuple[int, int] | None = None,
 ) -> None:
     """Each play's start and end moved to where its song's peaks begin and stop lining up
     with the file's (:mod:`tonearm.recognition.alignment`), within the bounds the chunks'
@@ -459,17 +460,18 @@ def align_bounds(
             a = (end_anchors if end else anchors).get(id(plays[i]))
             return None if a is None else (plays[i], a / fps)
 
+        lo, hi = final if final is not None else (0, len(plays))
         for i in range(len(plays)):
-            if i in shared:
+            if i in shared and lo - 1 <= i < hi:
                 out, into = side(i, True), side(i + 1, False)
                 if out is not None or into is not None:
                     m = _audio_fade(pcm, song_audio, out, into, new_end[i])
                     if m is not None:
                         new_end[i] = new_start[i + 1] = m
-            elif id(plays[i]) in end_anchors:
+            elif lo <= i < hi and id(plays[i]) in end_anchors:
                 m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i])
                 new_end[i] = new_end[i] if m is None else m
-            if (i - 1) not in shared and id(plays[i]) in anchors:
+            if lo <= i < hi and (i - 1) not in shared and id(plays[i]) in anchors:
                 m = _audio_fade(pcm, song_audio, None, side(i, False), new_start[i])
                 new_start[i] = new_start[i] if m is None else m
     # the chunks heard each song: a boundary stays near that evidence (in noise a quiet
@@ -625,7 +627,16 @@ class PlayScanner:
         audio = None
         if self.pcm is not None and self.song_audio is not None:
             audio = (self.pcm, self.song_audio)
-        align_bounds(self.song_of, self.power, self.peaks, seq, self.t0_s, self.now_s, audio)
+        align_bounds(
+            self.song_of,
+            self.power,
+            self.peaks,
+            seq,
+            self.t0_s,
+            self.now_s,
+            audio,
+            final=(len(ctx), len(ctx) + len(closed)),
+        )
         if ctx:
             # the previous play's end was settled when it was emitted
             closed[0].file_start_s = max(closed[0].file_start_s, self._last.file_end_s)  # type: ignore[union-attr]
