@@ -264,7 +264,7 @@ def fade_midpoint_s(
 # curve says, not where one song's peaks start to win over the other's.
 FIT_N_FFT = 512  # 64 ms at 8 kHz
 FIT_HOP = 256
-FIT_LAG_S = 0.08  # the play's alignment (a fingerprint frame) is refined this far either way
+FIT_LAG_S = 0.25  # the play's alignment (a few fingerprint frames) is refined this far either way
 FIT_MIN_CORR = 0.3  # the aligned song must explain this much of the file on its own side
 
 
