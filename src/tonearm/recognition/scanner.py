@@ -340,10 +340,13 @@ def catalog_audio(catalog: Catalog) -> SongAudioOf:
     """Asset id -> its song's PCM at the fingerprint rate, decoded from the kept original
     the way the fingerprint was made (None: no original kept, or undecodable); the last
     few kept."""
-    from tonearm.catalog.decoding import decode_audio
+    from tonearm.catalog.decoding import audio_limits
     from tonearm.catalog.ingest import asset_path
+    from tonearm.core.audio.decode import decode
     from tonearm.core.audio.errors import AudioError
     from tonearm.core.audio.limits import Purpose
+
+    lim = audio_limits(catalog.settings).for_purpose(Purpose.CATALOG_FILE)
 
     cache: dict[str, np.ndarray | None] = {}
 
@@ -357,7 +360,17 @@ def catalog_audio(catalog: Catalog) -> SongAudioOf:
             path = asset_path(catalog, a)
             if path.exists():
                 try:
-                    y = fp.prepare(decode_audio(catalog, path, Purpose.CATALOG_FILE))
+                    # channel mean and soxr to the fingerprint rate in the decoding child
+                    # (what fp.prepare does: the same samples, a twentieth of the pipe)
+                    sig = decode(
+                        path,
+                        max_bytes=lim.max_bytes,
+                        max_duration_s=lim.max_duration_s,
+                        timeout_s=lim.timeout_s,
+                        mono=True,
+                        sr=fp.SR,
+                    )
+                    y = fp.prepare(sig)
                 except AudioError:
                     y = None
         cache[aid] = y
