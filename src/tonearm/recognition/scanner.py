@@ -200,7 +200,8 @@ def _audio_fade(
     (:func:`alignment.fade_fit_s`): ``out`` the play fading out and ``into`` the one
     fading in, each with its alignment (file seconds of the song's t=0); None for a side
     that is no catalog play. None when the audio cannot say (no audio kept, a song
-    without its audio, a tempo-only or pitch-only change, no song aligned)."""
+    without its audio, no song lining up with the file on its own side: a tempo-only or
+    pitch-only change among them)."""
     sr = pcm.sr
     n = int(round(2 * FIT_WINDOW_S * sr))
     got = pcm.segment(guess_s - FIT_WINDOW_S, n)
@@ -214,15 +215,18 @@ def _audio_fade(
             refs.append(None)
             continue
         p, anchor_s = side
-        song = song_audio(p.asset_id) if _speed_line(p) else None
+        song = song_audio(p.asset_id)
         if song is None:
             return None
-        r = alignment.placed_song(song, sr, anchor_s, p.speed, lo, n)
+        # resampled by the play's speed; a play whose pitch does not move with its tempo
+        # (or a stray window's hypothesis) is tried as played: its correlation decides
+        speed = p.speed if _speed_line(p) else 1.0
+        r = alignment.placed_song(song, sr, anchor_s, speed, lo, n)
         lag, corr = alignment.fine_lag(x[sl], r[sl], int(alignment.FIT_LAG_S * sr))
-        ok = corr >= alignment.FIT_MIN_CORR
-        refs.append(
-            alignment.placed_song(song, sr, anchor_s + lag / sr, p.speed, lo, n) if ok else None
-        )
+        if corr < alignment.FIT_MIN_CORR:  # not heard on its own side: no evidence
+            refs.append(None)
+            continue
+        refs.append(alignment.placed_song(song, sr, anchor_s + lag / sr, speed, lo, n))
     if refs[0] is None and refs[1] is None:
         return None
     m = alignment.fade_fit_s(x, refs[0], refs[1], sr)
