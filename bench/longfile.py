@@ -12,6 +12,8 @@ and scanned from an MP3 file on disk by:
   ``recognition.enterprise.scan_path``), end to end (decode included);
 - ``baseline``: majority vote over fixed 12 s windows (top-1 per window, consecutive windows
   of one song merged), the simple approach the issue names;
+- ``scanner_peaks`` / ``stream_peaks``: the same with the fade fit on the songs' own
+  audio turned off (boundaries from the songs' peaks and the power: the code before it);
 - ``stream``: the AudD stream monitor (the same scanner, fed window by window) on a local
   HTTP stream playing the mix's MP3 (served as fast as it is read); also reports its
   callbacks and |``play_length`` - true length| (one callback per play is the target).
@@ -168,6 +170,23 @@ def scanner_plays(catalog: Catalog, path: Path) -> list[Play]:
         )
         for t in body["tracks"]
     ]
+
+
+def _peaks_only(fn: Callable[[Catalog, Path], list[Play]]) -> Callable[[Catalog, Path], list[Play]]:
+    """``fn`` with the fade fit on the songs' own audio off: boundaries from the songs'
+    peaks and the power alone (the session-6 code path, main's before session 7)."""
+    from tonearm.recognition import enterprise
+    from tonearm.recognition.streams import monitor
+
+    def run(catalog: Catalog, path: Path) -> list[Play]:
+        saved = enterprise.catalog_audio, monitor.catalog_audio
+        enterprise.catalog_audio = monitor.catalog_audio = lambda c: lambda aid: None  # type: ignore[assignment]
+        try:
+            return fn(catalog, path)
+        finally:
+            enterprise.catalog_audio, monitor.catalog_audio = saved
+
+    return run
 
 
 STREAM_CALLBACKS: list[dict[str, object]] = []  # the last stream run's callback payloads
@@ -384,6 +403,8 @@ def main() -> None:
             ("scanner", scanner_plays),
             ("baseline", baseline_plays),
             ("stream", stream_plays),
+            ("scanner_peaks", _peaks_only(scanner_plays)),
+            ("stream_peaks", _peaks_only(stream_plays)),
         )
         if name in args.methods.split(",")
     ]
@@ -459,7 +480,7 @@ def main() -> None:
                     s = score(t_cond, found)
                     s_eq = score(t_cond, found, same)
                     s["found_eq"], s["false_eq"] = s_eq["found"], s_eq["false"]
-                    if method == "stream":
+                    if method.startswith("stream"):
                         s["callbacks"] = len(STREAM_CALLBACKS)
                         s["length_errs"] = _length_errs(t_cond, found, STREAM_CALLBACKS)
                     dump.append(
@@ -489,7 +510,7 @@ def main() -> None:
                     for k in ("true_plays", "found", "reported", "false", "found_eq", "false_eq"):
                         acc[k] = int(acc[k]) + int(s[k])  # type: ignore[call-overload]
                     acc["errs"] = [*acc["errs"], *s["errs"]]  # type: ignore[misc]
-                    if method == "stream":
+                    if method.startswith("stream"):
                         acc["callbacks"] = int(acc.get("callbacks", 0)) + int(s["callbacks"])  # type: ignore[call-overload]
                         acc["length_errs"] = [*acc.get("length_errs", []), *s["length_errs"]]  # type: ignore[misc]
                     acc["audio_s"] = float(acc["audio_s"]) + len(y) / SR  # type: ignore[arg-type]
@@ -536,7 +557,7 @@ def main() -> None:
                             if a["length_errs"]
                             else None,
                         }
-                        if method == "stream"
+                        if method.startswith("stream")
                         else {}
                     ),
                     "x_realtime": round(float(a["audio_s"]) / max(1e-9, float(a["wall_s"])), 1),  # type: ignore[arg-type]

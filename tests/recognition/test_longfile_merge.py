@@ -233,3 +233,54 @@ def test_a_song_squeezed_out_by_its_neighbours_is_listed_in_the_play_it_shares()
     ends = [e.play for e in events if e.kind == "end"]
     assert [p.asset_id for p in ends] == ["5", "C"]
     assert ends[0].also == ["12"]
+
+
+def test_a_play_sent_never_changes_when_a_song_is_listed_in_it_later() -> None:
+    """Song 5's play (0-60 s) ends and is sent; song 12, heard at 57-68 s over its end and
+    C's start, is squeezed out one step later and listed in 5's play: the play that was
+    sent keeps the also list it was sent with (a stream's callback stands), and an
+    ``also`` event carries the grown list (a file's answer takes it)."""
+    five = [cm("5", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k) for k in range(5)]
+    twelve = [cm("12", 4, 57.0, 68.0, 30.0)]
+    c = [
+        cm("C", k, 62.0 + 12.0 * (k - 5), 74.0 + 12.0 * (k - 5), 12.0 * (k - 5))
+        for k in range(5, 12)
+    ]
+    scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
+    events = []
+    t = 12.0
+    while t <= 200.0:
+        events += scanner.add_matches(
+            [copy.copy(x) for x in [*five, *twelve, *c] if t - 12.0 <= x.file_start_s < t], t
+        )
+        t += 12.0
+    events += scanner.finish(200.0)
+    ends = [e.play for e in events if e.kind == "end"]
+    assert [p.asset_id for p in ends] == ["5", "C"]
+    assert ends[0].also == []  # as it was sent
+    (amend,) = [e.play for e in events if e.kind == "also"]
+    assert amend.asset_id == "5" and amend.also == ["12"]
+    assert amend.file_start_s == ends[0].file_start_s
+    starts = [e.play for e in events if e.kind == "start"]
+    assert all(p.also == [] for p in starts)
+
+
+def test_a_repeat_near_the_end_of_a_short_song_is_not_a_restart() -> None:
+    """A 70 s song played from 4 s with song 40-55 s played twice (file 0-81): the play's
+    first alignment runs out of song at file 66 s; the chunk heard from 63.2 s, after the
+    repeat, starts within the restart slack of that, but it puts the song's start 15 s
+    later, not after the song's end: one play (hour 34's song 12 was split there). A
+    restart crossfaded 2 s into the song's end (its start 2 s before the end) is still a
+    new play."""
+    chunks = [cm("A", k, 12.0 * k, 12.0 * k + 12.0, 4.0 + 12.0 * k) for k in range(4)]
+    chunks += [
+        cm("A", 4, 48.0, 51.0, 52.0),  # the repeat begins at file 51 (song 40 again)
+        cm("A", 5, 63.2, 72.0, 52.2),  # first vote at 63.2 s: the song's t=0 at file 11
+        cm("A", 6, 72.0, 81.0, 61.0),
+    ]
+    plays = merge_chunks(chunks, durations={"A": 70.0})
+    assert spans(plays) == [("A", 0.0, 81.0)]
+    restart = [*chunks[:4], cm("A", 4, 48.0, 60.0, 52.0), cm("A", 5, 64.0, 76.0, 0.0)]
+    restart.append(cm("A", 6, 76.0, 88.0, 12.0))
+    plays = merge_chunks(restart, durations={"A": 70.0})
+    assert [p.asset_id for p in plays] == ["A", "A"] and plays[1].file_start_s == 64.0

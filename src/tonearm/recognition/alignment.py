@@ -254,3 +254,156 @@ def fade_midpoint_s(
     if inside and (j < edge or j > ib - ia - edge):
         return None
     return t0_s + (ia + j) * POWER_HOP_S
+
+
+# -- the fade from the songs' own audio ---------------------------------------------------
+# Where the catalog keeps a song's audio, its gain in the file can be measured directly:
+# the file's spectrum projected on the song's own, aligned to the sample. Another song or
+# noise is uncorrelated with it, so the projection measures the song's gain whatever else
+# plays and however loud: the fade's midpoint (half the song's power) is where the gain
+# curve says, not where one song's peaks start to win over the other's.
+FIT_N_FFT = 512  # 64 ms at 8 kHz
+FIT_HOP = 256
+FIT_LAG_S = 0.25  # the play's alignment (a few fingerprint frames) is refined this far either way
+FIT_MIN_CORR = 0.3  # the aligned song must explain this much of the file on its own side
+
+
+def placed_song(
+    song: np.ndarray, sr: int, anchor_s: float, speed: float, a_s: float, n: int
+) -> np.ndarray:
+    """The song's audio where the file plays it: ``n`` samples from file time ``a_s``.
+
+    Parameters
+    ----------
+    song : np.ndarray, shape (m,)
+        The song's own PCM at ``sr`` Hz.
+    anchor_s : float
+        File time of the song's t=0.
+    speed : float
+        The file plays the song this many times faster (pitch moving with it).
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32; zeros where the song has no audio.
+    """
+    import soxr
+
+    s0 = (a_s - anchor_s) * speed
+    i0 = int(np.floor(s0 * sr)) - 64
+    i1 = int(np.ceil((s0 + n / sr * speed) * sr)) + 64
+    seg = np.zeros(max(0, i1 - i0), np.float32)
+    lo, hi = max(0, i0), min(song.size, i1)
+    if hi > lo:
+        seg[lo - i0 : hi - i0] = song[lo:hi]
+    if abs(speed - 1.0) > 1e-6 and seg.size:
+        seg = np.asarray(soxr.resample(seg, sr * speed, sr), np.float32)
+    off = int(round((a_s - (anchor_s + i0 / sr / speed)) * sr))
+    out = np.zeros(n, np.float32)
+    src = seg[max(0, off) : max(0, off) + n]
+    out[: src.size] = src
+    return out
+
+
+def fine_lag(x: np.ndarray, r: np.ndarray, max_lag: int) -> tuple[int, float]:
+    """(lag L in samples, normalized correlation) with ``x[i] ~ r[i - L]`` best, |L| <=
+    ``max_lag`` (phase-transform weighting: sharp for music whatever its spectrum)."""
+    n = x.size + r.size
+    cr = np.fft.rfft(x, n) * np.conj(np.fft.rfft(r, n))
+    c = np.fft.irfft(cr / (np.abs(cr) + 1e-9), n)
+    lags = np.r_[np.arange(0, max_lag + 1), np.arange(-max_lag, 0)]
+    lag = int(lags[int(np.argmax(c[lags]))])
+    rs = np.roll(r, lag)
+    if lag > 0:
+        rs[:lag] = 0
+    elif lag < 0:
+        rs[lag:] = 0
+    den = float(np.sqrt(np.sum(x.astype(np.float64) ** 2) * np.sum(rs.astype(np.float64) ** 2)))
+    return lag, float(np.dot(x, rs) / den) if den > 0 else 0.0
+
+
+def _stft(x: np.ndarray) -> np.ndarray:
+    m = max(0, (x.size - FIT_N_FFT) // FIT_HOP + 1)
+    idx = np.arange(FIT_N_FFT)[None, :] + FIT_HOP * np.arange(m)[:, None]
+    spec = np.fft.rfft(x[idx] * np.hanning(FIT_N_FFT), axis=1)
+    return spec[:, 8:200]  # 125 Hz - 3.1 kHz at 8 kHz: where both songs have energy
+
+
+def fade_fit_s(
+    x: np.ndarray, out_ref: np.ndarray | None, in_ref: np.ndarray | None, sr: int
+) -> float | None:
+    """Where a fade is half way (seconds from ``x``'s start), from the songs' own audio.
+
+    The file ``x`` is modelled as ``GA cos(th(t)) out_ref + GB sin(th(t)) in_ref`` (plus
+    anything uncorrelated: another song, noise), with ``th`` rising linearly from 0 to
+    pi/2 over a fade of length X centred on the midpoint m (X = 0: a cut); m and X are the
+    pair that explains the most of ``x``, GA and GB (each song's level) solved for each.
+    One side may be None (a song not in the catalog, silence): its term is left out.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n,)
+        The file around the boundary, at ``sr`` Hz.
+    out_ref, in_ref : np.ndarray, shape (n,) or None
+        The outgoing and incoming songs' audio placed where the file plays them
+        (:func:`placed_song`, aligned to the sample).
+
+    Returns
+    -------
+    float or None
+        None when neither song explains its own side of ``x`` (no audio evidence).
+    """
+    xs = _stft(x)
+    n = xs.shape[0]
+    if n < 16:
+        return None
+    t = (np.arange(n) * FIT_HOP + FIT_N_FFT / 2) / sr
+    refs: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+    for r in (out_ref, in_ref):
+        if r is None:
+            refs.append(None)
+            continue
+        rs = _stft(r)
+        refs.append((np.sum(np.real(xs * np.conj(rs)), 1), np.sum(np.abs(rs) ** 2, 1), rs))
+    a, b = refs
+    ab = np.sum(np.real(a[2] * np.conj(b[2])), 1) if a is not None and b is not None else None
+    inner = t[(t >= t[0] + 0.5) & (t <= t[-1] - 0.5)]
+    if inner.size == 0:
+        return None
+
+    def fit(ms: np.ndarray, fades: np.ndarray) -> tuple[float, float, float]:
+        best = (-np.inf, 0.0, 0.0)
+        for fade in fades:
+            d = t[None, :] - ms[:, None]  # rows: midpoints; columns: frames
+            if fade <= 0.0:
+                th = np.where(d < 0, 0.0, np.pi / 2)
+            else:
+                th = np.clip(np.pi / 4 + d * (np.pi / 2) / fade, 0.0, np.pi / 2)
+            c, s = np.cos(th), np.sin(th)
+            if a is not None and b is not None and ab is not None:
+                h11, h22, h12 = (c**2) @ a[1], (s**2) @ b[1], (c * s) @ ab
+                v1, v2 = c @ a[0], s @ b[0]
+                det = h11 * h22 - h12**2
+                ok = det > 1e-12
+                den = np.where(ok, det, 1.0)
+                ga = np.where(ok, (v1 * h22 - v2 * h12) / den, 0.0)
+                gb = np.where(ok, (v2 * h11 - v1 * h12) / den, 0.0)
+                gain = np.where((ga > 0) & (gb > 0), ga * v1 + gb * v2, -np.inf)
+            elif a is not None:
+                v1, h11 = c @ a[0], (c**2) @ a[1]
+                gain = np.where(v1 > 0, v1**2 / np.maximum(h11, 1e-12), -np.inf)
+            else:
+                assert b is not None
+                v2, h22 = s @ b[0], (s**2) @ b[1]
+                gain = np.where(v2 > 0, v2**2 / np.maximum(h22, 1e-12), -np.inf)
+            j = int(np.argmax(gain))
+            if gain[j] > best[0]:
+                best = (float(gain[j]), float(ms[j]), float(fade))
+        return best
+
+    # coarse (0.2 s, 2 s fades), then to the frame and a quarter second around the best
+    g, m, fade = fit(inner[:: max(1, int(round(0.2 * sr / FIT_HOP)))], np.arange(0.0, 10.5, 2.0))
+    if not np.isfinite(g):
+        return None
+    near = inner[np.abs(inner - m) <= 0.3]
+    g, m, fade = fit(near, np.unique(np.clip(fade + np.arange(-1.0, 1.1, 0.25), 0.0, None)))
+    return m if np.isfinite(g) else None

@@ -54,7 +54,7 @@ from tonearm.recognition.longfile import (  # noqa: F401 - re-exported for calle
     timecode_from_url,
     to_csv,
 )
-from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_songs
+from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_audio, catalog_songs
 from tonearm.recognition.wire import CHUNK_S
 
 if TYPE_CHECKING:
@@ -183,14 +183,38 @@ def _scan_windows(
     return out
 
 
-def _new_scanner(catalog: Catalog, t0_s: float) -> PlayScanner:
+class _AudioPcm:
+    """The decoded file read back for the scanner's fade fits (``n`` samples on the
+    sample grid)."""
+
+    def __init__(self, audio: _Audio) -> None:
+        self.audio = audio
+        self.sr = audio.sr
+
+    def segment(self, a_s: float, n: int) -> tuple[float, np.ndarray] | None:
+        a = int(round(a_s * self.sr))
+        if a < 0 or n <= 0:
+            return None
+        # half a sample in: the reader's int() lands on sample a whatever the rounding
+        x = self.audio.segment((a + 0.5) / self.sr, (a + n + 0.5) / self.sr).samples[0]
+        return (a / self.sr, x) if x.size == n else None
+
+
+def _new_scanner(catalog: Catalog, t0_s: float, audio: _Audio) -> PlayScanner:
     from tonearm.recognition.inputs import fingerprint_sr
 
     def duration_of(aid: str) -> float | None:
         a = catalog.store.get_asset(aid)
         return float(a.duration) if a is not None and a.duration else None
 
-    return PlayScanner(catalog_songs(catalog), duration_of, sr=fingerprint_sr(), t0_s=t0_s)
+    return PlayScanner(
+        catalog_songs(catalog),
+        duration_of,
+        sr=fingerprint_sr(),
+        t0_s=t0_s,
+        song_audio=catalog_audio(catalog),
+        pcm=_AudioPcm(audio),
+    )
 
 
 def scan_file(
@@ -216,7 +240,7 @@ def scan_file(
     t1 = sf + (chunks[-1] + 2) * CHUNK_S
     t1 = duration if t1 >= duration else t1
     part = Signal(signal.samples[:, int(t0 * sr) : int(t1 * sr)], sr)
-    scanner = _new_scanner(catalog, t0)
+    scanner = _new_scanner(catalog, t0, _SignalAudio(signal))
     scanner.add_audio(signal.samples[0])
     windows = _scan_windows(catalog, part, (0.0, math.inf), t0, scanner, progress=progress)
     by_chunk: dict[int, tuple[list[Any], float]] = {}
@@ -260,7 +284,7 @@ def scan_stream(
     if n_stop is not None and expected_s:
         expected_s = min(expected_s, n_stop / sr)
     spool = _Spool(spool_path, sr)
-    scanner = _new_scanner(catalog, sf)
+    scanner = _new_scanner(catalog, sf, spool)
     by_chunk: dict[int, tuple[list[Any], float]] = {}
     buf = np.zeros(0, dtype=np.float32)
     buf_start = 0  # sample index of buf[0]
@@ -423,7 +447,13 @@ def _chunks_and_tracks(
             chunk_results.append({"songs": songs, "offset": wire.mmss(c0)})
         events += scanner.add_matches(found, c1)
     events += scanner.finish(t1)
-    plays = sorted((e.play for e in events if e.kind == "end"), key=lambda p: p.file_start_s)
+    ended = [e.play for e in events if e.kind == "end"]
+    for e in events:
+        if e.kind == "also":  # a play's also_matches grew after its end
+            for p in ended:
+                if PlayScanner.same_play(e.play, p) and p.file_start_s == e.play.file_start_s:
+                    p.also = list(e.play.also)
+    plays = sorted(ended, key=lambda p: p.file_start_s)
     tracks = []
     for p in plays:
         a = asset(p.asset_id)

@@ -145,6 +145,7 @@ ANCHOR_TOL_S = 2.0  # two pieces whose song t=0 lies this close in the file: one
 DROPOUT_S = 2 * CHUNK_S + 1.0  # a play whose alignment holds may go unheard this long...
 JUMP_GAP_S = CHUNK_S + 1.0  # ...one whose song position jumps (a repeated section), this long
 RESTART_S = 3.0  # slack for a restart: the song ran out this soon after the next piece begins
+RESTART_EDGE_S = 0.5  # a piece this close after the song ran out follows its end
 
 
 def _restarts(last: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
@@ -157,7 +158,13 @@ def _restarts(last: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
     if duration is None or not math.isfinite(duration):
         gap = max(0.0, cm.file_start_s - last.file_end_s)
         return cm.song_start_s / cm.speed - gap < RESTART_S
-    return last.anchor_s + duration / last.speed <= cm.file_start_s + RESTART_S
+    runs_out = last.anchor_s + duration / last.speed  # file time the play's song ends
+    if runs_out > cm.file_start_s + RESTART_S:
+        return False
+    # within the slack (a restart crossfaded into the song's own end), the new piece must
+    # put the song's start after that end: a section repeated near the end puts it
+    # earlier, a restart matched at its opening's repeat comes after the end anyway
+    return runs_out <= cm.file_start_s + RESTART_EDGE_S or cm.anchor_s >= runs_out - RESTART_S
 
 
 def continues(pieces: list[ChunkMatch], cm: ChunkMatch, duration: float | None = None) -> bool:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -128,6 +128,111 @@ class PowerTrack:
         self.first += cut
 
 
+class PcmTrack:
+    """The PCM itself for the few seconds around each boundary a fade fit reads
+    (:func:`alignment.fade_fit_s`), appended block by block, forgotten once no boundary
+    can still need it (a file keeps a few minutes at a time, not the whole hour)."""
+
+    def __init__(self, sr: int, max_s: float = 600.0) -> None:
+        self.sr = sr
+        self.max_n = int(max_s * sr)  # never more than this (a song open for longer
+        # loses its start's fit: the peaks place it)
+        self._blocks: list[np.ndarray] = []
+        self.first = 0  # sample index of the first sample kept
+        self.n = 0  # samples seen
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        self._blocks.append(x)
+        self.n += x.size
+        if self.n - self.first > self.max_n + self.sr * 60:
+            self.drop_before((self.n - self.max_n) / self.sr)
+
+    def segment(self, a_s: float, n: int) -> tuple[float, np.ndarray] | None:
+        """(start s, ``n`` samples from ``a_s`` on the sample grid), None unless all of
+        them are kept."""
+        a = int(round(a_s * self.sr))
+        if a < self.first or a + n > self.n or n <= 0:
+            return None
+        if len(self._blocks) > 1:
+            self._blocks = [np.concatenate(self._blocks)]
+        return a / self.sr, self._blocks[0][a - self.first : a - self.first + n]
+
+    def drop_before(self, t_s: float) -> None:
+        i = int(t_s * self.sr)
+        if i <= self.first or not self._blocks:
+            return
+        x = np.concatenate(self._blocks)
+        cut = min(x.size, i - self.first)
+        self._blocks = [x[cut:]]
+        self.first += cut
+
+
+class PcmSource(Protocol):
+    """Where the file's PCM around a boundary is read (a file's spool on disk, or the
+    scanner's own :class:`PcmTrack` for a live stream)."""
+
+    sr: int
+
+    def segment(self, a_s: float, n: int) -> tuple[float, np.ndarray] | None: ...
+
+
+SongAudioOf = Callable[[str], "np.ndarray | None"]
+FIT_WINDOW_S = 10.0  # a fade fit reads this much audio either side of the boundary
+FIT_SIDE_S = 5.0  # ...and aligns each song on this much of its own side
+
+
+def _speed_line(p: ChunkMatch) -> bool:
+    """The play's pitch moves with its tempo (or neither changes): resampling the song's
+    audio reproduces what the file plays."""
+    bands = 12.0 * fp.BANDS_PER_SEMITONE * float(np.log2(max(p.speed, 1e-6)))
+    return abs(p.shift_bands - bands) <= 0.5
+
+
+def _audio_fade(
+    pcm: PcmSource,
+    song_audio: SongAudioOf,
+    out: tuple[ChunkMatch, float] | None,
+    into: tuple[ChunkMatch, float] | None,
+    guess_s: float,
+) -> float | None:
+    """The fade midpoint near ``guess_s`` from the songs' own audio
+    (:func:`alignment.fade_fit_s`): ``out`` the play fading out and ``into`` the one
+    fading in, each with its alignment (file seconds of the song's t=0); None for a side
+    that is no catalog play. None when the audio cannot say (no audio kept, a song
+    without its audio, no song lining up with the file on its own side: a tempo-only or
+    pitch-only change among them)."""
+    sr = pcm.sr
+    n = int(round(2 * FIT_WINDOW_S * sr))
+    got = pcm.segment(guess_s - FIT_WINDOW_S, n)
+    if got is None:
+        return None
+    lo, x = got
+    k = int(FIT_SIDE_S * sr)
+    refs: list[np.ndarray | None] = []
+    for side, sl in ((out, slice(0, k)), (into, slice(n - k, n))):
+        if side is None:
+            refs.append(None)
+            continue
+        p, anchor_s = side
+        song = song_audio(p.asset_id)
+        if song is None:
+            return None
+        # resampled by the play's speed; a play whose pitch does not move with its tempo
+        # (or a stray window's hypothesis) is tried as played: its correlation decides
+        speed = p.speed if _speed_line(p) else 1.0
+        r = alignment.placed_song(song, sr, anchor_s, speed, lo, n)
+        lag, corr = alignment.fine_lag(x[sl], r[sl], int(alignment.FIT_LAG_S * sr))
+        if corr < alignment.FIT_MIN_CORR:  # not heard on its own side: no evidence
+            refs.append(None)
+            continue
+        refs.append(alignment.placed_song(song, sr, anchor_s + lag / sr, speed, lo, n))
+    if refs[0] is None and refs[1] is None:
+        return None
+    m = alignment.fade_fit_s(x, refs[0], refs[1], sr)
+    return None if m is None else lo + m
+
+
 def _fade_midpoint(
     power: PowerTrack, lo_s: float, hi_s: float, *, inside: bool = False
 ) -> float | None:
@@ -190,9 +295,9 @@ def _bounds(
     return s_lo, max(s_lo, s_hi), e_lo, max(e_lo, e_hi)
 
 
-def _list_in_host(p: ChunkMatch, hosts: list[ChunkMatch]) -> None:
+def _list_in_host(p: ChunkMatch, hosts: list[ChunkMatch]) -> ChunkMatch | None:
     """``p`` (a song squeezed out by its neighbours) goes to the ``also`` list of the play
-    whose chunks heard it over the same stretch (the most), if any."""
+    whose chunks heard it over the same stretch (the most), if any: that play."""
 
     def shared(h: ChunkMatch) -> float:
         (a0, a1), (b0, b1) = _heard(p), _heard(h)
@@ -204,6 +309,14 @@ def _list_in_host(p: ChunkMatch, hosts: list[ChunkMatch]) -> None:
         for aid in (p.asset_id, *p.also):
             if aid != host.asset_id and aid not in host.also:
                 host.also.append(aid)
+        return host
+    return None
+
+
+def _snapshot(p: ChunkMatch) -> ChunkMatch:
+    """A copy of ``p`` for an event: what was sent never changes with the scanner's own
+    plays (their ``also`` lists grow)."""
+    return replace(p, also=list(p.also), anchors=list(p.anchors))
 
 
 SongPeaksOf = Callable[[str], "alignment.SongPeaks | None"]
@@ -224,6 +337,54 @@ def catalog_songs(catalog: Catalog) -> SongPeaksOf:
     return song_of
 
 
+SONG_AUDIO_CACHE = 6  # songs' PCM kept decoded (a boundary reads two; each song two boundaries)
+
+
+def catalog_audio(catalog: Catalog) -> SongAudioOf:
+    """Asset id -> its song's PCM at the fingerprint rate, decoded from the kept original
+    the way the fingerprint was made (None: no original kept, or undecodable); the last
+    few kept."""
+    from tonearm.catalog.decoding import audio_limits
+    from tonearm.catalog.ingest import asset_path
+    from tonearm.core.audio.decode import decode
+    from tonearm.core.audio.errors import AudioError
+    from tonearm.core.audio.limits import Purpose
+
+    lim = audio_limits(catalog.settings).for_purpose(Purpose.CATALOG_FILE)
+
+    cache: dict[str, np.ndarray | None] = {}
+
+    def audio_of(aid: str) -> np.ndarray | None:
+        if aid in cache:
+            cache[aid] = cache.pop(aid)  # most recent last
+            return cache[aid]
+        y = None
+        a = catalog.store.get_asset(aid)
+        if a is not None and a.file_path:
+            path = asset_path(catalog, a)
+            if path.exists():
+                try:
+                    # channel mean and soxr to the fingerprint rate in the decoding child
+                    # (what fp.prepare does: the same samples, a twentieth of the pipe)
+                    sig = decode(
+                        path,
+                        max_bytes=lim.max_bytes,
+                        max_duration_s=lim.max_duration_s,
+                        timeout_s=lim.timeout_s,
+                        mono=True,
+                        sr=fp.SR,
+                    )
+                    y = fp.prepare(sig)
+                except AudioError:
+                    y = None
+        cache[aid] = y
+        while len(cache) > SONG_AUDIO_CACHE:
+            cache.pop(next(iter(cache)))
+        return y
+
+    return audio_of
+
+
 def align_bounds(
     song_of: SongPeaksOf,
     power: PowerTrack,
@@ -231,6 +392,8 @@ def align_bounds(
     plays: list[ChunkMatch],
     t0: float,
     t1: float,
+    audio: tuple[PcmSource, SongAudioOf] | None = None,
+    final: tuple[int, int] | None = None,
 ) -> None:
     """Each play's start and end moved to where its song's peaks begin and stop lining up
     with the file's (:mod:`tonearm.recognition.alignment`), within the bounds the chunks'
@@ -241,10 +404,13 @@ def align_bounds(
     middle of the two: a fade's midpoint), each start where it rises through them. Where
     one play's song is still heard after the next one's is (a crossfade, a cut), both
     share one boundary: the mean of the four crossings (or the power's midpoint, when the
-    two songs differ in loudness)."""
+    two songs differ in loudness). Where the songs' own audio is at hand (``audio``: the
+    file's PCM and asset id -> the song's PCM), each boundary then goes to the fade the
+    audio shows (:func:`_audio_fade`)."""
     fps = fp.FPS
     levels = (alignment.PRESENT, alignment.HEARD)
     anchors: dict[int, float] = {}
+    end_anchors: dict[int, float] = {}
 
     def crossings(p: ChunkMatch, lo: float, hi: float, *, end: bool) -> list[float] | None:
         song = song_of(p.asset_id)
@@ -266,8 +432,7 @@ def align_bounds(
             return None
         t, pres = t[keep], pres[keep]
         out = [alignment.crossing(t, pres, v, end=end) / fps for v in levels]
-        if not end:
-            anchors[id(p)] = anchor
+        (end_anchors if end else anchors)[id(p)] = anchor
         return out
 
     ends: list[list[float] | None] = []
@@ -283,6 +448,7 @@ def align_bounds(
     new_end = [
         p.file_end_s if e is None else float(np.mean(e)) for p, e in zip(plays, ends, strict=True)
     ]
+    shared: set[int] = set()  # boundaries i | i + 1 that the two plays share
     for i in range(len(plays) - 1):
         e, s_ = ends[i], starts[i + 1]
         if e is not None and s_ is not None and max(e) >= min(s_) - ALIGN_TOUCH_S:
@@ -294,6 +460,7 @@ def align_bounds(
             mid = _fade_midpoint(power, min(*e, *s_) - 1.0, max(*e, *s_) + 1.0, inside=True)
             new_end[i] = new_start[i + 1] = b_s if mid is None else mid
             ends[i] = starts[i + 1] = None  # settled
+            shared.add(i)
     # a play next to a song not in the catalog (or silence): the same, on its side only
     for i in range(len(plays)):
         e, s_ = ends[i], starts[i]
@@ -303,6 +470,27 @@ def align_bounds(
         if s_ is not None:
             mid = _fade_midpoint(power, min(s_) - FADE_UNSEEN_S, max(s_) + 1.0)
             new_start[i] = new_start[i] if mid is None else mid
+    if audio is not None:
+        pcm, song_audio = audio
+
+        def side(i: int, end: bool) -> tuple[ChunkMatch, float] | None:
+            a = (end_anchors if end else anchors).get(id(plays[i]))
+            return None if a is None else (plays[i], a / fps)
+
+        lo, hi = final if final is not None else (0, len(plays))
+        for i in range(len(plays)):
+            if i in shared and lo - 1 <= i < hi:
+                out, into = side(i, True), side(i + 1, False)
+                if out is not None or into is not None:
+                    m = _audio_fade(pcm, song_audio, out, into, new_end[i])
+                    if m is not None:
+                        new_end[i] = new_start[i + 1] = m
+            elif lo <= i < hi and id(plays[i]) in end_anchors:
+                m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i])
+                new_end[i] = new_end[i] if m is None else m
+            if lo <= i < hi and (i - 1) not in shared and id(plays[i]) in anchors:
+                m = _audio_fade(pcm, song_audio, None, side(i, False), new_start[i])
+                new_start[i] = new_start[i] if m is None else m
     # the chunks heard each song: a boundary stays near that evidence (in noise a quiet
     # passage loses its peaks' hits, and a crossing would land inside a proven play)
     for i in range(len(plays)):
@@ -321,9 +509,12 @@ def align_bounds(
 
 @dataclass
 class ScanEvent:
-    """A play established (``start``) or final (``end``, its boundaries refined)."""
+    """A play established (``start``), final (``end``, its boundaries refined), or a play
+    already ended whose ``also`` list grew (``also``: a song squeezed out next to it,
+    listed in it after its end was sent; a file's answer takes it, a stream's callback
+    was sent)."""
 
-    kind: str  # "start" | "end"
+    kind: str  # "start" | "end" | "also"
     play: ChunkMatch
 
 
@@ -349,6 +540,12 @@ class PlayScanner:
     keep_s : float or None
         Forget peaks and power this long before the earliest play still open (a live
         stream; None: keep everything, a file).
+    song_audio : callable or None
+        Asset id -> the song's PCM at ``sr`` (None: unknown): boundaries are then placed
+        on the songs' own audio (:func:`_audio_fade`).
+    pcm : PcmSource or None
+        Where the file's PCM is read back (a file's spool). None: the scanner keeps what
+        :meth:`add_audio` gives it for the boundaries still open (a stream).
     """
 
     def __init__(
@@ -361,8 +558,13 @@ class PlayScanner:
         min_pieces: int = 1,
         min_span_s: float = 0.0,
         keep_s: float | None = None,
+        song_audio: SongAudioOf | None = None,
+        pcm: PcmSource | None = None,
     ) -> None:
         self.song_of = song_of
+        self.song_audio = song_audio
+        self._own_pcm = PcmTrack(sr) if song_audio is not None and pcm is None else None
+        self.pcm: PcmSource | None = pcm if pcm is not None else self._own_pcm
         self.duration_of = duration_of
         self.peaks = PeakStore()
         self.power = PowerTrack(sr)
@@ -380,6 +582,8 @@ class PlayScanner:
     # -- input
     def add_audio(self, x: np.ndarray) -> None:
         self.power.add(x)
+        if self._own_pcm is not None:
+            self._own_pcm.add(x)
 
     def add_peaks(self, t_frames: np.ndarray, f_bands: np.ndarray) -> None:
         """Query peaks in file frames (each found once: windows that overlap give only
@@ -428,7 +632,7 @@ class PlayScanner:
             i = next((i for i, a in enumerate(self._announced) if self.same_play(p, a)), None)
             if i is None:
                 self._announced.append(p)
-                events.append(ScanEvent("start", copy.copy(p)))
+                events.append(ScanEvent("start", _snapshot(p)))
             else:
                 self._announced[i] = p  # the same play, heard further
         if n == 0:
@@ -437,7 +641,19 @@ class PlayScanner:
         ctx = [copy.copy(self._last)] if self._last is not None else []
         seq = [*ctx, *closed, *plays[n : n + 1]]
         split_crossfades(seq)
-        align_bounds(self.song_of, self.power, self.peaks, seq, self.t0_s, self.now_s)
+        audio = None
+        if self.pcm is not None and self.song_audio is not None:
+            audio = (self.pcm, self.song_audio)
+        align_bounds(
+            self.song_of,
+            self.power,
+            self.peaks,
+            seq,
+            self.t0_s,
+            self.now_s,
+            audio,
+            final=(len(ctx), len(ctx) + len(closed)),
+        )
         if ctx:
             # the previous play's end was settled when it was emitted
             closed[0].file_start_s = max(closed[0].file_start_s, self._last.file_end_s)  # type: ignore[union-attr]
@@ -447,22 +663,33 @@ class PlayScanner:
             m for m in self._pending if m.file_end_s > done_to or m.file_start_s >= open_from
         ]
         hosts = [h for h in (self._last_emitted, *closed) if h is not None]
+        amended: list[ChunkMatch] = []
         for p in closed:
             if p.file_end_s - p.file_start_s < MIN_PLAY_S:
                 # squeezed by its neighbours' boundaries (a song sharing their recording):
                 # no play, whether it was announced or not; listed in the play it shares
                 self._announced = [a for a in self._announced if not self.same_play(p, a)]
-                _list_in_host(p, [h for h in hosts if h is not p])
+                host = _list_in_host(p, [h for h in hosts if h is not p])
+                if host is not None and host is self._last_emitted and host not in amended:
+                    amended.append(host)
+        for p in closed:
+            if p.file_end_s - p.file_start_s < MIN_PLAY_S:
                 continue
             # a play not announced yet (a file's plays, or one heard only at the end) starts
             # and ends at once
             if not any(self.same_play(p, a) for a in self._announced):
-                events.append(ScanEvent("start", copy.copy(p)))
+                events.append(ScanEvent("start", _snapshot(p)))
             self._announced = [a for a in self._announced if not self.same_play(p, a)]
-            events.append(ScanEvent("end", p))
+            events.append(ScanEvent("end", _snapshot(p)))
+        events += [ScanEvent("also", _snapshot(h)) for h in amended]
         self._last = copy.copy(closed[-1])
         kept = [p for p in closed if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
         self._last_emitted = kept[-1] if kept else self._last_emitted
+        if self._own_pcm is not None:
+            # the next boundary to place is the last emitted play's end (or later)
+            self._own_pcm.drop_before(
+                min(open_from, self.now_s, self._last.file_end_s) - FIT_WINDOW_S - ALIGN_OUT_S
+            )
         if self.keep_s is not None:
             keep_from = min(open_from, self.now_s) - self.keep_s
             self.peaks.drop_before(keep_from)

@@ -23,7 +23,7 @@ from tonearm.core.audio.stream import StreamingDecoder
 from tonearm.net.fetch import open_http_stream
 from tonearm.recognition import wire
 from tonearm.recognition.longfile import ChunkMatch
-from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_songs
+from tonearm.recognition.scanner import PlayScanner, ScanEvent, catalog_audio, catalog_songs
 from tonearm.recognition.streams.plays import Play
 from tonearm.recognition.streams.registry import _now_ms
 from tonearm.storage.streams import StreamRecord
@@ -219,6 +219,7 @@ class StreamMonitor:
             min_pieces=cfg.min_hits,
             min_span_s=cfg.window_s + cfg.hop_s,
             keep_s=120.0,
+            song_audio=catalog_audio(self.catalog),
         )
         peaks_to = 0  # stream frames whose peaks the scanner has
         k = 0  # windows recognized
@@ -318,7 +319,7 @@ class StreamMonitor:
                 if not before:
                     continue
                 play = Play.of(ev.play, time.time())
-            else:
+            elif ev.kind == "end":
                 seen = [x for x in self._announced if PlayScanner.same_play(ev.play, x[0])]
                 self._announced = [x for x in self._announced if x not in seen]
                 asset = self.catalog.store.get_asset(ev.play.asset_id)
@@ -327,6 +328,8 @@ class StreamMonitor:
                 self.plays.append(play)
                 if before:
                     continue
+            else:  # "also": the play's callback was sent, and what was sent stands
+                continue
             self._callback(play, with_length=not before)
 
     def _callback(self, play: Play, *, with_length: bool) -> None:

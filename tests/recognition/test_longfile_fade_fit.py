@@ -1,0 +1,149 @@
+"""Boundaries placed on the songs' own audio (recognition.alignment.fade_fit_s and the
+scanner's use of it): the file's spectrum projected on each song's, aligned to the
+sample. Test songs are made here: random notes with harmonics, 8 kHz."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tonearm.recognition import alignment
+from tonearm.recognition import fingerprint as fp
+from tonearm.recognition.longfile import ChunkMatch
+from tonearm.recognition.scanner import PlayScanner
+
+SR = 8000
+
+
+def _song(rng: np.random.Generator, seconds: float) -> np.ndarray:
+    """Notes of 0.25 s (three random pitches with three harmonics each) and a little
+    noise: broadband, never still, like music to the fingerprint."""
+    n_note = SR // 4
+    t = np.arange(n_note) / SR
+    env = np.sin(np.pi * t / t[-1]) ** 0.5
+    notes = []
+    for _ in range(int(seconds * 4)):
+        x = np.zeros(n_note)
+        for f0 in rng.uniform(150, 1200, size=3):
+            for h in (1, 2, 3):
+                if f0 * h < 3800:
+                    x += rng.uniform(0.2, 1.0) / h * np.sin(2 * np.pi * f0 * h * t)
+        notes.append(x * env)
+    y = np.concatenate(notes) + 0.05 * rng.standard_normal(len(notes) * n_note)
+    return (y / np.sqrt(np.mean(y**2))).astype(np.float32)
+
+
+def _crossfade(a: np.ndarray, b: np.ndarray, mid_s: float, fade_s: float) -> np.ndarray:
+    """``a`` fading out into ``b`` (equal power), both already placed in the file."""
+    t = np.arange(a.size) / SR
+    th = np.clip((t - (mid_s - fade_s / 2)) / fade_s, 0.0, 1.0) * np.pi / 2
+    return (a * np.cos(th) + b * np.sin(th)).astype(np.float32)
+
+
+def test_fade_fit_puts_a_crossfade_between_songs_of_different_loudness_at_its_midpoint() -> None:
+    """An 8 s crossfade at 20 s from a song into one 9 dB quieter, with noise 10 dB under
+    the mix: the quieter song's peaks are heard only late in the fade, but its gain in
+    the file follows the fade whatever the other song's level. The alignment is given
+    40 ms off (a fingerprint frame and more) and refined on each song's own side."""
+    rng = np.random.default_rng(0)
+    song_a, song_b = _song(rng, 60), _song(rng, 60)
+    n = 40 * SR
+    a = alignment.placed_song(song_a, SR, -15.0, 1.0, 0.0, n)  # song A from its 15 s
+    b = 0.35 * alignment.placed_song(song_b, SR, 14.0, 1.0, 0.0, n)  # song B from its 2 s
+    x = _crossfade(a, b, 20.0, 8.0)
+    x = x + 0.3 * np.std(x) * rng.standard_normal(n).astype(np.float32)
+    refs = []
+    given = ((song_a, -15.0, -0.04, slice(0, 5 * SR)), (song_b, 14.0, 0.04, slice(-5 * SR, None)))
+    for song, true_s, off_s, side in given:
+        anchor = true_s + off_s
+        r = alignment.placed_song(song, SR, anchor, 1.0, 0.0, n)
+        lag, corr = alignment.fine_lag(x[side], r[side], int(alignment.FIT_LAG_S * SR))
+        assert corr > alignment.FIT_MIN_CORR and abs(anchor + lag / SR - true_s) <= 2 / SR
+        refs.append(alignment.placed_song(song, SR, anchor + lag / SR, 1.0, 0.0, n))
+    mid = alignment.fade_fit_s(x, refs[0], refs[1], SR)
+    assert mid is not None and abs(mid - 20.0) < 0.1, mid
+    # one side known only (the other song not in the catalog): its own fade says it
+    for out, into in ((refs[0], None), (None, refs[1])):
+        mid = alignment.fade_fit_s(x, out, into, SR)
+        assert mid is not None and abs(mid - 20.0) < 0.2, mid
+    # a cut (no fade at all) is found to the frame
+    cut = np.where(np.arange(n) < 20 * SR, a, b).astype(np.float32)
+    mid = alignment.fade_fit_s(cut, refs[0], refs[1], SR)
+    assert mid is not None and abs(mid - 20.0) < 0.05, mid
+
+
+def test_placed_song_follows_a_speed_change() -> None:
+    """A file playing the song 3 % fast (pitch with it): the placed song lines up with
+    it sample for sample after the resampling (correlation near 1 at lag 0)."""
+    import soxr
+
+    rng = np.random.default_rng(1)
+    song = _song(rng, 40)
+    fast = np.asarray(soxr.resample(song, SR * 1.03, SR), np.float32)  # file t=0: song t=0
+    r = alignment.placed_song(song, SR, 0.0, 1.03, 10.0, 5 * SR)
+    x = fast[10 * SR : 15 * SR]
+    lag, corr = alignment.fine_lag(x, r, 200)
+    assert abs(lag) <= 1 and corr > 0.95, (lag, corr)
+
+
+def _peaks_of(y: np.ndarray, density: float) -> fp.Peaks:
+    return fp.find_peaks(fp.log_spectrogram(y), density)
+
+
+def test_scanner_places_a_crossfade_on_the_songs_audio() -> None:
+    """The scanner, fed a file where song A (played from its t=0) fades over 8 s into song
+    B, 4 dB quieter (from its t=0, file 36 s on; too close in level for the power to place
+    the fade), midpoint 40 s: with the songs' audio both plays meet at 40 s to a tenth of
+    a second; the peaks alone put the fade where the quieter song starts to win peaks,
+    over a second late."""
+    rng = np.random.default_rng(2)
+    song_a, song_b = _song(rng, 60), _song(rng, 60)
+    n = 80 * SR
+    a = alignment.placed_song(song_a, SR, 0.0, 1.0, 0.0, n)
+    b = 0.65 * alignment.placed_song(song_b, SR, 36.0, 1.0, 0.0, n)
+    x = _crossfade(a, b, 40.0, 8.0)
+    songs = {}
+    for aid, y in (("A", song_a), ("B", song_b)):
+        h, t = fp.pair_hashes(_peaks_of(y, fp.REF_DENSITY), fan_out=fp.FAN_OUT)
+        songs[aid] = alignment.song_peaks(h, t)
+    q = _peaks_of(x, fp.QUERY_DENSITY)
+    chunks = [ChunkMatch("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k, 1.0) for k in range(3)]
+    chunks += [ChunkMatch("A", 3, 36.0, 42.0, 36.0, 1.0)]
+    chunks += [ChunkMatch("B", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k - 36.0, 1.0) for k in (4, 5)]
+    chunks[-2] = ChunkMatch("B", 3, 39.0, 48.0, 3.0, 1.0)
+    chunks += [ChunkMatch("B", 6, 60.0, 72.0, 24.0, 1.0), ChunkMatch("B", 7, 72.0, 80.0, 36.0, 1.0)]
+
+    def run(audio: dict[str, np.ndarray] | None) -> list[ChunkMatch]:
+        scanner = PlayScanner(
+            songs.get,
+            lambda aid: 60.0,
+            sr=SR,
+            song_audio=None if audio is None else audio.get,
+        )
+        scanner.add_audio(x)
+        scanner.add_peaks(q.t.astype(np.float64), q.f.astype(np.float64))
+        events = []
+        for k in range(7):
+            events += scanner.add_matches([c for c in chunks if c.chunk == k], 12.0 * k + 12.0)
+        events += scanner.finish(80.0)
+        return [e.play for e in events if e.kind == "end"]
+
+    with_audio = run({"A": song_a, "B": song_b})
+    assert [p.asset_id for p in with_audio] == ["A", "B"]
+    assert abs(with_audio[0].file_end_s - 40.0) < 0.1, with_audio[0]
+    assert abs(with_audio[1].file_start_s - 40.0) < 0.1, with_audio[1]
+    assert abs(with_audio[1].song_start_s - 4.0) < 0.1  # the song position follows
+    peaks_only = run(None)
+    assert abs(peaks_only[0].file_end_s - 40.0) > 0.5, peaks_only  # what the audio fixes here
+
+
+def test_the_stream_scanner_keeps_minutes_of_pcm_not_hours() -> None:
+    """A stream of two hours with no catalog song: no play ever closes, yet the PCM the
+    scanner keeps for its fade fits stays bounded."""
+    scanner = PlayScanner(lambda aid: None, lambda aid: None, sr=SR, song_audio=lambda aid: None)
+    block = np.zeros(10 * SR, dtype=np.float32)
+    for k in range(720):
+        scanner.add_audio(block)
+        scanner.add_matches([], 10.0 * (k + 1))
+    kept = scanner._own_pcm
+    assert kept is not None and kept.n - kept.first <= 11 * 60 * SR
+    assert kept.segment(7200.0 - 30.0, 20 * SR) is not None  # the last minutes are there
