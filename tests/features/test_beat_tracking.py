@@ -374,28 +374,3 @@ def test_swing_phase_moves_only_beats_locked_to_a_swung_offbeat() -> None:
     trip = act.copy()
     trip[beats + interval // 3] = 0.8
     assert np.array_equal(swing_phase(locked[:-1], trip), locked[:-1])
-
-
-def test_grid_phase_moves_a_section_locked_half_a_beat_off_a_steady_grid() -> None:
-    from tonearm.core.features.beats import grid_phase
-
-    # 140 BPM at 86.13 frames/s: a non-integer period, as in a rendered song; onsets on every
-    # beat and off-beat (steady eighths), the decoder drifted onto the off-beats for 24 beats
-    period = 86.13 * 60 / 140
-    grid = 20 + period * np.arange(120)
-    act = np.zeros(int(grid[-1]) + 60)
-    for pos, height in ((grid, 1.0), (grid + period / 2, 0.8)):
-        act[np.round(pos).astype(int)] = height
-    beats = np.round(grid).astype(np.int64)
-    drifted = beats.copy()
-    drifted[50:74] = np.round(grid[50:74] + period / 2).astype(np.int64)
-    assert np.array_equal(grid_phase(drifted, act), beats)
-    assert np.array_equal(grid_phase(beats, act), beats)
-    # a short run (a fill) stays, and so does a song whose tempo changes
-    short = beats.copy()
-    short[50:54] = drifted[50:54]
-    assert np.array_equal(grid_phase(short, act), short)
-    ramp = np.round(np.cumsum(np.linspace(period, 1.3 * period, 120))).astype(np.int64)
-    ramp_drifted = ramp.copy()
-    ramp_drifted[50:74] += int(period / 2)
-    assert np.array_equal(grid_phase(ramp_drifted, act), ramp_drifted)

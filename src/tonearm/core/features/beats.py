@@ -72,12 +72,6 @@ METRE_MARGIN = float("inf")  # shorter audio has no beats (two beats at most, no
 SWING_WINDOW = 16
 SWING_RATIO = 2.0
 SWING_MIN_REL = 0.65
-# Grid check (grid_phase): in a steady song (interval 90th / 10th percentile under
-# GRID_STEADY) runs of at least GRID_MIN_RUN beats half a beat off the song's own grid move
-# back onto it, if they are under GRID_MAX_FRAC of the beats (NOTES.md, session 7b).
-GRID_STEADY = 1.1
-GRID_MIN_RUN = 8
-GRID_MAX_FRAC = 0.4
 
 
 @dataclass(frozen=True)
@@ -476,75 +470,6 @@ def swing_phase(
     return out[keep]
 
 
-def grid_phase(
-    frames: np.ndarray,
-    act: np.ndarray,
-    *,
-    steady: float = GRID_STEADY,
-    min_run: int = GRID_MIN_RUN,
-    max_frac: float = GRID_MAX_FRAC,
-) -> np.ndarray:
-    """Move a section locked half a beat off a steady song's grid back onto it.
-
-    A decoder can drift onto the off-beat for a section and back (the activation leans
-    there for a while) while the tempo stays exact. In a steady song the beats' phase
-    against the song's own period (the one that best aligns all beats) shows it: runs of at
-    least ``min_run`` beats more than 0.35 of a beat off the common phase, together under
-    ``max_frac`` of all beats, move to the activation peak on the common grid. Songs whose
-    interval 90th / 10th percentile exceeds ``steady`` (played tempo, tempo changes) and
-    songs under 32 beats are left alone.
-
-    Parameters
-    ----------
-    frames : np.ndarray, shape (n_beats,), int
-        Decoded beat frames, increasing.
-    act : np.ndarray, shape (n_frames,)
-        The activation they were decoded from.
-
-    Returns
-    -------
-    np.ndarray, shape (n_out,), int64
-        Beat frames, increasing (``frames`` itself when nothing moves).
-    """
-    n = len(frames)
-    if n < 32 or len(act) < 16:
-        return frames
-    f = frames.astype(np.float64)
-    ibi = np.diff(f)
-    if np.percentile(ibi, 90) > steady * np.percentile(ibi, 10):
-        return frames
-    med = float(np.median(ibi))
-    # the period (within 1 % of the median interval) whose phase the beats share most
-    periods = np.linspace(0.99 * med, 1.01 * med, 401)
-    best = int(np.argmax(np.abs(np.exp(2j * np.pi * f[None, :] / periods[:, None]).sum(axis=1))))
-    z = np.exp(2j * np.pi * f / periods[best])
-    off = np.angle(z * np.exp(-1j * np.angle(z.sum()))) / (2 * np.pi)  # beats, in (-1/2, 1/2]
-    move = np.abs(off) > 0.35
-    edges = np.diff(np.concatenate([[0], move.astype(np.int8), [0]]))
-    for start, stop in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
-        if stop - start < min_run:
-            move[start:stop] = False
-    if not move.any() or move.mean() > max_frac:
-        return frames
-    # each run is replaced by the grid points between the beats around it, each at the
-    # activation's nearby peak (a run's two ends hold 1/2 and 3/2 intervals: shifting the
-    # beats would lose or double one)
-    period = float(periods[best])
-    phase = float(np.angle(z.sum())) / (2 * np.pi)
-    edges = np.diff(np.concatenate([[0], move.astype(np.int8), [0]]))
-    new: list[np.ndarray] = []
-    for start, stop in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
-        lo = f[start - 1] if start > 0 else f[start] - period
-        hi = f[stop] if stop < n else f[stop - 1] + period
-        m = np.arange(np.ceil(lo / period - phase + 0.5), np.floor(hi / period - phase - 0.5) + 1)
-        g = (m + phase) * period
-        new.append(g[(g >= 0) & (g < len(act))])
-    moved = _peak_near(np.asarray(act, dtype=np.float64), np.concatenate(new), 3)[0]
-    out = np.unique(np.concatenate([frames[~move].astype(np.int64), moved]))
-    keep = np.concatenate([[True], np.diff(out) > 0.3 * med])
-    return out[keep]
-
-
 def track_beats_spectrogram(
     spec: Spectrogram,
     *,
@@ -617,7 +542,7 @@ def _decode(
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
-    frames = grid_phase(swing_phase(decode_beats(act, fps, **kw), act), act)
+    frames = swing_phase(decode_beats(act, fps, **kw), act)
     if frames.size == 0:
         return Beats(np.zeros(0), 0.0, act, fps)
     times = _refine(frames, act) / fps - LATENCY_S
