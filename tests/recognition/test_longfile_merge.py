@@ -12,7 +12,7 @@ import numpy as np
 from tonearm.recognition import alignment
 from tonearm.recognition import fingerprint as fp
 from tonearm.recognition.longfile import ChunkMatch, merge_chunks
-from tonearm.recognition.scanner import HEARD_INWARD_S, PlayScanner
+from tonearm.recognition.scanner import HEARD_INWARD_S, PlayScanner, ScanEvent
 
 
 def cm(aid: str, k: int, a: float, b: float, song: float, score: float = 1.0) -> ChunkMatch:
@@ -75,9 +75,10 @@ def test_the_song_started_over_is_a_new_play() -> None:
     assert spans(plays) == [("A", 0.0, 60.0), ("A", 96.0, 120.0)]
 
 
-def _feed(
+def _events(
     scanner: PlayScanner, chunks: list[ChunkMatch], end_s: float, hop_s: float = 12.0
-) -> list[tuple[str, str]]:
+) -> list[ScanEvent]:
+    """Feed the chunks step by step, as a stream reaches them; every event emitted."""
     events = []
     t = hop_s
     while t <= end_s + 1e-9:
@@ -85,7 +86,13 @@ def _feed(
         events += scanner.add_matches(new, t)
         t += hop_s
     events += scanner.finish(end_s)
-    return [(e.kind, e.play.asset_id) for e in events]
+    return events
+
+
+def _feed(
+    scanner: PlayScanner, chunks: list[ChunkMatch], end_s: float, hop_s: float = 12.0
+) -> list[tuple[str, str]]:
+    return [(e.kind, e.play.asset_id) for e in _events(scanner, chunks, end_s, hop_s)]
 
 
 def test_scanner_emits_each_play_once_as_the_batch_merge_finds_it() -> None:
@@ -188,14 +195,7 @@ def test_two_songs_of_one_recording_report_the_earliest_ingested_with_the_other_
         assert [(p.asset_id, p.also) for p in plays] == [("5", ["12"])]
     # the same through the incremental scanner (the stream path), chunk by chunk
     scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
-    events = []
-    t = 12.0
-    while t <= 120.0:
-        events += scanner.add_matches(
-            [copy.copy(c) for c in [*twin12, *twin5] if t - 12.0 <= c.file_start_s < t], t
-        )
-        t += 12.0
-    events += scanner.finish(120.0)
+    events = _events(scanner, [*twin12, *twin5], 120.0)
     assert [(e.kind, e.play.asset_id) for e in events] == [("start", "5"), ("end", "5")]
     assert events[-1].play.also == ["12"]
 
@@ -222,14 +222,7 @@ def test_a_song_squeezed_out_by_its_neighbours_is_listed_in_the_play_it_shares()
         for k in range(5, 10)
     ]
     scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
-    events = []
-    t = 12.0
-    while t <= 200.0:
-        events += scanner.add_matches(
-            [copy.copy(x) for x in [*five, *twelve, *c] if t - 12.0 <= x.file_start_s < t], t
-        )
-        t += 12.0
-    events += scanner.finish(200.0)
+    events = _events(scanner, [*five, *twelve, *c], 200.0)
     ends = [e.play for e in events if e.kind == "end"]
     assert [p.asset_id for p in ends] == ["5", "C"]
     assert ends[0].also == ["12"]
@@ -247,14 +240,7 @@ def test_a_play_sent_never_changes_when_a_song_is_listed_in_it_later() -> None:
         for k in range(5, 12)
     ]
     scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
-    events = []
-    t = 12.0
-    while t <= 200.0:
-        events += scanner.add_matches(
-            [copy.copy(x) for x in [*five, *twelve, *c] if t - 12.0 <= x.file_start_s < t], t
-        )
-        t += 12.0
-    events += scanner.finish(200.0)
+    events = _events(scanner, [*five, *twelve, *c], 200.0)
     ends = [e.play for e in events if e.kind == "end"]
     assert [p.asset_id for p in ends] == ["5", "C"]
     assert ends[0].also == []  # as it was sent
