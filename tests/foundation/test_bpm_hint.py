@@ -39,3 +39,8 @@ def test_metadata_bpm_decides_the_metrical_level(catalog: Catalog) -> None:
         assert beats is not None
         tempo = float(beats.data["tempo"])
         assert abs(tempo - stated) <= stated * 0.04, (stated, tempo)
+        # every analyzer reads the same beats: the search words' tempo agrees
+        words = catalog.store.get_analysis(str(out.asset_id), "search_text")
+        assert words is not None
+        word_tempo = float(words.data["features"]["tempo_bpm"])
+        assert abs(word_tempo - stated) <= stated * 0.04, (stated, word_tempo)

@@ -211,23 +211,3 @@ def test_music_ingest_resamples_once_and_tracks_beats_once(
     tempo = words.data["features"]["tempo_bpm"]
     assert a.bpm == pytest.approx(120.0, abs=1.0)
     assert a.bpm == round(tempo, 1) and beats.data["tempo"] == int(round(tempo))
-
-
-def test_a_known_bpm_sets_the_metrical_level_of_the_analysed_beats(catalog: Catalog) -> None:
-    """Equal clicks every 0.5 s are 120 BPM or 60: the bpm the metadata states decides
-    the beats every analyzer reads (the analyze result's tempo, the search words' tempo)."""
-    sr = 22050
-    t = np.arange(16 * sr) / sr
-    clicks = (np.sin(2 * np.pi * 1000 * t) * (np.mod(t, 0.5) < 0.02)).astype(np.float32)
-    for known in (60.0, 120.0):
-        sig = Signal(np.stack([clicks, clicks]) * (1.0 if known == 60.0 else 0.9), sr)
-        o = ingest_bytes(
-            catalog, encode(sig, "wav"), filename=f"k{known:.0f}.wav", kind="music",
-            metadata={"bpm": known},
-        )  # fmt: skip
-        assert o.status == "added", o.reason
-        beats = catalog.store.get_analysis(o.asset_id or "", "beats")
-        words = catalog.store.get_analysis(o.asset_id or "", "search_text")
-        assert beats is not None and words is not None
-        assert beats.data["tempo"] == pytest.approx(known, abs=2)
-        assert words.data["features"]["tempo_bpm"] == pytest.approx(known, abs=2)
