@@ -180,8 +180,6 @@ class PcmSource(Protocol):
 SongAudioOf = Callable[[str], "np.ndarray | None"]
 FIT_WINDOW_S = 10.0  # a fade fit reads this much audio either side of the boundary
 FIT_SIDE_S = 5.0  # ...and aligns each song on this much of its own side
-FIT_INWARD_S = FIT_WINDOW_S  # a one-sided fitted boundary may lie this far inside the
-# stretch the chunks heard its song (HEARD_INWARD_S otherwise)
 
 
 def _speed_line(p: ChunkMatch) -> bool:
@@ -204,24 +202,6 @@ def _audio_fade(
     that is no catalog play. None when the audio cannot say (no audio kept, a song
     without its audio, no song lining up with the file on its own side: a tempo-only or
     pitch-only change among them)."""
-    m = _audio_fade_at(pcm, song_audio, out, into, guess_s)
-    if m is None and (out is None) != (into is None):
-        # one side only (a song not in the catalog next to it): a guess seconds off
-        # (a stream's windows hear a song well past its fade) puts part of the fade in
-        # the song's own side and fails its gate; its own side from further inside
-        m = _audio_fade_at(
-            pcm, song_audio, out, into, guess_s + (FIT_SIDE_S if out is None else -FIT_SIDE_S)
-        )
-    return m
-
-
-def _audio_fade_at(
-    pcm: PcmSource,
-    song_audio: SongAudioOf,
-    out: tuple[ChunkMatch, float] | None,
-    into: tuple[ChunkMatch, float] | None,
-    guess_s: float,
-) -> float | None:
     sr = pcm.sr
     n = int(round(2 * FIT_WINDOW_S * sr))
     got = pcm.segment(guess_s - FIT_WINDOW_S, n)
@@ -490,8 +470,6 @@ def align_bounds(
         if s_ is not None:
             mid = _fade_midpoint(power, min(s_) - FADE_UNSEEN_S, max(s_) + 1.0)
             new_start[i] = new_start[i] if mid is None else mid
-    fitted_start: set[int] = set()  # one-sided boundaries placed on the song's audio
-    fitted_end: set[int] = set()
     if audio is not None:
         pcm, song_audio = audio
 
@@ -509,24 +487,14 @@ def align_bounds(
                         new_end[i] = new_start[i + 1] = m
             elif lo <= i < hi and id(plays[i]) in end_anchors:
                 m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i])
-                if m is not None:
-                    new_end[i] = m
-                    fitted_end.add(i)
+                new_end[i] = new_end[i] if m is None else m
             if lo <= i < hi and (i - 1) not in shared and id(plays[i]) in anchors:
                 m = _audio_fade(pcm, song_audio, None, side(i, False), new_start[i])
-                if m is not None:
-                    new_start[i] = m
-                    fitted_start.add(i)
+                new_start[i] = new_start[i] if m is None else m
     # the chunks heard each song: a boundary stays near that evidence (in noise a quiet
-    # passage loses its peaks' hits, and a crossing would land inside a proven play);
-    # a fade placed on the song's own audio next to unknown audio may lie further inside
-    # (a stream's overlapping windows hear a song seconds past its fade)
+    # passage loses its peaks' hits, and a crossing would land inside a proven play)
     for i in range(len(plays)):
         s_lo, s_hi, e_lo, e_hi = bounds[i]
-        if i in fitted_start:
-            s_hi = max(s_hi, min(_heard(plays[i])[0] + FIT_INWARD_S, plays[i].file_end_s - 0.5))
-        if i in fitted_end:
-            e_lo = min(e_lo, max(_heard(plays[i])[1] - FIT_INWARD_S, plays[i].file_start_s + 0.5))
         new_start[i] = min(max(new_start[i], s_lo), s_hi)
         new_end[i] = min(max(new_end[i], e_lo), e_hi)
     for i in range(len(plays) - 1):
