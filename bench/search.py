@@ -61,6 +61,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,21 +140,31 @@ def demo_catalog(work: Path) -> tuple[Catalog, dict[str, dict[str, Any]]]:
     return cat, truth
 
 
-def thin_catalog(work: Path, demo: Catalog, truth: dict[str, dict[str, Any]]):
-    """The demo audio with only titles: same analyses, no other metadata."""
-    cat = open_catalog(work / "demo-thin")
-    mapping: dict[str, str] = {}
+def _relabelled_copy(
+    work: Path,
+    name: str,
+    suffix: str,
+    src: Catalog,
+    truth: dict[str, dict[str, Any]],
+    metadata_of: Callable[[Any], dict[str, Any]],
+):
+    """A catalog named ``name`` holding ``src``'s music with only the metadata
+    ``metadata_of(asset)`` gives (beside its title), the same stored analyses and audio
+    files; built once, reused after (a copy's content hash is its source's + ``suffix``).
+    Returns it and ``truth`` keyed by its own ids."""
+    cat = open_catalog(work / name)
     existing = {a.content_hash: a.asset_id for a in cat.store.iter_assets("music")}
-    for a in demo.store.iter_assets("music"):
-        h = a.content_hash + "-thin"
+    mapping: dict[str, str] = {}
+    for a in src.store.iter_assets("music"):
+        h = a.content_hash + suffix
         if h in existing:
             mapping[existing[h]] = a.asset_id
             continue
         analyses = [
             Analysis("", x.name, x.version, x.data, x.blob)
             for x in (
-                demo.store.get_analysis(a.asset_id, "search_text"),
-                demo.store.get_analysis(a.asset_id, "embedding"),
+                src.store.get_analysis(a.asset_id, "search_text"),
+                src.store.get_analysis(a.asset_id, "embedding"),
             )
             if x is not None
         ]
@@ -161,6 +172,7 @@ def thin_catalog(work: Path, demo: Catalog, truth: dict[str, dict[str, Any]]):
             {
                 "kind": "music",
                 "name": a.name,
+                **metadata_of(a),
                 "duration": a.duration,
                 "content_hash": h,
                 "file_path": a.file_path,
@@ -169,6 +181,11 @@ def thin_catalog(work: Path, demo: Catalog, truth: dict[str, dict[str, Any]]):
         )
         mapping[new.asset_id] = a.asset_id
     return cat, {k: truth[v] for k, v in mapping.items() if v in truth}
+
+
+def thin_catalog(work: Path, demo: Catalog, truth: dict[str, dict[str, Any]]):
+    """The demo audio with only titles: same analyses, no other metadata."""
+    return _relabelled_copy(work, "demo-thin", "-thin", demo, truth, lambda a: {})
 
 
 def real_catalog(work: Path) -> tuple[Catalog, dict[str, dict[str, Any]]]:
@@ -274,37 +291,16 @@ def content_artist_catalog(work: Path, content: Catalog, truth: dict[str, dict[s
     score, as a composer would be): a library whose tracks have metadata that says nothing
     of the instruments. Same stored analyses; the queries are ``real-content``'s (``a..`` =
     ``c..``)."""
-    cat = open_catalog(work / "real-content-artist")
-    existing = {a.content_hash: a.asset_id for a in cat.store.iter_assets("music")}
     scores = sorted({t["score"] for t in truth.values() if t.get("score")})
     artist_of = {sc: f"Artist {chr(65 + i)}" for i, sc in enumerate(scores)}
-    mapping: dict[str, str] = {}
-    for a in content.store.iter_assets("music"):
-        h = a.content_hash + "-artist"
-        if h in existing:
-            mapping[existing[h]] = a.asset_id
-            continue
-        analyses = [
-            Analysis("", x.name, x.version, x.data, x.blob)
-            for x in (
-                content.store.get_analysis(a.asset_id, "search_text"),
-                content.store.get_analysis(a.asset_id, "embedding"),
-            )
-            if x is not None
-        ]
-        new = cat.store.add_asset(
-            {
-                "kind": "music",
-                "name": a.name,
-                "artist": artist_of.get(truth.get(a.asset_id, {}).get("score", ""), ""),
-                "duration": a.duration,
-                "content_hash": h,
-                "file_path": a.file_path,
-            },
-            analyses,
-        )
-        mapping[new.asset_id] = a.asset_id
-    return cat, {k: truth[v] for k, v in mapping.items() if v in truth}
+    return _relabelled_copy(
+        work,
+        "real-content-artist",
+        "-artist",
+        content,
+        truth,
+        lambda a: {"artist": artist_of.get(truth.get(a.asset_id, {}).get("score", ""), "")},
+    )
 
 
 def random_ndcg(rel: set[str], ids: list[str], k: int = 10, draws: int = 50) -> float:
