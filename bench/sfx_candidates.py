@@ -120,14 +120,8 @@ def unpadded_windows(sig: Signal) -> np.ndarray:
 
 
 def one_set(which: str) -> dict[str, Any]:
-    clips = rs.sfx_clips(which)
-    labels = [c.label for c in clips]
-    vecs = rd.sfx_vectors(clips)
+    clips, labels, vecs, queries, split = sh.load_set(which)
     windows = list(vecs["_windows"])
-    counts = {k: labels.count(k) for k in {x for x in labels if x}}
-    queries = [i for i, lab in enumerate(labels) if lab and counts[lab] >= 3]
-    split = {h: [i for i in queries if rs.split_of(clips[i].key) == h]
-             for h in ("tuning", "held_out")}  # fmt: skip
     mean_v = vecs["aisfx-mean"]
     max_v = l2_normalize(np.stack([w.max(axis=0) for w in windows]))
     ship, z = shipped_sims(max_v)

@@ -156,16 +156,26 @@ def evaluate(
     }
 
 
-def main() -> None:
-    which = sys.argv[sys.argv.index("--set") + 1] if "--set" in sys.argv else "sfx"
+def load_set(
+    which: str,
+) -> tuple[list[rs.Clip], list[str | None], dict[str, np.ndarray], list[int], dict[str, list[int]]]:
+    """A real SFX set's clips, their labels, their vectors (``real_discovery.sfx_vectors``),
+    the query clips (labelled, in a category of at least 3) and those queries split by
+    ``real_sets.split_of`` into ``tuning`` and ``held_out``."""
     clips = rs.sfx_clips(which)
     labels = [c.label for c in clips]
     vecs = rd.sfx_vectors(clips)
-    windows = list(vecs["_windows"])
     counts = {k: labels.count(k) for k in {x for x in labels if x}}
     queries = [i for i, lab in enumerate(labels) if lab and counts[lab] >= 3]
     split = {h: [i for i in queries if rs.split_of(clips[i].key) == h]
              for h in ("tuning", "held_out")}  # fmt: skip
+    return clips, labels, vecs, queries, split
+
+
+def main() -> None:
+    which = sys.argv[sys.argv.index("--set") + 1] if "--set" in sys.argv else "sfx"
+    clips, labels, vecs, _, split = load_set(which)
+    windows = list(vecs["_windows"])
     fit = np.array([rs.split_of(c.key) == "tuning" for c in clips])
     mean_v = vecs["aisfx-mean"]
     max_v = l2_normalize(np.stack([w.max(axis=0) for w in windows]))
