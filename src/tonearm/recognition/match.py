@@ -15,6 +15,7 @@ the same as exhaustive voting (up to ties) at a fraction of the cost.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,13 +90,30 @@ class QueryStats:
     n_hyps: int
 
 
+_hashed = threading.local()
+
+
+def _hyp_hashes(peaks: fp.Peaks, i: int, fan_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """``fp.pair_hashes`` of ``peaks`` under hypothesis ``i``, kept for the last query
+    of this thread (a query's passes hash the same hypotheses again)."""
+    memo = getattr(_hashed, "memo", None)
+    if memo is None or memo[0] is not peaks:
+        memo = (peaks, {})
+        _hashed.memo = memo
+    got = memo[1].get((i, fan_out))
+    if got is None:
+        a, p = HYPOTHESES[i]
+        got = fp.pair_hashes(peaks, fan_out=fan_out, tempo=a, shift_bands=p)
+        memo[1][(i, fan_out)] = got
+    return got
+
+
 def _hash_hypotheses(
     peaks: fp.Peaks, hyp_ids: list[int], fan_out: int, anchor_stride: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     hs, ts, ids = [], [], []
     for i in hyp_ids:
-        a, p = HYPOTHESES[i]
-        h, t = fp.pair_hashes(peaks, fan_out=fan_out, tempo=a, shift_bands=p)
+        h, t = _hyp_hashes(peaks, i, fan_out)
         if anchor_stride > 1:  # a probe: the hashes of every ``anchor_stride``-th frame
             keep = t % anchor_stride == 0
             h, t = h[keep], t[keep]
