@@ -453,6 +453,7 @@ def test_early_sweep_settles_clear_degraded_excerpts_without_the_probe(
 
     _, k, start, make, speed = case
     peaks = query_peaks(make(songs[k], start))
+    monkeypatch.setattr(service, "EARLY_MIN_LIST", 0)  # the test catalog is small
     monkeypatch.setattr(service, "EARLY_STAGES", ())
     full = match_peaks(index, peaks)
     monkeypatch.setattr(service, "EARLY_STAGES", ((1.0, 60),))
@@ -492,6 +493,7 @@ def test_early_sweep_falls_back_to_the_probe_when_nothing_is_clear(
         return real(*a, **k)
 
     monkeypatch.setattr(service, "_probe", spy)
+    monkeypatch.setattr(service, "EARLY_MIN_LIST", 0)
     assert service._early_sweep(index, peaks, [], 3, int(peaks.t.max() - peaks.t.min())) is None
     assert match_peaks(index, peaks) == []
     assert calls == [1]
@@ -507,6 +509,7 @@ def test_identity_pass_settles_a_clean_excerpt_on_its_rarest_tenth(
     peaks = query_peaks(
         Signal(songs[1].samples[:, 5 * songs[1].sr : 15 * songs[1].sr], songs[1].sr)
     )
+    monkeypatch.setattr(service, "EARLY_MIN_LIST", 0)
     monkeypatch.setattr(service, "IDENTITY_EARLY", 0.0)
     ref = match_peaks(index, peaks)
     monkeypatch.setattr(service, "IDENTITY_EARLY", 0.1)
@@ -548,3 +551,30 @@ def test_query_hashes_are_computed_once_per_query(monkeypatch) -> None:  # type:
         assert np.array_equal(x, y)
     keep = a[1] % 5 == 0
     assert np.array_equal(b[0], a[0][keep]) and np.array_equal(b[1], a[1][keep])
+
+
+def test_small_catalog_takes_neither_early_try(index, songs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Under EARLY_MIN_LIST postings per hash on average the passes read little: a
+    degraded excerpt goes straight to the identity pass on the rarer half and the probe."""
+    from tonearm.recognition import service
+
+    assert index.n_keys < service.EARLY_MIN_LIST * (1 << fp.HASH_BITS)
+    _, k, start, make, _ = CASES[0]
+    peaks = query_peaks(make(songs[k], start))
+    shares, probes = [], []
+    real_vote, real_probe = service.vote, service._probe
+
+    def spy_vote(*a, **kw):  # type: ignore[no-untyped-def]
+        shares.append(kw.get("rarest", 1.0))
+        return real_vote(*a, **kw)
+
+    def spy_probe(*a, **kw):  # type: ignore[no-untyped-def]
+        probes.append(1)
+        return real_probe(*a, **kw)
+
+    monkeypatch.setattr(service, "vote", spy_vote)
+    monkeypatch.setattr(service, "_probe", spy_probe)
+    m = match_peaks(index, peaks)
+    assert m and m[0].asset_id == f"song{k}"
+    assert shares[0] == service.IDENTITY_RAREST and service.IDENTITY_EARLY not in shares
+    assert probes == [1]

@@ -315,7 +315,7 @@ def match_peaks(
         # votes (every hash) decide whether the identity hit is clear. An early pass on a
         # smaller share settles the clear hits first.
         shares = [IDENTITY_RAREST]
-        if 0 < IDENTITY_EARLY < IDENTITY_RAREST:
+        if 0 < IDENTITY_EARLY < IDENTITY_RAREST and _long_lists(ix):
             shares.insert(0, IDENTITY_EARLY)
         for share in shares:
             cands, _, _ = vote(
@@ -393,7 +393,14 @@ IDENTITY_EARLY = 0.1  # 0 < it < IDENTITY_RAREST: first try the identity pass on
 # early tries. bench/results/recognition_scale/session8/README.md
 EARLY_STAGES: tuple[tuple[float, int], ...] = ((1.0, 5000),)  # (share, budget) per stage
 EARLY_STRENGTH = STRONG_EVIDENCE
+EARLY_MIN_LIST = 64  # mean postings per hash (n_keys / 2^HASH_BITS) from which to try it
 EARLY_CHECK = 8  # the early probe's leading assets voted on exactly
+
+
+def _long_lists(ix: FingerprintIndex) -> bool:
+    """Whether the catalog's posting lists are long enough for the early tries to pay:
+    on a small catalog the passes read little and an early try only adds its own cost."""
+    return bool(ix.n_keys >= EARLY_MIN_LIST * (1 << fp.HASH_BITS))
 
 
 def _early_sweep(
@@ -401,7 +408,9 @@ def _early_sweep(
 ) -> list[Candidate] | None:
     """The exact candidates of the first early probe that finds a clear match; None when
     none does."""
-    if not SHORTLIST:
+    if not SHORTLIST or not EARLY_STAGES:
+        return None
+    if not _long_lists(ix):
         return None
     every = list(range(len(HYPOTHESES)))
     for share, budget in EARLY_STAGES:
