@@ -233,6 +233,16 @@ def rarest_hashes(
     keep = np.ones(n, bool)
     if n == 0 or (share >= 1.0 and budget <= 0):
         return keep
+    bounds = np.concatenate(([0], np.flatnonzero(hyp[1:] != hyp[:-1]) + 1, [n]))
+    if len(np.unique(hyp[bounds[:-1]])) == len(bounds) - 1:  # each hypothesis in one run
+        _rarest_runs(
+            per_hash.astype(np.int64),
+            bounds.astype(np.int64),
+            float(share),
+            int(budget),
+            keep,
+        )
+        return keep
     # hashes absent from the index cost nothing and cannot vote: the share is of the rest
     order = np.lexsort((per_hash, hyp))
     h_sorted = hyp[order]
@@ -248,6 +258,29 @@ def rarest_hashes(
         out |= cum > budget
     keep[order[out]] = False
     return keep
+
+
+@njit(cache=True, nogil=True)
+def _rarest_runs(
+    per_hash: np.ndarray, bounds: np.ndarray, share: float, budget: int, keep: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """``rarest_hashes`` when every hypothesis is one run ``bounds[k]:bounds[k+1]``: a
+    stable sort per run instead of one over all the query's hashes."""
+    for k in range(len(bounds) - 1):
+        s0 = bounds[k]
+        s1 = bounds[k + 1]
+        order = np.argsort(per_hash[s0:s1], kind="mergesort")
+        n_absent = 0
+        for j in range(s0, s1):
+            if per_hash[j] == 0:
+                n_absent += 1
+        lim = np.ceil(share * (s1 - s0 - n_absent))
+        cum = 0
+        for r in range(s1 - s0):
+            j = s0 + order[r]
+            cum += per_hash[j]
+            if r - n_absent >= lim or (budget > 0 and cum > budget):
+                keep[j] = False
 
 
 def vote_assets(
