@@ -442,90 +442,6 @@ def test_budgeted_passes_find_degraded_excerpts(index, songs, case, monkeypatch)
     assert m[0].speed == pytest.approx(speed, abs=0.011)
 
 
-@pytest.mark.parametrize("case", CASES[:5], ids=[c[0] for c in CASES[:5]])
-def test_early_sweep_settles_clear_degraded_excerpts_without_the_probe(
-    index, songs, case, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    """A clearly matching degraded excerpt is settled by the early probe on a few rare
-    hashes per hypothesis (a postings budget), confirmed by the exact vote: the every-5th-
-    frame probe is never run, and the reported match is the one it would report."""
-    from tonearm.recognition import service
-
-    _, k, start, make, speed = case
-    peaks = query_peaks(make(songs[k], start))
-    monkeypatch.setattr(service, "EARLY_MIN_LIST", 0)  # the test catalog is small
-    monkeypatch.setattr(service, "EARLY_STAGES", ())
-    full = match_peaks(index, peaks)
-    monkeypatch.setattr(service, "EARLY_STAGES", ((1.0, 60),))
-    _, _, budgeted = vote(index, peaks, list(range(len(HYPOTHESES))), budget=60)
-    assert budgeted <= 60 * len(HYPOTHESES)
-
-    def no_probe(*a, **k):  # type: ignore[no-untyped-def]
-        raise AssertionError("the probe ran")
-
-    monkeypatch.setattr(service, "_probe", no_probe)
-    m = match_peaks(index, peaks)
-    assert m and m[0].asset_id == f"song{k}"
-    assert abs(m[0].offset_s - start) <= 0.5
-    assert m[0].speed == pytest.approx(speed, abs=0.011)
-    assert (m[0].asset_id, m[0].offset_s, m[0].speed) == (
-        full[0].asset_id,
-        full[0].offset_s,
-        full[0].speed,
-    )
-
-
-def test_early_sweep_falls_back_to_the_probe_when_nothing_is_clear(
-    index, songs, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    """An excerpt of a song not in the catalog gets no clear early match (its chance
-    cells stay far under EARLY_STRENGTH), so the full probe still runs: the early probe
-    only ever shortens queries it settles."""
-    from tonearm.recognition import service
-
-    other = random_song(99, 20.0)  # never indexed
-    peaks = query_peaks(Signal(other.samples[:, : 10 * other.sr], other.sr))
-    calls = []
-    real = service._probe
-
-    def spy(*a, **k):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(service, "_probe", spy)
-    monkeypatch.setattr(service, "EARLY_MIN_LIST", 0)
-    assert service._early_sweep(index, peaks, [], 3, int(peaks.t.max() - peaks.t.min())) is None
-    assert match_peaks(index, peaks) == []
-    assert calls == [1]
-
-
-def test_identity_pass_settles_a_clean_excerpt_on_its_rarest_tenth(
-    index, songs, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    """A clean excerpt is a clear identity hit from the leaders of its rarest tenth of
-    hashes: the rarer-half pass is not run, and the match is the one it would give."""
-    from tonearm.recognition import service
-
-    peaks = query_peaks(
-        Signal(songs[1].samples[:, 5 * songs[1].sr : 15 * songs[1].sr], songs[1].sr)
-    )
-    monkeypatch.setattr(service, "EARLY_MIN_LIST", 0)
-    monkeypatch.setattr(service, "IDENTITY_EARLY", 0.0)
-    ref = match_peaks(index, peaks)
-    monkeypatch.setattr(service, "IDENTITY_EARLY", 0.1)
-    shares = []
-    real = service.vote
-
-    def spy(*a, **k):  # type: ignore[no-untyped-def]
-        shares.append(k.get("rarest", 1.0))
-        return real(*a, **k)
-
-    monkeypatch.setattr(service, "vote", spy)
-    assert match_peaks(index, peaks) == ref
-    assert ref and ref[0].asset_id == "song1"
-    assert shares == [0.1]
-
-
 def test_query_hashes_are_computed_once_per_query(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A query's passes hash the same hypotheses again: the hashes are kept for the last
     query only (a new peaks object is hashed afresh)."""
@@ -553,28 +469,17 @@ def test_query_hashes_are_computed_once_per_query(monkeypatch) -> None:  # type:
     assert np.array_equal(b[0], a[0][keep]) and np.array_equal(b[1], a[1][keep])
 
 
-def test_small_catalog_takes_neither_early_try(index, songs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Under EARLY_MIN_LIST postings per hash on average the passes read little: a
-    degraded excerpt goes straight to the identity pass on the rarer half and the probe."""
-    from tonearm.recognition import service
+def test_rarest_hashes_same_selection_whether_hypotheses_are_runs_or_interleaved() -> None:
+    """The per-run (compiled) path picks exactly what the general path picks (distinct
+    counts: among equal ones either path keeps the earlier hash)."""
+    from tonearm.recognition.match import rarest_hashes
 
-    assert index.n_keys < service.EARLY_MIN_LIST * (1 << fp.HASH_BITS)
-    _, k, start, make, _ = CASES[0]
-    peaks = query_peaks(make(songs[k], start))
-    shares, probes = [], []
-    real_vote, real_probe = service.vote, service._probe
-
-    def spy_vote(*a, **kw):  # type: ignore[no-untyped-def]
-        shares.append(kw.get("rarest", 1.0))
-        return real_vote(*a, **kw)
-
-    def spy_probe(*a, **kw):  # type: ignore[no-untyped-def]
-        probes.append(1)
-        return real_probe(*a, **kw)
-
-    monkeypatch.setattr(service, "vote", spy_vote)
-    monkeypatch.setattr(service, "_probe", spy_probe)
-    m = match_peaks(index, peaks)
-    assert m and m[0].asset_id == f"song{k}"
-    assert shares[0] == service.IDENTITY_RAREST and service.IDENTITY_EARLY not in shares
-    assert probes == [1]
+    rng = np.random.default_rng(5)
+    per_hash = rng.permutation(300) * (rng.random(300) < 0.7)
+    hyp = np.repeat(np.arange(6), 50)  # one run per hypothesis
+    perm = rng.permutation(300)  # the same hashes interleaved: general path
+    for share, budget in ((1.0, 600), (0.2, 0), (0.5, 900), (0.05, 0)):
+        runs = rarest_hashes(per_hash, hyp, share, budget)
+        mixed = rarest_hashes(per_hash[perm], hyp[perm], share, budget)
+        assert np.array_equal(runs[perm], mixed)
+        assert 0 < runs.sum() < len(runs)

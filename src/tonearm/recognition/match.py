@@ -96,6 +96,7 @@ _hashed = threading.local()
 def _hyp_hashes(peaks: fp.Peaks, i: int, fan_out: int) -> tuple[np.ndarray, np.ndarray]:
     """``fp.pair_hashes`` of ``peaks`` under hypothesis ``i``, kept for the last query
     of this thread (a query's passes hash the same hypotheses again)."""
+    memo: tuple[fp.Peaks, dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]] | None
     memo = getattr(_hashed, "memo", None)
     if memo is None or memo[0] is not peaks:
         memo = (peaks, {})

@@ -278,18 +278,6 @@ def _to_match(ix: FingerprintIndex, c: Candidate, q_span: int) -> Match | None:
     )
 
 
-def _clear_hit(cands: list[Candidate], peaks: fp.Peaks) -> bool:
-    """Only an unmistakable hit (identity, or the hint) skips the other hypotheses. A
-    tempo-shifted query also collects votes at identity, but only within a short stretch
-    of the query (the alignment drifts by the tempo error), so require votes spread over
-    most of it."""
-    q_span = int(peaks.t.max() - peaks.t.min()) if len(peaks.t) else 0
-    return bool(cands) and (
-        cands[0].votes >= max(STRONG_VOTES, STRONG_SHARE * len(peaks.t))
-        and (cands[0].q_last - cands[0].q_first) >= STRONG_SPREAD * q_span
-    )
-
-
 def match_peaks(
     ix: FingerprintIndex,
     peaks: fp.Peaks,
@@ -312,33 +300,29 @@ def match_peaks(
     )
     if SHORTLIST and (IDENTITY_RAREST < 1.0 or IDENTITY_BUDGET > 0) and long_query:
         # the identity pass on the rarest hashes finds the leading assets; their exact
-        # votes (every hash) decide whether the identity hit is clear. An early pass on a
-        # smaller share settles the clear hits first.
-        shares = [IDENTITY_RAREST]
-        if 0 < IDENTITY_EARLY < IDENTITY_RAREST and _long_lists(ix):
-            shares.insert(0, IDENTITY_EARLY)
-        for share in shares:
-            cands, _, _ = vote(
-                ix,
-                peaks,
-                first,
-                max_candidates=n_cand,
-                rarest=share,
-                budget=IDENTITY_BUDGET,
-            )
-            cands = vote_assets(
-                ix, peaks, first, [c.asset_idx for c in cands], max_candidates=n_cand
-            )
-            if _clear_hit(cands, peaks):
-                break
+        # votes (every hash) decide whether the identity hit is clear
+        cands, _, _ = vote(
+            ix,
+            peaks,
+            first,
+            max_candidates=n_cand,
+            rarest=IDENTITY_RAREST,
+            budget=IDENTITY_BUDGET,
+        )
+        cands = vote_assets(ix, peaks, first, [c.asset_idx for c in cands], max_candidates=n_cand)
     else:
         cands, _, _ = vote(ix, peaks, first, max_candidates=n_cand)
+    n_q = len(peaks.t)
+    # only an unmistakable hit (identity, or the hint) skips the other hypotheses. A
+    # tempo-shifted query also collects votes at identity, but only within a short stretch
+    # of the query (the alignment drifts by the tempo error), so require votes spread over
+    # most of it.
     q_span = int(peaks.t.max() - peaks.t.min()) if len(peaks.t) else 0
-    strong = _clear_hit(cands, peaks)
-    early = _early_sweep(ix, peaks, cands, n_cand, q_span) if not strong and long_query else None
-    if early is not None:
-        cands = early
-    elif not strong:
+    strong = bool(cands) and (
+        cands[0].votes >= max(STRONG_VOTES, STRONG_SHARE * n_q)
+        and (cands[0].q_last - cands[0].q_first) >= STRONG_SPREAD * q_span
+    )
+    if not strong:
         probe = _probe(ix, peaks)
         if probe is None:  # every hypothesis in full
             cands, _, _ = vote(ix, peaks, list(range(len(HYPOTHESES))), max_candidates=n_cand)
@@ -382,52 +366,6 @@ PROBE_BUDGET = 0  # > 0: ... and at most this many postings per hypothesis
 SHORTLIST = True  # the full vote covers only the probe's and the identity pass's assets
 IDENTITY_RAREST = 0.5  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
 IDENTITY_BUDGET = 0  # > 0: ... and at most this many of their postings
-IDENTITY_EARLY = 0.1  # 0 < it < IDENTITY_RAREST: first try the identity pass on this share
-
-
-# progressive sweep (queries >= PROBE_MIN_S, with SHORTLIST): before the probe above, a
-# cheap probe on every hypothesis' rarest EARLY_SHARES of the hashes (fewest postings
-# first) and the exact vote of its assets; when that finds a match of at least
-# EARLY_STRENGTH (verified), the sweep stops there. Otherwise the next share, then the
-# probe as above: a query the rare hashes do not settle costs what it did, plus the
-# early tries. bench/results/recognition_scale/session8/README.md
-EARLY_STAGES: tuple[tuple[float, int], ...] = ((1.0, 5000),)  # (share, budget) per stage
-EARLY_STRENGTH = STRONG_EVIDENCE
-EARLY_MIN_LIST = 64  # mean postings per hash (n_keys / 2^HASH_BITS) from which to try it
-EARLY_CHECK = 8  # the early probe's leading assets voted on exactly
-
-
-def _long_lists(ix: FingerprintIndex) -> bool:
-    """Whether the catalog's posting lists are long enough for the early tries to pay:
-    on a small catalog the passes read little and an early try only adds its own cost."""
-    return bool(ix.n_keys >= EARLY_MIN_LIST * (1 << fp.HASH_BITS))
-
-
-def _early_sweep(
-    ix: FingerprintIndex, peaks: fp.Peaks, cands: list[Candidate], n_cand: int, q_span: int
-) -> list[Candidate] | None:
-    """The exact candidates of the first early probe that finds a clear match; None when
-    none does."""
-    if not SHORTLIST or not EARLY_STAGES:
-        return None
-    if not _long_lists(ix):
-        return None
-    every = list(range(len(HYPOTHESES)))
-    for share, budget in EARLY_STAGES:
-        probe, _, _ = vote(
-            ix, peaks, every, max_candidates=PROBE_ASSETS, rarest=share, budget=budget
-        )
-        probe = probe[:EARLY_CHECK]
-        if not probe:
-            continue
-        hyps = sorted({0} | {c.hyp for c in probe})
-        got = vote_assets(
-            ix, peaks, hyps, [c.asset_idx for c in probe + cands], max_candidates=n_cand
-        )
-        m = _to_match(ix, got[0], q_span) if got else None
-        if m is not None and match_strength(m) >= EARLY_STRENGTH:
-            return got
-    return None
 
 
 def _probe(ix: FingerprintIndex, peaks: fp.Peaks) -> list[Candidate] | None:
