@@ -47,6 +47,8 @@ Session 6 (no tracker change; new gmidi set; NOTES.md, session6/): real .857, lm
 librosa .602).
 Session 7 (swing check; NOTES.md, session7/): real .857, lmms .901 (madmom .897, fresh
 renders), musescore .622, midi .938, gmidi .770 (main .736; madmom .824).
+Session 8 (detour check; --whole; NOTES.md, session8/): real .857, lmms .909 (main .901;
+whole songs .927, main .919), musescore .622, midi .938, gmidi .779 (main .770).
 The MuseScore renders' notes are on the score grid and mscore3 adds no latency; their string
 and brass samples rise slowly, so every tracker's median signed error there is +18 to +29 ms.
 Caches (renders, madmom/librosa beats) live under $TMPDIR/tonearm-bench-beats.
