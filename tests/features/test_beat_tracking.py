@@ -374,3 +374,66 @@ def test_swing_phase_moves_only_beats_locked_to_a_swung_offbeat() -> None:
     trip = act.copy()
     trip[beats + interval // 3] = 0.8
     assert np.array_equal(swing_phase(locked[:-1], trip), locked[:-1])
+
+
+# -- half-beat detours ---------------------------------------------------------------------
+def _breakdown(bpm: float, duration_s: float, brk: tuple[float, float], seed: int) -> tuple:
+    """Kick on every beat and quiet off-beat hats; in a breakdown the kick stops and loud
+    off-beat hats and plucked bass notes play (a trance off-beat bass figure)."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(int(duration_s * SR) + SR)
+    ibi = 60.0 / bpm
+    beats = np.arange(0.5, duration_s, ibi)
+    t = np.arange(int(0.25 * SR)) / SR
+    kick = np.sin(2 * np.pi * np.cumsum(50 + 100 * np.exp(-t / 0.03)) / SR) * np.exp(-t / 0.12)
+    n_hat = int(0.06 * SR)
+    n_bass = int(ibi / 2 * SR)
+    tb = np.arange(n_bass) / SR
+    for b in beats:
+        inside = brk[0] <= b < brk[1]
+        i, j = int(b * SR), int((b + ibi / 2) * SR)
+        if not inside:
+            y[i : i + len(kick)] += 0.8 * kick
+        hat = np.diff(rng.standard_normal(n_hat + 2), 2)
+        hat *= np.exp(-np.arange(n_hat) / SR / 0.015) / np.abs(hat).max()
+        y[j : j + n_hat] += (1.0 if inside else 0.3) * hat
+        if inside:
+            f0 = 55.0 * 2 ** (int(rng.integers(0, 5)) / 12)
+            note = np.sin(2 * np.pi * f0 * tb) + 0.5 * np.sin(4 * np.pi * f0 * tb)
+            y[j : j + n_bass] += 0.5 * note * np.minimum(1.0, tb / 0.005) * np.exp(-tb / 0.4)
+    return beats, y.astype(np.float32)
+
+
+@pytest.mark.parametrize("activation", ["dsp", "auto"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_breakdown_on_the_offbeat_does_not_move_the_beat(activation: str, seed: int) -> None:
+    # the decoder alone slides onto the off-beat for the breakdown (20-36 s) and back
+    beats, y = _breakdown(128.0, 60.0, (20.0, 36.0), seed)
+    b = track_beats(y, SR, activation=activation)
+    assert abs(b.bpm - 128.0) / 128.0 < 0.04
+    assert f_measure(beats, b.times_s) >= 0.95
+
+
+def test_phase_detours_puts_back_only_a_run_that_returns() -> None:
+    from tonearm.core.features.beats import phase_detours
+
+    interval, n = 50, 100  # frames per beat, beats
+    beats = np.arange(n) * interval + 40
+    act = np.zeros(n * interval + 200)
+    act[beats] = 1.0
+    act[beats + interval // 2] = 0.7
+    # beats 40-59 slide half a beat late over 4 beats, stay there, and slide back
+    shift = np.zeros(n)
+    shift[36:40] = np.linspace(0.1, 0.4, 4)
+    shift[40:60] = 0.5
+    shift[60:64] = np.linspace(0.4, 0.1, 4)
+    detour = np.round(beats + shift * interval).astype(np.int64)
+    assert np.abs(phase_detours(detour, act) - beats).max() <= 1
+    # on the grid already: nothing moves
+    assert np.array_equal(phase_detours(beats, act), beats)
+    # the beats move half a beat for good (no return): nothing moves either
+    stay = np.round(beats + np.where(np.arange(n) >= 40, 0.5, 0.0) * interval).astype(np.int64)
+    assert np.array_equal(phase_detours(stay, act), stay)
+    # a slow drift of the phase (tempo 1 % off for a while) is no detour
+    drift = np.round(beats + np.clip(np.arange(n) - 30, 0, 50) * 0.01 * interval).astype(np.int64)
+    assert np.array_equal(phase_detours(drift, act), drift)

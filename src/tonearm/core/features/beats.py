@@ -72,6 +72,14 @@ METRE_MARGIN = float("inf")  # shorter audio has no beats (two beats at most, no
 SWING_WINDOW = 16
 SWING_RATIO = 2.0
 SWING_MIN_REL = 0.65
+# Detour check (phase_detours): beats that drift half a beat off the grid of the
+# DETOUR_FIT beats before them for at least DETOUR_MIN_OFF beats, and come back onto it
+# for DETOUR_SIDE beats within DETOUR_MAX_RUN beats, are replaced by that grid
+# (bench/results/beats/NOTES.md, session 8).
+DETOUR_FIT = 16
+DETOUR_MIN_OFF = 8
+DETOUR_SIDE = 8
+DETOUR_MAX_RUN = 96
 
 
 @dataclass(frozen=True)
@@ -470,6 +478,136 @@ def swing_phase(
     return out[keep]
 
 
+def _wrap_phase(x: np.ndarray) -> np.ndarray:
+    """Phases (in beats) wrapped to [-0.5, 0.5)."""
+    return np.asarray((x + 0.5) % 1.0 - 0.5)
+
+
+def phase_detours(
+    frames: np.ndarray,
+    act: np.ndarray,
+    *,
+    fit: int = DETOUR_FIT,
+    min_off: int = DETOUR_MIN_OFF,
+    side: int = DETOUR_SIDE,
+    max_run: int = DETOUR_MAX_RUN,
+    steady_tol: float = 0.12,
+    on_tol: float = 0.15,
+    off_min: float = 0.4,
+    return_tol: float = 0.2,
+    gap: int = 4,
+    tempo_tol: float = 0.02,
+) -> np.ndarray:
+    """Put back onto the grid beats that wander half a beat off it for a while and return.
+
+    The decoder sometimes slides onto the off-beat for a section (its activation leans to
+    off-beat hi-hats or bass there) and slides back later. Neither activation says which
+    phase is right, but the beats around the detour do: where ``fit`` beats keep a steady
+    grid, the beats that follow drift to at least ``off_min`` of an interval off it for
+    ``min_off`` beats or more, and then sit within ``on_tol`` of the same grid again for
+    ``side`` beats (all within ``max_run`` beats, a whole number of intervals after the
+    last beat before the detour, within ``return_tol``), the detour is replaced by
+    evenly spaced beats between the two sides, each at the activation's peak within 3
+    frames. Only the grid on both sides is trusted, so a song whose phase moves slowly
+    over minutes, or that never comes back, is left alone.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_beats,), int
+        Decoded beat frames, increasing.
+    act : np.ndarray, shape (n_frames,)
+        The activation they were decoded from.
+
+    Returns
+    -------
+    np.ndarray, shape (n_out,), int64
+        Beat frames, increasing (``frames`` itself when nothing moves).
+    """
+    n = len(frames)
+    if n < fit + min_off + side:
+        return frames
+    f = frames.astype(np.float64)
+    period = float(np.median(np.diff(f)))
+    # unwrapped phase against one period: constant on a steady grid, a +-0.5 step where
+    # the beats move to the off-beat
+    phase = (f - f[0]) / period - np.arange(n)
+    idx = np.arange(n)
+    a = np.asarray(act, dtype=np.float64)
+    parts: list[np.ndarray] = []
+    kept_from = 0
+
+    def grid_before(at: int) -> np.ndarray | None:
+        """Line (slope, offset) through the phase of the ``fit`` beats before ``at``, if
+        they keep a steady grid at the song's tempo (not themselves a slide)."""
+        if at - fit < kept_from:
+            return None
+        coef = np.polyfit(idx[at - fit : at], phase[at - fit : at], 1)
+        resid = phase[at - fit : at] - np.polyval(coef, idx[at - fit : at])
+        ok = np.max(np.abs(resid)) <= steady_tol and abs(coef[0]) <= tempo_tol
+        return coef if ok else None
+
+    s = fit
+    while s < n - side - 1:
+        coef = grid_before(s)
+        if coef is None or abs(_wrap_phase(phase[s] - np.polyval(coef, s))) < on_tol:
+            s += 1
+            continue
+        # the first beat off the grid; a slide may have begun a few beats earlier, inside
+        # the fitted window: take the grid from before it
+        s0 = s - gap if grid_before(s - gap) is not None else s
+        coef = grid_before(s0)
+        assert coef is not None
+        r = _wrap_phase(phase[s0:] - np.polyval(coef, idx[s0:]))
+        first_off = s - s0
+        back = np.abs(r) < on_tol
+        end = next(
+            (
+                j
+                for j in range(first_off + 1, min(len(r) - side - gap, max_run) + 1)
+                if back[j : j + gap + side].all()
+            ),
+            None,
+        )
+        if end is None or int(np.sum(np.abs(r[:end]) > off_min)) < min_off:
+            s += 1
+            continue
+        # the side that came back, after the few beats that may still be sliding
+        stop = s0 + end + gap + side - 1
+        before, after = f[s0 - 1], f[stop]
+        beats = (after - before) / (period * (1.0 + coef[0]))
+        m = int(round(beats))
+        # both sides and the grid between them keep one tempo: a slow slide from one phase
+        # to the other is not a detour and back
+        before_ibi = (before - f[s0 - fit]) / (fit - 1)
+        after_ibi = (after - f[stop - side + 1]) / (side - 1)
+        grid_ibi = (after - before) / max(m, 1)
+        if (
+            abs(beats - m) > return_tol
+            or m < 2
+            or abs(after_ibi / before_ibi - 1.0) > tempo_tol
+            or abs(grid_ibi / before_ibi - 1.0) > tempo_tol
+            or abs(grid_ibi / after_ibi - 1.0) > tempo_tol
+        ):
+            s += 1
+            continue
+        # against the grid through both sides (not the one extrapolated from before,
+        # whose slope is only as good as 16 beats make it), the detour must still sit
+        # half a beat off
+        off = np.abs(_wrap_phase((f[s0:stop] - before) / grid_ibi)) > off_min
+        if int(np.sum(off)) < min_off:
+            s += 1
+            continue
+        grid = before + grid_ibi * np.arange(1, m)
+        parts += [f[kept_from:s0], _peak_near(a, grid, 3)[0].astype(np.float64)]
+        kept_from = stop
+        s = stop + fit
+    if not parts:
+        return frames
+    out = np.unique(np.round(np.concatenate([*parts, f[kept_from:]])).astype(np.int64))
+    keep = np.concatenate([[True], np.diff(out) > 0.3 * period])
+    return out[keep]
+
+
 def track_beats_spectrogram(
     spec: Spectrogram,
     *,
@@ -542,7 +680,7 @@ def _decode(
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
-    frames = swing_phase(decode_beats(act, fps, **kw), act)
+    frames = phase_detours(swing_phase(decode_beats(act, fps, **kw), act), act)
     if frames.size == 0:
         return Beats(np.zeros(0), 0.0, act, fps)
     times = _refine(frames, act) / fps - LATENCY_S
