@@ -5,12 +5,12 @@ A clip shorter than one aisfx window (2.32 s) is one zero-padded window, so pool
 trimming and re-ranking of its single vector change little (NOTES.md, session 7). This bench
 embeds each such clip several more ways, caches every view, and combines them:
 
-- ``frame offsets``: the clip's log-mel placed 1-7 frames into the padded window (the trunk
-  pools 2x2 three times, so the offset modulo 8 moves the pooling grid);
-- ``sub-hop shifts``: 256, 512 and 768 samples of silence before the clip (other STFT
-  frames);
-- ``mel shifts``: the log-mel moved by -2, -1, +1, +2 bands (a small pitch change);
-- ``crops``: half-length crops at the start, middle and end, each zero-padded;
+- ``frame offsets``: the clip's log-mel placed 2, 4 or 6 frames into the padded window (the
+  trunk pools 2x2 three times, so the offset modulo 8 moves the pooling grid);
+- ``sub-hop shift``: 512 samples of silence before the clip (other STFT frames);
+- ``mel shifts``: the log-mel moved by -1 and +1 bands (a small pitch change);
+- ``crops``: half-length crops at the start and end, each zero-padded (a clip under 32
+  frames keeps its full window there);
 - ``placement``: the clip centred in the window and at its end; ``unpadded``: the clip at
   its own length (the trunk takes any length of at least 16 frames).
 
@@ -25,7 +25,7 @@ beside plain mean-pooled aisfx and shipped of the same run, with 95 % bootstrap 
 over the held-out queries.
 
 Run: ``bench/real_discovery.py --parts sfx,sfx2`` once (cache), then
-``.venv/bin/python bench/sfx_short.py`` (prints JSON).
+``.venv/bin/python bench/sfx_short.py [sfx] [sfx2]`` (prints JSON; both sets by default).
 """
 
 from __future__ import annotations
