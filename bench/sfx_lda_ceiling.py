@@ -1,0 +1,68 @@
+"""Similar SFX, session 8: is the category signal in the aisfx vectors at all?
+
+Not a candidate for the service (it uses labels). Two checks on the real sets:
+
+- within a set: LDA (shrinkage .1/.3/.6) fitted on the tuning half's labelled clips, every
+  clip projected, cosine; precision@10 on the held-out queries vs plain mean-pooled aisfx;
+- across sets: LDA fitted on every labelled clip of one set, applied to the other (other
+  games, other categories), alone and added to shipped.
+
+Run: ``bench/real_discovery.py --parts sfx,sfx2`` once (cache), then
+``.venv/bin/python bench/sfx_lda_ceiling.py`` (prints text).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sfx_candidates as sc  # noqa: E402
+import sfx_heldout as sh  # noqa: E402
+from tonearm.core.embeddings.base import l2_normalize  # noqa: E402
+
+
+def ratio(sims: np.ndarray, base: np.ndarray, labels: list[str | None], q: list[int]) -> str:
+    pq = sh.per_query_p10(sims, labels, q)
+    lo, hi = sh.bootstrap_ratio(pq, base)
+    return f"{pq.mean() / base.mean():.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def main() -> None:
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis as LDA
+
+    d = {}
+    for which in ("sfx", "sfx2"):
+        _clips, labels, vecs, _q, split = sh.load_set(which)
+        w = list(vecs["_windows"])
+        mean_v = l2_normalize(np.stack([x.mean(axis=0) for x in w]))
+        max_v = l2_normalize(np.stack([x.max(axis=0) for x in w]))
+        d[which] = (labels, split, mean_v, max_v)
+    for which, (labels, split, mean_v, _max_v) in d.items():
+        base = sh.per_query_p10(mean_v @ mean_v.T, labels, split["held_out"])
+        fit = split["tuning"]
+        for shrink in (0.1, 0.3, 0.6):
+            lda = LDA(solver="eigen", shrinkage=shrink).fit(mean_v[fit], [labels[i] for i in fit])
+            z = l2_normalize(lda.transform(mean_v))
+            print(f"{which}: LDA on its tuning labels, shrinkage {shrink}: held-out "
+                  f"{ratio(z @ z.T, base, labels, split['held_out'])} x plain")  # fmt: skip
+    for src, dst in (("sfx", "sfx2"), ("sfx2", "sfx")):
+        s_lab, _, s_mean, _ = d[src]
+        labels, split, mean_v, max_v = d[dst]
+        q = split["held_out"]
+        base = sh.per_query_p10(mean_v @ mean_v.T, labels, q)
+        ship = sc.shipped_sims(max_v)[0]
+        fit = [i for i, x in enumerate(s_lab) if x]
+        for shrink in (0.3, 0.6, 0.9):
+            lda = LDA(solver="eigen", shrinkage=shrink).fit(s_mean[fit], [s_lab[i] for i in fit])
+            z = l2_normalize(lda.transform(mean_v))
+            print(f"LDA fitted on {src}, applied to {dst}, shrinkage {shrink}: held-out "
+                  f"{ratio(z @ z.T, base, labels, q)}, shipped + 1 x it "
+                  f"{ratio(ship + z @ z.T, base, labels, q)} x plain")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
