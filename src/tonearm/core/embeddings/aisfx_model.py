@@ -5,8 +5,11 @@ classifier heads are not needed) on CPU. Input: log-mel windows of 100 frames (~
 44.1 kHz, hop 1024); output: one 512-d vector per window, pooled here into one vector per clip.
 
 Short clips: a clip shorter than one window is zero-padded with silence to a full window, which
-is what the model's own pre-processing did in training (its ``blocking`` pads with zeros); the
-trunk max-pools over time, so where the padding sits does not matter. Clips are not looped:
+is what the model's own pre-processing did in training (its ``blocking`` pads with zeros). The
+clip starts the window: where it sits does move its vector (the padded steps and the window's
+edges take part in the max over time; a 2-frame shift gives a median cosine of .97, the clip
+at the window's end .85-.90), but averaging shifted or placed copies ranked no better on real
+SFX (bench/results/discovery/NOTES.md, session 8). Clips are not looped:
 looping would turn one gunshot into a burst and make it closer to machine-gun fire than to
 other single shots.
 """
