@@ -266,6 +266,7 @@ FIT_N_FFT = 512  # 64 ms at 8 kHz
 FIT_HOP = 256
 FIT_LAG_S = 0.25  # the play's alignment (a few fingerprint frames) is refined this far either way
 FIT_MIN_CORR = 0.3  # the aligned song must explain this much of the file on its own side
+FIT_TIE = 1e-6  # fits explaining as much to rounding (relative): a tie
 
 
 def placed_song(
@@ -304,6 +305,14 @@ def placed_song(
     return out
 
 
+def song_corr(x: np.ndarray, r: np.ndarray) -> float:
+    """Normalized correlation of the file ``x`` with the placed song ``r`` (same shape):
+    how much of ``x`` the song explains there (0 where the song is silent)."""
+    x64, r64 = x.astype(np.float64), r.astype(np.float64)
+    den = float(np.sqrt(np.sum(x64**2) * np.sum(r64**2)))
+    return float(np.dot(x64, r64) / den) if den > 0 else 0.0
+
+
 def fine_lag(x: np.ndarray, r: np.ndarray, max_lag: int) -> tuple[int, float]:
     """(lag L in samples, normalized correlation) with ``x[i] ~ r[i - L]`` best, |L| <=
     ``max_lag`` (phase-transform weighting: sharp for music whatever its spectrum)."""
@@ -317,8 +326,7 @@ def fine_lag(x: np.ndarray, r: np.ndarray, max_lag: int) -> tuple[int, float]:
         rs[:lag] = 0
     elif lag < 0:
         rs[lag:] = 0
-    den = float(np.sqrt(np.sum(x.astype(np.float64) ** 2) * np.sum(rs.astype(np.float64) ** 2)))
-    return lag, float(np.dot(x, rs) / den) if den > 0 else 0.0
+    return lag, song_corr(x, rs)
 
 
 def _stft(x: np.ndarray) -> np.ndarray:
@@ -331,7 +339,15 @@ def _stft(x: np.ndarray) -> np.ndarray:
 def fade_fit_s(
     x: np.ndarray, out_ref: np.ndarray | None, in_ref: np.ndarray | None, sr: int
 ) -> float | None:
-    """Where a fade is half way (seconds from ``x``'s start), from the songs' own audio.
+    """The midpoint of :func:`fade_fit` (seconds from ``x``'s start), None as there."""
+    got = fade_fit(x, out_ref, in_ref, sr)
+    return None if got is None else got[0]
+
+
+def fade_fit(
+    x: np.ndarray, out_ref: np.ndarray | None, in_ref: np.ndarray | None, sr: int
+) -> tuple[float, float] | None:
+    """Where a fade is half way and how long it is, from the songs' own audio.
 
     The file ``x`` is modelled as ``GA cos(th(t)) out_ref + GB sin(th(t)) in_ref`` (plus
     anything uncorrelated: another song, noise), with ``th`` rising linearly from 0 to
@@ -349,7 +365,8 @@ def fade_fit_s(
 
     Returns
     -------
-    float or None
+    (float, float) or None
+        The midpoint (seconds from ``x``'s start) and the fade's length (s, 0: a cut);
         None when neither song explains its own side of ``x`` (no audio evidence).
     """
     xs = _stft(x)
@@ -371,7 +388,7 @@ def fade_fit_s(
         return None
 
     def fit(ms: np.ndarray, fades: np.ndarray) -> tuple[float, float, float]:
-        best = (-np.inf, 0.0, 0.0)
+        rows = []  # the gain of each midpoint, for each fade
         for fade in fades:
             d = t[None, :] - ms[:, None]  # rows: midpoints; columns: frames
             if fade <= 0.0:
@@ -395,10 +412,22 @@ def fade_fit_s(
                 assert b is not None
                 v2, h22 = s @ b[0], (s**2) @ b[1]
                 gain = np.where(v2 > 0, v2**2 / np.maximum(h22, 1e-12), -np.inf)
-            j = int(np.argmax(gain))
-            if gain[j] > best[0]:
-                best = (float(gain[j]), float(ms[j]), float(fade))
-        return best
+            rows.append(gain)
+        g = np.asarray(rows)  # (fades, midpoints)
+        best = float(np.max(g))
+        if not np.isfinite(best):
+            return -np.inf, 0.0, 0.0
+        if a is None or b is None:
+            # one song only: where its audio is silent (before its first sample, a silent
+            # intro) every midpoint further out explains the file as well; the audio shows
+            # no fade there, so the boundary goes to the nearest midpoint on the song's side
+            # that explains as much
+            near = np.nonzero(np.any(g >= best - FIT_TIE * abs(best), axis=0))[0]
+            j = int(near[-1] if a is None else near[0])
+            f = int(np.argmax(g[:, j]))
+        else:
+            f, j = (int(v) for v in np.unravel_index(int(np.argmax(g)), g.shape))
+        return float(g[f, j]), float(ms[j]), float(fades[f])
 
     # coarse (0.2 s, 2 s fades), then to the frame and a quarter second around the best
     g, m, fade = fit(inner[:: max(1, int(round(0.2 * sr / FIT_HOP)))], np.arange(0.0, 10.5, 2.0))
@@ -406,4 +435,4 @@ def fade_fit_s(
         return None
     near = inner[np.abs(inner - m) <= 0.3]
     g, m, fade = fit(near, np.unique(np.clip(fade + np.arange(-1.0, 1.1, 0.25), 0.0, None)))
-    return m if np.isfinite(g) else None
+    return (m, fade) if np.isfinite(g) else None

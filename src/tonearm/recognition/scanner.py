@@ -180,6 +180,9 @@ class PcmSource(Protocol):
 SongAudioOf = Callable[[str], "np.ndarray | None"]
 FIT_WINDOW_S = 10.0  # a fade fit reads this much audio either side of the boundary
 FIT_SIDE_S = 5.0  # ...and aligns each song on this much of its own side
+FIT_INWARD_S = FIT_WINDOW_S  # a one-sided fitted boundary may lie this far inside the
+# stretch the chunks heard its song (HEARD_INWARD_S otherwise)
+FIT_CHECK_S = 1.0  # a stretch a fit gives to (or takes from) a song is checked from this long
 
 
 def _speed_line(p: ChunkMatch) -> bool:
@@ -195,16 +198,70 @@ def _audio_fade(
     out: tuple[ChunkMatch, float] | None,
     into: tuple[ChunkMatch, float] | None,
     guess_s: float,
+    span_s: tuple[float, float] = (0.0, np.inf),
 ) -> float | None:
     """The fade midpoint near ``guess_s`` from the songs' own audio
-    (:func:`alignment.fade_fit_s`): ``out`` the play fading out and ``into`` the one
+    (:func:`alignment.fade_fit`): ``out`` the play fading out and ``into`` the one
     fading in, each with its alignment (file seconds of the song's t=0); None for a side
-    that is no catalog play. None when the audio cannot say (no audio kept, a song
-    without its audio, no song lining up with the file on its own side: a tempo-only or
-    pitch-only change among them)."""
+    that is no catalog play; ``span_s`` the file's audio (a fit near its ends reads
+    less). None when the audio cannot say (no audio kept, a song without its audio, no
+    song lining up with the file on its own side: a tempo-only or pitch-only change
+    among them).
+
+    With one side only (a song not in the catalog, silence), the fit is checked on the
+    stretch it moves the boundary across, beyond where the chunks heard the song
+    (``HEARD_INWARD_S`` inside, or outside): the song's audio must be absent from a
+    stretch it gives away and present in a stretch it takes. A guess seconds off (a
+    stream's windows hear a song past its fade) puts part of the fade in the song's own
+    side and fails its gate: it is tried once more from ``FIT_SIDE_S`` further inside,
+    never moving the boundary outside what the chunks heard."""
+    got = _fit_at(pcm, song_audio, out, into, guess_s, span_s)
+    if out is not None and into is not None:
+        return None if got is None else got[0]
+    end = out is not None
+    p = (out or into)[0]  # type: ignore[index]
+    edge = _heard(p)[1] if end else _heard(p)[0]
+    if got is None:
+        inside_s = guess_s - FIT_SIDE_S if end else guess_s + FIT_SIDE_S
+        got = _fit_at(pcm, song_audio, out, into, inside_s, span_s)
+        if got is None or (got[0] > edge if end else got[0] < edge):
+            return None
+    m, fade_s, lo, x, ref = got
     sr = pcm.sr
-    n = int(round(2 * FIT_WINDOW_S * sr))
-    got = pcm.segment(guess_s - FIT_WINDOW_S, n)
+
+    def corr(a_s: float, b_s: float) -> float | None:
+        a, b = max(0, int(round((a_s - lo) * sr))), min(x.size, int(round((b_s - lo) * sr)))
+        return alignment.song_corr(x[a:b], ref[a:b]) if b - a >= FIT_CHECK_S * sr else None
+
+    # the song gone from where the fit ends it (or not yet there where it starts it)
+    gone = corr(m + fade_s / 2, edge) if end else corr(edge, m - fade_s / 2)
+    # the song heard where the fit keeps it beyond the chunks' evidence
+    kept = corr(edge, m - fade_s / 2) if end else corr(m + fade_s / 2, edge)
+    inward = m < edge - HEARD_INWARD_S if end else m > edge + HEARD_INWARD_S
+    if inward and gone is not None and gone >= alignment.FIT_MIN_CORR:
+        return None
+    if kept is not None and kept < alignment.FIT_MIN_CORR:
+        return None
+    return m
+
+
+def _fit_at(
+    pcm: PcmSource,
+    song_audio: SongAudioOf,
+    out: tuple[ChunkMatch, float] | None,
+    into: tuple[ChunkMatch, float] | None,
+    guess_s: float,
+    span_s: tuple[float, float],
+) -> tuple[float, float, float, np.ndarray, np.ndarray] | None:
+    """One fit around ``guess_s``: (midpoint s, fade length s, the window's start s, the
+    file there, the one side's placed song there: its last)."""
+    sr = pcm.sr
+    a_s = max(guess_s - FIT_WINDOW_S, span_s[0])
+    b_s = min(guess_s + FIT_WINDOW_S, span_s[1])
+    if b_s - a_s < FIT_WINDOW_S or not a_s + FIT_SIDE_S <= guess_s <= b_s - FIT_SIDE_S:
+        return None
+    n = int((b_s - a_s) * sr)
+    got = pcm.segment(a_s, n)
     if got is None:
         return None
     lo, x = got
@@ -227,10 +284,13 @@ def _audio_fade(
             refs.append(None)
             continue
         refs.append(alignment.placed_song(song, sr, anchor_s + lag / sr, speed, lo, n))
-    if refs[0] is None and refs[1] is None:
+    ref = refs[1] if refs[1] is not None else refs[0]
+    if ref is None:
         return None
-    m = alignment.fade_fit_s(x, refs[0], refs[1], sr)
-    return None if m is None else lo + m
+    got_fit = alignment.fade_fit(x, refs[0], refs[1], sr)
+    if got_fit is None:
+        return None
+    return lo + got_fit[0], got_fit[1], lo, x, ref
 
 
 def _fade_midpoint(
@@ -470,6 +530,8 @@ def align_bounds(
         if s_ is not None:
             mid = _fade_midpoint(power, min(s_) - FADE_UNSEEN_S, max(s_) + 1.0)
             new_start[i] = new_start[i] if mid is None else mid
+    fitted_start: set[int] = set()  # one-sided boundaries placed on the song's audio
+    fitted_end: set[int] = set()
     if audio is not None:
         pcm, song_audio = audio
 
@@ -482,19 +544,29 @@ def align_bounds(
             if i in shared and lo - 1 <= i < hi:
                 out, into = side(i, True), side(i + 1, False)
                 if out is not None or into is not None:
-                    m = _audio_fade(pcm, song_audio, out, into, new_end[i])
+                    m = _audio_fade(pcm, song_audio, out, into, new_end[i], (t0, t1))
                     if m is not None:
                         new_end[i] = new_start[i + 1] = m
             elif lo <= i < hi and id(plays[i]) in end_anchors:
-                m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i])
-                new_end[i] = new_end[i] if m is None else m
+                m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i], (t0, t1))
+                if m is not None:
+                    new_end[i] = m
+                    fitted_end.add(i)
             if lo <= i < hi and (i - 1) not in shared and id(plays[i]) in anchors:
-                m = _audio_fade(pcm, song_audio, None, side(i, False), new_start[i])
-                new_start[i] = new_start[i] if m is None else m
+                m = _audio_fade(pcm, song_audio, None, side(i, False), new_start[i], (t0, t1))
+                if m is not None:
+                    new_start[i] = m
+                    fitted_start.add(i)
     # the chunks heard each song: a boundary stays near that evidence (in noise a quiet
-    # passage loses its peaks' hits, and a crossing would land inside a proven play)
+    # passage loses its peaks' hits, and a crossing would land inside a proven play);
+    # a fade placed on the song's own audio next to unknown audio may lie further inside
+    # (a stream's overlapping windows hear a song seconds past its fade)
     for i in range(len(plays)):
         s_lo, s_hi, e_lo, e_hi = bounds[i]
+        if i in fitted_start:
+            s_hi = max(s_hi, min(_heard(plays[i])[0] + FIT_INWARD_S, plays[i].file_end_s - 0.5))
+        if i in fitted_end:
+            e_lo = min(e_lo, max(_heard(plays[i])[1] - FIT_INWARD_S, plays[i].file_start_s + 0.5))
         new_start[i] = min(max(new_start[i], s_lo), s_hi)
         new_end[i] = min(max(new_end[i], e_lo), e_hi)
     for i in range(len(plays) - 1):
