@@ -266,6 +266,7 @@ FIT_N_FFT = 512  # 64 ms at 8 kHz
 FIT_HOP = 256
 FIT_LAG_S = 0.25  # the play's alignment (a few fingerprint frames) is refined this far either way
 FIT_MIN_CORR = 0.3  # the aligned song must explain this much of the file on its own side
+FIT_LAG_CANDIDATES = 8  # phase-transform peaks checked by correlation for the best lag
 FIT_TIE = 1e-6  # fits explaining as much to rounding (relative): a tie
 
 
@@ -320,13 +321,23 @@ def fine_lag(x: np.ndarray, r: np.ndarray, max_lag: int) -> tuple[int, float]:
     cr = np.fft.rfft(x, n) * np.conj(np.fft.rfft(r, n))
     c = np.fft.irfft(cr / (np.abs(cr) + 1e-9), n)
     lags = np.r_[np.arange(0, max_lag + 1), np.arange(-max_lag, 0)]
-    lag = int(lags[int(np.argmax(c[lags]))])
-    rs = np.roll(r, lag)
-    if lag > 0:
-        rs[:lag] = 0
-    elif lag < 0:
-        rs[lag:] = 0
-    return lag, song_corr(x, rs)
+    cl = c[lags]
+    # a sustained note makes peaks a period apart nearly as high: the few highest peaks
+    # are each checked by how much of x they explain
+    peak = (cl >= np.roll(cl, 1)) & (cl >= np.roll(cl, -1))
+    cands = np.nonzero(peak)[0]
+    cands = cands[np.argsort(cl[cands])[::-1][:FIT_LAG_CANDIDATES]]
+    best = (0, -np.inf)
+    for lag in (int(v) for v in lags[cands]):
+        rs = np.roll(r, lag)
+        if lag > 0:
+            rs[:lag] = 0
+        elif lag < 0:
+            rs[lag:] = 0
+        corr = song_corr(x, rs)
+        if corr > best[1]:
+            best = (lag, corr)
+    return best
 
 
 def _stft(x: np.ndarray) -> np.ndarray:

@@ -258,7 +258,13 @@ def _fit_at(
     sr = pcm.sr
     a_s = max(guess_s - FIT_WINDOW_S, span_s[0])
     b_s = min(guess_s + FIT_WINDOW_S, span_s[1])
-    if b_s - a_s < FIT_WINDOW_S or not a_s + FIT_SIDE_S <= guess_s <= b_s - FIT_SIDE_S:
+    # near the file's (or stream's) ends the window is what there is, each song's own
+    # side still clear of the guess
+    if b_s - a_s < FIT_WINDOW_S:
+        return None
+    if (out is not None and guess_s - a_s < FIT_SIDE_S) or (
+        into is not None and b_s - guess_s < FIT_SIDE_S
+    ):
         return None
     n = int((b_s - a_s) * sr)
     got = pcm.segment(a_s, n)
@@ -276,10 +282,15 @@ def _fit_at(
         if song is None:
             return None
         # resampled by the play's speed; a play whose pitch does not move with its tempo
-        # (or a stray window's hypothesis) is tried as played: its correlation decides
-        speed = p.speed if _speed_line(p) else 1.0
+        # (or a stray window's hypothesis) is tried as played, its alignment searched as
+        # far as that speed would have moved it by here (the song's time at the
+        # boundary): its correlation decides
+        speed, lag_s = p.speed, alignment.FIT_LAG_S
+        if not _speed_line(p):
+            c_s = lo + (sl.start + k / 2) / sr
+            speed, lag_s = 1.0, lag_s + abs(1.0 - p.speed) * abs(c_s - anchor_s)
         r = alignment.placed_song(song, sr, anchor_s, speed, lo, n)
-        lag, corr = alignment.fine_lag(x[sl], r[sl], int(alignment.FIT_LAG_S * sr))
+        lag, corr = alignment.fine_lag(x[sl], r[sl], int(lag_s * sr))
         if corr < alignment.FIT_MIN_CORR:  # not heard on its own side: no evidence
             refs.append(None)
             continue
