@@ -235,8 +235,9 @@ def _audio_fade(
 
     # the song gone from where the fit ends it (or not yet there where it starts it)
     gone = corr(m + fade_s / 2, edge) if end else corr(edge, m - fade_s / 2)
-    # the song heard where the fit keeps it beyond the chunks' evidence
-    kept = corr(edge, m - fade_s / 2) if end else corr(m + fade_s / 2, edge)
+    # the song heard where the fit keeps it (at half its power or more) beyond the
+    # chunks' evidence
+    kept = corr(edge, m) if end else corr(m, edge)
     inward = m < edge - HEARD_INWARD_S if end else m > edge + HEARD_INWARD_S
     if inward and gone is not None and gone >= alignment.FIT_MIN_CORR:
         return None
