@@ -350,15 +350,7 @@ def _stft(x: np.ndarray) -> np.ndarray:
 def fade_fit_s(
     x: np.ndarray, out_ref: np.ndarray | None, in_ref: np.ndarray | None, sr: int
 ) -> float | None:
-    """The midpoint of :func:`fade_fit` (seconds from ``x``'s start), None as there."""
-    got = fade_fit(x, out_ref, in_ref, sr)
-    return None if got is None else got[0]
-
-
-def fade_fit(
-    x: np.ndarray, out_ref: np.ndarray | None, in_ref: np.ndarray | None, sr: int
-) -> tuple[float, float] | None:
-    """Where a fade is half way and how long it is, from the songs' own audio.
+    """Where a fade is half way (seconds from ``x``'s start), from the songs' own audio.
 
     The file ``x`` is modelled as ``GA cos(th(t)) out_ref + GB sin(th(t)) in_ref`` (plus
     anything uncorrelated: another song, noise), with ``th`` rising linearly from 0 to
@@ -376,8 +368,7 @@ def fade_fit(
 
     Returns
     -------
-    (float, float) or None
-        The midpoint (seconds from ``x``'s start) and the fade's length (s, 0: a cut);
+    float or None
         None when neither song explains its own side of ``x`` (no audio evidence).
     """
     xs = _stft(x)
@@ -446,4 +437,4 @@ def fade_fit(
         return None
     near = inner[np.abs(inner - m) <= 0.3]
     g, m, fade = fit(near, np.unique(np.clip(fade + np.arange(-1.0, 1.1, 0.25), 0.0, None)))
-    return (m, fade) if np.isfinite(g) else None
+    return m if np.isfinite(g) else None

@@ -182,7 +182,6 @@ FIT_WINDOW_S = 10.0  # a fade fit reads this much audio either side of the bound
 FIT_SIDE_S = 5.0  # ...and aligns each song on this much of its own side
 FIT_INWARD_S = FIT_WINDOW_S  # a one-sided fitted boundary may lie this far inside the
 # stretch the chunks heard its song (HEARD_INWARD_S otherwise)
-FIT_CHECK_S = 1.0  # a stretch a fit gives to (or takes from) a song is checked from this long
 
 
 def _speed_line(p: ChunkMatch) -> bool:
@@ -201,49 +200,30 @@ def _audio_fade(
     span_s: tuple[float, float] = (0.0, np.inf),
 ) -> float | None:
     """The fade midpoint near ``guess_s`` from the songs' own audio
-    (:func:`alignment.fade_fit`): ``out`` the play fading out and ``into`` the one
+    (:func:`alignment.fade_fit_s`): ``out`` the play fading out and ``into`` the one
     fading in, each with its alignment (file seconds of the song's t=0); None for a side
     that is no catalog play; ``span_s`` the file's audio (a fit near its ends reads
     less). None when the audio cannot say (no audio kept, a song without its audio, no
     song lining up with the file on its own side: a tempo-only or pitch-only change
     among them).
 
-    With one side only (a song not in the catalog, silence), the fit is checked on the
-    stretch it moves the boundary across, beyond where the chunks heard the song
-    (``HEARD_INWARD_S`` inside, or outside): the song's audio must be absent from a
-    stretch it gives away and present in a stretch it takes. A guess seconds off (a
+    With one side only (a song not in the catalog, silence), a guess seconds off (a
     stream's windows hear a song past its fade) puts part of the fade in the song's own
     side and fails its gate: it is tried once more from ``FIT_SIDE_S`` further inside,
-    never moving the boundary outside what the chunks heard."""
+    its own side checked there, and taken only if it does not move the boundary outside
+    what the chunks heard."""
     got = _fit_at(pcm, song_audio, out, into, guess_s, span_s)
-    if out is not None and into is not None:
-        return None if got is None else got[0]
-    end = out is not None
-    p = (out or into)[0]  # type: ignore[index]
-    edge = _heard(p)[1] if end else _heard(p)[0]
-    if got is None:
-        inside_s = guess_s - FIT_SIDE_S if end else guess_s + FIT_SIDE_S
-        got = _fit_at(pcm, song_audio, out, into, inside_s, span_s)
-        if got is None or (got[0] > edge if end else got[0] < edge):
-            return None
-    m, fade_s, lo, x, ref = got
-    sr = pcm.sr
-
-    def corr(a_s: float, b_s: float) -> float | None:
-        a, b = max(0, int(round((a_s - lo) * sr))), min(x.size, int(round((b_s - lo) * sr)))
-        return alignment.song_corr(x[a:b], ref[a:b]) if b - a >= FIT_CHECK_S * sr else None
-
-    # the song gone from where the fit ends it (or not yet there where it starts it)
-    gone = corr(m + fade_s / 2, edge) if end else corr(edge, m - fade_s / 2)
-    # the song heard where the fit keeps it (at half its power or more) beyond the
-    # chunks' evidence
-    kept = corr(edge, m) if end else corr(m, edge)
-    inward = m < edge - HEARD_INWARD_S if end else m > edge + HEARD_INWARD_S
-    if inward and gone is not None and gone >= alignment.FIT_MIN_CORR:
+    if got is not None or (out is None) == (into is None):
+        return got
+    side = out if out is not None else into
+    assert side is not None
+    end = side is out
+    edge = _heard(side[0])[1 if end else 0]
+    inside_s = guess_s - FIT_SIDE_S if end else guess_s + FIT_SIDE_S
+    got = _fit_at(pcm, song_audio, out, into, inside_s, span_s)
+    if got is None or (got > edge if end else got < edge):
         return None
-    if kept is not None and kept < alignment.FIT_MIN_CORR:
-        return None
-    return m
+    return got
 
 
 def _fit_at(
@@ -253,9 +233,8 @@ def _fit_at(
     into: tuple[ChunkMatch, float] | None,
     guess_s: float,
     span_s: tuple[float, float],
-) -> tuple[float, float, float, np.ndarray, np.ndarray] | None:
-    """One fit around ``guess_s``: (midpoint s, fade length s, the window's start s, the
-    file there, the one side's placed song there: its last)."""
+) -> float | None:
+    """One fit of :func:`_audio_fade` around ``guess_s``: the midpoint (file s)."""
     sr = pcm.sr
     a_s = max(guess_s - FIT_WINDOW_S, span_s[0])
     b_s = min(guess_s + FIT_WINDOW_S, span_s[1])
@@ -296,13 +275,10 @@ def _fit_at(
             refs.append(None)
             continue
         refs.append(alignment.placed_song(song, sr, anchor_s + lag / sr, speed, lo, n))
-    ref = refs[1] if refs[1] is not None else refs[0]
-    if ref is None:
+    if refs[0] is None and refs[1] is None:
         return None
-    got_fit = alignment.fade_fit(x, refs[0], refs[1], sr)
-    if got_fit is None:
-        return None
-    return lo + got_fit[0], got_fit[1], lo, x, ref
+    m = alignment.fade_fit_s(x, refs[0], refs[1], sr)
+    return None if m is None else lo + m
 
 
 def _fade_midpoint(
