@@ -149,39 +149,6 @@ def test_the_stream_scanner_keeps_minutes_of_pcm_not_hours() -> None:
     assert kept.segment(7200.0 - 30.0, 20 * SR) is not None  # the last minutes are there
 
 
-def test_a_fade_next_to_a_song_not_in_the_catalog_is_placed_where_the_audio_says() -> None:
-    """Song A (in the catalog) fades in over 7 s from a song not in the catalog (midpoint
-    30 s) and out over 6 s into another (midpoint 70 s); its chunks, like a stream's
-    overlapping windows, heard it from 21 s to 78 s, 9 and 8 s past its fades. Its own
-    audio places both ends within 0.3 s; the chunks' evidence alone would hold them 4 s
-    inside the heard stretch (25 s and 74 s)."""
-    rng = np.random.default_rng(3)
-    song_a, song_c, song_d = _song(rng, 60), _song(rng, 40), _song(rng, 40)
-    n = 100 * SR
-    a = alignment.placed_song(song_a, SR, 20.0, 1.0, 0.0, n)
-    c = alignment.placed_song(song_c, SR, 0.0, 1.0, 0.0, n)
-    d = alignment.placed_song(song_d, SR, 65.0, 1.0, 0.0, n)
-    x = _crossfade(c, a, 30.0, 7.0)
-    x = _crossfade(x, d, 70.0, 6.0)
-    h, t = fp.pair_hashes(_peaks_of(song_a, fp.REF_DENSITY), fan_out=fp.FAN_OUT)
-    songs = {"A": alignment.song_peaks(h, t)}
-    q = _peaks_of(x, fp.QUERY_DENSITY)
-    spans = [(21.0, 33.0), (33.0, 45.0), (45.0, 57.0), (57.0, 69.0), (69.0, 78.0)]
-    chunks = [ChunkMatch("A", k, s, e, s - 20.0, 1.0) for k, (s, e) in enumerate(spans)]
-    scanner = PlayScanner(songs.get, lambda aid: 60.0, sr=SR, song_audio={"A": song_a}.get)
-    scanner.add_audio(x)
-    scanner.add_peaks(q.t.astype(np.float64), q.f.astype(np.float64))
-    events = []
-    for k, (_, e) in enumerate(spans):
-        events += scanner.add_matches([chunks[k]], e)
-    events += scanner.finish(100.0)
-    plays = [e.play for e in events if e.kind == "end"]
-    assert [p.asset_id for p in plays] == ["A"]
-    assert abs(plays[0].file_start_s - 30.0) < 0.3, plays[0]
-    assert abs(plays[0].file_end_s - 70.0) < 0.3, plays[0]
-    assert abs(plays[0].song_start_s - 10.0) < 0.3  # the song position follows
-
-
 def test_a_one_sided_fit_puts_a_start_at_the_songs_first_sound_not_in_the_silence_before() -> None:
     """A song played from its first sample after 6 s of noise, as a one-sided fit sees it:
     before its first sample the placed song is silent, so every midpoint in the noise
@@ -235,8 +202,8 @@ def test_a_play_off_the_speed_line_is_lined_up_as_far_as_its_speed_drifts() -> N
 
 def test_a_song_playing_to_the_end_of_a_stream_ends_with_it() -> None:
     """The stream ends 1.5 s after the guess of where its last song ends: the fit reads
-    what there is (its own side well inside) and puts the end at the stream's end, not at
-    the guess."""
+    what there is (its own side well inside) and puts the end at the stream's last sample,
+    not at the guess."""
     rng = np.random.default_rng(7)
     song = _song(rng, 80)
     n = 70 * SR
@@ -244,4 +211,4 @@ def test_a_song_playing_to_the_end_of_a_stream_ends_with_it() -> None:
     pcm.add(alignment.placed_song(song, SR, -5.0, 1.0, 0.0, n))
     play = ChunkMatch("A", 0, 0.0, 67.0, 5.0, 1.0, heard_s=(0.0, 67.0))
     m = _audio_fade(pcm, {"A": song}.get, (play, -5.0), None, 68.5, (0.0, 70.0))
-    assert m is not None and m > 69.3, m
+    assert m is not None and abs(m - 70.0) < 0.1, m

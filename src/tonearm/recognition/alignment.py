@@ -348,7 +348,11 @@ def _stft(x: np.ndarray) -> np.ndarray:
 
 
 def fade_fit_s(
-    x: np.ndarray, out_ref: np.ndarray | None, in_ref: np.ndarray | None, sr: int
+    x: np.ndarray,
+    out_ref: np.ndarray | None,
+    in_ref: np.ndarray | None,
+    sr: int,
+    edges: tuple[bool, bool] = (False, False),
 ) -> float | None:
     """Where a fade is half way (seconds from ``x``'s start), from the songs' own audio.
 
@@ -365,6 +369,10 @@ def fade_fit_s(
     out_ref, in_ref : np.ndarray, shape (n,) or None
         The outgoing and incoming songs' audio placed where the file plays them
         (:func:`placed_song`, aligned to the sample).
+    edges : (bool, bool)
+        ``x`` starts (ends) where the file does: the midpoint may lie at that edge (the
+        song plays from the file's first sample, or to its last); otherwise it stays
+        half a second inside ``x``.
 
     Returns
     -------
@@ -386,6 +394,7 @@ def fade_fit_s(
     a, b = refs
     ab = np.sum(np.real(a[2] * np.conj(b[2])), 1) if a is not None and b is not None else None
     inner = t[(t >= t[0] + 0.5) & (t <= t[-1] - 0.5)]
+    ends = [e for e, ok in ((0.0, edges[0]), (x.size / sr, edges[1])) if ok]
     if inner.size == 0:
         return None
 
@@ -432,9 +441,11 @@ def fade_fit_s(
         return float(g[f, j]), float(ms[j]), float(fades[f])
 
     # coarse (0.2 s, 2 s fades), then to the frame and a quarter second around the best
-    g, m, fade = fit(inner[:: max(1, int(round(0.2 * sr / FIT_HOP)))], np.arange(0.0, 10.5, 2.0))
+    coarse = np.sort(np.r_[inner[:: max(1, int(round(0.2 * sr / FIT_HOP)))], ends])
+    g, m, fade = fit(coarse, np.arange(0.0, 10.5, 2.0))
     if not np.isfinite(g):
         return None
+    inner = np.sort(np.r_[inner, ends])
     near = inner[np.abs(inner - m) <= 0.3]
     g, m, fade = fit(near, np.unique(np.clip(fade + np.arange(-1.0, 1.1, 0.25), 0.0, None)))
     return m if np.isfinite(g) else None

@@ -180,8 +180,6 @@ class PcmSource(Protocol):
 SongAudioOf = Callable[[str], "np.ndarray | None"]
 FIT_WINDOW_S = 10.0  # a fade fit reads this much audio either side of the boundary
 FIT_SIDE_S = 5.0  # ...and aligns each song on this much of its own side
-FIT_INWARD_S = FIT_WINDOW_S  # a one-sided fitted boundary may lie this far inside the
-# stretch the chunks heard its song (HEARD_INWARD_S otherwise)
 
 
 def _speed_line(p: ChunkMatch) -> bool:
@@ -277,7 +275,8 @@ def _fit_at(
         refs.append(alignment.placed_song(song, sr, anchor_s + lag / sr, speed, lo, n))
     if refs[0] is None and refs[1] is None:
         return None
-    m = alignment.fade_fit_s(x, refs[0], refs[1], sr)
+    edges = (a_s <= span_s[0], b_s >= span_s[1])  # the window reaches the file's ends
+    m = alignment.fade_fit_s(x, refs[0], refs[1], sr, edges)
     return None if m is None else lo + m
 
 
@@ -518,8 +517,6 @@ def align_bounds(
         if s_ is not None:
             mid = _fade_midpoint(power, min(s_) - FADE_UNSEEN_S, max(s_) + 1.0)
             new_start[i] = new_start[i] if mid is None else mid
-    fitted_start: set[int] = set()  # one-sided boundaries placed on the song's audio
-    fitted_end: set[int] = set()
     if audio is not None:
         pcm, song_audio = audio
 
@@ -537,24 +534,14 @@ def align_bounds(
                         new_end[i] = new_start[i + 1] = m
             elif lo <= i < hi and id(plays[i]) in end_anchors:
                 m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i], (t0, t1))
-                if m is not None:
-                    new_end[i] = m
-                    fitted_end.add(i)
+                new_end[i] = new_end[i] if m is None else m
             if lo <= i < hi and (i - 1) not in shared and id(plays[i]) in anchors:
                 m = _audio_fade(pcm, song_audio, None, side(i, False), new_start[i], (t0, t1))
-                if m is not None:
-                    new_start[i] = m
-                    fitted_start.add(i)
+                new_start[i] = new_start[i] if m is None else m
     # the chunks heard each song: a boundary stays near that evidence (in noise a quiet
-    # passage loses its peaks' hits, and a crossing would land inside a proven play);
-    # a fade placed on the song's own audio next to unknown audio may lie further inside
-    # (a stream's overlapping windows hear a song seconds past its fade)
+    # passage loses its peaks' hits, and a crossing would land inside a proven play)
     for i in range(len(plays)):
         s_lo, s_hi, e_lo, e_hi = bounds[i]
-        if i in fitted_start:
-            s_hi = max(s_hi, min(_heard(plays[i])[0] + FIT_INWARD_S, plays[i].file_end_s - 0.5))
-        if i in fitted_end:
-            e_lo = min(e_lo, max(_heard(plays[i])[1] - FIT_INWARD_S, plays[i].file_start_s + 0.5))
         new_start[i] = min(max(new_start[i], s_lo), s_hi)
         new_end[i] = min(max(new_end[i], e_lo), e_hi)
     for i in range(len(plays) - 1):
