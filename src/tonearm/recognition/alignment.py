@@ -306,35 +306,30 @@ def placed_song(
     return out
 
 
-def song_corr(x: np.ndarray, r: np.ndarray) -> float:
-    """Normalized correlation of the file ``x`` with the placed song ``r`` (same shape):
-    how much of ``x`` the song explains there (0 where the song is silent)."""
-    x64, r64 = x.astype(np.float64), r.astype(np.float64)
-    den = float(np.sqrt(np.sum(x64**2) * np.sum(r64**2)))
-    return float(np.dot(x64, r64) / den) if den > 0 else 0.0
-
-
 def fine_lag(x: np.ndarray, r: np.ndarray, max_lag: int) -> tuple[int, float]:
     """(lag L in samples, normalized correlation) with ``x[i] ~ r[i - L]`` best, |L| <=
-    ``max_lag`` (phase-transform weighting: sharp for music whatever its spectrum)."""
-    n = x.size + r.size
+    ``max_lag`` (``x`` and ``r`` of one length). The phase transform (sharp for music
+    whatever its spectrum) proposes its highest peaks; the one whose correlation is
+    highest wins: it weighs every frequency bin alike, so bins with little of the song
+    can outvote those where its energy is."""
+    m = r.size
+    n = x.size + m
     cr = np.fft.rfft(x, n) * np.conj(np.fft.rfft(r, n))
     c = np.fft.irfft(cr / (np.abs(cr) + 1e-9), n)
+    dots = np.fft.irfft(cr, n)  # x . (r shifted by L), every lag
     lags = np.r_[np.arange(0, max_lag + 1), np.arange(-max_lag, 0)]
     cl = c[lags]
-    # a sustained note makes peaks a period apart nearly as high: the few highest peaks
-    # are each checked by how much of x they explain
     peak = (cl >= np.roll(cl, 1)) & (cl >= np.roll(cl, -1))
     cands = np.nonzero(peak)[0]
     cands = cands[np.argsort(cl[cands])[::-1][:FIT_LAG_CANDIDATES]]
+    e_x = float(np.sum(x.astype(np.float64) ** 2))
+    e_r = np.r_[0.0, np.cumsum(r.astype(np.float64) ** 2)]  # energy of r[:k]
     best = (0, -np.inf)
     for lag in (int(v) for v in lags[cands]):
-        rs = np.roll(r, lag)
-        if lag > 0:
-            rs[:lag] = 0
-        elif lag < 0:
-            rs[lag:] = 0
-        corr = song_corr(x, rs)
+        # r shifted by lag, the part shifted out dropped
+        kept = e_r[m - lag] if lag >= 0 else e_r[m] - e_r[-lag]
+        den = float(np.sqrt(e_x * kept))
+        corr = float(dots[lag]) / den if den > 0 else 0.0
         if corr > best[1]:
             best = (lag, corr)
     return best
