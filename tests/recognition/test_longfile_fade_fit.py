@@ -9,7 +9,7 @@ import numpy as np
 from tonearm.recognition import alignment
 from tonearm.recognition import fingerprint as fp
 from tonearm.recognition.longfile import ChunkMatch
-from tonearm.recognition.scanner import PlayScanner
+from tonearm.recognition.scanner import PcmTrack, PlayScanner, _audio_fade
 
 SR = 8000
 
@@ -147,3 +147,68 @@ def test_the_stream_scanner_keeps_minutes_of_pcm_not_hours() -> None:
     kept = scanner._own_pcm
     assert kept is not None and kept.n - kept.first <= 11 * 60 * SR
     assert kept.segment(7200.0 - 30.0, 20 * SR) is not None  # the last minutes are there
+
+
+def test_a_one_sided_fit_puts_a_start_at_the_songs_first_sound_not_in_the_silence_before() -> None:
+    """A song played from its first sample after 6 s of noise, as a one-sided fit sees it:
+    before its first sample the placed song is silent, so every midpoint in the noise
+    explains the file exactly as well as its true start. The audio shows no fade there:
+    the start is the song's first sound (and the end, reversed, its last)."""
+    rng = np.random.default_rng(4)
+    song = _song(rng, 30)
+    n = 20 * SR
+    ref = alignment.placed_song(song, SR, 6.0, 1.0, 0.0, n)  # the song from file 6 s
+    x = (ref + 0.1 * rng.standard_normal(n)).astype(np.float32)
+    mid = alignment.fade_fit_s(x, None, ref, SR)
+    assert mid is not None and abs(mid - 6.0) < 0.1, mid
+    rev = np.ascontiguousarray(x[::-1])
+    mid = alignment.fade_fit_s(rev, np.ascontiguousarray(ref[::-1]), None, SR)
+    assert mid is not None and abs(mid - 14.0) < 0.1, mid
+
+
+def test_the_lag_is_the_one_that_explains_the_file_not_the_sharpest_phase_peak() -> None:
+    """The song's energy below 1 kHz lines up 20 ms late; what the file has above 1 kHz
+    (a twentieth of the level, in three times the bins) lines up at 0. The phase transform
+    weighs every bin alike, so its highest peak is 0; the lag that explains the file is
+    20 ms."""
+    rng = np.random.default_rng(5)
+    song = _song(rng, 5)
+    spec, hz = np.fft.rfft(song), np.fft.rfftfreq(song.size, 1 / SR)
+    low = np.fft.irfft(np.where(hz < 1000, spec, 0), song.size)
+    high = np.fft.irfft(np.where(hz >= 1000, spec, 0), song.size)
+    x = (np.roll(low, 160) + 0.05 * high).astype(np.float32)
+    lag, corr = alignment.fine_lag(x, song, int(alignment.FIT_LAG_S * SR))
+    assert lag == 160 and corr > 0.8, (lag, corr)
+
+
+def test_a_play_off_the_speed_line_is_lined_up_as_far_as_its_speed_drifts() -> None:
+    """A play whose match said 1.25 % fast with its pitch unchanged (a stray window's
+    tempo-only hypothesis; the file plays the song as recorded), aligned at its start
+    under that speed: 55 s on, that alignment is 0.7 s off the song, beyond the usual
+    quarter second of search. Searched as far as the speed can have drifted, the song
+    lines up and its fade into a song not in the catalog is placed."""
+    rng = np.random.default_rng(6)
+    song, other = _song(rng, 120), _song(rng, 60)
+    n = 80 * SR
+    a = alignment.placed_song(song, SR, -40.0, 1.0, 0.0, n)  # from its 40 s on
+    x = _crossfade(a, alignment.placed_song(other, SR, 50.0, 1.0, 0.0, n), 60.0, 6.0)
+    pcm = PcmTrack(SR)
+    pcm.add(x)
+    speed = 1.0125
+    play = ChunkMatch("A", 0, 0.0, 62.0, 40.0, 1.0, speed, 0.0, heard_s=(0.0, 62.0))
+    m = _audio_fade(pcm, {"A": song}.get, (play, -40.0 / speed), None, 60.5, (0.0, 80.0))
+    assert m is not None and abs(m - 60.0) < 0.2, m
+
+
+def test_a_song_playing_to_the_end_of_a_stream_ends_with_it() -> None:
+    """The stream ends 1.5 s after the guess of where its last song ends: the fit reads
+    what there is (its own side well inside) and puts the end at the stream's last sample,
+    not at the guess."""
+    rng = np.random.default_rng(7)
+    song = _song(rng, 80)
+    n = 70 * SR
+    pcm = PcmTrack(SR)
+    pcm.add(alignment.placed_song(song, SR, -5.0, 1.0, 0.0, n))
+    play = ChunkMatch("A", 0, 0.0, 67.0, 5.0, 1.0, heard_s=(0.0, 67.0))
+    m = _audio_fade(pcm, {"A": song}.get, (play, -5.0), None, 68.5, (0.0, 70.0))
+    assert m is not None and abs(m - 70.0) < 0.1, m

@@ -266,6 +266,8 @@ FIT_N_FFT = 512  # 64 ms at 8 kHz
 FIT_HOP = 256
 FIT_LAG_S = 0.25  # the play's alignment (a few fingerprint frames) is refined this far either way
 FIT_MIN_CORR = 0.3  # the aligned song must explain this much of the file on its own side
+FIT_LAG_CANDIDATES = 8  # phase-transform peaks checked by correlation for the best lag
+FIT_TIE = 1e-6  # fits explaining as much to rounding (relative): a tie
 
 
 def placed_song(
@@ -306,19 +308,31 @@ def placed_song(
 
 def fine_lag(x: np.ndarray, r: np.ndarray, max_lag: int) -> tuple[int, float]:
     """(lag L in samples, normalized correlation) with ``x[i] ~ r[i - L]`` best, |L| <=
-    ``max_lag`` (phase-transform weighting: sharp for music whatever its spectrum)."""
-    n = x.size + r.size
+    ``max_lag`` (``x`` and ``r`` of one length). The phase transform (sharp for music
+    whatever its spectrum) proposes its highest peaks; the one whose correlation is
+    highest wins: it weighs every frequency bin alike, so bins with little of the song
+    can outvote those where its energy is."""
+    m = r.size
+    n = x.size + m
     cr = np.fft.rfft(x, n) * np.conj(np.fft.rfft(r, n))
     c = np.fft.irfft(cr / (np.abs(cr) + 1e-9), n)
+    dots = np.fft.irfft(cr, n)  # x . (r shifted by L), every lag
     lags = np.r_[np.arange(0, max_lag + 1), np.arange(-max_lag, 0)]
-    lag = int(lags[int(np.argmax(c[lags]))])
-    rs = np.roll(r, lag)
-    if lag > 0:
-        rs[:lag] = 0
-    elif lag < 0:
-        rs[lag:] = 0
-    den = float(np.sqrt(np.sum(x.astype(np.float64) ** 2) * np.sum(rs.astype(np.float64) ** 2)))
-    return lag, float(np.dot(x, rs) / den) if den > 0 else 0.0
+    cl = c[lags]
+    peak = (cl >= np.roll(cl, 1)) & (cl >= np.roll(cl, -1))
+    cands = np.nonzero(peak)[0]
+    cands = cands[np.argsort(cl[cands])[::-1][:FIT_LAG_CANDIDATES]]
+    e_x = float(np.sum(x.astype(np.float64) ** 2))
+    e_r = np.r_[0.0, np.cumsum(r.astype(np.float64) ** 2)]  # energy of r[:k]
+    best = (0, -np.inf)
+    for lag in (int(v) for v in lags[cands]):
+        # r shifted by lag, the part shifted out dropped
+        kept = e_r[m - lag] if lag >= 0 else e_r[m] - e_r[-lag]
+        den = float(np.sqrt(e_x * kept))
+        corr = float(dots[lag]) / den if den > 0 else 0.0
+        if corr > best[1]:
+            best = (lag, corr)
+    return best
 
 
 def _stft(x: np.ndarray) -> np.ndarray:
@@ -329,7 +343,11 @@ def _stft(x: np.ndarray) -> np.ndarray:
 
 
 def fade_fit_s(
-    x: np.ndarray, out_ref: np.ndarray | None, in_ref: np.ndarray | None, sr: int
+    x: np.ndarray,
+    out_ref: np.ndarray | None,
+    in_ref: np.ndarray | None,
+    sr: int,
+    edges: tuple[bool, bool] = (False, False),
 ) -> float | None:
     """Where a fade is half way (seconds from ``x``'s start), from the songs' own audio.
 
@@ -346,6 +364,10 @@ def fade_fit_s(
     out_ref, in_ref : np.ndarray, shape (n,) or None
         The outgoing and incoming songs' audio placed where the file plays them
         (:func:`placed_song`, aligned to the sample).
+    edges : (bool, bool)
+        ``x`` starts (ends) where the file does: the midpoint may lie at that edge (the
+        song plays from the file's first sample, or to its last); otherwise it stays
+        half a second inside ``x``.
 
     Returns
     -------
@@ -367,11 +389,12 @@ def fade_fit_s(
     a, b = refs
     ab = np.sum(np.real(a[2] * np.conj(b[2])), 1) if a is not None and b is not None else None
     inner = t[(t >= t[0] + 0.5) & (t <= t[-1] - 0.5)]
+    ends = [e for e, ok in ((0.0, edges[0]), (x.size / sr, edges[1])) if ok]
     if inner.size == 0:
         return None
 
     def fit(ms: np.ndarray, fades: np.ndarray) -> tuple[float, float, float]:
-        best = (-np.inf, 0.0, 0.0)
+        rows = []  # the gain of each midpoint, for each fade
         for fade in fades:
             d = t[None, :] - ms[:, None]  # rows: midpoints; columns: frames
             if fade <= 0.0:
@@ -395,15 +418,29 @@ def fade_fit_s(
                 assert b is not None
                 v2, h22 = s @ b[0], (s**2) @ b[1]
                 gain = np.where(v2 > 0, v2**2 / np.maximum(h22, 1e-12), -np.inf)
-            j = int(np.argmax(gain))
-            if gain[j] > best[0]:
-                best = (float(gain[j]), float(ms[j]), float(fade))
-        return best
+            rows.append(gain)
+        g = np.asarray(rows)  # (fades, midpoints)
+        best = float(np.max(g))
+        if not np.isfinite(best):
+            return -np.inf, 0.0, 0.0
+        if a is None or b is None:
+            # one song only: where its audio is silent (before its first sample, a silent
+            # intro) every midpoint further out explains the file as well; the audio shows
+            # no fade there, so the boundary goes to the nearest midpoint on the song's side
+            # that explains as much
+            near = np.nonzero(np.any(g >= best - FIT_TIE * abs(best), axis=0))[0]
+            j = int(near[-1] if a is None else near[0])
+            f = int(np.argmax(g[:, j]))
+        else:
+            f, j = (int(v) for v in np.unravel_index(int(np.argmax(g)), g.shape))
+        return float(g[f, j]), float(ms[j]), float(fades[f])
 
     # coarse (0.2 s, 2 s fades), then to the frame and a quarter second around the best
-    g, m, fade = fit(inner[:: max(1, int(round(0.2 * sr / FIT_HOP)))], np.arange(0.0, 10.5, 2.0))
+    coarse = np.sort(np.r_[inner[:: max(1, int(round(0.2 * sr / FIT_HOP)))], ends])
+    g, m, fade = fit(coarse, np.arange(0.0, 10.5, 2.0))
     if not np.isfinite(g):
         return None
+    inner = np.sort(np.r_[inner, ends])
     near = inner[np.abs(inner - m) <= 0.3]
     g, m, fade = fit(near, np.unique(np.clip(fade + np.arange(-1.0, 1.1, 0.25), 0.0, None)))
     return m if np.isfinite(g) else None

@@ -195,16 +195,57 @@ def _audio_fade(
     out: tuple[ChunkMatch, float] | None,
     into: tuple[ChunkMatch, float] | None,
     guess_s: float,
+    span_s: tuple[float, float] = (0.0, np.inf),
 ) -> float | None:
     """The fade midpoint near ``guess_s`` from the songs' own audio
     (:func:`alignment.fade_fit_s`): ``out`` the play fading out and ``into`` the one
     fading in, each with its alignment (file seconds of the song's t=0); None for a side
-    that is no catalog play. None when the audio cannot say (no audio kept, a song
-    without its audio, no song lining up with the file on its own side: a tempo-only or
-    pitch-only change among them)."""
+    that is no catalog play; ``span_s`` the file's audio (a fit near its ends reads
+    less). None when the audio cannot say (no audio kept, a song without its audio, no
+    song lining up with the file on its own side: a tempo-only or pitch-only change
+    among them).
+
+    With one side only (a song not in the catalog, silence), a guess seconds off (a
+    stream's windows hear a song past its fade) puts part of the fade in the song's own
+    side and fails its gate: it is tried once more from ``FIT_SIDE_S`` further inside,
+    its own side checked there, and taken only if it does not move the boundary outside
+    what the chunks heard."""
+    got = _fit_at(pcm, song_audio, out, into, guess_s, span_s)
+    if got is not None or (out is None) == (into is None):
+        return got
+    side = out if out is not None else into
+    assert side is not None
+    end = side is out
+    edge = _heard(side[0])[1 if end else 0]
+    inside_s = guess_s - FIT_SIDE_S if end else guess_s + FIT_SIDE_S
+    got = _fit_at(pcm, song_audio, out, into, inside_s, span_s)
+    if got is None or (got > edge if end else got < edge):
+        return None
+    return got
+
+
+def _fit_at(
+    pcm: PcmSource,
+    song_audio: SongAudioOf,
+    out: tuple[ChunkMatch, float] | None,
+    into: tuple[ChunkMatch, float] | None,
+    guess_s: float,
+    span_s: tuple[float, float],
+) -> float | None:
+    """One fit of :func:`_audio_fade` around ``guess_s``: the midpoint (file s)."""
     sr = pcm.sr
-    n = int(round(2 * FIT_WINDOW_S * sr))
-    got = pcm.segment(guess_s - FIT_WINDOW_S, n)
+    a_s = max(guess_s - FIT_WINDOW_S, span_s[0])
+    b_s = min(guess_s + FIT_WINDOW_S, span_s[1])
+    # near the file's (or stream's) ends the window is what there is, each song's own
+    # side still clear of the guess
+    if b_s - a_s < FIT_WINDOW_S:
+        return None
+    if (out is not None and guess_s - a_s < FIT_SIDE_S) or (
+        into is not None and b_s - guess_s < FIT_SIDE_S
+    ):
+        return None
+    n = int((b_s - a_s) * sr)
+    got = pcm.segment(a_s, n)
     if got is None:
         return None
     lo, x = got
@@ -219,17 +260,23 @@ def _audio_fade(
         if song is None:
             return None
         # resampled by the play's speed; a play whose pitch does not move with its tempo
-        # (or a stray window's hypothesis) is tried as played: its correlation decides
-        speed = p.speed if _speed_line(p) else 1.0
+        # (or a stray window's hypothesis) is tried as played, its alignment searched as
+        # far as that speed would have moved it by here (the song's time at the
+        # boundary): its correlation decides
+        speed, lag_s = p.speed, alignment.FIT_LAG_S
+        if not _speed_line(p):
+            c_s = lo + (sl.start + k / 2) / sr
+            speed, lag_s = 1.0, lag_s + abs(1.0 - p.speed) * abs(c_s - anchor_s)
         r = alignment.placed_song(song, sr, anchor_s, speed, lo, n)
-        lag, corr = alignment.fine_lag(x[sl], r[sl], int(alignment.FIT_LAG_S * sr))
+        lag, corr = alignment.fine_lag(x[sl], r[sl], int(lag_s * sr))
         if corr < alignment.FIT_MIN_CORR:  # not heard on its own side: no evidence
             refs.append(None)
             continue
         refs.append(alignment.placed_song(song, sr, anchor_s + lag / sr, speed, lo, n))
     if refs[0] is None and refs[1] is None:
         return None
-    m = alignment.fade_fit_s(x, refs[0], refs[1], sr)
+    edges = (a_s <= span_s[0], b_s >= span_s[1])  # the window reaches the file's ends
+    m = alignment.fade_fit_s(x, refs[0], refs[1], sr, edges)
     return None if m is None else lo + m
 
 
@@ -482,14 +529,14 @@ def align_bounds(
             if i in shared and lo - 1 <= i < hi:
                 out, into = side(i, True), side(i + 1, False)
                 if out is not None or into is not None:
-                    m = _audio_fade(pcm, song_audio, out, into, new_end[i])
+                    m = _audio_fade(pcm, song_audio, out, into, new_end[i], (t0, t1))
                     if m is not None:
                         new_end[i] = new_start[i + 1] = m
             elif lo <= i < hi and id(plays[i]) in end_anchors:
-                m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i])
+                m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i], (t0, t1))
                 new_end[i] = new_end[i] if m is None else m
             if lo <= i < hi and (i - 1) not in shared and id(plays[i]) in anchors:
-                m = _audio_fade(pcm, song_audio, None, side(i, False), new_start[i])
+                m = _audio_fade(pcm, song_audio, None, side(i, False), new_start[i], (t0, t1))
                 new_start[i] = new_start[i] if m is None else m
     # the chunks heard each song: a boundary stays near that evidence (in noise a quiet
     # passage loses its peaks' hits, and a crossing would land inside a proven play)
