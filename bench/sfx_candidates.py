@@ -164,14 +164,7 @@ def one_set(which: str) -> dict[str, Any]:
     ev("shipped + a x unpadded shipped", lambda a: ship + a * u_ship, [0.5, 1.0, 2.0])
     ev("shipped + a x plain mean-pooled", lambda a: ship + a * (mean_v @ mean_v.T),
        [0.25, 0.5, 1.0, 2.0])  # fmt: skip
-    base = m["aisfx mean-pooled (baseline)"]
-    base_h, base_q = base["held_out"]["precision@10"], base["_per_query"]
-    ship_q = m["tonearm as shipped"]["_per_query"]
-    for v in m.values():
-        pq = v.pop("_per_query")
-        v["held_out_vs_plain"] = round(v["held_out"]["precision@10"] / base_h, 3)
-        v["held_out_vs_plain_ci95"] = [round(x, 3) for x in sh.bootstrap_ratio(pq, base_q)]
-        v["held_out_vs_shipped_ci95"] = [round(x, 3) for x in sh.bootstrap_ratio(pq, ship_q)]
+    sh.add_ratios(m)
     return {
         "set": which,
         "clips": len(clips),

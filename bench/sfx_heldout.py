@@ -129,6 +129,21 @@ def bootstrap_ratio(
     return float(np.percentile(r, 2.5)), float(np.percentile(r, 97.5))
 
 
+def add_ratios(methods: dict[str, dict[str, Any]]) -> None:
+    """Each method's held-out precision@10 as a ratio to plain mean-pooled aisfx, with 95 %
+    intervals against plain and against the shipped ranking; the per-query scores are
+    dropped. ``methods`` needs the "aisfx mean-pooled (baseline)" and "tonearm as shipped"
+    rows."""
+    base_h = methods["aisfx mean-pooled (baseline)"]["held_out"]["precision@10"]
+    base_q = methods["aisfx mean-pooled (baseline)"]["_per_query"]
+    ship_q = methods["tonearm as shipped"]["_per_query"]
+    for v in methods.values():
+        pq = v.pop("_per_query")
+        v["held_out_vs_plain"] = round(v["held_out"]["precision@10"] / base_h, 3)
+        v["held_out_vs_plain_ci95"] = [round(x, 3) for x in bootstrap_ratio(pq, base_q)]
+        v["held_out_vs_shipped_ci95"] = [round(x, 3) for x in bootstrap_ratio(pq, ship_q)]
+
+
 def evaluate(
     name: str,
     make: Callable[[Any], np.ndarray],

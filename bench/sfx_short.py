@@ -189,14 +189,7 @@ def one_set(which: str) -> dict[str, Any]:
     ev("short queries: best reference window", lambda _: np.where(short[:, None], bw, ship), [0])
     ev("shipped + a x best window (short queries)", lambda a: ship + a * bw,
        [0.1, 0.25, 0.5, 1.0])  # fmt: skip
-    base_h = m["aisfx mean-pooled (baseline)"]["held_out"]["precision@10"]
-    base_q = m["aisfx mean-pooled (baseline)"]["_per_query"]
-    ship_q = m["tonearm as shipped"]["_per_query"]
-    for v in m.values():
-        pq = v.pop("_per_query")
-        v["held_out_vs_plain"] = round(v["held_out"]["precision@10"] / base_h, 3)
-        v["held_out_vs_plain_ci95"] = [round(x, 3) for x in sh.bootstrap_ratio(pq, base_q)]
-        v["held_out_vs_shipped_ci95"] = [round(x, 3) for x in sh.bootstrap_ratio(pq, ship_q)]
+    sh.add_ratios(m)
     return {
         "set": which,
         "clips": len(clips),

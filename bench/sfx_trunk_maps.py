@@ -123,14 +123,7 @@ def one_set(which: str) -> dict[str, Any]:
     ev("b4 + b3, max+mean over covered steps: plain", lambda _: b34 @ b34.T, [0])
     s34 = sc.shipped_sims(b34)[0]
     ev("b4 + b3, max+mean over covered steps: shipped pipeline", lambda _: s34, [0])
-    base_h = m_["aisfx mean-pooled (baseline)"]["held_out"]["precision@10"]
-    base_q = m_["aisfx mean-pooled (baseline)"]["_per_query"]
-    ship_q = m_["tonearm as shipped"]["_per_query"]
-    for v in m_.values():
-        pq = v.pop("_per_query")
-        v["held_out_vs_plain"] = round(v["held_out"]["precision@10"] / base_h, 3)
-        v["held_out_vs_plain_ci95"] = [round(x, 3) for x in sh.bootstrap_ratio(pq, base_q)]
-        v["held_out_vs_shipped_ci95"] = [round(x, 3) for x in sh.bootstrap_ratio(pq, ship_q)]
+    sh.add_ratios(m_)
     short = np.array(
         [len(w) == 1 and int(m[0, -1, 0]) < STEPS for w, m in zip(windows, maps, strict=True)]
     )
