@@ -14,7 +14,7 @@ from tonearm.recognition.scanner import PcmTrack, PlayScanner, _audio_fade
 SR = 8000
 
 
-def _song(rng: np.random.Generator, seconds: float) -> np.ndarray:
+def _song(rng: np.random.Generator, seconds: float, *, low: bool = False) -> np.ndarray:
     """Notes of 0.25 s (three random pitches with three harmonics each) and a little
     noise: broadband, never still, like music to the fingerprint."""
     n_note = SR // 4
@@ -23,7 +23,7 @@ def _song(rng: np.random.Generator, seconds: float) -> np.ndarray:
     notes = []
     for _ in range(int(seconds * 4)):
         x = np.zeros(n_note)
-        for f0 in rng.uniform(150, 1200, size=3):
+        for f0 in rng.uniform(*((50, 300) if low else (150, 1200)), size=3):
             for h in (1, 2, 3):
                 if f0 * h < 3800:
                     x += rng.uniform(0.2, 1.0) / h * np.sin(2 * np.pi * f0 * h * t)
@@ -212,3 +212,37 @@ def test_a_song_playing_to_the_end_of_a_stream_ends_with_it() -> None:
     play = ChunkMatch("A", 0, 0.0, 67.0, 5.0, 1.0, heard_s=(0.0, 67.0))
     m = _audio_fade(pcm, {"A": song}.get, (play, -5.0), None, 68.5, (0.0, 70.0))
     assert m is not None and abs(m - 70.0) < 0.1, m
+
+
+def test_a_play_at_a_quantized_speed_is_placed_at_the_speed_the_file_plays() -> None:
+    """The file plays both songs 3 % slow (1/1.03 = 0.97087, pitch with it) and the plays'
+    speed is the quantized 0.97: placed at 0.97 and lined up on their own sides, the
+    songs drift 0.9 ms a second against the file, ~7 ms off where the fade is, and the
+    spectrum's upper half no longer lines up there. The lags of each own side's two
+    halves give the speed the file plays at, and the crossfade's midpoint is placed."""
+    rng = np.random.default_rng(8)
+    # most of music's energy is low (bass, the lower voices): it is what lines up a song
+    # over seconds whose speed is slightly off
+    song_a, song_b = _song(rng, 90, low=True), _song(rng, 60, low=True)
+    n = 60 * SR
+    true_speed = 1 / 1.03
+    a = alignment.placed_song(song_a, SR, -30.0, true_speed, 0.0, n)
+    b = 0.5 * alignment.placed_song(song_b, SR, 28.0, true_speed, 0.0, n)
+    x = _crossfade(a, b, 32.0, 6.0)
+    x = x + 0.2 * np.std(x) * rng.standard_normal(n).astype(np.float32)
+    pcm = PcmTrack(SR)
+    pcm.add(x)
+    speed = 0.97
+    bands = 12.0 * fp.BANDS_PER_SEMITONE * float(np.log2(speed))
+    play_a = ChunkMatch("A", 0, 0.0, 33.0, 30.0, 1.0, speed, bands, heard_s=(0.0, 33.0))
+    play_b = ChunkMatch("B", 0, 31.0, 60.0, 0.0, 1.0, speed, bands, heard_s=(31.0, 60.0))
+    # the alignments as the fingerprint frames measured them, where each play was heard
+    m = _audio_fade(
+        pcm,
+        {"A": song_a, "B": song_b}.get,
+        (play_a, 20.0 - (20.0 + 30.0) * true_speed / speed),
+        (play_b, 40.0 - (40.0 - 28.0) * true_speed / speed),
+        32.5,
+        (0.0, 60.0),
+    )
+    assert m is not None and abs(m - 32.0) < 0.1, m

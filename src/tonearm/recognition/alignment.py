@@ -335,6 +335,61 @@ def fine_lag(x: np.ndarray, r: np.ndarray, max_lag: int) -> tuple[int, float]:
     return best
 
 
+FIT_DRIFT_MAX = 0.01  # a speed refined further than this (relative) from the play's: not trusted
+
+
+def refined_speed(
+    x: np.ndarray,
+    r: np.ndarray,
+    sr: int,
+    speed: float,
+    anchor_s: float,
+    a_s: float,
+    starts: tuple[int, int],
+    length: int,
+    max_lag: int,
+) -> tuple[float, float]:
+    """The speed and alignment at which the song placed in ``r`` plays in ``x``, from
+    the lags of two stretches (a placed song whose speed is off drifts linearly).
+
+    Parameters
+    ----------
+    x, r : np.ndarray, shape (n,)
+        The file and the song placed at ``speed`` and ``anchor_s`` (file seconds of the
+        song's t=0; :func:`placed_song`), both from file time ``a_s``, at ``sr`` Hz.
+    starts : (int, int)
+        The two stretches' first samples in ``x``, each ``length`` samples; the song's
+        alignment is taken from the second (nearest where it is needed).
+    max_lag : int
+        Each stretch's lag is searched this far either way (samples).
+
+    Returns
+    -------
+    (speed, anchor_s) : (float, float)
+        Refined so the placed song stays on the file; the inputs unchanged when either
+        stretch does not line up (:data:`FIT_MIN_CORR`) or the speed would move more
+        than :data:`FIT_DRIFT_MAX`.
+    """
+    lags, centres_s = [], []
+    for i in starts:
+        lag, corr = fine_lag(x[i : i + length], r[i : i + length], max_lag)
+        if corr < FIT_MIN_CORR:
+            return speed, anchor_s
+        lags.append(lag)
+        centres_s.append(a_s + (i + length / 2) / sr)
+    if centres_s[1] == centres_s[0]:
+        return speed, anchor_s
+    # x(t) ~ r(t - L(t)/sr): the song's time at file time t is
+    # (t - anchor_s - L(t)/sr) * speed, L linear between the stretches' centres
+    slope = (lags[1] - lags[0]) / sr / (centres_s[1] - centres_s[0])  # s of lag per s
+    new_speed = speed * (1.0 - slope)
+    if abs(new_speed / speed - 1.0) > FIT_DRIFT_MAX:
+        return speed, anchor_s
+    t1 = centres_s[1]
+    song_s = (t1 - anchor_s - lags[1] / sr) * speed
+    return new_speed, t1 - song_s / new_speed
+
+
 def _stft(x: np.ndarray) -> np.ndarray:
     m = max(0, (x.size - FIT_N_FFT) // FIT_HOP + 1)
     idx = np.arange(FIT_N_FFT)[None, :] + FIT_HOP * np.arange(m)[:, None]

@@ -268,6 +268,17 @@ def _fit_at(
             c_s = lo + (sl.start + k / 2) / sr
             speed, lag_s = 1.0, lag_s + abs(1.0 - p.speed) * abs(c_s - anchor_s)
         r = alignment.placed_song(song, sr, anchor_s, speed, lo, n)
+        if abs(speed - 1.0) > 1e-6:
+            # the play's speed is quantized: the placed song drifts against the file (its
+            # own side blurs, and a lag there is off where the fade is); the lags of the
+            # own side's far half and of the stretch next to it, towards the boundary,
+            # give the speed the file plays at and the alignment near the fade
+            h = k // 2
+            starts = (0, k) if sl.start == 0 else (n - h, n - k - h)
+            speed, anchor_s = alignment.refined_speed(
+                x, r, sr, speed, anchor_s, lo, starts, h, int(lag_s * sr)
+            )
+            r = alignment.placed_song(song, sr, anchor_s, speed, lo, n)
         lag, corr = alignment.fine_lag(x[sl], r[sl], int(lag_s * sr))
         if corr < alignment.FIT_MIN_CORR:  # not heard on its own side: no evidence
             refs.append(None)
