@@ -321,6 +321,8 @@ def match_peaks(
     ``hint``: a tempo/pitch hypothesis to try with the identity first (a long file's
     previous window matched under it: a mix played 3 % fast stays 3 % fast), so a window
     of the same play needs no sweep of all the others."""
+    stats = IdentityStats()
+    _last_stats.value = stats
     if len(ix) == 0 or len(peaks.t) < 2:
         return []
     n_cand = top_k + 2
@@ -328,8 +330,6 @@ def match_peaks(
     long_query = len(peaks.t) > 0 and (int(peaks.t.max()) - int(peaks.t.min())) / fp.FPS >= (
         PROBE_MIN_S
     )
-    stats = IdentityStats()
-    _last_stats.value = stats
     if SHORTLIST and (IDENTITY_RAREST < 1.0 or IDENTITY_BUDGET > 0) and long_query:
         # the identity pass on the rarest hashes finds the leading assets; their exact
         # votes (every hash) decide whether the identity hit is clear. On a large catalog
