@@ -405,10 +405,11 @@ SHORTLIST = True  # the full vote covers only the probe's and the identity pass'
 IDENTITY_RAREST = 0.5  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
 IDENTITY_BUDGET = 0  # > 0: ... and at most this many of their postings
 IDENTITY_EARLY = 0.1  # 0 < it < IDENTITY_RAREST: the identity pass first on this share
-# ... only from this many postings per hash on average (n_keys / 2^HASH_BITS; 64 is ~4k
-# songs): below it the passes read little and the early try only adds its own cost.
+# ... only from this many postings per hash on average (n_keys / 2^HASH_BITS; 512 is ~32k
+# songs): a query the tenth does not settle pays for the try, which at 10k songs (160)
+# cost more than the clear hits saved; at 100k (1,591) the clear hits gain 3.8x.
 # bench/results/recognition_scale/session8/README.md (scale2)
-EARLY_MIN_LIST = 64
+EARLY_MIN_LIST = 512
 
 
 def _long_lists(ix: FingerprintIndex) -> bool:
