@@ -483,3 +483,56 @@ def test_rarest_hashes_same_selection_whether_hypotheses_are_runs_or_interleaved
         mixed = rarest_hashes(per_hash[perm], hyp[perm], share, budget)
         assert np.array_equal(runs[perm], mixed)
         assert 0 < runs.sum() < len(runs)
+
+
+def _identity_tries(index, peaks, monkeypatch, *, early: bool, long_lists: bool):  # type: ignore[no-untyped-def]
+    """The match and the identity pass's stats, with the early tenth on or off and the
+    catalog's mean posting list counted as long or short (the test catalog is small, so
+    the threshold is set at its own mean, either side)."""
+    from tonearm.recognition import service
+
+    mean_list = index.n_keys / (1 << fp.HASH_BITS)
+    monkeypatch.setattr(service, "EARLY_MIN_LIST", mean_list if long_lists else mean_list * 1.01)
+    monkeypatch.setattr(service, "IDENTITY_EARLY", 0.1 if early else 0.0)
+    m = match_peaks(index, peaks)
+    stats = service.last_identity_stats()
+    assert stats is not None
+    return m, stats
+
+
+def test_identity_pass_settles_a_clean_excerpt_on_its_rarest_tenth(
+    index, songs, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """On a catalog with long posting lists a clean excerpt is a clear identity hit from
+    the leaders of its rarest tenth of hashes: the rarer-half pass is not run, far fewer
+    postings are read, and the match is the one the rarer half gives."""
+    from tonearm.recognition import service
+
+    sr = songs[1].sr
+    peaks = query_peaks(Signal(songs[1].samples[:, 5 * sr : 15 * sr], sr))
+    ref, ref_stats = _identity_tries(index, peaks, monkeypatch, early=False, long_lists=True)
+    got, stats = _identity_tries(index, peaks, monkeypatch, early=True, long_lists=True)
+    assert ref and ref[0].asset_id == "song1" and abs(ref[0].offset_s - 5.0) <= 0.1
+    assert got == ref
+    assert ref_stats.shares == [service.IDENTITY_RAREST] and ref_stats.settled
+    assert stats.shares == [0.1] and stats.settled
+    assert 0 < stats.postings < ref_stats.postings / 3
+
+
+@pytest.mark.parametrize("case", CASES[:2], ids=[c[0] for c in CASES[:2]])
+def test_identity_tenth_falls_back_to_the_rarer_half(index, songs, case, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A speed-shifted excerpt is no clear identity hit on the tenth: the rarer half is
+    tried next and the sweep gives the answer main's path gives; under the catalog-size
+    threshold only the rarer half is tried."""
+    from tonearm.recognition import service
+
+    _, k, start, make, _ = case
+    peaks = query_peaks(make(songs[k], start))
+    ref, ref_stats = _identity_tries(index, peaks, monkeypatch, early=False, long_lists=True)
+    got, stats = _identity_tries(index, peaks, monkeypatch, early=True, long_lists=True)
+    small, small_stats = _identity_tries(index, peaks, monkeypatch, early=True, long_lists=False)
+    assert ref and ref[0].asset_id == f"song{k}"
+    assert got == ref and small == ref
+    assert stats.shares == [0.1, service.IDENTITY_RAREST] and not stats.settled
+    assert small_stats.shares == ref_stats.shares == [service.IDENTITY_RAREST]
+    assert small_stats.postings == ref_stats.postings

@@ -278,6 +278,36 @@ def _to_match(ix: FingerprintIndex, c: Candidate, q_span: int) -> Match | None:
     )
 
 
+def _clear_hit(cands: list[Candidate], peaks: fp.Peaks) -> bool:
+    """Only an unmistakable hit (identity, or the hint) skips the other hypotheses. A
+    tempo-shifted query also collects votes at identity, but only within a short stretch
+    of the query (the alignment drifts by the tempo error), so require votes spread over
+    most of it."""
+    q_span = int(peaks.t.max() - peaks.t.min()) if len(peaks.t) else 0
+    return bool(cands) and (
+        cands[0].votes >= max(STRONG_VOTES, STRONG_SHARE * len(peaks.t))
+        and (cands[0].q_last - cands[0].q_first) >= STRONG_SPREAD * q_span
+    )
+
+
+@dataclass
+class IdentityStats:
+    """What the identity pass of this thread's last ``match_peaks`` did."""
+
+    shares: list[float] = field(default_factory=list)  # rarest share of each try, in order
+    postings: int = 0  # index postings the identity tries read
+    settled: bool = False  # a clear hit: no other hypothesis was tried
+
+
+_last_stats = threading.local()
+
+
+def last_identity_stats() -> IdentityStats | None:
+    """The identity pass's figures for this thread's last query (None before any)."""
+    got: IdentityStats | None = getattr(_last_stats, "value", None)
+    return got
+
+
 def match_peaks(
     ix: FingerprintIndex,
     peaks: fp.Peaks,
@@ -291,6 +321,8 @@ def match_peaks(
     ``hint``: a tempo/pitch hypothesis to try with the identity first (a long file's
     previous window matched under it: a mix played 3 % fast stays 3 % fast), so a window
     of the same play needs no sweep of all the others."""
+    stats = IdentityStats()
+    _last_stats.value = stats
     if len(ix) == 0 or len(peaks.t) < 2:
         return []
     n_cand = top_k + 2
@@ -300,28 +332,34 @@ def match_peaks(
     )
     if SHORTLIST and (IDENTITY_RAREST < 1.0 or IDENTITY_BUDGET > 0) and long_query:
         # the identity pass on the rarest hashes finds the leading assets; their exact
-        # votes (every hash) decide whether the identity hit is clear
-        cands, _, _ = vote(
-            ix,
-            peaks,
-            first,
-            max_candidates=n_cand,
-            rarest=IDENTITY_RAREST,
-            budget=IDENTITY_BUDGET,
-        )
-        cands = vote_assets(ix, peaks, first, [c.asset_idx for c in cands], max_candidates=n_cand)
+        # votes (every hash) decide whether the identity hit is clear. On a large catalog
+        # the rarest tenth first: it settles most clear hits for a fraction of the reads.
+        shares = [IDENTITY_RAREST]
+        if 0 < IDENTITY_EARLY < IDENTITY_RAREST and _long_lists(ix):
+            shares.insert(0, IDENTITY_EARLY)
+        for share in shares:
+            cands, _, n_hits = vote(
+                ix,
+                peaks,
+                first,
+                max_candidates=n_cand,
+                rarest=share,
+                budget=IDENTITY_BUDGET,
+            )
+            stats.shares.append(share)
+            stats.postings += n_hits
+            cands = vote_assets(
+                ix, peaks, first, [c.asset_idx for c in cands], max_candidates=n_cand
+            )
+            if _clear_hit(cands, peaks):
+                break
     else:
-        cands, _, _ = vote(ix, peaks, first, max_candidates=n_cand)
-    n_q = len(peaks.t)
-    # only an unmistakable hit (identity, or the hint) skips the other hypotheses. A
-    # tempo-shifted query also collects votes at identity, but only within a short stretch
-    # of the query (the alignment drifts by the tempo error), so require votes spread over
-    # most of it.
+        cands, _, n_hits = vote(ix, peaks, first, max_candidates=n_cand)
+        stats.shares.append(1.0)
+        stats.postings += n_hits
     q_span = int(peaks.t.max() - peaks.t.min()) if len(peaks.t) else 0
-    strong = bool(cands) and (
-        cands[0].votes >= max(STRONG_VOTES, STRONG_SHARE * n_q)
-        and (cands[0].q_last - cands[0].q_first) >= STRONG_SPREAD * q_span
-    )
+    strong = _clear_hit(cands, peaks)
+    stats.settled = strong
     if not strong:
         probe = _probe(ix, peaks)
         if probe is None:  # every hypothesis in full
@@ -366,6 +404,17 @@ PROBE_BUDGET = 0  # > 0: ... and at most this many postings per hypothesis
 SHORTLIST = True  # the full vote covers only the probe's and the identity pass's assets
 IDENTITY_RAREST = 0.5  # with SHORTLIST, < 1: the identity pass's shortlist from the rarest hashes
 IDENTITY_BUDGET = 0  # > 0: ... and at most this many of their postings
+IDENTITY_EARLY = 0.1  # 0 < it < IDENTITY_RAREST: the identity pass first on this share
+# ... only from this many postings per hash on average (n_keys / 2^HASH_BITS; 512 is ~32k
+# songs): a query the tenth does not settle pays for the try, which at 10k songs (160)
+# cost more than the clear hits saved; at 100k (1,591) the clear hits gain 3.8x.
+# bench/results/recognition_scale/session8/README.md (scale2)
+EARLY_MIN_LIST = 512
+
+
+def _long_lists(ix: FingerprintIndex) -> bool:
+    """Whether the catalog's posting lists are long enough for the early try to pay."""
+    return bool(ix.n_keys >= EARLY_MIN_LIST * (1 << fp.HASH_BITS))
 
 
 def _probe(ix: FingerprintIndex, peaks: fp.Peaks) -> list[Candidate] | None:
