@@ -18,6 +18,7 @@ import numpy as np
 
 from tonearm.catalog.decoding import decode_audio
 from tonearm.core.audio.limits import Purpose
+from tonearm.discovery import sfx_metric
 from tonearm.discovery.embeddings import (
     ANALYSIS_NAME,
     asset_vector,
@@ -145,7 +146,7 @@ def similar(
     if full:
         raw = dict(hits)  # plain cosine scores: what the duplicate rule's prefilter reads
         if kind == "sfx" and model_id.startswith("aisfx") and part is not None:
-            hits = _reranked_sfx(catalog, model_id, part, seed.asset_id, q, hits)
+            hits = _reranked_sfx(catalog, idx, model_id, part, seed.asset_id, q, hits)
         if dedupe:
             dropped = _duplicates_of_seed(catalog, kind, seed.asset_id, raw)
             hits = [h for h in hits if h[0] not in dropped]
@@ -185,6 +186,7 @@ def _failing(catalog: Catalog, extra: TrackFilters) -> frozenset[int]:
 
 def _reranked_sfx(
     catalog: Catalog,
+    idx: Any,
     model_id: str,
     part: Any,
     seed_id: str,
@@ -192,18 +194,39 @@ def _reranked_sfx(
     hits: list[tuple[str, float]],
 ) -> list[tuple[str, float]]:
     """``hits`` re-scored in the library-whitened space with query expansion
-    (discovery.sfx_rank), best first; unchanged when the library is too small to fit."""
+    (discovery.sfx_rank), blended with the metric learned from the library's categories
+    where it won its validation (discovery.sfx_metric), best first; unchanged when the
+    library is too small to fit."""
     ids, m = part.packed()
     space = library_space(catalog.cache, model_id, ids, m)
     if space is None:
         return hits
     sids, z, w = space
+    codes = idx.category_codes(part)
+    choice = sfx_metric.library_choice(
+        catalog.cache, model_id, sids, m, codes, _unlabelled_scores(z)
+    )
     keep = sids != (int(seed_id) if seed_id.isdigit() else -1)
-    scores = rerank_scores(w.apply(q), z[keep])
+    scores = sfx_metric.scores(choice, q, rerank_scores(w.apply(q), z[keep]), keep)
     row = {int(k): i for i, k in enumerate(sids[keep].tolist())}
     out = [(aid, float(scores[row[int(aid)]])) for aid, _ in hits if int(aid) in row]
     out.sort(key=lambda h: (-round(h[1], 6), int(h[0])))
     return out
+
+
+def _unlabelled_scores(z: np.ndarray) -> sfx_metric.BaseScores:
+    """``base(rows)``: scores of every row of the whitened library ``z`` for the rows
+    ``rows`` as queries, each query ranked among the other rows as :func:`similar` ranks it
+    (itself scored 1)."""
+
+    def base(rows: np.ndarray) -> np.ndarray:
+        out = np.ones((len(rows), len(z)), np.float32)
+        for i, r in enumerate(rows):
+            others = np.arange(len(z)) != r
+            out[i, others] = rerank_scores(z[r], z[others])
+        return out
+
+    return base
 
 
 def _duplicates_of_seed(

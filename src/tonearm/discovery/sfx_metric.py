@@ -1,0 +1,318 @@
+"""A similarity learned from the library's own SFX categories, switched on only where it wins.
+
+aisfx vectors carry the categories a library uses, but not with the weights that tell them
+apart: linear discriminant analysis fitted on a library's own labelled clips lifts
+same-category precision@10 well above every label-free ranking on one real set, while a
+projection learned on one library does not carry to another (bench/results/discovery/
+NOTES.md, sessions 8 and 9). So the projection is learned per catalog, from the
+``category`` field users give their SFX, and it is **self-validated**: the labelled clips
+are split in :data:`FOLDS` folds, each fold's clips are ranked by a projection fitted
+without their labels, and the learned metric is used only when its precision@10 on those
+queries beats the unlabelled ranking (discovery.sfx_rank) by :data:`MIN_GAIN` with a
+per-query difference clearly above zero. Meaningless categories give a projection that does
+not generalise across folds, so the library keeps today's ranking.
+
+The projection applies to any vector, so a query clip without a category is ranked in the
+learned space too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tonearm.core.embeddings.base import l2_normalize
+
+MIN_CLASSES = 5  # categories with at least MIN_PER_CLASS clips needed to learn anything
+MIN_PER_CLASS = 5
+SHRINKAGE = 0.3  # within-class covariance shrunk toward its mean variance
+FOLDS = 3
+# weights of the learned cosine tried by the validation (the rest is the unlabelled
+# ranking's score): alone where the categories cover the library, half where few do
+BLENDS = (1.0, 0.7, 0.5, 0.3)
+MIN_GAIN = 1.05  # validation precision@10 of the learned metric / the unlabelled one
+MAX_FIT_ROWS = 5000  # labelled rows used to fit (bounded cost on a large catalog)
+MAX_VALIDATION_QUERIES = 600
+K = 10
+
+
+@dataclass(frozen=True)
+class Projection:
+    """``z = l2_normalize((v - mean) @ proj)``.
+
+    Attributes
+    ----------
+    mean : np.ndarray, shape (dim,)
+    proj : np.ndarray, shape (dim, k), k = classes - 1
+    """
+
+    mean: np.ndarray
+    proj: np.ndarray
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        """Projected, L2-normalized rows, shape (..., k)."""
+        return l2_normalize((np.asarray(v, np.float32) - self.mean) @ self.proj)
+
+
+def fit_lda(x: np.ndarray, y: np.ndarray, shrinkage: float = SHRINKAGE) -> Projection:
+    """Linear discriminant analysis of the rows of ``x`` (shape (n, dim)) with class labels
+    ``y`` (shape (n,)): the directions that maximise between-class over (shrunk)
+    within-class variance, at most classes - 1 of them, scaled to unit within-class
+    variance."""
+    from scipy.linalg import eigh
+
+    x = np.asarray(x, np.float64)
+    classes, inv = np.unique(y, return_inverse=True)
+    n, dim = x.shape
+    counts = np.bincount(inv, minlength=len(classes)).astype(np.float64)
+    means = np.zeros((len(classes), dim))
+    np.add.at(means, inv, x)
+    means /= counts[:, None]
+    mu = x.mean(axis=0)
+    xc = x - means[inv]
+    sw = xc.T @ xc / n
+    sw = (1.0 - shrinkage) * sw + shrinkage * float(np.trace(sw)) / dim * np.eye(dim)
+    mb = means - mu
+    sb = (mb * (counts / n)[:, None]).T @ mb
+    k = max(1, min(len(classes) - 1, dim))
+    _, vecs = eigh(sb, sw, subset_by_index=[dim - k, dim - 1])
+    return Projection(mu.astype(np.float32), vecs[:, ::-1].astype(np.float32))
+
+
+def usable(codes: np.ndarray) -> np.ndarray:
+    """Mask of the rows whose category (code > 0) has at least :data:`MIN_PER_CLASS`
+    rows."""
+    codes = np.asarray(codes)
+    ok = codes > 0
+    if not ok.any():
+        return ok
+    vals, counts = np.unique(codes[ok], return_counts=True)
+    big = vals[counts >= MIN_PER_CLASS]
+    return ok & np.isin(codes, big)
+
+
+def precision_at_k(
+    scores: np.ndarray,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    k: int = K,
+    candidates: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-query same-label precision over the first min(k, relevant) results.
+
+    Parameters
+    ----------
+    scores : np.ndarray, shape (q, n)
+        Scores of every library row for each query.
+    rows : np.ndarray, shape (q,)
+        The query's own row (excluded from its results).
+    labels : np.ndarray, shape (n,)
+        Category code of each row (<= 0: none, never relevant).
+    candidates : np.ndarray of bool, shape (n,), optional
+        The rows that may be returned (default all).
+
+    Returns
+    -------
+    np.ndarray, shape (q,)
+        NaN for a query with no relevant candidate.
+    """
+    cand = np.ones(len(labels), bool) if candidates is None else np.asarray(candidates, bool)
+    out = np.full(len(rows), np.nan)
+    for i, (s, r) in enumerate(zip(scores, rows, strict=True)):
+        ok = cand.copy()
+        ok[r] = False
+        rel = (labels == labels[r]) & (labels > 0) & ok
+        kk = min(k, int(rel.sum()))
+        if kk == 0:
+            continue
+        s = np.where(ok, np.asarray(s, np.float64), -np.inf)
+        top = np.argpartition(-s, kk - 1)[:kk]
+        out[i] = rel[top].mean()
+    return out
+
+
+def folds_of(codes: np.ndarray, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
+    """Fold number (0 .. folds-1) of each row, stratified by category, fixed seed."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(len(codes), np.int64)
+    for c in np.unique(codes):
+        idx = np.flatnonzero(codes == c)
+        out[idx[rng.permutation(len(idx))]] = np.arange(len(idx)) % folds
+    return out
+
+
+@dataclass
+class Choice:
+    """What similar-SFX ranks by for one library, and why.
+
+    ``metric`` is "learned" or "unlabelled" (discovery.sfx_rank's ranking, as without
+    categories). ``validation``: precision@10 of both on the held-out folds."""
+
+    metric: str
+    reason: str
+    labelled: int
+    categories: int
+    validation: dict[str, float] = field(default_factory=dict)
+    projection: Projection | None = None
+    z: np.ndarray | None = None  # the library's rows in the learned space
+    blend: float = 1.0  # weight of the learned cosine in the score
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "reason": self.reason,
+            "labelled": self.labelled,
+            "categories": self.categories,
+            "validation": self.validation,
+        }
+
+
+BaseScores = Callable[[np.ndarray], np.ndarray]
+
+
+def choose(
+    m: np.ndarray,
+    codes: np.ndarray,
+    base: BaseScores,
+    *,
+    blends: tuple[float, ...] = BLENDS,
+    min_gain: float = MIN_GAIN,
+    seed: int = 0,
+) -> Choice:
+    """Fit the learned metric on the labelled rows of ``m`` and keep it only if it wins.
+
+    Parameters
+    ----------
+    m : np.ndarray, shape (n, dim)
+        The library's vectors.
+    codes : np.ndarray, shape (n,)
+        Category code of each row (<= 0: none).
+    base : callable
+        ``base(rows)`` -> scores in [0, 1], shape (len(rows), n): the unlabelled ranking of
+        the whole library for the library rows ``rows`` taken as queries.
+
+    Returns
+    -------
+    Choice
+        "learned" (with the projection fitted on every row of a category of at least
+        :data:`MIN_PER_CLASS`) only when, over :data:`FOLDS` folds of the labelled rows (each
+        fold ranked by a projection fitted without its labels), the best of ``blends``
+        reaches ``min_gain`` times the unlabelled ranking's mean precision@10 with a mean
+        per-query gain more than two standard errors above zero. The queries include the
+        rows of categories too small to fit on: they stand for the categories the
+        projection has not seen.
+    """
+    codes = np.asarray(codes, np.int64)
+    ok = usable(codes)
+    n_cat = len(np.unique(codes[ok]))
+    n_lab = int(ok.sum())
+    if n_cat < MIN_CLASSES:
+        return Choice("unlabelled", f"fewer than {MIN_CLASSES} categories of "
+                      f"{MIN_PER_CLASS}+ sounds", n_lab, n_cat)  # fmt: skip
+    rng = np.random.default_rng(seed)
+    lab = np.where(codes > 0, codes, 0)
+    vals, counts = np.unique(lab[lab > 0], return_counts=True)
+    asked = np.isin(lab, vals[counts >= 2])  # a query needs one other of its category
+    fold = np.full(len(codes), -1)
+    fold[asked] = folds_of(lab[asked], FOLDS, seed)
+    p_learned: list[list[np.ndarray]] = [[] for _ in blends]
+    p_base = []
+    for f in range(FOLDS):
+        test = np.flatnonzero(fold == f)
+        train = np.flatnonzero(ok & (fold != f))
+        if len(test) > MAX_VALIDATION_QUERIES // FOLDS:
+            test = rng.choice(test, MAX_VALIDATION_QUERIES // FOLDS, replace=False)
+        proj = _fit(m, lab, train, rng)
+        z = proj.apply(m)
+        b = base(test)
+        cos = z[test] @ z.T
+        # the fold's queries are ranked among the rows whose labels were not in the fit (as
+        # the library's unlabelled sounds are): the rows the projection was fitted on would
+        # make it look better than it is
+        cand = np.ones(len(codes), bool)
+        cand[train] = False
+        for i, w in enumerate(blends):
+            p_learned[i].append(precision_at_k(_blend(cos, b, w), test, lab, candidates=cand))
+        p_base.append(precision_at_k(b, test, lab, candidates=cand))
+    pb = np.concatenate(p_base)
+    valid = ~np.isnan(pb)
+    pb = pb[valid]
+    pls = [np.concatenate(p)[valid] for p in p_learned]
+    best = int(np.argmax([p.mean() for p in pls]))
+    pl, w = pls[best], blends[best]
+    d = pl - pb
+    if len(d) < 2:
+        return Choice("unlabelled", "too few validation queries", n_lab, n_cat)
+    se = float(d.std(ddof=1) / np.sqrt(len(d)))
+    val = {"queries": len(d), "blend": w, "precision@10_learned": round(float(pl.mean()), 4),
+           "precision@10_unlabelled": round(float(pb.mean()), 4)}  # fmt: skip
+    if not (pl.mean() >= min_gain * pb.mean() and d.mean() > 2.0 * se):
+        return Choice("unlabelled", "the learned metric did not win on held-out folds",
+                      n_lab, n_cat, val)  # fmt: skip
+    proj = _fit(m, lab, np.flatnonzero(ok), rng)
+    return Choice("learned", "won on held-out folds", n_lab, n_cat, val, proj, proj.apply(m), w)
+
+
+def _fit(m: np.ndarray, lab: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> Projection:
+    if len(rows) > MAX_FIT_ROWS:
+        rows = rng.choice(rows, MAX_FIT_ROWS, replace=False)
+    return fit_lda(m[rows], lab[rows])
+
+
+def _blend(learned: np.ndarray, base: np.ndarray, blend: float) -> np.ndarray:
+    return blend * np.clip(learned, 0.0, 1.0) + (1.0 - blend) * base
+
+
+def scores(
+    choice: Choice, q: np.ndarray, base: np.ndarray, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Scores in [0, 1] of the library rows ``rows`` (a mask or indices; default all) for
+    the query vector ``q`` (shape (dim,)), given the unlabelled ranking's scores ``base`` of
+    those rows: the blend when the learned metric is on, else ``base``."""
+    if choice.metric != "learned" or choice.projection is None or choice.z is None:
+        return base
+    z = choice.z if rows is None else choice.z[rows]
+    return np.asarray(_blend(z @ choice.projection.apply(q), base, choice.blend), np.float32)
+
+
+# -- per-catalog cache ---------------------------------------------------------------------------
+_LOCK = threading.Lock()
+
+
+def labels_version(ids: np.ndarray, codes: np.ndarray) -> str:
+    """A short digest of (asset ids, category codes): the learned metric is refitted when it
+    changes."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(np.ascontiguousarray(ids, np.int64).tobytes())
+    h.update(np.ascontiguousarray(codes, np.int64).tobytes())
+    return h.hexdigest()
+
+
+def library_choice(
+    cache: dict[str, object],
+    model_id: str,
+    ids: np.ndarray,
+    m: np.ndarray,
+    codes: np.ndarray,
+    base: BaseScores,
+) -> Choice:
+    """:func:`choose` for a catalog's library, cached until its vectors or categories change;
+    the latest choice is also kept under ``cache["similar_sfx_status"]`` (shown by
+    /healthz)."""
+    version = labels_version(ids, codes)
+    key = f"sfx_metric:{model_id}"
+    with _LOCK:
+        got = cache.get(key)
+        if isinstance(got, tuple) and got[0] == version:
+            return got[1]
+    choice = choose(m, codes, base)
+    with _LOCK:
+        cache[key] = (version, choice)
+        cache["similar_sfx_status"] = {"model": model_id, "labels_version": version,
+                                       **choice.status()}  # fmt: skip
+    return choice
