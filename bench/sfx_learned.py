@@ -19,8 +19,8 @@ Scenarios (metadata given to the service; scoring always with the true labels):
 - ``labels``: the other folds' categories as they are;
 - ``shuffled``: the same categories permuted among the labelled clips (meaningless
   metadata; the switch must keep the shipped ranking), three seeds;
-- ``minority30``: only 30 % of the other folds' labelled clips keep their category, three
-  seeds.
+- ``minority30`` / ``minority50``: only 30 % / 50 % of the other folds' labelled clips keep
+  their category, three seeds.
 
 Queries: every labelled clip in a category of at least 3 (``sfx_heldout.load_set``),
 reported over all of them and over the tuning / held-out halves of ``real_sets.split_of``
@@ -29,8 +29,11 @@ reported over all of them and over the tuning / held-out halves of ``real_sets.s
 ``--explore``: the learned metric forced on (no switch), for shrinkage / blend / vectors
 variants, scored on the tuning halves (prints text).
 
+``--speed``: seconds to fit and validate the metric and to score a query on synthetic
+libraries of 1k and 10k 512-d vectors (prints JSON).
+
 Run: ``bench/real_discovery.py --parts sfx,sfx2`` once (cache), then
-``.venv/bin/python bench/sfx_learned.py [--explore]`` (prints JSON).
+``.venv/bin/python bench/sfx_learned.py [--explore | --speed]`` (prints JSON).
 """
 
 from __future__ import annotations
@@ -67,8 +70,9 @@ def metadata(codes: np.ndarray, scenario: str, seed: int) -> np.ndarray:
     lab = np.flatnonzero(meta > 0)
     if scenario == "shuffled":
         meta[lab] = meta[lab][rng.permutation(len(lab))]
-    elif scenario == "minority30":
-        drop = rng.choice(lab, len(lab) - round(0.3 * len(lab)), replace=False)
+    elif scenario.startswith("minority"):
+        share = int(scenario.removeprefix("minority")) / 100
+        drop = rng.choice(lab, len(lab) - round(share * len(lab)), replace=False)
         meta[drop] = 0
     return meta
 
@@ -171,7 +175,48 @@ def explore(sets: dict[str, dict[str, Any]]) -> None:
                 print(f"  {scenario}, {vname} vectors, shrinkage {shrink}: {row}")
 
 
+def speed() -> dict[str, Any]:
+    """Seconds to choose (fit + validate) and to score one query, on synthetic 512-d
+    libraries of 1k / 10k SFX, 20 categories of 5 % labelled ... 50 % labelled, the
+    unlabelled ranking being the service's (whitening fitted on the library, QE)."""
+    from tonearm.discovery import sfx_rank
+
+    out: dict[str, Any] = {}
+    for n in (1000, 10000):
+        rng = np.random.default_rng(0)
+        codes = np.where(rng.random(n) < 0.5, rng.integers(1, 21, n), 0)
+        centers = rng.standard_normal((21, 512))
+        m = l2_normalize((3.0 + 0.3 * centers[codes] + rng.standard_normal((n, 512)))
+                         .astype(np.float32))  # fmt: skip
+        t0 = time.perf_counter()
+        w = sfx_rank.fit_whitening(m)
+        z = w.apply(m)
+        t_white = time.perf_counter() - t0
+
+        def base(rows: np.ndarray, z: np.ndarray = z) -> np.ndarray:
+            o = np.ones((len(rows), len(z)), np.float32)
+            for i, r in enumerate(rows):
+                others = np.arange(len(z)) != r
+                o[i, others] = sfx_rank.rerank_scores(z[r], z[others])
+            return o
+
+        t0 = time.perf_counter()
+        ch = sfx_metric.choose(m, codes, base)
+        t_choose = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for r in range(20):
+            b = sfx_rank.rerank_scores(z[r], z)
+            sfx_metric.scores(ch, m[r], b)
+        t_query = (time.perf_counter() - t0) / 20
+        out[str(n)] = {"metric": ch.metric, "whitening_fit_s": round(t_white, 3),
+                       "choose_s": round(t_choose, 3), "query_s": round(t_query, 4)}  # fmt: skip
+    return out
+
+
 def main() -> None:
+    if "--speed" in sys.argv:
+        print(json.dumps(speed(), indent=1))
+        return
     sets = {w: load(w) for w in ("sfx", "sfx2")}
     if "--explore" in sys.argv:
         explore(sets)
@@ -193,7 +238,7 @@ def main() -> None:
                 d["shipped"], d["plain"], d["shipped"], d["labels"], d["qs"]
             ),  # fmt: skip
         }
-        for scenario in ("labels", "shuffled", "minority30"):
+        for scenario in ("labels", "shuffled", "minority30", "minority50"):
             for seed in SEEDS if scenario != "labels" else (0,):
                 sims, info = learned_sims(d["stored"], d["codes"], d["folds"], d["shipped"],
                                           scenario, seed)  # fmt: skip

@@ -27,7 +27,7 @@ from tonearm.discovery.embeddings import (
 )
 from tonearm.discovery.index import Filters, SearchResult, get_index
 from tonearm.discovery.search_index import TrackFilters
-from tonearm.discovery.sfx_rank import MIN_FIT, library_space, rerank_scores
+from tonearm.discovery.sfx_rank import MIN_FIT, library_space, rerank_rows, rerank_scores
 from tonearm.storage.base import Analysis, Asset
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def _reranked_sfx(
     sids, z, w = space
     codes = idx.category_codes(part)
     choice = sfx_metric.library_choice(
-        catalog.cache, model_id, sids, m, codes, _unlabelled_scores(z)
+        catalog.cache, model_id, sids, m, codes, lambda rows: rerank_rows(z, rows)
     )
     keep = sids != (int(seed_id) if seed_id.isdigit() else -1)
     scores = sfx_metric.scores(choice, q, rerank_scores(w.apply(q), z[keep]), keep)
@@ -212,21 +212,6 @@ def _reranked_sfx(
     out = [(aid, float(scores[row[int(aid)]])) for aid, _ in hits if int(aid) in row]
     out.sort(key=lambda h: (-round(h[1], 6), int(h[0])))
     return out
-
-
-def _unlabelled_scores(z: np.ndarray) -> sfx_metric.BaseScores:
-    """``base(rows)``: scores of every row of the whitened library ``z`` for the rows
-    ``rows`` as queries, each query ranked among the other rows as :func:`similar` ranks it
-    (itself scored 1)."""
-
-    def base(rows: np.ndarray) -> np.ndarray:
-        out = np.ones((len(rows), len(z)), np.float32)
-        for i, r in enumerate(rows):
-            others = np.arange(len(z)) != r
-            out[i, others] = rerank_scores(z[r], z[others])
-        return out
-
-    return base
 
 
 def _duplicates_of_seed(
