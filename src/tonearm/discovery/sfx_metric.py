@@ -123,19 +123,40 @@ def precision_at_k(
     np.ndarray, shape (q,)
         NaN for a query with no relevant candidate.
     """
-    cand = np.ones(len(labels), bool) if candidates is None else np.asarray(candidates, bool)
-    out = np.full(len(rows), np.nan)
-    for i, (s, r) in enumerate(zip(scores, rows, strict=True)):
-        ok = cand.copy()
-        ok[r] = False
-        rel = (labels == labels[r]) & (labels > 0) & ok
-        kk = min(k, int(rel.sum()))
-        if kk == 0:
-            continue
-        s = np.where(ok, np.asarray(s, np.float64), -np.inf)
-        top = np.argpartition(-s, kk - 1)[:kk]
-        out[i] = rel[top].mean()
-    return out
+    return _precisions([scores], rows, labels, k, candidates)[0]
+
+
+def _precisions(
+    score_sets: list[np.ndarray],
+    rows: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    candidates: np.ndarray | None,
+) -> list[np.ndarray]:
+    """:func:`precision_at_k` of several score matrices for the same queries."""
+    rows = np.asarray(rows, np.int64)
+    n = len(labels)
+    if len(rows) == 0:
+        return [np.zeros(0) for _ in score_sets]
+    cand = np.ones(n, bool) if candidates is None else np.asarray(candidates, bool)
+    q = np.arange(len(rows))
+    ok = np.broadcast_to(cand, (len(rows), n)).copy()
+    ok[q, rows] = False
+    rel = (labels[None, :] == labels[rows][:, None]) & (labels > 0)[None, :] & ok
+    kk = np.minimum(k, rel.sum(axis=1))
+    has = kk > 0
+    kmax = min(k, n)
+    outs = []
+    for scores in score_sets:
+        s = np.where(ok, np.asarray(scores, np.float32), -np.inf)
+        top = np.argpartition(-s, kmax - 1, axis=1)[:, :kmax]
+        order = np.argsort(-np.take_along_axis(s, top, axis=1), axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        hits = np.cumsum(np.take_along_axis(rel, top, axis=1), axis=1)
+        out = np.full(len(rows), np.nan)
+        out[has] = hits[q[has], kk[has] - 1] / kk[has]
+        outs.append(out)
+    return outs
 
 
 def folds_of(codes: np.ndarray, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
@@ -241,10 +262,11 @@ def choose(
         cos = z[test] @ z.T
         unseen = np.ones(len(codes), bool)
         unseen[train] = False
+        sets = [_blend(cos, b, w) for w in blends] + [b]
         for how, cand in (("labelled", None), ("unseen", unseen)):
-            p_learned[how].append([precision_at_k(_blend(cos, b, w), test, lab, candidates=cand)
-                                   for w in blends])  # fmt: skip
-            p_base[how].append(precision_at_k(b, test, lab, candidates=cand))
+            *pl_f, pb_f = _precisions(sets, test, lab, K, cand)
+            p_learned[how].append(pl_f)
+            p_base[how].append(pb_f)
 
     def stack(how: str) -> tuple[np.ndarray, np.ndarray]:
         """(learned (blends, q), unlabelled (q,)) over the queries with a relevant row."""
