@@ -29,11 +29,15 @@ reported over all of them and over the tuning / held-out halves of ``real_sets.s
 ``--explore``: the learned metric forced on (no switch), for shrinkage / blend / vectors
 variants, scored on the tuning halves (prints text).
 
+``--service``: outer fold 0 of the ``labels`` scenario answered by the service itself
+(``discovery.similar`` over a catalog of the stored vectors with the other folds'
+categories), beside this script's precision for the same queries (prints JSON).
+
 ``--speed``: seconds to fit and validate the metric and to score a query on synthetic
 libraries of 1k and 10k 512-d vectors (prints JSON).
 
 Run: ``bench/real_discovery.py --parts sfx,sfx2`` once (cache), then
-``.venv/bin/python bench/sfx_learned.py [--explore | --speed]`` (prints JSON).
+``.venv/bin/python bench/sfx_learned.py [--explore | --service | --speed]`` (prints JSON).
 """
 
 from __future__ import annotations
@@ -213,7 +217,64 @@ def speed() -> dict[str, Any]:
     return out
 
 
+def service_check(fold: int = 0) -> dict[str, Any]:
+    """The same fold through the service: a catalog holding every clip's stored vector, the
+    other folds' categories as asset metadata, each of this fold's queries answered by
+    ``discovery.similar.similar``; its precision@10 beside this script's for the fold."""
+    import shutil
+    import tempfile
+
+    from tonearm.catalog.context import Catalog
+    from tonearm.discovery.embeddings import pack
+    from tonearm.discovery.similar import similar
+    from tonearm.settings import Settings
+    from tonearm.storage.base import Analysis
+
+    out: dict[str, Any] = {}
+    for which in ("sfx", "sfx2"):
+        d = load(which)
+        given = np.where(d["folds"] == fold, 0, d["codes"])
+        names = sorted({x for x in d["labels"] if x})
+        tmp = Path(tempfile.mkdtemp())
+        settings = Settings(data=tmp / "data", vector_search="memory")
+        settings.ensure_dirs()
+        cat = Catalog.open(settings)
+        ids = []
+        for i, v in enumerate(d["stored"]):
+            data, blob = pack(v, "aisfx-ismir2022/v2-max")
+            meta = {"kind": "sfx", "name": f"c{i}", "duration": 1.0, "file_path": f"f/{i}.wav",
+                    "content_hash": hashlib.sha256(f"{which}{i}".encode()).hexdigest(),
+                    "category": names[given[i] - 1] if given[i] else None}  # fmt: skip
+            ids.append(
+                cat.store.add_asset(meta, [Analysis("", "embedding", 1, data, blob)]).asset_id
+            )
+        row = {a: i for i, a in enumerate(ids)}
+        qs = [i for i in d["qs"]["all"] if d["folds"][i] == fold]
+        sims = np.full((len(ids), len(ids)), -1.0)
+        for i in qs:
+            for a, score in similar(cat, ids[i], "sfx", limit=len(ids)).items:
+                sims[i, row[a.asset_id]] = score
+        bench, info = learned_sims(d["stored"], d["codes"], d["folds"], d["shipped"], "labels", 0)
+        out[which] = {
+            "fold": fold,
+            "queries": len(qs),
+            "service_precision@10": round(float(sh.per_query_p10(sims, d["labels"], qs).mean()), 4),
+            "bench_precision@10": round(float(sh.per_query_p10(bench, d["labels"], qs).mean()), 4),
+            "shipped_precision@10": round(
+                float(sh.per_query_p10(d["shipped"], d["labels"], qs).mean()), 4
+            ),
+            "service_status": cat.cache.get("similar_sfx_status"),
+            "bench_choice": info[fold]["metric"],
+        }
+        cat.close()
+        shutil.rmtree(tmp)
+    return out
+
+
 def main() -> None:
+    if "--service" in sys.argv:
+        print(json.dumps(service_check(), indent=1))
+        return
     if "--speed" in sys.argv:
         print(json.dumps(speed(), indent=1))
         return
