@@ -125,21 +125,61 @@ def test_validation_never_fits_on_the_labels_it_scores(monkeypatch: pytest.Monke
     assert ch.metric == "learned"
 
 
-def test_library_choice_refits_when_the_categories_change() -> None:
+def _choices(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the fits (calls of choose) library_choice makes."""
+    calls: list[int] = []
+    choose = sfx_metric.choose
+
+    def spy(m: np.ndarray, codes: np.ndarray, base: Any, **kw: Any) -> sfx_metric.Choice:
+        calls.append(len(m))
+        return choose(m, codes, base, **kw)
+
+    monkeypatch.setattr(sfx_metric, "choose", spy)
+    return calls
+
+
+def _choice(cache: dict[str, object], ids: np.ndarray, m: np.ndarray, codes: np.ndarray) -> Any:
+    seen = np.ones(len(m), bool)
+    return sfx_metric.library_choice(cache, MODEL, ids, m, codes, seen, _unlabelled(m)[1])
+
+
+def test_library_choice_is_kept_for_new_unlabelled_sounds_and_refits_on_category_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     m, labels = _library()
     ids = np.arange(1, len(m) + 1, dtype=np.int64)
+    fits = _choices(monkeypatch)
     cache: dict[str, object] = {}
-    base = _unlabelled(m)[1]
-    a = sfx_metric.library_choice(cache, MODEL, ids, m, labels, base)
-    assert sfx_metric.library_choice(cache, MODEL, ids, m, labels, base) is a
-    fewer = np.where(labels <= 4, labels, 0)
-    b = sfx_metric.library_choice(cache, MODEL, ids, m, fewer, base)
-    assert b is not a and b.metric == "unlabelled"
+    a = _choice(cache, ids, m, labels)
+    assert a.metric == "learned" and len(fits) == 1 and a.z is not None and len(a.z) == len(m)
+    assert _choice(cache, ids, m, labels).projection is a.projection and len(fits) == 1
+    # 30 unlabelled sounds more (ingest): the same fit, the new rows projected too
+    extra = _library(seed=5)[0][:30]
+    m2, ids2 = np.r_[m, extra], np.r_[ids, np.arange(1000, 1030)]
+    labels2 = np.r_[labels, np.zeros(30, np.int64)]
+    b = _choice(cache, ids2, m2, labels2)
+    assert len(fits) == 1 and b.projection is a.projection
+    assert b.z is not None and np.allclose(b.z, a.projection.apply(m2))  # type: ignore[union-attr]
+    # one sound of 128 recategorized (< 5 %): the last fit is reused
+    changed = labels2.copy()
+    changed[0] = 2
+    assert _choice(cache, ids2, m2, changed).projection is a.projection and len(fits) == 1
+    # 6 of 128 in all, counted against the fitted set (4.7 %): still reused; 7 (5.5 %): refitted
+    changed[[16, 32, 48, 64, 80]] = 1
+    assert _choice(cache, ids2, m2, changed).projection is a.projection and len(fits) == 1
+    changed[96] = 1
+    c = _choice(cache, ids2, m2, changed)
+    assert len(fits) == 2 and c.projection is not a.projection
+    # categories that no longer qualify: refitted, and unlabelled
+    fewer = np.where(labels2 <= 4, labels2, 0)
+    assert _choice(cache, ids2, m2, fewer).metric == "unlabelled" and len(fits) == 3
     assert cache["similar_sfx_status"]["metric"] == "unlabelled"  # type: ignore[index]
 
 
 # -- through the service and the API ---------------------------------------------------------
-def _add(catalog: Catalog, m: np.ndarray, given: np.ndarray) -> list[str]:
+def _add(
+    catalog: Catalog, m: np.ndarray, given: np.ndarray, tenants: np.ndarray | None = None
+) -> list[str]:
     names = {c: f"CAT{c}" for c in range(1, CLASSES + 1)}
     ids = []
     for i, v in enumerate(m):
@@ -152,6 +192,7 @@ def _add(catalog: Catalog, m: np.ndarray, given: np.ndarray) -> list[str]:
                 "content_hash": hashlib.sha256(f"metric-{i}".encode()).hexdigest(),
                 "file_path": f"files/{i}.wav",
                 "category": names.get(int(given[i])),
+                "tenant": None if tenants is None else tenants[i],
             },
             [Analysis("", "embedding", 1, data, blob)],
         )
@@ -195,3 +236,48 @@ def test_similar_sfx_api_uses_the_learned_metric_in_the_same_response_shape(
     health = client.get("/healthz").json()
     assert health["similar_sfx"]["metric"] == "learned"
     assert health["similar_sfx"]["categories"] == CLASSES
+
+
+def test_one_accounts_categories_never_steer_anothers_similar_sfx(
+    catalog: Catalog, client: TestClient
+) -> None:
+    """The shared catalog holds unlabelled SFX; account A uploads its own and labels them.
+    B's similar-SFX answers are the same before and after A's labels; A's switch A's
+    metric on; with none of its own, B gets the shared catalog's choice."""
+    from tonearm.catalog.keys import create_key
+
+    m, labels = _library()
+    given, queries = _given(labels)
+    own = given > 0  # A's uploads: the clips that will carry a category
+    ids = _add(catalog, m, np.zeros_like(given), tenants=np.where(own, "acme", None))
+    a, _ = create_key(catalog.store, "a", scopes="read,write", account="acme")
+    b, _ = create_key(catalog.store, "b", scopes="read,write", account="beta")
+    shared = [int(q) for q in queries[:8]]  # unlabelled shared clips, seen by both
+
+    def answers(key: str) -> list[list[tuple[str, float]]]:
+        out = []
+        for r in shared:
+            res = client.get(
+                "/developer/v1/sfx/similar",
+                params={"asset_id": ids[r], "limit": 20},
+                headers={"x-api-key": key},
+            )
+            assert res.status_code == 200, res.text
+            out.append([(str(t["asset_id"]), t["score"]) for t in res.json()["tracks"]])
+        return out
+
+    before = answers(b)
+    assert client.get("/healthz").json()["similar_sfx"]["metric"] == "unlabelled"
+    for i in np.flatnonzero(own):  # A labels its uploads through the API
+        r = client.patch(
+            f"/developer/v1/assets/{ids[i]}",
+            headers={"x-api-key": a},
+            json={"category": f"CAT{given[i]}"},
+        )
+        assert r.status_code == 200, r.text
+    assert answers(b) == before
+    assert client.get("/healthz").json()["similar_sfx"]["metric"] == "unlabelled"
+    answers(a)
+    health = client.get("/healthz").json()["similar_sfx"]
+    assert health["metric"] == "learned" and health["categories"] == CLASSES
+    assert answers(b) == before

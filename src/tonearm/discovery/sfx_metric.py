@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -325,17 +325,38 @@ def scores(
     return np.asarray(_blend(z @ choice.projection.apply(q), base, choice.blend), np.float32)
 
 
-# -- per-catalog cache ---------------------------------------------------------------------------
+# -- per-account cache ---------------------------------------------------------------------------
 _LOCK = threading.Lock()
+REUSE_SHARE = 0.05  # a labelled set this close to a fitted one reuses its choice
+MAX_CACHED = 32  # choices kept per model (one per distinct visible labelled set)
 
 
 def labels_version(ids: np.ndarray, codes: np.ndarray) -> str:
-    """A short digest of (asset ids, category codes): the learned metric is refitted when it
-    changes."""
+    """A short digest of (asset ids, category codes)."""
     h = hashlib.blake2b(digest_size=8)
     h.update(np.ascontiguousarray(ids, np.int64).tobytes())
     h.update(np.ascontiguousarray(codes, np.int64).tobytes())
     return h.hexdigest()
+
+
+def visible(ids: np.ndarray, hidden: frozenset[int]) -> np.ndarray:
+    """Mask of the rows of ``ids`` (shape (n,)) not in ``hidden`` (other accounts' assets)."""
+    ids = np.asarray(ids, np.int64)
+    if not hidden:
+        return np.ones(len(ids), bool)
+    return ~np.isin(ids, np.fromiter(hidden, np.int64, len(hidden)))
+
+
+@dataclass
+class _Entry:
+    """A cached choice: the labelled set it was fitted on (``basis``: asset id -> category
+    code, and that set's digest) and the library rows projected for the last ids seen."""
+
+    choice: Choice
+    basis: dict[int, int]
+    basis_version: str
+    ids_version: str = ""
+    z: np.ndarray | None = None
 
 
 def library_choice(
@@ -344,20 +365,99 @@ def library_choice(
     ids: np.ndarray,
     m: np.ndarray,
     codes: np.ndarray,
+    seen: np.ndarray,
     base: BaseScores,
 ) -> Choice:
-    """:func:`choose` for a catalog's library, cached until its vectors or categories change;
-    the latest choice is also kept under ``cache["similar_sfx_status"]`` (shown by
-    /healthz)."""
-    version = labels_version(ids, codes)
+    """:func:`choose` for what one caller can see, cached per visible labelled set.
+
+    Parameters
+    ----------
+    ids, m, codes : np.ndarray, shapes (n,), (n, dim), (n,)
+        Every row of the library: asset ids, vectors, category codes (<= 0: none).
+    seen : np.ndarray of bool, shape (n,)
+        The rows the caller may see (the shared catalog and its own account's). Only their
+        categories are fitted on and validated with, so one account's labels never steer
+        another's ranking.
+    base : callable
+        The unlabelled ranking among the visible rows: ``base(rows)`` with ``rows`` indexing
+        ``m[seen]``, shape (len(rows), seen.sum()).
+
+    Returns
+    -------
+    Choice
+        With ``z`` the projection of every row of ``m`` (``None`` when unlabelled).
+
+    The choice is keyed by the visible labelled set (asset ids and categories), not by the
+    whole library: adding or removing unlabelled sounds reuses it (the projection applies
+    to any vector; only ``z`` is recomputed). A labelled set that differs from an already
+    fitted one, all of whose sounds the caller can still see, in fewer than
+    :data:`REUSE_SHARE` of its labelled rows (sounds labelled, unlabelled, deleted or
+    recategorized, counted against the set it was fitted on, so changes add up) reuses
+    that fit; a larger change refits. The latest choice is also kept under
+    ``cache["similar_sfx_status"]`` (shown by /healthz).
+    """
+    ids = np.asarray(ids, np.int64)
+    codes = np.asarray(codes, np.int64)
+    seen = np.asarray(seen, bool)
+    lab = seen & (codes > 0)
+    lab_ids, lab_codes = ids[lab], codes[lab]
+    seen_ids = set(ids[seen].tolist())
+    version = labels_version(lab_ids, lab_codes)
     key = f"sfx_metric:{model_id}"
     with _LOCK:
-        got = cache.get(key)
-        if isinstance(got, tuple) and got[0] == version:
-            return got[1]
-    choice = choose(m, codes, base)
+        entries = cache.get(key)
+        if not isinstance(entries, dict):
+            entries = cache[key] = {}
+        entry = entries.pop(version, None)
+        if entry is not None and entry.basis_version != version and not _all_seen(entry, seen_ids):
+            entry = None  # reused from a fit on sounds this caller cannot see
+        if entry is None:
+            entry = _reusable(entries.values(), lab_ids, lab_codes, seen_ids)
+        if entry is not None:
+            entries[version] = entry  # most recently used last
+    if entry is None:
+        choice = choose(m[seen], codes[seen], base)
+        choice.z = None
+        basis = dict(zip(lab_ids.tolist(), lab_codes.tolist(), strict=True))
+        entry = _Entry(choice, basis, version)
+        with _LOCK:
+            entries[version] = entry
+            while len(entries) > MAX_CACHED:
+                entries.pop(next(iter(entries)))
+    choice = entry.choice
+    if choice.projection is not None:
+        ids_version = labels_version(ids, np.zeros(0, np.int64))
+        if entry.ids_version != ids_version or entry.z is None:
+            entry.z, entry.ids_version = choice.projection.apply(m), ids_version
+        choice = replace(choice, z=entry.z)
     with _LOCK:
-        cache[key] = (version, choice)
         cache["similar_sfx_status"] = {"model": model_id, "labels_version": version,
+                                       "fitted_labels_version": entry.basis_version,
                                        **choice.status()}  # fmt: skip
     return choice
+
+
+def _reusable(
+    entries: Iterable[_Entry], lab_ids: np.ndarray, lab_codes: np.ndarray, seen_ids: set[int]
+) -> _Entry | None:
+    """The cached fit closest to the labelled set (ids, codes), if fewer than
+    :data:`REUSE_SHARE` of the set's rows differ from the set it was fitted on and every
+    sound it was fitted on is visible."""
+    if not len(lab_ids):
+        return None
+    now = dict(zip(lab_ids.tolist(), lab_codes.tolist(), strict=True))
+    best, best_diff = None, REUSE_SHARE * len(now)
+    for e in entries:
+        diff = _changed(e.basis, now)
+        if diff < best_diff and _all_seen(e, seen_ids):
+            best, best_diff = e, diff
+    return best
+
+
+def _changed(basis: dict[int, int], now: dict[int, int]) -> int:
+    """Rows labelled, unlabelled or recategorized between two labelled sets (id -> code)."""
+    return sum(basis.get(i) != c for i, c in now.items()) + sum(i not in now for i in basis)
+
+
+def _all_seen(entry: _Entry, seen_ids: set[int]) -> bool:
+    return all(i in seen_ids for i in entry.basis)

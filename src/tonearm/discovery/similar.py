@@ -146,7 +146,7 @@ def similar(
     if full:
         raw = dict(hits)  # plain cosine scores: what the duplicate rule's prefilter reads
         if kind == "sfx" and model_id.startswith("aisfx") and part is not None:
-            hits = _reranked_sfx(catalog, idx, model_id, part, seed.asset_id, q, hits)
+            hits = _reranked_sfx(catalog, idx, model_id, part, seed.asset_id, q, hits, hidden)
         if dedupe:
             dropped = _duplicates_of_seed(catalog, kind, seed.asset_id, raw)
             hits = [h for h in hits if h[0] not in dropped]
@@ -192,19 +192,22 @@ def _reranked_sfx(
     seed_id: str,
     q: np.ndarray,
     hits: list[tuple[str, float]],
+    hidden: frozenset[int],
 ) -> list[tuple[str, float]]:
     """``hits`` re-scored in the library-whitened space with query expansion
-    (discovery.sfx_rank), blended with the metric learned from the library's categories
-    where it won its validation (discovery.sfx_metric), best first; unchanged when the
-    library is too small to fit."""
+    (discovery.sfx_rank), blended with the metric learned from the categories of the SFX
+    the caller can see (not ``hidden``: other accounts') where it won its validation
+    (discovery.sfx_metric), best first; unchanged when the library is too small to fit."""
     ids, m = part.packed()
     space = library_space(catalog.cache, model_id, ids, m)
     if space is None:
         return hits
     sids, z, w = space
     codes = idx.category_codes(part)
+    seen = sfx_metric.visible(sids, hidden)
+    z_seen = z[seen]
     choice = sfx_metric.library_choice(
-        catalog.cache, model_id, sids, m, codes, lambda rows: rerank_rows(z, rows)
+        catalog.cache, model_id, sids, m, codes, seen, lambda rows: rerank_rows(z_seen, rows)
     )
     keep = sids != (int(seed_id) if seed_id.isdigit() else -1)
     scores = sfx_metric.scores(choice, q, rerank_scores(w.apply(q), z[keep]), keep)
