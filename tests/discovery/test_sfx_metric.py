@@ -176,6 +176,39 @@ def test_library_choice_is_kept_for_new_unlabelled_sounds_and_refits_on_category
     assert cache["similar_sfx_status"]["metric"] == "unlabelled"  # type: ignore[index]
 
 
+def test_each_account_gets_the_choice_of_the_labels_it_can_see(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shared catalog: half of each category labelled. Account A: the other half, with
+    shuffled (hostile) categories. B, with no labels of its own, gets the shared catalog's
+    choice whether A has queried or not; A gets its own fit."""
+    m, labels = _library()
+    ids = np.arange(1, len(m) + 1, dtype=np.int64)
+    given, a_rows = _given(labels)
+    codes = given.copy()
+    codes[a_rows] = labels[a_rows][np.random.default_rng(0).permutation(len(a_rows))]
+    seen_by_b = np.ones(len(m), bool)
+    seen_by_b[a_rows] = False
+    z = _unlabelled(m)[0]
+
+    def choice(cache: dict[str, object], seen: np.ndarray) -> Any:
+        zs = z[seen]
+        return sfx_metric.library_choice(
+            cache, MODEL, ids, m, codes, seen, lambda rows: sfx_rank.rerank_rows(zs, rows)
+        )
+
+    fits = _choices(monkeypatch)
+    alone: dict[str, object] = {}
+    b_alone = choice(alone, seen_by_b)
+    shared: dict[str, object] = {}
+    a = choice(shared, np.ones(len(m), bool))
+    b = choice(shared, seen_by_b)
+    assert len(fits) == 3 and b is not a and b.labelled == int((given > 0).sum())
+    assert b.metric == b_alone.metric == "learned" and b.validation == b_alone.validation
+    assert np.array_equal(b.projection.proj, b_alone.projection.proj)  # type: ignore[union-attr]
+    assert not np.array_equal(a.projection.proj if a.projection else 0, b.projection.proj)  # type: ignore[union-attr]
+
+
 # -- through the service and the API ---------------------------------------------------------
 def _add(
     catalog: Catalog, m: np.ndarray, given: np.ndarray, tenants: np.ndarray | None = None
