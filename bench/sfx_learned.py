@@ -33,11 +33,18 @@ variants, scored on the tuning halves (prints text).
 (``discovery.similar`` over a catalog of the stored vectors with the other folds'
 categories), beside this script's precision for the same queries (prints JSON).
 
+``--unlabelled``: the validation with all, half or none of the library's unlabelled rows
+(prints JSON).
+
+``--cache``: seconds of the service's cached choice through an ingest at 10k SFX (which
+steps refit; prints JSON).
+
 ``--speed``: seconds to fit and validate the metric and to score a query on synthetic
 libraries of 1k and 10k 512-d vectors (prints JSON).
 
 Run: ``bench/real_discovery.py --parts sfx,sfx2`` once (cache), then
-``.venv/bin/python bench/sfx_learned.py [--explore | --service | --speed]`` (prints JSON).
+``.venv/bin/python bench/sfx_learned.py`` (prints JSON; or one of ``--explore``,
+``--service``, ``--speed``, ``--cache``, ``--unlabelled``).
 """
 
 from __future__ import annotations
@@ -217,6 +224,95 @@ def speed() -> dict[str, Any]:
     return out
 
 
+def cache_speed(n: int = 10000) -> dict[str, Any]:
+    """Seconds of ``sfx_metric.library_choice`` (the service's per-query call) on a synthetic
+    512-d library of ``n`` SFX, half labelled in 20 categories, through an ingest: the first
+    query (fit), a repeat (cached), after 1 % more unlabelled SFX (the fit kept, the rows
+    projected again), after 1 % of the labelled SFX recategorized (the fit reused), after 6 %
+    (refitted); and whether each refitted."""
+    from tonearm.discovery import sfx_rank
+
+    rng = np.random.default_rng(0)
+    extra = n // 100
+    codes = np.where(rng.random(n + extra) < 0.5, rng.integers(1, 21, n + extra), 0)
+    # as in tests/discovery/test_sfx_metric.py: the categories apart along a few quiet
+    # directions, most variance elsewhere, so that the learned metric is on (and projected)
+    centers = np.zeros((21, 512))
+    centers[1:, :20] = 1.2 * rng.standard_normal((20, 20))
+    m_all = 3.0 + centers[codes] + 0.3 * rng.standard_normal((n + extra, 512))
+    m_all[:, 20:] += rng.standard_normal((n + extra, 492))
+    m_all = l2_normalize(m_all.astype(np.float32))
+    ids_all = np.arange(1, n + extra + 1, dtype=np.int64)
+    cache: dict[str, object] = {}
+    fits = 0
+    choose = sfx_metric.choose
+
+    def counted(*a: Any, **k: Any) -> sfx_metric.Choice:
+        nonlocal fits
+        fits += 1
+        return choose(*a, **k)
+
+    sfx_metric.choose = counted  # type: ignore[assignment]
+    out: dict[str, Any] = {"n": n}
+    lab = np.flatnonzero(codes[:n] > 0)
+    steps = (
+        ("first", n, codes[:n]),
+        ("repeat", n, codes[:n]),
+        ("1% unlabelled added", n + extra, np.r_[codes[:n], np.zeros(extra, np.int64)]),
+        ("1% recategorized", n + extra, None),
+        ("6% recategorized", n + extra, None),
+    )
+    cur = np.r_[codes[:n], np.zeros(extra, np.int64)]
+    try:
+        for name, size, c in steps:
+            if c is None:
+                share = 0.01 if name.startswith("1%") else 0.05
+                pick = rng.choice(lab, int(share * len(lab)), replace=False)
+                cur = cur.copy()
+                cur[pick] = cur[pick] % 20 + 1
+                c = cur
+            m, ids = m_all[:size], ids_all[:size]
+            z = sfx_rank.fit_whitening(m).apply(m)
+            seen = np.ones(size, bool)
+            before = fits
+            t0 = time.perf_counter()
+            ch = sfx_metric.library_choice(
+                cache, "aisfx", ids, m, c, seen, lambda r, z=z: sfx_rank.rerank_rows(z, r)
+            )
+            out[name] = {"s": round(time.perf_counter() - t0, 3), "refit": fits > before,
+                         "metric": ch.metric}  # fmt: skip
+    finally:
+        sfx_metric.choose = choose  # type: ignore[assignment]
+    return out
+
+
+def unlabelled_rows(sets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """How much the validation depends on the library's unlabelled rows (the service keys its
+    cached choice on the labelled set only): the ``labels`` scenario's ``choose`` on each
+    outer fold with every unlabelled row present (as above), with half of them (seed = fold)
+    and with none; the unlabelled ranking's scores restricted to the rows kept."""
+    out: dict[str, Any] = {}
+    for which, d in sets.items():
+        rows = []
+        for f in range(OUTER):
+            meta = np.where(d["folds"] == f, 0, d["codes"])
+            unl = np.flatnonzero(meta == 0)
+            half = np.random.default_rng(f).choice(unl, len(unl) // 2, replace=False)
+            res: dict[str, Any] = {"fold": f, "rows": len(meta), "unlabelled_rows": len(unl)}
+            for name, drop in (("all", unl[:0]), ("half", half), ("none", unl)):
+                keep = np.setdiff1d(np.arange(len(meta)), drop)
+                shipped = d["shipped"][np.ix_(keep, keep)]
+                ch = sfx_metric.choose(d["stored"][keep], meta[keep], lambda r, s=shipped: s[r])
+                v = ch.validation
+                res[name] = {"metric": ch.metric, "blend": v.get("blend"),
+                             "ratio": round(v["precision@10_learned"]
+                                            / v["precision@10_unlabelled"], 3),
+                             **{k: v.get(k) for k in v if "precision" in k}}  # fmt: skip
+            rows.append(res)
+        out[which] = rows
+    return out
+
+
 def service_check(fold: int = 0) -> dict[str, Any]:
     """The same fold through the service: a catalog holding every clip's stored vector, the
     other folds' categories as asset metadata, each of this fold's queries answered by
@@ -275,12 +371,18 @@ def main() -> None:
     if "--service" in sys.argv:
         print(json.dumps(service_check(), indent=1))
         return
+    if "--cache" in sys.argv:
+        print(json.dumps(cache_speed(), indent=1))
+        return
     if "--speed" in sys.argv:
         print(json.dumps(speed(), indent=1))
         return
     sets = {w: load(w) for w in ("sfx", "sfx2")}
     if "--explore" in sys.argv:
         explore(sets)
+        return
+    if "--unlabelled" in sys.argv:
+        print(json.dumps(unlabelled_rows(sets), indent=1))
         return
     out: dict[str, Any] = {
         "outer_folds": OUTER,

@@ -15,7 +15,9 @@ folds, so the library keeps today's ranking. Measured on two real sets in
 ``bench/sfx_learned.py``.
 
 The projection applies to any vector, so a query clip without a category is ranked in the
-learned space too.
+learned space too. It is learned per caller from the categories that caller can see (the
+shared catalog's and its own account's, never another account's) and cached per visible
+labelled set (:func:`library_choice`), so ingesting unlabelled sounds never refits it.
 """
 
 from __future__ import annotations
