@@ -357,8 +357,7 @@ class _Entry:
     choice: Choice
     basis: dict[int, int]
     basis_version: str
-    ids_version: str = ""
-    z: np.ndarray | None = None
+    projected: tuple[str, np.ndarray] | None = None  # (digest of the ids, their rows' z)
 
 
 def library_choice(
@@ -429,9 +428,10 @@ def library_choice(
     choice = entry.choice
     if choice.projection is not None:
         ids_version = labels_version(ids, np.zeros(0, np.int64))
-        if entry.ids_version != ids_version or entry.z is None:
-            entry.z, entry.ids_version = choice.projection.apply(m), ids_version
-        choice = replace(choice, z=entry.z)
+        got = entry.projected  # one read: another thread may replace it
+        if got is None or got[0] != ids_version:
+            got = entry.projected = (ids_version, choice.projection.apply(m))
+        choice = replace(choice, z=got[1])
     with _LOCK:
         cache["similar_sfx_status"] = {"model": model_id, "labels_version": version,
                                        "fitted_labels_version": entry.basis_version,
