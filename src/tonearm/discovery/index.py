@@ -290,6 +290,13 @@ class VectorIndex:
             )
         return part._cols
 
+    def category_codes(self, part: _Part) -> np.ndarray:
+        """Category code of each row of ``part.packed()`` (0: none, -1: unknown asset); equal
+        codes are equal names, case-insensitively."""
+        with self.lock:
+            ids, _ = part.packed()
+            return self._columns(part, ids)[1]
+
     def _mask(self, part: _Part, ids: np.ndarray, f: Filters, exclude: int | None) -> np.ndarray:
         if ids.size == 0:
             return np.zeros(0, dtype=bool)

@@ -101,6 +101,25 @@ def rerank_scores(zq: np.ndarray, z: np.ndarray, k: int = QE_K) -> np.ndarray:
     return np.asarray(np.clip(z @ q2, 0.0, 1.0), dtype=np.float32)
 
 
+def rerank_rows(z: np.ndarray, rows: np.ndarray, k: int = QE_K) -> np.ndarray:
+    """:func:`rerank_scores` of every row of ``z`` for each row in ``rows`` as the query,
+    ranked among the other rows (its own score set to 1), shape (len(rows), len(z))."""
+    rows = np.asarray(rows, np.int64)
+    q = np.arange(len(rows))
+    s = z[rows] @ z.T
+    s[q, rows] = -np.inf
+    kk = min(k, len(z) - 1)
+    if kk <= 0:
+        q2 = z[rows]
+    else:
+        nn = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        w = np.clip(np.take_along_axis(s, nn, axis=1), 0, 1) ** QE_ALPHA
+        q2 = l2_normalize(z[rows] + np.einsum("qk,qkd->qd", w, z[nn]))
+    out = np.clip(q2 @ z.T, 0.0, 1.0).astype(np.float32)
+    out[q, rows] = 1.0
+    return out
+
+
 # -- per-catalog cache ---------------------------------------------------------------------------
 @dataclass
 class _Fitted:

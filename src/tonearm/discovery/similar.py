@@ -18,6 +18,7 @@ import numpy as np
 
 from tonearm.catalog.decoding import decode_audio
 from tonearm.core.audio.limits import Purpose
+from tonearm.discovery import sfx_metric
 from tonearm.discovery.embeddings import (
     ANALYSIS_NAME,
     asset_vector,
@@ -26,7 +27,7 @@ from tonearm.discovery.embeddings import (
 )
 from tonearm.discovery.index import Filters, SearchResult, get_index
 from tonearm.discovery.search_index import TrackFilters
-from tonearm.discovery.sfx_rank import MIN_FIT, library_space, rerank_scores
+from tonearm.discovery.sfx_rank import MIN_FIT, library_space, rerank_rows, rerank_scores
 from tonearm.storage.base import Analysis, Asset
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ def similar(
     if full:
         raw = dict(hits)  # plain cosine scores: what the duplicate rule's prefilter reads
         if kind == "sfx" and model_id.startswith("aisfx") and part is not None:
-            hits = _reranked_sfx(catalog, model_id, part, seed.asset_id, q, hits)
+            hits = _reranked_sfx(catalog, idx, model_id, part, seed.asset_id, q, hits, hidden)
         if dedupe:
             dropped = _duplicates_of_seed(catalog, kind, seed.asset_id, raw)
             hits = [h for h in hits if h[0] not in dropped]
@@ -185,21 +186,31 @@ def _failing(catalog: Catalog, extra: TrackFilters) -> frozenset[int]:
 
 def _reranked_sfx(
     catalog: Catalog,
+    idx: Any,
     model_id: str,
     part: Any,
     seed_id: str,
     q: np.ndarray,
     hits: list[tuple[str, float]],
+    hidden: frozenset[int],
 ) -> list[tuple[str, float]]:
     """``hits`` re-scored in the library-whitened space with query expansion
-    (discovery.sfx_rank), best first; unchanged when the library is too small to fit."""
+    (discovery.sfx_rank), blended with the metric learned from the categories of the SFX
+    the caller can see (not ``hidden``: other accounts') where it won its validation
+    (discovery.sfx_metric), best first; unchanged when the library is too small to fit."""
     ids, m = part.packed()
     space = library_space(catalog.cache, model_id, ids, m)
     if space is None:
         return hits
     sids, z, w = space
+    codes = idx.category_codes(part)
+    seen = sfx_metric.visible(sids, hidden)
+    z_seen = z[seen]
+    choice = sfx_metric.library_choice(
+        catalog.cache, model_id, sids, m, codes, seen, lambda rows: rerank_rows(z_seen, rows)
+    )
     keep = sids != (int(seed_id) if seed_id.isdigit() else -1)
-    scores = rerank_scores(w.apply(q), z[keep])
+    scores = sfx_metric.scores(choice, q, rerank_scores(w.apply(q), z[keep]), keep)
     row = {int(k): i for i, k in enumerate(sids[keep].tolist())}
     out = [(aid, float(scores[row[int(aid)]])) for aid, _ in hits if int(aid) in row]
     out.sort(key=lambda h: (-round(h[1], 6), int(h[0])))

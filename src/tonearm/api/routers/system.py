@@ -31,6 +31,9 @@ def healthz(request: Request) -> dict[str, Any]:
         "models": catalog.cache.get("models_status", {}),
         # which beat activation the tracker decodes: "dsp" (spectral flux) or "beatnet"
         "beat_activation": default_activation(),
+        # which similarity similar-SFX ranked by at its last query: "learned" from the
+        # library's categories or "unlabelled" (discovery.sfx_metric); null before any
+        "similar_sfx": catalog.cache.get("similar_sfx_status"),
     }
 
 
