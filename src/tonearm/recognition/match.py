@@ -486,16 +486,30 @@ class _TimelineVote:
         self.max_shift = int(self.shift.max()) if len(self.shift) else 0
         self.pad = self.max_shift + 1
         self.n_blocks = ((int(src.base[-1]) + self.pad) >> BLOCK_SHIFT) + 1
-        counts = np.zeros(len(cols) * self.n_blocks, np.int64)
-        _count_tl(src.keys, src.lo, src.hi, self.pad - self.shift, col, self.n_blocks, counts)
-        starts = np.zeros(len(counts) + 1, np.int64)
+        n_c = len(cols) * self.n_blocks
+        counts = np.zeros(n_c, np.int64)
+        move = self.pad - self.shift
+        _count_tl(src.keys, src.lo, src.hi, move, col, self.n_blocks, counts)
+        starts = np.zeros(n_c + 1, np.int64)
         np.cumsum(counts, out=starts[1:])
         self.starts = starts
         self.n_hits = int(starts[-1])
         vals = np.empty(self.n_hits, np.int64)
-        fill = starts[:-1].copy()
-        _scatter_tl(
-            src.keys, src.lo, src.hi, self.pad - self.shift, tq, col, self.n_blocks, fill, vals
+        first = np.zeros(n_c, np.int64)
+        last = np.zeros(n_c, np.int64)
+        _bucket_tl(
+            src.keys,
+            src.lo,
+            src.hi,
+            move,
+            tq,
+            col,
+            self.n_blocks,
+            starts,
+            _split_bits(self.n_blocks),
+            vals,
+            first,
+            last,
         )
         self.vals = vals
         self.cols = cols
@@ -510,6 +524,8 @@ class _TimelineVote:
             src.lut,
             dead,
             max_candidates,
+            first,
+            last,
         )
 
     def group(self, a_idx: int, h_id: int) -> np.ndarray:
@@ -704,7 +720,7 @@ def _best_cells(
     best_hyp = np.zeros(n_assets, np.int64)
     best_off = np.zeros(n_assets, np.int64)
     bound = _group_bounds(vals, starts)
-    order = np.argsort(-bound, kind="mergesort")
+    order = _by_bound(bound)
     top = np.zeros(max_candidates, np.int64)  # best votes of the leading assets, descending
     top_a = np.full(max_candidates, -1, np.int64)
     offs = np.empty(0, np.int64)
@@ -767,8 +783,21 @@ def _count_tl(
             counts[row + ((np.int64(keys[p]) + m) >> BLOCK_SHIFT)] += 1
 
 
+# the first pass of ``_bucket_tl`` splits every hypothesis into at most this many
+# super-buckets: few enough write streams to stay in the caches
+_SUPER_FANOUT = 256
+
+
+def _split_bits(n_blocks: int) -> int:
+    """Blocks per super-bucket (log2) so that a hypothesis has <= _SUPER_FANOUT of them."""
+    k = 0
+    while (n_blocks - 1) >> k >= _SUPER_FANOUT:
+        k += 1
+    return k
+
+
 @njit(cache=True, nogil=True)
-def _scatter_tl(
+def _bucket_tl(
     keys: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
@@ -776,38 +805,73 @@ def _scatter_tl(
     tq: np.ndarray,
     col: np.ndarray,
     n_blocks: int,
-    fill: np.ndarray,
+    starts: np.ndarray,
+    split: int,
     vals: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Bucket every hit as ``g << _TL_TQ_BITS | tq``."""
+    """Bucket every hit as ``g << _TL_TQ_BITS | tq`` (``g = position + move``) into
+    ``vals[starts[c]:starts[c + 1]]``, ``c = col * n_blocks + block(g)``, in the order
+    of the hits (a stable counting sort), and count each bucket's hits in its first /
+    last 8-frame bin (for ``_bucket_bounds``).
+
+    One write per hit straight into its bucket lands anywhere in ``vals`` (a cache miss
+    per hit at 10k songs and more); instead two stable passes: into super-buckets of
+    2^``split`` blocks (few write streams), then each super-bucket, copied to a small
+    buffer, into its blocks."""
+    n_cols = (len(starts) - 1) // n_blocks
+    n_sb = ((n_blocks - 1) >> split) + 1  # super-buckets per hypothesis
+    sfill = np.empty(n_cols * n_sb, np.int64)
+    for r in range(n_cols):
+        for s in range(n_sb):
+            sfill[r * n_sb + s] = starts[r * n_blocks + (s << split)]
     for i in range(len(lo)):
-        row = col[i] * n_blocks
+        row = col[i] * n_sb
         m = move[i]
         tbits = tq[i] & _TL_TQ_MASK
         for p in range(lo[i], hi[i]):
             g = np.int64(keys[p]) + m
-            c = row + (g >> BLOCK_SHIFT)
-            vals[fill[c]] = (g << _TL_TQ_BITS) | tbits
-            fill[c] += 1
+            sb = row + (g >> (BLOCK_SHIFT + split))
+            vals[sfill[sb]] = (g << _TL_TQ_BITS) | tbits
+            sfill[sb] += 1
+    fill = np.empty(1 << split, np.int64)
+    buf = np.empty(0, np.int64)
+    for r in range(n_cols):
+        for s in range(n_sb):
+            b0 = s << split
+            b1 = min(n_blocks, b0 + (1 << split))
+            c0 = r * n_blocks + b0
+            s0 = starts[c0]
+            s1 = starts[r * n_blocks + b1]
+            if s1 == s0:
+                continue
+            if len(buf) < s1 - s0:
+                buf = np.empty(max(s1 - s0, 2 * len(buf)), np.int64)
+            buf[: s1 - s0] = vals[s0:s1]
+            for b in range(b1 - b0):
+                fill[b] = starts[c0 + b]
+            for p in range(s1 - s0):
+                v = buf[p]
+                b = (v >> (_TL_TQ_BITS + BLOCK_SHIFT)) - b0
+                vals[fill[b]] = v
+                fill[b] += 1
+                x = (v >> (_TL_TQ_BITS + _BOUND_SHIFT)) & (_BINS - 1)
+                if x == 0:
+                    first[c0 + b] += 1
+                elif x == _BINS - 1:
+                    last[c0 + b] += 1
 
 
 @njit(cache=True, nogil=True)
 def _bucket_bounds(
-    vals: np.ndarray, starts: np.ndarray, n_blocks: int
+    vals: np.ndarray, starts: np.ndarray, n_blocks: int, first: np.ndarray, last: np.ndarray
 ) -> np.ndarray:  # pragma: no cover
     """``_group_bounds`` of the timeline buckets: the most hits in two adjacent 8-frame
     bins of ``g``, the bins at a bucket's edges completed by its neighbour's (a cell
-    counts its neighbouring frames, which may lie in the next bucket)."""
+    counts its neighbouring frames, which may lie in the next bucket); ``first`` /
+    ``last``: every bucket's hits in its first / last bin."""
     n_c = len(starts) - 1
-    first = np.zeros(n_c, np.int64)  # hits in a bucket's first / last 8-frame bin
-    last = np.zeros(n_c, np.int64)
-    for c in range(n_c):
-        for p in range(starts[c], starts[c + 1]):
-            b = (vals[p] >> (_TL_TQ_BITS + _BOUND_SHIFT)) & (_BINS - 1)
-            if b == 0:
-                first[c] += 1
-            elif b == _BINS - 1:
-                last[c] += 1
     bound = np.zeros(n_c, np.int64)
     hist = np.zeros(_BINS, np.int64)
     for c in range(n_c):
@@ -843,6 +907,31 @@ def _asset_at(p: int | np.int64, base: np.ndarray, lut: np.ndarray) -> np.int64:
 
 
 @njit(cache=True, nogil=True)
+def _by_bound(bound: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """The buckets with a bound > 0, highest bound first and ties in bucket order:
+    ``np.argsort(-bound, kind="mergesort")`` without its zeros, by a counting sort (the
+    bounds are small integers; there is one bucket per hypothesis and 9 minutes of
+    catalog, far more than a comparison sort should handle per query)."""
+    top = 0
+    for b in bound:
+        if b > top:
+            top = b
+    at = np.zeros(top + 2, np.int64)  # at[top - b + 1]: buckets with bound b
+    for b in bound:
+        if b > 0:
+            at[top - b + 1] += 1
+    for k in range(1, top + 2):
+        at[k] += at[k - 1]
+    order = np.empty(at[top + 1], np.int64)
+    for c in range(len(bound)):
+        b = bound[c]
+        if b > 0:
+            order[at[top - b]] = c
+            at[top - b] += 1
+    return order
+
+
+@njit(cache=True, nogil=True)
 def _best_cells_tl(
     vals: np.ndarray,
     starts: np.ndarray,
@@ -854,6 +943,8 @@ def _best_cells_tl(
     lut: np.ndarray,
     dead: np.ndarray,
     max_candidates: int,
+    first: np.ndarray,
+    last: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """``_best_cells`` on timeline buckets: per asset, the best (hypothesis, offset) cell,
     exact for the ``max_candidates`` best assets. Buckets are evaluated best bound first;
@@ -863,8 +954,8 @@ def _best_cells_tl(
     best_votes = np.zeros(n_assets, np.int64)
     best_hyp = np.zeros(n_assets, np.int64)
     best_off = np.zeros(n_assets, np.int64)
-    bound = _bucket_bounds(vals, starts, n_blocks)
-    order = np.argsort(-bound, kind="mergesort")
+    bound = _bucket_bounds(vals, starts, n_blocks, first, last)
+    order = _by_bound(bound)
     top = np.zeros(max_candidates, np.int64)
     top_a = np.full(max_candidates, -1, np.int64)
     buf = np.empty(0, np.int64)
