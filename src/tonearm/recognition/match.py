@@ -494,10 +494,11 @@ class _TimelineVote:
         np.cumsum(counts, out=starts[1:])
         self.starts = starts
         self.n_hits = int(starts[-1])
-        vals = np.empty(self.n_hits, np.int64)
+        # valid until this thread's next timeline vote: ``vote`` is done with it by then
+        vals = _scratch_vals(self.n_hits)
         first = np.zeros(n_c, np.int64)
         last = np.zeros(n_c, np.int64)
-        _bucket_tl(
+        _scatter_tl(
             src.keys,
             src.lo,
             src.hi,
@@ -505,8 +506,7 @@ class _TimelineVote:
             tq,
             col,
             self.n_blocks,
-            starts,
-            _split_bits(self.n_blocks),
+            starts[:-1].copy(),
             vals,
             first,
             last,
@@ -783,21 +783,8 @@ def _count_tl(
             counts[row + ((np.int64(keys[p]) + m) >> BLOCK_SHIFT)] += 1
 
 
-# the first pass of ``_bucket_tl`` splits every hypothesis into at most this many
-# super-buckets: few enough write streams to stay in the caches
-_SUPER_FANOUT = 256
-
-
-def _split_bits(n_blocks: int) -> int:
-    """Blocks per super-bucket (log2) so that a hypothesis has <= _SUPER_FANOUT of them."""
-    k = 0
-    while (n_blocks - 1) >> k >= _SUPER_FANOUT:
-        k += 1
-    return k
-
-
 @njit(cache=True, nogil=True)
-def _bucket_tl(
+def _scatter_tl(
     keys: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
@@ -805,62 +792,46 @@ def _bucket_tl(
     tq: np.ndarray,
     col: np.ndarray,
     n_blocks: int,
-    starts: np.ndarray,
-    split: int,
+    fill: np.ndarray,
     vals: np.ndarray,
     first: np.ndarray,
     last: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Bucket every hit as ``g << _TL_TQ_BITS | tq`` (``g = position + move``) into
-    ``vals[starts[c]:starts[c + 1]]``, ``c = col * n_blocks + block(g)``, in the order
-    of the hits (a stable counting sort), and count each bucket's hits in its first /
-    last 8-frame bin (for ``_bucket_bounds``).
-
-    One write per hit straight into its bucket lands anywhere in ``vals`` (a cache miss
-    per hit at 10k songs and more); instead two stable passes: into super-buckets of
-    2^``split`` blocks (few write streams), then each super-bucket, copied to a small
-    buffer, into its blocks."""
-    n_cols = (len(starts) - 1) // n_blocks
-    n_sb = ((n_blocks - 1) >> split) + 1  # super-buckets per hypothesis
-    sfill = np.empty(n_cols * n_sb, np.int64)
-    for r in range(n_cols):
-        for s in range(n_sb):
-            sfill[r * n_sb + s] = starts[r * n_blocks + (s << split)]
+    """Bucket every hit as ``g << _TL_TQ_BITS | tq``, and count each bucket's hits in its
+    first / last 8-frame bin (for ``_bucket_bounds``; here, not in a pass of their own)."""
     for i in range(len(lo)):
-        row = col[i] * n_sb
+        row = col[i] * n_blocks
         m = move[i]
         tbits = tq[i] & _TL_TQ_MASK
         for p in range(lo[i], hi[i]):
             g = np.int64(keys[p]) + m
-            sb = row + (g >> (BLOCK_SHIFT + split))
-            vals[sfill[sb]] = (g << _TL_TQ_BITS) | tbits
-            sfill[sb] += 1
-    fill = np.empty(1 << split, np.int64)
-    buf = np.empty(0, np.int64)
-    for r in range(n_cols):
-        for s in range(n_sb):
-            b0 = s << split
-            b1 = min(n_blocks, b0 + (1 << split))
-            c0 = r * n_blocks + b0
-            s0 = starts[c0]
-            s1 = starts[r * n_blocks + b1]
-            if s1 == s0:
-                continue
-            if len(buf) < s1 - s0:
-                buf = np.empty(max(s1 - s0, 2 * len(buf)), np.int64)
-            buf[: s1 - s0] = vals[s0:s1]
-            for b in range(b1 - b0):
-                fill[b] = starts[c0 + b]
-            for p in range(s1 - s0):
-                v = buf[p]
-                b = (v >> (_TL_TQ_BITS + BLOCK_SHIFT)) - b0
-                vals[fill[b]] = v
-                fill[b] += 1
-                x = (v >> (_TL_TQ_BITS + _BOUND_SHIFT)) & (_BINS - 1)
-                if x == 0:
-                    first[c0 + b] += 1
-                elif x == _BINS - 1:
-                    last[c0 + b] += 1
+            c = row + (g >> BLOCK_SHIFT)
+            vals[fill[c]] = (g << _TL_TQ_BITS) | tbits
+            fill[c] += 1
+            x = (g >> _BOUND_SHIFT) & (_BINS - 1)
+            if x == 0:
+                first[c] += 1
+            elif x == _BINS - 1:
+                last[c] += 1
+
+
+_scratch = threading.local()
+# a thread keeps the buffer of its largest timeline vote up to this many hits (8 bytes
+# each): a fresh buffer per query costs a page fault every 512 hits, written in random
+# order, which nearly doubled the cost of the scatter at 10k songs
+SCRATCH_KEEP_HITS = 1 << 25
+
+
+def _scratch_vals(n: int) -> np.ndarray:
+    """An int64 buffer of ``n`` (uninitialized), this thread's kept one when it fits."""
+    if n > SCRATCH_KEEP_HITS:
+        return np.empty(n, np.int64)
+    buf: np.ndarray | None = getattr(_scratch, "vals", None)
+    if buf is None or len(buf) < n:
+        buf = np.empty(max(n, 2 * len(buf) if buf is not None else 0, 1 << 16), np.int64)
+        buf = buf[: min(len(buf), SCRATCH_KEEP_HITS)]
+        _scratch.vals = buf
+    return buf[:n]
 
 
 @njit(cache=True, nogil=True)
