@@ -381,6 +381,7 @@ def test_timeline_buckets_are_a_stable_sort_of_the_hits(songs) -> None:  # type:
             (src,), dead = ix.ranges(hashes)
             tl = match._TimelineVote(src, tq, hyp, dead, 5)
             assert tl.n_blocks > 100
+            assert np.shares_memory(tl.vals, match._scratch.vals)  # the thread's buffer
             # the reference: every hit in query-hash order, stably sorted by bucket
             cols = np.unique(hyp)
             col = np.searchsorted(cols, hyp)

@@ -486,30 +486,17 @@ class _TimelineVote:
         self.max_shift = int(self.shift.max()) if len(self.shift) else 0
         self.pad = self.max_shift + 1
         self.n_blocks = ((int(src.base[-1]) + self.pad) >> BLOCK_SHIFT) + 1
-        n_c = len(cols) * self.n_blocks
-        counts = np.zeros(n_c, np.int64)
-        move = self.pad - self.shift
-        _count_tl(src.keys, src.lo, src.hi, move, col, self.n_blocks, counts)
-        starts = np.zeros(n_c + 1, np.int64)
+        counts = np.zeros(len(cols) * self.n_blocks, np.int64)
+        _count_tl(src.keys, src.lo, src.hi, self.pad - self.shift, col, self.n_blocks, counts)
+        starts = np.zeros(len(counts) + 1, np.int64)
         np.cumsum(counts, out=starts[1:])
         self.starts = starts
         self.n_hits = int(starts[-1])
         # valid until this thread's next timeline vote: ``vote`` is done with it by then
         vals = _scratch_vals(self.n_hits)
-        first = np.zeros(n_c, np.int64)
-        last = np.zeros(n_c, np.int64)
+        fill = starts[:-1].copy()
         _scatter_tl(
-            src.keys,
-            src.lo,
-            src.hi,
-            move,
-            tq,
-            col,
-            self.n_blocks,
-            starts[:-1].copy(),
-            vals,
-            first,
-            last,
+            src.keys, src.lo, src.hi, self.pad - self.shift, tq, col, self.n_blocks, fill, vals
         )
         self.vals = vals
         self.cols = cols
@@ -524,8 +511,6 @@ class _TimelineVote:
             src.lut,
             dead,
             max_candidates,
-            first,
-            last,
         )
 
     def group(self, a_idx: int, h_id: int) -> np.ndarray:
@@ -794,11 +779,8 @@ def _scatter_tl(
     n_blocks: int,
     fill: np.ndarray,
     vals: np.ndarray,
-    first: np.ndarray,
-    last: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Bucket every hit as ``g << _TL_TQ_BITS | tq``, and count each bucket's hits in its
-    first / last 8-frame bin (for ``_bucket_bounds``; here, not in a pass of their own)."""
+    """Bucket every hit as ``g << _TL_TQ_BITS | tq``."""
     for i in range(len(lo)):
         row = col[i] * n_blocks
         m = move[i]
@@ -808,18 +790,14 @@ def _scatter_tl(
             c = row + (g >> BLOCK_SHIFT)
             vals[fill[c]] = (g << _TL_TQ_BITS) | tbits
             fill[c] += 1
-            x = (g >> _BOUND_SHIFT) & (_BINS - 1)
-            if x == 0:
-                first[c] += 1
-            elif x == _BINS - 1:
-                last[c] += 1
 
 
 _scratch = threading.local()
 # a thread keeps the buffer of its largest timeline vote up to this many hits (8 bytes
-# each): a fresh buffer per query costs a page fault every 512 hits, written in random
-# order, which nearly doubled the cost of the scatter at 10k songs
-SCRATCH_KEEP_HITS = 1 << 25
+# each; a 10 s query reads ~5 M at 10k songs, ~14 M at 100k): a fresh buffer per query
+# takes a page fault every 512 hits, in the scatter's random order
+# (bench/results/recognition_scale/README.md, session 9)
+SCRATCH_KEEP_HITS = 1 << 24
 
 
 def _scratch_vals(n: int) -> np.ndarray:
@@ -836,13 +814,21 @@ def _scratch_vals(n: int) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _bucket_bounds(
-    vals: np.ndarray, starts: np.ndarray, n_blocks: int, first: np.ndarray, last: np.ndarray
+    vals: np.ndarray, starts: np.ndarray, n_blocks: int
 ) -> np.ndarray:  # pragma: no cover
     """``_group_bounds`` of the timeline buckets: the most hits in two adjacent 8-frame
     bins of ``g``, the bins at a bucket's edges completed by its neighbour's (a cell
-    counts its neighbouring frames, which may lie in the next bucket); ``first`` /
-    ``last``: every bucket's hits in its first / last bin."""
+    counts its neighbouring frames, which may lie in the next bucket)."""
     n_c = len(starts) - 1
+    first = np.zeros(n_c, np.int64)  # hits in a bucket's first / last 8-frame bin
+    last = np.zeros(n_c, np.int64)
+    for c in range(n_c):
+        for p in range(starts[c], starts[c + 1]):
+            b = (vals[p] >> (_TL_TQ_BITS + _BOUND_SHIFT)) & (_BINS - 1)
+            if b == 0:
+                first[c] += 1
+            elif b == _BINS - 1:
+                last[c] += 1
     bound = np.zeros(n_c, np.int64)
     hist = np.zeros(_BINS, np.int64)
     for c in range(n_c):
@@ -914,8 +900,6 @@ def _best_cells_tl(
     lut: np.ndarray,
     dead: np.ndarray,
     max_candidates: int,
-    first: np.ndarray,
-    last: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """``_best_cells`` on timeline buckets: per asset, the best (hypothesis, offset) cell,
     exact for the ``max_candidates`` best assets. Buckets are evaluated best bound first;
@@ -925,7 +909,7 @@ def _best_cells_tl(
     best_votes = np.zeros(n_assets, np.int64)
     best_hyp = np.zeros(n_assets, np.int64)
     best_off = np.zeros(n_assets, np.int64)
-    bound = _bucket_bounds(vals, starts, n_blocks, first, last)
+    bound = _bucket_bounds(vals, starts, n_blocks)
     order = _by_bound(bound)
     top = np.zeros(max_candidates, np.int64)
     top_a = np.full(max_candidates, -1, np.int64)
