@@ -794,10 +794,10 @@ def _scatter_tl(
 
 _scratch = threading.local()
 # a thread keeps the buffer of its largest timeline vote up to this many hits (8 bytes
-# each; a 10 s query reads ~5 M at 10k songs, ~14 M at 100k): a fresh buffer per query
-# takes a page fault every 512 hits, in the scatter's random order
+# each, 512 MB at most; a 10 s query reads ~5 M at 10k songs, ~47 M on average at 100k): a
+# fresh buffer per query takes a page fault every 512 hits, in the scatter's random order
 # (bench/results/recognition_scale/README.md, session 9)
-SCRATCH_KEEP_HITS = 1 << 24
+SCRATCH_KEEP_HITS = 1 << 26
 
 
 def _scratch_vals(n: int) -> np.ndarray:
