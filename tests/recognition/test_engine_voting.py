@@ -346,6 +346,78 @@ def test_timeline_vote_exact_when_the_match_straddles_a_bucket_edge(songs, delta
     ]
 
 
+def _long_timeline(songs: list[Signal]) -> FingerprintIndex:
+    """The real songs between long, sparse fillers made of their own hashes: a timeline of
+    hundreds of 2^BLOCK_SHIFT-frame buckets that collect hits everywhere."""
+    rng = np.random.default_rng(9)
+    refs = [fp.pair_hashes(fp.signal_peaks(s, fp.REF_DENSITY), fan_out=fp.FAN_OUT) for s in songs]
+    pool = np.concatenate([h for h, _ in refs])
+    ix = FingerprintIndex()
+    for j in range(8):
+        n = 40_000
+        frames = np.sort(rng.integers(0, 1_000_000, n)).astype(np.int32)
+        ix.add(f"long{j}", rng.choice(pool, n).astype(np.uint32), frames)
+        if j % 2:
+            k = j // 2
+            ix.add(f"song{k}", *refs[k])
+    ix.compact()
+    return ix
+
+
+def test_timeline_buckets_are_a_stable_sort_of_the_hits(songs) -> None:  # type: ignore[no-untyped-def]
+    """The timeline vote's buckets hold exactly what one stable counting sort of the hits
+    by (hypothesis, block) gives, in the same order, also when a thread's buffer is reused
+    from a larger vote before; and the answers are those of per-asset voting over the same
+    postings."""
+    from tonearm.recognition import match
+
+    ix = _long_timeline(songs)
+    keyed = _keyed_twin(ix)
+    every = list(range(len(HYPOTHESES)))
+    queries = [query_peaks(make(songs[k], start)) for _, k, start, make, _ in CASES[:4]]
+    for q in queries:
+        for hyps in ([0], every):
+            hashes, tq, hyp = match._hash_hypotheses(q, hyps, fp.QUERY_FAN_OUT)
+            (src,), dead = ix.ranges(hashes)
+            tl = match._TimelineVote(src, tq, hyp, dead, 5)
+            assert tl.n_blocks > 100
+            assert np.shares_memory(tl.vals, match._scratch.vals)  # the thread's buffer
+            # the reference: every hit in query-hash order, stably sorted by bucket
+            cols = np.unique(hyp)
+            col = np.searchsorted(cols, hyp)
+            n_per = src.hi - src.lo
+            owner = np.repeat(np.arange(len(hashes)), n_per)
+            pos = np.concatenate([np.arange(a, b) for a, b in zip(src.lo, src.hi, strict=True)])
+            g = src.keys[pos].astype(np.int64) + tl.pad - tl.shift[owner]
+            bucket = col[owner] * tl.n_blocks + (g >> match.BLOCK_SHIFT)
+            val = (g << match._TL_TQ_BITS) | (tq[owner] & match._TL_TQ_MASK)
+            order = np.argsort(bucket, kind="stable")
+            assert np.array_equal(tl.vals, val[order])
+            counts = np.bincount(bucket, minlength=len(cols) * tl.n_blocks)
+            assert np.array_equal(np.diff(tl.starts), counts)
+            a, _, _ = vote(ix, q, hyps, max_candidates=5)
+            b, _, _ = vote(keyed, q, hyps, max_candidates=5)
+            assert [ix.asset_ids[c.asset_idx] for c in a] == [
+                keyed.asset_ids[c.asset_idx] for c in b
+            ]
+            assert [(c.hyp, c.offset_frames, c.votes, c.asset_hits) for c in a] == [
+                (c.hyp, c.offset_frames, c.votes, c.asset_hits) for c in b
+            ]
+    assert ix.asset_ids[a[0].asset_idx] == f"song{CASES[3][1]}"
+
+
+def test_buckets_by_bound_as_a_stable_sort() -> None:
+    """Buckets are evaluated highest bound first, ties in bucket order (a counting sort
+    standing in for a stable comparison sort), and those with bound 0 never."""
+    from tonearm.recognition import match
+
+    rng = np.random.default_rng(2)
+    for n, top in ((0, 1), (1, 3), (500, 4), (20_000, 300)):
+        bound = rng.integers(0, top, n).astype(np.int64)
+        want = np.argsort(-bound, kind="stable")
+        assert np.array_equal(match._by_bound(bound), want[bound[want] > 0])
+
+
 def test_vote_on_a_few_assets_equals_the_full_vote(songs) -> None:  # type: ignore[no-untyped-def]
     """``vote_assets`` (binary search of each asset's run of postings) finds exactly the
     candidates the full vote finds for those assets: compacted, tombstoned or in

@@ -272,6 +272,38 @@ def _free_cluster_port() -> int:
     raise RuntimeError("no free port pair for a Redis Cluster node")
 
 
+def test_postgres_n_keys_costs_no_round_trip_and_follows_writes(
+    node_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recognition asks for ``n_keys`` on every query: a PostgreSQL node answers it from
+    the state row its last lookup read, and its own writes, or another node's seen at its
+    next lookup, change the answer."""
+    ns = uuid.uuid4().hex[:12]
+    n1 = node_factory("postgres", ns)
+    n2 = node_factory("postgres", ns)
+    reads: list[str] = []
+    state = type(n1)._state
+    monkeypatch.setattr(type(n1), "_state", lambda self, col: reads.append(col) or state(self, col))
+    h, t = _song(11)
+    n1.add("a", h, t)
+    assert n1.n_keys == 4000 and n1.n_keys == 4000
+    assert reads.count("n_keys") == 1  # the second answer was cached
+    _postings(n1, h[:50])
+    assert n1.n_keys == 4000
+    assert reads.count("n_keys") == 1  # a lookup refreshed it without a read of its own
+    h2, t2 = _song(12, n=1000)
+    n2.add("b", h2, t2)  # another node's ingest: seen at n1's next lookup
+    _postings(n1, h[:50])
+    assert n1.n_keys == 5000
+    n1.add("c", h2[:300], t2[:300])  # this node's own ingest: seen at once
+    assert n1.n_keys == 5300
+    assert n1.remove("a")  # and its own delete
+    assert n1.n_keys == 1300
+    assert n2.remove("b")
+    _postings(n1, h2[:50])
+    assert n1.n_keys == 300
+
+
 def test_engine_down_fails_fast_redis() -> None:
     from tonearm.storage.fingerprints_redis import RedisFingerprintIndex
 

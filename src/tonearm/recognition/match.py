@@ -492,7 +492,8 @@ class _TimelineVote:
         np.cumsum(counts, out=starts[1:])
         self.starts = starts
         self.n_hits = int(starts[-1])
-        vals = np.empty(self.n_hits, np.int64)
+        # valid until this thread's next timeline vote: ``vote`` is done with it by then
+        vals = _scratch_vals(self.n_hits)
         fill = starts[:-1].copy()
         _scatter_tl(
             src.keys, src.lo, src.hi, self.pad - self.shift, tq, col, self.n_blocks, fill, vals
@@ -704,7 +705,7 @@ def _best_cells(
     best_hyp = np.zeros(n_assets, np.int64)
     best_off = np.zeros(n_assets, np.int64)
     bound = _group_bounds(vals, starts)
-    order = np.argsort(-bound, kind="mergesort")
+    order = _by_bound(bound)
     top = np.zeros(max_candidates, np.int64)  # best votes of the leading assets, descending
     top_a = np.full(max_candidates, -1, np.int64)
     offs = np.empty(0, np.int64)
@@ -791,6 +792,26 @@ def _scatter_tl(
             fill[c] += 1
 
 
+_scratch = threading.local()
+# a thread keeps the buffer of its largest timeline vote up to this many hits (8 bytes
+# each, 512 MB at most; a 10 s query reads ~5 M at 10k songs, ~47 M on average at 100k): a
+# fresh buffer per query takes a page fault every 512 hits, in the scatter's random order
+# (bench/results/recognition_scale/README.md, session 9)
+SCRATCH_KEEP_HITS = 1 << 26
+
+
+def _scratch_vals(n: int) -> np.ndarray:
+    """An int64 buffer of ``n`` (uninitialized), this thread's kept one when it fits."""
+    if n > SCRATCH_KEEP_HITS:
+        return np.empty(n, np.int64)
+    buf: np.ndarray | None = getattr(_scratch, "vals", None)
+    if buf is None or len(buf) < n:
+        buf = np.empty(max(n, 2 * len(buf) if buf is not None else 0, 1 << 16), np.int64)
+        buf = buf[: min(len(buf), SCRATCH_KEEP_HITS)]
+        _scratch.vals = buf
+    return buf[:n]
+
+
 @njit(cache=True, nogil=True)
 def _bucket_bounds(
     vals: np.ndarray, starts: np.ndarray, n_blocks: int
@@ -843,6 +864,31 @@ def _asset_at(p: int | np.int64, base: np.ndarray, lut: np.ndarray) -> np.int64:
 
 
 @njit(cache=True, nogil=True)
+def _by_bound(bound: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """The buckets with a bound > 0, highest bound first and ties in bucket order:
+    ``np.argsort(-bound, kind="mergesort")`` without its zeros, by a counting sort (the
+    bounds are small integers; there is one bucket per hypothesis and 9 minutes of
+    catalog, far more than a comparison sort should handle per query)."""
+    top = 0
+    for b in bound:
+        if b > top:
+            top = b
+    at = np.zeros(top + 2, np.int64)  # at[top - b + 1]: buckets with bound b
+    for b in bound:
+        if b > 0:
+            at[top - b + 1] += 1
+    for k in range(1, top + 2):
+        at[k] += at[k - 1]
+    order = np.empty(at[top + 1], np.int64)
+    for c in range(len(bound)):
+        b = bound[c]
+        if b > 0:
+            order[at[top - b]] = c
+            at[top - b] += 1
+    return order
+
+
+@njit(cache=True, nogil=True)
 def _best_cells_tl(
     vals: np.ndarray,
     starts: np.ndarray,
@@ -864,7 +910,7 @@ def _best_cells_tl(
     best_hyp = np.zeros(n_assets, np.int64)
     best_off = np.zeros(n_assets, np.int64)
     bound = _bucket_bounds(vals, starts, n_blocks)
-    order = np.argsort(-bound, kind="mergesort")
+    order = _by_bound(bound)
     top = np.zeros(max_candidates, np.int64)
     top_a = np.full(max_candidates, -1, np.int64)
     buf = np.empty(0, np.int64)

@@ -59,6 +59,10 @@ class PgFingerprintIndex(SharedFingerprintIndex):
             )
         self.store = store
         self.timeout_s = timeout_s
+        # n_keys as of this node's last read of the state row (None: read it): refreshed
+        # by every lookup (which reads the generation anyway) and dropped by this node's
+        # writes, so asking for it (recognition does, on every query) costs no round trip
+        self._n_keys: int | None = None
 
     def __repr__(self) -> str:
         return f"PgFingerprintIndex({self.store!r})"
@@ -101,7 +105,11 @@ class PgFingerprintIndex(SharedFingerprintIndex):
 
     @property
     def n_keys(self) -> int:
-        return int(self._state("n_keys"))
+        n = self._n_keys
+        if n is None:
+            n = int(self._state("n_keys"))
+            self._n_keys = n
+        return n
 
     @property
     def initialized(self) -> bool:
@@ -114,11 +122,14 @@ class PgFingerprintIndex(SharedFingerprintIndex):
     # -- reads ----------------------------------------------------------------------------
     def _fetch(self, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         with self._tx() as raw:
-            gen_row = raw.execute("SELECT gen FROM fingerprint_state WHERE id = 1").fetchone()
+            gen_row = raw.execute(
+                "SELECT gen, n_keys FROM fingerprint_state WHERE id = 1"
+            ).fetchone()
             cur = raw.cursor(binary=True)
             cur.execute(_LOOKUP, (_signed(uniq),))
             rows = cur.fetchall()
         gen = int(gen_row[0]) if gen_row else 0
+        self._n_keys = int(gen_row[1]) if gen_row else 0
         counts = np.zeros(len(uniq), np.int64)
         if not rows:
             return np.zeros(0, np.uint64), counts.copy(), counts, gen
@@ -205,6 +216,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
                 "gen = gen + %s WHERE id = 1",
                 (len(items) - len(gone), added - sum(int(r[0]) for r in gone), int(bool(gone))),
             )
+        self._n_keys = None
         return idxs
 
     def reserve(self, n: int) -> np.ndarray:
@@ -246,6 +258,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
                 "gen = gen + %s WHERE id = 1",
                 (len(entries) - len(gone), added - sum(int(r[0]) for r in gone), int(bool(gone))),
             )
+        self._n_keys = None
 
     @staticmethod
     def _copy_rows(cp: Any, hashes: np.ndarray, postings: np.ndarray, row_key: int) -> None:
@@ -267,6 +280,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
                     "n_keys = n_keys - %s WHERE id = 1",
                     (len(rows), sum(int(r[0]) for r in rows)),
                 )
+        self._n_keys = None
         return bool(rows)
 
     def clear(self) -> None:
@@ -278,6 +292,7 @@ class PgFingerprintIndex(SharedFingerprintIndex):
                 "UPDATE fingerprint_state SET gen = gen + 1, live = 0, n_keys = 0, "
                 "initialized = FALSE WHERE id = 1"
             )
+        self._n_keys = None
         self._reset_cache()
 
     def compact(self) -> int:
