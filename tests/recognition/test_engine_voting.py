@@ -608,3 +608,47 @@ def test_identity_tenth_falls_back_to_the_rarer_half(index, songs, case, monkeyp
     assert stats.shares == [0.1, service.IDENTITY_RAREST] and not stats.settled
     assert small_stats.shares == ref_stats.shares == [service.IDENTITY_RAREST]
     assert small_stats.postings == ref_stats.postings
+
+
+def test_kept_vote_buffers_stay_within_one_budget_for_all_threads(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A server runs queries on many threads: each keeps its vote buffer only while the
+    buffers all threads keep fit one budget; past it a vote gets a fresh buffer of the right
+    size, and a thread's ending gives its share back."""
+    import threading
+
+    from tonearm.recognition import match
+
+    monkeypatch.setattr(match, "SCRATCH_KEEP_HITS", 1 << 18)
+    monkeypatch.setattr(match, "SCRATCH_KEEP_BYTES", 3 * 8 * (1 << 18))
+    before = match.kept_scratch_bytes()
+    got: list[tuple[int, bool]] = []
+    go = threading.Barrier(6)
+    done = threading.Event()
+
+    def query() -> None:
+        go.wait()
+        v = match._scratch_vals(200_000)
+        v[:] = 1  # usable whole
+        got.append((len(v), np.shares_memory(v, getattr(match._scratch, "vals", np.empty(0)))))
+        done.wait()
+
+    threads = [threading.Thread(target=query, daemon=True) for _ in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3000):
+            if len(got) == 6:
+                break
+            threading.Event().wait(0.01)
+        assert len(got) == 6
+        assert all(n == 200_000 for n, _ in got)
+        assert sum(kept for _, kept in got) == 3  # three fit the budget, three did not keep
+        assert match.kept_scratch_bytes() - before <= match.SCRATCH_KEEP_BYTES
+    finally:
+        done.set()
+        for t in threads:
+            t.join(timeout=10)
+    import gc
+
+    gc.collect()
+    assert match.kept_scratch_bytes() == before  # the ended threads' buffers are given back

@@ -16,6 +16,7 @@ the same as exhaustive voting (up to ties) at a fraction of the cost.
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -798,18 +799,42 @@ _scratch = threading.local()
 # fresh buffer per query takes a page fault every 512 hits, in the scatter's random order
 # (bench/results/recognition_scale/README.md, session 9)
 SCRATCH_KEEP_HITS = 1 << 26
+# what all threads together may keep (a server's thread pool has dozens of threads): past
+# it a vote takes a fresh buffer, as without keeping, so memory stays bounded
+SCRATCH_KEEP_BYTES = 2 * 8 * SCRATCH_KEEP_HITS
+_kept = {"bytes": 0}
+_kept_lock = threading.Lock()
+
+
+def _release(nbytes: int) -> None:
+    with _kept_lock:
+        _kept["bytes"] -= nbytes
+
+
+def kept_scratch_bytes() -> int:
+    """Bytes of vote buffers all threads keep now (at most ``SCRATCH_KEEP_BYTES``)."""
+    with _kept_lock:
+        return _kept["bytes"]
 
 
 def _scratch_vals(n: int) -> np.ndarray:
-    """An int64 buffer of ``n`` (uninitialized), this thread's kept one when it fits."""
+    """An int64 buffer of ``n`` (uninitialized), this thread's kept one when it fits and
+    the threads' shared budget allows keeping it."""
+    buf: np.ndarray | None = getattr(_scratch, "vals", None)
+    if buf is not None and len(buf) >= n:
+        return buf[:n]
     if n > SCRATCH_KEEP_HITS:
         return np.empty(n, np.int64)
-    buf: np.ndarray | None = getattr(_scratch, "vals", None)
-    if buf is None or len(buf) < n:
-        buf = np.empty(max(n, 2 * len(buf) if buf is not None else 0, 1 << 16), np.int64)
-        buf = buf[: min(len(buf), SCRATCH_KEEP_HITS)]
-        _scratch.vals = buf
-    return buf[:n]
+    size = min(max(n, 2 * len(buf) if buf is not None else 0, 1 << 16), SCRATCH_KEEP_HITS)
+    with _kept_lock:
+        if _kept["bytes"] + 8 * size > SCRATCH_KEEP_BYTES:
+            return np.empty(n, np.int64)
+        _kept["bytes"] += 8 * size
+    new = np.empty(size, np.int64)
+    # the budget is given back when the buffer is freed (replaced, or its thread ended)
+    weakref.finalize(new, _release, 8 * size)
+    _scratch.vals = new
+    return new[:n]
 
 
 @njit(cache=True, nogil=True)
