@@ -472,6 +472,10 @@ def test_phase_ends_moves_only_a_short_end_run_half_a_beat_off() -> None:
     # most of the song off the first 40 beats' grid: the majority is not moved
     most = np.where(np.arange(n) >= 40, beats + half, beats)
     assert np.array_equal(phase_ends(most, act), most)
+    # an outro on the beat after a song locked 0.58 of a beat late (a swung off-beat, not
+    # the off-beat itself): the minority is not moved onto the swing lock
+    swung = np.where(np.arange(n) < 80, beats + 29, beats)
+    assert np.array_equal(phase_ends(swung, act), swung)
     # an intro at another tempo is not half a beat off the song's grid
     free = beats.copy()
     free[:20] = beats[20] - np.arange(20, 0, -1) * 37

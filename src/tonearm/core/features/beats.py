@@ -625,6 +625,7 @@ def _fix_start(
     steady_tol: float,
     off_min: float,
     off_frac: float,
+    half_min: float,
     tempo_tol: float,
 ) -> np.ndarray:
     """:func:`phase_ends` for the start of ``f`` (float frames); ``f`` itself if nothing moves."""
@@ -642,6 +643,9 @@ def _fix_start(
         t_e = float(np.polyval(coef, e))
         r = _wrap_phase((f[:e] - t_e) / period)
         if int(np.sum(np.abs(r) > off_min)) < max(min_off, off_frac * e):
+            continue
+        # on the off-beat itself, not a swung or 2:3 offset (a swing lock's majority)
+        if float(np.median(np.abs(r))) < half_min:
             continue
         # at the grid's tempo, only half a beat off (not another tempo or a free intro)
         if abs(float(np.median(np.diff(f[: e + 1]))) / period - 1.0) > tempo_tol:
@@ -665,6 +669,7 @@ def phase_ends(
     steady_tol: float = 0.12,
     off_min: float = 0.4,
     off_frac: float = 0.75,
+    half_min: float = 0.45,
     tempo_tol: float = 0.02,
 ) -> np.ndarray:
     """Put an intro or outro that sits half a beat off the song's grid onto that grid.
@@ -674,8 +679,9 @@ def phase_ends(
     it where it ends), so the detour has no second side. Where the ``side`` beats after
     the first ``e`` beats keep a steady grid, and at least ``off_frac`` of those ``e``
     beats (and ``min_off``) sit more than ``off_min`` of an interval off it at the same
-    tempo, the ``e`` beats are replaced by that grid extended back to the start, each at
-    the activation's peak within 3 frames; the same at the end. The run is at most
+    tempo, with a median offset of at least ``half_min`` (on the off-beat itself, not a
+    swung one), the ``e`` beats are replaced by that grid extended back to the start, each
+    at the activation's peak within 3 frames; the same at the end. The run is at most
     ``max_run`` beats and ``max_frac`` of the song: a song whose majority sits on the
     off-beat is left alone rather than moved onto a wrong minority.
 
@@ -704,6 +710,7 @@ def phase_ends(
         "steady_tol": steady_tol,
         "off_min": off_min,
         "off_frac": off_frac,
+        "half_min": half_min,
         "tempo_tol": tempo_tol,
     }
     f = _fix_start(f, a, **kw)
