@@ -476,6 +476,10 @@ def test_phase_ends_moves_only_a_short_end_run_half_a_beat_off() -> None:
     # the off-beat itself): the minority is not moved onto the swing lock
     swung = np.where(np.arange(n) < 80, beats + 29, beats)
     assert np.array_equal(phase_ends(swung, act), swung)
+    # 20 beats on the grid, 34 half a beat off, the rest on the grid again: the 34 are a
+    # section (shorter than twice the 20 before), not the song's grid
+    section = np.where((np.arange(n) >= 20) & (np.arange(n) < 54), beats + half, beats)
+    assert np.array_equal(phase_ends(section, act), section)
     # an intro at another tempo is not half a beat off the song's grid
     free = beats.copy()
     free[:20] = beats[20] - np.arange(20, 0, -1) * 37

@@ -650,6 +650,16 @@ def _fix_start(
         # at the grid's tempo, only half a beat off (not another tempo or a free intro)
         if abs(float(np.median(np.diff(f[: e + 1]))) / period - 1.0) > tempo_tol:
             continue
+        # the grid holds for twice the run: the song's grid, not a section of its own
+        # (a long detour whose first side looks like an intro)
+        long = max(side, 2 * e)
+        if e + long > n:
+            continue
+        k = idx[e : e + long]
+        if np.max(np.abs(f[e : e + long] - np.polyval(np.polyfit(k, f[e : e + long], 1), k))) > (
+            steady_tol * period
+        ):
+            continue
         # back to half a beat before the first decoded beat (the off-beat lock's first
         # beat is half a beat after the song's)
         grid = t_e - period * np.arange(e + 1, 0, -1)
@@ -682,8 +692,9 @@ def phase_ends(
     tempo, with a median offset of at least ``half_min`` (on the off-beat itself, not a
     swung one), the ``e`` beats are replaced by that grid extended back to the start, each
     at the activation's peak within 3 frames; the same at the end. The run is at most
-    ``max_run`` beats and ``max_frac`` of the song: a song whose majority sits on the
-    off-beat is left alone rather than moved onto a wrong minority.
+    ``max_run`` beats and ``max_frac`` of the song, and the grid next to it must hold for
+    twice its length: a song whose majority sits on the off-beat, or a long detour whose
+    first side looks like an intro, is left alone rather than moved onto a wrong grid.
 
     Parameters
     ----------
