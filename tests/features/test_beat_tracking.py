@@ -437,3 +437,51 @@ def test_phase_detours_puts_back_only_a_run_that_returns() -> None:
     # a slow drift of the phase (tempo 1 % off for a while) is no detour
     drift = np.round(beats + np.clip(np.arange(n) - 30, 0, 50) * 0.01 * interval).astype(np.int64)
     assert np.array_equal(phase_detours(drift, act), drift)
+
+
+@pytest.mark.parametrize("activation", ["dsp", "auto"])
+@pytest.mark.parametrize("brk", [(0.0, 12.0), (48.0, 61.0)])
+def test_an_intro_or_outro_on_the_offbeat_takes_the_songs_beat(
+    activation: str, brk: tuple[float, float]
+) -> None:
+    # the decoder alone stays on the off-beat through an intro of off-beat hats and bass
+    # (or leaves the beat for such an outro): half a beat off the rest of the song
+    beats, y = _breakdown(128.0, 60.0, brk, 0)
+    b = track_beats(y, SR, activation=activation)
+    assert abs(b.bpm - 128.0) / 128.0 < 0.04
+    assert f_measure(beats, b.times_s) >= 0.95
+
+
+def test_phase_ends_moves_only_a_short_end_run_half_a_beat_off() -> None:
+    from tonearm.core.features.beats import phase_ends
+
+    interval, n = 50, 100  # frames per beat, beats
+    beats = np.arange(n) * interval + 40
+    act = np.zeros(n * interval + 200)
+    act[beats] = 1.0
+    act[beats + interval // 2] = 0.7
+    half = interval // 2
+    # the first 20 beats half a beat late (an intro on the off-beat)
+    intro = np.where(np.arange(n) < 20, beats + half, beats)
+    assert np.abs(phase_ends(intro, act) - beats).max() <= 1
+    # the last 20 beats half a beat late (an outro)
+    outro = np.where(np.arange(n) >= 80, beats + half, beats)
+    assert np.abs(phase_ends(outro, act)[: n - 1] - beats[: n - 1]).max() <= 1
+    # on the grid already: nothing moves
+    assert np.array_equal(phase_ends(beats, act), beats)
+    # most of the song off the first 40 beats' grid: the majority is not moved
+    most = np.where(np.arange(n) >= 40, beats + half, beats)
+    assert np.array_equal(phase_ends(most, act), most)
+    # an outro on the beat after a song locked 0.58 of a beat late (a swung off-beat, not
+    # the off-beat itself): the minority is not moved onto the swing lock
+    swung = np.where(np.arange(n) < 80, beats + 29, beats)
+    assert np.array_equal(phase_ends(swung, act), swung)
+    # 20 beats on the grid, 34 half a beat off, the rest on the grid again: the 34 are a
+    # section (shorter than twice the 20 before), not the song's grid
+    section = np.where((np.arange(n) >= 20) & (np.arange(n) < 54), beats + half, beats)
+    assert np.array_equal(phase_ends(section, act), section)
+    # an intro at another tempo is not half a beat off the song's grid
+    free = beats.copy()
+    free[:20] = beats[20] - np.arange(20, 0, -1) * 37
+    free = free[free > 0]
+    assert np.array_equal(phase_ends(free, act), free)

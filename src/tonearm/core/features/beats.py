@@ -80,6 +80,12 @@ DETOUR_FIT = 16
 DETOUR_MIN_OFF = 8
 DETOUR_SIDE = 8
 DETOUR_MAX_RUN = 96
+# End check (phase_ends): an intro or outro of at least DETOUR_MIN_OFF beats, at most
+# ENDS_MAX_RUN beats and ENDS_MAX_FRAC of the song, half a beat off the steady grid of the
+# ENDS_SIDE beats next to it, is put onto that grid (bench/results/beats/NOTES.md, session 9).
+ENDS_SIDE = 32
+ENDS_MAX_RUN = 96
+ENDS_MAX_FRAC = 0.3
 
 
 @dataclass(frozen=True)
@@ -608,6 +614,126 @@ def phase_detours(
     return out[keep]
 
 
+def _fix_start(
+    f: np.ndarray,
+    act: np.ndarray,
+    *,
+    side: int,
+    min_off: int,
+    max_run: int,
+    max_frac: float,
+    steady_tol: float,
+    off_min: float,
+    off_frac: float,
+    half_min: float,
+    tempo_tol: float,
+) -> np.ndarray:
+    """:func:`phase_ends` for the start of ``f`` (float frames); ``f`` itself if nothing moves."""
+    n = len(f)
+    idx = np.arange(n, dtype=np.float64)
+    for e in range(min_off, min(max_run, int(max_frac * n), n - side) + 1):
+        # the steady grid from beat e on
+        coef = np.polyfit(idx[e : e + side], f[e : e + side], 1)
+        period = float(coef[0])
+        if period <= 0:
+            continue
+        resid = f[e : e + side] - np.polyval(coef, idx[e : e + side])
+        if np.max(np.abs(resid)) > steady_tol * period:
+            continue
+        t_e = float(np.polyval(coef, e))
+        r = _wrap_phase((f[:e] - t_e) / period)
+        if int(np.sum(np.abs(r) > off_min)) < max(min_off, off_frac * e):
+            continue
+        # on the off-beat itself, not a swung or 2:3 offset (a swing lock's majority)
+        if float(np.median(np.abs(r))) < half_min:
+            continue
+        # at the grid's tempo, only half a beat off (not another tempo or a free intro)
+        if abs(float(np.median(np.diff(f[: e + 1]))) / period - 1.0) > tempo_tol:
+            continue
+        # the grid holds for twice the run: the song's grid, not a section of its own
+        # (a long detour whose first side looks like an intro)
+        long = max(side, 2 * e)
+        if e + long > n:
+            continue
+        k = idx[e : e + long]
+        if np.max(np.abs(f[e : e + long] - np.polyval(np.polyfit(k, f[e : e + long], 1), k))) > (
+            steady_tol * period
+        ):
+            continue
+        # back to half a beat before the first decoded beat (the off-beat lock's first
+        # beat is half a beat after the song's)
+        grid = t_e - period * np.arange(e + 1, 0, -1)
+        grid = grid[grid >= max(0.0, f[0] - 0.6 * period)]
+        return np.concatenate([_peak_near(act, grid, 3)[0].astype(np.float64), f[e:]])
+    return f
+
+
+def phase_ends(
+    frames: np.ndarray,
+    act: np.ndarray,
+    *,
+    side: int = ENDS_SIDE,
+    min_off: int = DETOUR_MIN_OFF,
+    max_run: int = ENDS_MAX_RUN,
+    max_frac: float = ENDS_MAX_FRAC,
+    steady_tol: float = 0.12,
+    off_min: float = 0.4,
+    off_frac: float = 0.75,
+    half_min: float = 0.45,
+    tempo_tol: float = 0.02,
+) -> np.ndarray:
+    """Put an intro or outro that sits half a beat off the song's grid onto that grid.
+
+    The one-sided case of :func:`phase_detours`: the decoder locks an intro (or an outro)
+    to the off-beat and slides onto the beat only where the song proper starts (or leaves
+    it where it ends), so the detour has no second side. Where the ``side`` beats after
+    the first ``e`` beats keep a steady grid, and at least ``off_frac`` of those ``e``
+    beats (and ``min_off``) sit more than ``off_min`` of an interval off it at the same
+    tempo, with a median offset of at least ``half_min`` (on the off-beat itself, not a
+    swung one), the ``e`` beats are replaced by that grid extended back to the start, each
+    at the activation's peak within 3 frames; the same at the end. The run is at most
+    ``max_run`` beats and ``max_frac`` of the song, and the grid next to it must hold for
+    twice its length: a song whose majority sits on the off-beat, or a long detour whose
+    first side looks like an intro, is left alone rather than moved onto a wrong grid.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_beats,), int
+        Decoded beat frames, increasing.
+    act : np.ndarray, shape (n_frames,)
+        The activation they were decoded from.
+
+    Returns
+    -------
+    np.ndarray, shape (n_out,), int64
+        Beat frames, increasing (``frames`` itself when nothing moves).
+    """
+    n = len(frames)
+    if n < min_off + side:
+        return frames
+    a = np.asarray(act, dtype=np.float64)
+    f = frames.astype(np.float64)
+    kw: dict[str, Any] = {
+        "side": side,
+        "min_off": min_off,
+        "max_run": max_run,
+        "max_frac": max_frac,
+        "steady_tol": steady_tol,
+        "off_min": off_min,
+        "off_frac": off_frac,
+        "half_min": half_min,
+        "tempo_tol": tempo_tol,
+    }
+    f = _fix_start(f, a, **kw)
+    last = float(len(a) - 1)  # the end, as the start of the reversed song
+    f = last - _fix_start((last - f)[::-1], a[::-1], **kw)[::-1]
+    if len(f) == n and np.array_equal(f, frames):
+        return frames
+    out = np.unique(np.round(f).astype(np.int64))
+    keep = np.concatenate([[True], np.diff(out) > 0.3 * np.median(np.diff(out))])
+    return out[keep]
+
+
 def track_beats_spectrogram(
     spec: Spectrogram,
     *,
@@ -680,7 +806,7 @@ def _decode(
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
-    frames = phase_detours(swing_phase(decode_beats(act, fps, **kw), act), act)
+    frames = phase_ends(phase_detours(swing_phase(decode_beats(act, fps, **kw), act), act), act)
     if frames.size == 0:
         return Beats(np.zeros(0), 0.0, act, fps)
     times = _refine(frames, act) / fps - LATENCY_S
