@@ -297,8 +297,8 @@ def test_a_fade_fit_reads_stretches_of_the_kept_original_and_places_the_same_bou
     """Two songs kept as FLAC originals, played 3 % slow with a 6 s crossfade at 32 s
     (the plays at the quantized 0.97, so the fit refines the speed and searches lags):
     fitted on stretches read from the originals, the midpoint is the one the whole
-    decodes give, and what is read of each song is its play and the fit's window around it
-    (a minute and a half at most), not the whole song (3-4 minutes)."""
+    decodes give, and each song is read once, two minutes of it from its play's start,
+    not the whole song (3-4 minutes)."""
     rng = np.random.default_rng(8)
     songs = {"A": _song(rng, 90, low=True), "B": _song(rng, 60, low=True)}
     more = np.random.default_rng(9)  # the rest of each song, past what the file plays
@@ -327,4 +327,4 @@ def test_a_fade_fit_reads_stretches_of_the_kept_original_and_places_the_same_bou
     assert m_whole is not None and abs(m_whole - 32.0) < 0.1, m_whole
     assert m_kept is not None and abs(m_kept - m_whole) < 0.01, (m_kept, m_whole)
     read = [y.size / SR for song in kept.values() for _, y, _ in song.kept]
-    assert len(read) == 2 and max(read) < 90.0, read
+    assert len(read) == 2 and max(read) < 130.0, read

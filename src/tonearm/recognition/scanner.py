@@ -194,7 +194,7 @@ class SongStretches(Protocol):
 SongAudioOf = Callable[[str], "np.ndarray | SongStretches | None"]
 FIT_WINDOW_S = 10.0  # a fade fit reads this much audio either side of the boundary
 FIT_SIDE_S = 5.0  # ...and aligns each song on this much of its own side
-SONG_READ_MAX_S = 120.0  # a fit reads its play's whole stretch of the song up to this long
+SONG_READ_MAX_S = 120.0  # a fit reads this much of the song from its play's start
 
 
 def _speed_line(p: ChunkMatch) -> bool:
@@ -283,13 +283,15 @@ def _fit_at(
             c_s = lo + (sl.start + k / 2) / sr
             speed, lag_s = 1.0, lag_s + abs(1.0 - p.speed) * abs(c_s - anchor_s)
         # the song's stretch this fit can place, whatever the lags and the refined speed
-        # (at most FIT_DRIFT_MAX of the window) do to the alignment; a short play's whole
-        # stretch at once (its other boundary reads it again)
+        # (at most FIT_DRIFT_MAX of the window) do to the alignment; from a play's start,
+        # SONG_READ_MAX_S of the song at once (its end's fit, once the play is over,
+        # reads the same stretch)
         pad_s = lag_s + 1.0 + alignment.FIT_DRIFT_MAX * (n / sr)
         s_a, s_b = (lo - anchor_s) * speed - pad_s, (lo + n / sr - anchor_s) * speed + pad_s
-        p_a, p_b = ((t - anchor_s) * speed for t in (p.file_start_s, p.file_end_s))
-        if min(s_a, p_a - FIT_WINDOW_S) + SONG_READ_MAX_S >= max(s_b, p_b + FIT_WINDOW_S):
-            s_a, s_b = min(s_a, p_a - FIT_WINDOW_S), max(s_b, p_b + FIT_WINDOW_S)
+        p_a = (p.file_start_s - anchor_s) * speed - FIT_WINDOW_S
+        if min(s_a, p_a) + SONG_READ_MAX_S >= s_b:
+            s_a = min(s_a, p_a)
+            s_b = s_a + SONG_READ_MAX_S
         got_song = _song_stretch(kept, sr, s_a, s_b)
         if got_song is None:
             return None
