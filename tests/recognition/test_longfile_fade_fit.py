@@ -328,3 +328,14 @@ def test_a_fade_fit_reads_stretches_of_the_kept_original_and_places_the_same_bou
     assert m_kept is not None and abs(m_kept - m_whole) < 0.01, (m_kept, m_whole)
     read = [y.size / SR for song in kept.values() for _, y, _ in song.kept]
     assert len(read) == 2 and max(read) < 130.0, read
+
+
+def test_a_lag_search_wider_than_the_stretch_is_cut_to_it() -> None:
+    """A play far off its speed line asks for a lag search longer than the 5 s own side
+    (seed 149 of the bench: ``tonearm scan`` stopped with an IndexError): the search is
+    as wide as the stretch, and the lag is found."""
+    song = _song(np.random.default_rng(12), 6)
+    r = song[: 5 * SR]
+    x = np.r_[np.zeros(SR, np.float32), r[: 4 * SR]]  # r played 1 s late
+    lag, corr = alignment.fine_lag(x, r, 15 * SR)
+    assert lag == SR and corr > 0.99, (lag, corr)

@@ -315,6 +315,8 @@ def fine_lag(x: np.ndarray, r: np.ndarray, max_lag: int) -> tuple[int, float]:
     can outvote those where its energy is."""
     m = r.size
     n = x.size + m
+    # a search wider than the stretch (a play far off its speed line) is as wide as it
+    max_lag = min(max_lag, m - 1)
     cr = np.fft.rfft(x, n) * np.conj(np.fft.rfft(r, n))
     c = np.fft.irfft(cr / (np.abs(cr) + 1e-9), n)
     dots = np.fft.irfft(cr, n)  # x . (r shifted by L), every lag
