@@ -4,12 +4,20 @@ sample. Test songs are made here: random notes with harmonics, 8 kHz."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import soxr
+
+from tonearm.core.audio.decode import decode
+from tonearm.core.audio.encode import encode
+from tonearm.core.audio.limits import DecodeLimits
+from tonearm.core.audio.pcm import decode_inprocess
+from tonearm.core.audio.signal import Signal
 from tonearm.recognition import alignment
 from tonearm.recognition import fingerprint as fp
 from tonearm.recognition.longfile import ChunkMatch
-from tonearm.recognition.scanner import PcmTrack, PlayScanner, _audio_fade
+from tonearm.recognition.scanner import PcmTrack, PlayScanner, _audio_fade, _KeptSong
 
 SR = 8000
 
@@ -246,3 +254,88 @@ def test_a_play_at_a_quantized_speed_is_placed_at_the_speed_the_file_plays() -> 
         (0.0, 60.0),
     )
     assert m is not None and abs(m - 32.0) < 0.1, m
+
+
+# a fade fit reads seconds of a catalog song's kept original, not the whole song: the
+# decoder seeks to the stretch (where the codec's timestamps are exact) and stops past it
+FILE_SR = 44100
+
+
+def _original(tmp_path: Path, y: np.ndarray, fmt: str) -> Path:
+    """``y`` (at SR) as a stereo 44.1 kHz original, the way a catalog keeps one."""
+    z = np.asarray(soxr.resample(y, SR, FILE_SR), np.float32)
+    z = 0.3 * z / np.max(np.abs(z))
+    path = tmp_path / f"song.{fmt.split('_')[0]}"
+    path.write_bytes(encode(Signal(np.stack([z, 0.8 * z]), FILE_SR), fmt))
+    return path
+
+
+def test_a_stretch_of_an_original_is_the_whole_decodes_samples(tmp_path: Path) -> None:
+    """FLAC (seeked) and MP3 (decoded from its start, its seek not sample-exact): the
+    stretch from 23 s to 41.5 s is the whole decode's samples from 23 s on, and only the
+    FLAC's frames around it were decoded."""
+    y = _song(np.random.default_rng(11), 60)
+    for fmt in ("flac", "mp3_192"):
+        path = _original(tmp_path, y, fmt)
+        whole = decode(path, mono=True, sr=SR).samples[0]
+        part = decode(path, mono=True, sr=SR, span_s=(23, 41.5)).samples[0]
+        assert part.size == int(np.ceil(41.5 * SR)) - 23 * SR
+        ref = whole[23 * SR : 23 * SR + part.size]
+        # the resampler starts without history at the stretch's edges: a few ms differ
+        assert np.max(np.abs(part[80:-80] - ref[80:-80])) < 1e-4, fmt
+        info: dict[str, int] = {}
+        decode_inprocess(path, None, True, SR, source_info=info, span_s=(23, 41.5))
+        if fmt == "flac":  # from the frame before 23 s
+            assert info["frames"] < 20 * FILE_SR, info
+        else:  # from the start, stopping past 41.5 s
+            assert info["frames"] < 43 * FILE_SR, info
+
+
+def test_a_fade_fit_reads_stretches_of_the_kept_original_and_places_the_same_boundary(
+    tmp_path: Path,
+) -> None:
+    """Two songs kept as FLAC originals, played 3 % slow with a 6 s crossfade at 32 s
+    (the plays at the quantized 0.97, so the fit refines the speed and searches lags):
+    fitted on stretches read from the originals, the midpoint is the one the whole
+    decodes give, and each song is read once, two minutes of it from its play's start,
+    not the whole song (3-4 minutes)."""
+    rng = np.random.default_rng(8)
+    songs = {"A": _song(rng, 90, low=True), "B": _song(rng, 60, low=True)}
+    more = np.random.default_rng(9)  # the rest of each song, past what the file plays
+    songs = {k: np.concatenate([y, _song(more, 150, low=True)]) for k, y in songs.items()}
+    for k in songs:
+        (tmp_path / k).mkdir()
+    paths = {k: _original(tmp_path / k, y, "flac") for k, y in songs.items()}
+    whole = {k: decode(p, mono=True, sr=SR).samples[0] for k, p in paths.items()}
+    n = 60 * SR
+    true_speed = 1 / 1.03
+    a = alignment.placed_song(whole["A"], SR, -30.0, true_speed, 0.0, n)
+    b = 0.5 * alignment.placed_song(whole["B"], SR, 28.0, true_speed, 0.0, n)
+    x = _crossfade(a, b, 32.0, 6.0)
+    x = x + 0.2 * np.std(x) * rng.standard_normal(n).astype(np.float32)
+    pcm = PcmTrack(SR)
+    pcm.add(x)
+    speed = 0.97
+    bands = 12.0 * fp.BANDS_PER_SEMITONE * float(np.log2(speed))
+    play_a = ChunkMatch("A", 0, 0.0, 33.0, 30.0, 1.0, speed, bands, heard_s=(0.0, 33.0))
+    play_b = ChunkMatch("B", 0, 31.0, 60.0, 0.0, 1.0, speed, bands, heard_s=(31.0, 60.0))
+    out = (play_a, 20.0 - (20.0 + 30.0) * true_speed / speed)
+    into = (play_b, 40.0 - (40.0 - 28.0) * true_speed / speed)
+    m_whole = _audio_fade(pcm, whole.get, out, into, 32.5, (0.0, 60.0))
+    kept = {k: _KeptSong(p, DecodeLimits()) for k, p in paths.items()}
+    m_kept = _audio_fade(pcm, kept.get, out, into, 32.5, (0.0, 60.0))
+    assert m_whole is not None and abs(m_whole - 32.0) < 0.1, m_whole
+    assert m_kept is not None and abs(m_kept - m_whole) < 0.01, (m_kept, m_whole)
+    read = [y.size / SR for song in kept.values() for _, y, _ in song.kept]
+    assert len(read) == 2 and max(read) < 130.0, read
+
+
+def test_a_lag_search_wider_than_the_stretch_is_cut_to_it() -> None:
+    """A play far off its speed line asks for a lag search longer than the 5 s own side
+    (seed 149 of the bench: ``tonearm scan`` stopped with an IndexError): the search is
+    as wide as the stretch, and the lag is found."""
+    song = _song(np.random.default_rng(12), 6)
+    r = song[: 5 * SR]
+    x = np.r_[np.zeros(SR, np.float32), r[: 4 * SR]]  # r played 1 s late
+    lag, corr = alignment.fine_lag(x, r, 15 * SR)
+    assert lag == SR and corr > 0.99, (lag, corr)

@@ -271,14 +271,15 @@ FIT_TIE = 1e-6  # fits explaining as much to rounding (relative): a tie
 
 
 def placed_song(
-    song: np.ndarray, sr: int, anchor_s: float, speed: float, a_s: float, n: int
+    song: np.ndarray, sr: int, anchor_s: float, speed: float, a_s: float, n: int, first: int = 0
 ) -> np.ndarray:
     """The song's audio where the file plays it: ``n`` samples from file time ``a_s``.
 
     Parameters
     ----------
     song : np.ndarray, shape (m,)
-        The song's own PCM at ``sr`` Hz.
+        The song's own PCM at ``sr`` Hz (from its sample ``first``: a stretch of it,
+        silent outside).
     anchor_s : float
         File time of the song's t=0.
     speed : float
@@ -294,9 +295,9 @@ def placed_song(
     i0 = int(np.floor(s0 * sr)) - 64
     i1 = int(np.ceil((s0 + n / sr * speed) * sr)) + 64
     seg = np.zeros(max(0, i1 - i0), np.float32)
-    lo, hi = max(0, i0), min(song.size, i1)
+    lo, hi = max(first, i0), min(first + song.size, i1)
     if hi > lo:
-        seg[lo - i0 : hi - i0] = song[lo:hi]
+        seg[lo - i0 : hi - i0] = song[lo - first : hi - first]
     if abs(speed - 1.0) > 1e-6 and seg.size:
         seg = np.asarray(soxr.resample(seg, sr * speed, sr), np.float32)
     off = int(round((a_s - (anchor_s + i0 / sr / speed)) * sr))
@@ -314,6 +315,8 @@ def fine_lag(x: np.ndarray, r: np.ndarray, max_lag: int) -> tuple[int, float]:
     can outvote those where its energy is."""
     m = r.size
     n = x.size + m
+    # a search wider than the stretch (a play far off its speed line) is as wide as it
+    max_lag = min(max_lag, m - 1)
     cr = np.fft.rfft(x, n) * np.conj(np.fft.rfft(r, n))
     c = np.fft.irfft(cr / (np.abs(cr) + 1e-9), n)
     dots = np.fft.irfft(cr, n)  # x . (r shifted by L), every lag

@@ -36,7 +36,10 @@ from tonearm.recognition.longfile import (
 from tonearm.recognition.wire import CHUNK_S
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tonearm.catalog.context import Catalog
+    from tonearm.core.audio.limits import DecodeLimits
 
 ALIGN_OUT_S = CHUNK_S + 2.0  # a boundary is looked for this far outside the chunks' evidence
 ALIGN_TOUCH_S = 1.0  # plays this close are one boundary (out of one, into the next)
@@ -177,9 +180,21 @@ class PcmSource(Protocol):
     def segment(self, a_s: float, n: int) -> tuple[float, np.ndarray] | None: ...
 
 
-SongAudioOf = Callable[[str], "np.ndarray | None"]
+class SongStretches(Protocol):
+    """A song's PCM read a stretch at a time (a kept original: a fit needs seconds of it,
+    not the whole song decoded)."""
+
+    def stretch(self, a_s: float, b_s: float) -> tuple[int, np.ndarray] | None:
+        """(first sample, PCM) covering the song from ``a_s`` to ``b_s`` seconds (less
+        where the song ends; None: undecodable)."""
+        ...
+
+
+# asset id -> the song's whole PCM, or its stretches, at the scanner's rate (None: unknown)
+SongAudioOf = Callable[[str], "np.ndarray | SongStretches | None"]
 FIT_WINDOW_S = 10.0  # a fade fit reads this much audio either side of the boundary
 FIT_SIDE_S = 5.0  # ...and aligns each song on this much of its own side
+SONG_READ_MAX_S = 120.0  # a fit reads this much of the song from its play's start
 
 
 def _speed_line(p: ChunkMatch) -> bool:
@@ -256,8 +271,8 @@ def _fit_at(
             refs.append(None)
             continue
         p, anchor_s = side
-        song = song_audio(p.asset_id)
-        if song is None:
+        kept = song_audio(p.asset_id)
+        if kept is None:
             return None
         # resampled by the play's speed; a play whose pitch does not move with its tempo
         # (or a stray window's hypothesis) is tried as played, its alignment searched as
@@ -267,7 +282,21 @@ def _fit_at(
         if not _speed_line(p):
             c_s = lo + (sl.start + k / 2) / sr
             speed, lag_s = 1.0, lag_s + abs(1.0 - p.speed) * abs(c_s - anchor_s)
-        r = alignment.placed_song(song, sr, anchor_s, speed, lo, n)
+        # the song's stretch this fit can place, whatever the lags and the refined speed
+        # (at most FIT_DRIFT_MAX of the window) do to the alignment; from a play's start,
+        # SONG_READ_MAX_S of the song at once (its end's fit, once the play is over,
+        # reads the same stretch)
+        pad_s = lag_s + 1.0 + alignment.FIT_DRIFT_MAX * (n / sr)
+        s_a, s_b = (lo - anchor_s) * speed - pad_s, (lo + n / sr - anchor_s) * speed + pad_s
+        p_a = (p.file_start_s - anchor_s) * speed - FIT_WINDOW_S
+        if min(s_a, p_a) + SONG_READ_MAX_S >= s_b:
+            s_a = min(s_a, p_a)
+            s_b = s_a + SONG_READ_MAX_S
+        got_song = _song_stretch(kept, sr, s_a, s_b)
+        if got_song is None:
+            return None
+        first, song = got_song
+        r = alignment.placed_song(song, sr, anchor_s, speed, lo, n, first)
         if abs(speed - 1.0) > 1e-6:
             # the play's speed is quantized: the placed song drifts against the file (its
             # own side blurs, and a lag there is off where the fade is); the lags of the
@@ -278,17 +307,28 @@ def _fit_at(
             speed, anchor_s = alignment.refined_speed(
                 x, r, sr, speed, anchor_s, lo, starts, h, int(lag_s * sr)
             )
-            r = alignment.placed_song(song, sr, anchor_s, speed, lo, n)
+            r = alignment.placed_song(song, sr, anchor_s, speed, lo, n, first)
         lag, corr = alignment.fine_lag(x[sl], r[sl], int(lag_s * sr))
         if corr < alignment.FIT_MIN_CORR:  # not heard on its own side: no evidence
             refs.append(None)
             continue
-        refs.append(alignment.placed_song(song, sr, anchor_s + lag / sr, speed, lo, n))
+        refs.append(alignment.placed_song(song, sr, anchor_s + lag / sr, speed, lo, n, first))
     if refs[0] is None and refs[1] is None:
         return None
     edges = (a_s <= span_s[0], b_s >= span_s[1])  # the window reaches the file's ends
     m = alignment.fade_fit_s(x, refs[0], refs[1], sr, edges)
     return None if m is None else lo + m
+
+
+def _song_stretch(
+    song: np.ndarray | SongStretches, sr: int, a_s: float, b_s: float
+) -> tuple[int, np.ndarray] | None:
+    """(first sample, PCM) of ``song`` covering its ``a_s`` to ``b_s`` seconds."""
+    if isinstance(song, np.ndarray):
+        return 0, song
+    if b_s <= 0.0:
+        return 0, np.zeros(0, np.float32)  # before the song's start: no audio to place
+    return song.stretch(max(0.0, a_s), b_s)
 
 
 def _fade_midpoint(
@@ -395,50 +435,75 @@ def catalog_songs(catalog: Catalog) -> SongPeaksOf:
     return song_of
 
 
-SONG_AUDIO_CACHE = 6  # songs' PCM kept decoded (a boundary reads two; each song two boundaries)
+SONG_AUDIO_CACHE = 6  # songs whose last stretches are kept (a boundary reads two songs)
+SONG_STRETCHES_KEPT = 2  # stretches kept per song (a play's start and end; a shared boundary
+# is fitted twice)
+SONG_STRETCH_PAD_S = 4.0  # read this much more either side (the resampler's edges differ; a
+# shared boundary is fitted twice, from guesses a few seconds apart: one read)
+
+
+class _KeptSong:
+    """A catalog song's kept original, decoded a stretch at a time in the decoding child
+    (a seek where the codec allows), the way the fingerprint was made (channel mean,
+    soxr to the fingerprint rate)."""
+
+    def __init__(self, path: Path, lim: DecodeLimits) -> None:
+        self.path, self.lim = path, lim
+        self.kept: list[tuple[int, np.ndarray, int]] = []  # (first, PCM, last sample asked)
+
+    def stretch(self, a_s: float, b_s: float) -> tuple[int, np.ndarray] | None:
+        from tonearm.core.audio.decode import decode
+        from tonearm.core.audio.errors import AudioError
+
+        sr = fp.SR
+        i0, i1 = int(a_s * sr), int(np.ceil(b_s * sr))
+        for first, y, asked in self.kept:
+            # a kept stretch covers it, or ran to the song's end (nothing more to read)
+            if first <= i0 and (i1 <= first + y.size or first + y.size < asked):
+                return first, y
+        start = max(0, int(np.floor(a_s - SONG_STRETCH_PAD_S)))  # whole seconds
+        end_s = b_s + SONG_STRETCH_PAD_S
+        try:
+            sig = decode(
+                self.path,
+                max_bytes=self.lim.max_bytes,
+                max_duration_s=self.lim.max_duration_s,
+                timeout_s=self.lim.timeout_s,
+                mono=True,
+                sr=sr,
+                span_s=(start, end_s),
+            )
+            y = fp.prepare(sig)
+        except AudioError:
+            return None
+        self.kept = [(start * sr, y, int(end_s * sr)), *self.kept][:SONG_STRETCHES_KEPT]
+        return start * sr, y
 
 
 def catalog_audio(catalog: Catalog) -> SongAudioOf:
-    """Asset id -> its song's PCM at the fingerprint rate, decoded from the kept original
-    the way the fingerprint was made (None: no original kept, or undecodable); the last
-    few kept."""
+    """Asset id -> its song's kept original, read a stretch at a time (None: no original
+    kept); the last few songs' last stretches kept."""
     from tonearm.catalog.decoding import audio_limits
     from tonearm.catalog.ingest import asset_path
-    from tonearm.core.audio.decode import decode
-    from tonearm.core.audio.errors import AudioError
     from tonearm.core.audio.limits import Purpose
 
     lim = audio_limits(catalog.settings).for_purpose(Purpose.CATALOG_FILE)
+    cache: dict[str, _KeptSong | None] = {}
 
-    cache: dict[str, np.ndarray | None] = {}
-
-    def audio_of(aid: str) -> np.ndarray | None:
+    def audio_of(aid: str) -> SongStretches | None:
         if aid in cache:
             cache[aid] = cache.pop(aid)  # most recent last
             return cache[aid]
-        y = None
+        song = None
         a = catalog.store.get_asset(aid)
         if a is not None and a.file_path:
             path = asset_path(catalog, a)
             if path.exists():
-                try:
-                    # channel mean and soxr to the fingerprint rate in the decoding child
-                    # (what fp.prepare does: the same samples, a twentieth of the pipe)
-                    sig = decode(
-                        path,
-                        max_bytes=lim.max_bytes,
-                        max_duration_s=lim.max_duration_s,
-                        timeout_s=lim.timeout_s,
-                        mono=True,
-                        sr=fp.SR,
-                    )
-                    y = fp.prepare(sig)
-                except AudioError:
-                    y = None
-        cache[aid] = y
+                song = _KeptSong(path, lim)
+        cache[aid] = song
         while len(cache) > SONG_AUDIO_CACHE:
             cache.pop(next(iter(cache)))
-        return y
+        return song
 
     return audio_of
 

@@ -36,6 +36,7 @@ def decode(
     mono: bool = False,
     sr: int | None = None,
     isolate: bool = True,
+    span_s: tuple[int, float] | None = None,
 ) -> Signal:
     """Decode a path or bytes into a :class:`Signal` (services: use :func:`decode_for`).
 
@@ -54,6 +55,10 @@ def decode(
         Resample to this rate (Hz, soxr) while decoding.
     isolate : bool
         Decode in a child process so a hostile file cannot hang or crash us.
+    span_s : (int, float), optional
+        Decode only the audio from ``span_s[0]`` (a whole second: the result's first
+        sample is the whole decode's sample ``span_s[0] * sr``) to ``span_s[1]`` seconds,
+        seeking to the start where the container allows.
 
     Raises
     ------
@@ -61,7 +66,7 @@ def decode(
     """
     check_source(source, max_bytes)
     if not isolate:
-        samples, out_sr = decode_inprocess(source, max_duration_s, mono, sr)
+        samples, out_sr = decode_inprocess(source, max_duration_s, mono, sr, span_s=span_s)
         return Signal(samples, out_sr)
     # the one child-process decoder, collected: a hostile file only crashes or hangs it
     from tonearm.core.audio.stream import StreamingDecoder
@@ -72,6 +77,7 @@ def decode(
         DecodeLimits(max_bytes=None, max_duration_s=max_duration_s, timeout_s=timeout_s),
         mono=mono,
         block_s=WHOLE_BLOCK_S,
+        span_s=span_s,
     )
     blocks = [np.atleast_2d(b) for b in dec]
     if not blocks or dec.sr_out is None:  # pragma: no cover - the child reports "empty"

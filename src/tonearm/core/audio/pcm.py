@@ -124,6 +124,7 @@ def iter_pcm(
     max_duration_s: float | None = None,
     block_s: float = PCM_BLOCK_S,
     source_info: dict[str, int] | None = None,
+    span_s: tuple[int, float] | None = None,
 ) -> Iterator[tuple[np.ndarray, int]]:
     """Decode the first audio stream of ``container`` block by block.
 
@@ -145,6 +146,12 @@ def iter_pcm(
         Filled with the stream's own ``sr``, ``channels`` and ``frames`` (samples per
         channel before any downmix or rate change): what a caller that decodes straight to
         a mono analysis rate still records about the file.
+    span_s : (int, float), optional
+        Only the input from ``span_s[0]`` (whole seconds: a sample of every rate, so the
+        output's first sample is the whole decode's sample ``span_s[0] * sr``) to
+        ``span_s[1]`` seconds: the decoder seeks to the start and stops past the end. The
+        resampler starts without history there: its first and last few milliseconds
+        differ from the whole decode's.
 
     Yields
     ------
@@ -180,6 +187,10 @@ def iter_pcm(
     rs: Any = None  # soxr.ResampleStream, once the channel count is known
     limit = None if max_duration_s is None else int(max_duration_s * out_sr) + 1
     n_out = 0
+    frames, at = _frames_from(container, stream, in_sr, span_s)
+    # a span: input samples to drop before it, and to keep (None: all)
+    skip = 0 if span_s is None else max(0, int(span_s[0]) * in_sr - at)
+    left = None if span_s is None else max(0, int(np.ceil(span_s[1] * in_sr)) - skip - at)
 
     def finish(x: np.ndarray, last: bool) -> np.ndarray:
         nonlocal rs
@@ -210,17 +221,26 @@ def iter_pcm(
         rf = fifo.read()  # everything buffered, as one frame
         if rf is None:
             return None
+        nonlocal skip, left
         if direct is None:
             x = np.asarray(rf.to_ndarray(), dtype=np.float32)
         else:
             x = to_float_planar(rf, direct, n_ch, mono=mono)
+        if skip or left is not None:
+            x = x[:, min(skip, x.shape[1]) :]
+            skip = max(0, skip - rf.samples)
+            if left is not None:
+                x = x[:, :left]
+                left -= x.shape[1]
         y = finish(x, last=False)
         return emit(y) if y.shape[1] else None
 
     n_ch = 0
     n_in = 0
     try:
-        for frame in container.decode(stream):
+        for frame in frames:
+            if left == 0:
+                break
             if not decided:
                 decided = True
                 fmt = frame.format.name
@@ -243,7 +263,7 @@ def iter_pcm(
                 fifo.write(rf)  # checks the format and rate
                 if fifo.samples >= block and (y := drain()) is not None:
                     yield y, out_sr
-        for rf in converter.resample(None):
+        for rf in converter.resample(None) if left != 0 else ():
             if rf.samples:
                 n_in += rf.samples
                 rf.pts = None
@@ -260,6 +280,39 @@ def iter_pcm(
         y = finish(np.zeros((1 if mono else n_ch, 0), dtype=np.float32), last=True)
         if y.shape[1]:
             yield emit(y), out_sr
+
+
+# codecs whose frames start where their timestamps say after a seek, to the sample (a
+# lossy codec's priming and a seek's estimate move MP3's by milliseconds): others are
+# decoded from their start (and still stop past a span's end)
+SEEK_EXACT_CODECS = frozenset({"flac", "wavpack", "alac", "tta"})
+
+
+def _frames_from(
+    container: Any, stream: Any, in_sr: int, span_s: tuple[int, float] | None
+) -> tuple[Iterator[Any], int]:
+    """The decoded frames from (at most) ``span_s[0]`` seconds in, and the input sample
+    the first one starts at: a seek to the frame before it where the codec's timestamps
+    are exact (:data:`SEEK_EXACT_CODECS`, PCM), else from the start."""
+    import itertools
+
+    import av
+
+    name = getattr(stream.codec_context, "name", "") or ""
+    exact = name in SEEK_EXACT_CODECS or name.startswith("pcm_")
+    if span_s is None or int(span_s[0]) <= 0 or stream.time_base is None or not exact:
+        return iter(container.decode(stream)), 0
+    j0 = int(span_s[0]) * in_sr
+    with contextlib.suppress(av.error.FFmpegError, ValueError, OSError):
+        container.seek(int(int(span_s[0]) / stream.time_base), stream=stream)
+        frames = iter(container.decode(stream))
+        first = next(frames, None)
+        if first is not None and first.pts is not None:
+            at = int(round(float(first.pts * first.time_base) * in_sr))
+            if 0 <= at <= j0:
+                return itertools.chain([first], frames), at
+    container.seek(0, stream=stream)  # the seek missed: the whole input, from its start
+    return iter(container.decode(stream)), 0
 
 
 # sample formats taken straight from the decoder -> (offset, scale) of FFmpeg's conversion
@@ -325,12 +378,18 @@ def decode_inprocess(
     mono: bool,
     sr: int | None,
     source_info: dict[str, int] | None = None,
+    span_s: tuple[int, float] | None = None,
 ) -> tuple[np.ndarray, int]:
     chunks: list[np.ndarray] = []
     out_sr = sr or 0
     with open_container(source) as container:
         for x, block_sr in iter_pcm(
-            container, mono=mono, sr=sr, max_duration_s=max_duration_s, source_info=source_info
+            container,
+            mono=mono,
+            sr=sr,
+            max_duration_s=max_duration_s,
+            source_info=source_info,
+            span_s=span_s,
         ):
             chunks.append(x)
             out_sr = block_sr

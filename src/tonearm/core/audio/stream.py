@@ -59,6 +59,7 @@ def _stream_child(
     mono: bool,
     max_duration_s: float | None,
     block_s: float,
+    span_s: tuple[int, float] | None = None,
 ) -> None:
     """Child process: send ("info", {...}), then ("pcm", (float32 bytes, channels, rate))
     blocks, then ("eof", reason) or ("error", (reason, text))."""
@@ -93,6 +94,7 @@ def _stream_child(
                     sr=sr,
                     max_duration_s=max_duration_s,
                     block_s=min(block_s, PCM_BLOCK_S),
+                    span_s=span_s,
                 ):
                     parts.append(x)
                     n += x.shape[1]
@@ -137,6 +139,9 @@ class StreamingDecoder:
     mono : bool
         Downmix to one channel (the channel mean). Blocks are then shape (n,); without
         it, shape (n_channels, n).
+    span_s : (int, float), optional
+        Decode only this stretch of the input (seconds, the start a whole second; see
+        :func:`tonearm.core.audio.pcm.iter_pcm`).
 
     Iteration yields float32 blocks at ``sr``; it raises
     :class:`AudioError` like :func:`tonearm.core.audio.decode.decode`.
@@ -151,11 +156,13 @@ class StreamingDecoder:
         block_s: float = DEFAULT_BLOCK_S,
         stall_timeout_s: float | None = None,
         mono: bool = True,
+        span_s: tuple[int, float] | None = None,
     ) -> None:
         limits = limits or DecodeLimits()
         if not callable(source):
             check_source(source, limits.max_bytes)
         self.source, self.limits, self.mono = source, limits, mono
+        self.span_s = span_s
         self.sr = None if sr is None else int(sr)
         self.sr_out: int | None = self.sr  # the rate of the blocks (known by the first one)
         self.block_s, self.stall_timeout_s = block_s, stall_timeout_s
@@ -187,6 +194,7 @@ class StreamingDecoder:
                 self.mono,
                 self.limits.max_duration_s,
                 self.block_s,
+                self.span_s,
             ),
             daemon=True,
         )
