@@ -222,16 +222,13 @@ def test_a_song_playing_to_the_end_of_a_stream_ends_with_it() -> None:
     assert m is not None and abs(m - 70.0) < 0.1, m
 
 
-def test_a_play_at_a_quantized_speed_is_placed_at_the_speed_the_file_plays() -> None:
-    """The file plays both songs 3 % slow (1/1.03 = 0.97087, pitch with it) and the plays'
-    speed is the quantized 0.97: placed at 0.97 and lined up on their own sides, the
-    songs drift 0.9 ms a second against the file, ~7 ms off where the fade is, and the
-    spectrum's upper half no longer lines up there. The lags of each own side's two
-    halves give the speed the file plays at, and the crossfade's midpoint is placed."""
-    rng = np.random.default_rng(8)
-    # most of music's energy is low (bass, the lower voices): it is what lines up a song
-    # over seconds whose speed is slightly off
-    song_a, song_b = _song(rng, 90, low=True), _song(rng, 60, low=True)
+def _slow_crossfade(
+    rng: np.random.Generator, song_a: np.ndarray, song_b: np.ndarray
+) -> tuple[PcmTrack, tuple[ChunkMatch, float], tuple[ChunkMatch, float]]:
+    """A 60 s file playing ``song_a`` (from 30 s) into ``song_b`` (from its start at
+    28 s) 3 % slow (1/1.03, pitch with it), a 6 s crossfade at 32 s, in noise; and the two
+    plays at the quantized speed 0.97, each with the alignment the fingerprint frames
+    measured where it was heard."""
     n = 60 * SR
     true_speed = 1 / 1.03
     a = alignment.placed_song(song_a, SR, -30.0, true_speed, 0.0, n)
@@ -244,15 +241,23 @@ def test_a_play_at_a_quantized_speed_is_placed_at_the_speed_the_file_plays() -> 
     bands = 12.0 * fp.BANDS_PER_SEMITONE * float(np.log2(speed))
     play_a = ChunkMatch("A", 0, 0.0, 33.0, 30.0, 1.0, speed, bands, heard_s=(0.0, 33.0))
     play_b = ChunkMatch("B", 0, 31.0, 60.0, 0.0, 1.0, speed, bands, heard_s=(31.0, 60.0))
-    # the alignments as the fingerprint frames measured them, where each play was heard
-    m = _audio_fade(
-        pcm,
-        {"A": song_a, "B": song_b}.get,
-        (play_a, 20.0 - (20.0 + 30.0) * true_speed / speed),
-        (play_b, 40.0 - (40.0 - 28.0) * true_speed / speed),
-        32.5,
-        (0.0, 60.0),
-    )
+    out = (play_a, 20.0 - (20.0 + 30.0) * true_speed / speed)
+    into = (play_b, 40.0 - (40.0 - 28.0) * true_speed / speed)
+    return pcm, out, into
+
+
+def test_a_play_at_a_quantized_speed_is_placed_at_the_speed_the_file_plays() -> None:
+    """The file plays both songs 3 % slow (1/1.03 = 0.97087, pitch with it) and the plays'
+    speed is the quantized 0.97: placed at 0.97 and lined up on their own sides, the
+    songs drift 0.9 ms a second against the file, ~7 ms off where the fade is, and the
+    spectrum's upper half no longer lines up there. The lags of each own side's two
+    halves give the speed the file plays at, and the crossfade's midpoint is placed."""
+    rng = np.random.default_rng(8)
+    # most of music's energy is low (bass, the lower voices): it is what lines up a song
+    # over seconds whose speed is slightly off
+    song_a, song_b = _song(rng, 90, low=True), _song(rng, 60, low=True)
+    pcm, out, into = _slow_crossfade(rng, song_a, song_b)
+    m = _audio_fade(pcm, {"A": song_a, "B": song_b}.get, out, into, 32.5, (0.0, 60.0))
     assert m is not None and abs(m - 32.0) < 0.1, m
 
 
@@ -307,20 +312,7 @@ def test_a_fade_fit_reads_stretches_of_the_kept_original_and_places_the_same_bou
         (tmp_path / k).mkdir()
     paths = {k: _original(tmp_path / k, y, "flac") for k, y in songs.items()}
     whole = {k: decode(p, mono=True, sr=SR).samples[0] for k, p in paths.items()}
-    n = 60 * SR
-    true_speed = 1 / 1.03
-    a = alignment.placed_song(whole["A"], SR, -30.0, true_speed, 0.0, n)
-    b = 0.5 * alignment.placed_song(whole["B"], SR, 28.0, true_speed, 0.0, n)
-    x = _crossfade(a, b, 32.0, 6.0)
-    x = x + 0.2 * np.std(x) * rng.standard_normal(n).astype(np.float32)
-    pcm = PcmTrack(SR)
-    pcm.add(x)
-    speed = 0.97
-    bands = 12.0 * fp.BANDS_PER_SEMITONE * float(np.log2(speed))
-    play_a = ChunkMatch("A", 0, 0.0, 33.0, 30.0, 1.0, speed, bands, heard_s=(0.0, 33.0))
-    play_b = ChunkMatch("B", 0, 31.0, 60.0, 0.0, 1.0, speed, bands, heard_s=(31.0, 60.0))
-    out = (play_a, 20.0 - (20.0 + 30.0) * true_speed / speed)
-    into = (play_b, 40.0 - (40.0 - 28.0) * true_speed / speed)
+    pcm, out, into = _slow_crossfade(rng, whole["A"], whole["B"])
     m_whole = _audio_fade(pcm, whole.get, out, into, 32.5, (0.0, 60.0))
     kept = {k: _KeptSong(p, DecodeLimits()) for k, p in paths.items()}
     m_kept = _audio_fade(pcm, kept.get, out, into, 32.5, (0.0, 60.0))
