@@ -414,14 +414,21 @@ def test_a_breakdown_on_the_offbeat_does_not_move_the_beat(activation: str, seed
     assert f_measure(beats, b.times_s) >= 0.95
 
 
-def test_phase_detours_puts_back_only_a_run_that_returns() -> None:
-    from tonearm.core.features.beats import phase_detours
-
-    interval, n = 50, 100  # frames per beat, beats
+def _click_grid(interval: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` beat frames ``interval`` apart and an activation peaking on them, with
+    weaker peaks on the off-beats."""
     beats = np.arange(n) * interval + 40
     act = np.zeros(n * interval + 200)
     act[beats] = 1.0
     act[beats + interval // 2] = 0.7
+    return beats, act
+
+
+def test_phase_detours_puts_back_only_a_run_that_returns() -> None:
+    from tonearm.core.features.beats import phase_detours
+
+    interval, n = 50, 100  # frames per beat, beats
+    beats, act = _click_grid(interval, n)
     # beats 40-59 slide half a beat late over 4 beats, stay there, and slide back
     shift = np.zeros(n)
     shift[36:40] = np.linspace(0.1, 0.4, 4)
@@ -456,10 +463,7 @@ def test_phase_ends_moves_only_a_short_end_run_half_a_beat_off() -> None:
     from tonearm.core.features.beats import phase_ends
 
     interval, n = 50, 100  # frames per beat, beats
-    beats = np.arange(n) * interval + 40
-    act = np.zeros(n * interval + 200)
-    act[beats] = 1.0
-    act[beats + interval // 2] = 0.7
+    beats, act = _click_grid(interval, n)
     half = interval // 2
     # the first 20 beats half a beat late (an intro on the off-beat)
     intro = np.where(np.arange(n) < 20, beats + half, beats)

@@ -478,10 +478,15 @@ def swing_phase(
         return frames
     out = frames.astype(np.int64).copy()
     out[move] = _peak_near(a, f[move] + ibi[move] / 3, 3)[0]
-    out = np.unique(out)
-    # where a moved run meets an unmoved one two beats can land on one onset
-    keep = np.concatenate([[True], np.diff(out) > 0.3 * np.median(ibi)])
-    return out[keep]
+    return _joined(out, float(np.median(ibi)))
+
+
+def _joined(frames: np.ndarray, period: float) -> np.ndarray:
+    """Beat frames (int) after runs were moved, sorted and unique, without the second of
+    two beats closer than 0.3 ``period`` (frames): where a moved run meets an unmoved one
+    two beats can land on one onset."""
+    out = np.unique(frames)
+    return out[np.concatenate([[True], np.diff(out) > 0.3 * period])]
 
 
 def _wrap_phase(x: np.ndarray) -> np.ndarray:
@@ -609,9 +614,7 @@ def phase_detours(
         s = stop + fit
     if not parts:
         return frames
-    out = np.unique(np.round(np.concatenate([*parts, f[kept_from:]])).astype(np.int64))
-    keep = np.concatenate([[True], np.diff(out) > 0.3 * period])
-    return out[keep]
+    return _joined(np.round(np.concatenate([*parts, f[kept_from:]])).astype(np.int64), period)
 
 
 def _fix_start(
@@ -730,8 +733,7 @@ def phase_ends(
     if len(f) == n and np.array_equal(f, frames):
         return frames
     out = np.unique(np.round(f).astype(np.int64))
-    keep = np.concatenate([[True], np.diff(out) > 0.3 * np.median(np.diff(out))])
-    return out[keep]
+    return _joined(out, float(np.median(np.diff(out))))
 
 
 def track_beats_spectrogram(
