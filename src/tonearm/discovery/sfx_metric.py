@@ -394,8 +394,9 @@ def library_choice(
     fitted one, all of whose sounds the caller can still see, in fewer than
     :data:`REUSE_SHARE` of its labelled rows (sounds labelled, unlabelled, deleted or
     recategorized, counted against the set it was fitted on, so changes add up) reuses
-    that fit; a larger change refits. The latest choice is also kept under
-    ``cache["similar_sfx_status"]`` (shown by /healthz).
+    that fit; a larger change refits. The latest choice made for a caller who sees every
+    row is also kept under ``cache["similar_sfx_status"]`` (shown by /healthz, which any
+    client can read: a choice fitted on one account's own categories is not shown there).
     """
     ids = np.asarray(ids, np.int64)
     codes = np.asarray(codes, np.int64)
@@ -432,6 +433,8 @@ def library_choice(
         if got is None or got[0] != ids_version:
             got = entry.projected = (ids_version, choice.projection.apply(m))
         choice = replace(choice, z=got[1])
+    if not seen.all():
+        return choice
     with _LOCK:
         cache["similar_sfx_status"] = {"model": model_id, "labels_version": version,
                                        "fitted_labels_version": entry.basis_version,
