@@ -537,7 +537,7 @@ def main() -> None:
             items = synth_set(args.quick)
         elif set_name == "midi":
             items = midi_set(args.quick)
-        elif set_name in ("lmms", "musescore", "gmidi"):
+        elif set_name in ("lmms", "musescore", "gmidi", "classic"):
             items = rendered_set(set_name, args.quick, args.rendered_seconds)
         else:
             items = real_set(args.real_n, args.real_seconds)
