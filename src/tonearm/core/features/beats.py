@@ -814,6 +814,11 @@ def track_beats_spectrogram(
         it, so the beats keep to that level while a tempo change still shows.
     **kwargs
         Passed to :func:`decode_beats`.
+
+    Notes
+    -----
+    The decoded beats sit at the activation's peaks; where those are wide (slow attacks,
+    :func:`flux_peak_width_s`) all beats move earlier by :func:`attack_lag_s`.
     """
     kind = activation_kind(activation) if y is not None else "dsp"
     down: np.ndarray | None = None  # BeatNet's downbeat activation (bar cues), if it runs
