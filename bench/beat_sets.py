@@ -19,6 +19,11 @@ musescore  the demo scores of Debian ``musescore3`` (/usr/share/mscore3-*/demos)
            with ``mscore3 -o x.wav``; the grid comes from the same score exported as MIDI
            (its tempo map holds the score's tempo marks, and its time signatures give the
            beat: a quarter in x/4, a dotted quarter in 6/8, 9/8, 12/8).
+classic    classical scores (string quartets, chorales, songs, piano and wind pieces) from the
+           corpus inside the ``music21`` wheel (PyPI; only its MusicXML files are used, no
+           music21 code), rendered and gridded by mscore3 exactly as ``musescore``. Fetch it
+           with ``pip download --no-deps music21`` and unzip it to $MUSIC21_CORPUS (default
+           $TMPDIR/m21/music21/corpus). CLASSIC_HELD_OUT names the pieces kept out of tuning.
 
 Reference beats are kept only where the render is audible (from 0.1 s before the first
 to the last 50 ms frame within 45 dB of the loudest), so silent intros and the
@@ -54,6 +59,23 @@ GMIDI_GLOBS = [
     "/usr/share/planetblupi/music/*.mid",
 ]
 SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+# music21 corpus paths (without extension). Chosen before anything was tracked: quartets
+# (bowed attacks), chorales and songs (fermatas, voices), a trio sonata, a clarinet piece,
+# piano pieces for contrast. The second list was never looked at while tuning.
+CLASSIC_DEV = [
+    "beethoven/opus18no1/movement1", "beethoven/opus18no1/movement3",
+    "haydn/opus74no1/movement1", "haydn/opus1no1/movement1", "mozart/k80/movement1",
+    "mozart/k155/movement1", "mozart/k458/movement1", "schumann_robert/opus41no1/movement1",
+    "corelli/opus3no1/1grave", "bach/bwv250", "bach/bwv253",
+    "handel/rinaldo/Lascia_chio_pianga", "verdi/laDonnaEMobile", "joplin/maple_leaf_rag",
+]  # fmt: skip
+CLASSIC_HELD_OUT = [
+    "beethoven/opus59no1/movement1", "beethoven/opus18no1/movement2",
+    "haydn/opus74no1/movement3", "haydn/opus1no1/movement3", "mozart/k80/movement3",
+    "mozart/k156/movement1", "mozart/k458/movement3", "schumann_robert/opus41no1/movement3",
+    "bach/bwv251", "bach/bwv254", "weber/concertino_clarinet",
+    "mozart/k545/movement1_exposition", "schumann_clara/polonaise_op1n1",
+]  # fmt: skip
 
 
 def _slug(path: str) -> str:
@@ -255,11 +277,53 @@ def render_gmidi(out: Path) -> None:
               f"on grid {frac:.0%}", file=sys.stderr)  # fmt: skip
 
 
-def render_musescore(out: Path) -> None:
+CLASSIC_MEASURES = 48  # the bench scores 90 s; rendering whole movements takes minutes each
+
+
+def first_measures(src: str, dst: Path, n: int = CLASSIC_MEASURES) -> None:
+    """Write the first ``n`` measures of every part of MusicXML ``src`` (.mxl or .xml) to ``dst``."""
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    if src.endswith(".mxl"):
+        with zipfile.ZipFile(src) as z:
+            cont = ET.fromstring(z.read("META-INF/container.xml"))
+            root_path = next(e.get("full-path") for e in cont.iter() if e.get("full-path"))
+            data = z.read(str(root_path))
+    else:
+        data = Path(src).read_bytes()
+    tree = ET.ElementTree(ET.fromstring(data))
+    for part in tree.getroot().iter("part"):
+        for m in part.findall("measure")[n:]:
+            part.remove(m)
+    tree.write(dst, encoding="utf-8", xml_declaration=True)
+
+
+def classic_scores(out: Path) -> list[tuple[str, str]]:
+    """(name, path) of the ``classic`` set's scores, cut to their first measures in ``out``."""
+    root = Path(os.environ.get("MUSIC21_CORPUS", CACHE.parent.parent / "m21/music21/corpus"))
+    out.mkdir(parents=True, exist_ok=True)
+    got = []
+    for rel in CLASSIC_DEV + CLASSIC_HELD_OUT:
+        for ext in (".mxl", ".xml", ".musicxml"):
+            if (root / (rel + ext)).exists():
+                name = re.sub(r"[^A-Za-z0-9_-]+", "_", rel)
+                cut = out / f"{name}.musicxml"
+                if not cut.exists():
+                    first_measures(str(root / (rel + ext)), cut)
+                got.append((name, str(cut)))
+                break
+        else:
+            print(f"skip {rel}: not under {root}", file=sys.stderr)
+    return got
+
+
+def render_musescore(out: Path, scores: list[tuple[str, str]] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    for f in sorted(glob.glob(MUSESCORE_GLOB)):
-        name = _slug(f)
+    if scores is None:
+        scores = [(_slug(f), f) for f in sorted(glob.glob(MUSESCORE_GLOB))]
+    for name, f in scores:
         wav, mid, meta = out / f"{name}.wav", out / f"{name}.mid", out / f"{name}.json"
         if meta.exists():
             continue
@@ -279,7 +343,7 @@ def render_musescore(out: Path) -> None:
         meta.write_text(json.dumps({"beats": beats.round(6).tolist(), "bpm": bpm, "meter": meter,
                                     "source": f, "tempo_changes": changes}))  # fmt: skip
         print(
-            f"musescore {name}: {bpm:.1f} BPM, {meter} per bar, changes={changes}", file=sys.stderr
+            f"{out.name} {name}: {bpm:.1f} BPM, {meter} per bar, changes={changes}", file=sys.stderr
         )
 
 
@@ -300,6 +364,8 @@ def main() -> None:
         render_lmms(CACHE / "lmms")
     if "gmidi" in sets:
         render_gmidi(CACHE / "gmidi")
+    if "classic" in sets:
+        render_musescore(CACHE / "classic", classic_scores(CACHE / "classic"))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ musescore MuseScore demo scores rendered by mscore3, grid from the score's tempo
 gmidi     MIDI files from Debian packages (openttd-openmsx, planetblupi-music-midi: 35
           hand-made sequences whose notes sit on their tempo map) rendered with fluidsynth
           by bench/beat_sets.py
+classic   27 classical scores (quartets, chorales, songs, piano) from the music21 wheel's corpus,
+          cut to 48 bars and rendered by mscore3 (bench/beat_sets.py classic; 13 held out)
 real      first 60 s of recordings from the Debian music packages (asc-music,
           drascula-music, planetblupi-music-ogg, fb-music-high, supertux, colobot,
           boswars, fillets-ng): no annotations, so each tracker is scored against madmom's
@@ -537,7 +539,7 @@ def main() -> None:
             items = synth_set(args.quick)
         elif set_name == "midi":
             items = midi_set(args.quick)
-        elif set_name in ("lmms", "musescore", "gmidi"):
+        elif set_name in ("lmms", "musescore", "gmidi", "classic"):
             items = rendered_set(set_name, args.quick, args.rendered_seconds)
         else:
             items = real_set(args.real_n, args.real_seconds)

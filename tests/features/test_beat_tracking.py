@@ -489,3 +489,71 @@ def test_phase_ends_moves_only_a_short_end_run_half_a_beat_off() -> None:
     free[:20] = beats[20] - np.arange(20, 0, -1) * 37
     free = free[free > 0]
     assert np.array_equal(phase_ends(free, act), free)
+
+
+def _bowed(bpm: float, duration_s: float, attack_s: float, seed: int = 0) -> tuple:
+    """Legato harmonic notes (random pitches), one per beat, rising over ``attack_s``."""
+    rng = np.random.default_rng(seed)
+    beats = np.arange(0.5, duration_s - 0.5, 60.0 / bpm)
+    y = np.zeros(int(duration_s * SR))
+    n = int(0.95 * 60.0 / bpm * SR)
+    t = np.arange(n) / SR
+    env = np.minimum(1.0, t / attack_s) ** 2 * np.minimum(1.0, (n / SR - t) / 0.03)
+    for k, b in enumerate(beats):
+        f0 = 110.0 * 2 ** (rng.integers(0, 24) / 12)
+        tone = sum(
+            np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 2 * np.pi)) / h for h in range(1, 9)
+        )
+        i = int(b * SR)
+        y[i : i + n] += (0.4 if k % 4 == 0 else 0.3) * env * tone
+    return y.astype(np.float32), beats
+
+
+def _median_error_s(ref: np.ndarray, est: np.ndarray) -> float:
+    err = [est[np.argmin(np.abs(est - r))] - r for r in ref]
+    return float(np.median([e for e in err if abs(e) <= 0.07]))
+
+
+@pytest.mark.parametrize("activation", ["dsp", "auto"])
+@pytest.mark.parametrize("attack_s", [0.06, 0.15])
+def test_slow_attacks_are_not_heard_late(activation: str, attack_s: float) -> None:
+    # notes that swell in over 60-150 ms peak in the flux 22-34 ms after they start; the
+    # beats are the notes' starts (the score's grid)
+    y, ref = _bowed(96.0, 30.0, attack_s)
+    b = track_beats(y, SR, activation=activation)
+    assert abs(_median_error_s(ref, b.times_s)) <= 0.01
+    assert f_measure(ref, b.times_s) >= 0.95
+
+
+def test_sharp_attacks_are_not_moved() -> None:
+    from tonearm.core.features.beats import (
+        attack_lag_s,
+        dsp_activation,
+        flux_peak_width_s,
+    )
+    from tonearm.core.features.onset import spectrogram
+
+    # clicks and notes with a 5 ms attack: the flux peaks are narrow, no beat moves
+    beat = np.arange(0.4, 20.0, 0.5)
+    for y, ref in ((clicks(beat, 20.5), beat), _bowed(120.0, 20.0, 0.005)):
+        b = track_beats(y, SR, activation="dsp")
+        width = flux_peak_width_s(dsp_activation(spectrogram(y, SR)), b.times_s, b.fps)
+        assert 0 < width < 0.035
+        assert attack_lag_s(width) == 0.0
+        assert abs(_median_error_s(ref, b.times_s)) <= 0.01
+
+
+def test_flux_peak_width_of_known_peaks() -> None:
+    from tonearm.core.features.beats import attack_lag_s, flux_peak_width_s
+
+    fps = 100.0
+    act = np.zeros(3000)
+    times = np.arange(1.0, 28.0, 0.5)
+    for t in times:  # triangles 2 frames up, 6 down: half height 1 + 3 frames wide
+        c = int(t * fps)
+        act[c - 2 : c + 7] = [0.0, 0.5, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0.0]
+    assert flux_peak_width_s(act, times, fps) == pytest.approx(0.04, abs=1e-6)
+    assert flux_peak_width_s(act, times[:5], fps) == 0.0  # too few beats to say
+    assert flux_peak_width_s(np.zeros(3000), times, fps) == 0.0  # no peaks
+    lags = [attack_lag_s(w) for w in (0.02, 0.035, 0.04, 0.044, 0.05, 0.08)]
+    assert lags[:2] == [0.0, 0.0] and lags == sorted(lags) and lags[-1] <= 0.045

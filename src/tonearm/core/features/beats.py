@@ -62,6 +62,14 @@ LOW_WEIGHT = 0.5  # extra weight of their flux in the activation
 # onset: the median signed error is +1.6 ms on synthesized pieces and -0.7 ms against
 # madmom on real recordings (bench/beats.py), so no correction is applied.
 LATENCY_S = 0.0
+# Slow attacks (bowed strings, brass, organ) sound late: such a note's spectral flux peaks
+# 20-60 ms after it starts, and the peak is wider. The beats move earlier by a lag read off
+# the mean width at half height of the flux peaks at the beats: 0 up to 35 ms (drums,
+# piano, plucks: 30-34 ms), 28 ms at 44 ms, 40 ms from 57 ms on. Synthetic tones with
+# 60-150 ms attacks (44-66 ms wide) sound 22-34 ms late, MuseScore's string and brass
+# renders 25-60 ms (bench/results/beats/NOTES.md, session 10).
+ATTACK_WIDTH_S = (0.035, 0.044, 0.057)
+ATTACK_LAG_S = (0.0, 0.028, 0.040)
 MIN_DURATION_S = 1.0
 # metre_level's margin (autocorrelation units). Off (inf): at 0.05-0.2 it halved correct
 # tempos on LMMS and real songs more often than it fixed wrong ones (bench/results/beats)
@@ -736,6 +744,51 @@ def phase_ends(
     return _joined(out, float(np.median(np.diff(out))))
 
 
+def flux_peak_width_s(flux: np.ndarray, times_s: np.ndarray, fps: float) -> float:
+    """Mean full width at half maximum (s) of the activation's peaks at the beats.
+
+    Parameters
+    ----------
+    flux : np.ndarray, shape (n_frames,)
+        A beat activation (the spectral flux of :func:`dsp_activation`), in [0, 1].
+    times_s : np.ndarray, shape (n_beats,)
+        Beat times in seconds; each beat's peak is the maximum within 2 frames of it.
+    fps : float
+        Frame rate of ``flux``.
+
+    Returns
+    -------
+    float
+        0.0 when fewer than 8 beats have a peak of at least 0.1.
+    """
+    a = np.asarray(flux, dtype=np.float64)
+    c = np.round(np.asarray(times_s) * fps).astype(np.int64)
+    c = c[(c >= 20) & (c < len(a) - 20)]
+    if c.size == 0:
+        return 0.0
+    peak, value = _peak_near(a, c, 2)
+    keep = value >= 0.1
+    peak, half = peak[keep], 0.5 * value[keep]
+    if peak.size < 8:
+        return 0.0
+    width = np.zeros(peak.size)
+    for side in (-1, 1):
+        # frames from the peak to the last one above half height, plus the interpolated
+        # fraction of the next frame (at most 15 frames)
+        k = np.arange(1, 16)
+        above = a[peak[:, None] + side * k[None, :]] > half[:, None]
+        n = np.argmin(np.concatenate([above, np.zeros((peak.size, 1), bool)], axis=1), axis=1)
+        inner = a[peak + side * n]
+        outer = a[peak + side * (n + 1)]
+        width += n + (inner - half) / np.maximum(inner - outer, 1e-9)
+    return float(np.mean(width) / fps)
+
+
+def attack_lag_s(width_s: float) -> float:
+    """How late slow attacks put the beats, from :func:`flux_peak_width_s` (s, >= 0)."""
+    return float(np.interp(width_s, ATTACK_WIDTH_S, ATTACK_LAG_S))
+
+
 def track_beats_spectrogram(
     spec: Spectrogram,
     *,
@@ -761,11 +814,17 @@ def track_beats_spectrogram(
         it, so the beats keep to that level while a tempo change still shows.
     **kwargs
         Passed to :func:`decode_beats`.
+
+    Notes
+    -----
+    The decoded beats sit at the activation's peaks; where those are wide (slow attacks,
+    :func:`flux_peak_width_s`) all beats move earlier by :func:`attack_lag_s`.
     """
     kind = activation_kind(activation) if y is not None else "dsp"
     down: np.ndarray | None = None  # BeatNet's downbeat activation (bar cues), if it runs
+    flux = dsp_activation(spec)
     if kind == "dsp":
-        act = dsp_activation(spec)
+        act = flux
     else:
         assert y is not None
         net, down = trained_activations(y, spec.sr, len(spec.logspec), spec.fps)
@@ -775,9 +834,13 @@ def track_beats_spectrogram(
             quiet = spec.energy <= 1e-6 * spec.energy.max()
             net[quiet] = 0.0
             down[quiet] = 0.0
-        act = net if kind == "beatnet" else 0.5 * (net + dsp_activation(spec))
+        act = net if kind == "beatnet" else 0.5 * (net + flux)
     extra: dict[str, Any] = dict(kwargs)
-    return _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, **extra)
+    beats = _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, **extra)
+    lag = attack_lag_s(flux_peak_width_s(flux, beats.times_s, spec.fps))
+    if lag <= 0:
+        return beats
+    return Beats(np.maximum(beats.times_s - lag, 0.0), beats.bpm, beats.activation, beats.fps)
 
 
 def _decode(
