@@ -24,7 +24,8 @@ into two halves, and the expected postings per query hash, which is what query c
 follows).
 
 Queries (computed once, the same for every size): one 10 s excerpt of every indexed
-real song and three of every held-out song, each clean, with white noise at 0 dB SNR,
+real song and three of every held-out song (starts drawn inside the song's audible span:
+some files end in a minute of digital silence), each clean, with white noise at 0 dB SNR,
 played 3 % faster and slower (speed: pitch and tempo together) and pitch-shifted by
 +-1 semitone. ``top1``: catalog excerpts answered with the right song (at the shipped
 threshold, what ``recognize`` returns); ``false_matches``: held-out excerpts answered
@@ -101,8 +102,10 @@ def load_corpus(max_songs: int) -> tuple[list[tuple[str, fp.Peaks, float]], list
         indexed = n_seen % 7 != 0
         if indexed:
             refs.append((name, fp.signal_peaks(sig, fp.REF_DENSITY), sig.duration_s))
+        lo_s, hi_s = audible_span_s(sig.samples[0], sig.sr)
         for _ in range(1 if indexed else HELD_OUT_EXCERPTS):
-            start = float(rng.uniform(0, sig.duration_s - QUERY_S * 1.1 - 0.5))
+            # inside the audible span: an excerpt of trailing digital silence has no peaks
+            start = float(rng.uniform(lo_s, max(lo_s, hi_s - QUERY_S * 1.1 - 0.5)))
             a = int(start * sig.sr)
             src = sig.samples[0][a : a + int((QUERY_S * 1.1 + 0.5) * sig.sr)]
             src = np.asarray(soxr.resample(src, sig.sr, rb.Q_SR), np.float32)
@@ -112,6 +115,31 @@ def load_corpus(max_songs: int) -> tuple[list[tuple[str, fp.Peaks, float]], list
                 y, sr = rb.make_query(src, 0.0, cond, qrng)
                 queries.append(Query(name, indexed, cond, y[: int(QUERY_S * sr)], sr, clean))
     return refs, queries
+
+
+AUDIBLE_DB = -60.0  # a 1 s block quieter than this (RMS re full scale) is silence
+
+
+def audible_span_s(y: np.ndarray, sr: int) -> tuple[float, float]:
+    """Start and end (seconds) of the span from the first to the last 1 s block louder
+    than ``AUDIBLE_DB``; the whole signal when no block is (or every one is).
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,), float
+    sr : int
+        Sample rate, Hz.
+    """
+    n_blocks = len(y) // sr
+    if n_blocks == 0:
+        return 0.0, len(y) / sr
+    blocks = np.asarray(y[: n_blocks * sr], np.float64).reshape(n_blocks, sr)
+    rms_db = 10.0 * np.log10(np.mean(blocks**2, axis=1) + 1e-20)
+    loud = np.flatnonzero(rms_db > AUDIBLE_DB)
+    if len(loud) == 0:
+        return 0.0, len(y) / sr
+    end_s = len(y) / sr if loud[-1] == n_blocks - 1 else float(loud[-1] + 1)
+    return float(loud[0]), end_s
 
 
 _SHARE_CACHE: dict[tuple[int, str], bool] = {}
@@ -147,7 +175,7 @@ def load_corpus_cached(
     import pickle
 
     key = (
-        "shared-audio-1",
+        "audible-span-1",
         max_songs,
         fp.SR,
         fp.HOP,
