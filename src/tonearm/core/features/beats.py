@@ -504,11 +504,25 @@ def _drifts(r: np.ndarray, start: int, max_drift: float) -> np.ndarray:
     m = np.zeros(len(y))
     m[start:] = 1.0
     m[np.abs(y - 0.5) > 0.25] = 0.0  # not near the off-beat: not part of the detour
-    sums = [np.concatenate([[0.0], np.cumsum(m * v)]) for v in (np.ones_like(x), x, y, x * x, x * y)]
+    terms = (np.ones_like(x), x, y, x * x, x * y)
+    sums = [np.concatenate([[0.0], np.cumsum(m * v)]) for v in terms]
     n, sx, sy, sxx, sxy = (c[:-1] for c in sums)  # over beats < j
     den = n * sxx - sx * sx
     slope = np.where((n >= 8) & (den > 0), (n * sxy - sx * sy) / np.where(den > 0, den, 1.0), 0.0)
     return np.where(np.abs(slope) <= max_drift, slope, 0.0)
+
+
+def _first_return(
+    r: np.ndarray, drift: np.ndarray, lo: int, hi: int, width: int, on_tol: float
+) -> int | None:
+    """First j in [lo, hi] from which ``width`` phases of ``r`` sit within ``on_tol`` of the
+    grid, moved by ``drift[j]`` per beat (``None`` if there is none)."""
+    k = np.arange(len(r))
+    for j in range(lo, hi + 1):
+        w = slice(j, j + width)
+        if (np.abs(_wrap_phase(r[w] - drift[j] * k[w])) < on_tol).all():
+            return j
+    return None
 
 
 def phase_detours(
@@ -535,7 +549,8 @@ def phase_detours(
     grid, the beats that follow drift to at least ``off_min`` of an interval off it for
     ``min_off`` beats or more, and then sit within ``on_tol`` of the same grid again for
     ``side`` beats (all within ``max_run`` beats, a whole number of intervals after the
-    last beat before the detour, within ``return_tol``), the detour is replaced by
+    last beat before the detour, within ``return_tol``; the grid moved by the detour's own
+    phase drift, at most ``max_drift`` beats per beat), the detour is replaced by
     evenly spaced beats between the two sides, each at the activation's peak within 3
     frames. Only the grid on both sides is trusted, so a song whose phase moves slowly
     over minutes, or that never comes back, is left alone.
@@ -594,15 +609,8 @@ def phase_detours(
         # (the last ``gap`` beats before j may be sliding back: not part of the fit)
         drift = _drifts(r, first_off + gap, max_drift)
         drift = np.concatenate([np.zeros(gap), drift[: len(r) - gap]])
-        k = np.arange(len(r))
-
-        def back(j: int) -> bool:
-            w = slice(j, j + gap + side)
-            return bool((np.abs(_wrap_phase(r[w] - drift[j] * k[w])) < on_tol).all())
-
-        end = next(
-            (j for j in range(first_off + 1, min(len(r) - side - gap, max_run) + 1) if back(j)),
-            None,
+        end = _first_return(
+            r, drift, first_off + 1, min(len(r) - side - gap, max_run), gap + side, on_tol
         )
         if end is None or int(np.sum(np.abs(r[:end]) > off_min)) < min_off:
             s += 1
