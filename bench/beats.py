@@ -53,6 +53,9 @@ Session 8 (detour check; --whole; NOTES.md, session8/): real .857, lmms .909 (ma
 whole songs .927, main .919), musescore .622, midi .938, gmidi .779 (main .770).
 Session 9 (end check; NOTES.md, session9/): real .857, lmms .922 (main .909; whole songs
 .932, main .923), musescore .622, midi .938, gmidi .779 (all unchanged but LMMS).
+Session 10 (detour check follows the detour's drift; fresh renders; NOTES.md, session10/):
+real .857, lmms .943 (whole songs .972), musescore .622, midi .938, gmidi .779; only whole
+real songs change (3 songs, all gain vs madmom).
 The MuseScore renders' notes are on the score grid and mscore3 adds no latency; their string
 and brass samples rise slowly, so every tracker's median signed error there is +18 to +29 ms.
 Caches (renders, madmom/librosa beats) live under $TMPDIR/tonearm-bench-beats.

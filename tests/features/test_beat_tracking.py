@@ -446,6 +446,26 @@ def test_phase_detours_puts_back_only_a_run_that_returns() -> None:
     assert np.array_equal(phase_detours(drift, act), drift)
 
 
+def test_phase_detours_takes_a_long_detour_at_the_detours_own_tempo() -> None:
+    from tonearm.core.features.beats import phase_detours
+
+    # 50 frames a beat, then 0.2 % slower from beat 50 on: the grid extrapolated from the
+    # 16 beats before a 90-beat detour misses its return by 0.2 beat
+    n = 240
+    period = np.where(np.arange(n) < 50, 50.0, 50.1)
+    true = 40 + np.concatenate([[0.0], np.cumsum(period[:-1])])
+    beats = np.round(true).astype(np.int64)
+    act = np.zeros(n * 51 + 200)
+    act[beats] = 1.0
+    act[np.round(true + 25).astype(np.int64)] = 0.7
+    shift = np.zeros(n)
+    shift[60:64] = np.linspace(0.1, 0.4, 4)
+    shift[64:150] = 0.5
+    shift[150:154] = np.linspace(0.4, 0.1, 4)
+    detour = np.round(true + shift * period).astype(np.int64)
+    assert np.abs(phase_detours(detour, act) - beats).max() <= 1
+
+
 @pytest.mark.parametrize("activation", ["dsp", "auto"])
 @pytest.mark.parametrize("brk", [(0.0, 12.0), (48.0, 61.0)])
 def test_an_intro_or_outro_on_the_offbeat_takes_the_songs_beat(

@@ -88,6 +88,7 @@ DETOUR_FIT = 16
 DETOUR_MIN_OFF = 8
 DETOUR_SIDE = 8
 DETOUR_MAX_RUN = 96
+DETOUR_MAX_DRIFT = 0.005
 # End check (phase_ends): an intro or outro of at least DETOUR_MIN_OFF beats, at most
 # ENDS_MAX_RUN beats and ENDS_MAX_FRAC of the song, half a beat off the steady grid of the
 # ENDS_SIDE beats next to it, is put onto that grid (bench/results/beats/NOTES.md, session 9).
@@ -502,6 +503,36 @@ def _wrap_phase(x: np.ndarray) -> np.ndarray:
     return np.asarray((x + 0.5) % 1.0 - 0.5)
 
 
+def _drifts(r: np.ndarray, start: int, max_drift: float) -> np.ndarray:
+    """Per beat j, the slope (beats of phase per beat) of ``r`` (phases off a grid, in
+    [-0.5, 0.5)) over beats ``start`` .. j - 1, where they sit near the off-beat; 0 where
+    fewer than 8 beats, or a slope beyond ``max_drift`` (not a drift but another tempo)."""
+    y = np.asarray(r, dtype=np.float64) % 1.0  # the off-beat (+-0.5) in one piece at 0.5
+    x = np.arange(len(y), dtype=np.float64)
+    m = np.zeros(len(y))
+    m[start:] = 1.0
+    m[np.abs(y - 0.5) > 0.25] = 0.0  # not near the off-beat: not part of the detour
+    terms = (np.ones_like(x), x, y, x * x, x * y)
+    sums = [np.concatenate([[0.0], np.cumsum(m * v)]) for v in terms]
+    n, sx, sy, sxx, sxy = (c[:-1] for c in sums)  # over beats < j
+    den = n * sxx - sx * sx
+    slope = np.where((n >= 8) & (den > 0), (n * sxy - sx * sy) / np.where(den > 0, den, 1.0), 0.0)
+    return np.where(np.abs(slope) <= max_drift, slope, 0.0)
+
+
+def _first_return(
+    r: np.ndarray, drift: np.ndarray, lo: int, hi: int, width: int, on_tol: float
+) -> int | None:
+    """First j in [lo, hi] from which ``width`` phases of ``r`` sit within ``on_tol`` of the
+    grid, moved by ``drift[j]`` per beat (``None`` if there is none)."""
+    k = np.arange(len(r))
+    for j in range(lo, hi + 1):
+        w = slice(j, j + width)
+        if (np.abs(_wrap_phase(r[w] - drift[j] * k[w])) < on_tol).all():
+            return j
+    return None
+
+
 def phase_detours(
     frames: np.ndarray,
     act: np.ndarray,
@@ -516,6 +547,7 @@ def phase_detours(
     return_tol: float = 0.2,
     gap: int = 4,
     tempo_tol: float = 0.02,
+    max_drift: float = DETOUR_MAX_DRIFT,
 ) -> np.ndarray:
     """Put back onto the grid beats that wander half a beat off it for a while and return.
 
@@ -525,7 +557,8 @@ def phase_detours(
     grid, the beats that follow drift to at least ``off_min`` of an interval off it for
     ``min_off`` beats or more, and then sit within ``on_tol`` of the same grid again for
     ``side`` beats (all within ``max_run`` beats, a whole number of intervals after the
-    last beat before the detour, within ``return_tol``), the detour is replaced by
+    last beat before the detour, within ``return_tol``; the grid moved by the detour's own
+    phase drift, at most ``max_drift`` beats per beat), the detour is replaced by
     evenly spaced beats between the two sides, each at the activation's peak within 3
     frames. Only the grid on both sides is trusted, so a song whose phase moves slowly
     over minutes, or that never comes back, is left alone.
@@ -578,14 +611,14 @@ def phase_detours(
         assert coef is not None
         r = _wrap_phase(phase[s0:] - np.polyval(coef, idx[s0:]))
         first_off = s - s0
-        back = np.abs(r) < on_tol
-        end = next(
-            (
-                j
-                for j in range(first_off + 1, min(len(r) - side - gap, max_run) + 1)
-                if back[j : j + gap + side].all()
-            ),
-            None,
+        # the grid's tempo is only as good as ``fit`` beats make it; over a long detour the
+        # side that came back can sit off its extrapolation. The detour's own beats keep
+        # the song's tempo (half a beat off): their phase drift up to beat j corrects it.
+        # (the last ``gap`` beats before j may be sliding back: not part of the fit)
+        drift = _drifts(r, first_off + gap, max_drift)
+        drift = np.concatenate([np.zeros(gap), drift[: len(r) - gap]])
+        end = _first_return(
+            r, drift, first_off + 1, min(len(r) - side - gap, max_run), gap + side, on_tol
         )
         if end is None or int(np.sum(np.abs(r[:end]) > off_min)) < min_off:
             s += 1
@@ -593,7 +626,7 @@ def phase_detours(
         # the side that came back, after the few beats that may still be sliding
         stop = s0 + end + gap + side - 1
         before, after = f[s0 - 1], f[stop]
-        beats = (after - before) / (period * (1.0 + coef[0]))
+        beats = (after - before) / (period * (1.0 + coef[0] + drift[end]))
         m = int(round(beats))
         # both sides and the grid between them keep one tempo: a slow slide from one phase
         # to the other is not a detour and back
