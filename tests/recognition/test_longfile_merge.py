@@ -270,3 +270,19 @@ def test_a_repeat_near_the_end_of_a_short_song_is_not_a_restart() -> None:
     restart.append(cm("A", 6, 76.0, 88.0, 12.0))
     plays = merge_chunks(restart, durations={"A": 70.0})
     assert [p.asset_id for p in plays] == ["A", "A"] and plays[1].file_start_s == 64.0
+
+
+def test_a_play_resting_on_one_weak_chunk_match_is_no_play() -> None:
+    """One 12 s chunk matched at 0.775 (seed 149 +3 %: a sped-up texture matched at the
+    wrong speed and pitch) is no play; one chunk at 1.0 is (a song heard once, clearly);
+    and a play of several pieces counts whatever its pieces score (noise)."""
+    weak = cm("W", 8, 96.0, 106.0, 169.0, score=0.775)
+    clear = cm("C", 20, 240.0, 251.0, 50.0, score=1.0)
+    noisy = [cm("N", k, 12.0 * k, 12.0 * k + 11.0, 12.0 * k - 300.0, score=0.6) for k in (30, 31)]
+    scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
+    assert _feed(scanner, [weak, clear, *noisy], 400.0) == [
+        ("start", "C"),
+        ("end", "C"),
+        ("start", "N"),
+        ("end", "N"),
+    ]
