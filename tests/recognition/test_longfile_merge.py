@@ -286,3 +286,16 @@ def test_a_play_resting_on_one_weak_chunk_match_is_no_play() -> None:
         ("start", "N"),
         ("end", "N"),
     ]
+
+
+def test_a_play_runs_at_the_speed_most_of_it_is_heard_at() -> None:
+    """Hour 97, song 39: the play's first piece (4.7 s of a chunk) is matched at the next
+    speed step, 1.0125 with no pitch change, the other five chunks at 1.0. The play takes
+    the speed, pitch and alignment most of it is heard at, not its first piece's (at
+    1.0125 and no pitch change it is off the speed line: its fits search a wider lag
+    around a drifting alignment)."""
+    first = ChunkMatch("A", 0, 243.0, 247.7, 10.49, 1.0, speed=1.0125)
+    rest = [cm("A", k, 12.0 * k + 240.0, 12.0 * k + 251.5, 12.0 * k + 7.5) for k in range(1, 6)]
+    (play,) = merge_chunks([first, *rest], durations={"A": 76.6})
+    assert play.speed == 1.0 and play.shift_bands == 0.0
+    assert abs(play.anchor_s - 232.5) < 1e-9 and abs(play.song_start_s - 10.5) < 1e-9
