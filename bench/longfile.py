@@ -51,7 +51,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +85,18 @@ class Play:
     xf_in_s: float = 0.0  # truth: the crossfade that brings it in (s)
     xf_out_s: float = 0.0  # truth: the crossfade that takes it out (s)
     src_s: float = 0.0  # truth: the song position the play starts at (s)
+    song: int = -1  # truth: the played song's index in the bench's song list
+
+
+@dataclass
+class Shared:
+    """A stretch of the file where a song outside the catalog played a catalog song's
+    recording (a game track opening with another's closing loop): a report of ``asset``
+    inside it is neither a play found nor one that did not happen."""
+
+    asset: str
+    start_s: float
+    end_s: float
 
 
 def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -98,7 +110,8 @@ def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
 def build_mix(
     songs: list[tuple[str, np.ndarray]], n_segments: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, list[Play]]:
-    """A mix at SR and its true plays (crossfade midpoints as boundaries)."""
+    """A mix at SR and every play in it (crossfade midpoints as boundaries; ``asset`` ""
+    for a song not in the catalog)."""
     out = np.zeros(0, np.float32)
     truth: list[Play] = []
     prev = -1
@@ -129,8 +142,8 @@ def build_mix(
             out = np.concatenate([out[:-n_xf], tail, seg[n_xf:]])
         else:
             out = np.concatenate([out, seg])
-        truth.append(Play(aid, start_s, out.size / SR, xf_in_s=n_xf / SR, src_s=a / SR))
-    return out, [p for p in truth if p.asset]
+        truth.append(Play(aid, start_s, out.size / SR, xf_in_s=n_xf / SR, src_s=a / SR, song=i))
+    return out, truth
 
 
 def degrade(y: np.ndarray, cond: str, rng: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -277,6 +290,36 @@ def _in_catalog(catalog: Catalog, y: np.ndarray) -> bool:
     return False
 
 
+SHARED_TOL_S = 2.0  # a report this far past a shared stretch's ends is still inside it
+
+
+def shared_stretches(catalog: Catalog, y: np.ndarray, p: Play) -> list[Shared]:
+    """Where the played stretch of a song outside the catalog (``y``, its own audio; ``p``,
+    its play in the mix) is a catalog song's recording: :func:`_in_catalog`'s test on the
+    stretch played, not the whole song. Its extent in the file: the matched hashes' spans
+    of the 12 s windows (every 3 s) that match that song first."""
+    a0 = int((p.src_s + p.xf_in_s / 2) * SR)
+    a1 = min(y.size, a0 + int((p.end_s - p.start_s) * SR))
+    n = 12 * SR
+    hits: dict[str, int] = {}
+    starts = range(a0, max(a0 + 1, a1 - n), n)
+    for a in starts:
+        for m in service.recognize(catalog, Signal(y[a : a + n], SR))[:1]:
+            hits[m.asset_id] = hits.get(m.asset_id, 0) + 1
+    if not hits or max(hits.values()) <= len(starts) / 2:
+        return []
+    aid = max(hits, key=lambda k: hits[k])
+    lo, hi = np.inf, -np.inf
+    for a in range(a0, max(a0 + 1, a1 - n + 1), 3 * SR):
+        for m in service.recognize(catalog, Signal(y[a : a + n], SR))[:1]:
+            if m.asset_id == aid:
+                lo, hi = min(lo, a + m.query_start_s * SR), max(hi, a + m.query_end_s * SR)
+    if lo >= hi:
+        return []
+    to_file = p.start_s - a0 / SR  # file s = song s + to_file over the played stretch
+    return [Shared(aid, lo / SR + to_file, hi / SR + to_file)]
+
+
 def _overlap(a: Play, b: Play) -> float:
     return max(0.0, min(a.end_s, b.end_s) - max(a.start_s, b.start_s))
 
@@ -285,7 +328,10 @@ SameRecording = Callable[[Play, str], bool]
 
 
 def score(
-    truth: list[Play], found: list[Play], same: SameRecording | None = None
+    truth: list[Play],
+    found: list[Play],
+    same: SameRecording | None = None,
+    shared: Sequence[Shared] = (),
 ) -> dict[str, object]:
     """Found: a true play whose song is reported over at least half of it (its best such
     report). Reported plays that did not happen: every report that is no true play's best
@@ -314,11 +360,23 @@ def score(
             claimed.add(i)
             hit += 1
             errs += [abs(found[i].start_s - t.start_s), abs(found[i].end_s - t.end_s)]
+    excused = [
+        i
+        for i, f in enumerate(found)
+        if i not in claimed
+        and any(
+            f.asset == s.asset
+            and f.start_s >= s.start_s - SHARED_TOL_S
+            and f.end_s <= s.end_s + SHARED_TOL_S
+            for s in shared
+        )
+    ]
     return {
         "true_plays": len(truth),
         "found": hit,
-        "reported": len(found),
-        "false": len(found) - len(claimed),
+        "reported": len(found) - len(excused),
+        "false": len(found) - len(claimed) - len(excused),
+        "excused": len(excused),
         "errs": errs,
     }
 
@@ -454,7 +512,18 @@ def main() -> None:
         totals: dict[tuple[str, str], dict[str, object]] = {}
         dump: list[dict[str, object]] = []
         for m in range(n_mixes):
-            mix, truth = build_mix(songs, args.segments, rng)
+            mix, plays = build_mix(songs, args.segments, rng)
+            truth = [p for p in plays if p.asset]
+            shared = [
+                s
+                for p in plays
+                if not p.asset
+                for s in shared_stretches(catalog, songs[p.song][1], p)
+            ]
+            for s in shared:
+                print(
+                    f"mix {m}: outside song plays {s.asset}'s recording", vars(s), file=sys.stderr
+                )
             for cond in conds:
                 y, scale = degrade(mix, cond, rng)
                 t_cond = [
@@ -465,9 +534,11 @@ def main() -> None:
                         xf_in_s=p.xf_in_s * scale,
                         xf_out_s=p.xf_out_s * scale,
                         src_s=p.src_s,
+                        song=p.song,
                     )
                     for p in truth
                 ]
+                sh_cond = [Shared(s.asset, s.start_s * scale, s.end_s * scale) for s in shared]
                 path = Path(tmp) / f"mix{m}_{cond}.mp3"
                 kbps = "mp3_64" if cond.startswith("mp3_64k") else "mp3_192"
                 path.write_bytes(encode(Signal(y, SR), kbps))
@@ -477,8 +548,8 @@ def main() -> None:
                     found = fn(catalog, path)
                     wall = time.perf_counter() - t0
                     cpu = _cpu_s() - c0
-                    s = score(t_cond, found)
-                    s_eq = score(t_cond, found, same)
+                    s = score(t_cond, found, shared=sh_cond)
+                    s_eq = score(t_cond, found, same, sh_cond)
                     s["found_eq"], s["false_eq"] = s_eq["found"], s_eq["false"]
                     if method.startswith("stream"):
                         s["callbacks"] = len(STREAM_CALLBACKS)
@@ -489,6 +560,7 @@ def main() -> None:
                             "condition": cond,
                             "method": method,
                             "truth": [vars(p) for p in t_cond],
+                            "shared": [vars(s) for s in sh_cond],
                             "reported": [vars(p) for p in found],
                         }
                     )
@@ -501,13 +573,22 @@ def main() -> None:
                             "false": 0,
                             "found_eq": 0,
                             "false_eq": 0,
+                            "excused": 0,
                             "errs": [],
                             "audio_s": 0.0,
                             "wall_s": 0.0,
                             "cpu_s": 0.0,
                         },
                     )
-                    for k in ("true_plays", "found", "reported", "false", "found_eq", "false_eq"):
+                    for k in (
+                        "true_plays",
+                        "found",
+                        "reported",
+                        "false",
+                        "found_eq",
+                        "false_eq",
+                        "excused",
+                    ):
                         acc[k] = int(acc[k]) + int(s[k])  # type: ignore[call-overload]
                     acc["errs"] = [*acc["errs"], *s["errs"]]  # type: ignore[misc]
                     if method.startswith("stream"):
@@ -532,6 +613,9 @@ def main() -> None:
                     "true_plays": a["true_plays"],
                     "found": round(int(a["found"]) / max(1, int(a["true_plays"])), 3),  # type: ignore[call-overload]
                     "reported": a["reported"],
+                    # reports of a catalog song inside a stretch where a song outside the
+                    # catalog plays its recording (not in reported; see score)
+                    "excused": a["excused"],
                     "did_not_happen": round(int(a["false"]) / max(1, int(a["reported"])), 3),  # type: ignore[call-overload]
                     # a report of a song that is the true song's recording over the play,
                     # the true song in its also_matches, counts (see score)

@@ -270,3 +270,32 @@ def test_a_repeat_near_the_end_of_a_short_song_is_not_a_restart() -> None:
     restart.append(cm("A", 6, 76.0, 88.0, 12.0))
     plays = merge_chunks(restart, durations={"A": 70.0})
     assert [p.asset_id for p in plays] == ["A", "A"] and plays[1].file_start_s == 64.0
+
+
+def test_a_play_resting_on_one_weak_chunk_match_is_no_play() -> None:
+    """One 12 s chunk matched at 0.775 (seed 149 +3 %: a sped-up texture matched at the
+    wrong speed and pitch) is no play; one chunk at 1.0 is (a song heard once, clearly);
+    and a play of several pieces counts whatever its pieces score (noise)."""
+    weak = cm("W", 8, 96.0, 106.0, 169.0, score=0.775)
+    clear = cm("C", 20, 240.0, 251.0, 50.0, score=1.0)
+    noisy = [cm("N", k, 12.0 * k, 12.0 * k + 11.0, 12.0 * k - 300.0, score=0.6) for k in (30, 31)]
+    scanner = PlayScanner(lambda aid: None, lambda aid: 300.0, sr=8000)
+    assert _feed(scanner, [weak, clear, *noisy], 400.0) == [
+        ("start", "C"),
+        ("end", "C"),
+        ("start", "N"),
+        ("end", "N"),
+    ]
+
+
+def test_a_play_runs_at_the_speed_most_of_it_is_heard_at() -> None:
+    """Hour 97, song 39: the play's first piece (4.7 s of a chunk) is matched at the next
+    speed step, 1.0125 with no pitch change, the other five chunks at 1.0. The play takes
+    the speed, pitch and alignment most of it is heard at, not its first piece's (at
+    1.0125 and no pitch change it is off the speed line: its fits search a wider lag
+    around a drifting alignment)."""
+    first = ChunkMatch("A", 0, 243.0, 247.7, 10.49, 1.0, speed=1.0125)
+    rest = [cm("A", k, 12.0 * k + 240.0, 12.0 * k + 251.5, 12.0 * k + 7.5) for k in range(1, 6)]
+    (play,) = merge_chunks([first, *rest], durations={"A": 76.6})
+    assert play.speed == 1.0 and play.shift_bands == 0.0
+    assert abs(play.anchor_s - 232.5) < 1e-9 and abs(play.song_start_s - 10.5) < 1e-9

@@ -332,9 +332,20 @@ def _shadowed(p: ChunkMatch, plays: list[ChunkMatch]) -> bool:
 
 
 def _majority_alignment(play: ChunkMatch, pieces: list[ChunkMatch]) -> None:
-    """The song's position at the play's start from the alignment most of the play agrees
-    with (by seconds heard): a repeated section matched at its other occurrence, even the
-    play's first one, does not decide where in the song the play began."""
+    """The play's speed and pitch, and the song's position at its start, from what most of
+    the play agrees with (by seconds heard): a repeated section matched at its other
+    occurrence, or a first piece of a few seconds matched at the next speed step, even the
+    play's first one, does not decide where in the song the play began or how fast it
+    plays."""
+    rates: dict[tuple[float, float], float] = {}  # (speed, shift) -> seconds
+    for c in pieces:
+        key = (c.speed, c.shift_bands)
+        rates[key] = rates.get(key, 0.0) + c.file_end_s - c.file_start_s
+    speed, shift = max(rates, key=lambda k: rates[k])  # ties: the first piece's
+    if (speed, shift) != (play.speed, play.shift_bands):
+        anchor = next(c.anchor_s for c in pieces if (c.speed, c.shift_bands) == (speed, shift))
+        play.speed, play.shift_bands = speed, shift
+        play.song_start_s = max(0.0, (play.file_start_s - anchor) * speed)
     if len({round(c.anchor_s) for c in pieces}) <= 1:
         return
     support: list[tuple[float, float]] = []  # (anchor, seconds)

@@ -51,6 +51,8 @@ FADE_UNSEEN_S = 3.0  # how far past the last crossing a fade into unknown audio 
 # a play is final once its song has gone unheard this long: no chunk match still to come can
 # continue it (DROPOUT_S) and the audio its end's boundary search looks at is in
 HOLD_S = DROPOUT_S + ALIGN_OUT_S + 2.0
+SOLE_MATCH_SCORE = 0.9  # a play resting on one chunk match needs this score (a chance
+# match of a sped-up texture scores less; a song heard once, clearly, scores ~1)
 
 
 class PeakStore:
@@ -821,6 +823,8 @@ class PlayScanner:
 
     def _counts(self, p: ChunkMatch) -> bool:
         h0, h1 = _heard(p)
+        if p.pieces == 1 and p.score < SOLE_MATCH_SCORE:
+            return False
         return p.pieces >= self.min_pieces and h1 - h0 >= self.min_span_s
 
     @staticmethod
