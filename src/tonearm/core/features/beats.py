@@ -70,14 +70,6 @@ LATENCY_S = 0.0
 # renders 25-60 ms (bench/results/beats/NOTES.md, session 10).
 ATTACK_WIDTH_S = (0.035, 0.044, 0.057)
 ATTACK_LAG_S = (0.0, 0.028, 0.040)
-# Past 40 ms the width saturates: MuseScore's string-ensemble patch sounds 70-100 ms late
-# with peaks as wide as its solo strings' (40-50 ms late). What tells them apart is how long
-# the power keeps rising after the compressed flux has peaked (:func:`swell_delay_s`):
-# 0-30 ms for solo strings and brass, 50-70 ms for the ensemble. Between these knots the
-# beats move up to 40 ms further, once the width says the attacks are slow (38-44 ms).
-SWELL_DELAY_S = (0.030, 0.050)
-SWELL_LAG_S = (0.0, 0.040)
-SWELL_WIDTH_S = (0.038, 0.044)
 MIN_DURATION_S = 1.0
 # metre_level's margin (autocorrelation units). Off (inf): at 0.05-0.2 it halved correct
 # tempos on LMMS and real songs more often than it fixed wrong ones (bench/results/beats)
@@ -797,62 +789,6 @@ def attack_lag_s(width_s: float) -> float:
     return float(np.interp(width_s, ATTACK_WIDTH_S, ATTACK_LAG_S))
 
 
-def swell_delay_s(logspec: np.ndarray, flux: np.ndarray, times_s: np.ndarray, fps: float) -> float:
-    """Median delay (s) from the compressed flux's peak to the power flux's peak at the beats.
-
-    A sharp attack puts both peaks in the same frame; a note that swells in keeps gaining
-    power after its log-compressed onset has peaked.
-
-    Parameters
-    ----------
-    logspec : np.ndarray, shape (n_frames, n_bands)
-        ``log10(1 + magnitude)`` per band (:attr:`Spectrogram.logspec`).
-    flux : np.ndarray, shape (n_frames,)
-        The spectral flux of :func:`dsp_activation`, in [0, 1]; locates each beat's onset.
-    times_s : np.ndarray, shape (n_beats,)
-        Beat times in seconds.
-    fps : float
-        Frame rate of ``logspec`` and ``flux``.
-
-    Returns
-    -------
-    float
-        0.0 when fewer than 8 beats have a flux peak of at least 0.1.
-    """
-    a = np.asarray(flux, dtype=np.float64)
-    n = min(len(a), len(logspec))
-    c = np.round(np.asarray(times_s) * fps).astype(np.int64)
-    c = c[(c >= 40) & (c < n - 40)]
-    if c.size == 0:
-        return 0.0
-    peak, value = _peak_near(a, c, 2)
-    peak = peak[value >= 0.1]
-    if peak.size < 8:
-        return 0.0
-    k = np.arange(-8, 16)
-    frames = np.unique((peak[:, None] + k[None, :]).ravel())
-    # only the frames around the peaks (and the ones before them) are needed
-    ls = np.asarray(logspec, dtype=np.float64)
-    mag_now = np.power(10.0, ls[frames]) - 1.0
-    mag_prev = np.power(10.0, ls[frames - 1]) - 1.0
-    top = max(float(np.power(10.0, float(ls[:n].max())) - 1.0), 1e-12)
-    lead: dict[str, np.ndarray] = {}
-    for name, f in (
-        ("comp", lambda m: np.log10(1.0 + 1000.0 * m / top)),
-        ("power", lambda m: m * m),
-    ):
-        rise = np.zeros(n)
-        rise[frames] = np.maximum(f(mag_now) - f(mag_prev), 0.0).sum(axis=1)
-        lead[name] = k[np.argmax(rise[peak[:, None] + k[None, :]], axis=1)]
-    return float(np.median(lead["power"] - lead["comp"]) / fps)
-
-
-def attack_lag_from_cues_s(width_s: float, swell_s: float) -> float:
-    """Total lag (s) of :func:`attack_lag_s` plus the swell's share (0 for narrow peaks)."""
-    gate = float(np.clip((width_s - SWELL_WIDTH_S[0]) / (SWELL_WIDTH_S[1] - SWELL_WIDTH_S[0]), 0, 1))
-    return attack_lag_s(width_s) + gate * float(np.interp(swell_s, SWELL_DELAY_S, SWELL_LAG_S))
-
-
 def track_beats_spectrogram(
     spec: Spectrogram,
     *,
@@ -882,8 +818,7 @@ def track_beats_spectrogram(
     Notes
     -----
     The decoded beats sit at the activation's peaks; where those are wide (slow attacks,
-    :func:`flux_peak_width_s`) all beats move earlier by :func:`attack_lag_s`, and further
-    where the notes keep swelling after that peak (:func:`swell_delay_s`).
+    :func:`flux_peak_width_s`) all beats move earlier by :func:`attack_lag_s`.
     """
     kind = activation_kind(activation) if y is not None else "dsp"
     down: np.ndarray | None = None  # BeatNet's downbeat activation (bar cues), if it runs
@@ -902,9 +837,7 @@ def track_beats_spectrogram(
         act = net if kind == "beatnet" else 0.5 * (net + flux)
     extra: dict[str, Any] = dict(kwargs)
     beats = _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, **extra)
-    width = flux_peak_width_s(flux, beats.times_s, spec.fps)
-    swell = swell_delay_s(spec.logspec, flux, beats.times_s, spec.fps) if width > SWELL_WIDTH_S[0] else 0.0
-    lag = attack_lag_from_cues_s(width, swell)
+    lag = attack_lag_s(flux_peak_width_s(flux, beats.times_s, spec.fps))
     if lag <= 0:
         return beats
     return Beats(np.maximum(beats.times_s - lag, 0.0), beats.bpm, beats.activation, beats.fps)
