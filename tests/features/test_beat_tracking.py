@@ -424,17 +424,23 @@ def _click_grid(interval: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return beats, act
 
 
+def _detour(n: int, start: int, end: int) -> np.ndarray:
+    """Phase shifts (beats) of ``n`` beats: half a beat late from beat ``start`` to ``end``,
+    sliding there and back over 4 beats each way."""
+    shift = np.zeros(n)
+    shift[start - 4 : start] = np.linspace(0.1, 0.4, 4)
+    shift[start:end] = 0.5
+    shift[end : end + 4] = np.linspace(0.4, 0.1, 4)
+    return shift
+
+
 def test_phase_detours_puts_back_only_a_run_that_returns() -> None:
     from tonearm.core.features.beats import phase_detours
 
     interval, n = 50, 100  # frames per beat, beats
     beats, act = _click_grid(interval, n)
     # beats 40-59 slide half a beat late over 4 beats, stay there, and slide back
-    shift = np.zeros(n)
-    shift[36:40] = np.linspace(0.1, 0.4, 4)
-    shift[40:60] = 0.5
-    shift[60:64] = np.linspace(0.4, 0.1, 4)
-    detour = np.round(beats + shift * interval).astype(np.int64)
+    detour = np.round(beats + _detour(n, 40, 60) * interval).astype(np.int64)
     assert np.abs(phase_detours(detour, act) - beats).max() <= 1
     # on the grid already: nothing moves
     assert np.array_equal(phase_detours(beats, act), beats)
@@ -458,11 +464,7 @@ def test_phase_detours_takes_a_long_detour_at_the_detours_own_tempo() -> None:
     act = np.zeros(n * 51 + 200)
     act[beats] = 1.0
     act[np.round(true + 25).astype(np.int64)] = 0.7
-    shift = np.zeros(n)
-    shift[60:64] = np.linspace(0.1, 0.4, 4)
-    shift[64:150] = 0.5
-    shift[150:154] = np.linspace(0.4, 0.1, 4)
-    detour = np.round(true + shift * period).astype(np.int64)
+    detour = np.round(true + _detour(n, 64, 150) * period).astype(np.int64)
     assert np.abs(phase_detours(detour, act) - beats).max() <= 1
 
 
