@@ -15,7 +15,7 @@ ones and are computed in one vectorized numpy step: no numba, no compile on firs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -873,7 +873,7 @@ def track_beats_spectrogram(
     lag = attack_lag_s(flux_peak_width_s(flux, beats.times_s, spec.fps))
     if lag <= 0:
         return beats
-    return Beats(np.maximum(beats.times_s - lag, 0.0), beats.bpm, beats.activation, beats.fps)
+    return replace(beats, times_s=np.maximum(beats.times_s - lag, 0.0))
 
 
 def _decode(
