@@ -1,4 +1,4 @@
-"""The tempo octave in a near tie: BeatNet's beat activation decides between a tempo and its double."""
+"""Tempo octave in a near tie: BeatNet's beat activation picks a tempo or its double."""
 
 from __future__ import annotations
 
