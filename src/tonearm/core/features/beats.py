@@ -49,15 +49,6 @@ TEMPO_PRIOR = {"dsp": (135.0, 0.7), "beatnet": (135.0, 1.0), "blend": (135.0, 1.
 # on real songs or MuseScore; 0.3 lost the MIDI fix, 1.0+ halved a tempo-ramp piece
 # (bench/results/beats/NOTES.md).
 DOWNBEAT_WEIGHT = 0.5
-# A tempo and its double or half that score within OCTAVE_TIE (relative) of each other are a
-# tie the octave prior and the downbeat term only tip by chance (LMMS: DearJonDoe went x2,
-# DirtyLove x1/2, both at ties under 2 %; the next-closest piece is 5 %, the first correct
-# one with any other cue 15 %). BeatNet's beat activation settles it: the faster level is
-# the beat when the network's activation repeats at its interval with at least
-# OCTAVE_REPEAT of its periodicity at twice that interval (0.58-0.73 on the ties at the fast
-# level, 0.29-0.35 at the slow one; the LMMS excerpts are unchanged for 0.03-0.14 and 0.4-0.55).
-OCTAVE_TIE = 0.1
-OCTAVE_REPEAT = 0.5
 HALF_PENALTY = 0.2  # strong periodicity at half the interval argues for the faster level
 # Strong periodicity at two thirds of the interval argues against it: in duple or triple
 # metre the pulse divides the beat into halves or thirds, never into 2/3, so a candidate
@@ -233,7 +224,6 @@ def estimate_tempo(
     downbeat: np.ndarray | None = None,
     downbeat_weight: float | None = None,
     third_penalty: float = 0.0,
-    net: np.ndarray | None = None,
 ) -> float:
     """Global tempo (BPM) from the activation's autocorrelation over the whole signal.
 
@@ -246,9 +236,6 @@ def estimate_tempo(
     on the true beat grid, which settles 3:2 and double/half choices that the beat
     activation alone leaves nearly tied. ``third_penalty`` weighs the periodicity at 2/3
     of each candidate's interval against it (see ``THIRD_PENALTY``).
-
-    ``net`` (shape (n_frames,), BeatNet's beat probability) settles a near tie between the
-    best tempo and its double or half (see :func:`octave_tie`).
     """
     lmin = int(np.floor(60.0 * fps / max_bpm))
     lmax = int(np.ceil(60.0 * fps / min_bpm))
@@ -263,66 +250,7 @@ def estimate_tempo(
         score = score + weight * tempo_salience(
             downbeat, fps, bpm, third_penalty=third_penalty, **kw
         )
-    tempo = float(bpm[int(np.argmax(score))])
-    if net is not None and len(net) == len(act):
-        tempo = octave_tie(tempo, bpm, score, net, fps)
-    return tempo
-
-
-def octave_tie(
-    tempo_bpm: float,
-    bpm: np.ndarray,
-    score: np.ndarray,
-    net: np.ndarray,
-    fps: float,
-    *,
-    tie: float = OCTAVE_TIE,
-    repeat: float = OCTAVE_REPEAT,
-) -> float:
-    """The metrical level (``tempo_bpm`` or its double or half) the network beats at, in a tie.
-
-    Parameters
-    ----------
-    tempo_bpm : float
-        The best-scoring tempo of ``score``.
-    bpm, score : np.ndarray, shape (n_candidates,)
-        Candidate tempi (BPM) and their salience (:func:`estimate_tempo`).
-    net : np.ndarray, shape (n_frames,)
-        BeatNet's beat activation at ``fps``.
-    fps : float
-        Frames per second.
-    tie, repeat : float
-        See ``OCTAVE_TIE`` and ``OCTAVE_REPEAT``.
-
-    Returns
-    -------
-    float
-        ``tempo_bpm`` unless its double or half (best candidate within 2 %) scores within
-        ``tie`` of it; then the faster of the two when ``net`` repeats at the faster
-        interval with ``repeat`` of its autocorrelation at twice that interval, else the
-        slower.
-    """
-    top = float(np.max(score)) if len(score) else 0.0
-    if tempo_bpm <= 0 or top <= 0:
-        return tempo_bpm
-    alt, alt_score = 0.0, -np.inf
-    for cand in (tempo_bpm / 2, tempo_bpm * 2):
-        near = np.flatnonzero(np.abs(np.log2(bpm / cand)) < 0.03)
-        if near.size:
-            i = near[int(np.argmax(score[near]))]
-            if score[i] > alt_score:
-                alt, alt_score = float(bpm[i]), float(score[i])
-    if alt <= 0 or top - alt_score >= tie * top:
-        return tempo_bpm
-    fast, slow = max(tempo_bpm, alt), min(tempo_bpm, alt)
-    ac = _autocorrelation(net)
-    idx = np.arange(len(ac))
-    lag = 60.0 * fps / fast
-    at_fast = float(np.interp(lag, idx, ac, right=0.0))
-    at_slow = float(np.interp(2 * lag, idx, ac, right=0.0))
-    if at_slow <= 0:  # no periodicity at the slow level to compare with
-        return tempo_bpm
-    return fast if at_fast >= repeat * at_slow else slow
+    return float(bpm[int(np.argmax(score))])
 
 
 def tempo_salience(
@@ -927,7 +855,6 @@ def track_beats_spectrogram(
     """
     kind = activation_kind(activation) if y is not None else "dsp"
     down: np.ndarray | None = None  # BeatNet's downbeat activation (bar cues), if it runs
-    net_act: np.ndarray | None = None  # and its beat activation (octave ties)
     flux = dsp_activation(spec)
     if kind == "dsp":
         act = flux
@@ -941,11 +868,8 @@ def track_beats_spectrogram(
             net[quiet] = 0.0
             down[quiet] = 0.0
         act = net if kind == "beatnet" else 0.5 * (net + flux)
-        net_act = net
     extra: dict[str, Any] = dict(kwargs)
-    beats = _decode(
-        act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, net=net_act, **extra
-    )
+    beats = _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, **extra)
     lag = attack_lag_s(flux_peak_width_s(flux, beats.times_s, spec.fps))
     if lag <= 0:
         return beats
@@ -959,7 +883,6 @@ def _decode(
     bpm_hint: float | None,
     kind: str = "dsp",
     downbeat: np.ndarray | None = None,
-    net: np.ndarray | None = None,
     **kwargs: Any,
 ) -> Beats:
     kw = dict(kwargs)
@@ -975,7 +898,6 @@ def _decode(
                 octave_sigma=sigma,
                 downbeat=downbeat,
                 third_penalty=THIRD_PENALTY.get(kind, 0.0),
-                net=net,
             )
             if downbeat is not None and np.isfinite(METRE_MARGIN):
                 tempo = metre_level(tempo, downbeat, fps)
