@@ -129,12 +129,14 @@ def best_anchor(
     anchors: list[float],
     speed: float = 1.0,
     shift_bands: float = 0.0,
+    prefer: float | None = None,
 ) -> tuple[float, float]:
     """The alignment under which the most query peaks hit (each candidate of ``anchors``
     searched +-``JITTER_FRAMES``); returns (anchor frames, hit rate). A section heard twice
-    in the song fits two alignments equally well (within ``SWITCH_GAIN``): then the one
-    that puts the song's start latest in the file wins (the earlier song position: songs
-    are mostly played from their start, and the audio cannot tell the two apart)."""
+    in the song fits two alignments equally well (within ``SWITCH_GAIN``): then the
+    candidate ``prefer`` (frames) wins if it is among them, else the one that puts the
+    song's start latest in the file (the earlier song position: songs are mostly played
+    from their start, and the audio cannot tell the two apart)."""
     if t_frames.size == 0 or not anchors:
         return (anchors[0] if anchors else 0.0), 0.0
     found: list[tuple[float, float]] = []
@@ -146,7 +148,12 @@ def best_anchor(
                 best = (a0 + j, r)
         found.append(best)
     top = max(r for _, r in found)
-    return max((x for x in found if x[1] * SWITCH_GAIN >= top), key=lambda x: x[0])
+    tied = [(a0, x) for a0, x in zip(anchors, found, strict=True) if x[1] * SWITCH_GAIN >= top]
+    if prefer is not None:
+        for a0, x in tied:
+            if abs(a0 - prefer) < 0.5:
+                return x
+    return max((x for _, x in tied), key=lambda x: x[0])
 
 
 def presence(hits: np.ndarray, rate: float, chance: float) -> np.ndarray:
