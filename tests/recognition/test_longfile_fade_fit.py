@@ -331,3 +331,47 @@ def test_a_lag_search_wider_than_the_stretch_is_cut_to_it() -> None:
     x = np.r_[np.zeros(SR, np.float32), r[: 4 * SR]]  # r played 1 s late
     lag, corr = alignment.fine_lag(x, r, 15 * SR)
     assert lag == SR and corr > 0.99, (lag, corr)
+
+
+def test_an_end_after_a_repeated_section_is_placed_with_the_alignment_heard_last() -> None:
+    """Song A repeats a 17 s section exactly (song 10-27 s and 35-52 s) and is played from
+    its start; one chunk in the middle matches the repeat at its first occurrence (the
+    song's start 25 s later in the file). A fades out 3 s past the repeat's end, midpoint
+    55 s, into song B. Both alignments explain A's own side before the end; the one the
+    chunks heard last (nearest the end) runs on to the fade, the other parts from the file
+    where the repeat ends (52 s)."""
+    rng = np.random.default_rng(5)
+    x_, r_, y_, z_ = _song(rng, 10), _song(rng, 17), _song(rng, 8), _song(rng, 13)
+    song_a = np.concatenate([x_, r_, y_, r_, z_])
+    song_b = _song(rng, 60)
+    n = 84 * SR
+    a = alignment.placed_song(song_a, SR, 0.0, 1.0, 0.0, n)
+    b = alignment.placed_song(song_b, SR, 54.0, 1.0, 0.0, n)
+    x = _crossfade(a, b, 55.0, 2.0)
+    songs = {}
+    for aid, y in (("A", song_a), ("B", song_b)):
+        h, t = fp.pair_hashes(_peaks_of(y, fp.REF_DENSITY), fan_out=fp.FAN_OUT)
+        songs[aid] = alignment.song_peaks(h, t)
+    q = _peaks_of(x, fp.QUERY_DENSITY)
+    chunks = [ChunkMatch("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k, 1.0) for k in range(3)]
+    chunks += [ChunkMatch("A", 3, 36.0, 48.0, 11.0, 1.0)]  # the repeat's first occurrence
+    chunks += [ChunkMatch("A", 4, 48.0, 56.0, 48.0, 1.0)]
+    chunks += [ChunkMatch("B", 4, 54.0, 60.0, 0.0, 1.0), ChunkMatch("B", 5, 60.0, 72.0, 6.0, 1.0)]
+    chunks += [ChunkMatch("B", 6, 72.0, 84.0, 18.0, 1.0)]
+    scanner = PlayScanner(
+        songs.get,
+        {"A": song_a.size / SR, "B": song_b.size / SR}.get,
+        sr=SR,
+        song_audio={"A": song_a, "B": song_b}.get,
+    )
+    scanner.add_audio(x)
+    scanner.add_peaks(q.t.astype(np.float64), q.f.astype(np.float64))
+    events = []
+    for k in range(7):
+        events += scanner.add_matches([c for c in chunks if c.chunk == k], 12.0 * k + 12.0)
+    events += scanner.finish(84.0)
+    plays = [e.play for e in events if e.kind == "end"]
+    assert [p.asset_id for p in plays] == ["A", "B"]
+    assert abs(plays[0].file_end_s - 55.0) < 0.2, plays[0]
+    assert abs(plays[1].file_start_s - 55.0) < 0.2, plays[1]
+    assert abs(plays[0].song_start_s) < 0.2  # the start keeps the play's own alignment

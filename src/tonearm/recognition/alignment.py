@@ -120,6 +120,8 @@ def peak_hits(
 
 
 SWITCH_GAIN = 1.15  # another alignment must explain this many times more hits to win
+OTHER_OCCURRENCE_S = 2.0  # two alignments further apart: a repeat's two occurrences (closer:
+# one alignment's jitter, a quantized speed's)
 
 
 def best_anchor(
@@ -129,12 +131,15 @@ def best_anchor(
     anchors: list[float],
     speed: float = 1.0,
     shift_bands: float = 0.0,
+    prefer: float | None = None,
 ) -> tuple[float, float]:
     """The alignment under which the most query peaks hit (each candidate of ``anchors``
     searched +-``JITTER_FRAMES``); returns (anchor frames, hit rate). A section heard twice
-    in the song fits two alignments equally well (within ``SWITCH_GAIN``): then the one
-    that puts the song's start latest in the file wins (the earlier song position: songs
-    are mostly played from their start, and the audio cannot tell the two apart)."""
+    in the song fits two alignments equally well (within ``SWITCH_GAIN``): then the
+    candidate ``prefer`` (frames) wins if it is among them and lies at another occurrence
+    (``OTHER_OCCURRENCE_S`` from the other), else the one that puts the song's start
+    latest in the file (the earlier song position: songs are mostly played
+    from their start, and the audio cannot tell the two apart)."""
     if t_frames.size == 0 or not anchors:
         return (anchors[0] if anchors else 0.0), 0.0
     found: list[tuple[float, float]] = []
@@ -146,7 +151,12 @@ def best_anchor(
                 best = (a0 + j, r)
         found.append(best)
     top = max(r for _, r in found)
-    return max((x for x in found if x[1] * SWITCH_GAIN >= top), key=lambda x: x[0])
+    tied = [(a0, x) for a0, x in zip(anchors, found, strict=True) if x[1] * SWITCH_GAIN >= top]
+    latest = max((x for _, x in tied), key=lambda x: x[0])
+    chosen = [x for a0, x in tied if prefer is not None and abs(a0 - prefer) < 0.5]
+    if chosen and abs(chosen[0][0] - latest[0]) > OTHER_OCCURRENCE_S * fp.FPS:
+        return chosen[0]
+    return latest
 
 
 def presence(hits: np.ndarray, rate: float, chance: float) -> np.ndarray:

@@ -126,6 +126,9 @@ class ChunkMatch:
     # the alignments (anchor_s) of the chunk matches a merged play is made of: a repeated
     # section moves the alignment inside one play
     anchors: list[float] = field(default_factory=list)
+    # the alignment of the piece heard nearest the play's end: the one the end is placed
+    # with when a repeated section fits several equally well
+    end_anchor_s: float | None = None
     # where the chunks heard the song (first and last vote of the play's pieces), in file
     # seconds: the evidence a boundary refinement may not move far from
     heard_s: tuple[float, float] | None = None
@@ -210,6 +213,7 @@ def merge_chunks(
     for p in plays:
         _majority_alignment(p, pieces[id(p)])
         p.anchors = sorted({round(c.anchor_s, 2) for c in pieces[id(p)]})
+        p.end_anchor_s = round(max(pieces[id(p)], key=lambda c: c.file_end_s).anchor_s, 2)
         p.heard_s = (p.file_start_s, p.file_end_s)
         p.pieces = len(pieces[id(p)])
     # a short passage inside another song's play is listed in its also_matches first

@@ -348,16 +348,23 @@ def _song_presence(
     f: np.ndarray,
     play: ChunkMatch,
     side: tuple[float, float],
+    *,
+    end: bool = False,
 ) -> tuple[np.ndarray, float]:
     """Per-peak presence of ``play``'s song over the peaks (``t`` file frames, ``f`` bands)
     and the file frame its song starts at; its rate measured on the peaks in ``side`` (file
-    frames) under the best alignment."""
+    frames) under the best alignment. At the play's ``end``, among alignments a repeated
+    section fits equally well, the one its chunks heard last (the other may part from the
+    file where the repeat ends, before the song does)."""
     anchors = [a * fp.FPS for a in [play.anchor_s, *play.anchors]]
+    prefer = None
+    if end and play.end_anchor_s is not None:
+        prefer = play.end_anchor_s * fp.FPS
     own = (t >= side[0]) & (t < side[1])
     if own.sum() < 20:
         own = np.ones(t.shape, dtype=bool)
     anchor, rate = alignment.best_anchor(
-        song, t[own], f[own], anchors, play.speed, play.shift_bands
+        song, t[own], f[own], anchors, play.speed, play.shift_bands, prefer
     )
     hits = alignment.peak_hits(song, t, f, anchor, play.speed, play.shift_bands)
     col = song.grid.mean(axis=0)
@@ -551,7 +558,7 @@ def align_bounds(
         if t.size < 10:
             return None
         side = (a * fps, (x - ALIGN_CLEAR_S) * fps) if end else ((x + ALIGN_CLEAR_S) * fps, b * fps)
-        pres, anchor = _song_presence(song, t, f, p, side)
+        pres, anchor = _song_presence(song, t, f, p, side, end=end)
         keep = (t >= lo * fps) & (t < hi * fps)
         if keep.sum() < 10:
             return None
