@@ -97,6 +97,34 @@ def _peaks_of(y: np.ndarray, density: float) -> fp.Peaks:
     return fp.find_peaks(fp.log_spectrogram(y), density)
 
 
+def _scanned_plays(
+    x: np.ndarray,
+    songs: dict[str, np.ndarray],
+    chunks: list[ChunkMatch],
+    *,
+    lengths_s: dict[str, float],
+    with_audio: bool = True,
+) -> list[ChunkMatch]:
+    """The plays a PlayScanner reports for file ``x`` given its 12 s chunks' matches, with
+    the songs' audio (fade fits) or their peaks only."""
+    index = {}
+    for aid, y in songs.items():
+        h, t = fp.pair_hashes(_peaks_of(y, fp.REF_DENSITY), fan_out=fp.FAN_OUT)
+        index[aid] = alignment.song_peaks(h, t)
+    q = _peaks_of(x, fp.QUERY_DENSITY)
+    scanner = PlayScanner(
+        index.get, lengths_s.get, sr=SR, song_audio=songs.get if with_audio else None
+    )
+    scanner.add_audio(x)
+    scanner.add_peaks(q.t.astype(np.float64), q.f.astype(np.float64))
+    events = []
+    n_chunks = max(c.chunk for c in chunks) + 1
+    for k in range(n_chunks):
+        events += scanner.add_matches([c for c in chunks if c.chunk == k], 12.0 * k + 12.0)
+    events += scanner.finish(x.size / SR)
+    return [e.play for e in events if e.kind == "end"]
+
+
 def test_scanner_places_a_crossfade_on_the_songs_audio() -> None:
     """The scanner, fed a file where song A (played from its t=0) fades over 8 s into song
     B, 4 dB quieter (from its t=0, file 36 s on; too close in level for the power to place
@@ -109,38 +137,19 @@ def test_scanner_places_a_crossfade_on_the_songs_audio() -> None:
     a = alignment.placed_song(song_a, SR, 0.0, 1.0, 0.0, n)
     b = 0.65 * alignment.placed_song(song_b, SR, 36.0, 1.0, 0.0, n)
     x = _crossfade(a, b, 40.0, 8.0)
-    songs = {}
-    for aid, y in (("A", song_a), ("B", song_b)):
-        h, t = fp.pair_hashes(_peaks_of(y, fp.REF_DENSITY), fan_out=fp.FAN_OUT)
-        songs[aid] = alignment.song_peaks(h, t)
-    q = _peaks_of(x, fp.QUERY_DENSITY)
     chunks = [ChunkMatch("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k, 1.0) for k in range(3)]
     chunks += [ChunkMatch("A", 3, 36.0, 42.0, 36.0, 1.0)]
     chunks += [ChunkMatch("B", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k - 36.0, 1.0) for k in (4, 5)]
     chunks[-2] = ChunkMatch("B", 3, 39.0, 48.0, 3.0, 1.0)
     chunks += [ChunkMatch("B", 6, 60.0, 72.0, 24.0, 1.0), ChunkMatch("B", 7, 72.0, 80.0, 36.0, 1.0)]
+    songs, lengths = {"A": song_a, "B": song_b}, {"A": 60.0, "B": 60.0}
 
-    def run(audio: dict[str, np.ndarray] | None) -> list[ChunkMatch]:
-        scanner = PlayScanner(
-            songs.get,
-            lambda aid: 60.0,
-            sr=SR,
-            song_audio=None if audio is None else audio.get,
-        )
-        scanner.add_audio(x)
-        scanner.add_peaks(q.t.astype(np.float64), q.f.astype(np.float64))
-        events = []
-        for k in range(7):
-            events += scanner.add_matches([c for c in chunks if c.chunk == k], 12.0 * k + 12.0)
-        events += scanner.finish(80.0)
-        return [e.play for e in events if e.kind == "end"]
-
-    with_audio = run({"A": song_a, "B": song_b})
+    with_audio = _scanned_plays(x, songs, chunks, lengths_s=lengths)
     assert [p.asset_id for p in with_audio] == ["A", "B"]
     assert abs(with_audio[0].file_end_s - 40.0) < 0.1, with_audio[0]
     assert abs(with_audio[1].file_start_s - 40.0) < 0.1, with_audio[1]
     assert abs(with_audio[1].song_start_s - 4.0) < 0.1  # the song position follows
-    peaks_only = run(None)
+    peaks_only = _scanned_plays(x, songs, chunks, lengths_s=lengths, with_audio=False)
     assert abs(peaks_only[0].file_end_s - 40.0) > 0.5, peaks_only  # what the audio fixes here
 
 
@@ -348,29 +357,14 @@ def test_an_end_after_a_repeated_section_is_placed_with_the_alignment_heard_last
     a = alignment.placed_song(song_a, SR, 0.0, 1.0, 0.0, n)
     b = alignment.placed_song(song_b, SR, 54.0, 1.0, 0.0, n)
     x = _crossfade(a, b, 55.0, 2.0)
-    songs = {}
-    for aid, y in (("A", song_a), ("B", song_b)):
-        h, t = fp.pair_hashes(_peaks_of(y, fp.REF_DENSITY), fan_out=fp.FAN_OUT)
-        songs[aid] = alignment.song_peaks(h, t)
-    q = _peaks_of(x, fp.QUERY_DENSITY)
     chunks = [ChunkMatch("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k, 1.0) for k in range(3)]
     chunks += [ChunkMatch("A", 3, 36.0, 48.0, 11.0, 1.0)]  # the repeat's first occurrence
     chunks += [ChunkMatch("A", 4, 48.0, 56.0, 48.0, 1.0)]
     chunks += [ChunkMatch("B", 4, 54.0, 60.0, 0.0, 1.0), ChunkMatch("B", 5, 60.0, 72.0, 6.0, 1.0)]
     chunks += [ChunkMatch("B", 6, 72.0, 84.0, 18.0, 1.0)]
-    scanner = PlayScanner(
-        songs.get,
-        {"A": song_a.size / SR, "B": song_b.size / SR}.get,
-        sr=SR,
-        song_audio={"A": song_a, "B": song_b}.get,
-    )
-    scanner.add_audio(x)
-    scanner.add_peaks(q.t.astype(np.float64), q.f.astype(np.float64))
-    events = []
-    for k in range(7):
-        events += scanner.add_matches([c for c in chunks if c.chunk == k], 12.0 * k + 12.0)
-    events += scanner.finish(84.0)
-    plays = [e.play for e in events if e.kind == "end"]
+    songs = {"A": song_a, "B": song_b}
+    lengths = {aid: y.size / SR for aid, y in songs.items()}
+    plays = _scanned_plays(x, songs, chunks, lengths_s=lengths)
     assert [p.asset_id for p in plays] == ["A", "B"]
     assert abs(plays[0].file_end_s - 55.0) < 0.2, plays[0]
     assert abs(plays[1].file_start_s - 55.0) < 0.2, plays[1]
