@@ -238,6 +238,18 @@ SFX_FIELDS = {"asset_id", "name", "description", "category", "subcategory", "tag
               "true_peak_dbtp", "sound_start_sec", "sound_end_sec"}  # fmt: skip
 
 
+def _similar_sfx(client: TestClient, key: str, asset_id: str, limit: int) -> dict[str, Any]:
+    """The body of a 200 answer of GET /developer/v1/sfx/similar for ``asset_id``."""
+    res = client.get(
+        "/developer/v1/sfx/similar",
+        params={"asset_id": asset_id, "limit": limit},
+        headers={"x-api-key": key},
+    )
+    assert res.status_code == 200, res.text
+    body: dict[str, Any] = res.json()
+    return body
+
+
 def test_similar_sfx_api_uses_the_learned_metric_in_the_same_response_shape(
     catalog: Catalog, client: TestClient, api_key: str
 ) -> None:
@@ -248,13 +260,7 @@ def test_similar_sfx_api_uses_the_learned_metric_in_the_same_response_shape(
     z, base = _unlabelled(m)
     got, expected_plain = [], []
     for r in queries:
-        res = client.get(
-            "/developer/v1/sfx/similar",
-            params={"asset_id": ids[r], "limit": 10},
-            headers={"x-api-key": api_key},
-        )
-        assert res.status_code == 200, res.text
-        body = res.json()
+        body = _similar_sfx(client, api_key, ids[r], 10)
         assert set(body) == {"tracks", "meta"} and set(body["meta"]) == {"total", "limit",
                                                                          "offset"}  # fmt: skip
         assert all(set(t) == SFX_FIELDS for t in body["tracks"]) and len(body["tracks"]) == 10
@@ -292,13 +298,8 @@ def test_one_accounts_categories_never_steer_anothers_similar_sfx(
     def answers(key: str) -> list[list[tuple[str, float]]]:
         out = []
         for r in shared:
-            res = client.get(
-                "/developer/v1/sfx/similar",
-                params={"asset_id": ids[r], "limit": 20},
-                headers={"x-api-key": key},
-            )
-            assert res.status_code == 200, res.text
-            out.append([(str(t["asset_id"]), t["score"]) for t in res.json()["tracks"]])
+            tracks = _similar_sfx(client, key, ids[r], 20)["tracks"]
+            out.append([(str(t["asset_id"]), t["score"]) for t in tracks])
         return out
 
     before = answers(b)
