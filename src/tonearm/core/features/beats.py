@@ -70,12 +70,6 @@ LATENCY_S = 0.0
 # renders 25-60 ms (bench/results/beats/NOTES.md, session 10).
 ATTACK_WIDTH_S = (0.035, 0.044, 0.057)
 ATTACK_LAG_S = (0.0, 0.028, 0.040)
-# Slow attacks also blur where each beat falls: the activation of legato strings or brass
-# has wide, low peaks on every note, and the decoder drifts through them (a phase slide of
-# a few % of tempo over 10-40 beats). Where the flux peaks are that wide, the beats are
-# decoded again with stiffer tempo changes: lambda 100 up to 38 ms, 300 from 44 ms on.
-LEGATO_WIDTH_S = (0.038, 0.044)
-LEGATO_LAMBDA = (TRANSITION_LAMBDA, 300.0)
 MIN_DURATION_S = 1.0
 # metre_level's margin (autocorrelation units). Off (inf): at 0.05-0.2 it halved correct
 # tempos on LMMS and real songs more often than it fixed wrong ones (bench/results/beats)
@@ -828,13 +822,6 @@ def attack_lag_s(width_s: float) -> float:
     return float(np.interp(width_s, ATTACK_WIDTH_S, ATTACK_LAG_S))
 
 
-def legato_lambda(width_s: float) -> float:
-    """Tempo-change stiffness (``transition_lambda``) for beats whose flux peaks are
-    ``width_s`` wide (:func:`flux_peak_width_s`): ``TRANSITION_LAMBDA`` for sharp attacks,
-    up to ``LEGATO_LAMBDA[1]`` for slow ones."""
-    return float(np.interp(width_s, LEGATO_WIDTH_S, LEGATO_LAMBDA))
-
-
 def track_beats_spectrogram(
     spec: Spectrogram,
     *,
@@ -881,29 +868,9 @@ def track_beats_spectrogram(
             net[quiet] = 0.0
             down[quiet] = 0.0
         act = net if kind == "beatnet" else 0.5 * (net + flux)
-    return _track(act, flux, spec.fps, kind=kind, downbeat=down, bpm_hint=bpm_hint, **kwargs)
-
-
-def _track(
-    act: np.ndarray,
-    flux: np.ndarray,
-    fps: float,
-    *,
-    kind: str,
-    downbeat: np.ndarray | None,
-    bpm_hint: float | None,
-    **kwargs: Any,
-) -> Beats:
-    """Decode ``act``; where the ``flux`` peaks at the beats are wide, decode again with
-    stiffer tempo (:func:`legato_lambda`) and move the beats earlier (:func:`attack_lag_s`)."""
     extra: dict[str, Any] = dict(kwargs)
-    beats = _decode(act, fps, bpm_hint=bpm_hint, kind=kind, downbeat=downbeat, **extra)
-    width = flux_peak_width_s(flux, beats.times_s, fps)
-    stiff = legato_lambda(width)
-    if stiff > extra.get("transition_lambda", TRANSITION_LAMBDA):
-        extra["transition_lambda"] = stiff
-        beats = _decode(act, fps, bpm_hint=bpm_hint, kind=kind, downbeat=downbeat, **extra)
-    lag = attack_lag_s(width)
+    beats = _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, **extra)
+    lag = attack_lag_s(flux_peak_width_s(flux, beats.times_s, spec.fps))
     if lag <= 0:
         return beats
     return replace(beats, times_s=np.maximum(beats.times_s - lag, 0.0))
