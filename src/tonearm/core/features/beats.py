@@ -70,14 +70,6 @@ LATENCY_S = 0.0
 # renders 25-60 ms (bench/results/beats/NOTES.md, session 10).
 ATTACK_WIDTH_S = (0.035, 0.044, 0.057)
 ATTACK_LAG_S = (0.0, 0.028, 0.040)
-# Slow attacks also blur where each beat falls: the activation of legato strings or brass
-# has wide, low peaks on every note, and the decoder drifts through them (a phase slide of
-# a few % of tempo over 10-40 beats). Where the flux peaks are that wide, the beats are
-# decoded again with stiffer tempo changes (lambda 100 up to 38 ms, 300 from 44 ms on) and
-# tempo states half a frame apart.
-LEGATO_WIDTH_S = (0.038, 0.044)
-LEGATO_LAMBDA = (TRANSITION_LAMBDA, 300.0)
-LEGATO_INTERVAL_STEP = 0.5  # frames between the stiff decode's tempo states
 MIN_DURATION_S = 1.0
 # metre_level's margin (autocorrelation units). Off (inf): at 0.05-0.2 it halved correct
 # tempos on LMMS and real songs more often than it fixed wrong ones (bench/results/beats)
@@ -142,7 +134,6 @@ def decode_beats(
     preferred_bpm: float = PREFERRED_BPM,
     prior_weight: float = 0.5,
     threshold: float = 0.05,
-    interval_step: float = 1.0,
 ) -> np.ndarray:
     """Most likely beat frames for a beat activation.
 
@@ -162,11 +153,6 @@ def decode_beats(
     threshold : float
         Only the span between the first and last frame whose activation exceeds it is
         decoded (no beats in leading or trailing silence).
-    interval_step : float
-        Frames between neighbouring tempo states (1: whole-frame beat intervals, as
-        madmom's). Below 1 a state's interval may be fractional: each of its beats lasts
-        the floor or the ceiling of it, with the probabilities that give its mean, so a
-        tempo between two whole-frame intervals is followed without tempo changes.
 
     Returns
     -------
@@ -184,9 +170,7 @@ def decode_beats(
     lmax = int(np.ceil(60.0 * fps / min_bpm))
     if lmin > T:
         return np.array([first + int(np.argmax(seg))], dtype=np.int64)
-    L = np.arange(lmin, lmax + 1e-9, min(interval_step, 1.0))  # a state's mean interval
-    lo = np.floor(L).astype(np.int64)  # its beats last lo or lo + 1 frames
-    frac = L - lo
+    L = np.arange(lmin, lmax + 1)
     K = len(L)
     ratio = L[None, :] / L[:, None] - 1.0  # [from j, to k]
     logA = -transition_lambda * np.abs(ratio)
@@ -194,26 +178,15 @@ def decode_beats(
     bpm = 60.0 * fps / L
     prior = -prior_weight * np.log2(bpm / preferred_bpm) ** 2
     r = _log_odds(seg)
-    fractional = bool(np.any(frac > 0))
-    with np.errstate(divide="ignore"):
-        log_short, log_long = np.log(1.0 - frac), np.log(frac)
 
     D = np.full((T, K), -np.inf)
     psi = np.full((T, K), -1, dtype=np.int32)
-    long_ = np.zeros((T, K), dtype=bool)  # the beat before t in state j lasted lo + 1
     ks = np.arange(K)
     init = -np.log(K)
     for t0 in range(0, T, lmin):
         t = np.arange(t0, min(t0 + lmin, T))
-        src = t[:, None] - lo[None, :]  # (B, K): frame of the previous beat per tempo j
+        src = t[:, None] - L[None, :]  # (B, K): frame of the previous beat per tempo j
         prev = np.where(src >= 0, D[np.maximum(src, 0), ks[None, :]], -np.inf)
-        if fractional:
-            prev = prev + log_short[None, :]
-            src1 = src - 1
-            prev1 = np.where(src1 >= 0, D[np.maximum(src1, 0), ks[None, :]], -np.inf)
-            prev1 = prev1 + log_long[None, :]
-            long_[t] = prev1 > prev
-            prev = np.maximum(prev, prev1)
         cand = prev[:, :, None] + logA[None, :, :]  # (B, j, k)
         best_j = np.argmax(cand, axis=1)  # (B, k)
         best = np.take_along_axis(cand, best_j[:, None, :], axis=1)[:, 0, :]
@@ -224,7 +197,7 @@ def decode_beats(
         psi[t] = np.where(use_start, -1, best_j)
 
     # the last beat lies within one interval of the end
-    tail = np.arange(T)[:, None] >= (T - np.ceil(L)[None, :])
+    tail = np.arange(T)[:, None] >= (T - L[None, :])
     scores = np.where(tail, D, -np.inf)
     flat = int(np.argmax(scores))
     t_last, k_last = divmod(flat, K)
@@ -234,7 +207,7 @@ def decode_beats(
         j = int(psi[cur_t, cur_k])
         if j < 0:
             break
-        cur_t -= int(lo[j]) + int(long_[cur_t, j])
+        cur_t -= int(L[j])
         cur_k = j
         out.append(cur_t)
     return np.asarray(out[::-1], dtype=np.int64) + first
@@ -849,13 +822,6 @@ def attack_lag_s(width_s: float) -> float:
     return float(np.interp(width_s, ATTACK_WIDTH_S, ATTACK_LAG_S))
 
 
-def legato_lambda(width_s: float) -> float:
-    """Tempo-change stiffness (``transition_lambda``) for beats whose flux peaks are
-    ``width_s`` wide (:func:`flux_peak_width_s`): ``TRANSITION_LAMBDA`` for sharp attacks,
-    up to ``LEGATO_LAMBDA[1]`` for slow ones."""
-    return float(np.interp(width_s, LEGATO_WIDTH_S, LEGATO_LAMBDA))
-
-
 def track_beats_spectrogram(
     spec: Spectrogram,
     *,
@@ -902,32 +868,9 @@ def track_beats_spectrogram(
             net[quiet] = 0.0
             down[quiet] = 0.0
         act = net if kind == "beatnet" else 0.5 * (net + flux)
-    return _track(act, flux, spec.fps, kind=kind, downbeat=down, bpm_hint=bpm_hint, **kwargs)
-
-
-def _track(
-    act: np.ndarray,
-    flux: np.ndarray,
-    fps: float,
-    *,
-    kind: str,
-    downbeat: np.ndarray | None,
-    bpm_hint: float | None,
-    **kwargs: Any,
-) -> Beats:
-    """Decode ``act``; where the ``flux`` peaks at the beats are wide, decode again with
-    stiffer tempo (:func:`legato_lambda`) and move the beats earlier (:func:`attack_lag_s`)."""
     extra: dict[str, Any] = dict(kwargs)
-    beats = _decode(act, fps, bpm_hint=bpm_hint, kind=kind, downbeat=downbeat, **extra)
-    width = flux_peak_width_s(flux, beats.times_s, fps)
-    stiff = legato_lambda(width)
-    if stiff > extra.get("transition_lambda", TRANSITION_LAMBDA):
-        # a stiff decoder cannot follow a tempo between two whole-frame intervals by
-        # switching states (120 BPM is 50.11 frames): fractional intervals
-        extra["transition_lambda"] = stiff
-        extra.setdefault("interval_step", LEGATO_INTERVAL_STEP)
-        beats = _decode(act, fps, bpm_hint=bpm_hint, kind=kind, downbeat=downbeat, **extra)
-    lag = attack_lag_s(width)
+    beats = _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, **extra)
+    lag = attack_lag_s(flux_peak_width_s(flux, beats.times_s, spec.fps))
     if lag <= 0:
         return beats
     return replace(beats, times_s=np.maximum(beats.times_s - lag, 0.0))
