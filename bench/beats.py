@@ -16,6 +16,7 @@ gmidi     MIDI files from Debian packages (openttd-openmsx, planetblupi-music-mi
           by bench/beat_sets.py
 classic   27 classical scores (quartets, chorales, songs, piano) from the music21 wheel's corpus,
           cut to 48 bars and rendered by mscore3 (bench/beat_sets.py classic; 13 held out)
+classic2  14 more such scores, a second held-out set (bench/beat_sets.py classic2)
 real      first 60 s of recordings from the Debian music packages (asc-music,
           drascula-music, planetblupi-music-ogg, fb-music-high, supertux, colobot,
           boswars, fillets-ng): no annotations, so each tracker is scored against madmom's
@@ -542,7 +543,7 @@ def main() -> None:
             items = synth_set(args.quick)
         elif set_name == "midi":
             items = midi_set(args.quick)
-        elif set_name in ("lmms", "musescore", "gmidi", "classic"):
+        elif set_name in ("lmms", "musescore", "gmidi", "classic", "classic2"):
             items = rendered_set(set_name, args.quick, args.rendered_seconds)
         else:
             items = real_set(args.real_n, args.real_seconds)
