@@ -369,3 +369,29 @@ def test_an_end_after_a_repeated_section_is_placed_with_the_alignment_heard_last
     assert abs(plays[0].file_end_s - 55.0) < 0.2, plays[0]
     assert abs(plays[1].file_start_s - 55.0) < 0.2, plays[1]
     assert abs(plays[0].song_start_s) < 0.2  # the start keeps the play's own alignment
+
+
+def test_a_play_whose_chunks_heard_under_8_s_is_judged_on_its_placed_length() -> None:
+    """Song A plays 22 s (file 30-52 s, cut in and out, between two songs not in the
+    catalog); noise let one chunk hear it over 7.8 s only (36.6-44.4 s) and the next
+    nothing. Its own audio places the play at 30-52 s: a play. A passage of 7 s of A
+    inside a song not in the catalog, heard the same way, stays no play: A's audio
+    stops explaining the file where the passage ends."""
+    rng = np.random.default_rng(7)
+    song_a, x_, y_ = _song(rng, 60), _song(rng, 90), _song(rng, 90)
+    n = 84 * SR
+    t = np.arange(n) / SR
+    a = alignment.placed_song(song_a, SR, 20.0, 1.0, 0.0, n)  # A from its 10 s at 30 s
+    x = np.where(t < 30.0, x_[:n], np.where(t < 52.0, a, y_[:n])).astype(np.float32)
+    songs, lengths = {"A": song_a}, {"A": 60.0}
+    heard = [ChunkMatch("A", 3, 36.6, 44.4, 16.6, 1.0)]
+    plays = _scanned_plays(x, songs, heard, lengths_s=lengths)
+    assert [p.asset_id for p in plays] == ["A"]
+    assert abs(plays[0].file_start_s - 30.0) < 0.3, plays[0]
+    assert abs(plays[0].file_end_s - 52.0) < 0.3, plays[0]
+    assert abs(plays[0].song_start_s - 10.0) < 0.3
+    # A's 20-27 s inside an outside song (file 36-43 s): a shared passage, no play
+    passage = alignment.placed_song(song_a, SR, 16.0, 1.0, 0.0, n)
+    shared = np.where((t >= 36.0) & (t < 43.0), passage, x_[:n]).astype(np.float32)
+    heard = [ChunkMatch("A", 3, 36.3, 42.9, 20.3, 1.0)]
+    assert _scanned_plays(shared, songs, heard, lengths_s=lengths) == []

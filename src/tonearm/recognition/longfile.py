@@ -143,6 +143,10 @@ class ChunkMatch:
 # a song heard for less than this is a passage it shares with what plays (a sample, a reused
 # recording inside another track), not a track played; the chunks still list it
 MIN_PLAY_S = 8.0
+# a song heard over at least this much of one chunk may be a play whose other chunks noise
+# hid: the long-file scanner keeps it until its boundaries, placed on the song's own audio,
+# say how long it played (MIN_PLAY_S is then applied to that length)
+MIN_HEARD_S = CHUNK_S / 2
 
 ANCHOR_TOL_S = 2.0  # two pieces whose song t=0 lies this close in the file: one alignment
 DROPOUT_S = 2 * CHUNK_S + 1.0  # a play whose alignment holds may go unheard this long...
@@ -192,10 +196,12 @@ def merge_chunks(
     matches: list[ChunkMatch],
     *,
     durations: dict[str, float] | None = None,
+    min_heard_s: float = MIN_PLAY_S,
 ) -> list[ChunkMatch]:
     """One entry per track played (the merge rule is :func:`continues`; ``durations``:
     asset id -> song length, for telling a restart from a repeat). Plays of different songs
-    over the same stretch are folded into one (:func:`_fold_shared_passages`)."""
+    over the same stretch are folded into one (:func:`_fold_shared_passages`); a play the
+    chunks heard for less than ``min_heard_s`` seconds is dropped."""
     plays: list[ChunkMatch] = []
     open_: dict[str, ChunkMatch] = {}
     pieces: dict[int, list[ChunkMatch]] = {}  # play -> the chunk matches it is made of
@@ -218,7 +224,7 @@ def merge_chunks(
         p.pieces = len(pieces[id(p)])
     # a short passage inside another song's play is listed in its also_matches first
     plays = _fold_shared_passages(plays)
-    plays = [p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
+    plays = [p for p in plays if p.file_end_s - p.file_start_s >= min_heard_s]
     plays.sort(key=lambda x: x.file_start_s)
     return plays
 

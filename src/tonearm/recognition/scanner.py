@@ -28,6 +28,7 @@ from tonearm.recognition import alignment
 from tonearm.recognition import fingerprint as fp
 from tonearm.recognition.longfile import (
     DROPOUT_S,
+    MIN_HEARD_S,
     MIN_PLAY_S,
     ChunkMatch,
     merge_chunks,
@@ -377,6 +378,11 @@ def _song_presence(
 
 def _heard(p: ChunkMatch) -> tuple[float, float]:
     return p.heard_s or (p.file_start_s, p.file_end_s)
+
+
+def _heard_s(p: ChunkMatch) -> float:
+    h0, h1 = _heard(p)
+    return h1 - h0
 
 
 def _bounds(
@@ -748,9 +754,8 @@ class PlayScanner:
 
     # -- the merge
     def _step(self, *, final: bool) -> list[ScanEvent]:
-        plays = [
-            p for p in merge_chunks(self._pending, durations=self._durations) if self._counts(p)
-        ]
+        merged = merge_chunks(self._pending, durations=self._durations, min_heard_s=MIN_HEARD_S)
+        plays = [p for p in merged if self._counts(p)]
         n = len(plays)
         if not final:
             cutoff = self.now_s - HOLD_S
@@ -762,6 +767,8 @@ class PlayScanner:
         events: list[ScanEvent] = []
         for p in plays[n:]:
             i = next((i for i, a in enumerate(self._announced) if self.same_play(p, a)), None)
+            if i is None and _heard_s(p) < MIN_PLAY_S:
+                continue  # heard too briefly to say yet: its boundaries will tell
             if i is None:
                 self._announced.append(p)
                 events.append(ScanEvent("start", _snapshot(p)))
@@ -801,6 +808,8 @@ class PlayScanner:
                 # squeezed by its neighbours' boundaries (a song sharing their recording):
                 # no play, whether it was announced or not; listed in the play it shares
                 self._announced = [a for a in self._announced if not self.same_play(p, a)]
+                if _heard_s(p) < MIN_PLAY_S:
+                    continue  # a passage heard briefly that its own audio does not extend
                 host = _list_in_host(p, [h for h in hosts if h is not p])
                 if host is not None and host is self._last_emitted and host not in amended:
                     amended.append(host)
