@@ -395,3 +395,25 @@ def test_a_play_whose_chunks_heard_under_8_s_is_judged_on_its_placed_length() ->
     shared = np.where((t >= 36.0) & (t < 43.0), passage, x_[:n]).astype(np.float32)
     heard = [ChunkMatch("A", 3, 36.3, 42.9, 20.3, 1.0)]
     assert _scanned_plays(shared, songs, heard, lengths_s=lengths) == []
+
+
+def test_a_fade_both_songs_place_may_lie_past_where_the_outgoing_song_was_last_heard() -> None:
+    """Song A fades over 8 s into song B (midpoint 40 s). As a stream's windows hear it,
+    A is last heard at 38 s (under B in the fade's second half) and a chance vote makes
+    B heard from 31 s, before its first sample (36 s). Both songs' audio put the fade at
+    40 s: the boundary goes there, not to where the chunks last heard A."""
+    rng = np.random.default_rng(11)
+    song_a, song_b = _song(rng, 60), _song(rng, 60)
+    n = 72 * SR
+    a = alignment.placed_song(song_a, SR, 0.0, 1.0, 0.0, n)
+    b = alignment.placed_song(song_b, SR, 26.0, 1.0, 0.0, n)  # B from its 10 s at 36 s
+    x = _crossfade(a, b, 40.0, 8.0)
+    chunks = [ChunkMatch("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k, 1.0) for k in range(3)]
+    chunks += [ChunkMatch("A", 3, 36.0, 38.0, 36.0, 1.0)]
+    chunks += [ChunkMatch("B", 2, 31.0, 36.0, 5.0, 1.0), ChunkMatch("B", 3, 38.5, 48.0, 12.5, 1.0)]
+    chunks += [ChunkMatch("B", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k - 26.0, 1.0) for k in (4, 5)]
+    songs, lengths = {"A": song_a, "B": song_b}, {"A": 60.0, "B": 60.0}
+    plays = _scanned_plays(x, songs, chunks, lengths_s=lengths)
+    assert [p.asset_id for p in plays] == ["A", "B"]
+    assert abs(plays[0].file_end_s - 40.0) < 0.1, plays[0]
+    assert abs(plays[1].file_start_s - 40.0) < 0.1, plays[1]
