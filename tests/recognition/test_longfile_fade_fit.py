@@ -104,9 +104,10 @@ def _scanned_plays(
     *,
     lengths_s: dict[str, float],
     with_audio: bool = True,
+    n_chunks: int = 0,
 ) -> list[ChunkMatch]:
-    """The plays a PlayScanner reports for file ``x`` given its 12 s chunks' matches, with
-    the songs' audio (fade fits) or their peaks only."""
+    """The plays a PlayScanner reports for file ``x`` given its 12 s chunks' matches (at
+    least ``n_chunks`` chunks fed), with the songs' audio (fade fits) or their peaks only."""
     index = {}
     for aid, y in songs.items():
         h, t = fp.pair_hashes(_peaks_of(y, fp.REF_DENSITY), fan_out=fp.FAN_OUT)
@@ -118,8 +119,7 @@ def _scanned_plays(
     scanner.add_audio(x)
     scanner.add_peaks(q.t.astype(np.float64), q.f.astype(np.float64))
     events = []
-    n_chunks = max(c.chunk for c in chunks) + 1
-    for k in range(n_chunks):
+    for k in range(max(n_chunks, max(c.chunk for c in chunks) + 1)):
         events += scanner.add_matches([c for c in chunks if c.chunk == k], 12.0 * k + 12.0)
     events += scanner.finish(x.size / SR)
     return [e.play for e in events if e.kind == "end"]
@@ -417,3 +417,22 @@ def test_a_fade_both_songs_place_may_lie_past_where_the_outgoing_song_was_last_h
     assert [p.asset_id for p in plays] == ["A", "B"]
     assert abs(plays[0].file_end_s - 40.0) < 0.1, plays[0]
     assert abs(plays[1].file_start_s - 40.0) < 0.1, plays[1]
+
+
+def test_a_passage_folded_into_a_play_does_not_come_back_once_the_play_is_over() -> None:
+    """The chunks hear song A to 33 s, and song B (which shares A's recording there) over
+    27-34 s: B's piece lies in A's stretch, is folded into A's play and listed in it.
+    Once A's play is over, B's piece (ending after A's last chunk) is no longer pending:
+    on its own it could come back as a play of B (its audio, the shared recording, may
+    carry it past A's end)."""
+    scanner = PlayScanner(lambda aid: None, lambda aid: 100.0, sr=SR)
+    chunks = [ChunkMatch("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k, 1.0) for k in range(2)]
+    chunks += [ChunkMatch("A", 2, 24.0, 33.0, 24.0, 1.0), ChunkMatch("B", 2, 27.0, 34.0, 7.0, 1.0)]
+    for k in range(8):
+        events = scanner.add_matches([c for c in chunks if c.chunk == k], 12.0 * k + 12.0)
+        ended = [e.play for e in events if e.kind == "end"]
+        if ended:
+            assert [(p.asset_id, p.also) for p in ended] == [("A", ["B"])]
+            assert scanner._pending == []
+            return
+    raise AssertionError("A's play never ended")

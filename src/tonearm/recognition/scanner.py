@@ -30,6 +30,7 @@ from tonearm.recognition.longfile import (
     DROPOUT_S,
     MIN_HEARD_S,
     MIN_PLAY_S,
+    SHARED_OVERLAP,
     ChunkMatch,
     merge_chunks,
     split_crossfades,
@@ -420,6 +421,19 @@ def _bounds(
         e_hi = min(e_hi, max(n0 + HEARD_INWARD_S, h1), n1 - 0.5)
         e_lo = min(e_lo, max(n0, h0 + 0.5))
     return s_lo, max(s_lo, s_hi), e_lo, max(e_lo, e_hi)
+
+
+def _folded_into(m: ChunkMatch, closed: list[ChunkMatch]) -> bool:
+    """Chunk match ``m`` of another song lies mostly inside a closed play's stretch: the
+    merge folded it into that play (a passage the two songs share); once the play is
+    closed it must not come back as a play of its own."""
+    span = m.file_end_s - m.file_start_s
+    for q in closed:
+        q0, q1 = _heard(q)
+        shared = min(q1, m.file_end_s) - max(q0, m.file_start_s)
+        if q.asset_id != m.asset_id and shared >= SHARED_OVERLAP * span:
+            return True
+    return False
 
 
 def _list_in_host(p: ChunkMatch, hosts: list[ChunkMatch]) -> ChunkMatch | None:
@@ -829,7 +843,10 @@ class PlayScanner:
         done_to = max(_heard(p)[1] for p in closed)
         open_from = min((_heard(p)[0] for p in plays[n:]), default=np.inf)
         self._pending = [
-            m for m in self._pending if m.file_end_s > done_to or m.file_start_s >= open_from
+            m
+            for m in self._pending
+            if (m.file_end_s > done_to and not _folded_into(m, closed))
+            or m.file_start_s >= open_from
         ]
         hosts = [h for h in (self._last_emitted, *closed) if h is not None]
         amended: list[ChunkMatch] = []
