@@ -174,7 +174,13 @@ def _restarts(last: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
     return runs_out <= cm.file_start_s + RESTART_EDGE_S or cm.anchor_s >= runs_out - RESTART_S
 
 
-def continues(pieces: list[ChunkMatch], cm: ChunkMatch, duration: float | None = None) -> bool:
+def continues(
+    pieces: list[ChunkMatch],
+    cm: ChunkMatch,
+    duration: float | None = None,
+    *,
+    quiet_gap: bool = False,
+) -> bool:
     """The merge rule: chunk match ``cm`` (same song, starting no earlier than the play's
     last piece) belongs to the play made of ``pieces``.
 
@@ -184,12 +190,13 @@ def continues(pieces: list[ChunkMatch], cm: ChunkMatch, duration: float | None =
     sections (choruses, loops, a DJ's loop) and a repeat may be matched at the other
     occurrence, which moves the alignment: a piece that follows within ``JUMP_GAP_S`` still
     continues the play, unless it is the song starting over after its end
-    (:func:`_restarts`)."""
+    (:func:`_restarts`); within ``DROPOUT_S`` when no other song was heard in between
+    (``quiet_gap``: the chunks there heard nothing, a repeat in a passage noise hid)."""
     last = max(pieces, key=lambda c: c.file_end_s)
     gap = cm.file_start_s - last.file_end_s
     if any(abs(cm.anchor_s - c.anchor_s) <= ANCHOR_TOL_S for c in pieces):
         return gap <= DROPOUT_S
-    return gap <= JUMP_GAP_S and not _restarts(last, cm, duration)
+    return gap <= (DROPOUT_S if quiet_gap else JUMP_GAP_S) and not _restarts(last, cm, duration)
 
 
 def merge_chunks(
@@ -205,9 +212,21 @@ def merge_chunks(
     plays: list[ChunkMatch] = []
     open_: dict[str, ChunkMatch] = {}
     pieces: dict[int, list[ChunkMatch]] = {}  # play -> the chunk matches it is made of
+
+    def quiet(a_s: float, b_s: float, aid: str) -> bool:
+        """No other song was heard between ``a_s`` and ``b_s``."""
+        return not any(
+            m.asset_id != aid and m.file_start_s < b_s and m.file_end_s > a_s for m in matches
+        )
+
     for cm in sorted(matches, key=lambda x: (x.file_start_s, -x.score)):
         p = open_.get(cm.asset_id)
-        if p is not None and continues(pieces[id(p)], cm, (durations or {}).get(cm.asset_id)):
+        if p is not None and continues(
+            pieces[id(p)],
+            cm,
+            (durations or {}).get(cm.asset_id),
+            quiet_gap=quiet(p.file_end_s, cm.file_start_s, cm.asset_id),
+        ):
             p.file_end_s = max(p.file_end_s, cm.file_end_s)
             p.score = max(p.score, cm.score)
             pieces[id(p)].append(cm)
