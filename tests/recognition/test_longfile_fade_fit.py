@@ -104,9 +104,10 @@ def _scanned_plays(
     *,
     lengths_s: dict[str, float],
     with_audio: bool = True,
+    n_chunks: int = 0,
 ) -> list[ChunkMatch]:
-    """The plays a PlayScanner reports for file ``x`` given its 12 s chunks' matches, with
-    the songs' audio (fade fits) or their peaks only."""
+    """The plays a PlayScanner reports for file ``x`` given its 12 s chunks' matches (at
+    least ``n_chunks`` chunks fed), with the songs' audio (fade fits) or their peaks only."""
     index = {}
     for aid, y in songs.items():
         h, t = fp.pair_hashes(_peaks_of(y, fp.REF_DENSITY), fan_out=fp.FAN_OUT)
@@ -118,8 +119,7 @@ def _scanned_plays(
     scanner.add_audio(x)
     scanner.add_peaks(q.t.astype(np.float64), q.f.astype(np.float64))
     events = []
-    n_chunks = max(c.chunk for c in chunks) + 1
-    for k in range(n_chunks):
+    for k in range(max(n_chunks, max(c.chunk for c in chunks) + 1)):
         events += scanner.add_matches([c for c in chunks if c.chunk == k], 12.0 * k + 12.0)
     events += scanner.finish(x.size / SR)
     return [e.play for e in events if e.kind == "end"]
@@ -369,3 +369,70 @@ def test_an_end_after_a_repeated_section_is_placed_with_the_alignment_heard_last
     assert abs(plays[0].file_end_s - 55.0) < 0.2, plays[0]
     assert abs(plays[1].file_start_s - 55.0) < 0.2, plays[1]
     assert abs(plays[0].song_start_s) < 0.2  # the start keeps the play's own alignment
+
+
+def test_a_play_whose_chunks_heard_under_8_s_is_judged_on_its_placed_length() -> None:
+    """Song A plays 22 s (file 30-52 s, cut in and out, between two songs not in the
+    catalog); noise let one chunk hear it over 7.8 s only (36.6-44.4 s) and the next
+    nothing. Its own audio places the play at 30-52 s: a play. A passage of 7 s of A
+    inside a song not in the catalog, heard the same way, stays no play: A's audio
+    stops explaining the file where the passage ends."""
+    rng = np.random.default_rng(7)
+    song_a, x_, y_ = _song(rng, 60), _song(rng, 90), _song(rng, 90)
+    n = 84 * SR
+    t = np.arange(n) / SR
+    a = alignment.placed_song(song_a, SR, 20.0, 1.0, 0.0, n)  # A from its 10 s at 30 s
+    x = np.where(t < 30.0, x_[:n], np.where(t < 52.0, a, y_[:n])).astype(np.float32)
+    songs, lengths = {"A": song_a}, {"A": 60.0}
+    heard = [ChunkMatch("A", 3, 36.6, 44.4, 16.6, 1.0)]
+    plays = _scanned_plays(x, songs, heard, lengths_s=lengths)
+    assert [p.asset_id for p in plays] == ["A"]
+    assert abs(plays[0].file_start_s - 30.0) < 0.3, plays[0]
+    assert abs(plays[0].file_end_s - 52.0) < 0.3, plays[0]
+    assert abs(plays[0].song_start_s - 10.0) < 0.3
+    # A's 20-27 s inside an outside song (file 36-43 s): a shared passage, no play
+    passage = alignment.placed_song(song_a, SR, 16.0, 1.0, 0.0, n)
+    shared = np.where((t >= 36.0) & (t < 43.0), passage, x_[:n]).astype(np.float32)
+    heard = [ChunkMatch("A", 3, 36.3, 42.9, 20.3, 1.0)]
+    assert _scanned_plays(shared, songs, heard, lengths_s=lengths) == []
+
+
+def test_a_fade_both_songs_place_may_lie_past_where_the_outgoing_song_was_last_heard() -> None:
+    """Song A fades over 8 s into song B (midpoint 40 s). As a stream's windows hear it,
+    A is last heard at 38 s (under B in the fade's second half) and a chance vote makes
+    B heard from 31 s, before its first sample (36 s). Both songs' audio put the fade at
+    40 s: the boundary goes there, not to where the chunks last heard A."""
+    rng = np.random.default_rng(11)
+    song_a, song_b = _song(rng, 60), _song(rng, 60)
+    n = 72 * SR
+    a = alignment.placed_song(song_a, SR, 0.0, 1.0, 0.0, n)
+    b = alignment.placed_song(song_b, SR, 26.0, 1.0, 0.0, n)  # B from its 10 s at 36 s
+    x = _crossfade(a, b, 40.0, 8.0)
+    chunks = [ChunkMatch("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k, 1.0) for k in range(3)]
+    chunks += [ChunkMatch("A", 3, 36.0, 38.0, 36.0, 1.0)]
+    chunks += [ChunkMatch("B", 2, 31.0, 36.0, 5.0, 1.0), ChunkMatch("B", 3, 38.5, 48.0, 12.5, 1.0)]
+    chunks += [ChunkMatch("B", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k - 26.0, 1.0) for k in (4, 5)]
+    songs, lengths = {"A": song_a, "B": song_b}, {"A": 60.0, "B": 60.0}
+    plays = _scanned_plays(x, songs, chunks, lengths_s=lengths)
+    assert [p.asset_id for p in plays] == ["A", "B"]
+    assert abs(plays[0].file_end_s - 40.0) < 0.1, plays[0]
+    assert abs(plays[1].file_start_s - 40.0) < 0.1, plays[1]
+
+
+def test_a_passage_folded_into_a_play_does_not_come_back_once_the_play_is_over() -> None:
+    """The chunks hear song A to 33 s, and song B (which shares A's recording there) over
+    27-34 s: B's piece lies in A's stretch, is folded into A's play and listed in it.
+    Once A's play is over, B's piece (ending after A's last chunk) is no longer pending:
+    on its own it could come back as a play of B (its audio, the shared recording, may
+    carry it past A's end)."""
+    scanner = PlayScanner(lambda aid: None, lambda aid: 100.0, sr=SR)
+    chunks = [ChunkMatch("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k, 1.0) for k in range(2)]
+    chunks += [ChunkMatch("A", 2, 24.0, 33.0, 24.0, 1.0), ChunkMatch("B", 2, 27.0, 34.0, 7.0, 1.0)]
+    for k in range(8):
+        events = scanner.add_matches([c for c in chunks if c.chunk == k], 12.0 * k + 12.0)
+        ended = [e.play for e in events if e.kind == "end"]
+        if ended:
+            assert [(p.asset_id, p.also) for p in ended] == [("A", ["B"])]
+            assert scanner._pending == []
+            return
+    raise AssertionError("A's play never ended")

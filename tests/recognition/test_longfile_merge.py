@@ -56,6 +56,20 @@ def test_a_dropout_is_not_a_new_play() -> None:
     assert spans(merge_chunks(jumped, durations={"A": 200.0})) == [("A", 0.0, 35.0)]
 
 
+def test_a_repeat_after_a_chunk_lost_in_noise_is_not_a_new_play() -> None:
+    """A play with a 15 s repeated section: the chunk over the repeat heard nothing (noise)
+    and the last piece before it ended 1.25 s before its chunk did, so the piece after it,
+    15 s back in the song, follows 13.25 s of silence from the chunks: still one play.
+    With another song heard in between, the two pieces stay two plays."""
+    chunks = [cm("A", k, 12.0 * k, 12.0 * k + 12.0, 12.0 * k + 50.0) for k in range(3)]
+    chunks += [cm("A", 3, 36.0, 46.75, 86.0), cm("A", 5, 60.0, 71.7, 95.0)]  # 15 s back
+    plays = merge_chunks(chunks, durations={"A": 300.0})
+    assert spans(plays) == [("A", 0.0, 71.7)]
+    assert plays[0].song_start_s == 50.0
+    other = [*chunks, cm("B", 4, 48.0, 58.0, 20.0)]
+    assert [p.asset_id for p in merge_chunks(other, durations={"A": 300.0})] == ["A", "B", "A"]
+
+
 def test_the_song_started_over_is_a_new_play() -> None:
     """A 70 s song played whole, then at once again: the second play's first chunk is
     matched at a repeat of its opening section (song 28 s, not 0 s), yet the first play's

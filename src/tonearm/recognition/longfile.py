@@ -143,6 +143,10 @@ class ChunkMatch:
 # a song heard for less than this is a passage it shares with what plays (a sample, a reused
 # recording inside another track), not a track played; the chunks still list it
 MIN_PLAY_S = 8.0
+# a song heard over at least this much of one chunk may be a play whose other chunks noise
+# hid: the long-file scanner keeps it until its boundaries, placed on the song's own audio,
+# say how long it played (MIN_PLAY_S is then applied to that length)
+MIN_HEARD_S = CHUNK_S / 2
 
 ANCHOR_TOL_S = 2.0  # two pieces whose song t=0 lies this close in the file: one alignment
 DROPOUT_S = 2 * CHUNK_S + 1.0  # a play whose alignment holds may go unheard this long...
@@ -170,7 +174,13 @@ def _restarts(last: ChunkMatch, cm: ChunkMatch, duration: float | None) -> bool:
     return runs_out <= cm.file_start_s + RESTART_EDGE_S or cm.anchor_s >= runs_out - RESTART_S
 
 
-def continues(pieces: list[ChunkMatch], cm: ChunkMatch, duration: float | None = None) -> bool:
+def continues(
+    pieces: list[ChunkMatch],
+    cm: ChunkMatch,
+    duration: float | None = None,
+    *,
+    quiet_gap: bool = False,
+) -> bool:
     """The merge rule: chunk match ``cm`` (same song, starting no earlier than the play's
     last piece) belongs to the play made of ``pieces``.
 
@@ -180,28 +190,43 @@ def continues(pieces: list[ChunkMatch], cm: ChunkMatch, duration: float | None =
     sections (choruses, loops, a DJ's loop) and a repeat may be matched at the other
     occurrence, which moves the alignment: a piece that follows within ``JUMP_GAP_S`` still
     continues the play, unless it is the song starting over after its end
-    (:func:`_restarts`)."""
+    (:func:`_restarts`); within ``DROPOUT_S`` when no other song was heard in between
+    (``quiet_gap``: the chunks there heard nothing, a repeat in a passage noise hid)."""
     last = max(pieces, key=lambda c: c.file_end_s)
     gap = cm.file_start_s - last.file_end_s
     if any(abs(cm.anchor_s - c.anchor_s) <= ANCHOR_TOL_S for c in pieces):
         return gap <= DROPOUT_S
-    return gap <= JUMP_GAP_S and not _restarts(last, cm, duration)
+    return gap <= (DROPOUT_S if quiet_gap else JUMP_GAP_S) and not _restarts(last, cm, duration)
 
 
 def merge_chunks(
     matches: list[ChunkMatch],
     *,
     durations: dict[str, float] | None = None,
+    min_heard_s: float = MIN_PLAY_S,
 ) -> list[ChunkMatch]:
     """One entry per track played (the merge rule is :func:`continues`; ``durations``:
     asset id -> song length, for telling a restart from a repeat). Plays of different songs
-    over the same stretch are folded into one (:func:`_fold_shared_passages`)."""
+    over the same stretch are folded into one (:func:`_fold_shared_passages`); a play the
+    chunks heard for less than ``min_heard_s`` seconds is dropped."""
     plays: list[ChunkMatch] = []
     open_: dict[str, ChunkMatch] = {}
     pieces: dict[int, list[ChunkMatch]] = {}  # play -> the chunk matches it is made of
+
+    def quiet(a_s: float, b_s: float, aid: str) -> bool:
+        """No other song was heard between ``a_s`` and ``b_s``."""
+        return not any(
+            m.asset_id != aid and m.file_start_s < b_s and m.file_end_s > a_s for m in matches
+        )
+
     for cm in sorted(matches, key=lambda x: (x.file_start_s, -x.score)):
         p = open_.get(cm.asset_id)
-        if p is not None and continues(pieces[id(p)], cm, (durations or {}).get(cm.asset_id)):
+        if p is not None and continues(
+            pieces[id(p)],
+            cm,
+            (durations or {}).get(cm.asset_id),
+            quiet_gap=quiet(p.file_end_s, cm.file_start_s, cm.asset_id),
+        ):
             p.file_end_s = max(p.file_end_s, cm.file_end_s)
             p.score = max(p.score, cm.score)
             pieces[id(p)].append(cm)
@@ -218,7 +243,7 @@ def merge_chunks(
         p.pieces = len(pieces[id(p)])
     # a short passage inside another song's play is listed in its also_matches first
     plays = _fold_shared_passages(plays)
-    plays = [p for p in plays if p.file_end_s - p.file_start_s >= MIN_PLAY_S]
+    plays = [p for p in plays if p.file_end_s - p.file_start_s >= min_heard_s]
     plays.sort(key=lambda x: x.file_start_s)
     return plays
 

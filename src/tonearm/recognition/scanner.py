@@ -28,7 +28,9 @@ from tonearm.recognition import alignment
 from tonearm.recognition import fingerprint as fp
 from tonearm.recognition.longfile import (
     DROPOUT_S,
+    MIN_HEARD_S,
     MIN_PLAY_S,
+    SHARED_OVERLAP,
     ChunkMatch,
     merge_chunks,
     split_crossfades,
@@ -214,13 +216,27 @@ def _audio_fade(
     guess_s: float,
     span_s: tuple[float, float] = (0.0, np.inf),
 ) -> float | None:
-    """The fade midpoint near ``guess_s`` from the songs' own audio
+    """:func:`_fade_fit`'s midpoint (file s), or None."""
+    got = _fade_fit(pcm, song_audio, out, into, guess_s, span_s)
+    return None if got is None else got[0]
+
+
+def _fade_fit(
+    pcm: PcmSource,
+    song_audio: SongAudioOf,
+    out: tuple[ChunkMatch, float] | None,
+    into: tuple[ChunkMatch, float] | None,
+    guess_s: float,
+    span_s: tuple[float, float] = (0.0, np.inf),
+) -> tuple[float, int] | None:
+    """(midpoint, sides) of the fade near ``guess_s`` from the songs' own audio
     (:func:`alignment.fade_fit_s`): ``out`` the play fading out and ``into`` the one
     fading in, each with its alignment (file seconds of the song's t=0); None for a side
     that is no catalog play; ``span_s`` the file's audio (a fit near its ends reads
     less). None when the audio cannot say (no audio kept, a song without its audio, no
     song lining up with the file on its own side: a tempo-only or pitch-only change
-    among them).
+    among them). ``sides``: how many of the two songs lined up with the file on their own
+    side (2: the midpoint is where both songs' audio puts it).
 
     With one side only (a song not in the catalog, silence), a guess seconds off (a
     stream's windows hear a song past its fade) puts part of the fade in the song's own
@@ -236,7 +252,7 @@ def _audio_fade(
     edge = _heard(side[0])[1 if end else 0]
     inside_s = guess_s - FIT_SIDE_S if end else guess_s + FIT_SIDE_S
     got = _fit_at(pcm, song_audio, out, into, inside_s, span_s)
-    if got is None or (got > edge if end else got < edge):
+    if got is None or (got[0] > edge if end else got[0] < edge):
         return None
     return got
 
@@ -248,8 +264,8 @@ def _fit_at(
     into: tuple[ChunkMatch, float] | None,
     guess_s: float,
     span_s: tuple[float, float],
-) -> float | None:
-    """One fit of :func:`_audio_fade` around ``guess_s``: the midpoint (file s)."""
+) -> tuple[float, int] | None:
+    """One fit of :func:`_fade_fit` around ``guess_s``: (midpoint (file s), sides)."""
     sr = pcm.sr
     a_s = max(guess_s - FIT_WINDOW_S, span_s[0])
     b_s = min(guess_s + FIT_WINDOW_S, span_s[1])
@@ -319,7 +335,7 @@ def _fit_at(
         return None
     edges = (a_s <= span_s[0], b_s >= span_s[1])  # the window reaches the file's ends
     m = alignment.fade_fit_s(x, refs[0], refs[1], sr, edges)
-    return None if m is None else lo + m
+    return None if m is None else (lo + m, sum(r is not None for r in refs))
 
 
 def _song_stretch(
@@ -379,6 +395,11 @@ def _heard(p: ChunkMatch) -> tuple[float, float]:
     return p.heard_s or (p.file_start_s, p.file_end_s)
 
 
+def _heard_s(p: ChunkMatch) -> float:
+    h0, h1 = _heard(p)
+    return h1 - h0
+
+
 def _bounds(
     plays: list[ChunkMatch], i: int, t0: float, t1: float
 ) -> tuple[float, float, float, float]:
@@ -400,6 +421,19 @@ def _bounds(
         e_hi = min(e_hi, max(n0 + HEARD_INWARD_S, h1), n1 - 0.5)
         e_lo = min(e_lo, max(n0, h0 + 0.5))
     return s_lo, max(s_lo, s_hi), e_lo, max(e_lo, e_hi)
+
+
+def _folded_into(m: ChunkMatch, closed: list[ChunkMatch]) -> bool:
+    """Chunk match ``m`` of another song lies mostly inside a closed play's stretch: the
+    merge folded it into that play (a passage the two songs share); once the play is
+    closed it must not come back as a play of its own."""
+    span = m.file_end_s - m.file_start_s
+    for q in closed:
+        q0, q1 = _heard(q)
+        shared = min(q1, m.file_end_s) - max(q0, m.file_start_s)
+        if q.asset_id != m.asset_id and shared >= SHARED_OVERLAP * span:
+            return True
+    return False
 
 
 def _list_in_host(p: ChunkMatch, hosts: list[ChunkMatch]) -> ChunkMatch | None:
@@ -570,6 +604,12 @@ def align_bounds(
     ends: list[list[float] | None] = []
     starts: list[list[float] | None] = []
     bounds = [_bounds(plays, i, t0, t1) for i in range(len(plays))]
+    # the end's outer bound without the next play's first evidence
+    e_hi_free = [
+        min(t1, _heard(p)[1] + ALIGN_OUT_S, *(_heard(q)[1] - 0.5 for q in plays[i + 1 : i + 2]))
+        for i, p in enumerate(plays)
+    ]
+    both: set[int] = set()  # shared boundaries placed on both songs' audio
     for p, (s_lo, s_hi, e_lo, e_hi) in zip(plays, bounds, strict=True):
         ends.append(crossings(p, max(p.file_start_s + 0.5, e_lo), e_hi, end=True))
         starts.append(crossings(p, s_lo, min(p.file_end_s - 0.5, s_hi), end=False))
@@ -614,9 +654,11 @@ def align_bounds(
             if i in shared and lo - 1 <= i < hi:
                 out, into = side(i, True), side(i + 1, False)
                 if out is not None or into is not None:
-                    m = _audio_fade(pcm, song_audio, out, into, new_end[i], (t0, t1))
-                    if m is not None:
-                        new_end[i] = new_start[i + 1] = m
+                    got = _fade_fit(pcm, song_audio, out, into, new_end[i], (t0, t1))
+                    if got is not None:
+                        new_end[i] = new_start[i + 1] = got[0]
+                        if got[1] == 2:
+                            both.add(i)
             elif lo <= i < hi and id(plays[i]) in end_anchors:
                 m = _audio_fade(pcm, song_audio, side(i, True), None, new_end[i], (t0, t1))
                 new_end[i] = new_end[i] if m is None else m
@@ -627,6 +669,14 @@ def align_bounds(
     # passage loses its peaks' hits, and a crossing would land inside a proven play)
     for i in range(len(plays)):
         s_lo, s_hi, e_lo, e_hi = bounds[i]
+        # a fade both songs' audio places may lie in its second half, where the outgoing
+        # song is under the incoming one and the chunks no longer hear it (and a chance
+        # vote can make the incoming one heard early)
+        if i in both:
+            e_hi = max(e_hi, min(_heard(plays[i])[1] + HEARD_INWARD_S, e_hi_free[i]))
+        if i - 1 in both:
+            late_s = _heard(plays[i - 1])[1] + HEARD_INWARD_S
+            s_hi = max(s_hi, min(late_s, _heard(plays[i])[1] - 0.5))
         new_start[i] = min(max(new_start[i], s_lo), s_hi)
         new_end[i] = min(max(new_end[i], e_lo), e_hi)
     for i in range(len(plays) - 1):
@@ -748,9 +798,8 @@ class PlayScanner:
 
     # -- the merge
     def _step(self, *, final: bool) -> list[ScanEvent]:
-        plays = [
-            p for p in merge_chunks(self._pending, durations=self._durations) if self._counts(p)
-        ]
+        merged = merge_chunks(self._pending, durations=self._durations, min_heard_s=MIN_HEARD_S)
+        plays = [p for p in merged if self._counts(p)]
         n = len(plays)
         if not final:
             cutoff = self.now_s - HOLD_S
@@ -762,6 +811,8 @@ class PlayScanner:
         events: list[ScanEvent] = []
         for p in plays[n:]:
             i = next((i for i, a in enumerate(self._announced) if self.same_play(p, a)), None)
+            if i is None and _heard_s(p) < MIN_PLAY_S:
+                continue  # heard too briefly to say yet: its boundaries will tell
             if i is None:
                 self._announced.append(p)
                 events.append(ScanEvent("start", _snapshot(p)))
@@ -792,7 +843,10 @@ class PlayScanner:
         done_to = max(_heard(p)[1] for p in closed)
         open_from = min((_heard(p)[0] for p in plays[n:]), default=np.inf)
         self._pending = [
-            m for m in self._pending if m.file_end_s > done_to or m.file_start_s >= open_from
+            m
+            for m in self._pending
+            if (m.file_end_s > done_to and not _folded_into(m, closed))
+            or m.file_start_s >= open_from
         ]
         hosts = [h for h in (self._last_emitted, *closed) if h is not None]
         amended: list[ChunkMatch] = []
@@ -801,6 +855,8 @@ class PlayScanner:
                 # squeezed by its neighbours' boundaries (a song sharing their recording):
                 # no play, whether it was announced or not; listed in the play it shares
                 self._announced = [a for a in self._announced if not self.same_play(p, a)]
+                if _heard_s(p) < MIN_PLAY_S:
+                    continue  # a passage heard briefly that its own audio does not extend
                 host = _list_in_host(p, [h for h in hosts if h is not p])
                 if host is not None and host is self._last_emitted and host not in amended:
                     amended.append(host)
