@@ -24,6 +24,7 @@ from tonearm.core.features.onset import (
     ANALYSIS_SR,
     Spectrogram,
     beat_activation,
+    logspec_band_centres_hz,
     spectrogram,
     superflux,
 )
@@ -95,6 +96,14 @@ DETOUR_MAX_DRIFT = 0.005
 ENDS_SIDE = 32
 ENDS_MAX_RUN = 96
 ENDS_MAX_FRAC = 0.3
+# Pulse check (pulse_level): the decoded beats' midpoints are beats too when every band
+# with onsets (kick, low-mid, snare, hats) is as strong there as at the beats: an off-beat
+# is weaker than its beat in at least one band. Then the decoder runs again at twice the
+# tempo, if that is at most MAX_BPM (bench/results/beats/NOTES.md, session 11).
+PULSE_BANDS_HZ = ((0.0, 160.0), (370.0, 1500.0), (1500.0, 4500.0), (5300.0, 11000.0))
+PULSE_MIDPOINT_RATIO = 0.85
+PULSE_MIN_LEVEL = 0.1  # a band's mean activation at the beats below this: no onsets there
+PULSE_MIN_BEATS = 16
 
 
 @dataclass(frozen=True)
@@ -426,6 +435,77 @@ def metre_level(
             if fit > best_fit + margin:
                 best, best_fit = cand, fit
     return best
+
+
+def pulse_bands(spec: Spectrogram) -> np.ndarray:
+    """Onset activation per band of ``PULSE_BANDS_HZ``, shape (n_frames, n_bands), in [0, 1]."""
+    centres = logspec_band_centres_hz(spec)
+    cols = []
+    for lo, hi in PULSE_BANDS_HZ:
+        sel = (centres >= lo) & (centres < hi)
+        if not np.any(sel):
+            cols.append(np.zeros(len(spec.logspec), dtype=np.float32))
+            continue
+        cols.append(beat_activation(superflux(spec.logspec[:, sel]), spec.fps))
+    return np.stack(cols, axis=1)
+
+
+def pulse_midpoint_ratio(
+    frames: np.ndarray, bands: np.ndarray, *, half_width: int = 2, min_level: float | None = None
+) -> float:
+    """How strong the beats' midpoints are relative to the beats, in the weakest band.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_beats,), int
+        Beat frames.
+    bands : np.ndarray, shape (n_frames, n_bands)
+        Onset activation per band (:func:`pulse_bands`).
+    half_width : int
+        Each beat and midpoint takes the band's maximum within this many frames.
+    min_level : float, optional
+        Bands whose mean at the beats is below it (default ``PULSE_MIN_LEVEL``) are left out.
+
+    Returns
+    -------
+    float
+        The smallest ratio, over the bands with onsets, of the band's mean at the midpoints
+        to its mean at the beats; 0 when fewer than two bands have onsets or fewer than
+        two beats are given.
+    """
+    if min_level is None:
+        min_level = PULSE_MIN_LEVEL
+    if len(frames) < 2 or bands.ndim != 2 or len(bands) < 2 * half_width + 1:
+        return 0.0
+    f = np.asarray(frames, dtype=np.float64)
+    beats, mids = f[:-1], 0.5 * (f[:-1] + f[1:])
+    ratios = []
+    for b in range(bands.shape[1]):
+        x = bands[:, b]
+        at_beats = _peak_near(x, beats, half_width)[1].mean()
+        if at_beats < min_level:
+            continue
+        ratios.append(_peak_near(x, mids, half_width)[1].mean() / at_beats)
+    return float(min(ratios)) if len(ratios) >= 2 else 0.0
+
+
+def pulse_level(
+    frames: np.ndarray, bands: np.ndarray, fps: float, *, ratio: float | None = None
+) -> float:
+    """The tempo (BPM) the decoder should run at again, or 0 to keep the decoded beats.
+
+    Twice the decoded tempo when at least ``PULSE_MIN_BEATS`` beats' midpoints are at
+    least ``ratio`` (default ``PULSE_MIDPOINT_RATIO``) as strong as the beats in every band
+    with onsets (:func:`pulse_midpoint_ratio`) and the double is at most ``MAX_BPM``.
+    """
+    if ratio is None:
+        ratio = PULSE_MIDPOINT_RATIO
+    if len(frames) < PULSE_MIN_BEATS:
+        return 0.0
+    double = 2.0 * 60.0 * fps / float(np.median(np.diff(frames)))
+    if double > MAX_BPM or pulse_midpoint_ratio(frames, bands) < ratio:
+        return 0.0
+    return double
 
 
 def _peak_near(act: np.ndarray, pos: np.ndarray, half_width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -869,7 +949,10 @@ def track_beats_spectrogram(
             down[quiet] = 0.0
         act = net if kind == "beatnet" else 0.5 * (net + flux)
     extra: dict[str, Any] = dict(kwargs)
-    beats = _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, **extra)
+    bands = pulse_bands(spec)
+    beats = _decode(
+        act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, bands=bands, **extra
+    )
     lag = attack_lag_s(flux_peak_width_s(flux, beats.times_s, spec.fps))
     if lag <= 0:
         return beats
@@ -883,9 +966,11 @@ def _decode(
     bpm_hint: float | None,
     kind: str = "dsp",
     downbeat: np.ndarray | None = None,
+    bands: np.ndarray | None = None,
     **kwargs: Any,
 ) -> Beats:
     kw = dict(kwargs)
+    estimated = "preferred_bpm" not in kw and not (bpm_hint is not None and bpm_hint > 0)
     if "preferred_bpm" not in kw:
         if bpm_hint is not None and bpm_hint > 0:
             tempo = float(bpm_hint)
@@ -904,7 +989,14 @@ def _decode(
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
-    frames = phase_ends(phase_detours(swing_phase(decode_beats(act, fps, **kw), act), act), act)
+    frames = decode_beats(act, fps, **kw)
+    if estimated and bands is not None:
+        faster = pulse_level(frames, bands, fps)
+        if faster > 0:
+            kw["preferred_bpm"] = faster
+            kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
+            frames = decode_beats(act, fps, **kw)
+    frames = phase_ends(phase_detours(swing_phase(frames, act), act), act)
     if frames.size == 0:
         return Beats(np.zeros(0), 0.0, act, fps)
     times = _refine(frames, act) / fps - LATENCY_S
