@@ -97,9 +97,10 @@ ENDS_SIDE = 32
 ENDS_MAX_RUN = 96
 ENDS_MAX_FRAC = 0.3
 # Pulse check (pulse_level): the decoded beats' midpoints are beats too when every band
-# with onsets (kick, low-mid, snare, hats) is as strong there as at the beats: an off-beat
-# is weaker than its beat in at least one band. Then the decoder runs again at twice the
-# tempo, if that is at most MAX_BPM (bench/results/beats/NOTES.md, session 11).
+# with onsets (kick, low-mid, snare, hats) is as strong there as at the beats, within
+# PULSE_MIDPOINT_RATIO either way: an off-beat is weaker than its beat in at least one
+# band. Then the decoder runs again at twice the tempo, if that is at most MAX_BPM
+# (bench/results/beats/NOTES.md, session 11).
 PULSE_BANDS_HZ = ((0.0, 160.0), (370.0, 1500.0), (1500.0, 4500.0), (5300.0, 11000.0))
 PULSE_MIDPOINT_RATIO = 0.85
 PULSE_MIN_LEVEL = 0.1  # a band's mean activation at the beats below this: no onsets there
@@ -450,10 +451,10 @@ def pulse_bands(spec: Spectrogram) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def pulse_midpoint_ratio(
+def pulse_midpoint_ratios(
     frames: np.ndarray, bands: np.ndarray, *, half_width: int = 2, min_level: float | None = None
-) -> float:
-    """How strong the beats' midpoints are relative to the beats, in the weakest band.
+) -> np.ndarray:
+    """How strong the beats' midpoints are relative to the beats, per band.
 
     Parameters
     ----------
@@ -468,25 +469,23 @@ def pulse_midpoint_ratio(
 
     Returns
     -------
-    float
-        The smallest ratio, over the bands with onsets, of the band's mean at the midpoints
-        to its mean at the beats; 0 when fewer than two bands have onsets or fewer than
-        two beats are given.
+    np.ndarray, shape (n_bands_with_onsets,)
+        Each band's mean at the midpoints over its mean at the beats; empty for fewer than
+        two beats.
     """
     if min_level is None:
         min_level = PULSE_MIN_LEVEL
     if len(frames) < 2 or bands.ndim != 2 or len(bands) < 2 * half_width + 1:
-        return 0.0
+        return np.zeros(0)
     f = np.asarray(frames, dtype=np.float64)
     beats, mids = f[:-1], 0.5 * (f[:-1] + f[1:])
     ratios = []
     for b in range(bands.shape[1]):
         x = bands[:, b]
         at_beats = _peak_near(x, beats, half_width)[1].mean()
-        if at_beats < min_level:
-            continue
-        ratios.append(_peak_near(x, mids, half_width)[1].mean() / at_beats)
-    return float(min(ratios)) if len(ratios) >= 2 else 0.0
+        if at_beats >= min_level:
+            ratios.append(_peak_near(x, mids, half_width)[1].mean() / at_beats)
+    return np.asarray(ratios, dtype=np.float64)
 
 
 def pulse_level(
@@ -494,16 +493,22 @@ def pulse_level(
 ) -> float:
     """The tempo (BPM) the decoder should run at again, or 0 to keep the decoded beats.
 
-    Twice the decoded tempo when at least ``PULSE_MIN_BEATS`` beats' midpoints are at
-    least ``ratio`` (default ``PULSE_MIDPOINT_RATIO``) as strong as the beats in every band
-    with onsets (:func:`pulse_midpoint_ratio`) and the double is at most ``MAX_BPM``.
+    Twice the decoded tempo when, over at least ``PULSE_MIN_BEATS`` beats, every band with
+    onsets (at least two) is as strong at the beats' midpoints as at the beats, within a
+    factor ``ratio`` (default ``PULSE_MIDPOINT_RATIO``) either way
+    (:func:`pulse_midpoint_ratios`), and the double is at most ``MAX_BPM``. Midpoints
+    weaker in some band are off-beats; stronger in some band, they carry an accent of
+    their own (a backbeat, or beats decoded half a beat off), not an even faster pulse.
     """
     if ratio is None:
         ratio = PULSE_MIDPOINT_RATIO
     if len(frames) < PULSE_MIN_BEATS:
         return 0.0
     double = 2.0 * 60.0 * fps / float(np.median(np.diff(frames)))
-    if double > MAX_BPM or pulse_midpoint_ratio(frames, bands) < ratio:
+    if double > MAX_BPM:
+        return 0.0
+    r = pulse_midpoint_ratios(frames, bands)
+    if len(r) < 2 or r.min() < ratio or r.max() > 1.0 / ratio:
         return 0.0
     return double
 
