@@ -57,6 +57,8 @@ Session 9 (end check; NOTES.md, session9/): real .857, lmms .922 (main .909; who
 Session 10 (detour check follows the detour's drift; fresh renders; NOTES.md, session10/):
 real .857, lmms .943 (whole songs .972), musescore .622, midi .938, gmidi .779; only whole
 real songs change (3 songs, all gain vs madmom).
+Session 11 (pulse check: an even drum pulse is decoded at twice the tempo; fresh renders;
+NOTES.md, session11/tempo/): lmms .947 (main .933), real .856, midi .938, gmidi .779 (unchanged).
 The MuseScore renders' notes are on the score grid and mscore3 adds no latency; their string
 and brass samples rise slowly, so every tracker's median signed error there is +18 to +29 ms.
 Caches (renders, madmom/librosa beats) live under $TMPDIR/tonearm-bench-beats.

@@ -24,6 +24,7 @@ from tonearm.core.features.onset import (
     ANALYSIS_SR,
     Spectrogram,
     beat_activation,
+    logspec_band_centres_hz,
     spectrogram,
     superflux,
 )
@@ -95,6 +96,15 @@ DETOUR_MAX_DRIFT = 0.005
 ENDS_SIDE = 32
 ENDS_MAX_RUN = 96
 ENDS_MAX_FRAC = 0.3
+# Pulse check (pulse_level): the decoded beats' midpoints are beats too when every band
+# with onsets (kick, low-mid, snare, hats) is as strong there as at the beats, within
+# PULSE_MIDPOINT_RATIO either way: an off-beat is weaker than its beat in at least one
+# band. Then the decoder runs again at twice the tempo, if that is at most MAX_BPM
+# (bench/results/beats/NOTES.md, session 11).
+PULSE_BANDS_HZ = ((0.0, 160.0), (370.0, 1500.0), (1500.0, 4500.0), (5300.0, 11000.0))
+PULSE_MIDPOINT_RATIO = 0.85
+PULSE_MIN_LEVEL = 0.1  # a band's mean activation at the beats below this: no onsets there
+PULSE_MIN_BEATS = 16
 
 
 @dataclass(frozen=True)
@@ -426,6 +436,81 @@ def metre_level(
             if fit > best_fit + margin:
                 best, best_fit = cand, fit
     return best
+
+
+def pulse_bands(spec: Spectrogram) -> np.ndarray:
+    """Onset activation per band of ``PULSE_BANDS_HZ``, shape (n_frames, n_bands), in [0, 1]."""
+    centres = logspec_band_centres_hz(spec)
+    cols = []
+    for lo, hi in PULSE_BANDS_HZ:
+        sel = (centres >= lo) & (centres < hi)
+        if not np.any(sel):
+            cols.append(np.zeros(len(spec.logspec), dtype=np.float32))
+            continue
+        cols.append(beat_activation(superflux(spec.logspec[:, sel]), spec.fps))
+    return np.stack(cols, axis=1)
+
+
+def pulse_midpoint_ratios(
+    frames: np.ndarray, bands: np.ndarray, *, half_width: int = 2, min_level: float | None = None
+) -> np.ndarray:
+    """How strong the beats' midpoints are relative to the beats, per band.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_beats,), int
+        Beat frames.
+    bands : np.ndarray, shape (n_frames, n_bands)
+        Onset activation per band (:func:`pulse_bands`).
+    half_width : int
+        Each beat and midpoint takes the band's maximum within this many frames.
+    min_level : float, optional
+        Bands whose mean at the beats is below it (default ``PULSE_MIN_LEVEL``) are left out.
+
+    Returns
+    -------
+    np.ndarray, shape (n_bands_with_onsets,)
+        Each band's mean at the midpoints over its mean at the beats; empty for fewer than
+        two beats.
+    """
+    if min_level is None:
+        min_level = PULSE_MIN_LEVEL
+    if len(frames) < 2 or bands.ndim != 2 or len(bands) < 2 * half_width + 1:
+        return np.zeros(0)
+    f = np.asarray(frames, dtype=np.float64)
+    beats, mids = f[:-1], 0.5 * (f[:-1] + f[1:])
+    ratios = []
+    for b in range(bands.shape[1]):
+        x = bands[:, b]
+        at_beats = _peak_near(x, beats, half_width)[1].mean()
+        if at_beats >= min_level:
+            ratios.append(_peak_near(x, mids, half_width)[1].mean() / at_beats)
+    return np.asarray(ratios, dtype=np.float64)
+
+
+def pulse_level(
+    frames: np.ndarray, bands: np.ndarray, fps: float, *, ratio: float | None = None
+) -> float:
+    """The tempo (BPM) the decoder should run at again, or 0 to keep the decoded beats.
+
+    Twice the decoded tempo when, over at least ``PULSE_MIN_BEATS`` beats, every band with
+    onsets (at least two) is as strong at the beats' midpoints as at the beats, within a
+    factor ``ratio`` (default ``PULSE_MIDPOINT_RATIO``) either way
+    (:func:`pulse_midpoint_ratios`), and the double is at most ``MAX_BPM``. Midpoints
+    weaker in some band are off-beats; stronger in some band, they carry an accent of
+    their own (a backbeat, or beats decoded half a beat off), not an even faster pulse.
+    """
+    if ratio is None:
+        ratio = PULSE_MIDPOINT_RATIO
+    if len(frames) < PULSE_MIN_BEATS:
+        return 0.0
+    double = 2.0 * 60.0 * fps / float(np.median(np.diff(frames)))
+    if double > MAX_BPM:
+        return 0.0
+    r = pulse_midpoint_ratios(frames, bands)
+    if len(r) < 2 or r.min() < ratio or r.max() > 1.0 / ratio:
+        return 0.0
+    return double
 
 
 def _peak_near(act: np.ndarray, pos: np.ndarray, half_width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -869,7 +954,10 @@ def track_beats_spectrogram(
             down[quiet] = 0.0
         act = net if kind == "beatnet" else 0.5 * (net + flux)
     extra: dict[str, Any] = dict(kwargs)
-    beats = _decode(act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, **extra)
+    bands = pulse_bands(spec)
+    beats = _decode(
+        act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, bands=bands, **extra
+    )
     lag = attack_lag_s(flux_peak_width_s(flux, beats.times_s, spec.fps))
     if lag <= 0:
         return beats
@@ -883,9 +971,11 @@ def _decode(
     bpm_hint: float | None,
     kind: str = "dsp",
     downbeat: np.ndarray | None = None,
+    bands: np.ndarray | None = None,
     **kwargs: Any,
 ) -> Beats:
     kw = dict(kwargs)
+    estimated = "preferred_bpm" not in kw and not (bpm_hint is not None and bpm_hint > 0)
     if "preferred_bpm" not in kw:
         if bpm_hint is not None and bpm_hint > 0:
             tempo = float(bpm_hint)
@@ -904,7 +994,14 @@ def _decode(
         if tempo > 0:
             kw["preferred_bpm"] = tempo
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
-    frames = phase_ends(phase_detours(swing_phase(decode_beats(act, fps, **kw), act), act), act)
+    frames = decode_beats(act, fps, **kw)
+    if estimated and bands is not None:
+        faster = pulse_level(frames, bands, fps)
+        if faster > 0:
+            kw["preferred_bpm"] = faster
+            kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
+            frames = decode_beats(act, fps, **kw)
+    frames = phase_ends(phase_detours(swing_phase(frames, act), act), act)
     if frames.size == 0:
         return Beats(np.zeros(0), 0.0, act, fps)
     times = _refine(frames, act) / fps - LATENCY_S

@@ -9,12 +9,15 @@ import numpy as np
 from tonearm.core.features.spectral import (
     chroma_filterbank,
     frame_rate,
+    log_band_centres_hz,
     log_filterbank,
     mel_filterbank,
     stft_frames,
 )
 
 ANALYSIS_SR = 22050  # everything beat-related runs at this rate (fast, enough bandwidth)
+LOG_FMIN_HZ = 30.0  # range of the log-frequency bands of Spectrogram.logspec
+LOG_FMAX_HZ = 11000.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def spectrogram(y: np.ndarray, sr: int, fps: float = 100.0) -> Spectrogram:
     """Log-frequency spectrogram of mono ``y`` (shape (n_samples,)) at about ``fps`` frames/s."""
     hop, fps_actual = frame_rate(sr, fps)
     n_fft = 1 << int(np.ceil(np.log2(sr * 0.046)))  # ~46 ms window
-    fb = log_filterbank(sr, n_fft, bands_per_octave=12, fmin=30.0, fmax=11000.0)
+    fb = log_filterbank(sr, n_fft, bands_per_octave=12, fmin=LOG_FMIN_HZ, fmax=LOG_FMAX_HZ)
     cfb = chroma_filterbank(sr, n_fft)
     mfb = mel_filterbank(sr, n_fft, n_mels=40, fmin=30.0)
     parts: dict[str, list[np.ndarray]] = {"log": [], "chroma": [], "mel": [], "energy": []}
@@ -72,6 +75,13 @@ def spectrogram(y: np.ndarray, sr: int, fps: float = 100.0) -> Spectrogram:
         hop,
         n_fft,
         fps_actual,
+    )
+
+
+def logspec_band_centres_hz(spec: Spectrogram) -> np.ndarray:
+    """Centre frequency (Hz) of each column of ``spec.logspec``, shape (n_bands,)."""
+    return log_band_centres_hz(
+        spec.sr, spec.n_fft, bands_per_octave=12, fmin=LOG_FMIN_HZ, fmax=LOG_FMAX_HZ
     )
 
 

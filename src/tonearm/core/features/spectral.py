@@ -113,12 +113,26 @@ def log_filterbank(
     Bands that would fall into the same FFT bin are merged (as madmom's filterbank does),
     so the low end is not dominated by duplicated bins.
     """
+    edges = _log_edges_hz(sr, n_fft, bands_per_octave, fmin, fmax)
+    return triangular_filterbank(edges, sr, n_fft)
+
+
+def _log_edges_hz(
+    sr: int, n_fft: int, bands_per_octave: int, fmin: float, fmax: float
+) -> np.ndarray:
     fmax = min(fmax, sr / 2.0)
     n = int(np.floor(np.log2(fmax / fmin) * bands_per_octave))
     centers = fmin * 2.0 ** (np.arange(n + 1) / bands_per_octave)
     bins = np.unique(np.round(centers / (sr / n_fft)).astype(int))
     bins = bins[(bins > 0) & (bins < n_fft // 2)]
-    return triangular_filterbank(bins * (sr / n_fft), sr, n_fft)
+    return np.asarray(bins * (sr / n_fft), dtype=np.float64)
+
+
+def log_band_centres_hz(
+    sr: int, n_fft: int, *, bands_per_octave: int = 12, fmin: float = 30.0, fmax: float = 16000.0
+) -> np.ndarray:
+    """Centre frequency (Hz) of each :func:`log_filterbank` band, shape (n_bands,)."""
+    return _log_edges_hz(sr, n_fft, bands_per_octave, fmin, fmax)[1:-1]
 
 
 def mel_filterbank(
