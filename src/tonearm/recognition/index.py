@@ -378,6 +378,8 @@ class FingerprintIndex:
         ix.starts = starts.astype(np.uint32 if total < (1 << 32) else np.int64)
         ix.base, ix.lut = base, lut
         ix.n_main_assets = len(widths)
+        if tp.ENABLED:
+            ix.triplets = tp.build(ix.main, ix.starts, int(base[-1]))
         return ix
 
     def remove(self, asset_id: str) -> bool:

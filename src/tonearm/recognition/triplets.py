@@ -242,9 +242,7 @@ def build(
     return TripletIndex(out_starts, post.astype(np.uint32), pos_bits, int(len(main)))
 
 
-def _drop_common(
-    keys: np.ndarray, pos: np.ndarray, share: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _drop_common(keys: np.ndarray, pos: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (keys, pos) without the most common keys' triplets (at least ``share`` of
     all, whole keys: those with more triplets than a threshold)."""
     if share <= 0 or len(keys) == 0:
@@ -373,7 +371,9 @@ def query_keys(peaks: fp.Peaks) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True)
-def _expand_keys(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+def _expand_keys(
+    lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """Every key in the box lo..hi (columns df1, df2, rq, fa, ld), and its row."""
     n = len(lo)
     total = 0
