@@ -154,3 +154,25 @@ def test_shortlist_persisted_with_the_index_and_dropped_when_stale(  # type: ign
     assert ix.triplets is None and not (tmp_path / "triplet-post.npy").exists()
     got = FingerprintIndex.load(tmp_path)
     assert got is not None and got.triplets is None
+
+
+def test_index_holds_every_reference_triplet_at_its_timeline_position(songs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Derived from the compacted pair postings (read back by timeline range, in several
+    passes), the index finds each song's triplets, computed from its own pair hashes."""
+    monkeypatch.setattr(tp, "DROP_SHARE", 0.0)
+    ix = FingerprintIndex()
+    pairs = {f"song{k}": fp.fingerprint(s) for k, s in enumerate(songs)}
+    for aid, (h, t) in pairs.items():
+        ix.add(aid, h, t)
+    ix.compact()
+    tix = tp.build(ix.main, ix.starts, int(ix.base[-1]), chunk_postings=1000)
+    assert tix is not None
+    for aid, (h, t) in pairs.items():
+        keys, frames = tp.ref_triplets_of_pairs(h, t)
+        base = int(ix.base[ix.idx_of[aid]])
+        pos, q = tp._lookup(
+            tix.starts, tix.post, tix.pos_bits, tix.check_bits, keys, np.arange(len(keys))
+        )
+        found = set(zip(q.tolist(), pos.tolist(), strict=True))
+        assert all((i, base + int(f)) in found for i, f in enumerate(frames))
+    assert len(tix.post) == sum(len(tp.ref_triplets_of_pairs(*p)[0]) for p in pairs.values())

@@ -204,8 +204,9 @@ def build(
     """The triplet index of a compacted pair index (``FingerprintIndex.main`` / ``starts``).
 
     The pair postings are read back by timeline range (a few passes over ``main``, each
-    holding ~``chunk_postings`` keys), so RAM stays ~8 bytes x ``chunk_postings`` plus the
-    output. None when the timeline is too long for 4-byte triplet postings.
+    holding ~``chunk_postings`` keys), and the triplets are sorted packed (key << 32 |
+    position), so RAM stays ~12 bytes per triplet plus 8 x ``chunk_postings``. None when
+    the timeline is too long for 4-byte triplet postings.
     """
     geo = geometry(timeline_frames)
     if geo is None:
@@ -216,7 +217,7 @@ def build(
     st = np.asarray(starts).astype(np.int64)
     n_chunks = max(1, -(-len(main) // chunk_postings))
     step = -(-max(1, timeline_frames) // n_chunks)
-    keys_parts, pos_parts = [], []
+    parts = []
     for c in range(n_chunks):
         p0, p1 = c * step, min(timeline_frames, (c + 1) * step)
         n = _pairs_in_range(main, st, p0, p1, np.zeros(0, np.int64))
@@ -225,37 +226,83 @@ def build(
         buf.sort()
         k, p = _ref_triplets(buf, _LD_OF)
         del buf
-        keys_parts.append(k)
-        pos_parts.append(p)
-    keys = np.concatenate(keys_parts) if keys_parts else np.zeros(0, np.int64)
-    pos = np.concatenate(pos_parts) if pos_parts else np.zeros(0, np.int64)
-    order = np.lexsort((pos, keys))  # by key, then position: by (cell, posting)
-    keys, pos = keys[order], pos[order]
-    del order
-    keys, pos = _drop_common(keys, pos, DROP_SHARE)
-    post = ((keys & ((1 << check_bits) - 1)) << pos_bits) | pos
-    d = keys >> check_bits
-    counts = np.bincount(d, minlength=1 << dir_bits)
-    out_starts = np.zeros((1 << dir_bits) + 1, np.int64)
-    np.cumsum(counts, out=out_starts[1:])
-    out_starts = out_starts.astype(np.uint32 if len(keys) < (1 << 32) else np.int64)
-    return TripletIndex(out_starts, post.astype(np.uint32), pos_bits, int(len(main)))
+        parts.append((k << 32) | p)  # key, then position: sorts by (cell, posting)
+        del k, p
+    packed = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    del parts
+    packed.sort()  # in place: ~8 bytes per triplet, plus 4 for the output
+    cut = _common_cut(packed, DROP_SHARE)
+    counts = np.zeros((1 << dir_bits) + 1, np.int64)
+    post = np.empty(len(packed), np.uint32)
+    m = _place(packed, cut, check_bits, pos_bits, counts, post)
+    del packed
+    np.cumsum(counts, out=counts)  # now the directory: cell d's postings start at counts[d]
+    out_starts = counts.astype(np.uint32 if m < (1 << 32) else np.int64)
+    return TripletIndex(out_starts, post[:m].copy(), pos_bits, int(len(main)))
 
 
-def _drop_common(keys: np.ndarray, pos: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (keys, pos) without the most common keys' triplets (at least ``share`` of
-    all, whole keys: those with more triplets than a threshold)."""
-    if share <= 0 or len(keys) == 0:
-        return keys, pos
-    edge = np.concatenate(([0], np.flatnonzero(keys[1:] != keys[:-1]) + 1, [len(keys)]))
-    run = np.diff(edge)
-    # triplets in keys of each count, from the most common count down
-    weight = np.bincount(run, weights=run)
+@njit(cache=True, nogil=True)
+def _run_lengths(packed: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """How many keys (``packed >> 32``) hold each number of triplets (index: count)."""
+    hist = np.zeros(64, np.int64)
+    i = 0
+    n = len(packed)
+    while i < n:
+        k = packed[i] >> 32
+        j = i + 1
+        while j < n and (packed[j] >> 32) == k:
+            j += 1
+        c = j - i
+        if c >= len(hist):
+            h2 = np.zeros(2 * c, np.int64)
+            h2[: len(hist)] = hist
+            hist = h2
+        hist[c] += 1
+        i = j
+    return hist
+
+
+def _common_cut(packed: np.ndarray, share: float) -> int:
+    """Keys with at least this many triplets are dropped: the fewest whole keys, most
+    common first, that hold ``share`` of all triplets (no key when ``share`` <= 0)."""
+    if share <= 0 or len(packed) == 0:
+        return 1 << 62
+    hist = _run_lengths(packed)
+    weight = hist * np.arange(len(hist))
     above = np.cumsum(weight[::-1])[::-1]  # triplets in keys with count >= c
-    ok = np.flatnonzero(above >= share * len(keys))
-    cut = int(ok[-1]) if len(ok) else len(weight)  # drop keys with count >= cut
-    keep = np.repeat(run < cut, run)
-    return keys[keep], pos[keep]
+    ok = np.flatnonzero(above >= share * len(packed))
+    return int(ok[-1]) if len(ok) else 1 << 62
+
+
+@njit(cache=True, nogil=True)
+def _place(
+    packed: np.ndarray,
+    cut: int,
+    check_bits: int,
+    pos_bits: int,
+    counts: np.ndarray,
+    post: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """Postings of the keys with fewer than ``cut`` triplets, in (cell, posting) order, and
+    the count of every directory cell (``counts[cell + 1]``). Returns how many."""
+    m = 0
+    i = 0
+    n = len(packed)
+    cmask = (np.int64(1) << np.int64(check_bits)) - 1
+    while i < n:
+        k = packed[i] >> 32
+        j = i + 1
+        while j < n and (packed[j] >> 32) == k:
+            j += 1
+        if j - i < cut:
+            d = k >> np.int64(check_bits)
+            counts[d + 1] += j - i
+            for r in range(i, j):
+                p = packed[r] & np.int64(0xFFFFFFFF)
+                post[m] = np.uint32(((k & cmask) << np.int64(pos_bits)) | p)
+                m += 1
+        i = j
+    return m
 
 
 @njit(cache=True, nogil=True)
