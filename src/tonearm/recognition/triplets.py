@@ -500,6 +500,7 @@ def _coarse_votes(
     lut: np.ndarray,
     lut_shift: int,
     dead: np.ndarray,
+    min_votes: int,
     tab_key: np.ndarray,
     tab_state: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -509,7 +510,8 @@ def _coarse_votes(
 
     ``tab_key`` (all -1) / ``tab_state`` are an open-addressing table of a power-of-two
     size >= 4 x hits, left all -1 / 0 again on return (only the slots used are reset).
-    Returns the asset of every hit (-1: dead) and every asset's best cell votes."""
+    Returns the asset of every hit (-1: dead) and every asset's best cell votes (0 for
+    the assets with fewer than ``min_votes`` hits)."""
     n = len(pos)
     mask = np.uint64(len(tab_key) - 1)
     used = np.empty(2 * n, np.int64)
@@ -517,6 +519,7 @@ def _coarse_votes(
     asset = np.empty(n, np.int64)
     n_assets = len(base) - 1
     best = np.zeros(n_assets, np.int32)
+    n_hits = np.zeros(n_assets, np.int32)
     for i in range(n):
         p = pos[i]
         a = lut[p >> lut_shift]
@@ -526,10 +529,18 @@ def _coarse_votes(
             asset[i] = -1
             continue
         asset[i] = a
+        n_hits[a] += 1
+    for i in range(n):
+        a = asset[i]
+        # an asset with fewer hits than min_votes cannot reach it in a cell: its hits
+        # stay out of the table (most of a large catalog's assets, and most hits)
+        if a < 0 or n_hits[a] < min_votes:
+            continue
+        p = pos[i]
         local = max(0, p + (tc - qf[i]) - base[a] + (1 << 12))
         for ph in range(2):
             cell = (a << 22) | (((local + ph * 8) >> 4) << 1) | ph
-            h = np.int64((np.uint64(cell) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40) & mask)
+            h = np.int64((np.uint64(cell) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32) & mask)
             while tab_key[h] != -1 and tab_key[h] != cell:
                 h = (h + 1) & np.int64(mask)
             if tab_key[h] == -1:
@@ -601,7 +612,9 @@ def shortlist(
     tc = int(peaks.t[0] + peaks.t[-1]) // 2
     # the alignment of the query's centre moves by at most 5 % x half the query (<= 8
     # frames for 10 s) over the tempo range: 16-frame cells, two phases
-    asset_of, best = _coarse_votes(pos, qf, tc, base, lut, LUT_SHIFT, dead, *_table(n_read))
+    asset_of, best = _coarse_votes(
+        pos, qf, tc, base, lut, LUT_SHIFT, dead, min_votes, *_table(n_read)
+    )
     hit = np.unique(asset_of[asset_of >= 0])
     v = best[hit]
     order = np.argsort(-v, kind="stable")[:max_assets]
