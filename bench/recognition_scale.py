@@ -490,12 +490,21 @@ def main() -> None:
         "--cache", default="", help="pickle of the decoded corpus (peaks + query audio) to reuse"
     )
     ap.add_argument(
+        "--triplets",
+        action="store_true",
+        help="build the speed/pitch-invariant triplet shortlist (recognition.triplets)",
+    )
+    ap.add_argument(
         "--spill",
         default="",
         help="directory for the low-memory build (~4 bytes of RAM per posting; 12 on disk)",
     )
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.triplets:  # the children fork after this, so they build it too
+        from tonearm.recognition import triplets
+
+        triplets.ENABLED = True
 
     rb._warm_up()
     t0 = time.perf_counter()

@@ -33,6 +33,8 @@ import numpy as np
 from numba import njit
 
 from tonearm.recognition import fingerprint as fp
+from tonearm.recognition import triplets as tp
+from tonearm.recognition.triplets import TripletIndex
 
 LAYOUT = 2  # persisted layout (timeline postings); an index of another layout is rebuilt
 ASSET_BITS = 23  # assets added between two compactions (segments), and shared-index numbers
@@ -221,6 +223,9 @@ class FingerprintIndex:
         self.generation = 0  # of manifest.json; its journal is journal-<generation>.jsonl
         self._journal_n = 0  # entries in the journal
         self._stamp: tuple[int, int] | None = None  # (manifest mtime ns, journal bytes)
+        # the speed/pitch-invariant shortlist of the compacted assets (recognition.triplets),
+        # rebuilt by every compaction when ``triplets.ENABLED``; None: no shortlist
+        self.triplets: TripletIndex | None = None
 
     # -- size ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -235,6 +240,8 @@ class FingerprintIndex:
         """Memory of everything the index holds: arrays plus ~200 B per asset of metadata."""
         n = int(np.asarray(self.main).nbytes + np.asarray(self.starts).nbytes)
         n += int(self.base.nbytes + self.lut.nbytes) + sum(int(s.nbytes) for _, s in self.segments)
+        if self.triplets is not None:
+            n += self.triplets.nbytes
         return n + 200 * len(self.asset_ids)
 
     def __contains__(self, asset_id: str) -> bool:
@@ -371,6 +378,8 @@ class FingerprintIndex:
         ix.starts = starts.astype(np.uint32 if total < (1 << 32) else np.int64)
         ix.base, ix.lut = base, lut
         ix.n_main_assets = len(widths)
+        if tp.ENABLED:
+            ix.triplets = tp.build(ix.main, ix.starts, int(base[-1]))
         return ix
 
     def remove(self, asset_id: str) -> bool:
@@ -432,10 +441,14 @@ class FingerprintIndex:
             self._seg_all = None
             self.deleted = set()
             self._deleted_arr = np.zeros(0, np.int64)
+            self.triplets = (
+                tp.build(self.main, self.starts, int(self.base[-1])) if tp.ENABLED else None
+            )
             if self.path is not None:
                 self._atomic_save_array(self.path / "main.npy", self.main)
                 self._atomic_save_array(self.path / "starts.npy", self.starts)
                 self._atomic_save_array(self.path / "base.npy", self.base)
+                self._save_triplets()
                 self._save_manifest()
                 for name in old_segments:
                     (self.path / name).unlink(missing_ok=True)
@@ -546,6 +559,15 @@ class FingerprintIndex:
             j = -1
         return (m, j)
 
+    def _save_triplets(self) -> None:
+        assert self.path is not None
+        if self.triplets is None:
+            for name in ("triplet-starts.npy", "triplet-post.npy"):
+                (self.path / name).unlink(missing_ok=True)
+            return
+        self._atomic_save_array(self.path / "triplet-starts.npy", self.triplets.starts)
+        self._atomic_save_array(self.path / "triplet-post.npy", self.triplets.post)
+
     def _save_manifest(self) -> None:
         """Checkpoint: everything into a new manifest.json of the next generation (atomic),
         then the previous generation's journal, now included, is removed."""
@@ -564,6 +586,12 @@ class FingerprintIndex:
             "layout": LAYOUT,
             "n_main_assets": self.n_main_assets,
         }
+        if self.triplets is not None:
+            m["triplets"] = {
+                "pos_bits": self.triplets.pos_bits,
+                "n_main": self.triplets.n_main,
+                "n_post": int(len(self.triplets.post)),
+            }
         # a journal of that generation left by an index this one replaced is not ours
         (self.path / f"journal-{self.generation + 1}.jsonl").unlink(missing_ok=True)
         tmp = self.path / f".tmp-{os.getpid()}-manifest.json"
@@ -619,6 +647,7 @@ class FingerprintIndex:
             self._atomic_save_array(self.path / "main.npy", self.main)
             self._atomic_save_array(self.path / "starts.npy", self.starts)
             self._atomic_save_array(self.path / "base.npy", self.base)
+            self._save_triplets()
             for name, keys in self.segments:
                 self._atomic_save_array(self.path / name, keys)
             self._save_manifest()
@@ -647,6 +676,7 @@ class FingerprintIndex:
                 ix.lut = lut_of(ix.base)
                 if len(ix.main) != m["n_main"] or len(ix.base) != ix.n_main_assets + 1:
                     return None
+                ix.triplets = _load_triplets(path, m.get("triplets"), len(ix.main))
             ix.segments = [(name, np.load(path / name)) for name in m.get("segments", [])]
             ix.generation = int(m.get("generation", 0))
             ix._replay(ix._journal())
@@ -661,3 +691,17 @@ class FingerprintIndex:
             return False
         stamp = self._disk_stamp()
         return stamp is not None and stamp != self._stamp
+
+
+def _load_triplets(path: Path, meta: object, n_main: int) -> TripletIndex | None:
+    """The persisted triplet shortlist when it belongs to this compacted index."""
+    if not isinstance(meta, dict) or int(meta.get("n_main", -1)) != n_main:
+        return None
+    try:
+        post = np.load(path / "triplet-post.npy", mmap_mode="r")
+        starts = np.load(path / "triplet-starts.npy")
+    except OSError:
+        return None
+    if len(post) != int(meta.get("n_post", -1)):
+        return None
+    return TripletIndex(starts, post, int(meta["pos_bits"]), n_main)

@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+import numpy as np
+
 from tonearm.catalog.context import Catalog
 from tonearm.core.audio.signal import Signal
 from tonearm.recognition import fingerprint as fp
+from tonearm.recognition import triplets as tp
 from tonearm.recognition.index import FingerprintIndex
 from tonearm.recognition.match import HYPOTHESES, Candidate, vote, vote_assets
 from tonearm.storage.base import ALL_TENANTS
@@ -297,6 +300,9 @@ class IdentityStats:
     shares: list[float] = field(default_factory=list)  # rarest share of each try, in order
     postings: int = 0  # index postings the identity tries read
     settled: bool = False  # a clear hit: no other hypothesis was tried
+    triplet: bool = False  # settled by the triplet shortlist (no probe, no sweep)
+    triplet_postings: int = 0  # triplet postings the shortlist read
+    triplet_votes: int = 0  # the shortlist's leading votes
 
 
 _last_stats = threading.local()
@@ -360,6 +366,10 @@ def match_peaks(
     q_span = int(peaks.t.max() - peaks.t.min()) if len(peaks.t) else 0
     strong = _clear_hit(cands, peaks)
     stats.settled = strong
+    if not strong and long_query and getattr(ix, "triplets", None) is not None:
+        settled = _triplet_settle(ix, peaks, cands, n_cand, stats)
+        if settled is not None:
+            cands, strong = settled, True
     if not strong:
         probe = _probe(ix, peaks)
         if probe is None:  # every hypothesis in full
@@ -410,6 +420,58 @@ IDENTITY_EARLY = 0.1  # 0 < it < IDENTITY_RAREST: the identity pass first on thi
 # cost more than the clear hits saved; at 100k (1,591) the clear hits gain 3.8x.
 # bench/results/recognition_scale/session8/README.md (scale2)
 EARLY_MIN_LIST = 512
+
+
+# the triplet shortlist (recognition.triplets; on when the index holds one): its
+# TRIPLET_ASSETS leading assets are voted on exactly under the hypotheses within
+# TRIPLET_TEMPO_NEAR of their tempo; a clear hit there with at least TRIPLET_SETTLE of
+# evidence settles the query (no probe, no sweep); anything else goes on to the sweep.
+# bench/results/recognition_scale/session11/README.md
+TRIPLET_ASSETS = 4
+TRIPLET_MIN_VOTES = 4
+TRIPLET_TEMPO_NEAR = 0.013
+TRIPLET_SETTLE = STRONG_EVIDENCE
+TRIPLET_VOTE_MIN = 8  # below this many leading votes, no exact vote: straight to the sweep
+
+
+def _triplet_settle(
+    ix: FingerprintIndex,
+    peaks: fp.Peaks,
+    cands: list[Candidate],
+    n_cand: int,
+    stats: IdentityStats,
+) -> list[Candidate] | None:
+    """The candidates of the exact vote of the triplet shortlist (and the identity pass's
+    leaders) under the hypotheses near the shortlist's tempi, when that vote is a clear,
+    strong hit; None otherwise (the sweep decides)."""
+    tix = ix.triplets
+    if tix is None or tix.n_main != len(ix.main):
+        return None
+    _, dead = ix.ranges(np.zeros(0, np.uint32))
+    short, n_read = tp.shortlist(
+        tix, ix.base, ix.lut, dead, peaks, max_assets=TRIPLET_ASSETS, min_votes=TRIPLET_MIN_VOTES
+    )
+    stats.triplet_postings = n_read
+    stats.triplet_votes = short[0].votes if short else 0
+    if stats.triplet_votes < max(1, TRIPLET_VOTE_MIN):
+        return None
+    hyps = sorted(
+        {0}
+        | {
+            i
+            for i, (a, _) in enumerate(HYPOTHESES)
+            for s in short
+            if abs(a - s.tempo) <= TRIPLET_TEMPO_NEAR
+        }
+    )
+    assets = [s.asset_idx for s in short] + [c.asset_idx for c in cands]
+    got = vote_assets(ix, peaks, hyps, assets, max_candidates=n_cand)
+    if not _clear_hit(got, peaks):
+        return None
+    if strength(got[0].votes, _background(ix, got[0])) < TRIPLET_SETTLE:
+        return None
+    stats.triplet = True
+    return got
 
 
 def _long_lists(ix: FingerprintIndex) -> bool:
