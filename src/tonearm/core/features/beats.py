@@ -105,6 +105,12 @@ PULSE_BANDS_HZ = ((0.0, 160.0), (370.0, 1500.0), (1500.0, 4500.0), (5300.0, 1100
 PULSE_MIDPOINT_RATIO = 0.85
 PULSE_MIN_LEVEL = 0.1  # a band's mean activation at the beats below this: no onsets there
 PULSE_MIN_BEATS = 16
+# Phase check (even_pulse_phase), blend activation only: where every band with onsets is
+# about as strong at the beats' midpoints as at the beats (ratios within PHASE_EVEN_RANGE),
+# the drums do not say which phase holds the beat and BeatNet's half of the blend decides
+# it; then the beats move half a beat when the spectral flux is stronger at the midpoints
+# (bench/results/beats/NOTES.md, session 11 phase).
+PHASE_EVEN_RANGE = (0.8, 1.25)
 
 
 @dataclass(frozen=True)
@@ -511,6 +517,81 @@ def pulse_level(
     if len(r) < 2 or r.min() < ratio or r.max() > 1.0 / ratio:
         return 0.0
     return double
+
+
+def half_beat_shift(frames: np.ndarray, n_frames: int) -> np.ndarray:
+    """Beats moved half a beat later: the midpoints of ``frames``, plus one before the first
+    and one after the last (half the neighbouring interval away) where they fall inside
+    ``n_frames``.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_beats,)
+        Beat frames, increasing.
+    n_frames : int
+        Length of the activation the frames index.
+
+    Returns
+    -------
+    np.ndarray, shape (n_beats - 1 .. n_beats + 1,), int64
+        ``frames`` itself (as int64) for fewer than two beats.
+    """
+    f = np.asarray(frames, dtype=np.float64)
+    if len(f) < 2:
+        return f.astype(np.int64)
+    mids = 0.5 * (f[:-1] + f[1:])
+    first = f[0] - 0.5 * (f[1] - f[0])
+    last = f[-1] + 0.5 * (f[-1] - f[-2])
+    out = np.concatenate([[first] if first >= 0 else [], mids, [last] if last < n_frames else []])
+    return np.round(out).astype(np.int64)
+
+
+def even_pulse_phase(
+    frames: np.ndarray,
+    bands: np.ndarray,
+    flux: np.ndarray,
+    *,
+    even_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """The beats of a blend decode, moved half a beat when the drums leave the phase open
+    and the spectral flux prefers the midpoints.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_beats,), int
+        Decoded beat frames.
+    bands : np.ndarray, shape (n_frames, n_bands)
+        Onset activation per band (:func:`pulse_bands`).
+    flux : np.ndarray, shape (n_frames,)
+        The spectral-flux beat activation (:func:`dsp_activation`).
+    even_range : (float, float), optional
+        Midpoint/beat ratios (:func:`pulse_midpoint_ratios`) that count as an even pulse;
+        default ``PHASE_EVEN_RANGE``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_beats',), int64
+        :func:`half_beat_shift` of ``frames`` when at least ``PULSE_MIN_BEATS`` beats, at
+        least two bands with onsets, every such band's ratio within ``even_range`` and the
+        flux's ratio above 1; otherwise ``frames``.
+
+    Notes
+    -----
+    An even pulse in every band (constant eighths in each drum and the bass) makes the
+    beats and their midpoints look alike; the blend then follows BeatNet's phase, which on
+    such songs can sit half a beat off the whole way. The flux alone keeps the phase of the
+    accents it hears, slightly louder on the beat.
+    """
+    lo, hi = PHASE_EVEN_RANGE if even_range is None else even_range
+    if len(frames) < PULSE_MIN_BEATS or len(flux) != len(bands):
+        return frames
+    r = pulse_midpoint_ratios(frames, bands)
+    if len(r) < 2 or r.min() < lo or r.max() > hi:
+        return frames
+    rf = pulse_midpoint_ratios(frames, np.asarray(flux)[:, None], min_level=0.0)
+    if len(rf) == 0 or rf[0] <= 1.0:
+        return frames
+    return half_beat_shift(frames, len(flux))
 
 
 def _peak_near(act: np.ndarray, pos: np.ndarray, half_width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -956,7 +1037,14 @@ def track_beats_spectrogram(
     extra: dict[str, Any] = dict(kwargs)
     bands = pulse_bands(spec)
     beats = _decode(
-        act, spec.fps, bpm_hint=bpm_hint, kind=kind, downbeat=down, bands=bands, **extra
+        act,
+        spec.fps,
+        bpm_hint=bpm_hint,
+        kind=kind,
+        downbeat=down,
+        bands=bands,
+        flux=flux if kind == "blend" else None,
+        **extra,
     )
     lag = attack_lag_s(flux_peak_width_s(flux, beats.times_s, spec.fps))
     if lag <= 0:
@@ -972,6 +1060,7 @@ def _decode(
     kind: str = "dsp",
     downbeat: np.ndarray | None = None,
     bands: np.ndarray | None = None,
+    flux: np.ndarray | None = None,
     **kwargs: Any,
 ) -> Beats:
     kw = dict(kwargs)
@@ -1002,6 +1091,8 @@ def _decode(
             kw.setdefault("prior_weight", TEMPO_PRIOR_WEIGHT)
             frames = decode_beats(act, fps, **kw)
     frames = phase_ends(phase_detours(swing_phase(frames, act), act), act)
+    if bands is not None and flux is not None:
+        frames = even_pulse_phase(frames, bands, flux)
     if frames.size == 0:
         return Beats(np.zeros(0), 0.0, act, fps)
     times = _refine(frames, act) / fps - LATENCY_S
