@@ -132,3 +132,43 @@ def test_beat_similarity_steady_and_silent_tracks_stay_alike() -> None:
     s = beat_similarity(_beats(chroma, logmel))
     assert s[:10, :10].min() > 0.9 and s[:10, 10:].max() < 0.1
     assert beat_similarity(_beats(np.zeros((0, 12)), np.zeros((0, 40)))).shape == (0, 0)
+
+
+def _level_step_song(seed: int = 5, step_db: float = 6.0) -> tuple[BeatFeatures, np.ndarray]:
+    """96 beats, quiet / loud / quiet (32 each): the loud beats have ``step_db`` more in the
+    lowest 15 of 40 mel bands. Every beat's spectrum varies a lot in detail (5 dB per band,
+    zero mean within each group of 5 bands) and little in band level (1 dB), and chroma is
+    random, so the 40-band RMS of the step is about an ordinary beat-to-beat change."""
+    rng = np.random.default_rng(seed)
+    n = 96
+    loud = (np.arange(n) // 32) % 2 == 1
+    detail = rng.normal(0.0, 5.0, (n, 40))
+    detail -= np.repeat(detail.reshape(n, 8, 5).mean(axis=2), 5, axis=1)
+    logmel = -40.0 + detail + np.repeat(rng.normal(0.0, 1.0, (n, 8)), 5, axis=1)
+    logmel[loud, :15] += step_db
+    return _beats(rng.uniform(0, 1, (n, 12)), logmel), loud
+
+
+def test_beat_similarity_sees_a_low_band_level_step() -> None:
+    feats, loud = _level_step_song()
+    s = beat_similarity(feats)
+    quiet, up = np.flatnonzero(~loud), np.flatnonzero(loud)
+    same = s[np.ix_(quiet, quiet)][~np.eye(len(quiet), dtype=bool)]
+    across = s[np.ix_(quiet, up)]
+    # the full-spectrum distance alone scores the step as an ordinary change (0.35 vs 0.38)
+    assert np.median(across) < 0.6 * np.median(same)
+    # a song without the step keeps its similarity: only the excess level change counts
+    flat, _ = _level_step_song(step_db=0.0)
+    s_flat = beat_similarity(flat)
+    assert np.median(s_flat[np.ix_(quiet, up)]) > 0.8 * np.median(same)
+
+
+def test_resize_does_not_cut_across_a_level_step() -> None:
+    from tonearm.editing.resize import resize
+
+    feats, loud = _level_step_song()
+    sim = decode_similarity(encode_similarity(beat_similarity(feats)))
+    best = resize(sim, np.arange(97) * 0.5, 32.0)[0]  # 48 s of 120 bpm beats to 32 s
+    assert best.cuts
+    # the beat before each cut and the beat after it have the same bass level
+    assert all(loud[b - 1] == loud[a] for b, a in best.cuts), best.segments_beats

@@ -27,7 +27,8 @@ class BeatsAnalyzer:
     """Beats, tempo (asset ``bpm``) and beat self-similarity of music."""
 
     name = ANALYSIS_NAME
-    version = 2  # 2: end boundary, similarity in units of the song's own beat change
+    # 2: end boundary, similarity in units of the song's own beat change; 3: band-level steps
+    version = 3
     kinds = frozenset({"music"})
     default = True
 

@@ -80,6 +80,50 @@ def self_similarity(vectors: np.ndarray, scale: float | None = None) -> np.ndarr
 # same (a drone, silence) stays all-similar instead of amplifying tiny differences
 MIN_SPECTRAL_CHANGE_DB = 1.0
 MIN_CHROMA_CHANGE = 0.02
+MIN_BAND_LEVEL_CHANGE_DB = 0.5
+# band level: mel bands averaged in this many groups (5 of the 40 mel bands each, bass to
+# treble), and how many of the song's ordinary beat-to-beat level changes are free
+N_LEVEL_BANDS = 8
+LEVEL_SLACK = 1.5
+
+
+def band_levels_db(logmel_db: np.ndarray, n_bands: int = N_LEVEL_BANDS) -> np.ndarray:
+    """Mean level of each of ``n_bands`` contiguous groups of mel bands.
+
+    Parameters
+    ----------
+    logmel_db : np.ndarray, shape (n_beats, n_mels)
+        Per-beat log-mel spectrum in dB.
+    n_bands : int
+        Number of band groups (at most ``n_mels``).
+
+    Returns
+    -------
+    np.ndarray, shape (n_beats, n_bands), float32, dB
+    """
+    m = logmel_db.shape[1]
+    k = max(1, min(n_bands, m))
+    edges = np.linspace(0, m, k + 1).round().astype(np.int64)
+    if m == 0:
+        return np.zeros((logmel_db.shape[0], 0), np.float32)
+    return np.stack(
+        [logmel_db[:, a:b].mean(axis=1) for a, b in zip(edges[:-1], edges[1:], strict=True)],
+        axis=1,
+    ).astype(np.float32)
+
+
+def _rms_distance(x: np.ndarray) -> np.ndarray:
+    """RMS difference of every pair of rows of ``x`` (n, d), shape (n, n), float32."""
+    x = x - x.mean(axis=0)  # centred: less cancellation in float32
+    sq = np.sum(x * x, axis=1)
+    d = x @ x.T  # in place from here on: n can reach thousands
+    d *= -2.0
+    d += sq[:, None]
+    d += sq[None, :]
+    np.maximum(d, 0.0, out=d)
+    d /= np.float32(max(x.shape[1], 1))
+    np.sqrt(d, out=d)
+    return d
 
 
 def beat_similarity(feats: BeatFeatures, scale: float = 1.0) -> np.ndarray:
@@ -90,7 +134,12 @@ def beat_similarity(feats: BeatFeatures, scale: float = 1.0) -> np.ndarray:
     sits between a drone and a drum solo):
 
     - spectral: RMS difference of the beats' log-mel spectra, in dB (timbre and level);
-    - harmonic: cosine distance of their chroma (two silent beats are alike).
+    - harmonic: cosine distance of their chroma (two silent beats are alike);
+
+    plus, added to their sum, the *band level* change beyond ``LEVEL_SLACK`` ordinary ones:
+    the RMS difference of the beats' levels in ``N_LEVEL_BANDS`` groups of mel bands, in
+    units of its median between consecutive beats (a bass or loudness step that the
+    40-band RMS averages away, the change a rendered seam's spectral flux shows).
 
     These are what a listener hears change across a cut, and they predict the change
     measured on rendered seams best: against the earlier z-scored chroma/MFCC kernel, the
@@ -104,14 +153,7 @@ def beat_similarity(feats: BeatFeatures, scale: float = 1.0) -> np.ndarray:
     if n == 0:
         return np.zeros((0, 0), np.float32)
     mel = feats.logmel.astype(np.float32)
-    sq = np.sum(mel * mel, axis=1)
-    d = mel @ mel.T  # in place from here on: n can reach thousands
-    d *= -2.0
-    d += sq[:, None]
-    d += sq[None, :]
-    np.maximum(d, 0.0, out=d)
-    d /= np.float32(max(mel.shape[1], 1))
-    np.sqrt(d, out=d)
+    d = _rms_distance(mel)
     i = np.arange(n - 1)
     spec_med = float(np.median(d[i, i + 1])) if n > 1 else 1.0
     d /= np.float32(max(spec_med, MIN_SPECTRAL_CHANGE_DB))
@@ -132,6 +174,18 @@ def beat_similarity(feats: BeatFeatures, scale: float = 1.0) -> np.ndarray:
 
     d += c
     del c
+    # A level step in a few bands (a quiet passage into a loud one, the bass coming in)
+    # barely moves the 40-band RMS of a song whose beats differ a lot anyway, but it is
+    # the change the flux of a rendered seam hears: only its excess over LEVEL_SLACK
+    # ordinary changes counts, so pairs the song itself could play in a row keep their
+    # similarity.
+    lv = _rms_distance(band_levels_db(mel))
+    lv_med = float(np.median(lv[i, i + 1])) if n > 1 else 1.0
+    lv /= np.float32(max(lv_med, MIN_BAND_LEVEL_CHANGE_DB))
+    lv -= np.float32(LEVEL_SLACK)
+    np.maximum(lv, 0.0, out=lv)
+    d += lv
+    del lv
     d *= np.float32(-0.5 / scale)
     np.exp(d, out=d)
     np.fill_diagonal(d, 1.0)
