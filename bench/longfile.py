@@ -291,31 +291,33 @@ def _in_catalog(catalog: Catalog, y: np.ndarray) -> bool:
 
 
 SHARED_TOL_S = 2.0  # a report this far past a shared stretch's ends is still inside it
+SHARED_MIN_WINDOWS = 2  # 12 s windows matching one catalog song: a shared stretch
+SHARED_STEP_S = 1  # ...every this many seconds (a remix cycles sections: each window's match
+# spans only the hashes at its winning offset, so a coarse grid misses a section's start)
 
 
 def shared_stretches(catalog: Catalog, y: np.ndarray, p: Play) -> list[Shared]:
     """Where the played stretch of a song outside the catalog (``y``, its own audio; ``p``,
-    its play in the mix) is a catalog song's recording: :func:`_in_catalog`'s test on the
-    stretch played, not the whole song. Its extent in the file: the matched hashes' spans
-    of the 12 s windows (every 3 s) that match that song first."""
+    its play in the mix) is a catalog song's recording: the 12 s windows (every
+    ``SHARED_STEP_S``) of the stretch played whose best match is one catalog song, at least
+    ``SHARED_MIN_WINDOWS`` of them (a remix built from a song's recording shares a part of
+    the stretch, not most of it: supertux's shallow-green plays call_of_the_winding_path
+    over 25 s of a 52 s play in hour 131). Its extent in the file: those windows' matched
+    hashes' spans."""
     a0 = int((p.src_s + p.xf_in_s / 2) * SR)
     a1 = min(y.size, a0 + int((p.end_s - p.start_s) * SR))
     n = 12 * SR
-    hits: dict[str, int] = {}
-    starts = range(a0, max(a0 + 1, a1 - n), n)
-    for a in starts:
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for a in range(a0, max(a0 + 1, a1 - n + 1), SHARED_STEP_S * SR):
         for m in service.recognize(catalog, Signal(y[a : a + n], SR))[:1]:
-            hits[m.asset_id] = hits.get(m.asset_id, 0) + 1
-    if not hits or max(hits.values()) <= len(starts) / 2:
+            span = (a + m.query_start_s * SR, a + m.query_end_s * SR)
+            spans.setdefault(m.asset_id, []).append(span)
+    if not spans:
         return []
-    aid = max(hits, key=lambda k: hits[k])
-    lo, hi = np.inf, -np.inf
-    for a in range(a0, max(a0 + 1, a1 - n + 1), 3 * SR):
-        for m in service.recognize(catalog, Signal(y[a : a + n], SR))[:1]:
-            if m.asset_id == aid:
-                lo, hi = min(lo, a + m.query_start_s * SR), max(hi, a + m.query_end_s * SR)
-    if lo >= hi:
+    aid = max(spans, key=lambda k: len(spans[k]))
+    if len(spans[aid]) < SHARED_MIN_WINDOWS:
         return []
+    lo, hi = min(s for s, _ in spans[aid]), max(e for _, e in spans[aid])
     to_file = p.start_s - a0 / SR  # file s = song s + to_file over the played stretch
     return [Shared(aid, lo / SR + to_file, hi / SR + to_file)]
 

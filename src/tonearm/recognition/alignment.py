@@ -278,6 +278,9 @@ FIT_LAG_S = 0.25  # the play's alignment (a few fingerprint frames) is refined t
 FIT_MIN_CORR = 0.3  # the aligned song must explain this much of the file on its own side
 FIT_LAG_CANDIDATES = 8  # phase-transform peaks checked by correlation for the best lag
 FIT_TIE = 1e-6  # fits explaining as much to rounding (relative): a tie
+FIT_BLOCK_S = 0.5  # a one-sided fit's midpoint is checked against the file block by block
+FIT_ABSENT_Z = 8.0  # a block where the song at its own side's gain would project this many
+# chance deviations, but projects less than half that: the song is not there
 
 
 def placed_song(
@@ -416,6 +419,7 @@ def fade_fit_s(
     in_ref: np.ndarray | None,
     sr: int,
     edges: tuple[bool, bool] = (False, False),
+    own_s: float = 0.0,
 ) -> float | None:
     """Where a fade is half way (seconds from ``x``'s start), from the songs' own audio.
 
@@ -436,6 +440,10 @@ def fade_fit_s(
         ``x`` starts (ends) where the file does: the midpoint may lie at that edge (the
         song plays from the file's first sample, or to its last); otherwise it stays
         half a second inside ``x``.
+    own_s : float
+        With one song only: this many seconds at its own edge of ``x`` are known to play
+        it (its alignment was checked there). Past them, the midpoint stays before the
+        first block the song evidently does not explain (:func:`absent_from_s`).
 
     Returns
     -------
@@ -511,4 +519,59 @@ def fade_fit_s(
     inner = np.sort(np.r_[inner, ends])
     near = inner[np.abs(inner - m) <= 0.3]
     g, m, fade = fit(near, np.unique(np.clip(fade + np.arange(-1.0, 1.1, 0.25), 0.0, None)))
-    return m if np.isfinite(g) else None
+    if not np.isfinite(g):
+        return None
+    if (a is None) != (b is None) and own_s > 0.0:
+        # a quiet tail of the song's own (an outro) explains so little of the file that a
+        # midpoint past where the song stopped costs nothing: the file's blocks say where
+        side = a if a is not None else b
+        assert side is not None
+        absent = absent_from_s(xs, side[2], t, own_s, end=a is not None)
+        if absent is not None:
+            m = min(m, absent) if a is not None else max(m, absent)
+    return m
+
+
+def absent_from_s(
+    xs: np.ndarray, rs: np.ndarray, t: np.ndarray, own_s: float, *, end: bool
+) -> float | None:
+    """Where a song that plays on one side of a window evidently stops (``end``) or
+    starts playing (seconds from the window's start), from the file's spectrum ``xs``
+    and the placed song's ``rs`` (frames x bins, frame centres ``t`` in seconds).
+
+    The song's gain is measured on its own side (the first ``own_s`` seconds, or the
+    last for a start); past it, block by block (:data:`FIT_BLOCK_S`), the song at that
+    gain would project on the file ``E`` (its energy times the gain), while a file that
+    does not contain it projects zero with a deviation ``sd`` (sum of
+    ``|xs|^2 |rs|^2 / 2``, square-rooted). The first block with ``E >= FIT_ABSENT_Z sd``
+    whose projection is under ``E / 2`` (nearer absent than present, 4 deviations off
+    were the song there) is one the song, had it played there, could not have failed
+    to explain: the song is gone from its middle on. Blocks where the song's own audio
+    is too quiet to tell (a fade into noise) say nothing.
+
+    Returns
+    -------
+    float or None
+        The first such block's centre (its last for a start), or None.
+    """
+    if not end:  # a start: the same, read from the window's end backwards
+        got = absent_from_s(xs[::-1], rs[::-1], t[-1] + t[0] - t[::-1], own_s, end=True)
+        return None if got is None else float(t[-1] + t[0] - got)
+    proj = np.sum(np.real(xs * np.conj(rs)), 1)
+    energy = np.sum(np.abs(rs) ** 2, 1)
+    var = np.sum(np.abs(xs) ** 2 * np.abs(rs) ** 2, 1) / 2.0
+    own = t < t[0] + own_s
+    if energy[own].sum() <= 0.0:
+        return None
+    gain = float(proj[own].sum() / energy[own].sum())
+    if gain <= 0.0:
+        return None
+    hop_s = float(t[1] - t[0]) if t.size > 1 else 1.0
+    k = max(1, int(round(FIT_BLOCK_S / hop_s)))
+    for i in range(int(np.argmin(own)) if not own.all() else t.size, t.size - k + 1, k):
+        sl = slice(i, i + k)
+        sd = float(np.sqrt(var[sl].sum()))
+        e = gain * float(energy[sl].sum())
+        if sd > 0.0 and e >= FIT_ABSENT_Z * sd and float(proj[sl].sum()) < e / 2.0:
+            return float(t[sl].mean())
+    return None

@@ -315,6 +315,7 @@ def _fit_at(
             return None
         first, song = got_song
         r = alignment.placed_song(song, sr, anchor_s, speed, lo, n, first)
+        lag, corr = 0, -1.0
         if abs(speed - 1.0) > 1e-6:
             # the play's speed is quantized: the placed song drifts against the file (its
             # own side blurs, and a lag there is off where the fade is); the lags of the
@@ -322,11 +323,18 @@ def _fit_at(
             # give the speed the file plays at and the alignment near the fade
             h = k // 2
             starts = (0, k) if sl.start == 0 else (n - h, n - k - h)
-            speed, anchor_s = alignment.refined_speed(
+            got_speed = alignment.refined_speed(
                 x, r, sr, speed, anchor_s, lo, starts, h, int(lag_s * sr)
             )
-            r = alignment.placed_song(song, sr, anchor_s, speed, lo, n, first)
-        lag, corr = alignment.fine_lag(x[sl], r[sl], int(lag_s * sr))
+            if got_speed != (speed, anchor_s):
+                r2 = alignment.placed_song(song, sr, got_speed[1], got_speed[0], lo, n, first)
+                lag, corr = alignment.fine_lag(x[sl], r2[sl], int(lag_s * sr))
+                # the stretch next to the own side may lie past the song (its lag is
+                # chance there): a refinement that loses the own side is not kept
+                if corr >= alignment.FIT_MIN_CORR:
+                    (speed, anchor_s), r = got_speed, r2
+        if corr < alignment.FIT_MIN_CORR:
+            lag, corr = alignment.fine_lag(x[sl], r[sl], int(lag_s * sr))
         if corr < alignment.FIT_MIN_CORR:  # not heard on its own side: no evidence
             refs.append(None)
             continue
@@ -334,7 +342,7 @@ def _fit_at(
     if refs[0] is None and refs[1] is None:
         return None
     edges = (a_s <= span_s[0], b_s >= span_s[1])  # the window reaches the file's ends
-    m = alignment.fade_fit_s(x, refs[0], refs[1], sr, edges)
+    m = alignment.fade_fit_s(x, refs[0], refs[1], sr, edges, own_s=FIT_SIDE_S)
     return None if m is None else (lo + m, sum(r is not None for r in refs))
 
 
