@@ -173,28 +173,35 @@ _LD_OF = _ld_cell(np.arange(1 << fp.DT_BITS, dtype=np.float64))
 
 
 @njit(cache=True, nogil=True)
-def _pairs_in_range(
-    main: np.ndarray, starts: np.ndarray, p0: int, p1: int, out: np.ndarray
+def _pairs_before(
+    main: np.ndarray, starts: np.ndarray, cursor: np.ndarray, p1: int, out: np.ndarray
 ) -> int:  # pragma: no cover - compiled
-    """Pair postings with timeline position in [p0, p1), as ``pos << 21 | band << 13 | dt
-    << 7 | df`` keys (hash bits reordered: an anchor's targets sort by time); count only
-    when ``out`` is empty."""
+    """Pair postings from each hash's ``cursor`` up to timeline position ``p1``, as ``pos
+    << 21 | band << 13 | dt << 7 | df`` keys (hash bits reordered: an anchor's targets sort
+    by time); count only when ``out`` is empty, else fill it and move ``cursor`` past them.
+
+    A hash's positions ascend (``FingerprintIndex``), so consecutive calls with a growing
+    ``p1`` read every posting once: the build is linear in the index, not in its square."""
     m = 0
     fill = len(out) > 0
     for hsh in range(len(starts) - 1):
-        a = starts[hsh]
+        j = cursor[hsh]
         b = starts[hsh + 1]
-        if a == b:
+        if j >= b or np.int64(main[j]) >= p1:
             continue
         low = np.int64((hsh >> fp.DT_BITS) & ((1 << fp.DF_BITS) - 1))
         low |= np.int64(hsh & ((1 << fp.DT_BITS) - 1)) << np.int64(7)
         low |= np.int64(hsh >> (fp.DF_BITS + fp.DT_BITS)) << np.int64(13)
-        for j in range(a, b):
+        while j < b:
             p = np.int64(main[j])
-            if p0 <= p < p1:
-                if fill:
-                    out[m] = (p << np.int64(21)) | low
-                m += 1
+            if p >= p1:
+                break
+            if fill:
+                out[m] = (p << np.int64(21)) | low
+            m += 1
+            j += 1
+        if fill:
+            cursor[hsh] = j
     return m
 
 
@@ -203,10 +210,10 @@ def build(
 ) -> TripletIndex | None:
     """The triplet index of a compacted pair index (``FingerprintIndex.main`` / ``starts``).
 
-    The pair postings are read back by timeline range (a few passes over ``main``, each
-    holding ~``chunk_postings`` keys), and the triplets are sorted packed (key << 32 |
-    position), so RAM stays ~12 bytes per triplet plus 8 x ``chunk_postings``. None when
-    the timeline is too long for 4-byte triplet postings.
+    The pair postings are read back by timeline range, ~``chunk_postings`` keys a range,
+    each posting once over all ranges (:func:`_pairs_before`); the triplets are sorted
+    packed (key << 32 | position), so RAM stays ~12 bytes per triplet plus 8 x
+    ``chunk_postings``. None when the timeline is too long for 4-byte triplet postings.
     """
     geo = geometry(timeline_frames)
     if geo is None:
@@ -218,11 +225,12 @@ def build(
     n_chunks = max(1, -(-len(main) // chunk_postings))
     step = -(-max(1, timeline_frames) // n_chunks)
     parts = []
+    cursor = st[:-1].copy()  # each hash's first posting not read yet
     for c in range(n_chunks):
-        p0, p1 = c * step, min(timeline_frames, (c + 1) * step)
-        n = _pairs_in_range(main, st, p0, p1, np.zeros(0, np.int64))
+        p1 = timeline_frames if c == n_chunks - 1 else (c + 1) * step
+        n = _pairs_before(main, st, cursor, p1, np.zeros(0, np.int64))
         buf = np.empty(n, np.int64)
-        _pairs_in_range(main, st, p0, p1, buf)
+        _pairs_before(main, st, cursor, p1, buf)
         buf.sort()
         k, p = _ref_triplets(buf, _LD_OF)
         del buf
