@@ -500,25 +500,3 @@ def test_a_speed_refined_on_audio_past_the_song_does_not_lose_its_own_side(
     monkeypatch.setattr(alignment, "refined_speed", off)
     m = _audio_fade(pcm, {"A": song}.get, (play, -40.0 / 0.97), None, 61.0, (0.0, 80.0))
     assert m is not None and abs(m - 60.0) < 0.1, m
-
-
-def test_a_start_before_a_repeated_section_is_placed_with_the_occurrence_the_audio_fits() -> None:
-    """Song A repeats a 17 s section exactly (song 10-27 s and 35-52 s); it is cut in at
-    file 30 s from its 33 s (2 s before the second occurrence) after a song not in the
-    catalog, and cut out at 49 s where the repeat ends. Its one chunk heard the repeat at
-    its first occurrence (the song's start 25 s later in the file, whose 8-10 s the file
-    does not have). The start is placed with the occurrence the audio before the
-    repeat fits: at 30 s, not where the repeat begins (32 s)."""
-    rng = np.random.default_rng(11)
-    x_, r_, y_, z_ = _song(rng, 10), _song(rng, 17), _song(rng, 8), _song(rng, 13)
-    song_a = np.concatenate([x_, r_, y_, r_, z_])
-    out_1, out_2 = _song(rng, 60), _song(rng, 60)
-    n = 60 * SR
-    t = np.arange(n) / SR
-    a = alignment.placed_song(song_a, SR, -3.0, 1.0, 0.0, n)
-    x = np.where(t < 30.0, out_1[:n], np.where(t < 49.0, a, out_2[:n])).astype(np.float32)
-    heard = [ChunkMatch("A", 2, 32.5, 46.0, 10.5, 1.0)]  # the repeat's first occurrence
-    plays = _scanned_plays(x, {"A": song_a}, heard, lengths_s={"A": song_a.size / SR})
-    assert [p.asset_id for p in plays] == ["A"]
-    assert abs(plays[0].file_start_s - 30.0) < 0.3, plays[0]
-    assert abs(plays[0].file_end_s - 49.0) < 0.3, plays[0]

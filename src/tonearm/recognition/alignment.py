@@ -159,63 +159,6 @@ def best_anchor(
     return latest
 
 
-def other_occurrences(
-    song: SongPeaks,
-    t_frames: np.ndarray,
-    f_bands: np.ndarray,
-    anchor_frames: float,
-    speed: float = 1.0,
-    shift_bands: float = 0.0,
-) -> list[float]:
-    """Alignments (file frames of the song's t=0) under which the query peaks hit the
-    song about as well (within ``SWITCH_GAIN``) as under ``anchor_frames``, at least
-    ``OTHER_OCCURRENCE_S`` from it and from each other: the passage's other occurrences
-    in the song (a repeated section), which chunks that heard only one of them miss.
-
-    Parameters
-    ----------
-    song : SongPeaks
-    t_frames : np.ndarray, shape (n,)
-        Query peak frames (file frames).
-    f_bands : np.ndarray, shape (n,)
-        Query peak bands.
-    anchor_frames : float
-        The alignment the query was heard at (file frames).
-    speed, shift_bands : float
-        The file's speed and pitch shift relative to the song.
-
-    Returns
-    -------
-    list of float
-        Other alignments (file frames), best first; empty when none.
-    """
-    n = t_frames.size
-    if n == 0:
-        return []
-    fr = np.rint(f_bands - shift_bands).astype(np.int64)
-    ok = (fr >= 0) & (fr < fp.N_BANDS)
-    # every (query peak, song frame with a peak in its band) pair votes for one alignment
-    offs = [
-        np.rint(t - np.flatnonzero(song.grid[:, b]) / speed).astype(np.int64)
-        for t, b in zip(t_frames[ok], fr[ok], strict=True)
-    ]
-    if not offs:
-        return []
-    votes = np.concatenate(offs)
-    lo = int(votes.min())
-    counts = np.bincount(votes - lo).astype(np.float64) / n
-    own = peak_hits(song, t_frames, f_bands, anchor_frames, speed, shift_bands).mean()
-    far = int(OTHER_OCCURRENCE_S * fp.FPS)
-    out: list[float] = []
-    for i in np.argsort(counts)[::-1]:
-        if counts[i] * SWITCH_GAIN < own:
-            break
-        a = float(i + lo)
-        if all(abs(a - b) > far for b in [anchor_frames, *out]):
-            out.append(a)
-    return out
-
-
 def presence(hits: np.ndarray, rate: float, chance: float) -> np.ndarray:
     """Per-peak evidence that the song plays: 0 at the chance rate, 1 at its own rate."""
     span = max(1e-3, rate - chance)

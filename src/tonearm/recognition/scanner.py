@@ -366,9 +366,6 @@ def _fade_midpoint(
     return alignment.fade_midpoint_s(env, t0, max(t0, lo_s), hi_s, inside=inside)
 
 
-BEFORE_S = 5.0  # the start's other occurrences are told apart on this much audio before it
-
-
 def _song_presence(
     song: alignment.SongPeaks,
     t: np.ndarray,
@@ -390,29 +387,6 @@ def _song_presence(
     own = (t >= side[0]) & (t < side[1])
     if own.sum() < 20:
         own = np.ones(t.shape, dtype=bool)
-    if not end:
-        # the chunks may have heard a repeated section at one occurrence only: an other
-        # occurrence that the audio just before explains clearly better places the start
-        before = (t >= side[0] - BEFORE_S * fp.FPS) & (t < side[0])
-        others = alignment.other_occurrences(
-            song, t[own], f[own], anchors[0], play.speed, play.shift_bands
-        )
-        if others and before.sum() >= 20:
-            rate_before = [
-                float(
-                    alignment.peak_hits(
-                        song, t[before], f[before], a, play.speed, play.shift_bands
-                    ).mean()
-                )
-                for a in [*anchors, *others]
-            ]
-            heard_best = max(rate_before[: len(anchors)])
-            i = int(np.argmax(rate_before))
-            if i >= len(anchors) and rate_before[i] > alignment.SWITCH_GAIN * max(
-                heard_best, 2 * song.chance
-            ):
-                prefer = others[i - len(anchors)]
-                anchors.append(prefer)
     anchor, rate = alignment.best_anchor(
         song, t[own], f[own], anchors, play.speed, play.shift_bands, prefer
     )
