@@ -299,9 +299,7 @@ def pair_hashes(
     n = len(peaks.t)
     if n < 2:
         return np.zeros(0, np.uint32), np.zeros(0, np.int32)
-    # enough following peaks to cover the whole target zone at this peak density
-    span_s = (peaks.t[-1] - peaks.t[0] + 1) / FPS
-    window = int(min(n - 1, max(8, np.ceil(1.25 * n / max(span_s, 1e-3) * DT_MAX / FPS))))
+    window = target_window(peaks, DT_MAX)
     h, rows = _pairs_kernel(
         np.ascontiguousarray(peaks.t, dtype=np.int64),
         np.ascontiguousarray(peaks.f, dtype=np.float64) - float(shift_bands),
@@ -311,6 +309,34 @@ def pair_hashes(
         float(tempo),
     )
     return h, peaks.t[rows].astype(np.int32)
+
+
+def target_window(peaks: Peaks, dt_max_frames: float) -> int:
+    """How many following peaks cover an anchor's whole target zone (up to
+    ``dt_max_frames`` later) at ``peaks``' density, with a margin; at least 8."""
+    n = len(peaks.t)
+    span_s = (peaks.t[-1] - peaks.t[0] + 1) / FPS
+    return int(min(n - 1, max(8, np.ceil(1.25 * n / max(span_s, 1e-3) * dt_max_frames / FPS))))
+
+
+@njit(cache=True, nogil=True)
+def strongest_targets(
+    strength: np.ndarray, cand: np.ndarray, nc: int, fan_out: int, chosen: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """Marks in ``chosen[:nc]`` the ``fan_out`` strongest of the ``nc`` candidate peaks
+    ``cand[:nc]`` (all of them when there are no more), keeping their order."""
+    if nc <= fan_out:
+        for c in range(nc):
+            chosen[c] = True
+        return
+    for c in range(nc):
+        chosen[c] = False
+    for _ in range(fan_out):
+        best = -1
+        for c in range(nc):
+            if not chosen[c] and (best < 0 or strength[cand[c]] > strength[cand[best]]):
+                best = c
+        chosen[best] = True
 
 
 @njit(cache=True, nogil=True)
@@ -353,19 +379,7 @@ def _pairs_kernel(
             cdt[nc] = int(dt)
             cdf[nc] = int(df)
             nc += 1
-        if nc > fan_out:
-            # the fan_out strongest candidates, emitted in target order
-            for c in range(nc):
-                chosen[c] = False
-            for _ in range(fan_out):
-                best = -1
-                for c in range(nc):
-                    if not chosen[c] and (best < 0 or strength[cand[c]] > strength[cand[best]]):
-                        best = c
-                chosen[best] = True
-        else:
-            for c in range(nc):
-                chosen[c] = True
+        strongest_targets(strength, cand, nc, fan_out, chosen)
         hf = np.uint32(int(f1)) << np.uint32(DF_BITS + DT_BITS)
         for c in range(nc):
             if chosen[c]:

@@ -339,15 +339,7 @@ def _query_triplets(
                 continue
             cand[nc] = j
             nc += 1
-        for c in range(nc):
-            chosen[c] = nc <= fan_out
-        if nc > fan_out:
-            for _ in range(fan_out):
-                best = -1
-                for c in range(nc):
-                    if not chosen[c] and (best < 0 or strength[cand[c]] > strength[cand[best]]):
-                        best = c
-                chosen[best] = True
+        fp.strongest_targets(strength, cand, nc, fan_out, chosen)
         ns = 0
         for c in range(nc):
             if chosen[c]:
@@ -385,10 +377,7 @@ def query_keys(peaks: fp.Peaks) -> tuple[np.ndarray, np.ndarray]:
     if n < 3:
         z = np.zeros(0, np.int64)
         return z, z
-    span_s = (peaks.t[-1] - peaks.t[0] + 1) / fp.FPS
-    window = int(
-        min(n - 1, max(8, np.ceil(1.25 * n / max(span_s, 1e-3) * fp.DT_MAX * TEMPO_MAX / fp.FPS)))
-    )
+    window = fp.target_window(peaks, fp.DT_MAX * TEMPO_MAX)
     t = np.ascontiguousarray(peaks.t, dtype=np.int64)
     f = np.ascontiguousarray(peaks.f, dtype=np.float64)
     rows, _ = _query_triplets(
